@@ -1,0 +1,263 @@
+/*
+ * Contexts: one device + one compute queue. Creation reads options and environment,
+ * picks or adopts a device, and brings up memory, pipelines and the command stream;
+ * destruction tears down exactly what the context created.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+void vks__lock(vks_context *ctx) { pthread_mutex_lock(&ctx->lock); }
+void vks__unlock(vks_context *ctx) { pthread_mutex_unlock(&ctx->lock); }
+
+bool vks__has_feature(const vks_context *ctx, uint32_t features) {
+    return (ctx->enabled_features & features) == features;
+}
+
+void vks__message(vks_context *ctx, vks_message_severity sev, const char *fmt, ...) {
+    if (!ctx->message_callback) return;
+    char buf[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    ctx->message_callback(ctx->message_user, sev, buf);
+}
+
+static bool env_flag(const char *name) {
+    const char *v = getenv(name);
+    return v && *v && strcmp(v, "0") != 0;
+}
+
+/* Enumerates and probes every physical device of `instance` (probes freed by caller). */
+static vks_status probe_all(const vks_instance_fns *f, VkInstance instance, VkPhysicalDevice **devs,
+                            vks_device_probe **probes, uint32_t *count) {
+    uint32_t n = 0;
+    VKS_TRY_VK(f->EnumeratePhysicalDevices(instance, &n, NULL), "vkEnumeratePhysicalDevices");
+    *devs = calloc(n ? n : 1, sizeof **devs);
+    *probes = calloc(n ? n : 1, sizeof **probes);
+    if (!*devs || !*probes) return vks__error(VKS_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+    VkResult r = f->EnumeratePhysicalDevices(instance, &n, *devs);
+    if (r != VK_SUCCESS && r != VK_INCOMPLETE) return vks__vk_error(r, "vkEnumeratePhysicalDevices");
+    for (uint32_t i = 0; i < n; ++i) VKS_TRY(vks__probe_physical_device(f, (*devs)[i], i, &(*probes)[i]));
+    *count = n;
+    return VKS_OK;
+}
+
+vks_status vks_enumerate_devices(vks_device_info *infos, uint32_t capacity, uint32_t *count) {
+    if (!count) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "vks_enumerate_devices: count is NULL");
+    if (capacity && !infos)
+        return vks__error(VKS_ERROR_INVALID_ARGUMENT, "vks_enumerate_devices: infos is NULL but capacity = %u",
+                          capacity);
+    *count = 0;
+    VKS_TRY(vks__loader_acquire(NULL));
+    VkInstance instance;
+    bool dbg;
+    VKS_TRY(vks__create_instance(false, NULL, &instance, &dbg));
+    vks_instance_fns f;
+    vks__load_instance_fns(instance, NULL, &f);
+    VkPhysicalDevice *devs = NULL;
+    vks_device_probe *probes = NULL;
+    uint32_t n = 0;
+    vks_status st = probe_all(&f, instance, &devs, &probes, &n);
+    if (st == VKS_OK) {
+        for (uint32_t i = 0; i < n && i < capacity; ++i) {
+            size_t sz = infos[i].struct_size;
+            if (sz == 0 || sz > sizeof(vks_device_info)) sz = sizeof(vks_device_info);
+            memcpy(&infos[i], &probes[i].info, sz);
+            infos[i].struct_size = sz;
+        }
+        *count = n;
+    }
+    free(devs);
+    free(probes);
+    f.DestroyInstance(instance, NULL);
+    return st;
+}
+
+vks_status vks_probe(uint32_t *usable_devices) {
+    if (!usable_devices) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "vks_probe: usable_devices is NULL");
+    *usable_devices = 0;
+    uint32_t n = 0;
+    vks_device_info infos[16];
+    for (size_t i = 0; i < VKS_COUNT_OF(infos); ++i) infos[i].struct_size = sizeof infos[i];
+    vks_status st = vks_enumerate_devices(infos, (uint32_t)VKS_COUNT_OF(infos), &n);
+    if (st == VKS_ERROR_NO_DEVICE) return VKS_OK; /* no loader or driver: zero devices */
+    VKS_TRY(st);
+    for (uint32_t i = 0; i < n && i < VKS_COUNT_OF(infos); ++i) *usable_devices += infos[i].usable ? 1u : 0u;
+    return VKS_OK;
+}
+
+/* Adopts a host's instance/device: nothing created here is global, nothing of the
+ * host's is destroyed later. */
+static vks_status adopt_host_device(vks_context *ctx, const vks_vulkan_device *v) {
+    if (v->struct_size < sizeof(vks_vulkan_device))
+        return vks__error(VKS_ERROR_INVALID_ARGUMENT,
+                          "vks_context_create: options.vulkan->struct_size = %zu, expected %zu", v->struct_size,
+                          sizeof(vks_vulkan_device));
+    if (!v->instance || !v->physical_device || !v->device || !v->queue)
+        return vks__error(VKS_ERROR_INVALID_ARGUMENT,
+                          "vks_context_create: options.vulkan needs instance, physical_device, device and "
+                          "queue (got %p, %p, %p, %p)",
+                          v->instance, v->physical_device, v->device, v->queue);
+    PFN_vkGetInstanceProcAddr gipa = (PFN_vkGetInstanceProcAddr)(void (*)(void))v->get_instance_proc_addr;
+    VKS_TRY(vks__loader_acquire(gipa));
+    ctx->instance = (VkInstance)v->instance;
+    ctx->physical_device = (VkPhysicalDevice)v->physical_device;
+    ctx->device = (VkDevice)v->device;
+    ctx->queue = (VkQueue)v->queue;
+    ctx->queue_family = v->queue_family_index;
+    vks__load_instance_fns(ctx->instance, gipa, &ctx->ifn);
+    VKS_TRY(vks__probe_physical_device(&ctx->ifn, ctx->physical_device, UINT32_MAX, &ctx->probe));
+    if ((v->enabled_features & VKS_REQUIRED_FEATURES) != VKS_REQUIRED_FEATURES)
+        return vks__error(VKS_ERROR_UNSUPPORTED,
+                          "vks_context_create: options.vulkan->enabled_features = 0x%x lacks "
+                          "VKS_FEATURE_BUFFER_ADDRESS | VKS_FEATURE_INT64 (0x%x), which vkstruct needs enabled",
+                          v->enabled_features, (unsigned)VKS_REQUIRED_FEATURES);
+    ctx->enabled_features = v->enabled_features & ctx->probe.info.features;
+    return VKS_OK;
+}
+
+static vks_status create_own_device(vks_context *ctx, const vks_context_options *o, bool validation) {
+    VKS_TRY(vks__loader_acquire(NULL));
+    bool debug_utils = false;
+    VKS_TRY(vks__create_instance(validation, ctx, &ctx->instance, &debug_utils));
+    ctx->owns_instance = true;
+    vks__load_instance_fns(ctx->instance, NULL, &ctx->ifn);
+    if (validation && debug_utils && ctx->ifn.CreateDebugUtilsMessengerEXT) {
+        VkDebugUtilsMessengerCreateInfoEXT dbg = {
+            .sType = VK_STRUCTURE_TYPE_DEBUG_UTILS_MESSENGER_CREATE_INFO_EXT,
+            .messageSeverity = VK_DEBUG_UTILS_MESSAGE_SEVERITY_WARNING_BIT_EXT |
+                               VK_DEBUG_UTILS_MESSAGE_SEVERITY_ERROR_BIT_EXT,
+            .messageType = VK_DEBUG_UTILS_MESSAGE_TYPE_GENERAL_BIT_EXT |
+                           VK_DEBUG_UTILS_MESSAGE_TYPE_VALIDATION_BIT_EXT |
+                           VK_DEBUG_UTILS_MESSAGE_TYPE_PERFORMANCE_BIT_EXT,
+            .pfnUserCallback = vks__debug_callback,
+            .pUserData = ctx};
+        VKS_TRY_VK(ctx->ifn.CreateDebugUtilsMessengerEXT(ctx->instance, &dbg, NULL, &ctx->messenger),
+                   "vkCreateDebugUtilsMessengerEXT");
+    }
+    VkPhysicalDevice *devs = NULL;
+    vks_device_probe *probes = NULL;
+    uint32_t n = 0, chosen = 0;
+    vks_status st = probe_all(&ctx->ifn, ctx->instance, &devs, &probes, &n);
+    if (st == VKS_OK) st = vks__choose_device(probes, n, o, &chosen);
+    if (st == VKS_OK) {
+        ctx->physical_device = devs[chosen];
+        ctx->probe = probes[chosen];
+        st = vks__create_logical_device(ctx, &probes[chosen]);
+    }
+    free(devs);
+    free(probes);
+    return st;
+}
+
+vks_status vks_context_create(const vks_context_options *opts, vks_context **out) {
+    if (!out) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "vks_context_create: out is NULL");
+    *out = NULL;
+    vks_context_options o = VKS_CONTEXT_OPTIONS_INIT;
+    if (opts) {
+        if (opts->struct_size < offsetof(vks_context_options, vulkan) || opts->struct_size > sizeof o)
+            return vks__error(VKS_ERROR_INVALID_ARGUMENT,
+                              "vks_context_create: options->struct_size = %zu, expected sizeof(vks_context_options) "
+                              "= %zu",
+                              opts->struct_size, sizeof o);
+        memcpy(&o, opts, opts->struct_size);
+    }
+    if (env_flag("VKS_VALIDATION")) o.flags |= VKS_CONTEXT_VALIDATION;
+    const bool print_profile = env_flag("VKS_PROFILE");
+    if (print_profile) o.flags |= VKS_CONTEXT_PROFILING;
+
+    vks_context *ctx = calloc(1, sizeof *ctx);
+    if (!ctx) return vks__error(VKS_ERROR_OUT_OF_HOST_MEMORY, "vks_context_create: out of host memory");
+    pthread_mutex_init(&ctx->lock, NULL);
+    ctx->message_callback = o.message_callback;
+    ctx->message_user = o.message_user;
+    ctx->profiling = (o.flags & VKS_CONTEXT_PROFILING) != 0;
+    ctx->print_profile = print_profile;
+
+    vks_status st = o.vulkan ? adopt_host_device(ctx, o.vulkan)
+                             : create_own_device(ctx, &o, (o.flags & VKS_CONTEXT_VALIDATION) != 0);
+    if (st == VKS_OK) {
+        volkLoadDeviceTable(&ctx->vk, ctx->device);
+        if (!o.vulkan) ctx->vk.vkGetDeviceQueue(ctx->device, ctx->queue_family, 0, &ctx->queue);
+        st = vks__memory_init(ctx);
+    }
+    if (st == VKS_OK) st = vks__pipelines_init(ctx, (o.flags & VKS_CONTEXT_NO_PIPELINE_CACHE) ? NULL : &o);
+    if (st == VKS_OK) st = vks__commands_init(ctx);
+    if (st != VKS_OK) {
+        char saved[1024];
+        snprintf(saved, sizeof saved, "%s", vks_last_error(NULL));
+        vks__context_destroy(ctx); /* the half-built one: destroy keeps what it finds */
+        return vks__error(st, "%s", saved);
+    }
+    vks__register_context(ctx);
+    *out = ctx;
+    return VKS_OK;
+}
+
+vks_status vks__context_destroy(vks_context *ctx) {
+    vks_status st = VKS_OK;
+    vks__unregister_context(ctx);
+    if (ctx->device) {
+        vks__lock(ctx);
+        if (ctx->recording) st = vks__flush_locked(ctx);
+        if (ctx->pipeline_cache) {
+            vks_status s2 = vks__pipeline_cache_save_locked(ctx);
+            if (s2 != VKS_OK) vks__message(ctx, VKS_MESSAGE_WARNING, "%s", vks_last_error(NULL));
+        }
+        vks__unlock(ctx);
+        vks__commands_destroy(ctx);
+        vks__pipelines_destroy(ctx);
+        vks__memory_destroy(ctx);
+        if (ctx->owns_device) ctx->vk.vkDestroyDevice(ctx->device, NULL);
+    }
+    if (ctx->messenger) ctx->ifn.DestroyDebugUtilsMessengerEXT(ctx->instance, ctx->messenger, NULL);
+    if (ctx->owns_instance && ctx->instance) ctx->ifn.DestroyInstance(ctx->instance, NULL);
+    free(ctx->profile);
+    free(ctx->pending_ops);
+    pthread_mutex_destroy(&ctx->lock);
+    free(ctx);
+    return st;
+}
+
+vks_status vks_context_destroy(vks_context *ctx) {
+    if (!ctx) return VKS_OK;
+    return vks__context_destroy(ctx);
+}
+
+vks_status vks_context_get_device_info(const vks_context *ctx, vks_device_info *info) {
+    if (!ctx) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "vks_context_get_device_info: ctx is NULL");
+    if (!info) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "vks_context_get_device_info: info is NULL");
+    size_t sz = info->struct_size;
+    if (sz == 0 || sz > sizeof *info) sz = sizeof *info;
+    memcpy(info, &ctx->probe.info, sz);
+    info->struct_size = sz;
+    return VKS_OK;
+}
+
+vks_status vks_context_get_stats(const vks_context *cctx, vks_context_stats *stats) {
+    if (!cctx) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "vks_context_get_stats: ctx is NULL");
+    if (!stats) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "vks_context_get_stats: stats is NULL");
+    vks_context *ctx = (vks_context *)cctx; /* the lock is the only thing touched */
+    vks_context_stats s = {.struct_size = sizeof s};
+    vks__lock(ctx);
+    s.device_bytes_in_use = ctx->bytes_in_use;
+    for (vks_mem_block *b = ctx->blocks; b; b = b->next) {
+        s.device_bytes_reserved += b->size;
+        s.memory_blocks++;
+    }
+    s.live_buffers = ctx->live_buffers;
+    s.pipelines = (uint32_t)ctx->pipeline_count;
+    s.pipeline_cache_loaded_bytes = ctx->pipeline_cache_loaded_bytes;
+    s.submits = ctx->submits;
+    s.validation_messages = __atomic_load_n(&ctx->validation_messages, __ATOMIC_RELAXED);
+    vks__unlock(ctx);
+    size_t sz = stats->struct_size;
+    if (sz == 0 || sz > sizeof s) sz = sizeof s;
+    memcpy(stats, &s, sz);
+    stats->struct_size = sz;
+    return VKS_OK;
+}

@@ -1,0 +1,334 @@
+/*
+ * Private to the backend: the structs behind the opaque handles and the helpers every
+ * backend file shares. Never installed.
+ *
+ * Locking: every public entry point that touches a context takes ctx->lock for its
+ * whole duration (vks__lock/vks__unlock); functions named vks__*_locked expect it held.
+ */
+#ifndef VKS_INTERNAL_H
+#define VKS_INTERNAL_H
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdbool.h>
+
+#include <volk.h>
+
+#include "vks_shaders.h"
+#include "vkstruct/vkstruct.h"
+
+#define VKS_COUNT_OF(a) (sizeof(a) / sizeof((a)[0]))
+#define VKS_MIN(a, b) ((a) < (b) ? (a) : (b))
+#define VKS_MAX(a, b) ((a) > (b) ? (a) : (b))
+#define VKS_CEIL_DIV(a, b) (((a) + (b)-1) / (b))
+
+/* Every kernel gets its arguments as push constants: buffer device addresses plus
+ * sizes. 128 bytes is the minimum every Vulkan device guarantees (lavapipe's limit). */
+#define VKS_PUSH_CONSTANT_BYTES 128u
+#define VKS_MAX_SPEC_CONSTANTS 16u
+
+/* ---- errors (error.c) ----------------------------------------------------------------- */
+
+/* Stores a formatted message for vks_last_error() and returns `status`. */
+vks_status vks__error(vks_status status, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* Maps a failed VkResult to a status with a message naming the call. */
+vks_status vks__vk_error(VkResult result, const char *what);
+const char *vks__vk_result_name(VkResult result);
+
+#define VKS_TRY(expr)                                                                     \
+    do {                                                                                  \
+        vks_status vks_try_status_ = (expr);                                              \
+        if (vks_try_status_ != VKS_OK) return vks_try_status_;                            \
+    } while (0)
+
+#define VKS_TRY_VK(call, what)                                                            \
+    do {                                                                                  \
+        VkResult vks_try_result_ = (call);                                                \
+        if (vks_try_result_ != VK_SUCCESS) return vks__vk_error(vks_try_result_, what);  \
+    } while (0)
+
+/* ---- global state (loader.c) ------------------------------------------------------------ */
+
+/* Loads libvulkan (once per process until vks_shutdown) and volk's global functions. */
+vks_status vks__loader_acquire(PFN_vkGetInstanceProcAddr custom);
+/* Registry of live contexts, so vks_shutdown can destroy the ones left behind. */
+void vks__register_context(vks_context *ctx);
+void vks__unregister_context(vks_context *ctx);
+
+/* Instance-level functions, per instance: never through volk's globals, so several
+ * contexts (and a host's own instance) do not race on them. */
+typedef struct vks_instance_fns {
+    PFN_vkDestroyInstance DestroyInstance;
+    PFN_vkEnumeratePhysicalDevices EnumeratePhysicalDevices;
+    PFN_vkGetPhysicalDeviceProperties2 GetPhysicalDeviceProperties2;
+    PFN_vkGetPhysicalDeviceFeatures2 GetPhysicalDeviceFeatures2;
+    PFN_vkGetPhysicalDeviceMemoryProperties GetPhysicalDeviceMemoryProperties;
+    PFN_vkGetPhysicalDeviceQueueFamilyProperties GetPhysicalDeviceQueueFamilyProperties;
+    PFN_vkEnumerateDeviceExtensionProperties EnumerateDeviceExtensionProperties;
+    PFN_vkCreateDevice CreateDevice;
+    PFN_vkGetDeviceProcAddr GetDeviceProcAddr;
+    PFN_vkCreateDebugUtilsMessengerEXT CreateDebugUtilsMessengerEXT;
+    PFN_vkDestroyDebugUtilsMessengerEXT DestroyDebugUtilsMessengerEXT;
+} vks_instance_fns;
+
+void vks__load_instance_fns(VkInstance instance, PFN_vkGetInstanceProcAddr gipa,
+                            vks_instance_fns *fns);
+
+/* ---- devices (device.c) ------------------------------------------------------------------ */
+
+/* What device.c learns about a physical device, beyond the public vks_device_info. */
+typedef struct vks_device_probe {
+    vks_device_info info;
+    uint32_t compute_queue_family; /* UINT32_MAX: none */
+    uint32_t timestamp_valid_bits;
+    bool has_ext_subgroup_size_control; /* only needed below Vulkan 1.3 */
+    bool has_ext_portability_subset;
+    bool has_ext_coopmat_nv;
+    bool has_ext_coopmat_khr;
+} vks_device_probe;
+
+vks_status vks__probe_physical_device(const vks_instance_fns *fns, VkPhysicalDevice phys,
+                                      uint32_t index, vks_device_probe *out);
+/* Creates an instance for enumeration or for a context. */
+vks_status vks__create_instance(bool validation, vks_context *ctx_for_messages, VkInstance *out,
+                                bool *debug_utils);
+/* Index into `probes` of the device the options/env choose. */
+vks_status vks__choose_device(const vks_device_probe *probes, uint32_t count,
+                              const vks_context_options *opts, uint32_t *chosen);
+vks_status vks__create_logical_device(vks_context *ctx, const vks_device_probe *probe);
+VKAPI_ATTR VkBool32 VKAPI_CALL vks__debug_callback(VkDebugUtilsMessageSeverityFlagBitsEXT sev,
+                                                   VkDebugUtilsMessageTypeFlagsEXT types,
+                                                   const VkDebugUtilsMessengerCallbackDataEXT *data,
+                                                   void *user);
+
+/* ---- memory (memory.c) ------------------------------------------------------------------- */
+
+typedef struct vks_free_range {
+    uint64_t offset, size;
+    struct vks_free_range *next;
+} vks_free_range;
+
+typedef struct vks_mem_block {
+    VkDeviceMemory memory;
+    uint64_t size;
+    uint64_t used;
+    uint32_t type_index;
+    bool dedicated;
+    vks_free_range *free_list; /* sorted by offset, coalesced */
+    struct vks_mem_block *next;
+} vks_mem_block;
+
+#define VKS_BUFFER_MAGIC 0x766b7362u /* "vksb": catches stale or foreign pointers */
+
+struct vks_buffer {
+    uint32_t magic;
+    vks_context *ctx;
+    VkBuffer buffer;
+    VkDeviceAddress address;
+    uint64_t size;
+    vks_mem_block *block; /* NULL for wrapped host buffers */
+    uint64_t block_offset, block_bytes;
+    bool wrapped;
+    struct vks_buffer *prev, *next;
+};
+
+vks_status vks__memory_init(vks_context *ctx);
+void vks__memory_destroy(vks_context *ctx);
+/* Checks that `buf` is a live buffer of `ctx` (or of any context when ctx is NULL). */
+vks_status vks__check_buffer(const vks_context *ctx, const vks_buffer *buf, const char *fn,
+                             const char *arg);
+/* A device buffer for the library's own use (scratch, parameters); not user-visible. */
+vks_status vks__buffer_create_locked(vks_context *ctx, uint64_t size, vks_buffer **out);
+void vks__buffer_destroy_locked(vks_buffer *buf);
+vks_status vks__buffer_write_locked(vks_buffer *dst, uint64_t offset, const void *src, uint64_t size);
+vks_status vks__buffer_read_locked(vks_buffer *src, uint64_t offset, void *dst, uint64_t size);
+
+/* ---- pipelines (pipeline.c) ---------------------------------------------------------------- */
+
+/* Specialization constants of one pipeline: constant_id i gets values[i]. Constant 0 is
+ * the workgroup's x size by convention (local_size_x_id = 0). */
+typedef struct vks_spec {
+    uint32_t count;
+    uint32_t values[VKS_MAX_SPEC_CONSTANTS];
+    uint32_t required_subgroup_size; /* 0: driver's choice */
+} vks_spec;
+
+typedef struct vks_pipeline_entry {
+    vks_shader_id shader;
+    vks_spec spec;
+    VkPipeline pipeline;
+} vks_pipeline_entry;
+
+/* opts NULL: no persistent cache. */
+vks_status vks__pipelines_init(vks_context *ctx, const vks_context_options *opts);
+void vks__pipelines_destroy(vks_context *ctx);
+vks_status vks__pipeline_get(vks_context *ctx, vks_shader_id shader, const vks_spec *spec,
+                             VkPipeline *out);
+vks_status vks__pipeline_cache_save_locked(vks_context *ctx);
+
+/* ---- commands (command.c) ------------------------------------------------------------------- */
+
+typedef struct vks_pending_op {
+    const char *name;
+    uint64_t sequence;
+    uint32_t query_begin; /* UINT32_MAX: not timed */
+    uint32_t dispatches;
+} vks_pending_op;
+
+vks_status vks__commands_init(vks_context *ctx);
+void vks__commands_destroy(vks_context *ctx);
+/* Opens an op: makes sure a command buffer is recording, starts its timing. */
+vks_status vks__op_begin(vks_context *ctx, const char *name);
+/* Records barrier + pipeline + push constants + dispatch. Group counts of 0 record nothing. */
+vks_status vks__dispatch(vks_context *ctx, vks_shader_id shader, const vks_spec *spec,
+                         const void *push, uint32_t push_bytes, uint32_t groups_x,
+                         uint32_t groups_y, uint32_t groups_z);
+/* Records a buffer-to-buffer copy or fill (with the same barrier discipline). */
+vks_status vks__record_copy(vks_context *ctx, VkBuffer src, uint64_t src_off, VkBuffer dst,
+                            uint64_t dst_off, uint64_t size);
+vks_status vks__record_fill(vks_context *ctx, VkBuffer dst, uint64_t off, uint64_t size,
+                            uint32_t value);
+/* A copy for uploads/downloads: always into the context's own command buffer, even
+ * while ops go to a host's (external recording). */
+vks_status vks__record_staging_copy(vks_context *ctx, VkBuffer src, uint64_t src_off, VkBuffer dst,
+                                    uint64_t dst_off, uint64_t size);
+void vks__op_end(vks_context *ctx);
+/* Benchmark support: a query-pool reset and a timestamp (after all earlier commands)
+ * in the context's own command buffer. */
+vks_status vks__record_query_reset(vks_context *ctx, VkQueryPool pool, uint32_t first, uint32_t count);
+vks_status vks__record_timestamp(vks_context *ctx, VkQueryPool pool, uint32_t query);
+/* Submits what is recorded in the context's own command buffer and waits. */
+vks_status vks__flush_locked(vks_context *ctx);
+
+/* ---- the context (context.c) -------------------------------------------------------------- */
+
+struct vks_context {
+    pthread_mutex_t lock;
+    struct vks_context *registry_next;
+
+    /* Vulkan objects; owns_* say which ones the context created and must destroy. */
+    vks_instance_fns ifn;
+    VkInstance instance;
+    VkPhysicalDevice physical_device;
+    VkDevice device;
+    VkQueue queue;
+    uint32_t queue_family;
+    bool owns_instance, owns_device;
+    VkDebugUtilsMessengerEXT messenger;
+    struct VolkDeviceTable vk;
+    vks_device_probe probe;
+    uint32_t enabled_features; /* vks_feature bits enabled on the device */
+
+    vks_message_fn message_callback;
+    void *message_user;
+    uint64_t validation_messages;
+    bool print_profile; /* VKS_PROFILE=1: table at synchronize */
+
+    /* Memory: blocks per memory type, live buffers, the staging ring. */
+    VkPhysicalDeviceMemoryProperties memory_properties;
+    uint32_t device_memory_type, host_memory_type;
+    uint64_t block_size;
+    vks_mem_block *blocks;
+    vks_buffer *buffers;
+    uint32_t live_buffers;
+    uint64_t bytes_in_use;
+    VkBuffer staging;
+    VkDeviceMemory staging_memory;
+    uint8_t *staging_map;
+    uint64_t staging_size, staging_head;
+
+    /* Pipelines: one layout (push constants only), a lazily filled table, the cache. */
+    VkPipelineLayout pipeline_layout;
+    VkPipelineCache pipeline_cache;
+    char *pipeline_cache_path; /* NULL: not persisted */
+    uint64_t pipeline_cache_loaded_bytes;
+    uint64_t pipeline_cache_loaded_hash;
+    vks_pipeline_entry *pipelines;
+    size_t pipeline_count, pipeline_capacity;
+    VkShaderModule modules[VKS_SHADER_COUNT];
+
+    /* Commands: one command buffer being recorded (or a host's), fence for submits. */
+    VkCommandPool command_pool;
+    VkCommandBuffer cmd;
+    VkFence fence;
+    bool recording;          /* ctx->cmd is between begin and end */
+    uint32_t commands;       /* recorded into the current command buffer */
+    VkCommandBuffer host_cmd; /* non-NULL during external recording */
+    bool host_cmd_dirty;
+    uint64_t submits;
+    uint64_t op_sequence;
+    vks_pending_op current_op;
+    bool in_op;
+
+    /* Profiling: timestamp pairs for the ops of the current command buffer. */
+    bool profiling;
+    VkQueryPool query_pool;
+    uint32_t query_capacity, queries_used;
+    vks_pending_op *pending_ops;
+    size_t pending_count, pending_capacity;
+    vks_profile_entry *profile;
+    size_t profile_count, profile_capacity;
+};
+
+void vks__lock(vks_context *ctx);
+void vks__unlock(vks_context *ctx);
+void vks__message(vks_context *ctx, vks_message_severity sev, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+bool vks__has_feature(const vks_context *ctx, uint32_t features);
+/* Destroys a context whose lock is not held (also used by vks_shutdown). */
+vks_status vks__context_destroy(vks_context *ctx);
+
+/* ---- tensors (tensor.c) --------------------------------------------------------------------- */
+
+size_t vks__dtype_bytes(vks_dtype dt);
+const char *vks__dtype_name(vks_dtype dt);
+
+/* Validates a tensor argument: non-NULL, a live buffer of ctx, 1 <= ndim <= 4, shape >= 0,
+ * strides >= 0, aligned offset, and every element inside the buffer. */
+vks_status vks__check_tensor(const vks_context *ctx, const vks_tensor *t, const char *fn,
+                             const char *arg);
+vks_status vks__check_ndim(const vks_tensor *t, int32_t lo, int32_t hi, const char *fn,
+                           const char *arg);
+vks_status vks__check_dtype(const vks_tensor *t, vks_dtype want, const char *fn, const char *arg);
+/* Device address of element 0. */
+VkDeviceAddress vks__tensor_address(const vks_tensor *t);
+/* Number of elements (product of the shape). */
+int64_t vks__tensor_numel(const vks_tensor *t);
+/* True when the tensor is compact row-major. */
+bool vks__tensor_is_contiguous(const vks_tensor *t);
+
+/* A matrix (optionally a strided batch of them) as kernels see it: element (i, j) of
+ * batch b at base + b*batch_stride + i*row_stride + j*col_stride, one of the two inner
+ * strides being 1. */
+typedef struct vks_matrix {
+    VkDeviceAddress address;
+    vks_dtype dtype;
+    int64_t batch, rows, cols;
+    int64_t batch_stride, row_stride, col_stride;
+} vks_matrix;
+
+/* Reads a rank-2 (batch 1) or rank-3 (batched) tensor as a matrix, requiring one unit
+ * inner stride. */
+vks_status vks__matrix_view(const vks_context *ctx, const vks_tensor *t, const char *fn,
+                            const char *arg, vks_matrix *m);
+
+/* ---- reusable recorders for ops (ops/gemm.c) -------------------------------------------------- */
+
+/* One GEMM as the kernels take it: C[b] = act(alpha*op(A[b])*op(B[b]) + beta*C[b] + bias).
+ * Element (i, k) of op(A) is at a + i*a_rs + k*a_cs (the view already accounts for the
+ * transpose); likewise B (k, j) and C (i, j); one stride of each pair must be 1. */
+typedef struct vks_gemm_args {
+    vks_dtype dtype;
+    int64_t m, n, k, batch;
+    VkDeviceAddress a, b, c, bias;
+    int64_t a_rs, a_cs, b_rs, b_cs, c_rs;
+    int64_t a_bs, b_bs, c_bs;
+    double alpha, beta;
+    vks_activation activation;
+} vks_gemm_args;
+
+/* Records the GEMM dispatches (no validation: callers validated). Inside vks__op_begin/end. */
+vks_status vks__gemm_record(vks_context *ctx, const vks_gemm_args *g);
+
+#endif /* VKS_INTERNAL_H */

@@ -1,0 +1,263 @@
+/*
+ * Dense GEMM: C = act(alpha * op(A) * op(B) + beta * C + bias).
+ * Two kernels, chosen by device type (measured, see shaders/gemm_regtile.comp):
+ *   GPUs: gemm_tiled   (shared-memory tiles, TM x TN register tiles per invocation)
+ *   CPUs: gemm_regtile (register tiles only; lavapipe)
+ * Tile sizes are specialization constants. vks__gemm_record is the building block the
+ * structured ops reuse for their dense sub-products.
+ */
+#include <stddef.h>
+#include <string.h>
+
+#include "internal.h"
+
+typedef struct gemm_push {
+    uint64_t a, b, c, bias;
+    uint32_t m, n, k, pad0;
+    uint32_t lda, ldb, ldc, pad1;
+    uint64_t stride_a, stride_b, stride_c;
+    union {
+        struct { float alpha, beta; } f;
+        struct { double alpha, beta; } d;
+    } s;
+} gemm_push;
+_Static_assert(offsetof(gemm_push, s) == 88, "gemm_push must mirror shaders/common/gemm_push.glsl");
+
+typedef struct gemm_config {
+    vks_shader_id shader;
+    vks_spec spec;
+    uint32_t tile_m, tile_n;
+} gemm_config;
+
+static vks_shader_id variant(vks_dtype dt, vks_shader_id f32, vks_shader_id f16, vks_shader_id f64) {
+    return dt == VKS_DTYPE_F16 ? f16 : dt == VKS_DTYPE_F64 ? f64 : f32;
+}
+
+static gemm_config choose_config(const vks_context *ctx, const vks_gemm_args *g, bool trans_a, bool trans_b) {
+    gemm_config c = {0};
+    if (ctx->probe.info.type == VKS_DEVICE_CPU) {
+        /* lavapipe: 8 lanes along N, 8 rows of lanes; 4x4 per lane -> 32x32 tiles. */
+        const uint32_t wg = 64, tm = 4, tn = 4, wgn = 8;
+        c.shader = variant(g->dtype, VKS_SHADER_GEMM_REGTILE_F32, VKS_SHADER_GEMM_REGTILE_F16,
+                           VKS_SHADER_GEMM_REGTILE_F64);
+        c.spec = (vks_spec){.count = 7, .values = {wg, tm, tn, wgn, trans_a, trans_b, (uint32_t)g->activation}};
+        c.tile_m = (wg / wgn) * tm;
+        c.tile_n = wgn * tn;
+        return c;
+    }
+    /* GPUs: 128x128 tiles (8x8 per invocation, 256 invocations) when there are enough
+     * of them to fill the device, 64x64 (4x4) otherwise; f64 always 64x64. */
+    uint32_t bm = 128, bn = 128, tm = 8, tn = 8;
+    const int64_t tiles128 = VKS_CEIL_DIV(g->m, 128) * VKS_CEIL_DIV(g->n, 128) * g->batch;
+    if (g->dtype == VKS_DTYPE_F64 || tiles128 < 256) bm = bn = 64, tm = tn = 4;
+    const uint32_t bk = 8;
+    c.shader = variant(g->dtype, VKS_SHADER_GEMM_TILED_F32, VKS_SHADER_GEMM_TILED_F16, VKS_SHADER_GEMM_TILED_F64);
+    c.spec = (vks_spec){.count = 9,
+                        .values = {(bm / tm) * (bn / tn), bm, bn, bk, tm, tn, trans_a, trans_b,
+                                   (uint32_t)g->activation}};
+    c.tile_m = bm;
+    c.tile_n = bn;
+    return c;
+}
+
+vks_status vks__gemm_record(vks_context *ctx, const vks_gemm_args *g) {
+    if (g->m == 0 || g->n == 0 || g->batch == 0) return VKS_OK;
+    /* The kernels take op(A)(i, k) at a[i*lda + k], or a[k*lda + i] when transposed. */
+    const bool trans_a = g->a_cs != 1, trans_b = g->b_cs != 1;
+    gemm_push pc = {.a = g->a,
+                    .b = g->b,
+                    .c = g->c,
+                    .bias = g->bias,
+                    .m = (uint32_t)g->m,
+                    .n = (uint32_t)g->n,
+                    .k = (uint32_t)g->k,
+                    .lda = (uint32_t)(trans_a ? g->a_cs : g->a_rs),
+                    .ldb = (uint32_t)(trans_b ? g->b_cs : g->b_rs),
+                    .ldc = (uint32_t)g->c_rs,
+                    .stride_a = (uint64_t)g->a_bs,
+                    .stride_b = (uint64_t)g->b_bs,
+                    .stride_c = (uint64_t)g->c_bs};
+    if (g->dtype == VKS_DTYPE_F64) {
+        pc.s.d.alpha = g->alpha;
+        pc.s.d.beta = g->beta;
+    } else {
+        pc.s.f.alpha = (float)g->alpha;
+        pc.s.f.beta = (float)g->beta;
+    }
+    const uint32_t push_bytes = g->dtype == VKS_DTYPE_F64 ? 104 : 96;
+    gemm_config cfg = choose_config(ctx, g, trans_a, trans_b);
+    const uint32_t gx = (uint32_t)VKS_CEIL_DIV(g->n, cfg.tile_n);
+    const uint32_t gy = (uint32_t)VKS_CEIL_DIV(g->m, cfg.tile_m);
+    /* Batches beyond maxComputeWorkGroupCount[2] go in several dispatches. */
+    const int64_t zmax = ctx->probe.info.max_workgroup_count[2];
+    const size_t es = vks__dtype_bytes(g->dtype);
+    for (int64_t z0 = 0; z0 < g->batch; z0 += zmax) {
+        gemm_push chunk = pc;
+        chunk.a += (uint64_t)(z0 * g->a_bs) * es;
+        chunk.b += (uint64_t)(z0 * g->b_bs) * es;
+        chunk.c += (uint64_t)(z0 * g->c_bs) * es;
+        uint32_t gz = (uint32_t)VKS_MIN(zmax, g->batch - z0);
+        VKS_TRY(vks__dispatch(ctx, cfg.shader, &cfg.spec, &chunk, push_bytes, gx, gy, gz));
+    }
+    return VKS_OK;
+}
+
+/* ---- the public entry points ----------------------------------------------------------- */
+
+static vks_status check_gemm_dtype(vks_context *ctx, vks_dtype dt, const char *fn) {
+    if (dt != VKS_DTYPE_F32 && dt != VKS_DTYPE_F16 && dt != VKS_DTYPE_F64)
+        return vks__error(VKS_ERROR_UNSUPPORTED, "%s: dtype %s is not supported (f32, f16, f64)", fn,
+                          vks__dtype_name(dt));
+    if (dt == VKS_DTYPE_F16 && !vks__has_feature(ctx, VKS_FEATURE_STORAGE16))
+        return vks__error(VKS_ERROR_UNSUPPORTED, "%s: f16 needs 16-bit storage buffer access, which device '%s' lacks",
+                          fn, ctx->probe.info.name);
+    if (dt == VKS_DTYPE_F64 && !vks__has_feature(ctx, VKS_FEATURE_FLOAT64))
+        return vks__error(VKS_ERROR_UNSUPPORTED, "%s: f64 needs shaderFloat64, which device '%s' lacks", fn,
+                          ctx->probe.info.name);
+    return VKS_OK;
+}
+
+/* Byte range [lo, hi) a matrix view touches (for overlap checks). */
+static void matrix_span(const vks_tensor *t, uint64_t *lo, uint64_t *hi) {
+    int64_t last = 0;
+    for (int32_t i = 0; i < t->ndim; ++i) last += (t->shape[i] > 0 ? t->shape[i] - 1 : 0) * t->strides[i];
+    *lo = t->byte_offset;
+    *hi = t->byte_offset + (uint64_t)(last + 1) * vks__dtype_bytes(t->dtype);
+}
+
+static bool tensors_overlap(const vks_tensor *x, const vks_tensor *y) {
+    if (x->buffer != y->buffer) return false;
+    uint64_t xl, xh, yl, yh;
+    matrix_span(x, &xl, &xh);
+    matrix_span(y, &yl, &yh);
+    return xl < yh && yl < xh;
+}
+
+static vks_status check_index_range(const vks_matrix *m, const char *fn, const char *arg) {
+    /* Kernels index within one matrix with 32-bit integers. */
+    uint64_t last = (uint64_t)(m->rows - 1) * (uint64_t)m->row_stride + (uint64_t)(m->cols - 1) * (uint64_t)m->col_stride;
+    if (m->rows > 0 && m->cols > 0 && last > UINT32_MAX)
+        return vks__error(VKS_ERROR_OUT_OF_RANGE, "%s: %s spans %llu elements per matrix; at most 2^32 are supported", fn,
+                          arg, (unsigned long long)last + 1);
+    return VKS_OK;
+}
+
+static vks_status gemm_validate(vks_context *ctx, const vks_gemm_desc *d, vks_gemm_args *g) {
+    static const char fn[] = "vks_gemm";
+    if (d->trans_a != VKS_NO_TRANS && d->trans_a != VKS_TRANS)
+        return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: trans_a = %d, expected VKS_NO_TRANS or VKS_TRANS", fn,
+                          (int)d->trans_a);
+    if (d->trans_b != VKS_NO_TRANS && d->trans_b != VKS_TRANS)
+        return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: trans_b = %d, expected VKS_NO_TRANS or VKS_TRANS", fn,
+                          (int)d->trans_b);
+    if ((unsigned)d->activation > VKS_ACT_GELU_ERF)
+        return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: activation = %d is not a vks_activation", fn,
+                          (int)d->activation);
+    vks_matrix a, b, c;
+    VKS_TRY(vks__matrix_view(ctx, d->a, fn, "a", &a));
+    VKS_TRY(vks__matrix_view(ctx, d->b, fn, "b", &b));
+    VKS_TRY(vks__matrix_view(ctx, d->c, fn, "c", &c));
+    if (a.dtype != c.dtype || b.dtype != c.dtype)
+        return vks__error(VKS_ERROR_DTYPE_MISMATCH, "%s: a, b, c have dtypes %s, %s, %s; expected all the same", fn,
+                          vks__dtype_name(a.dtype), vks__dtype_name(b.dtype), vks__dtype_name(c.dtype));
+    VKS_TRY(check_gemm_dtype(ctx, c.dtype, fn));
+    const bool ta = d->trans_a == VKS_TRANS, tb = d->trans_b == VKS_TRANS;
+    const int64_t m = ta ? a.cols : a.rows, ka = ta ? a.rows : a.cols;
+    const int64_t kb = tb ? b.cols : b.rows, n = tb ? b.rows : b.cols;
+    if (ka != kb)
+        return vks__error(VKS_ERROR_SHAPE_MISMATCH, "%s: op(a) is %lld x %lld but op(b) is %lld x %lld (inner dimensions differ)",
+                          fn, (long long)m, (long long)ka, (long long)kb, (long long)n);
+    if (c.rows != m || c.cols != n)
+        return vks__error(VKS_ERROR_SHAPE_MISMATCH, "%s: c is %lld x %lld, expected op(a) * op(b) = %lld x %lld", fn,
+                          (long long)c.rows, (long long)c.cols, (long long)m, (long long)n);
+    if (a.batch != c.batch && a.batch != 1)
+        return vks__error(VKS_ERROR_SHAPE_MISMATCH, "%s: a has batch %lld, c has %lld; expected equal or 1", fn,
+                          (long long)a.batch, (long long)c.batch);
+    if (b.batch != c.batch && b.batch != 1)
+        return vks__error(VKS_ERROR_SHAPE_MISMATCH, "%s: b has batch %lld, c has %lld; expected equal or 1", fn,
+                          (long long)b.batch, (long long)c.batch);
+    if (c.batch > 1 && c.batch_stride == 0)
+        return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: c has batch %lld with batch stride 0 (writes would collide)",
+                          fn, (long long)c.batch);
+    if (tensors_overlap(d->c, d->a) || tensors_overlap(d->c, d->b))
+        return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: c overlaps %s in memory; the output must not alias an input",
+                          fn, tensors_overlap(d->c, d->a) ? "a" : "b");
+    VKS_TRY(check_index_range(&a, fn, "a"));
+    VKS_TRY(check_index_range(&b, fn, "b"));
+    VKS_TRY(check_index_range(&c, fn, "c"));
+    VkDeviceAddress bias = 0;
+    if (d->bias) {
+        VKS_TRY(vks__check_tensor(ctx, d->bias, fn, "bias"));
+        VKS_TRY(vks__check_ndim(d->bias, 1, 1, fn, "bias"));
+        VKS_TRY(vks__check_dtype(d->bias, c.dtype, fn, "bias"));
+        if (d->bias->shape[0] != n || (n > 1 && d->bias->strides[0] != 1))
+            return vks__error(VKS_ERROR_SHAPE_MISMATCH, "%s: bias has shape (%lld) and stride %lld, expected (%lld) and 1",
+                              fn, (long long)d->bias->shape[0], (long long)d->bias->strides[0], (long long)n);
+        if (c.col_stride != 1)
+            return vks__error(VKS_ERROR_UNSUPPORTED, "%s: a bias needs a row-major c (c.strides[-1] = 1)", fn);
+        bias = vks__tensor_address(d->bias);
+    }
+    /* op(A)(i, k) = a[i*a_rs + k*a_cs]: the transpose flag just swaps the strides. */
+    *g = (vks_gemm_args){.dtype = c.dtype,
+                         .m = m,
+                         .n = n,
+                         .k = ka,
+                         .batch = c.batch,
+                         .a = a.address,
+                         .b = b.address,
+                         .c = c.address,
+                         .bias = bias,
+                         .a_rs = ta ? a.col_stride : a.row_stride,
+                         .a_cs = ta ? a.row_stride : a.col_stride,
+                         .b_rs = tb ? b.col_stride : b.row_stride,
+                         .b_cs = tb ? b.row_stride : b.col_stride,
+                         .c_rs = c.row_stride,
+                         .a_bs = a.batch == 1 ? 0 : a.batch_stride,
+                         .b_bs = b.batch == 1 ? 0 : b.batch_stride,
+                         .c_bs = c.batch_stride,
+                         .alpha = d->alpha,
+                         .beta = d->beta,
+                         .activation = d->activation};
+    if (c.col_stride != 1) {
+        /* A column-major C: compute C^T = op(B)^T op(A)^T into its row-major view. */
+        vks_gemm_args t = *g;
+        t.m = n;
+        t.n = m;
+        t.a = g->b, t.a_rs = g->b_cs, t.a_cs = g->b_rs, t.a_bs = g->b_bs;
+        t.b = g->a, t.b_rs = g->a_cs, t.b_cs = g->a_rs, t.b_bs = g->a_bs;
+        t.c_rs = c.col_stride;
+        *g = t;
+    }
+    return VKS_OK;
+}
+
+vks_status vks_gemm_ex(vks_context *ctx, const vks_gemm_desc *desc) {
+    if (!ctx) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "vks_gemm: ctx is NULL");
+    if (!desc) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "vks_gemm_ex: desc is NULL");
+    if (desc->struct_size != sizeof(vks_gemm_desc))
+        return vks__error(VKS_ERROR_INVALID_ARGUMENT, "vks_gemm_ex: desc->struct_size = %zu, expected %zu",
+                          desc->struct_size, sizeof(vks_gemm_desc));
+    vks__lock(ctx);
+    vks_gemm_args g;
+    vks_status st = gemm_validate(ctx, desc, &g);
+    if (st == VKS_OK) {
+        st = vks__op_begin(ctx, "gemm");
+        if (st == VKS_OK) st = vks__gemm_record(ctx, &g);
+        vks__op_end(ctx);
+    }
+    vks__unlock(ctx);
+    return st;
+}
+
+vks_status vks_gemm(vks_context *ctx, vks_transpose trans_a, vks_transpose trans_b, double alpha, const vks_tensor *a,
+                    const vks_tensor *b, double beta, const vks_tensor *c) {
+    vks_gemm_desc d = VKS_GEMM_DESC_INIT;
+    d.trans_a = trans_a;
+    d.trans_b = trans_b;
+    d.alpha = alpha;
+    d.beta = beta;
+    d.a = a;
+    d.b = b;
+    d.c = c;
+    return vks_gemm_ex(ctx, &d);
+}

@@ -1,0 +1,221 @@
+/* Tensor descriptions: validation every op shares, matrix views, DLPack import. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+size_t vks__dtype_bytes(vks_dtype dt) {
+    switch (dt) {
+    case VKS_DTYPE_F32: return 4;
+    case VKS_DTYPE_F16: return 2;
+    case VKS_DTYPE_F64: return 8;
+    case VKS_DTYPE_BF16: return 2;
+    case VKS_DTYPE_I32: return 4;
+    case VKS_DTYPE_I64: return 8;
+    default: return 0;
+    }
+}
+
+const char *vks__dtype_name(vks_dtype dt) {
+    static const char *const names[] = {"f32", "f16", "f64", "bf16", "i32", "i64"};
+    return (unsigned)dt < VKS_COUNT_OF(names) ? names[dt] : "invalid dtype";
+}
+
+vks_status vks_dtype_size(vks_dtype dtype, size_t *bytes) {
+    if (!bytes) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "vks_dtype_size: bytes is NULL");
+    *bytes = vks__dtype_bytes(dtype);
+    if (!*bytes) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "vks_dtype_size: dtype = %d is not a vks_dtype", (int)dtype);
+    return VKS_OK;
+}
+
+int64_t vks__tensor_numel(const vks_tensor *t) {
+    int64_t n = 1;
+    for (int32_t i = 0; i < t->ndim; ++i) n *= t->shape[i];
+    return n;
+}
+
+bool vks__tensor_is_contiguous(const vks_tensor *t) {
+    int64_t stride = 1;
+    for (int32_t i = t->ndim - 1; i >= 0; --i) {
+        if (t->shape[i] != 1 && t->strides[i] != stride) return false;
+        stride *= t->shape[i];
+    }
+    return true;
+}
+
+VkDeviceAddress vks__tensor_address(const vks_tensor *t) { return t->buffer->address + t->byte_offset; }
+
+/* Shape text like "(3, 4, 5)" for messages. */
+static const char *shape_text(const vks_tensor *t, char *buf, size_t n) {
+    size_t used = (size_t)snprintf(buf, n, "(");
+    for (int32_t i = 0; i < t->ndim && i < VKS_MAX_DIMS && used < n; ++i)
+        used += (size_t)snprintf(buf + used, n - used, "%s%lld", i ? ", " : "", (long long)t->shape[i]);
+    if (used < n) snprintf(buf + used, n - used, ")");
+    return buf;
+}
+
+vks_status vks__check_tensor(const vks_context *ctx, const vks_tensor *t, const char *fn, const char *arg) {
+    if (!t) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: %s is NULL", fn, arg);
+    char what[64];
+    snprintf(what, sizeof what, "%s.buffer", arg);
+    VKS_TRY(vks__check_buffer(ctx, t->buffer, fn, what));
+    const size_t es = vks__dtype_bytes(t->dtype);
+    if (!es) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: %s.dtype = %d is not a vks_dtype", fn, arg, (int)t->dtype);
+    if (t->ndim < 1 || t->ndim > VKS_MAX_DIMS)
+        return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: %s.ndim = %d, expected 1..%d", fn, arg, t->ndim, VKS_MAX_DIMS);
+    int64_t last = 0; /* index of the last element */
+    bool empty = false;
+    for (int32_t i = 0; i < t->ndim; ++i) {
+        if (t->shape[i] < 0)
+            return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: %s.shape[%d] = %lld, expected >= 0", fn, arg, i,
+                              (long long)t->shape[i]);
+        if (t->strides[i] < 0)
+            return vks__error(VKS_ERROR_UNSUPPORTED, "%s: %s.strides[%d] = %lld; negative strides are not supported",
+                              fn, arg, i, (long long)t->strides[i]);
+        if (t->shape[i] == 0) empty = true;
+        int64_t span;
+        if (t->shape[i] > 0 &&
+            (__builtin_mul_overflow(t->shape[i] - 1, t->strides[i], &span) || __builtin_add_overflow(last, span, &last)))
+            return vks__error(VKS_ERROR_OUT_OF_RANGE, "%s: %s's extent overflows 64 bits", fn, arg);
+    }
+    if (t->byte_offset % es)
+        return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: %s.byte_offset = %llu is not a multiple of the %s size %zu",
+                          fn, arg, (unsigned long long)t->byte_offset, vks__dtype_name(t->dtype), es);
+    if (empty) return VKS_OK;
+    uint64_t end;
+    if (__builtin_mul_overflow((uint64_t)last + 1, (uint64_t)es, &end) ||
+        __builtin_add_overflow(end, t->byte_offset, &end) || end > t->buffer->size) {
+        char s[96];
+        return vks__error(VKS_ERROR_OUT_OF_RANGE,
+                          "%s: %s of shape %s spans bytes [%llu, %llu) but its buffer has %llu bytes", fn, arg,
+                          shape_text(t, s, sizeof s), (unsigned long long)t->byte_offset,
+                          (unsigned long long)(t->byte_offset + ((uint64_t)last + 1) * es),
+                          (unsigned long long)t->buffer->size);
+    }
+    return VKS_OK;
+}
+
+vks_status vks__check_ndim(const vks_tensor *t, int32_t lo, int32_t hi, const char *fn, const char *arg) {
+    if (t->ndim >= lo && t->ndim <= hi) return VKS_OK;
+    char s[96];
+    if (lo == hi)
+        return vks__error(VKS_ERROR_SHAPE_MISMATCH, "%s: %s has shape %s (rank %d), expected rank %d", fn, arg,
+                          shape_text(t, s, sizeof s), t->ndim, lo);
+    return vks__error(VKS_ERROR_SHAPE_MISMATCH, "%s: %s has shape %s (rank %d), expected rank %d..%d", fn, arg,
+                      shape_text(t, s, sizeof s), t->ndim, lo, hi);
+}
+
+vks_status vks__check_dtype(const vks_tensor *t, vks_dtype want, const char *fn, const char *arg) {
+    if (t->dtype == want) return VKS_OK;
+    return vks__error(VKS_ERROR_DTYPE_MISMATCH, "%s: %s has dtype %s, expected %s", fn, arg, vks__dtype_name(t->dtype),
+                      vks__dtype_name(want));
+}
+
+vks_status vks__matrix_view(const vks_context *ctx, const vks_tensor *t, const char *fn, const char *arg,
+                            vks_matrix *m) {
+    VKS_TRY(vks__check_tensor(ctx, t, fn, arg));
+    VKS_TRY(vks__check_ndim(t, 2, 3, fn, arg));
+    const int32_t r = t->ndim - 2;
+    *m = (vks_matrix){.address = vks__tensor_address(t),
+                      .dtype = t->dtype,
+                      .batch = t->ndim == 3 ? t->shape[0] : 1,
+                      .rows = t->shape[r],
+                      .cols = t->shape[r + 1],
+                      .batch_stride = t->ndim == 3 ? t->strides[0] : 0,
+                      .row_stride = t->strides[r],
+                      .col_stride = t->strides[r + 1]};
+    /* A stride along a dimension of size 1 is never used: make it the unit one. */
+    if (m->cols <= 1) m->col_stride = 1;
+    else if (m->rows <= 1 && m->col_stride != 1) m->row_stride = 1;
+    if (m->col_stride != 1 && m->row_stride != 1)
+        return vks__error(VKS_ERROR_UNSUPPORTED,
+                          "%s: %s has strides (%lld, %lld); one of the two matrix strides must be 1", fn, arg,
+                          (long long)t->strides[r], (long long)t->strides[r + 1]);
+    const int64_t lim = INT32_MAX;
+    if (m->rows > lim || m->cols > lim || m->row_stride > lim || m->col_stride > lim)
+        return vks__error(VKS_ERROR_OUT_OF_RANGE, "%s: %s's rows, columns and strides must be below 2^31", fn, arg);
+    return VKS_OK;
+}
+
+/* ---- DLPack --------------------------------------------------------------------------------- */
+
+static vks_status dl_dtype(DLDataType t, vks_dtype *out) {
+    if (t.lanes != 1)
+        return vks__error(VKS_ERROR_UNSUPPORTED, "vks_tensor_from_dlpack: dtype.lanes = %u, expected 1", t.lanes);
+    if (t.code == kDLFloat && t.bits == 32) *out = VKS_DTYPE_F32;
+    else if (t.code == kDLFloat && t.bits == 16) *out = VKS_DTYPE_F16;
+    else if (t.code == kDLFloat && t.bits == 64) *out = VKS_DTYPE_F64;
+    else if (t.code == kDLBfloat && t.bits == 16) *out = VKS_DTYPE_BF16;
+    else if (t.code == kDLInt && t.bits == 32) *out = VKS_DTYPE_I32;
+    else if (t.code == kDLInt && t.bits == 64) *out = VKS_DTYPE_I64;
+    else
+        return vks__error(VKS_ERROR_UNSUPPORTED, "vks_tensor_from_dlpack: dtype (code %u, bits %u) is not supported",
+                          t.code, t.bits);
+    return VKS_OK;
+}
+
+static bool is_live_buffer(const vks_context *ctx, const void *p) {
+    for (const vks_buffer *b = ctx->buffers; b; b = b->next)
+        if (b == p) return true;
+    return false;
+}
+
+vks_status vks_tensor_from_dlpack(vks_context *ctx, const DLTensor *src, vks_tensor *out, vks_buffer **owned) {
+    static const char fn[] = "vks_tensor_from_dlpack";
+    if (!ctx) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: ctx is NULL", fn);
+    if (!src) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: src is NULL", fn);
+    if (!out) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: out is NULL", fn);
+    if (!owned) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: owned is NULL", fn);
+    *owned = NULL;
+    if (src->ndim < 1 || src->ndim > VKS_MAX_DIMS)
+        return vks__error(VKS_ERROR_UNSUPPORTED, "%s: src->ndim = %d, expected 1..%d", fn, src->ndim, VKS_MAX_DIMS);
+    if (!src->shape) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: src->shape is NULL", fn);
+    vks_tensor t = {.ndim = src->ndim};
+    VKS_TRY(dl_dtype(src->dtype, &t.dtype));
+    int64_t stride = 1;
+    for (int32_t i = src->ndim - 1; i >= 0; --i) {
+        t.shape[i] = src->shape[i];
+        t.strides[i] = src->strides ? src->strides[i] : stride; /* NULL strides: compact */
+        stride *= src->shape[i];
+    }
+    const size_t es = vks__dtype_bytes(t.dtype);
+    if (src->device.device_type == kDLVulkan) {
+        vks__lock(ctx);
+        bool live = is_live_buffer(ctx, src->data);
+        vks__unlock(ctx);
+        if (!live)
+            return vks__error(VKS_ERROR_INVALID_ARGUMENT,
+                              "%s: a kDLVulkan tensor's data must be a vks_buffer* of this context; %p is not", fn,
+                              src->data);
+        t.buffer = (vks_buffer *)src->data;
+        t.byte_offset = src->byte_offset;
+        VKS_TRY(vks__check_tensor(ctx, &t, fn, "src"));
+        *out = t;
+        return VKS_OK;
+    }
+    if (src->device.device_type != kDLCPU)
+        return vks__error(VKS_ERROR_UNSUPPORTED, "%s: src->device.device_type = %d; only kDLCPU (%d) and kDLVulkan (%d)",
+                          fn, (int)src->device.device_type, (int)kDLCPU, (int)kDLVulkan);
+    if (!src->data) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: src->data is NULL", fn);
+    /* Upload the span the strides cover, keeping the layout. */
+    int64_t last = 0;
+    for (int32_t i = 0; i < t.ndim; ++i) {
+        if (t.shape[i] < 0 || t.strides[i] < 0)
+            return vks__error(VKS_ERROR_UNSUPPORTED, "%s: negative shape or stride in dim %d", fn, i);
+        if (t.shape[i] == 0) last = -1;
+        if (last >= 0) last += (t.shape[i] - 1) * t.strides[i];
+    }
+    uint64_t bytes = last < 0 ? es : ((uint64_t)last + 1) * es;
+    vks_buffer *buf = NULL;
+    VKS_TRY(vks_buffer_create(ctx, bytes, &buf));
+    vks_status st = last < 0 ? VKS_OK : vks_buffer_write(buf, 0, (const uint8_t *)src->data + src->byte_offset, bytes);
+    if (st != VKS_OK) {
+        vks_buffer_destroy(buf);
+        return st;
+    }
+    t.buffer = buf;
+    *out = t;
+    *owned = buf;
+    return VKS_OK;
+}

@@ -1,0 +1,482 @@
+/*
+ * vkstruct: structured linear algebra (Monarch, low-rank, orthogonalization, Kronecker
+ * GP) on any Vulkan 1.2 device.
+ *
+ * Conventions of the whole API
+ *  - Every function returns a vks_status (0 = VKS_OK, negative = error), except
+ *    vks_status_string() and vks_last_error(), which return strings.
+ *  - Nothing aborts, exits or prints: a failure returns a status and leaves a message
+ *    naming the argument, its value and what was expected in vks_last_error().
+ *  - Handles are opaque. Structs that may grow start with `size_t struct_size`; set it
+ *    to sizeof(the struct) (the *_INIT macros do) so older callers keep working.
+ *  - Tensors are described by value (vks_tensor): buffer + byte offset + dtype + shape +
+ *    strides in elements, row-major unless the strides say otherwise.
+ *  - Ops are recorded into the context's command stream and run at vks_synchronize()
+ *    or at the next read-back; record many ops, then synchronize once.
+ *  - A context may be used from several threads; calls on one context are serialised.
+ *
+ * Environment variables read by vks_context_create():
+ *   VKS_DEVICE=<index|name substring>  pick a device (e.g. "llvmpipe", "NVIDIA", "1")
+ *   VKS_VALIDATION=1                   enable VK_LAYER_KHRONOS_validation
+ *   VKS_PROFILE=1                      time every op; print a per-op table at synchronize
+ *   VKS_CACHE_DIR=<dir>                pipeline cache directory ("" disables the cache)
+ */
+#ifndef VKSTRUCT_VKSTRUCT_H
+#define VKSTRUCT_VKSTRUCT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <dlpack/dlpack.h>
+
+#include "vkstruct/version.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(_WIN32)
+#define VKS_API __declspec(dllexport)
+#else
+#define VKS_API __attribute__((visibility("default")))
+#endif
+
+/* ---- status ------------------------------------------------------------------------ */
+
+/* X(name, value, description): the one list that makes the enum and its strings. */
+#define VKS_STATUS_LIST(X)                                                              \
+    X(VKS_OK, 0, "success")                                                             \
+    X(VKS_ERROR_INVALID_ARGUMENT, -1, "invalid argument")                               \
+    X(VKS_ERROR_SHAPE_MISMATCH, -2, "shapes do not agree")                              \
+    X(VKS_ERROR_DTYPE_MISMATCH, -3, "dtypes do not agree")                              \
+    X(VKS_ERROR_UNSUPPORTED, -4, "not supported by this device or op")                  \
+    X(VKS_ERROR_OUT_OF_RANGE, -5, "value outside the allowed range")                    \
+    X(VKS_ERROR_OUT_OF_HOST_MEMORY, -6, "out of host memory")                           \
+    X(VKS_ERROR_OUT_OF_DEVICE_MEMORY, -7, "out of device memory")                       \
+    X(VKS_ERROR_NO_DEVICE, -8, "no usable Vulkan device")                               \
+    X(VKS_ERROR_VULKAN, -9, "a Vulkan call failed")                                     \
+    X(VKS_ERROR_DEVICE_LOST, -10, "the device was lost")                                \
+    X(VKS_ERROR_NOT_POSITIVE_DEFINITE, -11, "matrix is not positive definite")          \
+    X(VKS_ERROR_NON_FINITE, -12, "input holds NaN or Inf")                              \
+    X(VKS_ERROR_NOT_CONVERGED, -13, "iteration did not converge")                       \
+    X(VKS_ERROR_IO, -14, "file input/output failed")
+
+typedef enum vks_status {
+#define VKS_STATUS_ENUM_(name, value, text) name = value,
+    VKS_STATUS_LIST(VKS_STATUS_ENUM_)
+#undef VKS_STATUS_ENUM_
+} vks_status;
+
+/* ---- handles and small types ------------------------------------------------------- */
+
+typedef struct vks_context vks_context;
+typedef struct vks_buffer vks_buffer;
+
+typedef enum vks_dtype {
+    VKS_DTYPE_F32 = 0,
+    VKS_DTYPE_F16 = 1,  /* IEEE half storage; ops accumulate in f32 */
+    VKS_DTYPE_F64 = 2,  /* needs shaderFloat64 */
+    VKS_DTYPE_BF16 = 3, /* bfloat16 storage; ops accumulate in f32 */
+    VKS_DTYPE_I32 = 4,
+    VKS_DTYPE_I64 = 5,
+    VKS_DTYPE_COUNT_
+} vks_dtype;
+
+typedef enum vks_device_type {
+    VKS_DEVICE_OTHER = 0,
+    VKS_DEVICE_INTEGRATED_GPU = 1,
+    VKS_DEVICE_DISCRETE_GPU = 2,
+    VKS_DEVICE_VIRTUAL_GPU = 3,
+    VKS_DEVICE_CPU = 4
+} vks_device_type;
+
+/* Device capabilities vkstruct probes (vks_device_info.features). */
+typedef enum vks_feature {
+    VKS_FEATURE_FLOAT16 = 1u << 0,          /* shaderFloat16 arithmetic */
+    VKS_FEATURE_STORAGE16 = 1u << 1,        /* 16-bit storage buffer access: f16/bf16 tensors */
+    VKS_FEATURE_INT8 = 1u << 2,             /* shaderInt8 */
+    VKS_FEATURE_STORAGE8 = 1u << 3,         /* 8-bit storage buffer access */
+    VKS_FEATURE_FLOAT64 = 1u << 4,          /* shaderFloat64: f64 tensors */
+    VKS_FEATURE_INT64 = 1u << 5,            /* shaderInt64 (required) */
+    VKS_FEATURE_BUFFER_ADDRESS = 1u << 6,   /* bufferDeviceAddress (required) */
+    VKS_FEATURE_SUBGROUP_CONTROL = 1u << 7, /* subgroupSizeControl + computeFullSubgroups */
+    VKS_FEATURE_COOPMAT_KHR = 1u << 8,      /* VK_KHR_cooperative_matrix */
+    VKS_FEATURE_COOPMAT_NV = 1u << 9,       /* VK_NV_cooperative_matrix */
+    VKS_FEATURE_TIMESTAMPS = 1u << 10,      /* timestamp queries on the compute queue */
+    VKS_FEATURE_HOST_QUERY_RESET = 1u << 11 /* hostQueryReset (profiling) */
+} vks_feature;
+
+/* What vkstruct needs of every device; a device without these is listed as unusable. */
+#define VKS_REQUIRED_FEATURES (VKS_FEATURE_INT64 | VKS_FEATURE_BUFFER_ADDRESS)
+
+typedef struct vks_device_info {
+    size_t struct_size; /* sizeof(vks_device_info) */
+    uint32_t index;     /* position in vks_enumerate_devices() order */
+    char name[256];
+    vks_device_type type;
+    uint32_t vendor_id;
+    uint32_t device_id;
+    uint32_t api_version;    /* VK_MAKE_API_VERSION encoding */
+    uint32_t driver_version; /* vendor-specific encoding */
+    char driver_name[256];
+    char driver_info[256];
+    uint8_t pipeline_cache_uuid[16];
+    uint32_t features; /* vks_feature bits */
+    int32_t usable;    /* 1 when the device has VKS_REQUIRED_FEATURES and Vulkan >= 1.2 */
+    char unusable_reason[128];
+    uint32_t subgroup_size;
+    uint32_t min_subgroup_size;
+    uint32_t max_subgroup_size;
+    uint32_t max_shared_memory_bytes; /* per workgroup */
+    uint32_t max_workgroup_invocations;
+    uint32_t max_workgroup_size[3];
+    uint32_t max_workgroup_count[3];
+    uint32_t max_push_constants_bytes;
+    uint64_t max_storage_buffer_range; /* bytes; vkstruct's buffers are not limited by it */
+    uint64_t max_memory_allocation_bytes;
+    uint64_t max_buffer_bytes;
+    uint64_t device_local_bytes; /* largest device-local heap */
+    double timestamp_period_ns;
+} vks_device_info;
+
+/* ---- errors --------------------------------------------------------------------------- */
+
+typedef const char *vks_status_string_fn(vks_status status);
+/* The name of a status, e.g. "VKS_ERROR_SHAPE_MISMATCH: shapes do not agree". */
+VKS_API vks_status_string_fn vks_status_string;
+
+typedef const char *vks_last_error_fn(const vks_context *ctx);
+/* The message of the calling thread's last failed call ("" when none). Messages are kept
+ * per thread, not per context; ctx may be NULL (e.g. after vks_context_create failed). */
+VKS_API vks_last_error_fn vks_last_error;
+
+/* ---- devices -------------------------------------------------------------------------- */
+
+typedef vks_status vks_probe_fn(uint32_t *usable_devices);
+/* Counts the usable devices without creating a context (0 is not an error). */
+VKS_API vks_probe_fn vks_probe;
+
+typedef vks_status vks_enumerate_devices_fn(vks_device_info *infos, uint32_t capacity,
+                                            uint32_t *count);
+/* Fills up to `capacity` infos (each with struct_size set by the caller; infos may be
+ * NULL when capacity is 0) and sets *count to the number of devices. */
+VKS_API vks_enumerate_devices_fn vks_enumerate_devices;
+
+/* ---- contexts ------------------------------------------------------------------------- */
+
+typedef enum vks_message_severity {
+    VKS_MESSAGE_INFO = 0,
+    VKS_MESSAGE_WARNING = 1,
+    VKS_MESSAGE_ERROR = 2
+} vks_message_severity;
+
+/* Receives validation-layer messages, the VKS_PROFILE table and cache notices. Called
+ * from whichever thread caused the message; must not call back into the context. */
+typedef void (*vks_message_fn)(void *user, vks_message_severity severity, const char *message);
+
+enum {
+    VKS_CONTEXT_VALIDATION = 1u << 0,       /* enable VK_LAYER_KHRONOS_validation */
+    VKS_CONTEXT_PROFILING = 1u << 1,        /* timestamp every op (vks_profile_get) */
+    VKS_CONTEXT_NO_PIPELINE_CACHE = 1u << 2 /* neither load nor save the pipeline cache */
+};
+
+/* A host's own Vulkan objects, for a context that creates no instance or device of its
+ * own and destroys nothing it did not create. Handles are passed without <vulkan.h>:
+ * dispatchable ones as pointers, VkBuffer as uint64_t. The host must have enabled on
+ * `device`: Vulkan 1.2's bufferDeviceAddress and shaderInt64, plus whatever optional
+ * vks_feature bits it lists in `enabled_features` (e.g. VKS_FEATURE_STORAGE16 for f16).
+ * The host must not use `queue` concurrently with vkstruct calls on this context. */
+typedef struct vks_vulkan_device {
+    size_t struct_size;
+    void *instance;        /* VkInstance */
+    void *physical_device; /* VkPhysicalDevice */
+    void *device;          /* VkDevice */
+    void *queue;           /* VkQueue with compute support */
+    uint32_t queue_family_index;
+    uint32_t enabled_features; /* vks_feature bits enabled on `device` */
+    /* PFN_vkGetInstanceProcAddr of the host's loader; NULL = libvulkan.so.1's. */
+    void (*(*get_instance_proc_addr)(void *instance, const char *name))(void);
+} vks_vulkan_device;
+
+typedef struct vks_context_options {
+    size_t struct_size;         /* sizeof(vks_context_options) */
+    int32_t device_index;       /* >= 0: this device; -1: not set */
+    const char *device_name;    /* case-insensitive substring; NULL: not set */
+    uint32_t flags;             /* VKS_CONTEXT_* */
+    const char *cache_dir;      /* NULL: $VKS_CACHE_DIR, else $XDG_CACHE_HOME/vkstruct */
+    vks_message_fn message_callback;
+    void *message_user;
+    const vks_vulkan_device *vulkan; /* non-NULL: use the host's device (see above) */
+} vks_context_options;
+
+#define VKS_CONTEXT_OPTIONS_INIT {sizeof(vks_context_options), -1, NULL, 0u, NULL, NULL, NULL, NULL}
+
+typedef vks_status vks_context_create_fn(const vks_context_options *options, vks_context **out);
+/* Creates a context on one device. Device choice: options->device_index >
+ * options->device_name > $VKS_DEVICE > best type (discrete > integrated > virtual > cpu).
+ * options may be NULL (all defaults). */
+VKS_API vks_context_create_fn vks_context_create;
+
+typedef vks_status vks_context_destroy_fn(vks_context *ctx);
+/* Waits for pending work, saves the pipeline cache, destroys every buffer still alive
+ * and everything the context created. NULL is a no-op. */
+VKS_API vks_context_destroy_fn vks_context_destroy;
+
+typedef vks_status vks_context_get_device_info_fn(const vks_context *ctx, vks_device_info *info);
+VKS_API vks_context_get_device_info_fn vks_context_get_device_info;
+
+typedef struct vks_context_stats {
+    size_t struct_size;
+    uint64_t device_bytes_in_use;   /* sub-allocated to live buffers */
+    uint64_t device_bytes_reserved; /* in VkDeviceMemory blocks */
+    uint32_t memory_blocks;
+    uint32_t live_buffers;
+    uint32_t pipelines;                  /* created so far */
+    uint64_t pipeline_cache_loaded_bytes; /* 0 when no valid cache file was found */
+    uint64_t submits;
+    uint64_t validation_messages; /* warnings and errors from the validation layer */
+} vks_context_stats;
+
+typedef vks_status vks_context_get_stats_fn(const vks_context *ctx, vks_context_stats *stats);
+VKS_API vks_context_get_stats_fn vks_context_get_stats;
+
+typedef vks_status vks_context_save_pipeline_cache_fn(vks_context *ctx);
+/* Writes the pipeline cache now (atomically); destroy does this too. */
+VKS_API vks_context_save_pipeline_cache_fn vks_context_save_pipeline_cache;
+
+typedef vks_status vks_synchronize_fn(vks_context *ctx);
+/* Submits everything recorded and waits for it. */
+VKS_API vks_synchronize_fn vks_synchronize;
+
+typedef vks_status vks_begin_external_recording_fn(vks_context *ctx, void *command_buffer);
+/* From now on ops are appended to the host's VkCommandBuffer (in the recording state),
+ * with the barriers they need before and after; the host submits it. Buffer reads and
+ * writes still go through the context's own queue and are not ordered with it. */
+VKS_API vks_begin_external_recording_fn vks_begin_external_recording;
+
+typedef vks_status vks_end_external_recording_fn(vks_context *ctx);
+VKS_API vks_end_external_recording_fn vks_end_external_recording;
+
+/* ---- buffers -------------------------------------------------------------------------- */
+
+typedef vks_status vks_buffer_create_fn(vks_context *ctx, uint64_t size_bytes, vks_buffer **out);
+/* Device memory, sub-allocated from large blocks; any size up to the device's
+ * maxMemoryAllocationSize, also beyond maxStorageBufferRange. Contents undefined. */
+VKS_API vks_buffer_create_fn vks_buffer_create;
+
+typedef vks_status vks_buffer_wrap_fn(vks_context *ctx, uint64_t vk_buffer, uint64_t size_bytes,
+                                      vks_buffer **out);
+/* Uses a host's VkBuffer (created with STORAGE_BUFFER | SHADER_DEVICE_ADDRESS usage, and
+ * TRANSFER_SRC/DST for reads and writes) in place; destroying the wrapper leaves it. */
+VKS_API vks_buffer_wrap_fn vks_buffer_wrap;
+
+typedef vks_status vks_buffer_destroy_fn(vks_buffer *buf);
+/* Waits for pending work that may use it. NULL is a no-op. */
+VKS_API vks_buffer_destroy_fn vks_buffer_destroy;
+
+typedef vks_status vks_buffer_get_size_fn(const vks_buffer *buf, uint64_t *size_bytes);
+VKS_API vks_buffer_get_size_fn vks_buffer_get_size;
+
+typedef vks_status vks_buffer_get_vulkan_fn(const vks_buffer *buf, uint64_t *vk_buffer,
+                                            uint64_t *device_address);
+/* The VkBuffer and its device address, for hosts that use it in their own pipelines. */
+VKS_API vks_buffer_get_vulkan_fn vks_buffer_get_vulkan;
+
+typedef vks_status vks_buffer_write_fn(vks_buffer *dst, uint64_t offset, const void *src,
+                                       uint64_t size_bytes);
+/* Copies host memory into the buffer, ordered with recorded ops; `src` may be reused as
+ * soon as the call returns (it is staged through a reusable ring). */
+VKS_API vks_buffer_write_fn vks_buffer_write;
+
+typedef vks_status vks_buffer_read_fn(vks_buffer *src, uint64_t offset, void *dst,
+                                      uint64_t size_bytes);
+/* Runs everything recorded so far, then copies the bytes to host memory. */
+VKS_API vks_buffer_read_fn vks_buffer_read;
+
+typedef vks_status vks_buffer_copy_fn(vks_buffer *src, uint64_t src_offset, vks_buffer *dst,
+                                      uint64_t dst_offset, uint64_t size_bytes);
+/* Records a device copy (regions may be in the same buffer but must not overlap). */
+VKS_API vks_buffer_copy_fn vks_buffer_copy;
+
+typedef vks_status vks_buffer_fill_fn(vks_buffer *dst, uint64_t offset, uint64_t size_bytes,
+                                      uint32_t pattern);
+/* Records a fill with a repeated 32-bit pattern; offset and size multiples of 4. */
+VKS_API vks_buffer_fill_fn vks_buffer_fill;
+
+/* ---- tensors -------------------------------------------------------------------------- */
+
+#define VKS_MAX_DIMS 4
+
+/* The fields of DLPack's DLTensor, by value: shape[i] elements along dim i, strides[i]
+ * elements between neighbours along it (stride 0 broadcasts). Dims past ndim ignored. */
+typedef struct vks_tensor {
+    vks_buffer *buffer;
+    uint64_t byte_offset;
+    vks_dtype dtype;
+    int32_t ndim;
+    int64_t shape[VKS_MAX_DIMS];
+    int64_t strides[VKS_MAX_DIMS];
+} vks_tensor;
+
+/* A compact row-major tensor (no validation here; ops validate). */
+static inline vks_tensor vks_tensor_make(vks_buffer *buffer, uint64_t byte_offset, vks_dtype dtype,
+                                         int32_t ndim, const int64_t *shape) {
+    vks_tensor t = {buffer, byte_offset, dtype, ndim, {0, 0, 0, 0}, {0, 0, 0, 0}};
+    int64_t stride = 1;
+    for (int32_t i = (ndim > VKS_MAX_DIMS ? VKS_MAX_DIMS : ndim) - 1; i >= 0; --i) {
+        t.shape[i] = shape[i];
+        t.strides[i] = stride;
+        stride *= shape[i];
+    }
+    return t;
+}
+
+static inline vks_tensor vks_tensor_1d(vks_buffer *b, vks_dtype dt, int64_t n) {
+    return vks_tensor_make(b, 0, dt, 1, &n);
+}
+static inline vks_tensor vks_tensor_2d(vks_buffer *b, vks_dtype dt, int64_t rows, int64_t cols) {
+    int64_t s[2] = {rows, cols};
+    return vks_tensor_make(b, 0, dt, 2, s);
+}
+static inline vks_tensor vks_tensor_3d(vks_buffer *b, vks_dtype dt, int64_t d0, int64_t d1,
+                                       int64_t d2) {
+    int64_t s[3] = {d0, d1, d2};
+    return vks_tensor_make(b, 0, dt, 3, s);
+}
+
+typedef vks_status vks_dtype_size_fn(vks_dtype dtype, size_t *bytes);
+VKS_API vks_dtype_size_fn vks_dtype_size;
+
+typedef vks_status vks_tensor_from_dlpack_fn(vks_context *ctx, const DLTensor *src, vks_tensor *out,
+                                             vks_buffer **owned);
+/* kDLCPU: uploads the tensor's bytes into a new buffer returned in *owned (destroy it
+ * when done). kDLVulkan: `data` must be a vks_buffer* of this context, used in place
+ * (*owned = NULL). Supported: float16/32/64, bfloat16, int32/64; lanes 1; ndim <= 4. */
+VKS_API vks_tensor_from_dlpack_fn vks_tensor_from_dlpack;
+
+/* ---- profiling ------------------------------------------------------------------------ */
+
+typedef struct vks_profile_entry {
+    const char *op;   /* static string, e.g. "gemm", "monarch_forward" */
+    uint64_t sequence; /* order in which ops were recorded on this context */
+    double gpu_ms;    /* from timestamp queries: end of previous work to end of this op */
+    uint32_t dispatches;
+} vks_profile_entry;
+
+typedef vks_status vks_profile_get_fn(vks_context *ctx, vks_profile_entry *entries,
+                                      size_t capacity, size_t *count);
+/* With VKS_CONTEXT_PROFILING (or VKS_PROFILE=1): the timed ops of every synchronize since
+ * the last vks_profile_clear, oldest first. *count = how many there are. */
+VKS_API vks_profile_get_fn vks_profile_get;
+
+typedef vks_status vks_profile_clear_fn(vks_context *ctx);
+VKS_API vks_profile_clear_fn vks_profile_clear;
+
+/* ---- dense GEMM ----------------------------------------------------------------------- */
+
+typedef enum vks_transpose { VKS_NO_TRANS = 0, VKS_TRANS = 1 } vks_transpose;
+
+typedef enum vks_activation {
+    VKS_ACT_NONE = 0,
+    VKS_ACT_RELU = 1,
+    VKS_ACT_GELU_TANH = 2, /* 0.5x(1 + tanh(sqrt(2/pi)(x + 0.044715x^3))) */
+    VKS_ACT_GELU_ERF = 3   /* 0.5x(1 + erf(x/sqrt(2))), torch's default GELU */
+} vks_activation;
+
+typedef vks_status vks_gemm_fn(vks_context *ctx, vks_transpose trans_a, vks_transpose trans_b,
+                               double alpha, const vks_tensor *a, const vks_tensor *b, double beta,
+                               const vks_tensor *c);
+/* C = alpha * op(A) * op(B) + beta * C. Rank-2 tensors, or rank-3 for a strided batch
+ * (dim 0 is the batch; a batch stride of 0 broadcasts). A tensor whose rows are
+ * contiguous (strides {1, ld}) is read as the transpose of its shape. With beta == 0, C
+ * is not read (NaN in C does not propagate). dtypes: all f32, all f16 (f32 accumulate;
+ * needs VKS_FEATURE_STORAGE16) or all f64 (needs VKS_FEATURE_FLOAT64). */
+VKS_API vks_gemm_fn vks_gemm;
+
+typedef struct vks_gemm_desc {
+    size_t struct_size; /* sizeof(vks_gemm_desc) */
+    vks_transpose trans_a;
+    vks_transpose trans_b;
+    double alpha;
+    double beta;
+    const vks_tensor *a;
+    const vks_tensor *b;
+    const vks_tensor *c;
+    const vks_tensor *bias; /* optional, N values added to every row, same dtype as C */
+    vks_activation activation;
+} vks_gemm_desc;
+
+#define VKS_GEMM_DESC_INIT {sizeof(vks_gemm_desc), VKS_NO_TRANS, VKS_NO_TRANS, 1.0, 0.0, NULL, NULL, NULL, NULL, VKS_ACT_NONE}
+
+typedef vks_status vks_gemm_ex_fn(vks_context *ctx, const vks_gemm_desc *desc);
+/* C = act(alpha * op(A) * op(B) + beta * C + bias), in one pass over C. */
+VKS_API vks_gemm_ex_fn vks_gemm_ex;
+
+/* ---- device peaks (for benchmarks) ------------------------------------------------- */
+
+typedef struct vks_device_peaks {
+    size_t struct_size;
+    double copy_gbps;      /* device-to-device copy kernel, bytes read + written per second */
+    double fma_gflops_f32; /* dependent-chain-free FMA kernel, 2 flops per FMA */
+    double fma_gflops_f16; /* 0 when f16 arithmetic is unavailable */
+} vks_device_peaks;
+
+typedef vks_status vks_measure_peaks_fn(vks_context *ctx, vks_device_peaks *peaks);
+/* Measures the device's copy bandwidth and FMA rate with timestamp queries (~1 s). */
+VKS_API vks_measure_peaks_fn vks_measure_peaks;
+
+/* ---- the list of every public function, for the plugin table ----------------------- */
+
+/* In ABI order: append only. vks_probe, vks_get_proc_address and vks_shutdown have
+ * fixed places of their own in the plugin table (plugin.h). */
+#define VKS_CORE_FUNCTIONS(X)                                                            \
+    X(vks_status_string)                                                                 \
+    X(vks_last_error)                                                                    \
+    X(vks_enumerate_devices)                                                             \
+    X(vks_context_create)                                                                \
+    X(vks_context_destroy)                                                               \
+    X(vks_context_get_device_info)                                                       \
+    X(vks_context_get_stats)                                                             \
+    X(vks_context_save_pipeline_cache)                                                   \
+    X(vks_synchronize)                                                                   \
+    X(vks_begin_external_recording)                                                      \
+    X(vks_end_external_recording)                                                        \
+    X(vks_buffer_create)                                                                 \
+    X(vks_buffer_wrap)                                                                   \
+    X(vks_buffer_destroy)                                                                \
+    X(vks_buffer_get_size)                                                               \
+    X(vks_buffer_get_vulkan)                                                             \
+    X(vks_buffer_write)                                                                  \
+    X(vks_buffer_read)                                                                   \
+    X(vks_buffer_copy)                                                                   \
+    X(vks_buffer_fill)                                                                   \
+    X(vks_dtype_size)                                                                    \
+    X(vks_tensor_from_dlpack)                                                            \
+    X(vks_profile_get)                                                                   \
+    X(vks_profile_clear)                                                                 \
+    X(vks_gemm)                                                                          \
+    X(vks_gemm_ex)                                                                       \
+    X(vks_measure_peaks)
+
+typedef void (*vks_proc)(void);
+typedef vks_proc vks_get_proc_address_fn(const char *name);
+/* Any public function by name ("vks_gemm"), NULL when unknown. */
+VKS_API vks_get_proc_address_fn vks_get_proc_address;
+
+typedef vks_status vks_shutdown_fn(void);
+/* Destroys every context still alive and releases all global state (the Vulkan loader
+ * library included), after which the library can be dlclose()d. Safe to call twice;
+ * a later vks_context_create() starts afresh. */
+VKS_API vks_shutdown_fn vks_shutdown;
+
+#ifdef __cplusplus
+}
+#endif
+
+/* The op families. Each header lists its functions in VKS_<FAMILY>_FUNCTIONS(X). */
+#include "vkstruct/monarch.h"
+#include "vkstruct/lowrank.h"
+#include "vkstruct/orthogonal.h"
+#include "vkstruct/kron.h"
+
+#endif /* VKSTRUCT_VKSTRUCT_H */

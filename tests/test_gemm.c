@@ -1,0 +1,255 @@
+/* Dense GEMM against the float64 oracle: ragged shapes, every transpose, batches,
+ * strided views, epilogues, every dtype; and its error paths. */
+#include <math.h>
+#include <string.h>
+
+#include "reference.h"
+#include "vks_test.h"
+
+typedef struct gemm_case {
+    int64_t m, n, k, batch;
+    vks_transpose ta, tb;
+    double alpha, beta;
+    vks_dtype dt;
+    vks_activation act;
+    bool bias;
+    int64_t pad; /* extra elements per row of every stored matrix (ld > cols) */
+} gemm_case;
+
+/* Runs one case on the device and the oracle and compares. */
+static void run_case(const gemm_case *gc, uint64_t seed) {
+    vkt_rng rng = vkt_rng_seed(seed);
+    const int64_t m = gc->m, n = gc->n, k = gc->k, nb = gc->batch;
+    /* Stored shapes: A is m x k (or k x m when transposed), likewise B. */
+    const int64_t ar = gc->ta ? k : m, ac = gc->ta ? m : k;
+    const int64_t br = gc->tb ? n : k, bc = gc->tb ? k : n;
+    const int64_t lda = ac + gc->pad, ldb = bc + gc->pad, ldc = n + gc->pad;
+    const size_t na = (size_t)(nb * ar * lda), nbb = (size_t)(nb * br * ldb), nc = (size_t)(nb * m * ldc);
+    double *a = vkt_random(&rng, na, -1, 1), *b = vkt_random(&rng, nbb, -1, 1);
+    double *c = vkt_random(&rng, nc, -1, 1), *bias = vkt_random(&rng, (size_t)n, -1, 1);
+    vkt_round_to(gc->dt, a, na);
+    vkt_round_to(gc->dt, b, nbb);
+    vkt_round_to(gc->dt, c, nc);
+    vkt_round_to(gc->dt, bias, (size_t)n);
+
+    vks_buffer *A = vkt_upload(gc->dt, a, na), *B = vkt_upload(gc->dt, b, nbb), *Bias = vkt_upload(gc->dt, bias, (size_t)n);
+    vks_buffer *C = gc->beta == 0 ? vkt_poisoned(gc->dt, nc) : vkt_upload(gc->dt, c, nc);
+    vks_tensor ta = {A, 0, gc->dt, 3, {nb, ar, ac}, {ar * lda, lda, 1}};
+    vks_tensor tb = {B, 0, gc->dt, 3, {nb, br, bc}, {br * ldb, ldb, 1}};
+    vks_tensor tc = {C, 0, gc->dt, 3, {nb, m, n}, {m * ldc, ldc, 1}};
+    vks_tensor tbias = vks_tensor_1d(Bias, gc->dt, n);
+    vks_gemm_desc d = VKS_GEMM_DESC_INIT;
+    d.trans_a = gc->ta, d.trans_b = gc->tb, d.alpha = gc->alpha, d.beta = gc->beta;
+    d.a = &ta, d.b = &tb, d.c = &tc, d.bias = gc->bias ? &tbias : NULL, d.activation = gc->act;
+    VKT_OK(vks_gemm_ex(vkt->ctx, &d));
+    double *got = vkt_download(C, gc->dt, 0, nc);
+
+    double *want = malloc(nc * sizeof *want);
+    memcpy(want, c, nc * sizeof *want);
+    for (int64_t z = 0; z < nb; ++z) {
+        ref_mat ra = {a + z * ar * lda, ar, ac, lda, 1}, rb = {b + z * br * ldb, br, bc, ldb, 1};
+        ref_mat rc = {want + z * m * ldc, m, n, ldc, 1};
+        ref_gemm(gc->alpha, gc->ta ? ref_t(ra) : ra, gc->tb ? ref_t(rb) : rb, gc->beta, rc);
+        for (int64_t i = 0; i < m; ++i)
+            for (int64_t j = 0; j < n; ++j) {
+                double *v = ref_at(&rc, i, j);
+                *v = ref_activate(gc->act, *v + (gc->bias ? bias[j] : 0.0));
+            }
+    }
+    /* Compare the matrix elements; padding columns must be untouched (NaN or c). */
+    size_t cnt = 0;
+    double *g = malloc(nc * sizeof *g), *w = malloc(nc * sizeof *w);
+    for (int64_t z = 0; z < nb; ++z)
+        for (int64_t i = 0; i < m; ++i)
+            for (int64_t j = 0; j < ldc; ++j) {
+                size_t idx = (size_t)(z * m * ldc + i * ldc + j);
+                if (j < n) g[cnt] = got[idx], w[cnt++] = want[idx];
+                else if (gc->beta == 0) assert_true(isnan(got[idx]));
+                else assert_true(got[idx] == c[idx]);
+            }
+    char what[160];
+    snprintf(what, sizeof what, "gemm %s m=%lld n=%lld k=%lld batch=%lld ta=%d tb=%d act=%d bias=%d pad=%lld",
+             gc->dt == VKS_DTYPE_F16 ? "f16" : gc->dt == VKS_DTYPE_F64 ? "f64" : "f32", (long long)m, (long long)n,
+             (long long)k, (long long)nb, gc->ta, gc->tb, gc->act, gc->bias, (long long)gc->pad);
+    /* f16 rounds the output too: its tolerance covers one rounding of the result. */
+    vkt_assert_close(g, w, cnt, vkt_tol(gc->dt), what);
+    free(g), free(w), free(got), free(want), free(a), free(b), free(c), free(bias);
+    VKT_OK(vks_buffer_destroy(A));
+    VKT_OK(vks_buffer_destroy(B));
+    VKT_OK(vks_buffer_destroy(C));
+    VKT_OK(vks_buffer_destroy(Bias));
+}
+
+static const int64_t shapes[][3] = {{1, 1, 1}, {7, 13, 5}, {33, 65, 17}, {64, 64, 64},
+                                    {129, 67, 130}, {1, 300, 257}, {300, 1, 31}, {5, 7, 0}};
+
+static void test_gemm_f32_shapes_transposes(void **state) {
+    (void)state;
+    uint64_t seed = 1;
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; ++s)
+        for (int t = 0; t < 4; ++t) {
+            gemm_case gc = {shapes[s][0], shapes[s][1], shapes[s][2], 1, t & 1, (t >> 1) & 1, 1.0, 0.0, VKS_DTYPE_F32};
+            run_case(&gc, seed++);
+        }
+}
+
+static void test_gemm_alpha_beta_and_padding(void **state) {
+    (void)state;
+    gemm_case gc = {45, 38, 29, 1, VKS_NO_TRANS, VKS_TRANS, -0.75, 0.5, VKS_DTYPE_F32, VKS_ACT_NONE, false, 3};
+    run_case(&gc, 11);
+    gc.ta = VKS_TRANS, gc.tb = VKS_NO_TRANS, gc.beta = 1.0, gc.pad = 1;
+    run_case(&gc, 12);
+}
+
+static void test_gemm_batched(void **state) {
+    (void)state;
+    gemm_case gc = {19, 23, 31, 5, VKS_NO_TRANS, VKS_NO_TRANS, 1.0, 0.0, VKS_DTYPE_F32};
+    run_case(&gc, 21);
+    gc.ta = VKS_TRANS, gc.beta = 2.0;
+    run_case(&gc, 22);
+}
+
+/* A shared by every batch entry: a rank-2 A against rank-3 B and C. */
+static void test_gemm_batch_broadcast(void **state) {
+    (void)state;
+    vkt_rng rng = vkt_rng_seed(31);
+    const int64_t m = 9, n = 14, k = 11, nb = 4;
+    double *a = vkt_random(&rng, m * k, -1, 1), *b = vkt_random(&rng, nb * k * n, -1, 1);
+    vkt_round_to(VKS_DTYPE_F32, a, m * k);
+    vkt_round_to(VKS_DTYPE_F32, b, nb * k * n);
+    vks_buffer *A = vkt_upload(VKS_DTYPE_F32, a, m * k), *B = vkt_upload(VKS_DTYPE_F32, b, nb * k * n);
+    vks_buffer *C = vkt_poisoned(VKS_DTYPE_F32, nb * m * n);
+    vks_tensor ta = vks_tensor_2d(A, VKS_DTYPE_F32, m, k), tb = vks_tensor_3d(B, VKS_DTYPE_F32, nb, k, n);
+    vks_tensor tc = vks_tensor_3d(C, VKS_DTYPE_F32, nb, m, n);
+    VKT_OK(vks_gemm(vkt->ctx, VKS_NO_TRANS, VKS_NO_TRANS, 1.0, &ta, &tb, 0.0, &tc));
+    double *got = vkt_download(C, VKS_DTYPE_F32, 0, nb * m * n), *want = calloc(nb * m * n, sizeof *want);
+    for (int64_t z = 0; z < nb; ++z)
+        ref_gemm(1.0, ref_rowmajor(a, m, k), ref_rowmajor(b + z * k * n, k, n), 0.0, ref_rowmajor(want + z * m * n, m, n));
+    vkt_assert_close(got, want, nb * m * n, 1e-5, "broadcast A");
+    free(a), free(b), free(got), free(want);
+    vks_buffer_destroy(A), vks_buffer_destroy(B), vks_buffer_destroy(C);
+}
+
+static void test_gemm_epilogues(void **state) {
+    (void)state;
+    for (int act = 0; act <= 3; ++act) {
+        gemm_case gc = {37, 41, 23, 1, VKS_NO_TRANS, VKS_TRANS, 1.5, 0.0, VKS_DTYPE_F32, (vks_activation)act, true};
+        run_case(&gc, 40 + act);
+    }
+}
+
+static void test_gemm_f16(void **state) {
+    (void)state;
+    if (!(vkt->info.features & VKS_FEATURE_STORAGE16)) skip();
+    for (int t = 0; t < 4; ++t) {
+        gemm_case gc = {70, 45, 100, 2, t & 1, (t >> 1) & 1, 1.0, 0.0, VKS_DTYPE_F16, VKS_ACT_GELU_TANH, true};
+        run_case(&gc, 50 + t);
+    }
+}
+
+static void test_gemm_f64(void **state) {
+    (void)state;
+    if (!(vkt->info.features & VKS_FEATURE_FLOAT64)) skip();
+    for (int t = 0; t < 4; ++t) {
+        gemm_case gc = {67, 35, 90, 2, t & 1, (t >> 1) & 1, 0.5, 0.25, VKS_DTYPE_F64, VKS_ACT_NONE, t == 3};
+        run_case(&gc, 60 + t);
+    }
+}
+
+static void test_gemm_large(void **state) {
+    (void)state;
+    gemm_case gc = {384, 320, 512, 1, VKS_NO_TRANS, VKS_NO_TRANS, 1.0, 0.0, VKS_DTYPE_F32};
+    run_case(&gc, 70);
+}
+
+/* Column-major storage, given through strides: A^T stored, and a column-major C. */
+static void test_gemm_strided_views(void **state) {
+    (void)state;
+    vkt_rng rng = vkt_rng_seed(80);
+    const int64_t m = 13, n = 17, k = 9;
+    double *a = vkt_random(&rng, m * k, -1, 1), *b = vkt_random(&rng, k * n, -1, 1);
+    vkt_round_to(VKS_DTYPE_F32, a, m * k);
+    vkt_round_to(VKS_DTYPE_F32, b, k * n);
+    /* a holds A column-major (A(i,k) = a[k*m + i]); C is written column-major. */
+    vks_buffer *A = vkt_upload(VKS_DTYPE_F32, a, m * k), *B = vkt_upload(VKS_DTYPE_F32, b, k * n);
+    vks_buffer *C = vkt_poisoned(VKS_DTYPE_F32, m * n + 8);
+    vks_tensor ta = {A, 0, VKS_DTYPE_F32, 2, {m, k}, {1, m}};
+    vks_tensor tb = vks_tensor_2d(B, VKS_DTYPE_F32, k, n);
+    vks_tensor tc = {C, 8 * 4, VKS_DTYPE_F32, 2, {m, n}, {1, m}};
+    VKT_OK(vks_gemm(vkt->ctx, VKS_NO_TRANS, VKS_NO_TRANS, 1.0, &ta, &tb, 0.0, &tc));
+    double *got = vkt_download(C, VKS_DTYPE_F32, 8, m * n), *want = calloc(m * n, sizeof *want);
+    ref_mat ra = {a, m, k, 1, m}, rc = {want, m, n, 1, m};
+    ref_gemm(1.0, ra, ref_rowmajor(b, k, n), 0.0, rc);
+    vkt_assert_close(got, want, m * n, 1e-5, "column-major A and C");
+    free(a), free(b), free(got), free(want);
+    vks_buffer_destroy(A), vks_buffer_destroy(B), vks_buffer_destroy(C);
+}
+
+static void test_gemm_errors(void **state) {
+    (void)state;
+    vks_buffer *A = vkt_poisoned(VKS_DTYPE_F32, 64), *B = vkt_poisoned(VKS_DTYPE_F32, 64), *C = vkt_poisoned(VKS_DTYPE_F32, 64);
+    vks_buffer *I = vkt_poisoned(VKS_DTYPE_I32, 64);
+    vks_tensor a = vks_tensor_2d(A, VKS_DTYPE_F32, 4, 5), b = vks_tensor_2d(B, VKS_DTYPE_F32, 5, 6);
+    vks_tensor c = vks_tensor_2d(C, VKS_DTYPE_F32, 4, 6);
+    vks_context *ctx = vkt->ctx;
+
+    VKT_FAILS(vks_gemm(NULL, 0, 0, 1, &a, &b, 0, &c), VKS_ERROR_INVALID_ARGUMENT, "ctx is NULL");
+    VKT_FAILS(vks_gemm(ctx, 0, 0, 1, NULL, &b, 0, &c), VKS_ERROR_INVALID_ARGUMENT, "a is NULL");
+    VKT_FAILS(vks_gemm(ctx, 0, 0, 1, &a, &b, 0, NULL), VKS_ERROR_INVALID_ARGUMENT, "c is NULL");
+    vks_tensor bad = vks_tensor_2d(B, VKS_DTYPE_F32, 4, 6);
+    VKT_FAILS(vks_gemm(ctx, 0, 0, 1, &a, &bad, 0, &c), VKS_ERROR_SHAPE_MISMATCH, "inner dimensions differ");
+    bad = vks_tensor_2d(C, VKS_DTYPE_F32, 4, 7);
+    VKT_FAILS(vks_gemm(ctx, 0, 0, 1, &a, &b, 0, &bad), VKS_ERROR_SHAPE_MISMATCH, "c is 4 x 7, expected");
+    bad = vks_tensor_2d(B, VKS_DTYPE_F16, 5, 6);
+    VKT_FAILS(vks_gemm(ctx, 0, 0, 1, &a, &bad, 0, &c), VKS_ERROR_DTYPE_MISMATCH, "dtypes f32, f16, f32");
+    vks_tensor ia = vks_tensor_2d(I, VKS_DTYPE_I32, 4, 5), ib = vks_tensor_2d(I, VKS_DTYPE_I32, 5, 6);
+    vks_tensor ic = {I, 40 * 4, VKS_DTYPE_I32, 2, {4, 6}, {6, 1}};
+    VKT_FAILS(vks_gemm(ctx, 0, 0, 1, &ia, &ib, 0, &ic), VKS_ERROR_UNSUPPORTED, "dtype i32 is not supported");
+    bad = vks_tensor_1d(A, VKS_DTYPE_F32, 20);
+    VKT_FAILS(vks_gemm(ctx, 0, 0, 1, &bad, &b, 0, &c), VKS_ERROR_SHAPE_MISMATCH, "expected rank 2..3");
+    bad = vks_tensor_2d(A, VKS_DTYPE_F32, 10, 10);
+    VKT_FAILS(vks_gemm(ctx, 0, 0, 1, &bad, &b, 0, &c), VKS_ERROR_OUT_OF_RANGE, "spans bytes [0, 400) but its buffer has 256");
+    bad = a, bad.shape[0] = -1;
+    VKT_FAILS(vks_gemm(ctx, 0, 0, 1, &bad, &b, 0, &c), VKS_ERROR_INVALID_ARGUMENT, "a.shape[0] = -1");
+    bad = a, bad.byte_offset = 2;
+    VKT_FAILS(vks_gemm(ctx, 0, 0, 1, &bad, &b, 0, &c), VKS_ERROR_INVALID_ARGUMENT, "byte_offset = 2");
+    bad = a, bad.strides[0] = 2, bad.strides[1] = 3;
+    VKT_FAILS(vks_gemm(ctx, 0, 0, 1, &bad, &b, 0, &c), VKS_ERROR_UNSUPPORTED, "must be 1");
+    VKT_FAILS(vks_gemm(ctx, 7, 0, 1, &a, &b, 0, &c), VKS_ERROR_INVALID_ARGUMENT, "trans_a = 7");
+    vks_tensor alias = vks_tensor_2d(A, VKS_DTYPE_F32, 4, 6);
+    VKT_FAILS(vks_gemm(ctx, 0, 0, 1, &a, &b, 0, &alias), VKS_ERROR_INVALID_ARGUMENT, "c overlaps a");
+    vks_gemm_desc d = VKS_GEMM_DESC_INIT;
+    d.a = &a, d.b = &b, d.c = &c;
+    vks_tensor tb5 = vks_tensor_1d(B, VKS_DTYPE_F32, 5);
+    d.bias = &tb5;
+    VKT_FAILS(vks_gemm_ex(ctx, &d), VKS_ERROR_SHAPE_MISMATCH, "bias has shape (5)");
+    d.bias = NULL, d.activation = (vks_activation)9;
+    VKT_FAILS(vks_gemm_ex(ctx, &d), VKS_ERROR_INVALID_ARGUMENT, "activation = 9");
+    d.activation = VKS_ACT_NONE, d.struct_size = 8;
+    VKT_FAILS(vks_gemm_ex(ctx, &d), VKS_ERROR_INVALID_ARGUMENT, "struct_size = 8");
+    /* A buffer of another context. */
+    vks_context *other = NULL;
+    vks_context_options o = vkt_options();
+    VKT_OK(vks_context_create(&o, &other));
+    vks_buffer *foreign = NULL;
+    VKT_OK(vks_buffer_create(other, 256, &foreign));
+    bad = vks_tensor_2d(foreign, VKS_DTYPE_F32, 4, 5);
+    VKT_FAILS(vks_gemm(ctx, 0, 0, 1, &bad, &b, 0, &c), VKS_ERROR_INVALID_ARGUMENT, "belongs to another context");
+    VKT_OK(vks_context_destroy(other)); /* destroys `foreign` too */
+    /* Nothing of the failed calls was recorded: the poisoned C is still NaN. */
+    double *got = vkt_download(C, VKS_DTYPE_F32, 0, 24);
+    for (int i = 0; i < 24; ++i) assert_true(isnan(got[i]));
+    free(got);
+    vks_buffer_destroy(A), vks_buffer_destroy(B), vks_buffer_destroy(C), vks_buffer_destroy(I);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        VKT_TEST(test_gemm_f32_shapes_transposes), VKT_TEST(test_gemm_alpha_beta_and_padding),
+        VKT_TEST(test_gemm_batched),               VKT_TEST(test_gemm_batch_broadcast),
+        VKT_TEST(test_gemm_epilogues),             VKT_TEST(test_gemm_f16),
+        VKT_TEST(test_gemm_f64),                   VKT_TEST(test_gemm_large),
+        VKT_TEST(test_gemm_strided_views),         VKT_TEST(test_gemm_errors),
+    };
+    return VKT_RUN(tests);
+}

@@ -1,0 +1,93 @@
+/*
+ * Shared helpers of the cmocka tests: one context per test executable (on lavapipe
+ * unless VKS_DEVICE says otherwise) with the validation layer on; a test fails when the
+ * layer said anything during it. Seeded random data, dtype conversion, NaN poisoning,
+ * and comparisons against float64 oracles (reference.h).
+ */
+#ifndef VKS_TEST_H
+#define VKS_TEST_H
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include <cmocka.h>
+
+#include "vkstruct/vkstruct.h"
+
+typedef struct vkt_env {
+    vks_context *ctx;
+    vks_device_info info;
+    uint64_t messages;       /* validation warnings + errors seen so far */
+    uint64_t messages_at_start; /* at the start of the current test */
+    char last_message[2048];
+} vkt_env;
+
+/* The environment of the running executable (set by vkt_group_setup). */
+extern vkt_env *vkt;
+
+/* Context options every test context uses: validation on, messages counted. */
+vks_context_options vkt_options(void);
+int vkt_group_setup(void **state);
+int vkt_group_teardown(void **state);
+int vkt_test_setup(void **state);
+int vkt_test_teardown(void **state);
+
+#define VKT_TEST(fn) cmocka_unit_test_setup_teardown(fn, vkt_test_setup, vkt_test_teardown)
+#define VKT_RUN(tests) cmocka_run_group_tests(tests, vkt_group_setup, vkt_group_teardown)
+
+/* Fails the test with the status and vkstruct's message when `call` is not VKS_OK. */
+#define VKT_OK(call)                                                                              \
+    do {                                                                                          \
+        vks_status vkt_s_ = (call);                                                               \
+        if (vkt_s_ != VKS_OK)                                                                     \
+            fail_msg("%s\n  -> %s\n  -> %s", #call, vks_status_string(vkt_s_), vks_last_error(NULL)); \
+    } while (0)
+
+/* Expects `call` to fail with `status` and a message containing `needle`. */
+#define VKT_FAILS(call, status, needle) vkt_expect_failure((call), (status), (needle), #call, __FILE__, __LINE__)
+void vkt_expect_failure(vks_status got, vks_status want, const char *needle, const char *expr, const char *file,
+                        int line);
+
+/* ---- random data -------------------------------------------------------------------- */
+
+typedef struct vkt_rng {
+    uint64_t state;
+} vkt_rng;
+
+vkt_rng vkt_rng_seed(uint64_t seed);
+uint64_t vkt_next(vkt_rng *r);
+double vkt_uniform(vkt_rng *r, double lo, double hi);
+double vkt_normal(vkt_rng *r);
+void vkt_fill_uniform(vkt_rng *r, double *x, size_t n, double lo, double hi);
+double *vkt_random(vkt_rng *r, size_t n, double lo, double hi); /* malloc'd */
+
+/* ---- dtypes and device data ---------------------------------------------------------- */
+
+size_t vkt_dtype_bytes(vks_dtype dt);
+uint16_t vkt_f32_to_f16(float f);
+float vkt_f16_to_f32(uint16_t h);
+/* Rounds every value to what `dt` stores (so oracles see exactly the device's inputs). */
+void vkt_round_to(vks_dtype dt, double *x, size_t n);
+/* A new buffer holding x[0..n) converted to dt. */
+vks_buffer *vkt_upload(vks_dtype dt, const double *x, size_t n);
+/* A new buffer of n elements of dt, every one NaN (so unwritten outputs fail). */
+vks_buffer *vkt_poisoned(vks_dtype dt, size_t n);
+/* Reads n elements of dt at element offset `first` into doubles (malloc'd). */
+double *vkt_download(vks_buffer *buf, vks_dtype dt, size_t first, size_t n);
+
+/* ---- comparisons --------------------------------------------------------------------- */
+
+/* Relative tolerance of a dtype for results of moderate-length reductions. */
+double vkt_tol(vks_dtype dt);
+/* max|got - want| / max(max|want|, floor) <= tol, and every value finite; on failure,
+ * reports the worst element. Returns the measured error. */
+double vkt_assert_close(const double *got, const double *want, size_t n, double tol, const char *what);
+/* The same measure without asserting. */
+double vkt_rel_err(const double *got, const double *want, size_t n);
+
+#endif
