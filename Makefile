@@ -13,16 +13,16 @@ WERROR ?= OFF
 CMAKE_FLAGS ?=
 
 .PHONY: all deps build test demo asan bench clean
+.NOTPARALLEL:
 
 all: build
 
 deps:
 	@scripts/install-deps.sh
 
-$(BUILD)/build.ninja:
+# deps runs first and alone: on a fresh machine cmake itself comes from it.
+build: deps
 	cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Release -DVKS_WERROR=$(WERROR) $(CMAKE_FLAGS)
-
-build: deps $(BUILD)/build.ninja
 	cmake --build $(BUILD) -j $(JOBS)
 
 test: build
@@ -31,10 +31,8 @@ test: build
 demo: build
 	$(BUILD)/samples/vks-bench --quick
 
-$(ASAN_BUILD)/build.ninja:
+asan: deps
 	cmake -S . -B $(ASAN_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DVKS_SANITIZE=ON -DVKS_WERROR=$(WERROR) $(CMAKE_FLAGS)
-
-asan: deps $(ASAN_BUILD)/build.ninja
 	cmake --build $(ASAN_BUILD) -j $(JOBS)
 	ctest --test-dir $(ASAN_BUILD) --output-on-failure -j $(JOBS)
 

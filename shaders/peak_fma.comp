@@ -1,12 +1,14 @@
-//! variants: f32 f16
+//! variants: f32 f16 f64
 // Arithmetic probe: 8 independent FMA chains per invocation (f16: on f16vec2, the packed
-// rate), `iters` rounds; the sum is stored so nothing is optimised away.
+// rate; f64 on dvec2), `iters` rounds; the sum is stored so nothing is optimised away.
 #version 460
 #extension GL_EXT_buffer_reference : require
 #extension GL_EXT_shader_explicit_arithmetic_types_int64 : require
 #if defined(VKS_DTYPE_F16)
 #extension GL_EXT_shader_explicit_arithmetic_types_float16 : require
 #define V f16vec2
+#elif defined(VKS_DTYPE_F64)
+#define V dvec2
 #else
 #define V vec2
 #endif

@@ -13,7 +13,8 @@ typedef struct gemm_case {
     vks_dtype dt;
     vks_activation act;
     bool bias;
-    int64_t pad; /* extra elements per row of every stored matrix (ld > cols) */
+    int64_t pad;    /* extra elements per row of every stored matrix (ld > cols) */
+    int64_t offset; /* elements before each matrix in its buffer (misaligns paired loads) */
 } gemm_case;
 
 /* Runs one case on the device and the oracle and compares. */
@@ -24,7 +25,8 @@ static void run_case(const gemm_case *gc, uint64_t seed) {
     const int64_t ar = gc->ta ? k : m, ac = gc->ta ? m : k;
     const int64_t br = gc->tb ? n : k, bc = gc->tb ? k : n;
     const int64_t lda = ac + gc->pad, ldb = bc + gc->pad, ldc = n + gc->pad;
-    const size_t na = (size_t)(nb * ar * lda), nbb = (size_t)(nb * br * ldb), nc = (size_t)(nb * m * ldc);
+    const int64_t off = gc->offset;
+    const size_t na = (size_t)(nb * ar * lda + off), nbb = (size_t)(nb * br * ldb + off), nc = (size_t)(nb * m * ldc + off);
     double *a = vkt_random(&rng, na, -1, 1), *b = vkt_random(&rng, nbb, -1, 1);
     double *c = vkt_random(&rng, nc, -1, 1), *bias = vkt_random(&rng, (size_t)n, -1, 1);
     vkt_round_to(gc->dt, a, na);
@@ -34,9 +36,10 @@ static void run_case(const gemm_case *gc, uint64_t seed) {
 
     vks_buffer *A = vkt_upload(gc->dt, a, na), *B = vkt_upload(gc->dt, b, nbb), *Bias = vkt_upload(gc->dt, bias, (size_t)n);
     vks_buffer *C = gc->beta == 0 ? vkt_poisoned(gc->dt, nc) : vkt_upload(gc->dt, c, nc);
-    vks_tensor ta = {A, 0, gc->dt, 3, {nb, ar, ac}, {ar * lda, lda, 1}};
-    vks_tensor tb = {B, 0, gc->dt, 3, {nb, br, bc}, {br * ldb, ldb, 1}};
-    vks_tensor tc = {C, 0, gc->dt, 3, {nb, m, n}, {m * ldc, ldc, 1}};
+    const uint64_t ob = (uint64_t)off * vkt_dtype_bytes(gc->dt);
+    vks_tensor ta = {A, ob, gc->dt, 3, {nb, ar, ac}, {ar * lda, lda, 1}};
+    vks_tensor tb = {B, ob, gc->dt, 3, {nb, br, bc}, {br * ldb, ldb, 1}};
+    vks_tensor tc = {C, ob, gc->dt, 3, {nb, m, n}, {m * ldc, ldc, 1}};
     vks_tensor tbias = vks_tensor_1d(Bias, gc->dt, n);
     vks_gemm_desc d = VKS_GEMM_DESC_INIT;
     d.trans_a = gc->ta, d.trans_b = gc->tb, d.alpha = gc->alpha, d.beta = gc->beta;
@@ -47,8 +50,8 @@ static void run_case(const gemm_case *gc, uint64_t seed) {
     double *want = malloc(nc * sizeof *want);
     memcpy(want, c, nc * sizeof *want);
     for (int64_t z = 0; z < nb; ++z) {
-        ref_mat ra = {a + z * ar * lda, ar, ac, lda, 1}, rb = {b + z * br * ldb, br, bc, ldb, 1};
-        ref_mat rc = {want + z * m * ldc, m, n, ldc, 1};
+        ref_mat ra = {a + off + z * ar * lda, ar, ac, lda, 1}, rb = {b + off + z * br * ldb, br, bc, ldb, 1};
+        ref_mat rc = {want + off + z * m * ldc, m, n, ldc, 1};
         ref_gemm(gc->alpha, gc->ta ? ref_t(ra) : ra, gc->tb ? ref_t(rb) : rb, gc->beta, rc);
         for (int64_t i = 0; i < m; ++i)
             for (int64_t j = 0; j < n; ++j) {
@@ -62,7 +65,7 @@ static void run_case(const gemm_case *gc, uint64_t seed) {
     for (int64_t z = 0; z < nb; ++z)
         for (int64_t i = 0; i < m; ++i)
             for (int64_t j = 0; j < ldc; ++j) {
-                size_t idx = (size_t)(z * m * ldc + i * ldc + j);
+                size_t idx = (size_t)(off + z * m * ldc + i * ldc + j);
                 if (j < n) g[cnt] = got[idx], w[cnt++] = want[idx];
                 else if (gc->beta == 0) assert_true(isnan(got[idx]));
                 else assert_true(got[idx] == c[idx]);
@@ -99,6 +102,25 @@ static void test_gemm_alpha_beta_and_padding(void **state) {
     run_case(&gc, 11);
     gc.ta = VKS_TRANS, gc.tb = VKS_NO_TRANS, gc.beta = 1.0, gc.pad = 1;
     run_case(&gc, 12);
+}
+
+/* The CPU kernel loads aligned pairs where it can; these shapes cross every condition:
+ * even/odd K (a single last step), even/odd M and N, odd leading dimensions, odd batch
+ * strides and a base misaligned by one element. */
+static void test_gemm_paired_loads(void **state) {
+    (void)state;
+    static const int64_t dims[][4] = {{48, 80, 38, 1}, {48, 80, 37, 3}, {47, 81, 36, 1}, {32, 16, 9, 2}, {8, 2, 2, 1}};
+    uint64_t seed = 100;
+    for (size_t s = 0; s < sizeof dims / sizeof dims[0]; ++s)
+        for (int t = 0; t < 4; ++t)
+            for (int variant = 0; variant < 3; ++variant) {
+                gemm_case gc = {dims[s][0], dims[s][1], dims[s][2], dims[s][3], t & 1, (t >> 1) & 1, 1.0, 0.0,
+                                variant == 2 ? VKS_DTYPE_F16 : VKS_DTYPE_F32};
+                gc.pad = variant == 1 ? 1 : 0;    /* odd leading dimensions */
+                gc.offset = variant == 1 ? 1 : 0; /* base not pair-aligned */
+                if (gc.dt == VKS_DTYPE_F16 && !(vkt->info.features & VKS_FEATURE_STORAGE16)) continue;
+                run_case(&gc, seed++);
+            }
 }
 
 static void test_gemm_batched(void **state) {
@@ -246,6 +268,7 @@ static void test_gemm_errors(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         VKT_TEST(test_gemm_f32_shapes_transposes), VKT_TEST(test_gemm_alpha_beta_and_padding),
+        VKT_TEST(test_gemm_paired_loads),
         VKT_TEST(test_gemm_batched),               VKT_TEST(test_gemm_batch_broadcast),
         VKT_TEST(test_gemm_epilogues),             VKT_TEST(test_gemm_f16),
         VKT_TEST(test_gemm_f64),                   VKT_TEST(test_gemm_large),

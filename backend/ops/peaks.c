@@ -34,15 +34,17 @@ static double best_ms(const uint64_t *ts, uint32_t first_pair, uint32_t pairs, d
 
 static vks_status measure_locked(vks_context *ctx, vks_device_peaks *out) {
     const bool cpu = ctx->probe.info.type == VKS_DEVICE_CPU;
-    const bool f16 = vks__has_feature(ctx, VKS_FEATURE_FLOAT16);
+    static const vks_shader_id fma_shaders[3] = {VKS_SHADER_PEAK_FMA_F32, VKS_SHADER_PEAK_FMA_F16,
+                                                 VKS_SHADER_PEAK_FMA_F64};
+    const bool has[3] = {true, vks__has_feature(ctx, VKS_FEATURE_FLOAT16), vks__has_feature(ctx, VKS_FEATURE_FLOAT64)};
     uint64_t bytes = cpu ? 64 * MIB : VKS_MIN(256 * MIB, VKS_MAX(ctx->probe.info.device_local_bytes / 16, 16 * MIB));
     const uint32_t fma_groups = cpu ? 32 : 4096, fma_iters = cpu ? 256 : 1024;
     const uint32_t fma_threads = fma_groups * 256;
 
     vks_buffer *src = NULL, *dst = NULL, *sink = NULL;
     VkQueryPool pool = VK_NULL_HANDLE;
-    const uint32_t npairs = 3 * REPS;
-    uint64_t ts[2 * 3 * REPS];
+    const uint32_t npairs = 4 * REPS; /* copy, then FMA in f32, f16, f64 */
+    uint64_t ts[2 * 4 * REPS] = {0};
     vks_status st = vks__flush_locked(ctx);
     if (st == VKS_OK) st = vks__buffer_create_locked(ctx, bytes, &src);
     if (st == VKS_OK) st = vks__buffer_create_locked(ctx, bytes, &dst);
@@ -65,22 +67,25 @@ static vks_status measure_locked(vks_context *ctx, vks_device_peaks *out) {
         if (st == VKS_OK) st = vks__dispatch(ctx, VKS_SHADER_PEAK_COPY, NULL, &cp, sizeof cp, copy_groups, 1, 1);
         if (st == VKS_OK) st = vks__record_timestamp(ctx, pool, 2 * r + 1);
     }
-    for (uint32_t v = 0; v < (f16 ? 2u : 1u); ++v)
-        for (uint32_t r = 0; r < REPS && st == VKS_OK; ++r) {
+    for (uint32_t v = 0; v < 3; ++v)
+        for (uint32_t r = 0; r < REPS && st == VKS_OK && has[v]; ++r) {
             fma_push fp = {sink->address, fma_iters, 1e-3f};
             uint32_t q = 2 * ((1 + v) * REPS + r);
             st = vks__record_timestamp(ctx, pool, q);
             if (st == VKS_OK)
-                st = vks__dispatch(ctx, v ? VKS_SHADER_PEAK_FMA_F16 : VKS_SHADER_PEAK_FMA_F32, NULL, &fp, sizeof fp,
-                                   fma_groups, 1, 1);
+                st = vks__dispatch(ctx, fma_shaders[v], NULL, &fp, sizeof fp, fma_groups, 1, 1);
             if (st == VKS_OK) st = vks__record_timestamp(ctx, pool, q + 1);
         }
     if (st == VKS_OK) st = vks__flush_locked(ctx);
     if (st == VKS_OK) {
-        uint32_t used = 2 * (f16 ? 3 * REPS : 2 * REPS);
-        VkResult r = ctx->vk.vkGetQueryPoolResults(ctx->device, pool, 0, used, sizeof ts, ts, sizeof ts[0],
-                                                   VK_QUERY_RESULT_64_BIT | VK_QUERY_RESULT_WAIT_BIT);
-        if (r != VK_SUCCESS) st = vks__vk_error(r, "vkGetQueryPoolResults");
+        /* Only the pairs that ran were written: read those. */
+        for (uint32_t v = 0; v < 4 && st == VKS_OK; ++v) {
+            if (v > 0 && !has[v - 1]) continue;
+            VkResult r = ctx->vk.vkGetQueryPoolResults(ctx->device, pool, 2 * v * REPS, 2 * REPS, 2 * REPS * sizeof ts[0],
+                                                       ts + 2 * v * REPS, sizeof ts[0],
+                                                       VK_QUERY_RESULT_64_BIT | VK_QUERY_RESULT_WAIT_BIT);
+            if (r != VK_SUCCESS) st = vks__vk_error(r, "vkGetQueryPoolResults");
+        }
     }
     if (st == VKS_OK) {
         const double period = ctx->probe.info.timestamp_period_ns;
@@ -89,7 +94,8 @@ static vks_status measure_locked(vks_context *ctx, vks_device_peaks *out) {
         const double flops = (double)fma_threads * fma_iters * 32.0; /* 8 vec2 FMAs per round */
         out->copy_gbps = 2.0 * (double)bytes / (best_ms(ts, 0, REPS, period, mask) * 1e-3) * 1e-9;
         out->fma_gflops_f32 = flops / (best_ms(ts, REPS, REPS, period, mask) * 1e-3) * 1e-9;
-        out->fma_gflops_f16 = f16 ? flops / (best_ms(ts, 2 * REPS, REPS, period, mask) * 1e-3) * 1e-9 : 0.0;
+        out->fma_gflops_f16 = has[1] ? flops / (best_ms(ts, 2 * REPS, REPS, period, mask) * 1e-3) * 1e-9 : 0.0;
+        out->fma_gflops_f64 = has[2] ? flops / (best_ms(ts, 3 * REPS, REPS, period, mask) * 1e-3) * 1e-9 : 0.0;
     }
     if (pool) ctx->vk.vkDestroyQueryPool(ctx->device, pool, NULL);
     if (src) vks__buffer_destroy_locked(src);

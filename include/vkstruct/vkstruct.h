@@ -419,6 +419,7 @@ typedef struct vks_device_peaks {
     double copy_gbps;      /* device-to-device copy kernel, bytes read + written per second */
     double fma_gflops_f32; /* dependent-chain-free FMA kernel, 2 flops per FMA */
     double fma_gflops_f16; /* 0 when f16 arithmetic is unavailable */
+    double fma_gflops_f64; /* 0 when f64 is unavailable */
 } vks_device_peaks;
 
 typedef vks_status vks_measure_peaks_fn(vks_context *ctx, vks_device_peaks *peaks);
