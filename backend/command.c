@@ -89,7 +89,7 @@ static vks_status begin_command(vks_context *ctx, bool own_stream, VkCommandBuff
 }
 
 vks_status vks__op_begin(vks_context *ctx, const char *name) {
-    ctx->in_op = true;
+    if (ctx->op_depth++ > 0) return VKS_OK; /* part of the enclosing op */
     ctx->current_op = (vks_pending_op){.name = name, .sequence = ctx->op_sequence++, .query_begin = UINT32_MAX};
     if (!ctx->profiling || ctx->host_cmd || ctx->queries_used + 2 > ctx->query_capacity) return VKS_OK;
     VKS_TRY(ensure_recording(ctx));
@@ -101,8 +101,7 @@ vks_status vks__op_begin(vks_context *ctx, const char *name) {
 }
 
 void vks__op_end(vks_context *ctx) {
-    if (!ctx->in_op) return;
-    ctx->in_op = false;
+    if (ctx->op_depth == 0 || --ctx->op_depth > 0) return;
     vks_pending_op op = ctx->current_op;
     if (op.query_begin == UINT32_MAX) return;
     ctx->vk.vkCmdWriteTimestamp(ctx->cmd, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, ctx->query_pool, op.query_begin + 1);
@@ -159,6 +158,13 @@ vks_status vks__record_copy(vks_context *ctx, VkBuffer src, uint64_t so, VkBuffe
 vks_status vks__record_staging_copy(vks_context *ctx, VkBuffer src, uint64_t so, VkBuffer dst, uint64_t doff,
                                     uint64_t size) {
     return record_copy(ctx, true, src, so, dst, doff, size);
+}
+
+vks_status vks__record_update(vks_context *ctx, VkBuffer dst, uint64_t off, const void *data, uint32_t size) {
+    VkCommandBuffer cb;
+    VKS_TRY(begin_command(ctx, false, &cb));
+    ctx->vk.vkCmdUpdateBuffer(cb, dst, off, size, data);
+    return VKS_OK;
 }
 
 vks_status vks__record_fill(vks_context *ctx, VkBuffer dst, uint64_t off, uint64_t size, uint32_t value) {
@@ -268,7 +274,7 @@ vks_status vks__flush_locked(vks_context *ctx) {
     ctx->commands = 0;
     /* An op that flushes midway (a read-back inside it) goes untimed: its end timestamp
      * would land in a query that is reset below. */
-    if (ctx->in_op) ctx->current_op.query_begin = UINT32_MAX;
+    if (ctx->op_depth) ctx->current_op.query_begin = UINT32_MAX;
     VkResult r = ctx->vk.vkEndCommandBuffer(ctx->cmd);
     if (r == VK_SUCCESS) {
         VkSubmitInfo si = {.sType = VK_STRUCTURE_TYPE_SUBMIT_INFO, .commandBufferCount = 1, .pCommandBuffers = &ctx->cmd};
@@ -281,6 +287,14 @@ vks_status vks__flush_locked(vks_context *ctx) {
     }
     ctx->vk.vkResetCommandBuffer(ctx->cmd, 0);
     ctx->staging_head = 0;
+    if (!ctx->host_cmd) { /* a host's command buffer may still hold these */
+        ctx->params_head = 0;
+        while (ctx->retired_scratch) {
+            vks_buffer *b = ctx->retired_scratch;
+            ctx->retired_scratch = b->next_retired;
+            vks__buffer_destroy_locked(b);
+        }
+    }
     if (r != VK_SUCCESS) {
         ctx->queries_used = 0;
         ctx->pending_count = 0;

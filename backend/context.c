@@ -172,7 +172,11 @@ vks_status vks_context_create(const vks_context_options *opts, vks_context **out
 
     vks_context *ctx = calloc(1, sizeof *ctx);
     if (!ctx) return vks__error(VKS_ERROR_OUT_OF_HOST_MEMORY, "vks_context_create: out of host memory");
-    pthread_mutex_init(&ctx->lock, NULL);
+    pthread_mutexattr_t attr;
+    pthread_mutexattr_init(&attr);
+    pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_RECURSIVE); /* ops may call ops */
+    pthread_mutex_init(&ctx->lock, &attr);
+    pthread_mutexattr_destroy(&attr);
     ctx->message_callback = o.message_callback;
     ctx->message_user = o.message_user;
     ctx->profiling = (o.flags & VKS_CONTEXT_PROFILING) != 0;

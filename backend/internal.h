@@ -4,6 +4,8 @@
  *
  * Locking: every public entry point that touches a context takes ctx->lock for its
  * whole duration (vks__lock/vks__unlock); functions named vks__*_locked expect it held.
+ * The lock is recursive and op regions nest, so an op may call other public functions
+ * (vks_gemm, vks_eigh, ...) while it records: they become part of the outer op.
  */
 #ifndef VKS_INTERNAL_H
 #define VKS_INTERNAL_H
@@ -130,7 +132,9 @@ struct vks_buffer {
     vks_mem_block *block; /* NULL for wrapped host buffers */
     uint64_t block_offset, block_bytes;
     bool wrapped;
+    bool internal;
     struct vks_buffer *prev, *next;
+    struct vks_buffer *next_retired; /* internal buffers awaiting destruction */
 };
 
 vks_status vks__memory_init(vks_context *ctx);
@@ -138,11 +142,22 @@ void vks__memory_destroy(vks_context *ctx);
 /* Checks that `buf` is a live buffer of `ctx` (or of any context when ctx is NULL). */
 vks_status vks__check_buffer(const vks_context *ctx, const vks_buffer *buf, const char *fn,
                              const char *arg);
-/* A device buffer for the library's own use (scratch, parameters); not user-visible. */
-vks_status vks__buffer_create_locked(vks_context *ctx, uint64_t size, vks_buffer **out);
+/* A device buffer; `internal` ones (scratch, parameters, temporaries of an op) are not
+ * counted among the user's live buffers. */
+vks_status vks__buffer_create_locked(vks_context *ctx, uint64_t size, bool internal, vks_buffer **out);
 void vks__buffer_destroy_locked(vks_buffer *buf);
 vks_status vks__buffer_write_locked(vks_buffer *dst, uint64_t offset, const void *src, uint64_t size);
 vks_status vks__buffer_read_locked(vks_buffer *src, uint64_t offset, void *dst, uint64_t size);
+
+/* Scratch device memory for the op being recorded: one region per context, reused by
+ * every op (consecutive commands are separated by full barriers, so an op may overwrite
+ * what the previous one left there). Valid until the op ends; grows on demand (the old
+ * region lives until the work that may use it has finished). Contents undefined. */
+vks_status vks__scratch(vks_context *ctx, uint64_t bytes, VkDeviceAddress *out);
+/* Small read-only parameters for the op being recorded (a table of coefficients, ranks,
+ * offsets): written inline into the command buffer (vkCmdUpdateBuffer), so they are
+ * ordered with the op's dispatches also when a host records. bytes <= 65536. */
+vks_status vks__params(vks_context *ctx, const void *data, uint32_t bytes, VkDeviceAddress *out);
 
 /* ---- pipelines (pipeline.c) ---------------------------------------------------------------- */
 
@@ -178,12 +193,14 @@ typedef struct vks_pending_op {
 
 vks_status vks__commands_init(vks_context *ctx);
 void vks__commands_destroy(vks_context *ctx);
-/* Opens an op: makes sure a command buffer is recording, starts its timing. */
+/* Opens an op region (starts its timing). Nested regions belong to the outermost one. */
 vks_status vks__op_begin(vks_context *ctx, const char *name);
 /* Records barrier + pipeline + push constants + dispatch. Group counts of 0 record nothing. */
 vks_status vks__dispatch(vks_context *ctx, vks_shader_id shader, const vks_spec *spec,
                          const void *push, uint32_t push_bytes, uint32_t groups_x,
                          uint32_t groups_y, uint32_t groups_z);
+/* Records vkCmdUpdateBuffer (params) into the op's command buffer. */
+vks_status vks__record_update(vks_context *ctx, VkBuffer dst, uint64_t off, const void *data, uint32_t size);
 /* Records a buffer-to-buffer copy or fill (with the same barrier discipline). */
 vks_status vks__record_copy(vks_context *ctx, VkBuffer src, uint64_t src_off, VkBuffer dst,
                             uint64_t dst_off, uint64_t size);
@@ -233,6 +250,10 @@ struct vks_context {
     vks_buffer *buffers;
     uint32_t live_buffers;
     uint64_t bytes_in_use;
+    vks_buffer *scratch;         /* see vks__scratch */
+    vks_buffer *retired_scratch; /* outgrown regions, destroyed after the next flush */
+    vks_buffer *params;          /* see vks__params */
+    uint64_t params_head;
     VkBuffer staging;
     VkDeviceMemory staging_memory;
     uint8_t *staging_map;
@@ -259,7 +280,7 @@ struct vks_context {
     uint64_t submits;
     uint64_t op_sequence;
     vks_pending_op current_op;
-    bool in_op;
+    uint32_t op_depth; /* nesting of op regions; 0 outside any op */
 
     /* Profiling: timestamp pairs for the ops of the current command buffer. */
     bool profiling;

@@ -210,6 +210,7 @@ vks_status vks__memory_init(vks_context *ctx) {
 
 void vks__memory_destroy(vks_context *ctx) {
     if (!ctx->device) return;
+    ctx->scratch = ctx->retired_scratch = ctx->params = NULL; /* all on the list below */
     while (ctx->buffers) vks__buffer_destroy_locked(ctx->buffers);
     while (ctx->blocks) {
         vks_mem_block *b = ctx->blocks;
@@ -234,16 +235,17 @@ vks_status vks__check_buffer(const vks_context *ctx, const vks_buffer *buf, cons
     return VKS_OK;
 }
 
-static void link_buffer(vks_context *ctx, vks_buffer *buf) {
+static void link_buffer(vks_context *ctx, vks_buffer *buf, bool internal) {
     buf->magic = VKS_BUFFER_MAGIC;
+    buf->internal = internal;
     buf->ctx = ctx;
     buf->next = ctx->buffers;
     if (ctx->buffers) ctx->buffers->prev = buf;
     ctx->buffers = buf;
-    ctx->live_buffers++;
+    if (!internal) ctx->live_buffers++;
 }
 
-vks_status vks__buffer_create_locked(vks_context *ctx, uint64_t size, vks_buffer **out) {
+vks_status vks__buffer_create_locked(vks_context *ctx, uint64_t size, bool internal, vks_buffer **out) {
     const vks_device_info *di = &ctx->probe.info;
     uint64_t limit = di->max_buffer_bytes;
     if (di->max_memory_allocation_bytes && di->max_memory_allocation_bytes < limit)
@@ -308,7 +310,7 @@ vks_status vks__buffer_create_locked(vks_context *ctx, uint64_t size, vks_buffer
     buf->block_offset = offset;
     buf->block_bytes = bytes;
     ctx->bytes_in_use += bytes;
-    link_buffer(ctx, buf);
+    link_buffer(ctx, buf, internal);
     *out = buf;
     return VKS_OK;
 }
@@ -318,7 +320,7 @@ void vks__buffer_destroy_locked(vks_buffer *buf) {
     if (buf->prev) buf->prev->next = buf->next;
     else ctx->buffers = buf->next;
     if (buf->next) buf->next->prev = buf->prev;
-    ctx->live_buffers--;
+    if (!buf->internal) ctx->live_buffers--;
     if (!buf->wrapped) {
         ctx->vk.vkDestroyBuffer(ctx->device, buf->buffer, NULL);
         block_free(buf->block, buf->block_offset, buf->block_bytes);
@@ -342,7 +344,7 @@ vks_status vks_buffer_create(vks_context *ctx, uint64_t size_bytes, vks_buffer *
     if (!out) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "vks_buffer_create: out is NULL");
     *out = NULL;
     vks__lock(ctx);
-    vks_status st = vks__buffer_create_locked(ctx, size_bytes, out);
+    vks_status st = vks__buffer_create_locked(ctx, size_bytes, false, out);
     vks__unlock(ctx);
     return st;
 }
@@ -361,7 +363,7 @@ vks_status vks_buffer_wrap(vks_context *ctx, uint64_t vk_buffer, uint64_t size_b
     vks__lock(ctx);
     VkBufferDeviceAddressInfo ai = {.sType = VK_STRUCTURE_TYPE_BUFFER_DEVICE_ADDRESS_INFO, .buffer = buf->buffer};
     buf->address = ctx->vk.vkGetBufferDeviceAddress(ctx->device, &ai);
-    link_buffer(ctx, buf);
+    link_buffer(ctx, buf, false);
     vks__unlock(ctx);
     *out = buf;
     return VKS_OK;
@@ -495,4 +497,47 @@ vks_status vks_buffer_fill(vks_buffer *dst, uint64_t offset, uint64_t size_bytes
     vks__op_end(ctx);
     vks__unlock(ctx);
     return st;
+}
+
+/* ---- scratch and parameters for ops -------------------------------------------------------- */
+
+#define PARAMS_BYTES (1024ull * 1024ull)
+
+vks_status vks__scratch(vks_context *ctx, uint64_t bytes, VkDeviceAddress *out) {
+    if (bytes == 0) bytes = 256;
+    if (!ctx->scratch || ctx->scratch->size < bytes) {
+        /* Grow by at least 1.5x so that a sequence of growing calls stays cheap. */
+        uint64_t size = ctx->scratch ? VKS_MAX(bytes, ctx->scratch->size + ctx->scratch->size / 2) : bytes;
+        vks_buffer *b = NULL;
+        VKS_TRY(vks__buffer_create_locked(ctx, align_up(size, 4096), true, &b));
+        if (ctx->scratch) {
+            if (ctx->recording || ctx->host_cmd) {
+                ctx->scratch->next_retired = ctx->retired_scratch;
+                ctx->retired_scratch = ctx->scratch;
+            } else {
+                vks__buffer_destroy_locked(ctx->scratch);
+            }
+        }
+        ctx->scratch = b;
+    }
+    *out = ctx->scratch->address;
+    return VKS_OK;
+}
+
+vks_status vks__params(vks_context *ctx, const void *data, uint32_t bytes, VkDeviceAddress *out) {
+    if (bytes == 0 || bytes > 65536 || bytes % 4)
+        return vks__error(VKS_ERROR_INVALID_ARGUMENT, "internal: %u bytes of op parameters (1..65536, multiple of 4)",
+                          bytes);
+    if (!ctx->params) VKS_TRY(vks__buffer_create_locked(ctx, PARAMS_BYTES, true, &ctx->params));
+    if (ctx->params_head + bytes > PARAMS_BYTES) {
+        if (ctx->host_cmd)
+            return vks__error(VKS_ERROR_OUT_OF_RANGE, "more than %llu bytes of op parameters in one external recording",
+                              (unsigned long long)PARAMS_BYTES);
+        VKS_TRY(vks__flush_locked(ctx));
+    }
+    uint64_t off = ctx->params_head;
+    VKS_TRY(vks__record_update(ctx, ctx->params->buffer, off, data, bytes));
+    ctx->params_head = align_up(off + bytes, 256);
+    *out = ctx->params->address + off;
+    return VKS_OK;
 }

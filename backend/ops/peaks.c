@@ -46,9 +46,9 @@ static vks_status measure_locked(vks_context *ctx, vks_device_peaks *out) {
     const uint32_t npairs = 4 * REPS; /* copy, then FMA in f32, f16, f64 */
     uint64_t ts[2 * 4 * REPS] = {0};
     vks_status st = vks__flush_locked(ctx);
-    if (st == VKS_OK) st = vks__buffer_create_locked(ctx, bytes, &src);
-    if (st == VKS_OK) st = vks__buffer_create_locked(ctx, bytes, &dst);
-    if (st == VKS_OK) st = vks__buffer_create_locked(ctx, (uint64_t)fma_threads * 4, &sink);
+    if (st == VKS_OK) st = vks__buffer_create_locked(ctx, bytes, true, &src);
+    if (st == VKS_OK) st = vks__buffer_create_locked(ctx, bytes, true, &dst);
+    if (st == VKS_OK) st = vks__buffer_create_locked(ctx, (uint64_t)fma_threads * 4, true, &sink);
     if (st == VKS_OK) {
         VkQueryPoolCreateInfo qi = {.sType = VK_STRUCTURE_TYPE_QUERY_POOL_CREATE_INFO,
                                     .queryType = VK_QUERY_TYPE_TIMESTAMP,
