@@ -23,7 +23,7 @@ void vks__message(vks_context *ctx, vks_message_severity sev, const char *fmt, .
     va_start(ap, fmt);
     vsnprintf(buf, sizeof buf, fmt, ap);
     va_end(ap);
-    ctx->message_callback(ctx->message_user, sev, buf);
+    ctx->message_callback(ctx->message_user, VKS_SOURCE_LIBRARY, sev, buf);
 }
 
 static bool env_flag(const char *name) {

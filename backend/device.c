@@ -181,7 +181,7 @@ VKAPI_ATTR VkBool32 VKAPI_CALL vks__debug_callback(VkDebugUtilsMessageSeverityFl
                                  : VKS_MESSAGE_INFO;
     if (s != VKS_MESSAGE_INFO) __atomic_add_fetch(&ctx->validation_messages, 1, __ATOMIC_RELAXED);
     if (ctx->message_callback)
-        ctx->message_callback(ctx->message_user, s, data && data->pMessage ? data->pMessage : "");
+        ctx->message_callback(ctx->message_user, VKS_SOURCE_VALIDATION, s, data && data->pMessage ? data->pMessage : "");
     return VK_FALSE;
 }
 

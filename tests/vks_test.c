@@ -5,9 +5,9 @@
 
 vkt_env *vkt;
 
-static void count_message(void *user, vks_message_severity sev, const char *msg) {
+static void count_message(void *user, vks_message_source source, vks_message_severity sev, const char *msg) {
     vkt_env *env = user;
-    if (sev == VKS_MESSAGE_INFO) return;
+    if (source != VKS_SOURCE_VALIDATION || sev == VKS_MESSAGE_INFO) return;
     env->messages++;
     snprintf(env->last_message, sizeof env->last_message, "%s", msg);
 }
