@@ -63,8 +63,9 @@ static vks_status measure_locked(vks_context *ctx, vks_device_peaks *out) {
     const uint32_t copy_groups = VKS_MIN(VKS_CEIL_DIV(n, 256u), 65535u);
     for (uint32_t r = 0; r < REPS && st == VKS_OK; ++r) {
         copy_push cp = {src->address, dst->address, n};
+        const vks_spec spec = {.count = 1, .values = {cpu}};
         st = vks__record_timestamp(ctx, pool, 2 * r);
-        if (st == VKS_OK) st = vks__dispatch(ctx, VKS_SHADER_PEAK_COPY, NULL, &cp, sizeof cp, copy_groups, 1, 1);
+        if (st == VKS_OK) st = vks__dispatch(ctx, VKS_SHADER_PEAK_COPY, &spec, &cp, sizeof cp, copy_groups, 1, 1);
         if (st == VKS_OK) st = vks__record_timestamp(ctx, pool, 2 * r + 1);
     }
     for (uint32_t v = 0; v < 3; ++v)

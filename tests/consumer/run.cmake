@@ -1,3 +1,4 @@
+# EXTRA_FLAGS: compile/link flags a sanitizer build's consumers need too.
 # Installs the build into WORK_DIR/prefix, then builds tests/consumer against it twice:
 # with find_package(vkstruct) (shared and static), and with pkg-config. Runs both.
 file(REMOVE_RECURSE ${WORK_DIR})
@@ -19,7 +20,8 @@ foreach(f vkstruct.h plugin.h version.h vkstructConfig.cmake vkstruct.pc)
 endforeach()
 
 # 1. CMake package config.
-run(${CMAKE_COMMAND} -S ${SOURCE_DIR} -B ${WORK_DIR}/cmake-build -G ${GENERATOR} -DCMAKE_PREFIX_PATH=${prefix})
+run(${CMAKE_COMMAND} -S ${SOURCE_DIR} -B ${WORK_DIR}/cmake-build -G ${GENERATOR} -DCMAKE_PREFIX_PATH=${prefix}
+    "-DCMAKE_C_FLAGS=${EXTRA_FLAGS}")
 run(${CMAKE_COMMAND} --build ${WORK_DIR}/cmake-build)
 run(${WORK_DIR}/cmake-build/consumer)
 run(${WORK_DIR}/cmake-build/consumer_static)
@@ -35,5 +37,6 @@ if(NOT rc EQUAL 0)
 endif()
 separate_arguments(flags)
 get_filename_component(libdir ${pcdir} DIRECTORY)
-run(cc -std=c11 ${SOURCE_DIR}/consumer.c -o ${WORK_DIR}/consumer_pc ${flags} -lm -Wl,-rpath,${libdir})
+separate_arguments(extra UNIX_COMMAND "${EXTRA_FLAGS}")
+run(cc -std=c11 ${extra} ${SOURCE_DIR}/consumer.c -o ${WORK_DIR}/consumer_pc ${flags} -lm -Wl,-rpath,${libdir})
 run(${WORK_DIR}/consumer_pc)
