@@ -241,6 +241,7 @@ struct vks_context {
     void *message_user;
     uint64_t validation_messages;
     bool print_profile; /* VKS_PROFILE=1: table at synchronize */
+    bool gpu_kernels;   /* VKS_CONTEXT_GPU_KERNELS */
 
     /* Memory: blocks per memory type, live buffers, the staging ring. */
     VkPhysicalDeviceMemoryProperties memory_properties;
@@ -297,6 +298,9 @@ void vks__unlock(vks_context *ctx);
 void vks__message(vks_context *ctx, vks_message_severity sev, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 bool vks__has_feature(const vks_context *ctx, uint32_t features);
+/* True when the kernels for CPU devices (lavapipe) should be chosen: a CPU device, and
+ * the context was not asked for GPU kernels (VKS_CONTEXT_GPU_KERNELS). */
+bool vks__cpu_kernels(const vks_context *ctx);
 /* Destroys a context whose lock is not held (also used by vks_shutdown). */
 vks_status vks__context_destroy(vks_context *ctx);
 

@@ -15,6 +15,7 @@ static void count_message(void *user, vks_message_source source, vks_message_sev
 vks_context_options vkt_options(void) {
     vks_context_options o = VKS_CONTEXT_OPTIONS_INIT;
     o.flags = getenv("VKT_NO_VALIDATION") ? 0u : VKS_CONTEXT_VALIDATION;
+    if (getenv("VKT_GPU_KERNELS")) o.flags |= VKS_CONTEXT_GPU_KERNELS;
     o.message_callback = count_message;
     o.message_user = vkt;
     return o;
@@ -37,10 +38,22 @@ int vkt_group_setup(void **state) {
     return 0;
 }
 
+bool vkt_device_is_cpu(void) {
+    setenv("VKS_DEVICE", getenv("VKS_DEVICE") ? getenv("VKS_DEVICE") : "llvmpipe", 0);
+    vks_context *ctx = NULL;
+    vks_context_options o = VKS_CONTEXT_OPTIONS_INIT;
+    vks_device_info info = {.struct_size = sizeof info};
+    bool cpu = vks_context_create(&o, &ctx) == VKS_OK && vks_context_get_device_info(ctx, &info) == VKS_OK &&
+               info.type == VKS_DEVICE_CPU;
+    vks_context_destroy(ctx);
+    return cpu;
+}
+
 int vkt_group_teardown(void **state) {
     (void)state;
     vks_status st = vks_context_destroy(vkt->ctx);
     int rc = (st == VKS_OK && vkt->messages == 0) ? 0 : -1;
+    unsetenv("VKT_GPU_KERNELS");
     if (vkt->messages) fprintf(stderr, "validation at teardown: %s\n", vkt->last_message);
     free(vkt);
     vkt = NULL;

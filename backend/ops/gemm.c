@@ -35,7 +35,7 @@ static vks_shader_id variant(vks_dtype dt, vks_shader_id f32, vks_shader_id f16,
 
 static gemm_config choose_config(const vks_context *ctx, const vks_gemm_args *g, bool trans_a, bool trans_b) {
     gemm_config c = {0};
-    if (ctx->probe.info.type == VKS_DEVICE_CPU) {
+    if (vks__cpu_kernels(ctx)) {
         /* lavapipe: one subgroup per workgroup, TM rows x SG*TN columns (see the shader).
          * Paired loads need the pair to be one aligned unit: even leading dimension, an
          * 8-byte aligned base, and an even extent along the paired dimension. */

@@ -33,7 +33,7 @@ static double best_ms(const uint64_t *ts, uint32_t first_pair, uint32_t pairs, d
 }
 
 static vks_status measure_locked(vks_context *ctx, vks_device_peaks *out) {
-    const bool cpu = ctx->probe.info.type == VKS_DEVICE_CPU;
+    const bool cpu = ctx->probe.info.type == VKS_DEVICE_CPU; /* sizes and load width follow the device */
     static const vks_shader_id fma_shaders[3] = {VKS_SHADER_PEAK_FMA_F32, VKS_SHADER_PEAK_FMA_F16,
                                                  VKS_SHADER_PEAK_FMA_F64};
     const bool has[3] = {true, vks__has_feature(ctx, VKS_FEATURE_FLOAT16), vks__has_feature(ctx, VKS_FEATURE_FLOAT64)};

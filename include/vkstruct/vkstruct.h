@@ -183,7 +183,10 @@ typedef void (*vks_message_fn)(void *user, vks_message_source source, vks_messag
 enum {
     VKS_CONTEXT_VALIDATION = 1u << 0,       /* enable VK_LAYER_KHRONOS_validation */
     VKS_CONTEXT_PROFILING = 1u << 1,        /* timestamp every op (vks_profile_get) */
-    VKS_CONTEXT_NO_PIPELINE_CACHE = 1u << 2 /* neither load nor save the pipeline cache */
+    VKS_CONTEXT_NO_PIPELINE_CACHE = 1u << 2, /* neither load nor save the pipeline cache */
+    /* Choose kernels as for a GPU even on a CPU device: lets lavapipe (CI) check the
+     * kernels that GPUs run. Slower there; results are the same to rounding. */
+    VKS_CONTEXT_GPU_KERNELS = 1u << 3
 };
 
 /* A host's own Vulkan objects, for a context that creates no instance or device of its
