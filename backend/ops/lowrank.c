@@ -1,0 +1,529 @@
+/*
+ * Low-rank family, part 1: argument helpers, the recorder every low-rank forward goes
+ * through (lr_record), fused LoRA and factorized layers.
+ *
+ * Kernels (chosen per device type, see choose_kernels):
+ *   lowrank_plan          device-resident adapter ids -> one checked id per row
+ *   lowrank_shrink        t = s * x S^T in f32 (lanes split k; every adapter of a tile once)
+ *   lowrank_fused_gemv    few rows: y = x W^T + t E^T + bias, lanes split k (reads W once)
+ *   lowrank_fused_regtile many rows on lavapipe: register tiles, subgroup-shuffled x
+ *   lowrank_fused_tiled   many rows on GPUs: shared-memory tiles
+ * The expand (t E^T) is the second half of the base GEMM's reduction in each of them.
+ */
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lowrank_internal.h"
+
+/* ---- push constants (mirrors of the shaders' blocks) ----------------------------------- */
+
+typedef struct lr_fused_push {
+    uint64_t x, w, y, bias;
+    uint64_t t, adapters;
+    uint64_t slot_row, slot_adapter;
+    uint32_t m, n, k, ldx;
+    uint32_t ldw, ldy, ldt, pad0;
+    float beta;
+} lr_fused_push;
+_Static_assert(offsetof(lr_fused_push, m) == 64 && offsetof(lr_fused_push, beta) == 96,
+               "lr_fused_push must mirror the push block of shaders/lowrank_fused_*.comp");
+
+typedef struct lr_shrink_push {
+    uint64_t x, t, adapters, slot_row, slot_adapter;
+    uint32_t m, k, ldx, ldt;
+} lr_shrink_push;
+_Static_assert(offsetof(lr_shrink_push, m) == 40 && sizeof(lr_shrink_push) == 56,
+               "lr_shrink_push must mirror shaders/lowrank_shrink.comp");
+
+typedef struct lr_plan_push {
+    uint64_t ids, starts, dst, status;
+    uint32_t m, nseg, nadapters;
+} lr_plan_push;
+_Static_assert(offsetof(lr_plan_push, m) == 32, "lr_plan_push must mirror shaders/lowrank_plan.comp");
+
+/* ---- argument helpers ------------------------------------------------------------------- */
+
+vks_status lr_check_struct(const void *desc, size_t have, size_t want, const char *fn, const char *what) {
+    if (!desc) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: %s is NULL", fn, what);
+    if (have != want)
+        return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: %s->struct_size = %zu, expected %zu (use the _INIT macro)",
+                          fn, what, have, want);
+    return VKS_OK;
+}
+
+vks_status lr_check_dtype(vks_context *ctx, vks_dtype dt, const char *fn) {
+    if (dt != VKS_DTYPE_F32 && dt != VKS_DTYPE_F16)
+        return vks__error(VKS_ERROR_UNSUPPORTED, "%s: dtype %s is not supported (f32, f16)", fn, vks__dtype_name(dt));
+    if (dt == VKS_DTYPE_F16 && !vks__has_feature(ctx, VKS_FEATURE_STORAGE16))
+        return vks__error(VKS_ERROR_UNSUPPORTED, "%s: f16 needs 16-bit storage buffer access, which device '%s' lacks",
+                          fn, ctx->probe.info.name);
+    return VKS_OK;
+}
+
+vks_status lr_same_dtype(const lr_mat *m, vks_dtype dt, const char *fn, const char *arg) {
+    if (m->dtype == dt) return VKS_OK;
+    return vks__error(VKS_ERROR_DTYPE_MISMATCH, "%s: %s has dtype %s, expected %s like x", fn, arg,
+                      vks__dtype_name(m->dtype), vks__dtype_name(dt));
+}
+
+vks_status lr_rows_view(vks_context *ctx, const vks_tensor *t, int32_t max_ndim, const char *fn, const char *arg,
+                        lr_mat *out) {
+    VKS_TRY(vks__check_tensor(ctx, t, fn, arg));
+    VKS_TRY(vks__check_ndim(t, 2, max_ndim, fn, arg));
+    const int32_t last = t->ndim - 1;
+    int64_t rows = 1;
+    for (int32_t d = 0; d < last; ++d) rows *= t->shape[d];
+    const int64_t cols = t->shape[last];
+    if (cols > 1 && t->strides[last] != 1)
+        return vks__error(VKS_ERROR_UNSUPPORTED, "%s: %s.strides[%d] = %lld; the last dimension must have stride 1", fn,
+                          arg, last, (long long)t->strides[last]);
+    /* Leading dimensions must flatten into rows of one stride. */
+    for (int32_t d = 0; d + 1 < last; ++d)
+        if (t->shape[d] > 1 && t->shape[d + 1] > 0 && t->strides[d] != t->shape[d + 1] * t->strides[d + 1])
+            return vks__error(VKS_ERROR_UNSUPPORTED,
+                              "%s: %s's leading dimensions do not flatten into rows (strides[%d] = %lld, expected %lld)",
+                              fn, arg, d, (long long)t->strides[d], (long long)(t->shape[d + 1] * t->strides[d + 1]));
+    int64_t ld = t->strides[last - 1];
+    if (rows <= 1) ld = cols;
+    const uint64_t span = rows > 0 && cols > 0 ? (uint64_t)(rows - 1) * (uint64_t)ld + (uint64_t)cols : 0;
+    if (rows > INT32_MAX || cols > INT32_MAX || ld > INT32_MAX || span > UINT32_MAX)
+        return vks__error(VKS_ERROR_OUT_OF_RANGE, "%s: %s spans %llu elements; at most 2^32 (rows, columns < 2^31)", fn,
+                          arg, (unsigned long long)span);
+    *out = (lr_mat){.t = t, .address = vks__tensor_address(t), .dtype = t->dtype, .rows = rows, .cols = cols, .ld = ld};
+    return VKS_OK;
+}
+
+vks_status lr_check_bias(vks_context *ctx, const vks_tensor *bias, int64_t n, vks_dtype dt, const char *fn,
+                         VkDeviceAddress *out) {
+    *out = 0;
+    if (!bias) return VKS_OK;
+    VKS_TRY(vks__check_tensor(ctx, bias, fn, "bias"));
+    VKS_TRY(vks__check_ndim(bias, 1, 1, fn, "bias"));
+    VKS_TRY(vks__check_dtype(bias, dt, fn, "bias"));
+    if (bias->shape[0] != n || (n > 1 && bias->strides[0] != 1))
+        return vks__error(VKS_ERROR_SHAPE_MISMATCH, "%s: bias has shape (%lld) and stride %lld, expected (%lld) and 1",
+                          fn, (long long)bias->shape[0], (long long)bias->strides[0], (long long)n);
+    *out = vks__tensor_address(bias);
+    return VKS_OK;
+}
+
+static void byte_span(const vks_tensor *t, uint64_t *lo, uint64_t *hi) {
+    int64_t last = 0;
+    for (int32_t i = 0; i < t->ndim; ++i) last += (t->shape[i] > 0 ? t->shape[i] - 1 : 0) * t->strides[i];
+    *lo = t->byte_offset;
+    *hi = t->byte_offset + (uint64_t)(last + 1) * vks__dtype_bytes(t->dtype);
+}
+
+bool lr_tensors_overlap(const vks_tensor *a, const vks_tensor *b) {
+    if (!a || !b || a->buffer != b->buffer) return false;
+    if (vks__tensor_numel(a) == 0 || vks__tensor_numel(b) == 0) return false;
+    uint64_t al, ah, bl, bh;
+    byte_span(a, &al, &ah);
+    byte_span(b, &bl, &bh);
+    return al < bh && bl < ah;
+}
+
+vks_status lr_check_no_overlap(const vks_tensor *out, const vks_tensor *in, const char *fn, const char *out_name,
+                               const char *in_name) {
+    if (!lr_tensors_overlap(out, in)) return VKS_OK;
+    return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: %s overlaps %s in memory; the output must not alias an input",
+                      fn, out_name, in_name);
+}
+
+/* ---- kernel choice -------------------------------------------------------------------------- */
+
+typedef enum lr_fused_kind { LR_FUSED_GEMV, LR_FUSED_REGTILE, LR_FUSED_TILED } lr_fused_kind;
+
+/* lavapipe: up to this many rows the gemv kernel, beyond it the register tiles (measured). */
+#define LR_CPU_GEMV_MAX_ROWS 2
+/* GPUs: up to this many rows the gemv kernel (W streamed once by many workgroups). */
+#define LR_GPU_GEMV_MAX_ROWS 32
+
+typedef struct lr_kernels {
+    bool cpu;
+    uint32_t sg;
+    /* shrink */
+    uint32_t sh_mt, sh_nc, sh_nsg;
+    bool sh_wide;
+    /* fused */
+    lr_fused_kind kind;
+    uint32_t fu_mt, fu_nc, fu_nsg;
+    bool fu_wide;
+    uint32_t fu_vec; /* elements per vector load of the expand kernel (for e_vec) */
+    uint32_t bm, bn, bk, tm, tn; /* tiled */
+} lr_kernels;
+
+static uint32_t pow2_at_least(uint32_t v, uint32_t cap) {
+    uint32_t p = 1;
+    while (p < v && p < cap) p *= 2;
+    return p;
+}
+
+/* Elements of T per vector load: 16 bytes (GPUs) or 8 bytes (lavapipe: wider loads are split
+ * into one scalar loop per 32/64-bit component). */
+static uint32_t vec_elems(vks_dtype dt, bool wide) { return (uint32_t)((wide ? 16 : 8) / vks__dtype_bytes(dt)); }
+
+static lr_kernels choose_kernels(const vks_context *ctx, const lr_problem *pb) {
+    lr_kernels k = {.cpu = vks__cpu_kernels(ctx), .sg = ctx->probe.info.subgroup_size};
+    if (k.sg == 0) k.sg = 1;
+    if (k.cpu) {
+        /* lavapipe: one subgroup per workgroup (the two cores take workgroups), 8-byte loads. */
+        k.sh_nsg = 1, k.sh_wide = false, k.sh_mt = pow2_at_least(pb->m, 8), k.sh_nc = 8;
+        k.fu_nsg = 1, k.fu_wide = false, k.fu_mt = pow2_at_least(pb->m, 16), k.fu_nc = 8;
+        /* Loads per FMA decide: the gemv kernel issues (NC + MT) loads per MT*NC*V FMAs, the
+         * register tile TM/SG + TN per TM*TN*KV; one or two rows waste least with gemv. */
+        k.kind = pb->m <= LR_CPU_GEMV_MAX_ROWS || pb->e_product ? LR_FUSED_GEMV : LR_FUSED_REGTILE;
+        k.fu_mt = k.kind == LR_FUSED_REGTILE ? (pb->m <= k.sg ? k.sg : 2 * k.sg) : k.fu_mt;
+        k.fu_nc = k.kind == LR_FUSED_REGTILE ? 8 : k.fu_nc; /* TN */
+    } else {
+        /* GPUs: 4 subgroups per workgroup, 16-byte loads; few rows per tile so that W streams
+         * from many workgroups at once. */
+        k.sh_nsg = 4, k.sh_wide = true, k.sh_mt = pow2_at_least(pb->m, 8), k.sh_nc = 4;
+        k.fu_nsg = 4, k.fu_wide = true, k.fu_mt = pow2_at_least(pb->m, 16), k.fu_nc = 4;
+        /* Beyond decode sizes shared-memory tiles reuse W across many rows; their size
+         * follows the tile count so that the device stays full. */
+        k.kind = pb->m <= LR_GPU_GEMV_MAX_ROWS || pb->e_product ? LR_FUSED_GEMV : LR_FUSED_TILED;
+        const uint64_t tiles128 = (uint64_t)VKS_CEIL_DIV(pb->m, 128u) * VKS_CEIL_DIV(pb->out, 128u);
+        const uint64_t tiles64 = (uint64_t)VKS_CEIL_DIV(pb->m, 64u) * VKS_CEIL_DIV(pb->out, 64u);
+        if (tiles128 >= 256) k.bm = 128, k.bn = 128, k.tm = 8, k.tn = 8, k.bk = 16;
+        else if (tiles64 >= 128) k.bm = 64, k.bn = 64, k.tm = 4, k.tn = 4, k.bk = 32;
+        else k.bm = 64, k.bn = 32, k.tm = 4, k.tn = 2, k.bk = 32;
+    }
+    k.fu_vec = k.kind == LR_FUSED_REGTILE ? 2 : vec_elems(pb->dtype, k.fu_wide);
+    return k;
+}
+
+/* ---- the recorder ----------------------------------------------------------------------------- */
+
+static vks_shader_id by_dtype(vks_dtype dt, vks_shader_id f32, vks_shader_id f16) {
+    return dt == VKS_DTYPE_F16 ? f16 : f32;
+}
+
+static uint64_t align_to(uint64_t v, uint64_t a) { return (v + a - 1) / a * a; }
+
+static bool aligned_rows(uint64_t address, uint64_t ld, uint64_t rows, uint32_t vec, size_t es) {
+    return address % (vec * es) == 0 && (rows <= 1 || ld % vec == 0);
+}
+
+/* Writes host data into the scratch region (inline in the command stream, 64 KiB at a time). */
+static vks_status scratch_upload(vks_context *ctx, uint64_t offset, const void *data, uint64_t bytes) {
+    const uint8_t *p = data;
+    while (bytes) {
+        uint32_t chunk = (uint32_t)VKS_MIN(bytes, 65536u);
+        VKS_TRY(vks__record_update(ctx, ctx->scratch->buffer, offset, p, chunk));
+        p += chunk, offset += chunk, bytes -= chunk;
+    }
+    return VKS_OK;
+}
+
+typedef struct lr_layout {
+    uint64_t table, slot_row, slot_adapter, status, t, total;
+} lr_layout;
+
+static lr_layout scratch_layout(const lr_problem *pb, uint32_t ldt) {
+    lr_layout l = {0};
+    uint64_t off = 0;
+    l.table = off, off = align_to(off + (uint64_t)VKS_MAX(pb->nadapters, 1) * sizeof(lr_adapter), 256);
+    l.slot_row = off, off = align_to(off + (pb->slot_row ? (uint64_t)pb->m * 4 : 0), 256);
+    l.slot_adapter = off, off = align_to(off + (pb->multi ? (uint64_t)pb->m * 4 : 0), 256);
+    l.status = off, off = align_to(off + 16, 256);
+    l.t = off, off = align_to(off + (pb->t ? 0 : (uint64_t)pb->m * ldt * 4), 256);
+    l.total = off;
+    return l;
+}
+
+/* Slots [s0, s0 + count) of a kernel's push block: rows either through slot_row or direct. */
+static void shift_slots_fused(lr_fused_push *pc, const lr_problem *pb, uint32_t s0, size_t es) {
+    if (pc->slot_row) pc->slot_row += (uint64_t)s0 * 4;
+    else {
+        if (pc->x) pc->x += (uint64_t)s0 * pb->ldx * es;
+        pc->y += (uint64_t)s0 * pb->ldy * es;
+    }
+    if (pc->slot_adapter) pc->slot_adapter += (uint64_t)s0 * 4;
+    if (pc->t) pc->t += (uint64_t)s0 * pc->ldt * 4;
+}
+
+static vks_status record_plan(vks_context *ctx, const lr_problem *pb, VkDeviceAddress out, VkDeviceAddress status,
+                              const vks_buffer *status_buf, uint64_t status_off) {
+    const lr_device_map *dm = pb->dev_map;
+    const int32_t init[2] = {0, INT32_MAX};
+    VKS_TRY(vks__record_update(ctx, status_buf->buffer, status_off, init, sizeof init));
+    lr_plan_push pc = {.ids = dm->ids,
+                       .starts = dm->starts,
+                       .dst = out,
+                       .status = status,
+                       .m = pb->m,
+                       .nseg = dm->nseg,
+                       .nadapters = (uint32_t)pb->nadapters};
+    const uint32_t n = VKS_MAX(pb->m, dm->starts ? dm->nseg + 1 : 0);
+    return vks__dispatch(ctx, VKS_SHADER_LOWRANK_PLAN, NULL, &pc, sizeof pc, VKS_CEIL_DIV(n, 64u), 1, 1);
+}
+
+static vks_status record_shrink(vks_context *ctx, const lr_problem *pb, const lr_kernels *k, VkDeviceAddress table,
+                                VkDeviceAddress slot_row, VkDeviceAddress slot_adapter, VkDeviceAddress t,
+                                uint32_t ldt) {
+    const size_t es = vks__dtype_bytes(pb->dtype);
+    const uint32_t vec = vec_elems(pb->dtype, k->sh_wide);
+    const bool vec_x = aligned_rows(pb->x, pb->ldx, pb->m, vec, es);
+    const vks_spec spec = {.count = 7,
+                           .values = {k->sg * k->sh_nsg, k->sh_mt, k->sh_nc, k->sh_wide, vec_x, pb->multi, pb->s_mode},
+                           .required_subgroup_size = vks__has_feature(ctx, VKS_FEATURE_SUBGROUP_CONTROL) ? k->sg : 0};
+    const uint32_t gx = VKS_CEIL_DIV(pb->max_rank, k->sh_nc * k->sh_nsg);
+    const uint32_t ymax = ctx->probe.info.max_workgroup_count[1];
+    const uint64_t per_dispatch = (uint64_t)ymax * k->sh_mt;
+    for (uint64_t s0 = 0; s0 < pb->m; s0 += per_dispatch) {
+        const uint32_t cnt = (uint32_t)VKS_MIN(per_dispatch, pb->m - s0);
+        lr_shrink_push pc = {.x = pb->x, .t = t, .adapters = table, .slot_row = slot_row, .slot_adapter = slot_adapter,
+                             .m = cnt, .k = pb->in, .ldx = pb->ldx, .ldt = ldt};
+        if (slot_row) pc.slot_row += s0 * 4;
+        else pc.x += s0 * pb->ldx * es;
+        if (slot_adapter) pc.slot_adapter += s0 * 4;
+        pc.t += s0 * ldt * 4;
+        VKS_TRY(vks__dispatch(ctx, by_dtype(pb->dtype, VKS_SHADER_LOWRANK_SHRINK_F32, VKS_SHADER_LOWRANK_SHRINK_F16),
+                              &spec, &pc, sizeof pc, gx, VKS_CEIL_DIV(cnt, k->sh_mt), 1));
+    }
+    return VKS_OK;
+}
+
+static vks_status record_fused(vks_context *ctx, const lr_problem *pb, const lr_kernels *k, VkDeviceAddress table,
+                               VkDeviceAddress slot_row, VkDeviceAddress slot_adapter, VkDeviceAddress t,
+                               uint32_t ldt) {
+    const size_t es = vks__dtype_bytes(pb->dtype);
+    const bool has_base = pb->w != 0 && pb->in > 0;
+    lr_fused_push pc = {.x = has_base ? pb->x : 0,
+                        .w = has_base ? pb->w : 0,
+                        .y = pb->y,
+                        .bias = pb->bias,
+                        .t = t,
+                        .adapters = table,
+                        .slot_row = slot_row,
+                        .slot_adapter = slot_adapter,
+                        .n = pb->out,
+                        .k = pb->in,
+                        .ldx = pb->ldx,
+                        .ldw = pb->ldw,
+                        .ldy = pb->ldy,
+                        .ldt = ldt,
+                        .beta = pb->beta};
+    vks_spec spec;
+    vks_shader_id shader;
+    uint32_t rows_per_group, cols_per_group;
+    const uint32_t sgs = vks__has_feature(ctx, VKS_FEATURE_SUBGROUP_CONTROL) ? k->sg : 0;
+    const bool vec_t = t % 32 == 0 && (pb->m <= 1 || ldt % 8 == 0);
+    if (k->kind == LR_FUSED_REGTILE) {
+        const uint32_t kv = (uint32_t)(8 / es);
+        const bool vec_base = has_base && aligned_rows(pb->x, pb->ldx, pb->m, kv, es) &&
+                              aligned_rows(pb->w, pb->ldw, pb->out, kv, es);
+        spec = (vks_spec){.count = 9,
+                          .values = {k->sg, k->fu_mt, k->fu_nc, 0, vec_base, has_base, pb->multi, vec_t, k->sg},
+                          .required_subgroup_size = sgs};
+        shader = by_dtype(pb->dtype, VKS_SHADER_LOWRANK_FUSED_REGTILE_F32, VKS_SHADER_LOWRANK_FUSED_REGTILE_F16);
+        rows_per_group = k->fu_mt;
+        cols_per_group = k->sg * k->fu_nc;
+    } else if (k->kind == LR_FUSED_TILED) {
+        spec = (vks_spec){.count = 9,
+                          .values = {(k->bm / k->tm) * (k->bn / k->tn), k->bm, k->bn, k->bk, k->tm, k->tn, has_base,
+                                     pb->multi, 0}};
+        shader = by_dtype(pb->dtype, VKS_SHADER_LOWRANK_FUSED_TILED_F32, VKS_SHADER_LOWRANK_FUSED_TILED_F16);
+        rows_per_group = k->bm;
+        cols_per_group = k->bn;
+    } else {
+        const uint32_t vec = k->fu_vec;
+        const bool vec_base = has_base && aligned_rows(pb->x, pb->ldx, pb->m, vec, es) &&
+                              aligned_rows(pb->w, pb->ldw, pb->out, vec, es);
+        spec = (vks_spec){.count = 9,
+                          .values = {k->sg * k->fu_nsg, k->fu_mt, k->fu_nc, k->fu_wide, vec_base, has_base, pb->multi,
+                                     pb->e_product, vec_t},
+                          .required_subgroup_size = sgs};
+        shader = by_dtype(pb->dtype, VKS_SHADER_LOWRANK_FUSED_GEMV_F32, VKS_SHADER_LOWRANK_FUSED_GEMV_F16);
+        rows_per_group = k->fu_mt;
+        cols_per_group = k->fu_nc * k->fu_nsg;
+    }
+    const uint32_t gx = VKS_CEIL_DIV(pb->out, cols_per_group);
+    const uint64_t per_dispatch = (uint64_t)ctx->probe.info.max_workgroup_count[1] * rows_per_group;
+    for (uint64_t s0 = 0; s0 < pb->m; s0 += per_dispatch) {
+        lr_fused_push chunk = pc;
+        chunk.m = (uint32_t)VKS_MIN(per_dispatch, pb->m - s0);
+        shift_slots_fused(&chunk, pb, (uint32_t)s0, es);
+        VKS_TRY(vks__dispatch(ctx, shader, &spec, &chunk, sizeof chunk, gx, VKS_CEIL_DIV(chunk.m, rows_per_group), 1));
+    }
+    return VKS_OK;
+}
+
+/* Reads the status word of a device-resident mapping and turns problems into an error. */
+static vks_status check_status(vks_context *ctx, const lr_problem *pb, uint64_t status_off) {
+    int32_t status[2];
+    VKS_TRY(vks__buffer_read_locked(ctx->scratch, status_off, status, sizeof status));
+    if (status[0] == 0) return VKS_OK;
+    const uint32_t code = (uint32_t)status[1];
+    if (code >= pb->m)
+        return vks__error(VKS_ERROR_OUT_OF_RANGE,
+                          "%s: seg_starts_dev[%u] breaks the segments (expected seg_starts[0] = 0, non-decreasing, "
+                          "seg_starts[%u] = %u rows); %d problem(s), affected rows got the base output only",
+                          pb->fn, code - pb->m, pb->dev_map->nseg, pb->m, status[0]);
+    if (!pb->dev_map->starts) {
+        int32_t id = 0;
+        VKS_TRY(vks__buffer_read_locked(pb->dev_map->ids_buffer, pb->dev_map->ids_offset + 4ull * code, &id, 4));
+        return vks__error(VKS_ERROR_OUT_OF_RANGE,
+                          "%s: indices_dev[%u] = %d, expected -1..%d (adapters->count = %d); %d row(s) with a bad id "
+                          "got the base output only",
+                          pb->fn, code, id, pb->nadapters - 1, pb->nadapters, status[0]);
+    }
+    return vks__error(VKS_ERROR_OUT_OF_RANGE,
+                      "%s: row %u lies outside the segments or its segment names an adapter outside -1..%d; %d "
+                      "problem(s), affected rows got the base output only",
+                      pb->fn, code, pb->nadapters - 1, status[0]);
+}
+
+static vks_status record_locked(vks_context *ctx, const lr_problem *pb, uint64_t *status_off) {
+    const lr_kernels k = choose_kernels(ctx, pb);
+    const size_t es = vks__dtype_bytes(pb->dtype);
+    const uint32_t ldt = pb->t ? pb->ldt : (uint32_t)align_to(VKS_MAX(pb->max_rank, 1u), 8);
+    const lr_layout l = scratch_layout(pb, ldt);
+    VkDeviceAddress base = 0;
+    VKS_TRY(vks__scratch(ctx, l.total, &base));
+    *status_off = l.status;
+
+    /* The adapter table, with alignment flags for the kernels chosen. */
+    const int32_t na = pb->nadapters;
+    lr_adapter *table = calloc((size_t)VKS_MAX(na, 1), sizeof *table);
+    if (!table) return vks__error(VKS_ERROR_OUT_OF_HOST_MEMORY, "%s: out of host memory", pb->fn);
+    const uint32_t sh_vec = vec_elems(pb->dtype, k.sh_wide);
+    for (int32_t i = 0; i < na; ++i) {
+        lr_adapter a = pb->adapters[i];
+        a.s_vec = a.rank > 0 && aligned_rows(a.s, a.s_ld, pb->s_mode == LR_S_PRODUCT ? 2 : a.rank, sh_vec, es) &&
+                  (pb->s_mode != LR_S_PRODUCT || aligned_rows(a.g, a.g_ld, 2, sh_vec, es));
+        a.e_vec = a.rank > 0 && !pb->e_product && aligned_rows(a.e, a.e_ld, pb->out, k.fu_vec, es);
+        table[i] = a;
+    }
+    vks_status st = na > 0 ? scratch_upload(ctx, l.table, table, (uint64_t)na * sizeof *table) : VKS_OK;
+    free(table);
+    VKS_TRY(st);
+    const VkDeviceAddress table_addr = na > 0 ? base + l.table : 0;
+    const VkDeviceAddress slot_row = pb->slot_row ? base + l.slot_row : 0;
+    const VkDeviceAddress slot_adapter = pb->multi ? base + l.slot_adapter : 0;
+    if (pb->slot_row) VKS_TRY(scratch_upload(ctx, l.slot_row, pb->slot_row, (uint64_t)pb->m * 4));
+    if (pb->multi && pb->slot_adapter)
+        VKS_TRY(scratch_upload(ctx, l.slot_adapter, pb->slot_adapter, (uint64_t)pb->m * 4));
+    if (pb->dev_map) {
+        const lr_device_map *dm = pb->dev_map;
+        const vks_buffer *sb = dm->status_buffer ? dm->status_buffer : ctx->scratch;
+        const uint64_t so = dm->status_buffer ? dm->status_offset : l.status;
+        VKS_TRY(record_plan(ctx, pb, slot_adapter, sb->address + so, sb, so));
+    }
+    const VkDeviceAddress t = pb->t ? pb->t : base + l.t;
+    if (pb->shrink && na > 0 && pb->max_rank > 0)
+        VKS_TRY(record_shrink(ctx, pb, &k, table_addr, slot_row, slot_adapter, t, ldt));
+    if (pb->expand)
+        VKS_TRY(record_fused(ctx, pb, &k, pb->max_rank > 0 ? table_addr : 0, slot_row, slot_adapter, t, ldt));
+    return VKS_OK;
+}
+
+vks_status lr_record(vks_context *ctx, const lr_problem *pb) {
+    if (pb->m == 0 || (pb->expand && pb->out == 0 && !pb->shrink)) return VKS_OK;
+    vks__lock(ctx);
+    const bool read_back = pb->dev_map && !pb->dev_map->status_buffer;
+    if (read_back && ctx->host_cmd) {
+        vks__unlock(ctx);
+        return vks__error(VKS_ERROR_INVALID_ARGUMENT,
+                          "%s: a device-resident adapter mapping needs desc->status while a host records (the op "
+                          "cannot wait for its check)",
+                          pb->fn);
+    }
+    uint64_t status_off = 0;
+    vks_status st = vks__op_begin(ctx, pb->op);
+    if (st == VKS_OK) st = record_locked(ctx, pb, &status_off);
+    vks__op_end(ctx);
+    if (st == VKS_OK && read_back) st = check_status(ctx, pb, status_off);
+    vks__unlock(ctx);
+    return st;
+}
+
+/* ---- fused LoRA and factorized layers ----------------------------------------------------------- */
+
+/* y = beta*y + x W^T + s (x A^T) B^T + bias, with w optional (fn names the public function). */
+static vks_status single_adapter(vks_context *ctx, const char *fn, const char *op, const vks_tensor *x,
+                                 const vks_tensor *w, const vks_tensor *a, const vks_tensor *b, const vks_tensor *bias,
+                                 const vks_tensor *y, double scale, double beta, const char *a_name,
+                                 const char *b_name) {
+    if (!ctx) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: ctx is NULL", fn);
+    lr_mat mx, my, mw = {0}, ma, mb;
+    VKS_TRY(lr_rows_view(ctx, x, 4, fn, "x", &mx));
+    VKS_TRY(lr_check_dtype(ctx, mx.dtype, fn));
+    VKS_TRY(lr_rows_view(ctx, y, 4, fn, "y", &my));
+    VKS_TRY(lr_same_dtype(&my, mx.dtype, fn, "y"));
+    VKS_TRY(lr_rows_view(ctx, a, 2, fn, a_name, &ma));
+    VKS_TRY(lr_same_dtype(&ma, mx.dtype, fn, a_name));
+    VKS_TRY(lr_rows_view(ctx, b, 2, fn, b_name, &mb));
+    VKS_TRY(lr_same_dtype(&mb, mx.dtype, fn, b_name));
+    const int64_t m = mx.rows, in = mx.cols, out = my.cols, r = ma.rows;
+    if (my.rows != m)
+        return vks__error(VKS_ERROR_SHAPE_MISMATCH, "%s: y has %lld rows but x has %lld", fn, (long long)my.rows,
+                          (long long)m);
+    if (w) {
+        VKS_TRY(lr_rows_view(ctx, w, 2, fn, "w", &mw));
+        VKS_TRY(lr_same_dtype(&mw, mx.dtype, fn, "w"));
+        if (mw.rows != out || mw.cols != in)
+            return vks__error(VKS_ERROR_SHAPE_MISMATCH, "%s: w is %lld x %lld, expected (out, in) = %lld x %lld", fn,
+                              (long long)mw.rows, (long long)mw.cols, (long long)out, (long long)in);
+    }
+    if (ma.cols != in)
+        return vks__error(VKS_ERROR_SHAPE_MISMATCH, "%s: %s is %lld x %lld, expected (r, in) with in = %lld", fn, a_name,
+                          (long long)ma.rows, (long long)ma.cols, (long long)in);
+    if (mb.rows != out || mb.cols != r)
+        return vks__error(VKS_ERROR_SHAPE_MISMATCH, "%s: %s is %lld x %lld, expected (out, r) = %lld x %lld", fn, b_name,
+                          (long long)mb.rows, (long long)mb.cols, (long long)out, (long long)r);
+    if (my.rows > 1 && my.ld < out)
+        return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: y's row stride %lld is below its %lld columns (rows overlap)",
+                          fn, (long long)my.ld, (long long)out);
+    VkDeviceAddress bias_addr = 0;
+    VKS_TRY(lr_check_bias(ctx, bias, out, mx.dtype, fn, &bias_addr));
+    VKS_TRY(lr_check_no_overlap(y, x, fn, "y", "x"));
+    VKS_TRY(lr_check_no_overlap(y, w, fn, "y", "w"));
+    VKS_TRY(lr_check_no_overlap(y, a, fn, "y", a_name));
+    VKS_TRY(lr_check_no_overlap(y, b, fn, "y", b_name));
+    VKS_TRY(lr_check_no_overlap(y, bias, fn, "y", "bias"));
+
+    lr_adapter ad = {.s = ma.address,
+                     .e = mb.address,
+                     .rank = (uint32_t)r,
+                     .s_ld = (uint32_t)ma.ld,
+                     .e_ld = (uint32_t)mb.ld,
+                     .scale = (float)scale};
+    lr_problem pb = {.fn = fn,
+                     .op = op,
+                     .dtype = mx.dtype,
+                     .m = (uint32_t)m,
+                     .in = (uint32_t)in,
+                     .out = (uint32_t)out,
+                     .x = mx.address,
+                     .w = w ? mw.address : 0,
+                     .y = my.address,
+                     .bias = bias_addr,
+                     .ldx = (uint32_t)mx.ld,
+                     .ldw = w ? (uint32_t)mw.ld : 0,
+                     .ldy = (uint32_t)my.ld,
+                     .beta = (float)beta,
+                     .adapters = &ad,
+                     .nadapters = 1,
+                     .max_rank = (uint32_t)r,
+                     .s_mode = LR_S_PLAIN,
+                     .shrink = true,
+                     .expand = true};
+    return lr_record(ctx, &pb);
+}
+
+vks_status vks_lora_forward(vks_context *ctx, const vks_lora_desc *d) {
+    static const char fn[] = "vks_lora_forward";
+    if (!ctx) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: ctx is NULL", fn);
+    VKS_TRY(lr_check_struct(d, d ? d->struct_size : 0, sizeof(vks_lora_desc), fn, "desc"));
+    return single_adapter(ctx, fn, "lora_forward", d->x, d->w, d->a, d->b, d->bias, d->y, d->scale, d->beta, "a",
+                          "b");
+}
+
+vks_status vks_factorized_linear(vks_context *ctx, const vks_tensor *x, const vks_tensor *v, const vks_tensor *u,
+                                 const vks_tensor *bias, const vks_tensor *y) {
+    return single_adapter(ctx, "vks_factorized_linear", "factorized_linear", x, NULL, v, u, bias, y, 1.0, 0.0, "v",
+                          "u");
+}

@@ -1,0 +1,134 @@
+//! variants: f32 f16
+// Fused LoRA for few rows (decode): per row s of the tile (row(s) of x and y, adapter a(s))
+//   y[row, o] = beta*y[row, o] + sum_k x[row, k] W[o, k] + sum_c t[s, c] E_a(o, c) + bias[o]
+// Each subgroup owns NC output columns; its lanes split the reduction dimension in vectors
+// of V elements (consecutive lanes read consecutive vectors of a row of W: coalesced on
+// GPUs, one wide load per lane on lavapipe), keep every row of the tile in registers, and
+// reduce with subgroupAdd at the end. W is read once per tile of rows; the expand (t in f32,
+// E = the adapter's B) runs in the same loop structure before the reduction, so it is the
+// GEMM's epilogue at no extra pass over y. Rows of several adapters: each adapter present in
+// the tile is visited once, its E rows loaded once for all its rows.
+#version 460
+#extension GL_GOOGLE_include_directive : require
+#extension GL_KHR_shader_subgroup_basic : require
+#extension GL_KHR_shader_subgroup_arithmetic : require
+#include "common/dtype.glsl"
+
+layout(local_size_x_id = 0) in;                    // subgroup size * subgroups per workgroup
+layout(constant_id = 1) const uint MT = 1;         // rows (slots) per workgroup
+layout(constant_id = 2) const uint NC = 4;         // output columns per subgroup
+layout(constant_id = 3) const bool WIDE = false;   // 16-byte loads (GPUs) or 8-byte (lavapipe)
+layout(constant_id = 4) const bool VEC_BASE = false; // x and W rows vector-aligned: vector loads along k
+layout(constant_id = 5) const bool HAS_BASE = true;  // the x W^T term
+layout(constant_id = 6) const bool MULTI = false;    // per-slot adapters (else adapter 0 for all)
+layout(constant_id = 7) const bool PRODUCT = false;  // E is RandLoRA's product operand
+layout(constant_id = 8) const bool VEC_T = false;    // t rows vector-aligned
+
+#include "common/lowrank.glsl"
+
+// Mirrored by lr_fused_push in backend/ops/lowrank.c.
+layout(push_constant) uniform Push {
+    uint64_t x, w, y, bias;           // bias 0 = none
+    uint64_t t, adapters;             // t: f32 (m, ldt); adapters: LoraAdapter table (0 = no expand)
+    uint64_t slot_row, slot_adapter;  // uint (m) / int (m); 0 = identity / adapter 0
+    uint m, n, k, ldx;
+    uint ldw, ldy, ldt, pad0;
+    float beta;
+} p;
+
+void main() {
+    const uint lane = gl_SubgroupInvocationID, sgs = gl_SubgroupSize;
+    const uint col0 = (gl_WorkGroupID.x * gl_NumSubgroups + gl_SubgroupID) * NC;
+    const uint slot0 = gl_WorkGroupID.y * MT;
+    if (col0 >= p.n) return; // a whole subgroup leaves; no barriers below
+
+    uint rows[MT];
+    int ad[MT]; // adapter of each slot, -1 = base only (also for slots past m)
+    for (uint i = 0; i < MT; ++i) {
+        const uint s = min(slot0 + i, p.m - 1);
+        rows[i] = p.slot_row != 0 ? UintBuf(p.slot_row).v[s] : s;
+        ad[i] = slot0 + i >= p.m ? -1 : (MULTI ? IntBuf(p.slot_adapter).v[s] : 0);
+    }
+    uint cols[NC];
+    for (uint c = 0; c < NC; ++c) cols[c] = min(col0 + c, p.n - 1);
+
+    float acc[MT][NC];
+    for (uint i = 0; i < MT; ++i)
+        for (uint c = 0; c < NC; ++c) acc[i][c] = 0.0;
+
+    if (HAS_BASE) {
+        uint kv = 0; // start of the scalar tail
+        if (VEC_BASE) {
+            kv = p.k / V * V;
+            for (uint kb = lane * V; kb < kv; kb += sgs * V) {
+                float wv[NC][VMAX];
+                for (uint c = 0; c < NC; ++c) load_tv(p.w, cols[c] * p.ldw + kb, wv[c]);
+                for (uint i = 0; i < MT; ++i) {
+                    float xv[VMAX];
+                    load_tv(p.x, rows[i] * p.ldx + kb, xv);
+                    for (uint c = 0; c < NC; ++c)
+                        for (uint j = 0; j < V; ++j) acc[i][c] = fma(xv[j], wv[c][j], acc[i][c]);
+                }
+            }
+        }
+        for (uint kk = kv + lane; kk < p.k; kk += sgs) {
+            float wv[NC];
+            for (uint c = 0; c < NC; ++c) wv[c] = load_t(p.w, cols[c] * p.ldw + kk);
+            for (uint i = 0; i < MT; ++i) {
+                const float xv = load_t(p.x, rows[i] * p.ldx + kk);
+                for (uint c = 0; c < NC; ++c) acc[i][c] = fma(xv, wv[c], acc[i][c]);
+            }
+        }
+    }
+
+    // The expand, one adapter of the tile at a time, in increasing id order.
+    int cur = -1;
+    while (p.adapters != 0) {
+        int a = 0x7FFFFFFF;
+        for (uint i = 0; i < MT; ++i)
+            if (ad[i] > cur) a = min(a, ad[i]);
+        if (a == 0x7FFFFFFF) break;
+        cur = a;
+        const LoraAdapter L = AdapterBuf(p.adapters).v[a];
+        uint cv = 0;
+        if (!PRODUCT && VEC_T && L.e_vec != 0) {
+            cv = L.rank / V * V;
+            for (uint cb = lane * V; cb < cv; cb += sgs * V) {
+                float ev[NC][VMAX];
+                for (uint c = 0; c < NC; ++c) load_tv(L.e, cols[c] * L.e_ld + cb, ev[c]);
+                for (uint i = 0; i < MT; ++i) {
+                    if (ad[i] != a) continue;
+                    float tv[VMAX];
+                    load_fv(p.t, (slot0 + i) * p.ldt + cb, tv);
+                    for (uint c = 0; c < NC; ++c)
+                        for (uint j = 0; j < V; ++j) acc[i][c] = fma(tv[j], ev[c][j], acc[i][c]);
+                }
+            }
+        }
+        for (uint cc = cv + lane; cc < L.rank; cc += sgs) {
+            float ev[NC];
+            for (uint c = 0; c < NC; ++c) {
+                if (PRODUCT) // RandLoRA's Â_flat[cc, o] = λ-scaled in t; here A[ρ, o] * γ[i, o]
+                    ev[c] = load_t(L.e, (cc / L.nb) * L.e_ld + cols[c]) * load_t(L.g, (cc % L.nb) * L.g_ld + cols[c]);
+                else
+                    ev[c] = load_t(L.e, cols[c] * L.e_ld + cc);
+            }
+            for (uint i = 0; i < MT; ++i) {
+                if (ad[i] != a) continue;
+                const float tv = F32Buf(p.t).v[(slot0 + i) * p.ldt + cc];
+                for (uint c = 0; c < NC; ++c) acc[i][c] = fma(tv, ev[c], acc[i][c]);
+            }
+        }
+    }
+
+    // Reduce over the lanes; lane (i*NC + c) mod subgroup size writes element (i, c).
+    for (uint i = 0; i < MT; ++i)
+        for (uint c = 0; c < NC; ++c) {
+            float v = subgroupAdd(acc[i][c]);
+            if (lane != (i * NC + c) % sgs || slot0 + i >= p.m || col0 + c >= p.n) continue;
+            const uint o = col0 + c, idx = rows[i] * p.ldy + o;
+            if (p.bias != 0) v += load_t(p.bias, o);
+            if (p.beta != 0.0) v += p.beta * load_t(p.y, idx);
+            TBuf(p.y).v[idx] = from_acc(v);
+        }
+}
