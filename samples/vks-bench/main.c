@@ -14,6 +14,7 @@ static const struct {
     const char *what;
 } ops[] = {
     {"gemm", bench_gemm, "dense GEMM, the baseline every structured op is compared with"},
+    {"lora", bench_lowrank, "fused LoRA vs unfused; multi-adapter SGMV/BGMV vs a per-adapter loop"},
 };
 
 static void usage(FILE *f) {
