@@ -27,6 +27,24 @@ static vks_device_type map_type(VkPhysicalDeviceType t) {
     }
 }
 
+static bool has_coopmat_shape(const vks_instance_fns *f, VkPhysicalDevice phys) {
+    if (!f->GetPhysicalDeviceCooperativeMatrixPropertiesNV) return false;
+    uint32_t n = 0;
+    if (f->GetPhysicalDeviceCooperativeMatrixPropertiesNV(phys, &n, NULL) != VK_SUCCESS || n == 0) return false;
+    VkCooperativeMatrixPropertiesNV *props = calloc(n, sizeof *props);
+    if (!props) return false;
+    for (uint32_t i = 0; i < n; ++i) props[i].sType = VK_STRUCTURE_TYPE_COOPERATIVE_MATRIX_PROPERTIES_NV;
+    bool found = false;
+    if (f->GetPhysicalDeviceCooperativeMatrixPropertiesNV(phys, &n, props) == VK_SUCCESS)
+        for (uint32_t i = 0; i < n && !found; ++i)
+            found = props[i].MSize == 16 && props[i].NSize == 16 && props[i].KSize == 16 &&
+                    props[i].AType == VK_COMPONENT_TYPE_FLOAT16_NV && props[i].BType == VK_COMPONENT_TYPE_FLOAT16_NV &&
+                    props[i].CType == VK_COMPONENT_TYPE_FLOAT32_NV && props[i].DType == VK_COMPONENT_TYPE_FLOAT32_NV &&
+                    props[i].scope == VK_SCOPE_SUBGROUP_NV;
+    free(props);
+    return found;
+}
+
 vks_status vks__probe_physical_device(const vks_instance_fns *f, VkPhysicalDevice phys,
                                       uint32_t index, vks_device_probe *out) {
     memset(out, 0, sizeof *out);
@@ -149,7 +167,9 @@ vks_status vks__probe_physical_device(const vks_instance_fns *f, VkPhysicalDevic
     if (f12.bufferDeviceAddress) fb |= VKS_FEATURE_BUFFER_ADDRESS;
     if (fsc.subgroupSizeControl && fsc.computeFullSubgroups) fb |= VKS_FEATURE_SUBGROUP_CONTROL;
     if (out->has_ext_coopmat_khr) fb |= VKS_FEATURE_COOPMAT_KHR;
-    if (fcm.cooperativeMatrix) fb |= VKS_FEATURE_COOPMAT_NV;
+    out->has_vulkan_memory_model = f12.vulkanMemoryModel;
+    /* The tensor-core kernels use 16x16x16 fragments, f16 inputs, f32 accumulation. */
+    if (fcm.cooperativeMatrix && f12.vulkanMemoryModel && has_coopmat_shape(f, phys)) fb |= VKS_FEATURE_COOPMAT_NV;
     if (out->timestamp_valid_bits && (lim->timestampComputeAndGraphics || out->compute_queue_family == 0))
         fb |= VKS_FEATURE_TIMESTAMPS;
     if (f12.hostQueryReset) fb |= VKS_FEATURE_HOST_QUERY_RESET;
@@ -371,6 +391,7 @@ vks_status vks__create_logical_device(vks_context *ctx, const vks_device_probe *
     }
     if (fb & VKS_FEATURE_COOPMAT_NV) {
         fcm.cooperativeMatrix = VK_TRUE;
+        f12.vulkanMemoryModel = VK_TRUE;
         *tail = &fcm;
         tail = &fcm.pNext;
         exts[next++] = "VK_NV_cooperative_matrix";

@@ -72,6 +72,7 @@ typedef struct vks_instance_fns {
     PFN_vkGetDeviceProcAddr GetDeviceProcAddr;
     PFN_vkCreateDebugUtilsMessengerEXT CreateDebugUtilsMessengerEXT;
     PFN_vkDestroyDebugUtilsMessengerEXT DestroyDebugUtilsMessengerEXT;
+    PFN_vkGetPhysicalDeviceCooperativeMatrixPropertiesNV GetPhysicalDeviceCooperativeMatrixPropertiesNV;
 } vks_instance_fns;
 
 void vks__load_instance_fns(VkInstance instance, PFN_vkGetInstanceProcAddr gipa,
@@ -88,6 +89,7 @@ typedef struct vks_device_probe {
     bool has_ext_portability_subset;
     bool has_ext_coopmat_nv;
     bool has_ext_coopmat_khr;
+    bool has_vulkan_memory_model; /* needed by shaders using memory scopes (cooperative matrices) */
 } vks_device_probe;
 
 vks_status vks__probe_physical_device(const vks_instance_fns *fns, VkPhysicalDevice phys,
