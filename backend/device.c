@@ -63,6 +63,7 @@ vks_status vks__probe_physical_device(const vks_instance_fns *f, VkPhysicalDevic
     out->has_ext_portability_subset = has_extension(exts, next, "VK_KHR_portability_subset");
     out->has_ext_coopmat_nv = has_extension(exts, next, "VK_NV_cooperative_matrix");
     out->has_ext_coopmat_khr = has_extension(exts, next, "VK_KHR_cooperative_matrix");
+    out->has_pipeline_stats = has_extension(exts, next, VK_KHR_PIPELINE_EXECUTABLE_PROPERTIES_EXTENSION_NAME);
     free(exts);
 
     VkPhysicalDeviceProperties2 p0 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2};
@@ -380,7 +381,7 @@ vks_status vks__create_logical_device(vks_context *ctx, const vks_device_probe *
     f12.storageBuffer8BitAccess = (fb & VKS_FEATURE_STORAGE8) != 0;
     f12.hostQueryReset = (fb & VKS_FEATURE_HOST_QUERY_RESET) != 0;
 
-    const char *exts[4];
+    const char *exts[6];
     uint32_t next = 0;
     if (fb & VKS_FEATURE_SUBGROUP_CONTROL) {
         fsc.subgroupSizeControl = VK_TRUE;
@@ -397,6 +398,17 @@ vks_status vks__create_logical_device(vks_context *ctx, const vks_device_probe *
         exts[next++] = "VK_NV_cooperative_matrix";
     }
     if (probe->has_ext_portability_subset) exts[next++] = "VK_KHR_portability_subset";
+    /* Compiler statistics (registers, spills) for tuning, only when asked for. */
+    VkPhysicalDevicePipelineExecutablePropertiesFeaturesKHR fpe = {
+        .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PIPELINE_EXECUTABLE_PROPERTIES_FEATURES_KHR,
+        .pipelineExecutableInfo = VK_TRUE};
+    if (ctx->pipeline_stats && probe->has_pipeline_stats) {
+        exts[next++] = VK_KHR_PIPELINE_EXECUTABLE_PROPERTIES_EXTENSION_NAME;
+        *tail = &fpe;
+        tail = &fpe.pNext;
+    } else {
+        ctx->pipeline_stats = false;
+    }
 
     const float prio = 1.0f;
     VkDeviceQueueCreateInfo q = {.sType = VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO,
