@@ -5,6 +5,7 @@
 // shared-memory reads of B and its stores of C touch consecutive addresses.
 #version 460
 #extension GL_GOOGLE_include_directive : require
+#extension GL_EXT_control_flow_attributes : require
 #include "common/dtype.glsl"
 #include "common/activation.glsl"
 #include "common/gemm_push.glsl"
@@ -35,8 +36,8 @@ void main() {
     TBuf B = TBuf(t_addr(p.b, z * p.stride_b));
 
     ACC acc[TM][TN];
-    for (uint i = 0; i < TM; ++i)
-        for (uint j = 0; j < TN; ++j) acc[i][j] = ACC(0);
+    [[unroll]] for (uint i = 0; i < TM; ++i)
+        [[unroll]] for (uint j = 0; j < TN; ++j) acc[i][j] = ACC(0);
 
     for (uint k0 = 0; k0 < p.k; k0 += BK) {
         // Tile loads, each in the order that walks memory contiguously.
@@ -57,21 +58,21 @@ void main() {
             Bs[kk * SB + j] = v;
         }
         barrier();
-        for (uint kk = 0; kk < BK; ++kk) {
+        [[unroll]] for (uint kk = 0; kk < BK; ++kk) {
             ACC ar[TM], br[TN];
-            for (uint i = 0; i < TM; ++i) ar[i] = As[kk * SA + ty * TM + i];
-            for (uint j = 0; j < TN; ++j) br[j] = Bs[kk * SB + tx + j * TX];
-            for (uint i = 0; i < TM; ++i)
-                for (uint j = 0; j < TN; ++j) acc[i][j] = fma(ar[i], br[j], acc[i][j]);
+            [[unroll]] for (uint i = 0; i < TM; ++i) ar[i] = As[kk * SA + ty * TM + i];
+            [[unroll]] for (uint j = 0; j < TN; ++j) br[j] = Bs[kk * SB + tx + j * TX];
+            [[unroll]] for (uint i = 0; i < TM; ++i)
+                [[unroll]] for (uint j = 0; j < TN; ++j) acc[i][j] = fma(ar[i], br[j], acc[i][j]);
         }
         barrier();
     }
 
     TBuf C = TBuf(t_addr(p.c, z * p.stride_c));
-    for (uint i = 0; i < TM; ++i) {
+    [[unroll]] for (uint i = 0; i < TM; ++i) {
         uint gi = m0 + ty * TM + i;
         if (gi >= p.m) break;
-        for (uint j = 0; j < TN; ++j) {
+        [[unroll]] for (uint j = 0; j < TN; ++j) {
             uint gj = n0 + tx + j * TX;
             if (gj >= p.n) continue;
             ACC v = p.alpha * acc[i][j];
