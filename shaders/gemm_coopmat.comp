@@ -21,6 +21,7 @@
 #include "common/dtype.glsl"
 #include "common/activation.glsl"
 #include "common/gemm_push.glsl"
+#include "common/tile_order.glsl"
 
 layout(local_size_x_id = 0) in; // 32 * WARPS_M * WARPS_N
 layout(constant_id = 1) const uint BM = 128;
@@ -61,7 +62,8 @@ uvec4 load8(uint64_t base, uint r, uint c, uint rows, uint cols, uint ld, bool v
 void main() {
     const uint tid = gl_LocalInvocationID.x, warp = gl_SubgroupID, lane = gl_SubgroupInvocationID;
     const uint wm = warp % WARPS_M, wn = warp / WARPS_M;
-    const uint m0 = gl_WorkGroupID.y * BM, n0 = gl_WorkGroupID.x * BN;
+    const uvec2 tile = vks_grouped_tile(8);
+    const uint m0 = tile.x * BM, n0 = tile.y * BN;
     const uint64_t z = gl_WorkGroupID.z;
     const uint64_t abase = t_addr(p.a, z * p.stride_a), bbase = t_addr(p.b, z * p.stride_b);
     // Stored shapes: A is M x K (K x M transposed), B is K x N (N x K transposed).

@@ -9,6 +9,7 @@
 #include "common/dtype.glsl"
 #include "common/activation.glsl"
 #include "common/gemm_push.glsl"
+#include "common/tile_order.glsl"
 
 layout(local_size_x_id = 0) in; // (BM/TM) * (BN/TN)
 layout(constant_id = 1) const uint BM = 128;
@@ -30,7 +31,8 @@ void main() {
     const uint nthreads = gl_WorkGroupSize.x;
     const uint TX = BN / TN;
     const uint tx = tid % TX, ty = tid / TX;
-    const uint m0 = gl_WorkGroupID.y * BM, n0 = gl_WorkGroupID.x * BN;
+    const uvec2 tile = vks_grouped_tile(8);
+    const uint m0 = tile.x * BM, n0 = tile.y * BN;
     const uint64_t z = gl_WorkGroupID.z;
     TBuf A = TBuf(t_addr(p.a, z * p.stride_a));
     TBuf B = TBuf(t_addr(p.b, z * p.stride_b));
