@@ -10,6 +10,7 @@
 // the tile is visited once, its E rows loaded once for all its rows.
 #version 460
 #extension GL_GOOGLE_include_directive : require
+#extension GL_EXT_control_flow_attributes : require
 #extension GL_KHR_shader_subgroup_basic : require
 #extension GL_KHR_shader_subgroup_arithmetic : require
 #include "common/dtype.glsl"
@@ -44,17 +45,17 @@ void main() {
 
     uint rows[MT];
     int ad[MT]; // adapter of each slot, -1 = base only (also for slots past m)
-    for (uint i = 0; i < MT; ++i) {
+    [[unroll]] for (uint i = 0; i < MT; ++i) {
         const uint s = min(slot0 + i, p.m - 1);
         rows[i] = p.slot_row != 0 ? UintBuf(p.slot_row).v[s] : s;
         ad[i] = slot0 + i >= p.m ? -1 : (MULTI ? IntBuf(p.slot_adapter).v[s] : 0);
     }
     uint cols[NC];
-    for (uint c = 0; c < NC; ++c) cols[c] = min(col0 + c, p.n - 1);
+    [[unroll]] for (uint c = 0; c < NC; ++c) cols[c] = min(col0 + c, p.n - 1);
 
     float acc[MT][NC];
-    for (uint i = 0; i < MT; ++i)
-        for (uint c = 0; c < NC; ++c) acc[i][c] = 0.0;
+    [[unroll]] for (uint i = 0; i < MT; ++i)
+        [[unroll]] for (uint c = 0; c < NC; ++c) acc[i][c] = 0.0;
 
     if (HAS_BASE) {
         uint kv = 0; // start of the scalar tail
@@ -62,21 +63,21 @@ void main() {
             kv = p.k / V * V;
             for (uint kb = lane * V; kb < kv; kb += sgs * V) {
                 float wv[NC][VMAX];
-                for (uint c = 0; c < NC; ++c) load_tv(p.w, cols[c] * p.ldw + kb, wv[c]);
-                for (uint i = 0; i < MT; ++i) {
+                [[unroll]] for (uint c = 0; c < NC; ++c) load_tv(p.w, cols[c] * p.ldw + kb, wv[c]);
+                [[unroll]] for (uint i = 0; i < MT; ++i) {
                     float xv[VMAX];
                     load_tv(p.x, rows[i] * p.ldx + kb, xv);
-                    for (uint c = 0; c < NC; ++c)
-                        for (uint j = 0; j < V; ++j) acc[i][c] = fma(xv[j], wv[c][j], acc[i][c]);
+                    [[unroll]] for (uint c = 0; c < NC; ++c)
+                        [[unroll]] for (uint j = 0; j < V; ++j) acc[i][c] = fma(xv[j], wv[c][j], acc[i][c]);
                 }
             }
         }
         for (uint kk = kv + lane; kk < p.k; kk += sgs) {
             float wv[NC];
-            for (uint c = 0; c < NC; ++c) wv[c] = load_t(p.w, cols[c] * p.ldw + kk);
-            for (uint i = 0; i < MT; ++i) {
+            [[unroll]] for (uint c = 0; c < NC; ++c) wv[c] = load_t(p.w, cols[c] * p.ldw + kk);
+            [[unroll]] for (uint i = 0; i < MT; ++i) {
                 const float xv = load_t(p.x, rows[i] * p.ldx + kk);
-                for (uint c = 0; c < NC; ++c) acc[i][c] = fma(xv, wv[c], acc[i][c]);
+                [[unroll]] for (uint c = 0; c < NC; ++c) acc[i][c] = fma(xv, wv[c], acc[i][c]);
             }
         }
     }
@@ -85,7 +86,7 @@ void main() {
     int cur = -1;
     while (p.adapters != 0) {
         int a = 0x7FFFFFFF;
-        for (uint i = 0; i < MT; ++i)
+        [[unroll]] for (uint i = 0; i < MT; ++i)
             if (ad[i] > cur) a = min(a, ad[i]);
         if (a == 0x7FFFFFFF) break;
         cur = a;
@@ -95,35 +96,35 @@ void main() {
             cv = L.rank / V * V;
             for (uint cb = lane * V; cb < cv; cb += sgs * V) {
                 float ev[NC][VMAX];
-                for (uint c = 0; c < NC; ++c) load_tv(L.e, cols[c] * L.e_ld + cb, ev[c]);
-                for (uint i = 0; i < MT; ++i) {
+                [[unroll]] for (uint c = 0; c < NC; ++c) load_tv(L.e, cols[c] * L.e_ld + cb, ev[c]);
+                [[unroll]] for (uint i = 0; i < MT; ++i) {
                     if (ad[i] != a) continue;
                     float tv[VMAX];
                     load_fv(p.t, (slot0 + i) * p.ldt + cb, tv);
-                    for (uint c = 0; c < NC; ++c)
-                        for (uint j = 0; j < V; ++j) acc[i][c] = fma(tv[j], ev[c][j], acc[i][c]);
+                    [[unroll]] for (uint c = 0; c < NC; ++c)
+                        [[unroll]] for (uint j = 0; j < V; ++j) acc[i][c] = fma(tv[j], ev[c][j], acc[i][c]);
                 }
             }
         }
         for (uint cc = cv + lane; cc < L.rank; cc += sgs) {
             float ev[NC];
-            for (uint c = 0; c < NC; ++c) {
+            [[unroll]] for (uint c = 0; c < NC; ++c) {
                 if (PRODUCT) // RandLoRA's Â_flat[cc, o] = λ-scaled in t; here A[ρ, o] * γ[i, o]
                     ev[c] = load_t(L.e, (cc / L.nb) * L.e_ld + cols[c]) * load_t(L.g, (cc % L.nb) * L.g_ld + cols[c]);
                 else
                     ev[c] = load_t(L.e, cols[c] * L.e_ld + cc);
             }
-            for (uint i = 0; i < MT; ++i) {
+            [[unroll]] for (uint i = 0; i < MT; ++i) {
                 if (ad[i] != a) continue;
                 const float tv = F32Buf(p.t).v[(slot0 + i) * p.ldt + cc];
-                for (uint c = 0; c < NC; ++c) acc[i][c] = fma(tv, ev[c], acc[i][c]);
+                [[unroll]] for (uint c = 0; c < NC; ++c) acc[i][c] = fma(tv, ev[c], acc[i][c]);
             }
         }
     }
 
     // Reduce over the lanes; lane (i*NC + c) mod subgroup size writes element (i, c).
-    for (uint i = 0; i < MT; ++i)
-        for (uint c = 0; c < NC; ++c) {
+    [[unroll]] for (uint i = 0; i < MT; ++i)
+        [[unroll]] for (uint c = 0; c < NC; ++c) {
             float v = subgroupAdd(acc[i][c]);
             if (lane != (i * NC + c) % sgs || slot0 + i >= p.m || col0 + c >= p.n) continue;
             const uint o = col0 + c, idx = rows[i] * p.ldy + o;

@@ -8,6 +8,7 @@
 //   y[row(s), o] = beta*y + sum_k x[row(s), k] W[o, k] + sum_c t[s, c] E_a(o, c) + bias[o]
 #version 460
 #extension GL_GOOGLE_include_directive : require
+#extension GL_EXT_control_flow_attributes : require
 #extension GL_KHR_shader_subgroup_basic : require
 #extension GL_KHR_shader_subgroup_shuffle : require
 #extension GL_KHR_shader_subgroup_arithmetic : require
@@ -65,37 +66,37 @@ void main() {
 
     uint arow[AS]; // rows of x this lane loads: slot m0 + lane + SG*s
     int aad[AS];   // their adapters (-1: base only, or past m)
-    for (uint s = 0; s < AS; ++s) {
+    [[unroll]] for (uint s = 0; s < AS; ++s) {
         const uint slot = min(m0 + lane + SG * s, mlast);
         arow[s] = p.slot_row != 0 ? UintBuf(p.slot_row).v[slot] : slot;
         aad[s] = m0 + lane + SG * s > mlast ? -1 : (MULTI ? IntBuf(p.slot_adapter).v[slot] : 0);
     }
     uint bcol[TN];
-    for (uint j = 0; j < TN; ++j) bcol[j] = min(n0 + lane + SG * j, nlast);
+    [[unroll]] for (uint j = 0; j < TN; ++j) bcol[j] = min(n0 + lane + SG * j, nlast);
 
     float acc[TM][TN];
-    for (uint i = 0; i < TM; ++i)
-        for (uint j = 0; j < TN; ++j) acc[i][j] = 0.0;
+    [[unroll]] for (uint i = 0; i < TM; ++i)
+        [[unroll]] for (uint j = 0; j < TN; ++j) acc[i][j] = 0.0;
 
     if (HAS_BASE) {
         const uint kv_end = VEC_BASE ? p.k / KV * KV : 0;
         for (uint k0 = 0; k0 < kv_end; k0 += KV) {
             float av[AS][4], bv[TN][4];
-            for (uint s = 0; s < AS; ++s) load_kv(p.x, arow[s] * p.ldx + k0, av[s]);
-            for (uint j = 0; j < TN; ++j) load_kv(p.w, bcol[j] * p.ldw + k0, bv[j]);
-            for (uint kk = 0; kk < KV; ++kk)
-                for (uint i = 0; i < TM; ++i) {
+            [[unroll]] for (uint s = 0; s < AS; ++s) load_kv(p.x, arow[s] * p.ldx + k0, av[s]);
+            [[unroll]] for (uint j = 0; j < TN; ++j) load_kv(p.w, bcol[j] * p.ldw + k0, bv[j]);
+            [[unroll]] for (uint kk = 0; kk < KV; ++kk)
+                [[unroll]] for (uint i = 0; i < TM; ++i) {
                     const float a = subgroupShuffle(av[i / SG][kk], i % SG);
-                    for (uint j = 0; j < TN; ++j) acc[i][j] = fma(a, bv[j][kk], acc[i][j]);
+                    [[unroll]] for (uint j = 0; j < TN; ++j) acc[i][j] = fma(a, bv[j][kk], acc[i][j]);
                 }
         }
         for (uint kk = kv_end; kk < p.k; ++kk) {
             float av[AS], bv[TN];
-            for (uint s = 0; s < AS; ++s) av[s] = load_t(p.x, arow[s] * p.ldx + kk);
-            for (uint j = 0; j < TN; ++j) bv[j] = load_t(p.w, bcol[j] * p.ldw + kk);
-            for (uint i = 0; i < TM; ++i) {
+            [[unroll]] for (uint s = 0; s < AS; ++s) av[s] = load_t(p.x, arow[s] * p.ldx + kk);
+            [[unroll]] for (uint j = 0; j < TN; ++j) bv[j] = load_t(p.w, bcol[j] * p.ldw + kk);
+            [[unroll]] for (uint i = 0; i < TM; ++i) {
                 const float a = subgroupShuffle(av[i / SG], i % SG);
-                for (uint j = 0; j < TN; ++j) acc[i][j] = fma(a, bv[j], acc[i][j]);
+                [[unroll]] for (uint j = 0; j < TN; ++j) acc[i][j] = fma(a, bv[j], acc[i][j]);
             }
         }
     }
@@ -104,7 +105,7 @@ void main() {
     int cur = -1;
     while (p.adapters != 0) {
         int mine = 0x7FFFFFFF;
-        for (uint s = 0; s < AS; ++s)
+        [[unroll]] for (uint s = 0; s < AS; ++s)
             if (aad[s] > cur) mine = min(mine, aad[s]);
         const int a = subgroupMin(mine);
         if (a == 0x7FFFFFFF) break;
@@ -113,31 +114,31 @@ void main() {
         const uint c_end = (VEC_T && L.e_vec != 0) ? L.rank & ~1u : 0;
         for (uint c0 = 0; c0 < c_end; c0 += 2) {
             vec2 tv[AS], ev[TN];
-            for (uint s = 0; s < AS; ++s)
+            [[unroll]] for (uint s = 0; s < AS; ++s)
                 tv[s] = aad[s] == a ? load_f2(p.t, (m0 + lane + SG * s) * p.ldt + c0) : vec2(0.0);
-            for (uint j = 0; j < TN; ++j) ev[j] = load_t2(L.e, bcol[j] * L.e_ld + c0);
-            for (uint kk = 0; kk < 2; ++kk)
-                for (uint i = 0; i < TM; ++i) {
+            [[unroll]] for (uint j = 0; j < TN; ++j) ev[j] = load_t2(L.e, bcol[j] * L.e_ld + c0);
+            [[unroll]] for (uint kk = 0; kk < 2; ++kk)
+                [[unroll]] for (uint i = 0; i < TM; ++i) {
                     const float tval = subgroupShuffle(tv[i / SG][kk], i % SG);
-                    for (uint j = 0; j < TN; ++j) acc[i][j] = fma(tval, ev[j][kk], acc[i][j]);
+                    [[unroll]] for (uint j = 0; j < TN; ++j) acc[i][j] = fma(tval, ev[j][kk], acc[i][j]);
                 }
         }
         for (uint c = c_end; c < L.rank; ++c) {
             float tv[AS], ev[TN];
-            for (uint s = 0; s < AS; ++s) tv[s] = aad[s] == a ? F32Buf(p.t).v[(m0 + lane + SG * s) * p.ldt + c] : 0.0;
-            for (uint j = 0; j < TN; ++j) ev[j] = load_t(L.e, bcol[j] * L.e_ld + c);
-            for (uint i = 0; i < TM; ++i) {
+            [[unroll]] for (uint s = 0; s < AS; ++s) tv[s] = aad[s] == a ? F32Buf(p.t).v[(m0 + lane + SG * s) * p.ldt + c] : 0.0;
+            [[unroll]] for (uint j = 0; j < TN; ++j) ev[j] = load_t(L.e, bcol[j] * L.e_ld + c);
+            [[unroll]] for (uint i = 0; i < TM; ++i) {
                 const float tval = subgroupShuffle(tv[i / SG], i % SG);
-                for (uint j = 0; j < TN; ++j) acc[i][j] = fma(tval, ev[j], acc[i][j]);
+                [[unroll]] for (uint j = 0; j < TN; ++j) acc[i][j] = fma(tval, ev[j], acc[i][j]);
             }
         }
     }
 
-    for (uint i = 0; i < TM; ++i) {
+    [[unroll]] for (uint i = 0; i < TM; ++i) {
         const uint slot = m0 + i;
         if (slot >= p.m) break;
         const uint row = p.slot_row != 0 ? UintBuf(p.slot_row).v[slot] : slot;
-        for (uint j = 0; j < TN; ++j) {
+        [[unroll]] for (uint j = 0; j < TN; ++j) {
             const uint o = n0 + lane + SG * j;
             if (o >= p.n) continue;
             float v = acc[i][j];

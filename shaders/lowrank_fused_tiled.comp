@@ -7,7 +7,9 @@
 //   y[row(s), o] = beta*y + sum_k x[row(s), k] W[o, k] + sum_c t[s, c] E_a(o, c) + bias[o]
 #version 460
 #extension GL_GOOGLE_include_directive : require
+#extension GL_EXT_control_flow_attributes : require
 #include "common/dtype.glsl"
+#include "common/tile_order.glsl"
 
 layout(local_size_x_id = 0) in; // (BM/TM) * (BN/TN)
 layout(constant_id = 1) const uint BM = 64;
@@ -42,7 +44,8 @@ void main() {
     const uint tid = gl_LocalInvocationID.x, nthreads = gl_WorkGroupSize.x;
     const uint TX = BN / TN;
     const uint tx = tid % TX, ty = tid / TX;
-    const uint m0 = gl_WorkGroupID.y * BM, n0 = gl_WorkGroupID.x * BN;
+    const uvec2 tile = vks_grouped_tile(8); // L2 reuse of x rows and W rows, as gemm_tiled
+    const uint m0 = tile.x * BM, n0 = tile.y * BN;
 
     for (uint e = tid; e < BM; e += nthreads) {
         const uint s = min(m0 + e, p.m - 1);
@@ -52,8 +55,8 @@ void main() {
     barrier();
 
     float acc[TM][TN];
-    for (uint i = 0; i < TM; ++i)
-        for (uint j = 0; j < TN; ++j) acc[i][j] = 0.0;
+    [[unroll]] for (uint i = 0; i < TM; ++i)
+        [[unroll]] for (uint j = 0; j < TN; ++j) acc[i][j] = 0.0;
 
     if (HAS_BASE) {
         for (uint k0 = 0; k0 < p.k; k0 += BK) {
@@ -67,12 +70,12 @@ void main() {
                 Bs[kk * SB + j] = (gj < p.n && gk < p.k) ? load_t(p.w, gj * p.ldw + gk) : 0.0;
             }
             barrier();
-            for (uint kk = 0; kk < BK; ++kk) {
+            [[unroll]] for (uint kk = 0; kk < BK; ++kk) {
                 float ar[TM], br[TN];
-                for (uint i = 0; i < TM; ++i) ar[i] = As[kk * SA + ty * TM + i];
-                for (uint j = 0; j < TN; ++j) br[j] = Bs[kk * SB + tx + j * TX];
-                for (uint i = 0; i < TM; ++i)
-                    for (uint j = 0; j < TN; ++j) acc[i][j] = fma(ar[i], br[j], acc[i][j]);
+                [[unroll]] for (uint i = 0; i < TM; ++i) ar[i] = As[kk * SA + ty * TM + i];
+                [[unroll]] for (uint j = 0; j < TN; ++j) br[j] = Bs[kk * SB + tx + j * TX];
+                [[unroll]] for (uint i = 0; i < TM; ++i)
+                    [[unroll]] for (uint j = 0; j < TN; ++j) acc[i][j] = fma(ar[i], br[j], acc[i][j]);
             }
             barrier();
         }
@@ -96,22 +99,22 @@ void main() {
                 Bs[cc * SB + j] = (gj < p.n && gc < L.rank) ? load_t(L.e, gj * L.e_ld + gc) : 0.0;
             }
             barrier();
-            for (uint cc = 0; cc < BK; ++cc) {
+            [[unroll]] for (uint cc = 0; cc < BK; ++cc) {
                 float ar[TM], br[TN];
-                for (uint i = 0; i < TM; ++i) ar[i] = As[cc * SA + ty * TM + i];
-                for (uint j = 0; j < TN; ++j) br[j] = Bs[cc * SB + tx + j * TX];
-                for (uint i = 0; i < TM; ++i)
-                    for (uint j = 0; j < TN; ++j) acc[i][j] = fma(ar[i], br[j], acc[i][j]);
+                [[unroll]] for (uint i = 0; i < TM; ++i) ar[i] = As[cc * SA + ty * TM + i];
+                [[unroll]] for (uint j = 0; j < TN; ++j) br[j] = Bs[cc * SB + tx + j * TX];
+                [[unroll]] for (uint i = 0; i < TM; ++i)
+                    [[unroll]] for (uint j = 0; j < TN; ++j) acc[i][j] = fma(ar[i], br[j], acc[i][j]);
             }
             barrier();
         }
     }
 
-    for (uint i = 0; i < TM; ++i) {
+    [[unroll]] for (uint i = 0; i < TM; ++i) {
         const uint li = ty * TM + i;
         if (m0 + li >= p.m) break;
         const uint row = srow[li];
-        for (uint j = 0; j < TN; ++j) {
+        [[unroll]] for (uint j = 0; j < TN; ++j) {
             const uint o = n0 + tx + j * TX;
             if (o >= p.n) continue;
             float v = acc[i][j];

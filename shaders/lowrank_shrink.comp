@@ -8,6 +8,7 @@
 // B_flat read transposed, or the product A[ρ]·γ[i] of Â_flat formed on the fly.
 #version 460
 #extension GL_GOOGLE_include_directive : require
+#extension GL_EXT_control_flow_attributes : require
 #extension GL_KHR_shader_subgroup_basic : require
 #extension GL_KHR_shader_subgroup_arithmetic : require
 #include "common/dtype.glsl"
@@ -42,7 +43,7 @@ void main() {
 
     uint rows[MT];
     int ad[MT];
-    for (uint i = 0; i < MT; ++i) {
+    [[unroll]] for (uint i = 0; i < MT; ++i) {
         const uint s = min(slot0 + i, p.m - 1);
         rows[i] = p.slot_row != 0 ? UintBuf(p.slot_row).v[s] : s;
         ad[i] = slot0 + i >= p.m ? -1 : (MULTI ? IntBuf(p.slot_adapter).v[s] : 0);
@@ -51,54 +52,54 @@ void main() {
     int cur = -1;
     while (true) {
         int a = 0x7FFFFFFF;
-        for (uint i = 0; i < MT; ++i)
+        [[unroll]] for (uint i = 0; i < MT; ++i)
             if (ad[i] > cur) a = min(a, ad[i]);
         if (a == 0x7FFFFFFF) break;
         cur = a;
         const LoraAdapter L = AdapterBuf(p.adapters).v[a];
         if (col0 >= L.rank) continue; // this subgroup's columns are past the adapter's rank
         uint cols[NC];
-        for (uint c = 0; c < NC; ++c) cols[c] = min(col0 + c, L.rank - 1);
+        [[unroll]] for (uint c = 0; c < NC; ++c) cols[c] = min(col0 + c, L.rank - 1);
 
         float acc[MT][NC];
-        for (uint i = 0; i < MT; ++i)
-            for (uint c = 0; c < NC; ++c) acc[i][c] = 0.0;
+        [[unroll]] for (uint i = 0; i < MT; ++i)
+            [[unroll]] for (uint c = 0; c < NC; ++c) acc[i][c] = 0.0;
         uint kv = 0;
         if (VEC_X && S_MODE != 1 && L.s_vec != 0) {
             kv = p.k / V * V;
             for (uint kb = lane * V; kb < kv; kb += sgs * V) {
                 float sv[NC][VMAX];
-                for (uint c = 0; c < NC; ++c) {
+                [[unroll]] for (uint c = 0; c < NC; ++c) {
                     if (S_MODE == 2) {
                         float av[VMAX], gv[VMAX];
                         load_tv(L.s, (cols[c] / L.nb) * L.s_ld + kb, av);
                         load_tv(L.g, (cols[c] % L.nb) * L.g_ld + kb, gv);
-                        for (uint j = 0; j < V; ++j) sv[c][j] = av[j] * gv[j];
+                        [[unroll]] for (uint j = 0; j < V; ++j) sv[c][j] = av[j] * gv[j];
                     } else {
                         load_tv(L.s, cols[c] * L.s_ld + kb, sv[c]);
                     }
                 }
-                for (uint i = 0; i < MT; ++i) {
+                [[unroll]] for (uint i = 0; i < MT; ++i) {
                     if (ad[i] != a) continue;
                     float xv[VMAX];
                     load_tv(p.x, rows[i] * p.ldx + kb, xv);
-                    for (uint c = 0; c < NC; ++c)
-                        for (uint j = 0; j < V; ++j) acc[i][c] = fma(xv[j], sv[c][j], acc[i][c]);
+                    [[unroll]] for (uint c = 0; c < NC; ++c)
+                        [[unroll]] for (uint j = 0; j < V; ++j) acc[i][c] = fma(xv[j], sv[c][j], acc[i][c]);
                 }
             }
         }
         for (uint kk = kv + lane; kk < p.k; kk += sgs) {
             float sv[NC];
-            for (uint c = 0; c < NC; ++c) sv[c] = s_at(L, cols[c], kk);
-            for (uint i = 0; i < MT; ++i) {
+            [[unroll]] for (uint c = 0; c < NC; ++c) sv[c] = s_at(L, cols[c], kk);
+            [[unroll]] for (uint i = 0; i < MT; ++i) {
                 if (ad[i] != a) continue;
                 const float xv = load_t(p.x, rows[i] * p.ldx + kk);
-                for (uint c = 0; c < NC; ++c) acc[i][c] = fma(xv, sv[c], acc[i][c]);
+                [[unroll]] for (uint c = 0; c < NC; ++c) acc[i][c] = fma(xv, sv[c], acc[i][c]);
             }
         }
-        for (uint i = 0; i < MT; ++i) {
+        [[unroll]] for (uint i = 0; i < MT; ++i) {
             if (ad[i] != a) continue;
-            for (uint c = 0; c < NC; ++c) {
+            [[unroll]] for (uint c = 0; c < NC; ++c) {
                 float v = subgroupAdd(acc[i][c]);
                 if (lane != (i * NC + c) % sgs || col0 + c >= L.rank) continue;
                 v *= L.scale;

@@ -152,6 +152,7 @@ typedef struct lr_kernels {
     bool fu_wide;
     uint32_t fu_vec; /* elements per vector load of the expand kernel (for e_vec) */
     uint32_t bm, bn, bk, tm, tn; /* tiled */
+    bool base_by_gemm;           /* the base term by vks__gemm_record (tensor cores), the expand after it */
 } lr_kernels;
 
 static uint32_t pow2_at_least(uint32_t v, uint32_t cap) {
@@ -189,6 +190,11 @@ static lr_kernels choose_kernels(const vks_context *ctx, const lr_problem *pb) {
         if (tiles128 >= 256) k.bm = 128, k.bn = 128, k.tm = 8, k.tn = 8, k.bk = 16;
         else if (tiles64 >= 128) k.bm = 64, k.bn = 64, k.tm = 4, k.tn = 4, k.bk = 32;
         else k.bm = 64, k.bn = 32, k.tm = 4, k.tn = 2, k.bk = 32;
+        /* f16 on NVIDIA's cooperative matrices (the condition gemm.c uses): no FMA kernel keeps
+         * up with the tensor cores, so the base goes through the GEMM and the tiles only expand. */
+        k.base_by_gemm = k.kind == LR_FUSED_TILED && pb->dtype == VKS_DTYPE_F16 && pb->w != 0 &&
+                         vks__has_feature(ctx, VKS_FEATURE_COOPMAT_NV) && ctx->probe.info.min_subgroup_size <= 32 &&
+                         ctx->probe.info.max_subgroup_size >= 32;
     }
     k.fu_vec = k.kind == LR_FUSED_REGTILE ? 2 : vec_elems(pb->dtype, k.fu_wide);
     return k;
@@ -290,11 +296,24 @@ static vks_status record_fused(vks_context *ctx, const lr_problem *pb, const lr_
                                VkDeviceAddress slot_row, VkDeviceAddress slot_adapter, VkDeviceAddress t,
                                uint32_t ldt) {
     const size_t es = vks__dtype_bytes(pb->dtype);
-    const bool has_base = pb->w != 0 && pb->in > 0;
+    bool has_base = pb->w != 0 && pb->in > 0;
+    float beta = pb->beta;
+    VkDeviceAddress bias = pb->bias;
+    if (k->base_by_gemm) {
+        /* Tensor cores: the library's GEMM writes y = x W^T + bias + beta*y; the expand then
+         * adds t E^T to it (one more pass over y, a few % of the GEMM at these sizes). */
+        const vks_gemm_args g = {.dtype = pb->dtype, .m = pb->m, .n = pb->out, .k = pb->in, .batch = 1,
+                                 .a = pb->x, .b = pb->w, .c = pb->y, .bias = pb->bias,
+                                 .a_rs = pb->ldx, .a_cs = 1, .b_rs = 1, .b_cs = pb->ldw, .c_rs = pb->ldy,
+                                 .alpha = 1.0, .beta = pb->beta, .activation = VKS_ACT_NONE};
+        VKS_TRY(vks__gemm_record(ctx, &g));
+        if (!table) return VKS_OK;
+        has_base = false, beta = 1.0f, bias = 0;
+    }
     lr_fused_push pc = {.x = has_base ? pb->x : 0,
                         .w = has_base ? pb->w : 0,
                         .y = pb->y,
-                        .bias = pb->bias,
+                        .bias = bias,
                         .t = t,
                         .adapters = table,
                         .slot_row = slot_row,
@@ -305,7 +324,7 @@ static vks_status record_fused(vks_context *ctx, const lr_problem *pb, const lr_
                         .ldw = pb->ldw,
                         .ldy = pb->ldy,
                         .ldt = ldt,
-                        .beta = pb->beta};
+                        .beta = beta};
     vks_spec spec;
     vks_shader_id shader;
     uint32_t rows_per_group, cols_per_group;

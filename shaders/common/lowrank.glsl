@@ -35,16 +35,16 @@ const uint V = WIDE ? VMAX : VMAX / 2;
 // The V elements of T at element index e (a multiple of V) of an array whose base is
 // aligned to a vector. Slots past V are zero.
 void load_tv(uint64_t base, uint e, out float f[VMAX]) {
-    for (uint i = 0; i < VMAX; ++i) f[i] = 0.0;
+    [[unroll]] for (uint i = 0; i < VMAX; ++i) f[i] = 0.0;
     if (WIDE) {
         uvec4 u = U128Buf(base).v[e / V];
 #if defined(VKS_DTYPE_F16)
-        for (uint q = 0; q < 4; ++q) {
+        [[unroll]] for (uint q = 0; q < 4; ++q) {
             vec2 h = unpackHalf2x16(u[q]);
             f[2 * q] = h.x, f[2 * q + 1] = h.y;
         }
 #else
-        for (uint q = 0; q < 4; ++q) f[q] = uintBitsToFloat(u[q]);
+        [[unroll]] for (uint q = 0; q < 4; ++q) f[q] = uintBitsToFloat(u[q]);
 #endif
     } else {
         uvec2 u = unpackUint2x32(U64Buf(base).v[e / V]);
@@ -59,14 +59,14 @@ void load_tv(uint64_t base, uint e, out float f[VMAX]) {
 
 // V f32 values at element index e (a multiple of V) of an f32 array aligned to 8 floats.
 void load_fv(uint64_t base, uint e, out float f[VMAX]) {
-    for (uint i = 0; i < VMAX; ++i) f[i] = 0.0;
+    [[unroll]] for (uint i = 0; i < VMAX; ++i) f[i] = 0.0;
     if (WIDE) {
-        for (uint q = 0; q < V / 4; ++q) {
+        [[unroll]] for (uint q = 0; q < V / 4; ++q) {
             uvec4 u = U128Buf(base).v[e / 4 + q];
-            for (uint j = 0; j < 4; ++j) f[4 * q + j] = uintBitsToFloat(u[j]);
+            [[unroll]] for (uint j = 0; j < 4; ++j) f[4 * q + j] = uintBitsToFloat(u[j]);
         }
     } else {
-        for (uint q = 0; q < V / 2; ++q) {
+        [[unroll]] for (uint q = 0; q < V / 2; ++q) {
             uvec2 u = unpackUint2x32(U64Buf(base).v[e / 2 + q]);
             f[2 * q] = uintBitsToFloat(u.x), f[2 * q + 1] = uintBitsToFloat(u.y);
         }
