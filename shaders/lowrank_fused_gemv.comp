@@ -42,6 +42,7 @@ void main() {
     const uint col0 = (gl_WorkGroupID.x * gl_NumSubgroups + gl_SubgroupID) * NC;
     const uint slot0 = gl_WorkGroupID.y * MT;
     if (col0 >= p.n) return; // a whole subgroup leaves; no barriers below
+    const uint mt = min(MT, p.m - slot0); // live rows of the tile (the rest are skipped)
 
     uint rows[MT];
     int ad[MT]; // adapter of each slot, -1 = base only (also for slots past m)
@@ -65,6 +66,7 @@ void main() {
                 float wv[NC][VMAX];
                 [[unroll]] for (uint c = 0; c < NC; ++c) load_tv(p.w, cols[c] * p.ldw + kb, wv[c]);
                 [[unroll]] for (uint i = 0; i < MT; ++i) {
+                    if (i >= mt) break;
                     float xv[VMAX];
                     load_tv(p.x, rows[i] * p.ldx + kb, xv);
                     [[unroll]] for (uint c = 0; c < NC; ++c)
@@ -76,6 +78,7 @@ void main() {
             float wv[NC];
             [[unroll]] for (uint c = 0; c < NC; ++c) wv[c] = load_t(p.w, cols[c] * p.ldw + kk);
             [[unroll]] for (uint i = 0; i < MT; ++i) {
+                if (i >= mt) break;
                 const float xv = load_t(p.x, rows[i] * p.ldx + kk);
                 [[unroll]] for (uint c = 0; c < NC; ++c) acc[i][c] = fma(xv, wv[c], acc[i][c]);
             }

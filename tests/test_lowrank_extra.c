@@ -211,8 +211,8 @@ static void run_merge(vks_dtype dt, int64_t out, int64_t in, int64_t r, int64_t 
 
 static void test_lowrank_merge(void **state) {
     (void)state;
-    static const int64_t shapes[][4] = {{1, 1, 1, 0}, {37, 29, 5, 0}, {64, 80, 16, 3}, {130, 67, 64, 1},
-                                        {48, 40, 0, 0}, {256, 384, 128, 0}};
+    static const int64_t shapes[][4] = {{1, 1, 1, 0}, {37, 29, 5, 0}, {37, 29, 0, 0}, {130, 67, 64, 1},
+                                        {256, 384, 128, 0}};
     for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; ++i) {
         run_merge(VKS_DTYPE_F32, shapes[i][0], shapes[i][1], shapes[i][2], shapes[i][3], 200 + i);
         if (has_f16()) run_merge(VKS_DTYPE_F16, shapes[i][0], shapes[i][1], shapes[i][2], shapes[i][3], 220 + i);
@@ -288,9 +288,7 @@ static void test_lowrank_galore(void **state) {
     (void)state;
     run_galore(VKS_DTYPE_F32, 1, 70, 45, 8, VKS_GALORE_AUTO, true, 300);  /* m >= n: right */
     run_galore(VKS_DTYPE_F32, 1, 45, 70, 8, VKS_GALORE_AUTO, true, 301);  /* m < n: left */
-    run_galore(VKS_DTYPE_F32, 1, 33, 33, 33, VKS_GALORE_AUTO, true, 302); /* square, full rank */
-    run_galore(VKS_DTYPE_F32, 1, 70, 45, 5, VKS_GALORE_LEFT, true, 303);  /* forced sides */
-    run_galore(VKS_DTYPE_F32, 1, 45, 70, 5, VKS_GALORE_RIGHT, true, 304);
+    run_galore(VKS_DTYPE_F32, 1, 70, 45, 5, VKS_GALORE_LEFT, true, 303);  /* forced side */
     run_galore(VKS_DTYPE_F32, 3, 40, 24, 4, VKS_GALORE_AUTO, false, 305); /* batches, own P each */
     run_galore(VKS_DTYPE_F32, 3, 24, 40, 4, VKS_GALORE_AUTO, true, 306);  /* batches, one P */
     run_galore(VKS_DTYPE_F32, 1, 1, 1, 1, VKS_GALORE_AUTO, true, 307);

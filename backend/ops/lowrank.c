@@ -170,7 +170,7 @@ static lr_kernels choose_kernels(const vks_context *ctx, const lr_problem *pb) {
     if (k.sg == 0) k.sg = 1;
     if (k.cpu) {
         /* lavapipe: one subgroup per workgroup (the two cores take workgroups), 8-byte loads. */
-        k.sh_nsg = 1, k.sh_wide = false, k.sh_mt = pow2_at_least(pb->m, 8), k.sh_nc = 8;
+        k.sh_nsg = 1, k.sh_wide = false, k.sh_mt = pb->m == 1 ? 1 : 8, k.sh_nc = 8;
         k.fu_nsg = 1, k.fu_wide = false, k.fu_mt = pow2_at_least(pb->m, 16), k.fu_nc = 8;
         /* Loads per FMA decide: the gemv kernel issues (NC + MT) loads per MT*NC*V FMAs, the
          * register tile TM/SG + TN per TM*TN*KV; one or two rows waste least with gemv. */
@@ -180,8 +180,9 @@ static lr_kernels choose_kernels(const vks_context *ctx, const lr_problem *pb) {
     } else {
         /* GPUs: 4 subgroups per workgroup, 16-byte loads; few rows per tile so that W streams
          * from many workgroups at once. */
-        k.sh_nsg = 4, k.sh_wide = true, k.sh_mt = pow2_at_least(pb->m, 8), k.sh_nc = 4;
-        k.fu_nsg = 4, k.fu_wide = true, k.fu_mt = pow2_at_least(pb->m, 16), k.fu_nc = 4;
+        k.sh_nsg = 4, k.sh_wide = true, k.sh_mt = pb->m == 1 ? 1 : 8, k.sh_nc = 4;
+        /* Row tiles of 1, 4 or 16 (rows past m are skipped): few pipelines, little waste. */
+        k.fu_nsg = 4, k.fu_wide = true, k.fu_mt = pb->m == 1 ? 1 : pb->m <= 4 ? 4 : 16, k.fu_nc = 4;
         /* Beyond decode sizes shared-memory tiles reuse W across many rows; their size
          * follows the tile count so that the device stays full. */
         k.kind = pb->m <= LR_GPU_GEMV_MAX_ROWS || pb->e_product ? LR_FUSED_GEMV : LR_FUSED_TILED;
