@@ -24,6 +24,7 @@ layout(constant_id = 5) const bool HAS_BASE = true;  // the x W^T term
 layout(constant_id = 6) const bool MULTI = false;    // per-slot adapters (else adapter 0 for all)
 layout(constant_id = 7) const bool PRODUCT = false;  // E is RandLoRA's product operand
 layout(constant_id = 8) const bool VEC_T = false;    // t rows vector-aligned
+layout(constant_id = 9) const uint KU = 1;           // vectors of W per lane in flight per row (unroll)
 
 #include "common/lowrank.glsl"
 
@@ -62,15 +63,27 @@ void main() {
         uint kv = 0; // start of the scalar tail
         if (VEC_BASE) {
             kv = p.k / V * V;
-            for (uint kb = lane * V; kb < kv; kb += sgs * V) {
-                float wv[NC][VMAX];
-                [[unroll]] for (uint c = 0; c < NC; ++c) load_tv(p.w, cols[c] * p.ldw + kb, wv[c]);
-                [[unroll]] for (uint i = 0; i < MT; ++i) {
-                    if (i >= mt) break;
-                    float xv[VMAX];
-                    load_tv(p.x, rows[i] * p.ldx + kb, xv);
-                    [[unroll]] for (uint c = 0; c < NC; ++c)
-                        [[unroll]] for (uint j = 0; j < V; ++j) acc[i][c] = fma(xv[j], wv[c][j], acc[i][c]);
+            // KU vectors of each W row per lane and iteration: all of their loads are issued
+            // before the first is used, so more bytes are in flight (GPUs; KU = 1 on lavapipe).
+            for (uint kb = lane * V; kb < kv; kb += KU * sgs * V) {
+                float wv[KU][NC][VMAX];
+                [[unroll]] for (uint u = 0; u < KU; ++u) {
+                    const uint ku = kb + u * sgs * V;
+                    [[unroll]] for (uint c = 0; c < NC; ++c) {
+                        if (ku < kv) load_tv(p.w, cols[c] * p.ldw + ku, wv[u][c]);
+                        else [[unroll]] for (uint j = 0; j < VMAX; ++j) wv[u][c][j] = 0.0;
+                    }
+                }
+                [[unroll]] for (uint u = 0; u < KU; ++u) {
+                    const uint ku = kb + u * sgs * V;
+                    if (ku >= kv) break;
+                    [[unroll]] for (uint i = 0; i < MT; ++i) {
+                        if (i >= mt) break;
+                        float xv[VMAX];
+                        load_tv(p.x, rows[i] * p.ldx + ku, xv);
+                        [[unroll]] for (uint c = 0; c < NC; ++c)
+                            [[unroll]] for (uint j = 0; j < V; ++j) acc[i][c] = fma(xv[j], wv[u][c][j], acc[i][c]);
+                    }
                 }
             }
         }
