@@ -312,6 +312,16 @@ static void test_lowrank_multi_bad_device_ids(void **state) {
     status = vkt_download(S, VKS_DTYPE_I32, 0, 2);
     assert_true(status[0] == 0 && status[1] == INT32_MAX);
     free(status);
+    /* An empty batch also leaves a clean status (after a bad one). */
+    call.d.indices_dev = &call.ids; /* the bad ids again: status {3, 1} */
+    VKT_OK(vks_lora_multi_forward(vkt->ctx, &call.d));
+    vks_tensor x0 = call.x, y0 = call.y, i0 = tg;
+    x0.shape[0] = 0, y0.shape[0] = 0, i0.shape[0] = 0;
+    call.d.x = &x0, call.d.y = &y0, call.d.indices_dev = &i0;
+    VKT_OK(vks_lora_multi_forward(vkt->ctx, &call.d));
+    status = vkt_download(S, VKS_DTYPE_I32, 0, 2);
+    assert_true(status[0] == 0 && status[1] == INT32_MAX);
+    free(status);
     VKT_OK(vks_buffer_destroy(G));
     VKT_OK(vks_buffer_destroy(S));
     free_data(&md);

@@ -192,6 +192,9 @@ static lr_kernels choose_kernels(const vks_context *ctx, const lr_problem *pb) {
         if (tiles128 >= 256) k.bm = 128, k.bn = 128, k.tm = 8, k.tn = 8, k.bk = 16;
         else if (tiles64 >= 128) k.bm = 64, k.bn = 64, k.tm = 4, k.tn = 4, k.bk = 32;
         else k.bm = 64, k.bn = 32, k.tm = 4, k.tn = 2, k.bk = 32;
+        /* Shared tiles (+ the slot table) within the device's limit (Vulkan guarantees 16 KiB). */
+        const uint32_t shared = (k.bk * (k.bm + 4) + k.bk * (k.bn + 4)) * 4 + k.bm * 8;
+        if (shared > ctx->probe.info.max_shared_memory_bytes) k.bm = 64, k.bn = 32, k.tm = 4, k.tn = 2, k.bk = 16;
         /* f16 on NVIDIA's cooperative matrices (the condition gemm.c uses): no FMA kernel keeps
          * up with the tensor cores, so the base goes through the GEMM and the tiles only expand. */
         k.base_by_gemm = k.kind == LR_FUSED_TILED && pb->dtype == VKS_DTYPE_F16 && pb->w != 0 &&
@@ -442,7 +445,18 @@ static vks_status record_locked(vks_context *ctx, const lr_problem *pb, uint64_t
 }
 
 vks_status lr_record(vks_context *ctx, const lr_problem *pb) {
-    if (pb->m == 0 || (pb->expand && pb->out == 0 && !pb->shrink)) return VKS_OK;
+    if (pb->m == 0 || (pb->expand && pb->out == 0 && !pb->shrink)) {
+        /* Nothing to compute; a caller's status word still says "no problem". */
+        if (!pb->dev_map || !pb->dev_map->status_buffer) return VKS_OK;
+        const int32_t clean[2] = {0, INT32_MAX};
+        vks__lock(ctx);
+        vks_status st = vks__op_begin(ctx, pb->op);
+        if (st == VKS_OK)
+            st = vks__record_update(ctx, pb->dev_map->status_buffer->buffer, pb->dev_map->status_offset, clean, 8);
+        vks__op_end(ctx);
+        vks__unlock(ctx);
+        return st;
+    }
     vks__lock(ctx);
     const bool read_back = pb->dev_map && !pb->dev_map->status_buffer;
     if (read_back && ctx->host_cmd) {
