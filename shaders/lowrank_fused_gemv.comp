@@ -36,6 +36,7 @@ layout(push_constant) uniform Push {
     uint m, n, k, ldx;
     uint ldw, ldy, ldt, pad0;
     float beta;
+    uint tsplits, tstride; // t is the sum of tsplits partial arrays tstride floats apart
 } p;
 
 void main() {
@@ -117,6 +118,11 @@ void main() {
                     if (ad[i] != a) continue;
                     float tv[VMAX];
                     load_fv(p.t, (slot0 + i) * p.ldt + cb, tv);
+                    for (uint z = 1; z < p.tsplits; ++z) {
+                        float tz[VMAX];
+                        load_fv(p.t, z * p.tstride + (slot0 + i) * p.ldt + cb, tz);
+                        [[unroll]] for (uint j = 0; j < VMAX; ++j) tv[j] += tz[j];
+                    }
                     [[unroll]] for (uint c = 0; c < NC; ++c)
                         [[unroll]] for (uint j = 0; j < V; ++j) acc[i][c] = fma(tv[j], ev[c][j], acc[i][c]);
                 }
@@ -132,7 +138,8 @@ void main() {
             }
             [[unroll]] for (uint i = 0; i < MT; ++i) {
                 if (ad[i] != a) continue;
-                const float tv = F32Buf(p.t).v[(slot0 + i) * p.ldt + cc];
+                float tv = 0.0;
+                for (uint z = 0; z < p.tsplits; ++z) tv += F32Buf(p.t).v[z * p.tstride + (slot0 + i) * p.ldt + cc];
                 [[unroll]] for (uint c = 0; c < NC; ++c) acc[i][c] = fma(tv, ev[c], acc[i][c]);
             }
         }

@@ -34,6 +34,7 @@ layout(push_constant) uniform Push {
     uint m, n, k, ldx;
     uint ldw, ldy, ldt, pad0;
     float beta;
+    uint tsplits, tstride; // (gemv only; 1 here)
 } p;
 
 const uint AS = TM / SG;       // slots a lane loads for the others

@@ -31,6 +31,7 @@ layout(push_constant) uniform Push {
     uint m, n, k, ldx;
     uint ldw, ldy, ldt, pad0;
     float beta;
+    uint tsplits, tstride; // (gemv only; 1 here)
 } p;
 
 const uint SA = BM + 4; // padded rows of the tiles: the k-major stores hit distinct banks

@@ -27,6 +27,8 @@ layout(constant_id = 6) const uint S_MODE = 0;    // 0 plain, 1 transposed, 2 pr
 layout(push_constant) uniform Push {
     uint64_t x, t, adapters, slot_row, slot_adapter;
     uint m, k, ldx, ldt;
+    uint kchunk;  // k per workgroup along z (a multiple of V): split-K for few rows
+    uint tstride; // floats between the partial t of consecutive splits
 } p;
 
 // S(c, k) of adapter L, scalar.
@@ -64,10 +66,13 @@ void main() {
         float acc[MT][NC];
         [[unroll]] for (uint i = 0; i < MT; ++i)
             [[unroll]] for (uint c = 0; c < NC; ++c) acc[i][c] = 0.0;
-        uint kv = 0;
+        // This workgroup's part of k: [kbeg, kend); the splits' partial sums are added by
+        // the kernel that reads t.
+        const uint kbeg = gl_WorkGroupID.z * p.kchunk, kend = min(p.k, kbeg + p.kchunk);
+        uint kv = kbeg;
         if (VEC_X && S_MODE != 1 && L.s_vec != 0) {
-            kv = p.k / V * V;
-            for (uint kb = lane * V; kb < kv; kb += sgs * V) {
+            kv = kbeg + (kend - kbeg) / V * V;
+            for (uint kb = kbeg + lane * V; kb < kv; kb += sgs * V) {
                 float sv[NC][VMAX];
                 [[unroll]] for (uint c = 0; c < NC; ++c) {
                     if (S_MODE == 2) {
@@ -88,7 +93,7 @@ void main() {
                 }
             }
         }
-        for (uint kk = kv + lane; kk < p.k; kk += sgs) {
+        for (uint kk = kv + lane; kk < kend; kk += sgs) {
             float sv[NC];
             [[unroll]] for (uint c = 0; c < NC; ++c) sv[c] = s_at(L, cols[c], kk);
             [[unroll]] for (uint i = 0; i < MT; ++i) {
@@ -104,7 +109,7 @@ void main() {
                 if (lane != (i * NC + c) % sgs || col0 + c >= L.rank) continue;
                 v *= L.scale;
                 if (L.post != 0) v *= load_t(L.post, col0 + c);
-                F32Buf(p.t).v[(slot0 + i) * p.ldt + col0 + c] = v;
+                F32Buf(p.t).v[gl_WorkGroupID.z * p.tstride + (slot0 + i) * p.ldt + col0 + c] = v;
             }
         }
     }

@@ -87,6 +87,8 @@ static void test_lowrank_randlora(void **state) {
         {40, 64, 48, 8, 1, 1, true, true, true, 0.0, VKS_DTYPE_F32},
         {40, 48, 64, 8, 1, 1, true, true, true, 0.0, VKS_DTYPE_F32},
         {1, 1, 1, 1, 0, 0, false, true, false, 0.0, VKS_DTYPE_F32},
+        {2, 600, 640, 16, 0, 0, true, true, false, 0.0, VKS_DTYPE_F32}, /* long k, both orders */
+        {3, 1030, 200, 8, 0, 0, true, true, false, 0.0, VKS_DTYPE_F32},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; ++i) run_randlora(&cases[i], 100 + i);
 }

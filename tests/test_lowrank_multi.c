@@ -271,6 +271,11 @@ static void test_lowrank_multi_large(void **state) {
     multi_case c = {VKS_DTYPE_F32, 64, 512, 384, 32, ranks, ids, .w = true, .bias = true};
     run_multi(&c, 70, "large");
     free(ids);
+    /* Decode rows with a long, ragged k (the GPU shrink splits k in parts) and every rank. */
+    ids = random_ids(&rng, 20, 11, true);
+    multi_case d = {VKS_DTYPE_F32, 20, 1100, 90, 11, mixed_ranks, ids, .w = true, .bias = true};
+    run_multi(&d, 71, "long k");
+    free(ids);
 }
 
 /* Device-resident ids out of range: never an out-of-bounds read; the bad rows get the base

@@ -25,15 +25,18 @@ typedef struct lr_fused_push {
     uint32_t m, n, k, ldx;
     uint32_t ldw, ldy, ldt, pad0;
     float beta;
+    uint32_t tsplits, tstride;
 } lr_fused_push;
-_Static_assert(offsetof(lr_fused_push, m) == 64 && offsetof(lr_fused_push, beta) == 96,
+_Static_assert(offsetof(lr_fused_push, m) == 64 && offsetof(lr_fused_push, beta) == 96 &&
+                   offsetof(lr_fused_push, tstride) == 104 && sizeof(lr_fused_push) <= VKS_PUSH_CONSTANT_BYTES,
                "lr_fused_push must mirror the push block of shaders/lowrank_fused_*.comp");
 
 typedef struct lr_shrink_push {
     uint64_t x, t, adapters, slot_row, slot_adapter;
     uint32_t m, k, ldx, ldt;
+    uint32_t kchunk, tstride;
 } lr_shrink_push;
-_Static_assert(offsetof(lr_shrink_push, m) == 40 && sizeof(lr_shrink_push) == 56,
+_Static_assert(offsetof(lr_shrink_push, m) == 40 && sizeof(lr_shrink_push) == 64,
                "lr_shrink_push must mirror shaders/lowrank_shrink.comp");
 
 typedef struct lr_plan_push {
@@ -146,6 +149,7 @@ typedef struct lr_kernels {
     /* shrink */
     uint32_t sh_mt, sh_nc, sh_nsg;
     bool sh_wide;
+    uint32_t sh_splits, sh_kchunk; /* split-K of the shrink (GPUs, few rows): partial t per split */
     /* fused */
     lr_fused_kind kind;
     uint32_t fu_mt, fu_nc, fu_nsg;
@@ -154,6 +158,8 @@ typedef struct lr_kernels {
     uint32_t bm, bn, bk, tm, tn; /* tiled */
     bool base_by_gemm;           /* the base term by vks__gemm_record (tensor cores), the expand after it */
 } lr_kernels;
+
+static uint64_t align_to(uint64_t v, uint64_t a) { return (v + a - 1) / a * a; }
 
 static uint32_t pow2_at_least(uint32_t v, uint32_t cap) {
     uint32_t p = 1;
@@ -202,6 +208,18 @@ static lr_kernels choose_kernels(const vks_context *ctx, const lr_problem *pb) {
                          ctx->probe.info.max_subgroup_size >= 32;
     }
     k.fu_vec = k.kind == LR_FUSED_REGTILE ? 2 : vec_elems(pb->dtype, k.fu_wide);
+    /* Decode on GPUs: the shrink has only rank/16 x rows/8 workgroups, each walking all of k;
+     * splitting k in 512-element parts (at most 16) cuts its latency, and the gemv kernel,
+     * which reads t, adds the parts. A caller's t gets one part. */
+    const uint32_t vec = vec_elems(pb->dtype, k.sh_wide);
+    k.sh_splits = 1, k.sh_kchunk = (uint32_t)align_to(VKS_MAX(pb->in, 1u), vec);
+    if (!k.cpu && k.kind == LR_FUSED_GEMV && pb->t == 0 && pb->expand) {
+        const uint32_t want = VKS_MIN(16u, VKS_CEIL_DIV(pb->in, 512u));
+        if (want > 1) {
+            k.sh_kchunk = (uint32_t)align_to(VKS_CEIL_DIV(pb->in, want), vec);
+            k.sh_splits = VKS_CEIL_DIV(pb->in, k.sh_kchunk);
+        }
+    }
     return k;
 }
 
@@ -211,7 +229,6 @@ static vks_shader_id by_dtype(vks_dtype dt, vks_shader_id f32, vks_shader_id f16
     return dt == VKS_DTYPE_F16 ? f16 : f32;
 }
 
-static uint64_t align_to(uint64_t v, uint64_t a) { return (v + a - 1) / a * a; }
 
 static bool aligned_rows(uint64_t address, uint64_t ld, uint64_t rows, uint32_t vec, size_t es) {
     return address % (vec * es) == 0 && (rows <= 1 || ld % vec == 0);
@@ -232,14 +249,14 @@ typedef struct lr_layout {
     uint64_t table, slot_row, slot_adapter, status, t, total;
 } lr_layout;
 
-static lr_layout scratch_layout(const lr_problem *pb, uint32_t ldt) {
+static lr_layout scratch_layout(const lr_problem *pb, uint32_t ldt, uint32_t splits) {
     lr_layout l = {0};
     uint64_t off = 0;
     l.table = off, off = align_to(off + (uint64_t)VKS_MAX(pb->nadapters, 1) * sizeof(lr_adapter), 256);
     l.slot_row = off, off = align_to(off + (pb->slot_row ? (uint64_t)pb->m * 4 : 0), 256);
     l.slot_adapter = off, off = align_to(off + (pb->multi ? (uint64_t)pb->m * 4 : 0), 256);
     l.status = off, off = align_to(off + 16, 256);
-    l.t = off, off = align_to(off + (pb->t ? 0 : (uint64_t)pb->m * ldt * 4), 256);
+    l.t = off, off = align_to(off + (pb->t ? 0 : (uint64_t)splits * pb->m * ldt * 4), 256);
     l.total = off;
     return l;
 }
@@ -286,13 +303,14 @@ static vks_status record_shrink(vks_context *ctx, const lr_problem *pb, const lr
     for (uint64_t s0 = 0; s0 < pb->m; s0 += per_dispatch) {
         const uint32_t cnt = (uint32_t)VKS_MIN(per_dispatch, pb->m - s0);
         lr_shrink_push pc = {.x = pb->x, .t = t, .adapters = table, .slot_row = slot_row, .slot_adapter = slot_adapter,
-                             .m = cnt, .k = pb->in, .ldx = pb->ldx, .ldt = ldt};
+                             .m = cnt, .k = pb->in, .ldx = pb->ldx, .ldt = ldt, .kchunk = k->sh_kchunk,
+                             .tstride = pb->m * ldt};
         if (slot_row) pc.slot_row += s0 * 4;
         else pc.x += s0 * pb->ldx * es;
         if (slot_adapter) pc.slot_adapter += s0 * 4;
         pc.t += s0 * ldt * 4;
         VKS_TRY(vks__dispatch(ctx, by_dtype(pb->dtype, VKS_SHADER_LOWRANK_SHRINK_F32, VKS_SHADER_LOWRANK_SHRINK_F16),
-                              &spec, &pc, sizeof pc, gx, VKS_CEIL_DIV(cnt, k->sh_mt), 1));
+                              &spec, &pc, sizeof pc, gx, VKS_CEIL_DIV(cnt, k->sh_mt), k->sh_splits));
     }
     return VKS_OK;
 }
@@ -329,7 +347,9 @@ static vks_status record_fused(vks_context *ctx, const lr_problem *pb, const lr_
                         .ldw = pb->ldw,
                         .ldy = pb->ldy,
                         .ldt = ldt,
-                        .beta = beta};
+                        .beta = beta,
+                        .tsplits = k->sh_splits,
+                        .tstride = pb->m * ldt};
     vks_spec spec;
     vks_shader_id shader;
     uint32_t rows_per_group, cols_per_group;
@@ -404,7 +424,7 @@ static vks_status record_locked(vks_context *ctx, const lr_problem *pb, uint64_t
     const lr_kernels k = choose_kernels(ctx, pb);
     const size_t es = vks__dtype_bytes(pb->dtype);
     const uint32_t ldt = pb->t ? pb->ldt : (uint32_t)align_to(VKS_MAX(pb->max_rank, 1u), 8);
-    const lr_layout l = scratch_layout(pb, ldt);
+    const lr_layout l = scratch_layout(pb, ldt, k.sh_splits);
     VkDeviceAddress base = 0;
     VKS_TRY(vks__scratch(ctx, l.total, &base));
     *status_off = l.status;
