@@ -155,7 +155,8 @@ static void serve_loop(model *m, vks_buffer *x, const int32_t *ids, vks_buffer *
         for (int i = 0; i < B; ++i)
             if (ids[i] == k) {
                 order[pos] = i;
-                CHECK(vks_buffer_copy(x, (uint64_t)(i * H) * m->es, xg, (uint64_t)(pos * H) * m->es, (uint64_t)H * m->es));
+                const uint64_t row = (uint64_t)H * m->es;
+                CHECK(vks_buffer_copy(x, (uint64_t)i * row, xg, (uint64_t)pos * row, row));
                 ++pos;
             }
     }
@@ -301,7 +302,8 @@ int main(int argc, char **argv) {
     }
     for (int l = 0; l < L; ++l) vks_buffer_destroy(m.w[l]), vks_buffer_destroy(m.a[l]), vks_buffer_destroy(m.b[l]);
     vks_buffer_destroy(xg);
-    free(ids), free(order), free(m.w), free(m.a), free(m.b), free(m.ranks), free(m.scales), free(m.a_off), free(m.b_off);
+    free(ids), free(order), free(m.w), free(m.a), free(m.b);
+    free(m.ranks), free(m.scales), free(m.a_off), free(m.b_off);
     vks_context_destroy(m.ctx);
     return worst <= tol ? 0 : 1;
 }

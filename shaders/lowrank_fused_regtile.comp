@@ -126,7 +126,8 @@ void main() {
         }
         for (uint c = c_end; c < L.rank; ++c) {
             float tv[AS], ev[TN];
-            [[unroll]] for (uint s = 0; s < AS; ++s) tv[s] = aad[s] == a ? F32Buf(p.t).v[(m0 + lane + SG * s) * p.ldt + c] : 0.0;
+            [[unroll]] for (uint s = 0; s < AS; ++s)
+                tv[s] = aad[s] == a ? F32Buf(p.t).v[(m0 + lane + SG * s) * p.ldt + c] : 0.0;
             [[unroll]] for (uint j = 0; j < TN; ++j) ev[j] = load_t(L.e, bcol[j] * L.e_ld + c);
             [[unroll]] for (uint i = 0; i < TM; ++i) {
                 const float tval = subgroupShuffle(tv[i / SG], i % SG);

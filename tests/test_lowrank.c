@@ -182,10 +182,11 @@ static void test_lowrank_lora_rank3(void **state) {
     (void)state;
     vkt_rng rng = vkt_rng_seed(80);
     const int64_t nb = 2, seq = 3, in = 20, out = 12, r = 4, m = nb * seq;
-    dmat x = dmat_random(&rng, VKS_DTYPE_F32, m, in, 0, 0, 1.0), w = dmat_random(&rng, VKS_DTYPE_F32, out, in, 0, 0, 1.0);
-    dmat a = dmat_random(&rng, VKS_DTYPE_F32, r, in, 0, 0, 1.0), b = dmat_random(&rng, VKS_DTYPE_F32, out, r, 0, 0, 1.0);
+    const vks_dtype f32 = VKS_DTYPE_F32;
+    dmat x = dmat_random(&rng, f32, m, in, 0, 0, 1.0), w = dmat_random(&rng, f32, out, in, 0, 0, 1.0);
+    dmat a = dmat_random(&rng, f32, r, in, 0, 0, 1.0), b = dmat_random(&rng, f32, out, r, 0, 0, 1.0);
     vks_buffer *Y = vkt_poisoned(VKS_DTYPE_F32, (size_t)(m * out));
-    vks_tensor tx = vks_tensor_3d(x.buf, VKS_DTYPE_F32, nb, seq, in), ty = vks_tensor_3d(Y, VKS_DTYPE_F32, nb, seq, out);
+    vks_tensor tx = vks_tensor_3d(x.buf, f32, nb, seq, in), ty = vks_tensor_3d(Y, f32, nb, seq, out);
     vks_lora_desc d = VKS_LORA_DESC_INIT;
     d.x = &tx, d.w = &w.t, d.a = &a.t, d.b = &b.t, d.y = &ty, d.scale = 2.0;
     VKT_OK(vks_lora_forward(vkt->ctx, &d));

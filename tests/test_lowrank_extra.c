@@ -170,7 +170,8 @@ static void run_merge(vks_dtype dt, int64_t out, int64_t in, int64_t r, int64_t 
     double *b = rounded_random(&rng, dt, (size_t)(out * r), 1.0);
     vks_buffer *W = vkt_upload(dt, w, (size_t)(out * ld)), *A = vkt_upload(dt, a, (size_t)(r * in));
     vks_buffer *B = vkt_upload(dt, b, (size_t)(out * r));
-    vks_tensor tw = {W, 0, dt, 2, {out, in}, {ld, 1}}, ta = vks_tensor_2d(A, dt, r, in), tb = vks_tensor_2d(B, dt, out, r);
+    vks_tensor tw = {W, 0, dt, 2, {out, in}, {ld, 1}};
+    vks_tensor ta = vks_tensor_2d(A, dt, r, in), tb = vks_tensor_2d(B, dt, out, r);
     VKT_OK(vks_lora_merge(vkt->ctx, &tw, &ta, &tb, s));
     double *w1 = vkt_download(W, dt, 0, (size_t)(out * ld));
     VKT_OK(vks_lora_unmerge(vkt->ctx, &tw, &ta, &tb, s));
@@ -184,7 +185,10 @@ static void run_merge(vks_dtype dt, int64_t out, int64_t in, int64_t r, int64_t 
                 continue;
             }
             double u = 0, mag = 0;
-            for (int64_t q = 0; q < r; ++q) u += b[o * r + q] * a[q * in + k], mag += fabs(b[o * r + q] * a[q * in + k]);
+            for (int64_t q = 0; q < r; ++q) {
+                u += b[o * r + q] * a[q * in + k];
+                mag += fabs(b[o * r + q] * a[q * in + k]);
+            }
             const double exact = w[e] + s * u;
             /* merge: one rounding to dt (f16 via an f32 sum), plus the f32 error of s*B*A */
             const double f32_err = 4.0 * (double)(r + 2) * ldexp(1.0, -24) * (s * mag + fabs(exact));
@@ -251,7 +255,8 @@ static void run_galore(vks_dtype dt, int64_t batch, int64_t m, int64_t n, int64_
     const bool right = side == VKS_GALORE_RIGHT || (side == VKS_GALORE_AUTO && m >= n);
     const int64_t pr = right ? rank : m, pc = right ? n : rank, rr = right ? m : rank, rc = right ? rank : n;
     const int64_t pb = shared_p ? 1 : batch;
-    double *g = rounded_random(&rng, dt, (size_t)(batch * m * n), 1.0), *p = rounded_random(&rng, dt, (size_t)(pb * pr * pc), 1.0);
+    double *g = rounded_random(&rng, dt, (size_t)(batch * m * n), 1.0);
+    double *p = rounded_random(&rng, dt, (size_t)(pb * pr * pc), 1.0);
     vks_buffer *G = vkt_upload(dt, g, (size_t)(batch * m * n)), *P = vkt_upload(dt, p, (size_t)(pb * pr * pc));
     vks_buffer *R = vkt_poisoned(dt, (size_t)(batch * rr * rc)), *G2 = vkt_poisoned(dt, (size_t)(batch * m * n));
     vks_tensor tg = vks_tensor_3d(G, dt, batch, m, n), tr = vks_tensor_3d(R, dt, batch, rr, rc);
@@ -259,8 +264,10 @@ static void run_galore(vks_dtype dt, int64_t batch, int64_t m, int64_t n, int64_
     vks_tensor tp = shared_p ? vks_tensor_2d(P, dt, pr, pc) : vks_tensor_3d(P, dt, batch, pr, pc);
     VKT_OK(vks_galore_project(vkt->ctx, side, &tg, &tp, &tr));
     VKT_OK(vks_galore_project_back(vkt->ctx, side, &tr, &tp, 0.25, &tg2));
-    double *got_r = vkt_download(R, dt, 0, (size_t)(batch * rr * rc)), *got_g = vkt_download(G2, dt, 0, (size_t)(batch * m * n));
-    double *want_r = calloc((size_t)(batch * rr * rc), sizeof(double)), *want_g = calloc((size_t)(batch * m * n), sizeof(double));
+    double *got_r = vkt_download(R, dt, 0, (size_t)(batch * rr * rc));
+    double *got_g = vkt_download(G2, dt, 0, (size_t)(batch * m * n));
+    double *want_r = calloc((size_t)(batch * rr * rc), sizeof(double));
+    double *want_g = calloc((size_t)(batch * m * n), sizeof(double));
     for (int64_t z = 0; z < batch; ++z) {
         ref_mat rg = ref_rowmajor(g + z * m * n, m, n), rp = ref_rowmajor(p + (shared_p ? 0 : z) * pr * pc, pr, pc);
         ref_mat rr_ = ref_rowmajor(want_r + z * rr * rc, rr, rc), rg2 = ref_rowmajor(want_g + z * m * n, m, n);

@@ -48,7 +48,8 @@ static bool host_create(host *h) {
     VkApplicationInfo app = {.sType = VK_STRUCTURE_TYPE_APPLICATION_INFO, .apiVersion = VK_API_VERSION_1_2};
     VkDebugUtilsMessengerCreateInfoEXT dbg = {
         .sType = VK_STRUCTURE_TYPE_DEBUG_UTILS_MESSENGER_CREATE_INFO_EXT,
-        .messageSeverity = VK_DEBUG_UTILS_MESSAGE_SEVERITY_WARNING_BIT_EXT | VK_DEBUG_UTILS_MESSAGE_SEVERITY_ERROR_BIT_EXT,
+        .messageSeverity =
+            VK_DEBUG_UTILS_MESSAGE_SEVERITY_WARNING_BIT_EXT | VK_DEBUG_UTILS_MESSAGE_SEVERITY_ERROR_BIT_EXT,
         .messageType = VK_DEBUG_UTILS_MESSAGE_TYPE_GENERAL_BIT_EXT | VK_DEBUG_UTILS_MESSAGE_TYPE_VALIDATION_BIT_EXT,
         .pfnUserCallback = host_messages,
         .pUserData = h};
@@ -156,7 +157,8 @@ static void test_lowrank_external_recording(void **state) {
     VKT_OK(vks_buffer_write(S, 0, fs, sizeof fs));
     VKT_OK(vks_synchronize(ctx));
 
-    vks_tensor tx = vks_tensor_2d(X, f32, M, IN), tw = vks_tensor_2d(W, f32, OUT, IN), ty = vks_tensor_2d(Y, f32, M, OUT);
+    vks_tensor tx = vks_tensor_2d(X, f32, M, IN), tw = vks_tensor_2d(W, f32, OUT, IN);
+    vks_tensor ty = vks_tensor_2d(Y, f32, M, OUT);
     vks_tensor ta = vks_tensor_1d(A, f32, na), tb = vks_tensor_1d(B, f32, nb);
     vks_tensor ti = vks_tensor_1d(I, VKS_DTYPE_I32, M), ts = vks_tensor_1d(S, VKS_DTYPE_I32, 2);
     vks_lora_adapters ad = VKS_LORA_ADAPTERS_INIT;

@@ -100,7 +100,8 @@ static double *oracle(const multi_case *mc, const multi_data *md, const int32_t 
         for (int64_t i = 0; i < m; ++i) used = used || ids[i] == a;
         if (!used) continue;
         memset(delta, 0, sizeof(double) * (size_t)(out * in));
-        if (a >= 0) ref_lora_delta(out, in, mc->ranks[a], md->scales[a], md->b + md->b_off[a], md->a + md->a_off[a], delta);
+        if (a >= 0)
+            ref_lora_delta(out, in, mc->ranks[a], md->scales[a], md->b + md->b_off[a], md->a + md->a_off[a], delta);
         for (int64_t i = 0; i < m; ++i)
             if (ids[i] == a)
                 ref_linear(1, in, out, md->x + i * in, in, mc->w ? md->w : NULL, delta, mc->bias ? md->bias : NULL,

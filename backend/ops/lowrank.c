@@ -182,7 +182,7 @@ static lr_kernels choose_kernels(const vks_context *ctx, const lr_problem *pb) {
          * register tile TM/SG + TN per TM*TN*KV; one or two rows waste least with gemv. Tiles
          * of 32 rows beyond 32 rows: at 256 x 1024 x 1024 f32, 52 ms against 72 with 16. */
         k.kind = pb->m <= LR_CPU_GEMV_MAX_ROWS || pb->e_product ? LR_FUSED_GEMV : LR_FUSED_REGTILE;
-        k.fu_mt = k.kind == LR_FUSED_REGTILE ? (pb->m <= k.sg ? k.sg : pb->m <= 4 * k.sg ? 2 * k.sg : 4 * k.sg) : k.fu_mt;
+        if (k.kind == LR_FUSED_REGTILE) k.fu_mt = pb->m <= k.sg ? k.sg : pb->m <= 4 * k.sg ? 2 * k.sg : 4 * k.sg;
         k.fu_nc = k.kind == LR_FUSED_REGTILE ? 8 : k.fu_nc; /* TN */
     } else {
         /* GPUs: 4 subgroups per workgroup, 16-byte loads; few rows per tile so that W streams
@@ -228,7 +228,6 @@ static lr_kernels choose_kernels(const vks_context *ctx, const lr_problem *pb) {
 static vks_shader_id by_dtype(vks_dtype dt, vks_shader_id f32, vks_shader_id f16) {
     return dt == VKS_DTYPE_F16 ? f16 : f32;
 }
-
 
 static bool aligned_rows(uint64_t address, uint64_t ld, uint64_t rows, uint32_t vec, size_t es) {
     return address % (vec * es) == 0 && (rows <= 1 || ld % vec == 0);

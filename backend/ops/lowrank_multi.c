@@ -314,12 +314,14 @@ static vks_status multi_validate(vks_context *ctx, const char *fn, const vks_lor
     const vks_tensor *out_t = stage == STAGE_SHRINK ? t : d->y;
     const char *out_name = stage == STAGE_SHRINK ? "t" : "y";
     const vks_tensor *ins[] = {need_x ? d->x : NULL, need_y ? d->w : NULL, need_y ? d->bias : NULL,
-                               stage != STAGE_EXPAND ? d->adapters->a : NULL, stage != STAGE_SHRINK ? d->adapters->b : NULL,
+                               stage != STAGE_EXPAND ? d->adapters->a : NULL,
+                               stage != STAGE_SHRINK ? d->adapters->b : NULL,
                                stage == STAGE_EXPAND ? t : NULL, d->indices_dev, d->seg_starts_dev, d->seg_adapters_dev,
                                d->status};
     static const char *const in_names[] = {"x", "w", "bias", "adapters->a", "adapters->b", "t", "indices_dev",
                                            "seg_starts_dev", "seg_adapters_dev", "status"};
-    for (size_t i = 0; i < VKS_COUNT_OF(ins); ++i) VKS_TRY(lr_check_no_overlap(out_t, ins[i], fn, out_name, in_names[i]));
+    for (size_t i = 0; i < VKS_COUNT_OF(ins); ++i)
+        VKS_TRY(lr_check_no_overlap(out_t, ins[i], fn, out_name, in_names[i]));
     if (d->status)
         for (size_t i = 0; i + 1 < VKS_COUNT_OF(ins); ++i)
             VKS_TRY(lr_check_no_overlap(d->status, ins[i], fn, "status", in_names[i]));

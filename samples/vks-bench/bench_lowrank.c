@@ -86,7 +86,8 @@ static double sampled_error(lr_bench *g, const oracle_in *o, vks_buffer *y) {
     double err = 0, scale = 0;
     uint64_t s = 777;
     for (int n = 0; n < 48; ++n) {
-        const int64_t i = (int64_t)bench_uniform(&s, 0, (double)g->m), c = (int64_t)bench_uniform(&s, 0, (double)g->out);
+        const int64_t i = (int64_t)bench_uniform(&s, 0, (double)g->m);
+        const int64_t c = (int64_t)bench_uniform(&s, 0, (double)g->out);
         double want = 0;
         for (int64_t k = 0; k < g->in; ++k) want += o->x[i * g->in + k] * o->w[c * g->in + k];
         const int32_t ad = o->ids ? o->ids[i] : 0;
@@ -269,7 +270,8 @@ static vks_status run_multi(bench_ctx *b, vks_dtype dt, int64_t m, int64_t in, i
         g.w[s] = bench_random_buffer(b, dt, (size_t)(out * in), -1, 1, s ? NULL : hw);
         g.a[s] = bench_random_buffer(b, dt, (size_t)g.a_total, -1, 1, s ? NULL : ha);
         g.bb[s] = bench_random_buffer(b, dt, (size_t)g.b_total, -1, 1, s ? NULL : hb);
-        if (!g.x[s] || !g.w[s] || !g.a[s] || !g.bb[s] || vks_buffer_create(b->ctx, (uint64_t)(m * out) * g.es, &g.y[s]) ||
+        if (!g.x[s] || !g.w[s] || !g.a[s] || !g.bb[s] ||
+            vks_buffer_create(b->ctx, (uint64_t)(m * out) * g.es, &g.y[s]) ||
             vks_buffer_create(b->ctx, (uint64_t)(m * in) * g.es, &g.xs[s])) {
             st = VKS_ERROR_OUT_OF_DEVICE_MEMORY;
             break;
@@ -300,7 +302,8 @@ static vks_status run_multi(bench_ctx *b, vks_dtype dt, int64_t m, int64_t in, i
         /* The oracle reads x in the order each variant gives it. */
         double *hxs = malloc(sizeof(double) * (size_t)(m * in));
         if (!hxs) st = VKS_ERROR_OUT_OF_HOST_MEMORY;
-        for (int64_t j = 0; hxs && j < m; ++j) memcpy(hxs + j * in, hx + g.seg_rows[j] * in, sizeof(double) * (size_t)in);
+        for (int64_t j = 0; hxs && j < m; ++j)
+            memcpy(hxs + j * in, hx + g.seg_rows[j] * in, sizeof(double) * (size_t)in);
         for (int v = 0; v < 3 && st == VKS_OK; ++v) {
             BENCH_TRY(fns[v](&g, 0));
             oracle_in o = {v == 1 ? hx : hxs, hw, ha, hb, v == 1 ? g.row_ids : g.sorted_ids};
