@@ -53,6 +53,15 @@ static void free_bench(lr_bench *g) {
     free(g->row_ids), free(g->seg_rows), free(g->sorted_ids);
 }
 
+/* The kernels vkstruct picks for m rows (mirrors choose_kernels() in backend/ops/lowrank.c):
+ * named in the JSON rows so that reports say what ran. */
+static const char *kernel_name(const bench_ctx *b, vks_dtype dt, int64_t m) {
+    if (b->cpu) return m <= 2 ? "shrink+gemv" : "shrink+regtile";
+    if (m <= 32) return "shrink+gemv";
+    if (dt == VKS_DTYPE_F16 && (b->info.features & VKS_FEATURE_COOPMAT_NV)) return "shrink+coopmat_gemm+tiled_expand";
+    return "shrink+tiled";
+}
+
 /* ---- lora: fused vs unfused --------------------------------------------------------------- */
 
 static vks_status record_fused(void *user, int set) {
@@ -154,6 +163,8 @@ static vks_status run_lora(bench_ctx *b, vks_dtype dt, int64_t m, int64_t in, in
         rows[v].flops = 2.0 * (double)m * (double)(in * out + in * r + r * out);
         rows[v].bytes = set_bytes;
     }
+    snprintf(rows[0].extra, sizeof rows[0].extra, "\"kernel\":\"%s\"", kernel_name(b, dt, m));
+    snprintf(rows[1].extra, sizeof rows[1].extra, "\"kernel\":\"3 x vks_gemm\"");
     bench_record_fn fns[2] = {record_fused, record_unfused};
     if (st == VKS_OK) st = time_alternating(b, 2, fns, &g, g.nsets, rows);
     if (st == VKS_OK) {
@@ -295,6 +306,8 @@ static vks_status run_multi(bench_ctx *b, vks_dtype dt, int64_t m, int64_t in, i
                  (long long)in, (long long)out, rank_label, g.nad, g.nseg);
         rows[v].flops = 2.0 * (double)m * (double)(in * out) + (double)flops_lora;
         rows[v].bytes = set_bytes - (double)(m * in) * (double)g.es; /* x counted once */
+        snprintf(rows[v].extra, sizeof rows[v].extra, "\"kernel\":\"%s\"",
+                 v == 2 ? "vks_lora_forward per adapter" : kernel_name(b, dt, m));
     }
     bench_record_fn fns[3] = {record_sgmv, record_bgmv, record_loop};
     if (st == VKS_OK) st = time_alternating(b, 3, fns, &g, g.nsets, rows);
