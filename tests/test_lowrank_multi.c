@@ -211,6 +211,8 @@ static void test_lowrank_multi_f16(void **state) {
     run_multi(&g, 30, "f16");
     g.m = 2, g.in = 33, g.out = 17; /* gemv path, ragged */
     run_multi(&g, 31, "f16 two rows");
+    g.m = 13, g.gaps = true, g.device = true; /* misaligned stacks: the scalar paths */
+    run_multi(&g, 32, "f16 with gaps");
     free(ids);
 }
 
