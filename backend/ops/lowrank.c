@@ -138,7 +138,8 @@ vks_status lr_check_no_overlap(const vks_tensor *out, const vks_tensor *in, cons
 
 typedef enum lr_fused_kind { LR_FUSED_GEMV, LR_FUSED_REGTILE, LR_FUSED_TILED } lr_fused_kind;
 
-/* lavapipe: up to this many rows the gemv kernel, beyond it the register tiles (measured). */
+/* lavapipe: up to this many rows the gemv kernel, beyond it the register tiles. Measured at
+ * 4096 x 4096 f32, gemv vs register tiles: 1 row 20 vs 34 ms, 2 rows 29 vs 37, 4 rows 40 vs 36. */
 #define LR_CPU_GEMV_MAX_ROWS 2
 /* GPUs: up to this many rows the gemv kernel (W streamed once by many workgroups). */
 #define LR_GPU_GEMV_MAX_ROWS 32
