@@ -81,11 +81,12 @@ typedef enum vks_lora_layout {
  * memory (validated before anything is recorded: a bad id fails the call with
  * VKS_ERROR_OUT_OF_RANGE) or as device i32 tensors (then the kernels check each row, never
  * read out of bounds, and give rows with a bad id or outside the segments the base output
- * only; they count such rows in a status word:
- *   - with `status` (an i32 tensor of >= 2 elements) the op writes {rows with a bad id,
- *     first such row} there and returns VKS_OK without waiting: read it when convenient;
+ * only; they count the problems in a status word {count, first}, `first` being the smallest
+ * bad row index, or M + j for a bad seg_starts_dev[j] ({0, INT32_MAX} when all is well):
+ *   - with `status` (an i32 tensor of >= 2 elements) the op writes it there and returns
+ *     VKS_OK without waiting: read it when convenient;
  *   - without it the op waits for the result and returns VKS_ERROR_OUT_OF_RANGE naming the
- *     first bad row (not possible during external recording: pass `status` there).
+ *     first problem (not possible during external recording: pass `status` there).
  * Segments (both residencies): seg_starts[0] = 0, non-decreasing, seg_starts[S] = M; empty
  * segments are allowed. */
 typedef struct vks_lora_multi_desc {
