@@ -68,7 +68,8 @@ vks_status orth_check_span(const orth_mat *m, const char *fn, const char *arg);
 
 /* ---- recorders ------------------------------------------------------------------------------ */
 
-/* dst = src (MODE 0), lower(src) (1), zero dst's strict upper triangle (2), dst = I (3). */
+/* dst = src (MODE 0), lower(src) (1), zero dst's strict upper triangle (2), dst = I (3);
+ * src and dst may be one f32 and one f64 (a converting copy; needs shaderFloat64). */
 enum { ORTH_COPY = 0, ORTH_COPY_LOWER = 1, ORTH_ZERO_UPPER = 2, ORTH_IDENTITY = 3 };
 vks_status orth_copy(vks_context *ctx, int mode, const orth_mat *src, const orth_mat *dst);
 

@@ -216,6 +216,49 @@ typedef vks_status vks_syrk_fn(vks_context *ctx, vks_transpose trans, double alp
                                const vks_tensor *c, int32_t mirror);
 VKS_API vks_syrk_fn vks_syrk;
 
+/* ---- CholeskyQR ---------------------------------------------------------------------------- */
+
+typedef enum vks_cholqr_mode {
+    /* CholeskyQR2, falling back to shifted CholeskyQR3 when the first Cholesky fails or its
+     * factor's diagonal says kappa(a) is beyond CholeskyQR2's reach (~u^-1/2: 4e3 in f32,
+     * 1e8 in f64). Synchronizes once to decide. */
+    VKS_CHOLQR_AUTO = 0,
+    VKS_CHOLQR_2 = 1,          /* R = chol(A^T A)^T, Q = A R^-1, twice: ||Q^T Q - I|| = O(u) for kappa <~ u^-1/2 */
+    VKS_CHOLQR_SHIFTED_3 = 2   /* a first pass on A^T A + s I (Fukaya et al. 2020), then CholeskyQR2 */
+} vks_cholqr_mode;
+
+enum {
+    /* f32 input factored in f64 where the device has shaderFloat64 (kappa up to ~1e8 with
+     * CholeskyQR2, ~1e15 shifted); the output stays f32. */
+    VKS_CHOLQR_F64_WORK = 1u << 0
+};
+
+typedef struct vks_cholqr_options {
+    size_t struct_size; /* sizeof(vks_cholqr_options) */
+    vks_cholqr_mode mode;
+    uint32_t flags;     /* VKS_CHOLQR_* */
+    /* Optional: receives max over the batch of ||Q^T Q - I||_F, measured on the device (in
+     * the working precision) after the call; asking for it synchronizes. */
+    double *orth_error;
+    /* Optional: receives 1 when AUTO chose the shifted variant, else 0. */
+    int32_t *shifted;
+    /* Optional i32 tensor (batch): -1 success, p >= 0 a Cholesky pivot failed (rank-deficient
+     * or too ill-conditioned), -2 NaN/Inf. With it and mode != AUTO the call does not
+     * synchronize (and does not report those failures itself). */
+    const vks_tensor *info;
+} vks_cholqr_options;
+
+#define VKS_CHOLQR_OPTIONS_INIT {sizeof(vks_cholqr_options), VKS_CHOLQR_AUTO, 0u, NULL, NULL, NULL}
+
+/* a = q r for a tall matrix a (m, n), m >= n, or a batch (batch, m, n): q (same shape as a,
+ * orthonormal columns; may be a itself), r (n, n) / (batch, n, n) upper triangular with a
+ * positive diagonal (NULL: not wanted). f32/f64. Made for tall-skinny matrices (n <= 512);
+ * works for any n <= m. Errors: VKS_ERROR_NOT_POSITIVE_DEFINITE when a is (numerically)
+ * rank-deficient even for the shifted variant, VKS_ERROR_NON_FINITE for NaN/Inf. */
+typedef vks_status vks_cholqr_fn(vks_context *ctx, const vks_tensor *a, const vks_tensor *q, const vks_tensor *r,
+                                 const vks_cholqr_options *options);
+VKS_API vks_cholqr_fn vks_cholqr;
+
 /* Functions of this family, in ABI order (append only). */
 #define VKS_ORTHOGONAL_FUNCTIONS(X)                                                      \
     X(vks_eigh)                                                                          \
@@ -228,7 +271,8 @@ VKS_API vks_syrk_fn vks_syrk;
     X(vks_newton_schulz_coefficients)                                                    \
     X(vks_auon)                                                                          \
     X(vks_auon_grouped)                                                                  \
-    X(vks_syrk)
+    X(vks_syrk)                                                                          \
+    X(vks_cholqr)
 
 #ifdef __cplusplus
 }
