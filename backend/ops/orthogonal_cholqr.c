@@ -81,6 +81,29 @@ static vks_status apply_pass(vks_context *ctx, cq_work *w, orth_mat x, orth_mat 
     return VKS_OK;
 }
 
+uint64_t orth_cholqr2_ws_bytes(const vks_context *ctx, vks_dtype wdt, int64_t batch, int64_t m, int64_t n) {
+    const uint64_t es = vks__dtype_bytes(wdt);
+    return 6 * orth_round((uint64_t)batch * n * n * es) + orth_round((uint64_t)batch * m * n * es) +
+           orth_cholesky_ws_bytes(ctx, wdt, batch, n) + orth_trsm_ws_bytes(ctx, wdt, batch, n, n);
+}
+
+vks_status orth_cholqr2_record(vks_context *ctx, orth_mat x, orth_mat q, VkDeviceAddress status, orth_ws *ws) {
+    const vks_dtype wdt = x.dtype;
+    const int64_t B = x.batch, m = x.rows, n = x.cols;
+    const uint64_t es = vks__dtype_bytes(wdt);
+    cq_work w = {.wdt = wdt, .batch = B, .m = m, .n = n, .status = status};
+    orth_mat *sq[] = {&w.g, &w.l, &w.linv, &w.eye, &w.r[0], &w.r[1]};
+    for (size_t i = 0; i < VKS_COUNT_OF(sq); ++i) *sq[i] = orth_dense(orth_take(ws, (uint64_t)B * n * n * es), wdt, B, n, n);
+    w.x[0] = orth_dense(orth_take(ws, (uint64_t)B * m * n * es), wdt, B, m, n);
+    w.inner_mark = ws->used;
+    VKS_TRY(orth_copy(ctx, ORTH_IDENTITY, NULL, &w.eye));
+    VKS_TRY(orth_ws_fill(ctx, status, 16 * (uint64_t)B, 0xFFFFFFFFu));
+    VKS_TRY(gram_and_cholesky(ctx, &w, x, false, 0, 0, ws));
+    VKS_TRY(apply_pass(ctx, &w, x, w.x[0], ws));
+    VKS_TRY(gram_and_cholesky(ctx, &w, w.x[0], false, 1, 0, ws));
+    return apply_pass(ctx, &w, w.x[0], q, ws);
+}
+
 /* Reads the statuses of the Choleskys 0..count-1; the first failure becomes the call's error. */
 static vks_status check_statuses(vks_context *ctx, const cq_work *w, int count, const char *fn) {
     int32_t *st = malloc(8 * (size_t)w->batch * (size_t)count);

@@ -259,6 +259,21 @@ typedef vks_status vks_cholqr_fn(vks_context *ctx, const vks_tensor *a, const vk
                                  const vks_cholqr_options *options);
 VKS_API vks_cholqr_fn vks_cholqr;
 
+/* ---- SVD ------------------------------------------------------------------------------------ */
+
+/* Thin SVD a = u diag(s) vh of a (m, n) or (batch, m, n), torch.linalg.svd(full_matrices=False)'s
+ * convention: k = min(m, n), s (k) / (batch, k) descending, u (m, k), vh (k, n) (each may be NULL:
+ * not wanted). Small and tall (or wide) matrices, min(m, n) up to 2048: the Gram matrix of the
+ * short side, G = a^T a, goes through vks_eigh's Jacobi solver (f64 working precision also for
+ * f32 where the device has it), B = a V gives s = ||B[:, j]|| and u = B / s orthonormalized by
+ * CholeskyQR2 (columns of zero singular values completed to an orthonormal basis). Accuracy:
+ * absolute errors of ~u_w ||a||_2 in s for the large values and ~u_w ||a||^2 / s_j in the
+ * vectors of s_j (u_w the working precision's unit roundoff), as for any Gram-based method.
+ * Synchronizes (the eigensolver tests convergence). Errors as vks_eigh. */
+typedef vks_status vks_svd_fn(vks_context *ctx, const vks_tensor *a, const vks_tensor *u, const vks_tensor *s,
+                              const vks_tensor *vh);
+VKS_API vks_svd_fn vks_svd;
+
 /* Functions of this family, in ABI order (append only). */
 #define VKS_ORTHOGONAL_FUNCTIONS(X)                                                      \
     X(vks_eigh)                                                                          \
@@ -272,7 +287,8 @@ VKS_API vks_cholqr_fn vks_cholqr;
     X(vks_auon)                                                                          \
     X(vks_auon_grouped)                                                                  \
     X(vks_syrk)                                                                          \
-    X(vks_cholqr)
+    X(vks_cholqr)                                                                        \
+    X(vks_svd)
 
 #ifdef __cplusplus
 }
