@@ -15,6 +15,13 @@ layout(local_size_x_id = 0) in;
 layout(constant_id = 1) const uint MODE = 0;
 layout(constant_id = 2) const bool SRC_ACC = false;
 layout(constant_id = 3) const bool DST_ACC = true;
+layout(constant_id = 4) const bool SRC_F16 = false; // that side is the f16 working copy (tensor-core
+layout(constant_id = 5) const bool DST_F16 = false; // path; f16/bf16 variants only)
+
+#if defined(VKS_DTYPE_F16) || defined(VKS_DTYPE_BF16)
+#define HAS_F16_WORK 1
+layout(buffer_reference, std430, buffer_reference_align = 2) buffer HalfBuf { float16_t v[]; };
+#endif
 
 layout(push_constant) uniform Push {
     uint64_t items, scalars;
@@ -34,11 +41,22 @@ void main() {
     const ACC rinv = MODE >= 2 ? ACC(1) / (sc.v[so + SCAL_R] + ACC(p.eps2)) : ACC(1);
     for (uint i = gl_WorkGroupID.y; i < it.rows; i += gl_NumWorkGroups.y) {
         const uint si = i * it.src_rs + j * it.src_cs, di = i * it.dst_rs + j * it.dst_cs;
-        ACC x = SRC_ACC ? AccBuf(it.src).v[si] : to_acc(TBuf(it.src).v[si]);
+        ACC x;
+#ifdef HAS_F16_WORK
+        if (SRC_F16) x = ACC(HalfBuf(it.src).v[si]);
+        else
+#endif
+            x = SRC_ACC ? AccBuf(it.src).v[si] : to_acc(TBuf(it.src).v[si]);
         if (MODE == 0) x = ldexp(x, -ex) * mult;
         else if (MODE == 2) x = x * rinv;
         else if (MODE == 3) x = ldexp(x, -ex) * mult * rinv;
         if (bad) x = ACC(0);
+#ifdef HAS_F16_WORK
+        if (DST_F16) {
+            HalfBuf(it.dst).v[di] = float16_t(x);
+            continue;
+        }
+#endif
         if (DST_ACC) AccBuf(it.dst).v[di] = x;
         else TBuf(it.dst).v[di] = from_acc(x);
     }

@@ -1,4 +1,4 @@
-//! variants: f32 f64
+//! variants: f32 f16 f64
 // SYRK for CPU devices (lavapipe): the lower triangle of op(S) op(S)^T, built like
 // gemm_regtile.comp (one subgroup per workgroup, rows shared by subgroupShuffle, paired
 // loads) with A = op(S) and B = op(S)^T. Workgroups whose tile lies wholly above the
@@ -23,8 +23,12 @@ const uint AS = TM / SG;
 
 layout(buffer_reference, std430, buffer_reference_align = 8) buffer U64Buf { uint64_t v[]; };
 
+layout(buffer_reference, std430, buffer_reference_align = 4) buffer U32Buf { uint v[]; };
+
 vec2 load_pair(uint64_t base, uint e) {
-#if defined(VKS_DTYPE_F32)
+#if defined(VKS_DTYPE_F16)
+    return unpackHalf2x16(U32Buf(base).v[e >> 1]);
+#elif defined(VKS_DTYPE_F32)
     return uintBitsToFloat(unpackUint2x32(U64Buf(base).v[e >> 1]));
 #else
     return vec2(0); // f64 never takes the paired path
@@ -107,9 +111,9 @@ void main() {
         for (uint j = 0; j < TN; ++j) {
             uint gj = lane_col(n0, lane, j);
             if (gj >= p.n || gj > gi) continue;
-            T v = from_acc(syrk_value(acc[i][j], gi, gj, z));
-            C.v[gi * p.ldc_out + gj] = v;
-            if (MIRROR && gi != gj) C.v[gj * p.ldc_out + gi] = v;
+            const ACC v = syrk_value(acc[i][j], gi, gj, z); // (a T in registers would need f16 arithmetic)
+            C.v[gi * p.ldc_out + gj] = from_acc(v);
+            if (MIRROR && gi != gj) C.v[gj * p.ldc_out + gi] = from_acc(v);
         }
     }
 }

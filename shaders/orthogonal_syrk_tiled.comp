@@ -1,4 +1,4 @@
-//! variants: f32 f64
+//! variants: f32 f16 f64
 // SYRK for GPUs: the lower triangle of op(S) op(S)^T in BT x BT tiles staged through shared
 // memory (as gemm_tiled.comp, with A = op(S) and B = op(S)^T); tiles above the diagonal
 // return at once, so half the multiply-adds of a GEMM are done. With MIRROR each value is
@@ -67,9 +67,9 @@ void main() {
         for (uint j = 0; j < TT; ++j) {
             uint gj = n0 + tx + j * TX;
             if (gj >= p.n || gj > gi) continue;
-            T v = from_acc(syrk_value(acc[i][j], gi, gj, z));
-            C.v[gi * p.ldc_out + gj] = v;
-            if (MIRROR && gi != gj) C.v[gj * p.ldc_out + gi] = v;
+            const ACC v = syrk_value(acc[i][j], gi, gj, z); // (a T in registers would need f16 arithmetic)
+            C.v[gi * p.ldc_out + gj] = from_acc(v);
+            if (MIRROR && gi != gj) C.v[gj * p.ldc_out + gi] = from_acc(v);
         }
     }
 }

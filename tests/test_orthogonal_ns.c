@@ -82,6 +82,7 @@ typedef struct ns_case {
     vks_ns_gram gram;
     double scale, eps;
     bool in_place;
+    uint32_t flags;
 } ns_case;
 
 static double ns_tol(vks_dtype dt, vks_ns_schedule s) {
@@ -101,7 +102,7 @@ static void run_ns(const ns_case *c, uint64_t seed) {
     vks_tensor tg = nb > 1 ? vks_tensor_3d(G, c->dt, nb, m, n) : vks_tensor_2d(G, c->dt, m, n);
     vks_tensor to = nb > 1 ? vks_tensor_3d(O, c->dt, nb, m, n) : vks_tensor_2d(O, c->dt, m, n);
     vks_newton_schulz_options o = VKS_NEWTON_SCHULZ_OPTIONS_INIT;
-    o.schedule = c->schedule, o.steps = c->steps, o.gram = c->gram, o.eps = c->eps;
+    o.schedule = c->schedule, o.steps = c->steps, o.gram = c->gram, o.eps = c->eps, o.flags = c->flags;
     VKT_OK(vks_newton_schulz(vkt->ctx, &tg, c->in_place ? &tg : &to, &o));
     double *got = vkt_download(O, c->dt, 0, (size_t)(nb * mn));
     double abc[300];
@@ -110,9 +111,9 @@ static void run_ns(const ns_case *c, uint64_t seed) {
     const double factor = c->schedule == VKS_NS_POLAR_EXPRESS ? 1.01 : 1.0;
     for (int64_t z = 0; z < nb; ++z) {
         char what[200];
-        snprintf(what, sizeof what, "NS %s %lldx%lld matrix %lld schedule %d steps %d gram %d scale %g eps %g%s",
+        snprintf(what, sizeof what, "NS %s %lldx%lld matrix %lld schedule %d steps %d gram %d scale %g eps %g flags %u%s",
                  dt_name(c->dt), (long long)m, (long long)n, (long long)z, (int)c->schedule, steps, (int)c->gram,
-                 c->scale, c->eps, c->in_place ? " in place" : "");
+                 c->scale, c->eps, c->flags, c->in_place ? " in place" : "");
         check_ns(m, n, g + z * mn, got + z * mn, abc, steps, factor, c->eps, ns_tol(c->dt, c->schedule), what);
     }
     free(g), free(got);
@@ -159,11 +160,26 @@ static void test_orthogonal_ns_dtypes(void **state) {
     (void)state;
     const vks_dtype dts[] = {VKS_DTYPE_F16, VKS_DTYPE_BF16, VKS_DTYPE_F64};
     for (int d = 0; d < 3; ++d) {
+        /* f16/bf16: on a device with tensor cores this is their path; NO_TENSOR_CORES the f32 one */
         ns_case c = {dts[d], 24, 40, 2, VKS_NS_MUON, 0, VKS_NS_GRAM_OFF, 1.0, 0.0};
         run_ns(&c, 60 + d);
-        c.m = 40, c.n = 24, c.batch = 1, c.schedule = VKS_NS_POLAR_EXPRESS;
+        c.m = 40, c.n = 24, c.batch = 1, c.schedule = VKS_NS_POLAR_EXPRESS, c.flags = VKS_NS_NO_TENSOR_CORES;
         run_ns(&c, 70 + d);
     }
+}
+
+/* f16 working copies (the tensor-core path's precision; its kernels where the device has
+ * VK_NV_cooperative_matrix, the portable ones elsewhere), ragged sizes across tiles. */
+static void test_orthogonal_ns_half_work(void **state) {
+    (void)state;
+    static const int64_t shapes[][3] = {{24, 40, 2}, {40, 24, 1}, {130, 200, 1}, {1, 7, 1}, {17, 17, 3}};
+    for (int d = 0; d < 2; ++d)
+        for (size_t s = 0; s < sizeof shapes / sizeof *shapes; ++s) {
+            ns_case c = {d ? VKS_DTYPE_BF16 : VKS_DTYPE_F16, shapes[s][0], shapes[s][1], shapes[s][2],
+                         s % 2 ? VKS_NS_POLAR_EXPRESS : VKS_NS_MUON, 0, VKS_NS_GRAM_AUTO, 1.0, 0.0, s == 4,
+                         VKS_NS_HALF_WORK};
+            run_ns(&c, 75 + 10 * d + s);
+        }
 }
 
 /* The NeMo bug: a normalisation eps larger than ||G|| stops orthogonalizing. The default
@@ -493,6 +509,9 @@ static void test_orthogonal_ns_errors(void **state) {
     op.schedule = (vks_ns_schedule)9;
     VKT_FAILS(vks_newton_schulz(ctx, &g, &o, &op), VKS_ERROR_INVALID_ARGUMENT, "options->schedule = 9");
     op = (vks_newton_schulz_options)VKS_NEWTON_SCHULZ_OPTIONS_INIT;
+    op.flags = 0x10;
+    VKT_FAILS(vks_newton_schulz(ctx, &g, &o, &op), VKS_ERROR_INVALID_ARGUMENT, "options->flags = 0x10");
+    op = (vks_newton_schulz_options)VKS_NEWTON_SCHULZ_OPTIONS_INIT;
     op.eps = -1;
     VKT_FAILS(vks_newton_schulz(ctx, &g, &o, &op), VKS_ERROR_INVALID_ARGUMENT, "eps = -1");
     op = (vks_newton_schulz_options)VKS_NEWTON_SCHULZ_OPTIONS_INIT;
@@ -541,6 +560,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         VKT_TEST(test_orthogonal_ns_schedules),         VKT_TEST(test_orthogonal_ns_shapes),
         VKT_TEST(test_orthogonal_ns_gram),              VKT_TEST(test_orthogonal_ns_dtypes),
+        VKT_TEST(test_orthogonal_ns_half_work),
         VKT_TEST(test_orthogonal_ns_scale_invariance),  VKT_TEST(test_orthogonal_ns_in_place_and_custom),
         VKT_TEST(test_orthogonal_ns_spectra_and_bounds), VKT_TEST(test_orthogonal_ns_grouped),
         VKT_TEST(test_orthogonal_ns_non_finite),        VKT_TEST(test_orthogonal_auon),
@@ -550,6 +570,7 @@ int main(void) {
     int failures = VKT_RUN(tests);
     if (vkt_device_is_cpu()) {
         const struct CMUnitTest gpu[] = {VKT_TEST(test_orthogonal_ns_schedules), VKT_TEST(test_orthogonal_ns_gram),
+                                         VKT_TEST(test_orthogonal_ns_half_work),
                                          VKT_TEST(test_orthogonal_ns_grouped), VKT_TEST(test_orthogonal_syrk)};
         failures += cmocka_run_group_tests_name("newton-schulz with GPU kernels", gpu, gpu_kernels_setup, vkt_group_teardown);
     }

@@ -183,7 +183,7 @@ vks_status orth_syrk(vks_context *ctx, const orth_syrk_args *a) {
     const int64_t n = s.rows, k = s.cols; /* k = 0 works: the epilogue alone */
     if (n == 0 || a->cout.batch == 0) return VKS_OK;
     const bool trans = s.col_stride != 1; /* S stored k x n: S(i, kk) = s[kk*lda + i] */
-    const bool f64 = a->cout.dtype == VKS_DTYPE_F64;
+    const bool f64 = a->cout.dtype == VKS_DTYPE_F64, f16 = a->cout.dtype == VKS_DTYPE_F16;
     syrk_push pc = {.s = s.address,
                     .cin = a->beta != 0 ? a->cin.address : 0,
                     .cout = a->cout.address,
@@ -210,7 +210,10 @@ vks_status orth_syrk(vks_context *ctx, const orth_syrk_args *a) {
         const vks_spec spec = {.count = 8,
                                .values = {sg, tm, tn, pa, pb, trans, a->mirror, sg},
                                .required_subgroup_size = vks__has_feature(ctx, VKS_FEATURE_SUBGROUP_CONTROL) ? sg : 0};
-        return vks__dispatch(ctx, f64 ? VKS_SHADER_ORTHOGONAL_SYRK_REGTILE_F64 : VKS_SHADER_ORTHOGONAL_SYRK_REGTILE_F32,
+        return vks__dispatch(ctx,
+                             f64   ? VKS_SHADER_ORTHOGONAL_SYRK_REGTILE_F64
+                             : f16 ? VKS_SHADER_ORTHOGONAL_SYRK_REGTILE_F16
+                                   : VKS_SHADER_ORTHOGONAL_SYRK_REGTILE_F32,
                              &spec, &pc, push_bytes, (uint32_t)VKS_CEIL_DIV(n, sg * tn), (uint32_t)VKS_CEIL_DIV(n, tm),
                              gz);
     }
@@ -221,6 +224,9 @@ vks_status orth_syrk(vks_context *ctx, const orth_syrk_args *a) {
     if (f64 || t128 * (t128 + 1) / 2 * a->cout.batch < 128) bt = 64, tt = 4;
     const uint32_t tiles = (uint32_t)VKS_CEIL_DIV(n, bt);
     const vks_spec spec = {.count = 6, .values = {(bt / tt) * (bt / tt), bt, 8, tt, trans, a->mirror}};
-    return vks__dispatch(ctx, f64 ? VKS_SHADER_ORTHOGONAL_SYRK_TILED_F64 : VKS_SHADER_ORTHOGONAL_SYRK_TILED_F32, &spec,
-                         &pc, push_bytes, tiles, tiles, gz);
+    return vks__dispatch(ctx,
+                         f64   ? VKS_SHADER_ORTHOGONAL_SYRK_TILED_F64
+                         : f16 ? VKS_SHADER_ORTHOGONAL_SYRK_TILED_F16
+                               : VKS_SHADER_ORTHOGONAL_SYRK_TILED_F32,
+                         &spec, &pc, push_bytes, tiles, tiles, gz);
 }

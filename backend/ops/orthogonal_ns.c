@@ -276,11 +276,14 @@ static vks_status record_reduce(vks_context *ctx, vks_dtype dt, bool src_acc, in
                          &fspec, &fp, f64 ? 56 : 48, VKS_CEIL_DIV(count, 64), 1, 1);
 }
 
-static vks_status record_convert(vks_context *ctx, vks_dtype dt, int mode, bool src_acc, bool dst_acc,
+static vks_status record_convert(vks_context *ctx, vks_dtype dt, int mode, bool src_acc, bool dst_acc, bool half_work,
                                  VkDeviceAddress items, uint32_t count, int64_t max_rows, int64_t max_cols,
                                  VkDeviceAddress scalars, double eps2) {
     convert_push cp = {.items = items, .scalars = scalars, .eps2 = (float)eps2};
-    const vks_spec spec = {.count = 4, .values = {64, (uint32_t)mode, src_acc, dst_acc}};
+    /* half_work: the working side is f16 (tensor cores) instead of f32/f64. */
+    const bool src_f16 = half_work && src_acc, dst_f16 = half_work && dst_acc;
+    if (half_work) src_acc = dst_acc = false;
+    const vks_spec spec = {.count = 6, .values = {64, (uint32_t)mode, src_acc, dst_acc, src_f16, dst_f16}};
     const vks_dtype variant = (src_acc && dst_acc) ? (dt == VKS_DTYPE_F64 ? dt : VKS_DTYPE_F32) : dt;
     return vks__dispatch(ctx,
                          storage_variant(variant, VKS_SHADER_ORTHOGONAL_CONVERT_F32, VKS_SHADER_ORTHOGONAL_CONVERT_F16,
@@ -308,6 +311,47 @@ static vks_status ns_step(vks_context *ctx, vks_dtype wdt, ns_group *gr, const d
     orth_syrk_args s2 = {.s = sa, .cin = a, .cout = b, .alpha = abc[2], .beta = abc[1], .gamma = abc[0], .mirror = true};
     VKS_TRY(orth_syrk(ctx, &s2));
     VKS_TRY(orth_gemm(ctx, 1.0, b, x, 0.0, xn));
+    gr->cur = 1 - gr->cur;
+    return VKS_OK;
+}
+
+/* ---- tensor cores (VK_NV_cooperative_matrix): f16 storage, f32 accumulation ---------------------- */
+
+typedef struct mm_push {
+    uint64_t a, b, c, cin;
+    uint64_t sa, sb, sc, scin;
+    uint32_t m, n, k, lda;
+    uint32_t ldb, ldc, ldcin, pad;
+    float alpha, beta, gamma;
+} mm_push;
+_Static_assert(sizeof(mm_push) == 112, "mm_push mirrors shaders/orthogonal_mm_coopmat.comp");
+
+static bool use_tensor_cores(const vks_context *ctx, vks_dtype dt, uint32_t flags) {
+    const uint32_t need = VKS_FEATURE_COOPMAT_NV | VKS_FEATURE_FLOAT16 | VKS_FEATURE_STORAGE16;
+    return (dt == VKS_DTYPE_F16 || dt == VKS_DTYPE_BF16) && vks__has_feature(ctx, need) && !vks__cpu_kernels(ctx) &&
+           !(flags & VKS_NS_NO_TENSOR_CORES) && ctx->probe.info.subgroup_size == 32;
+}
+
+static vks_status mm_coopmat(vks_context *ctx, bool syrk, const mm_push *pc, uint32_t batch) {
+    const vks_spec spec = {.count = 1, .values = {syrk}, .required_subgroup_size = 32};
+    const uint32_t tiles_m = VKS_CEIL_DIV(pc->m, 128), tiles_n = VKS_CEIL_DIV(pc->n, 128);
+    return vks__dispatch(ctx, VKS_SHADER_ORTHOGONAL_MM_COOPMAT, &spec, pc, sizeof *pc, tiles_n, tiles_m, batch);
+}
+
+/* One step as ns_step, on f16 working copies. */
+static vks_status ns_step_coopmat(vks_context *ctx, ns_group *gr, const double *abc) {
+    const uint32_t m = (uint32_t)gr->m, n = (uint32_t)gr->n, cnt = (uint32_t)gr->count;
+    const uint64_t xs = (uint64_t)m * n, ss = (uint64_t)m * m;
+    const mm_push s1 = {.a = gr->x[gr->cur], .c = gr->a, .sa = xs, .sc = ss, .m = m, .n = m, .k = n, .lda = n,
+                        .ldc = m, .alpha = 1.0f};
+    VKS_TRY(mm_coopmat(ctx, true, &s1, cnt));
+    const mm_push s2 = {.a = gr->a, .c = gr->b, .cin = gr->a, .sa = ss, .sc = ss, .scin = ss, .m = m, .n = m,
+                        .k = abc[2] != 0.0 ? m : 0, .lda = m, .ldc = m, .ldcin = m, .alpha = (float)abc[2],
+                        .beta = (float)abc[1], .gamma = (float)abc[0]};
+    VKS_TRY(mm_coopmat(ctx, true, &s2, cnt));
+    const mm_push g = {.a = gr->b, .b = gr->x[gr->cur], .c = gr->x[1 - gr->cur], .sa = ss, .sb = xs, .sc = xs,
+                       .m = m, .n = n, .k = m, .lda = m, .ldb = n, .ldc = n, .alpha = 1.0f};
+    VKS_TRY(mm_coopmat(ctx, false, &g, cnt));
     gr->cur = 1 - gr->cur;
     return VKS_OK;
 }
@@ -375,13 +419,16 @@ typedef struct ns_plan {
     vks_auon_variant variant;
     double gamma;
     const vks_tensor *status;
+    bool coopmat; /* f16 working copies on tensor cores */
+    bool half;    /* f16 working copies (c->work is F16): tensor cores or the portable kernels */
 } ns_plan;
 
 /* Writes the tables, records everything, and reads the flags back when there is no status
  * tensor. c->mats and c->groups are filled. */
 static vks_status ns_run(vks_context *ctx, ns_call *c, const ns_plan *pl) {
     const char *fn = c->fn;
-    const size_t es = vks__dtype_bytes(c->work);
+    /* es: the working copies' element; the scalars and partials are f32 (f64 for f64). */
+    const size_t es = vks__dtype_bytes(c->work), ses_acc = c->dt == VKS_DTYPE_F64 ? 8 : 4;
     const bool iterate = pl->steps > 0;
     const uint32_t nmat = (uint32_t)c->nmat, nparts = reduce_parts(ctx, c);
     /* Tables: in (g -> X0 or g for AuON), out (X -> out), and the iterate as a source (hybrid). */
@@ -390,8 +437,8 @@ static vks_status ns_run(vks_context *ctx, ns_call *c, const ns_plan *pl) {
         free(tin), free(tout), free(tx);
         return vks__error(VKS_ERROR_OUT_OF_HOST_MEMORY, "%s: out of host memory", fn);
     }
-    uint64_t bytes = 3 * orth_round(nmat * sizeof(ns_item)) + orth_round(2ull * nmat * 8 * es) +
-                     orth_round((uint64_t)nmat * nparts * 3 * es);
+    uint64_t bytes = 3 * orth_round(nmat * sizeof(ns_item)) + orth_round(2ull * nmat * 8 * ses_acc) +
+                     orth_round((uint64_t)nmat * nparts * 3 * ses_acc);
     for (int32_t k = 0; iterate && k < c->ngroups; ++k) bytes += group_bytes(&c->groups[k], es);
     orth_ws ws;
     vks_status st = orth_ws_begin(ctx, bytes, &ws);
@@ -401,11 +448,10 @@ static vks_status ns_run(vks_context *ctx, ns_call *c, const ns_plan *pl) {
     }
     const VkDeviceAddress din = orth_take(&ws, nmat * sizeof(ns_item)), dout = orth_take(&ws, nmat * sizeof(ns_item));
     const VkDeviceAddress dx = orth_take(&ws, nmat * sizeof(ns_item));
-    const VkDeviceAddress scalars = orth_take(&ws, 2ull * nmat * 8 * es);
-    const VkDeviceAddress partials = orth_take(&ws, (uint64_t)nmat * nparts * 3 * es);
+    const VkDeviceAddress scalars = orth_take(&ws, 2ull * nmat * 8 * ses_acc);
+    const VkDeviceAddress partials = orth_take(&ws, (uint64_t)nmat * nparts * 3 * ses_acc);
     for (int32_t k = 0; iterate && k < c->ngroups; ++k) group_take(&c->groups[k], es, &ws);
     int64_t max_rows = 1, max_cols = 1;
-    const size_t ses = vks__dtype_bytes(c->dt);
     for (uint32_t i = 0; i < nmat; ++i) {
         const ns_matrix *mt = &c->mats[i];
         max_rows = VKS_MAX(max_rows, mt->rows), max_cols = VKS_MAX(max_cols, mt->cols);
@@ -424,7 +470,6 @@ static vks_status ns_run(vks_context *ctx, ns_call *c, const ns_plan *pl) {
         } else if (!iterate) {
             tout[i].src = mt->g, tout[i].src_rs = (uint32_t)mt->g_rs, tout[i].src_cs = (uint32_t)mt->g_cs;
         }
-        (void)ses;
     }
     st = vks__op_begin(ctx, pl->auon ? "auon" : "newton_schulz");
     const VkDeviceAddress status = pl->status ? vks__tensor_address(pl->status) : 0;
@@ -434,10 +479,13 @@ static vks_status ns_run(vks_context *ctx, ns_call *c, const ns_plan *pl) {
                            iterate ? pl->norm_factor : 1.0, pl->eps, 0.0);
     if (iterate) {
         if (st == VKS_OK)
-            st = record_convert(ctx, c->dt, CONVERT_NORMALIZE, false, true, din, nmat, max_rows, max_cols, scalars, 0.0);
+            st = record_convert(ctx, c->dt, CONVERT_NORMALIZE, false, true, pl->half, din, nmat, max_rows, max_cols,
+                                scalars, 0.0);
         for (int32_t k = 0; st == VKS_OK && k < c->ngroups; ++k) {
             ns_group *gr = &c->groups[k];
-            if (gr->gram) st = gram_ns(ctx, c->work, gr, pl->abc, pl->steps, pl->gram_restart);
+            if (pl->coopmat)
+                for (int32_t t = 0; st == VKS_OK && t < pl->steps; ++t) st = ns_step_coopmat(ctx, gr, pl->abc + 3 * t);
+            else if (gr->gram) st = gram_ns(ctx, c->work, gr, pl->abc, pl->steps, pl->gram_restart);
             else
                 for (int32_t t = 0; st == VKS_OK && t < pl->steps; ++t) st = ns_step(ctx, c->work, gr, pl->abc + 3 * t);
         }
@@ -467,14 +515,14 @@ static vks_status ns_run(vks_context *ctx, ns_call *c, const ns_plan *pl) {
     }
     if (st == VKS_OK) st = upload(ctx, dout, tout, nmat * sizeof(ns_item));
     if (st == VKS_OK)
-        st = record_convert(ctx, c->dt, mode, iterate, false, dout, nmat, max_rows, max_cols, scal_out, 1e-8);
+        st = record_convert(ctx, c->dt, mode, iterate, false, pl->half, dout, nmat, max_rows, max_cols, scal_out, 1e-8);
     vks__op_end(ctx);
     if (st == VKS_OK && !pl->status) { /* the NaN/Inf flags: synchronizes */
-        void *raw = malloc((size_t)nmat * 8 * es);
+        void *raw = malloc((size_t)nmat * 8 * ses_acc);
         if (!raw) st = vks__error(VKS_ERROR_OUT_OF_HOST_MEMORY, "%s: out of host memory", fn);
-        else st = orth_ws_read(ctx, scalars, raw, (uint64_t)nmat * 8 * es);
+        else st = orth_ws_read(ctx, scalars, raw, (uint64_t)nmat * 8 * ses_acc);
         for (uint32_t i = 0; st == VKS_OK && i < nmat; ++i) {
-            const double bad = es == 8 ? ((const double *)raw)[8 * i + 2] : ((const float *)raw)[8 * i + 2];
+            const double bad = ses_acc == 8 ? ((const double *)raw)[8 * i + 2] : ((const float *)raw)[8 * i + 2];
             if (bad != 0)
                 st = vks__error(VKS_ERROR_NON_FINITE, "%s: matrix %u of the call holds NaN or Inf; its output was set to 0",
                                 fn, i);
@@ -511,6 +559,8 @@ vks_status vks_newton_schulz_grouped(vks_context *ctx, uint32_t count, const vks
     if (!(o.norm_factor >= 0) || !(o.eps >= 0) || !isfinite(o.norm_factor) || !isfinite(o.eps))
         return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: options->norm_factor = %g and eps = %g; expected finite >= 0",
                           c.fn, o.norm_factor, o.eps);
+    if (o.flags & ~(uint32_t)(VKS_NS_NO_TENSOR_CORES | VKS_NS_HALF_WORK))
+        return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: options->flags = 0x%x has unknown bits", c.fn, o.flags);
     if ((unsigned)o.gram > VKS_NS_GRAM_ON || o.gram_restart < 0)
         return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: options->gram = %d, gram_restart = %d", c.fn, (int)o.gram,
                           o.gram_restart);
@@ -530,9 +580,15 @@ vks_status vks_newton_schulz_grouped(vks_context *ctx, uint32_t count, const vks
     vks__lock(ctx);
     vks_status st = collect(ctx, count, g, out, &c);
     if (st == VKS_OK) st = check_status_tensor(ctx, o.status, c.nmat, c.fn);
-    if (st == VKS_OK) st = make_groups(&c, o.gram);
+    const bool coopmat = st == VKS_OK && use_tensor_cores(ctx, c.dt, o.flags);
+    const bool half = coopmat || (st == VKS_OK && (o.flags & VKS_NS_HALF_WORK) &&
+                                  (c.dt == VKS_DTYPE_F16 || c.dt == VKS_DTYPE_BF16));
+    if (half) c.work = VKS_DTYPE_F16;
+    if (st == VKS_OK) st = make_groups(&c, half ? VKS_NS_GRAM_OFF : o.gram);
     if (st == VKS_OK && c.nmat > 0) {
-        const ns_plan pl = {.abc = abc,
+        const ns_plan pl = {.coopmat = coopmat,
+                            .half = half,
+                            .abc = abc,
                             .steps = steps,
                             .norm_factor = o.norm_factor > 0 ? o.norm_factor : o.schedule == VKS_NS_POLAR_EXPRESS ? 1.01 : 1.0,
                             .eps = o.eps,

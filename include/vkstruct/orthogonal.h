@@ -150,10 +150,21 @@ typedef struct vks_newton_schulz_options {
      * then 0). With it the call only records work; without it a NaN/Inf input makes the call
      * synchronize and return VKS_ERROR_NON_FINITE naming the matrix. */
     const vks_tensor *status;
+    uint32_t flags; /* VKS_NS_* below */
 } vks_newton_schulz_options;
 
+enum {
+    /* f16/bf16 input is iterated on tensor cores (f16 working copies, f32 accumulation; the
+     * plain iteration, no Gram-NS) where the device has VK_NV_cooperative_matrix; this flag
+     * keeps the portable f32 iteration instead. */
+    VKS_NS_NO_TENSOR_CORES = 1u << 0,
+    /* f16/bf16 input iterated in f16 working copies (f32 accumulation) also without tensor
+     * cores: the tensor-core path's precision with the portable kernels. */
+    VKS_NS_HALF_WORK = 1u << 1
+};
+
 #define VKS_NEWTON_SCHULZ_OPTIONS_INIT                                                                       \
-    {sizeof(vks_newton_schulz_options), VKS_NS_MUON, 0, NULL, 0.0, 0.0, VKS_NS_GRAM_AUTO, 0, NULL}
+    {sizeof(vks_newton_schulz_options), VKS_NS_MUON, 0, NULL, 0.0, 0.0, VKS_NS_GRAM_AUTO, 0, NULL, 0u}
 
 /* out = the Newton-Schulz orthogonalization of g: g (m, n) or (batch, m, n), out the same shape
  * (out may be g itself; any other overlap is an error). A tall matrix (m > n) is iterated as its

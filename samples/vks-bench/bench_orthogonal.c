@@ -148,6 +148,7 @@ typedef struct ns_bench {
     int64_t batch, m, n;
     vks_ns_schedule schedule;
     vks_ns_gram gram;
+    uint32_t flags;
     vks_buffer *g[MAX_SETS], *out[MAX_SETS], *status;
 } ns_bench;
 
@@ -159,14 +160,14 @@ static vks_status record_ns(void *user, int set) {
     o.buffer = t->out[set];
     vks_tensor s = vks_tensor_1d(t->status, VKS_DTYPE_I32, t->batch);
     vks_newton_schulz_options opt = VKS_NEWTON_SCHULZ_OPTIONS_INIT;
-    opt.schedule = t->schedule, opt.gram = t->gram, opt.status = &s;
+    opt.schedule = t->schedule, opt.gram = t->gram, opt.status = &s, opt.flags = t->flags;
     return vks_newton_schulz(t->b->ctx, &g, &o, &opt);
 }
 
 static vks_status run_ns(bench_ctx *b, vks_ns_schedule schedule, vks_dtype dt, int64_t batch, int64_t m, int64_t n,
-                         vks_ns_gram gram, bool errors) {
+                         vks_ns_gram gram, bool errors, uint32_t flags) {
     const size_t es = dt_size(dt), numel = (size_t)(batch * m * n);
-    ns_bench t = {.b = b, .dt = dt, .batch = batch, .m = m, .n = n, .schedule = schedule, .gram = gram};
+    ns_bench t = {.b = b, .dt = dt, .batch = batch, .m = m, .n = n, .schedule = schedule, .gram = gram, .flags = flags};
     const int nsets = bench_sets(b, 2.0 * (double)numel * (double)es);
     double *host = malloc(sizeof(double) * numel);
     vks_status st = host ? vks_buffer_create(b->ctx, 4 * (uint64_t)batch, &t.status) : VKS_ERROR_OUT_OF_HOST_MEMORY;
@@ -175,9 +176,11 @@ static vks_status run_ns(bench_ctx *b, vks_ns_schedule schedule, vks_dtype dt, i
         if (!t.g[s] || vks_buffer_create(b->ctx, numel * es, &t.out[s]) != VKS_OK) st = VKS_ERROR_OUT_OF_DEVICE_MEMORY;
     }
     const int64_t mm = m < n ? m : n, nn = m < n ? n : m;
-    const bool gram_used = gram == VKS_NS_GRAM_ON || (gram == VKS_NS_GRAM_AUTO && nn >= 4 * mm);
+    const bool half = dt == VKS_DTYPE_F16 || dt == VKS_DTYPE_BF16;
+    const bool coopmat = half && !b->cpu && (b->info.features & VKS_FEATURE_COOPMAT_NV) && !(flags & VKS_NS_NO_TENSOR_CORES);
+    const bool gram_used = !coopmat && (gram == VKS_NS_GRAM_ON || (gram == VKS_NS_GRAM_AUTO && nn >= 4 * mm));
     bench_row row = {.op = schedule == VKS_NS_MUON ? "newton_schulz" : "polar_express",
-                     .variant = gram_used ? "gram" : "syrk",
+                     .variant = coopmat ? "coopmat" : gram_used ? "gram" : "syrk",
                      .dtype = dt,
                      .max_rel_err = -1};
     snprintf(row.shape, sizeof row.shape, "{\"batch\":%lld,\"m\":%lld,\"n\":%lld,\"steps\":5}", (long long)batch,
@@ -418,8 +421,8 @@ vks_status bench_orthogonal(bench_ctx *b) {
         const size_t count = b->quick ? 1 : 3;
         for (int s = 0; s < 2; ++s)
             for (size_t i = 0; i < count; ++i)
-                BENCH_TRY(run_ns(b, sch[s], VKS_DTYPE_F32, 1, shapes[i][0], shapes[i][1], VKS_NS_GRAM_AUTO, true));
-        if (!b->quick) BENCH_TRY(run_ns(b, VKS_NS_MUON, VKS_DTYPE_F32, 1, 256, 1024, VKS_NS_GRAM_OFF, false));
+                BENCH_TRY(run_ns(b, sch[s], VKS_DTYPE_F32, 1, shapes[i][0], shapes[i][1], VKS_NS_GRAM_AUTO, true, 0));
+        if (!b->quick) BENCH_TRY(run_ns(b, VKS_NS_MUON, VKS_DTYPE_F32, 1, 256, 1024, VKS_NS_GRAM_OFF, false, 0));
         BENCH_TRY(run_syrk(b, 256, 256));
         if (!b->quick) BENCH_TRY(run_syrk(b, 512, 512));
         BENCH_TRY(run_fact(b, 0, VKS_DTYPE_F32, 0, b->quick ? 128 : 256));
@@ -432,17 +435,22 @@ vks_status bench_orthogonal(bench_ctx *b) {
     const size_t count = b->quick ? 3 : 5;
     for (int s = 0; s < 2; ++s)
         for (size_t i = 0; i < count; ++i)
-            BENCH_TRY(run_ns(b, sch[s], VKS_DTYPE_F32, shapes[i][0], shapes[i][1], shapes[i][2], VKS_NS_GRAM_AUTO, true));
+            BENCH_TRY(run_ns(b, sch[s], VKS_DTYPE_F32, shapes[i][0], shapes[i][1], shapes[i][2], VKS_NS_GRAM_AUTO, true, 0));
     if (!b->quick) {
-        BENCH_TRY(run_ns(b, VKS_NS_MUON, VKS_DTYPE_F32, 1, 1024, 4096, VKS_NS_GRAM_OFF, false));
+        BENCH_TRY(run_ns(b, VKS_NS_MUON, VKS_DTYPE_F32, 1, 1024, 4096, VKS_NS_GRAM_OFF, false, 0));
         static const int64_t peer[][3] = {{1, 4096, 4096}, {1, 4096, 11008}, {8, 1024, 1024}};
         for (int s = 0; s < 2; ++s)
             for (int d = 0; d < 2; ++d)
                 for (size_t i = 0; i < 3; ++i) {
                     if (d == 1 && !bf16) continue;
                     BENCH_TRY(run_ns(b, sch[s], d ? VKS_DTYPE_BF16 : VKS_DTYPE_F32, peer[i][0], peer[i][1], peer[i][2],
-                                     VKS_NS_GRAM_AUTO, false));
+                                     VKS_NS_GRAM_AUTO, false, 0));
                 }
+        /* bf16 without tensor cores (f32 iteration), for the comparison. */
+        if (bf16 && (b->info.features & VKS_FEATURE_COOPMAT_NV))
+            BENCH_TRY(run_ns(b, VKS_NS_MUON, VKS_DTYPE_BF16, 1, 4096, 4096, VKS_NS_GRAM_AUTO, false, VKS_NS_NO_TENSOR_CORES));
+        /* bf16 with errors: the tensor-core path's orth_err/polar_err at 1024. */
+        if (bf16) BENCH_TRY(run_ns(b, VKS_NS_MUON, VKS_DTYPE_BF16, 1, 1024, 1024, VKS_NS_GRAM_AUTO, true, 0));
     }
     static const int64_t sy[] = {1024, 2048, 4096};
     for (size_t i = 0; i < (b->quick ? 1u : 3u); ++i) BENCH_TRY(run_syrk(b, sy[i], sy[i]));
