@@ -333,7 +333,9 @@ static bool use_tensor_cores(const vks_context *ctx, vks_dtype dt, uint32_t flag
 }
 
 static vks_status mm_coopmat(vks_context *ctx, bool syrk, const mm_push *pc, uint32_t batch) {
-    const vks_spec spec = {.count = 1, .values = {syrk}, .required_subgroup_size = 32};
+    const vks_spec spec = {.count = 1,
+                           .values = {syrk},
+                           .required_subgroup_size = vks__has_feature(ctx, VKS_FEATURE_SUBGROUP_CONTROL) ? 32 : 0};
     const uint32_t tiles_m = VKS_CEIL_DIV(pc->m, 128), tiles_n = VKS_CEIL_DIV(pc->n, 128);
     return vks__dispatch(ctx, VKS_SHADER_ORTHOGONAL_MM_COOPMAT, &spec, pc, sizeof *pc, tiles_n, tiles_m, batch);
 }

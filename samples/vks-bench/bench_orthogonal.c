@@ -107,36 +107,44 @@ static vks_status gram_eigh(bench_ctx *b, const double *x, int64_t m, int64_t n,
     return st;
 }
 
-/* orth_err = max |sigma_i(x) - 1|; polar_err = ||x - polar(g)||_2, polar(g) = U L^-1/2 U^T g
- * from g g^T = U L U^T. x, g: m x n (m <= n), f64 on the host. */
+/* C = A B in float64 on the device (A m x k, B k x n, host arrays; trans_a: A given as k x m). */
+static vks_status gemm_f64(bench_ctx *b, const double *a, bool trans_a, const double *bm, int64_t m, int64_t n, int64_t k,
+                           double *c) {
+    vks_buffer *A = upload_f64(b, a, (size_t)(m * k)), *B = upload_f64(b, bm, (size_t)(k * n)), *C = NULL;
+    vks_status st = (A && B) ? vks_buffer_create(b->ctx, (uint64_t)(m * n) * 8, &C) : VKS_ERROR_OUT_OF_DEVICE_MEMORY;
+    if (st == VKS_OK) {
+        vks_tensor ta = trans_a ? vks_tensor_2d(A, VKS_DTYPE_F64, k, m) : vks_tensor_2d(A, VKS_DTYPE_F64, m, k);
+        vks_tensor tb = vks_tensor_2d(B, VKS_DTYPE_F64, k, n), tc = vks_tensor_2d(C, VKS_DTYPE_F64, m, n);
+        st = vks_gemm(b->ctx, trans_a ? VKS_TRANS : VKS_NO_TRANS, VKS_NO_TRANS, 1.0, &ta, &tb, 0.0, &tc);
+        if (st == VKS_OK) st = vks_buffer_read(C, 0, c, (uint64_t)(m * n) * 8);
+    }
+    vks_buffer_destroy(A), vks_buffer_destroy(B), vks_buffer_destroy(C);
+    return st;
+}
+
+/* orth_err = max |sigma_i(x) - 1|; polar_err = ||x - polar(g)||_2 with polar(g) = U L^-1/2 U^T g
+ * from g g^T = U L U^T; all in float64 on the device. x, g: m x n (m <= n), host arrays. */
 static vks_status ns_errors(bench_ctx *b, const double *x, const double *g, int64_t m, int64_t n, double *orth,
                             double *polar) {
     double *w = malloc(sizeof(double) * (size_t)m), *u = malloc(sizeof(double) * (size_t)(m * m));
-    double *p = malloc(sizeof(double) * (size_t)(m * n)), *t = malloc(sizeof(double) * (size_t)(m * n));
-    vks_status st = (w && u && p && t) ? gram_eigh(b, x, m, n, w, NULL) : VKS_ERROR_OUT_OF_HOST_MEMORY;
+    double *us = malloc(sizeof(double) * (size_t)(m * m)), *t = malloc(sizeof(double) * (size_t)(m * n));
+    double *p = malloc(sizeof(double) * (size_t)(m * n));
+    vks_status st = (w && u && us && t && p) ? gram_eigh(b, x, m, n, w, NULL) : VKS_ERROR_OUT_OF_HOST_MEMORY;
     *orth = 0;
     for (int64_t i = 0; st == VKS_OK && i < m; ++i) *orth = fmax(*orth, fabs(sqrt(fmax(w[i], 0)) - 1));
     if (st == VKS_OK) st = gram_eigh(b, g, m, n, w, u);
-    if (st == VKS_OK) { /* t = U^T g; t_i /= sqrt(l_i); p = U t; then x - p */
-        for (int64_t i = 0; i < m; ++i) {
-            const double sc = w[i] > 0 ? 1 / sqrt(w[i]) : 0;
-            for (int64_t j = 0; j < n; ++j) t[i * n + j] = 0;
-            for (int64_t k = 0; k < m; ++k) {
-                const double uki = u[k * m + i] * sc;
-                for (int64_t j = 0; j < n; ++j) t[i * n + j] += uki * g[k * n + j];
-            }
-        }
-        for (int64_t i = 0; i < m; ++i) {
-            for (int64_t j = 0; j < n; ++j) p[i * n + j] = x[i * n + j];
-            for (int64_t k = 0; k < m; ++k) {
-                const double uik = u[i * m + k];
-                for (int64_t j = 0; j < n; ++j) p[i * n + j] -= uik * t[k * n + j];
-            }
-        }
+    if (st == VKS_OK) { /* us = U L^-1/2, t = us^T g, p = U t */
+        for (int64_t i = 0; i < m; ++i)
+            for (int64_t k = 0; k < m; ++k) us[i * m + k] = w[k] > 0 ? u[i * m + k] / sqrt(w[k]) : 0;
+        st = gemm_f64(b, us, true, g, m, n, m, t);
+    }
+    if (st == VKS_OK) st = gemm_f64(b, u, false, t, m, n, m, p);
+    if (st == VKS_OK) {
+        for (int64_t i = 0; i < m * n; ++i) p[i] = x[i] - p[i];
         st = gram_eigh(b, p, m, n, w, NULL);
         *polar = st == VKS_OK ? sqrt(fmax(w[m - 1], 0)) : NAN;
     }
-    free(w), free(u), free(p), free(t);
+    free(w), free(u), free(us), free(t), free(p);
     return st;
 }
 
