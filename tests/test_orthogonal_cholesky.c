@@ -95,6 +95,16 @@ static void test_orthogonal_cholesky_f32(void **state) {
     run_cholesky(&big, 120);
 }
 
+/* n = 2048 where it is fast (a GPU; skipped on lavapipe). */
+static void test_orthogonal_cholesky_gpu_sizes(void **state) {
+    (void)state;
+    if (vkt->info.type == VKS_DEVICE_CPU) skip();
+    chol_case c = {VKS_DTYPE_F32, 2048, 1, false, false};
+    run_cholesky(&c, 130);
+    c.dt = VKS_DTYPE_F64, c.n = 1500;
+    run_cholesky(&c, 131);
+}
+
 static void test_orthogonal_cholesky_f64(void **state) {
     (void)state;
     static const int64_t sizes[] = {1, 7, 33, 70, 130};
@@ -368,6 +378,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         VKT_TEST(test_orthogonal_cholesky_f32),
         VKT_TEST(test_orthogonal_cholesky_f64),
+        VKT_TEST(test_orthogonal_cholesky_gpu_sizes),
         VKT_TEST(test_orthogonal_cholesky_in_place_and_views),
         VKT_TEST(test_orthogonal_cholesky_not_positive_definite),
         VKT_TEST(test_orthogonal_cholesky_non_finite),

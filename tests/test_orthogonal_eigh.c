@@ -235,6 +235,49 @@ static void test_orthogonal_eigh_large(void **state) {
     run_eigh(&c, 500);
 }
 
+/* The issue's sizes, where they are fast (a GPU; skipped on lavapipe): n = 2048 f32 and 1024
+ * f64, checked by the residual and orthogonality (an O(n^3) oracle is too slow here). */
+static void test_orthogonal_eigh_gpu_sizes(void **state) {
+    (void)state;
+    if (vkt->info.type == VKS_DEVICE_CPU) skip();
+    const int64_t sizes[] = {2048, 1024};
+    const vks_dtype dts[] = {VKS_DTYPE_F32, VKS_DTYPE_F64};
+    for (int c = 0; c < 2; ++c) {
+        if (!have(dts[c])) continue;
+        const int64_t n = sizes[c];
+        vkt_rng rng = vkt_rng_seed(700 + c);
+        double *a = calloc(n * n, sizeof *a);
+        for (int64_t i = 0; i < n; ++i)
+            for (int64_t j = 0; j <= i; ++j) a[i * n + j] = a[j * n + i] = vkt_uniform(&rng, -1, 1);
+        vkt_round_to(dts[c], a, n * n);
+        vks_buffer *A = vkt_upload(dts[c], a, n * n), *V = vkt_poisoned(dts[c], n * n), *W = vkt_poisoned(dts[c], n);
+        vks_tensor ta = vks_tensor_2d(A, dts[c], n, n), tv = vks_tensor_2d(V, dts[c], n, n), tw = vks_tensor_1d(W, dts[c], n);
+        VKT_OK(vks_eigh(vkt->ctx, &ta, &tw, &tv));
+        double *w = vkt_download(W, dts[c], 0, n), *v = vkt_download(V, dts[c], 0, n * n);
+        /* 64 sampled columns: ||A v_j - w_j v_j|| and <v_j, v_k>. */
+        double res = 0, orth = 0, fro = ref_fro(a, n * n);
+        for (int64_t s = 0; s < 64; ++s) {
+            const int64_t j = (s * 997) % n, k = (s * 463 + 11) % n;
+            double r2 = 0, d = 0;
+            for (int64_t i = 0; i < n; ++i) {
+                double t = 0;
+                for (int64_t q = 0; q < n; ++q) t += a[i * n + q] * v[q * n + j];
+                t -= w[j] * v[i * n + j];
+                r2 += t * t;
+                d += v[i * n + j] * v[i * n + k];
+            }
+            res = fmax(res, sqrt(r2) / fro);
+            orth = fmax(orth, fabs(d - (j == k ? 1.0 : 0.0)));
+            if (j && w[j] < w[j - 1]) fail_msg("n=%lld: w not ascending at %lld", (long long)n, (long long)j);
+        }
+        const double tol = dts[c] == VKS_DTYPE_F64 ? 1e-11 : 2e-6;
+        if (!(res <= tol && orth <= tol)) fail_msg("eigh n=%lld %s: residual %.3g, orthogonality %.3g (tol %.3g)", (long long)n,
+                                                 dts[c] == VKS_DTYPE_F64 ? "f64" : "f32", res, orth, tol);
+        free(a), free(w), free(v);
+        vks_buffer_destroy(A), vks_buffer_destroy(V), vks_buffer_destroy(W);
+    }
+}
+
 static void test_orthogonal_eigh_non_finite(void **state) {
     (void)state;
     const int64_t sizes[] = {6, 45};
@@ -313,7 +356,7 @@ int main(void) {
         VKT_TEST(test_orthogonal_eigh_f64),        VKT_TEST(test_orthogonal_eigh_fixed_sweeps),
         VKT_TEST(test_orthogonal_eigh_f32_working_precision),
         VKT_TEST(test_orthogonal_eigh_large),      VKT_TEST(test_orthogonal_eigh_non_finite),
-        VKT_TEST(test_orthogonal_eigh_errors),
+        VKT_TEST(test_orthogonal_eigh_errors),     VKT_TEST(test_orthogonal_eigh_gpu_sizes),
     };
     int failures = VKT_RUN(tests);
     if (vkt_device_is_cpu()) {
