@@ -339,7 +339,7 @@ vks_status vks_eigh_ex(vks_context *ctx, const vks_tensor *a, const vks_tensor *
         st = vks__error(VKS_ERROR_SHAPE_MISMATCH, "%s: v has shape (%lld, %lld) x batch %lld; expected a's (%lld, %lld) x %lld",
                         fn, (long long)mv.rows, (long long)mv.cols, (long long)mv.batch, (long long)ma.rows,
                         (long long)ma.cols, (long long)ma.batch);
-    const bool batched = a->ndim == 3;
+    const bool batched = st == VKS_OK && a->ndim == 3;
     if (st == VKS_OK && (w->ndim != a->ndim - 1 || w->shape[w->ndim - 1] != ma.rows || (batched && w->shape[0] != ma.batch)))
         st = vks__error(VKS_ERROR_SHAPE_MISMATCH, "%s: w has rank %d and %lld eigenvalues per matrix; expected %s(%lld)", fn,
                         w->ndim, (long long)w->shape[w->ndim - 1], batched ? "(batch, n) = " : "(n) = ",
