@@ -161,6 +161,7 @@ vks_status vks_cholesky_ex(vks_context *ctx, const vks_tensor *a, const vks_tens
         st = orth_cholesky_record(ctx, ma, ml, status, info ? vks__tensor_address(info) : 0, &ws);
         if (st == VKS_OK && !info) st = cholesky_status(ctx, status, ma.batch, fn);
     }
+    if (st == VKS_OK) st = orth_ws_check(&ws, fn);
     vks__op_end(ctx);
     vks__unlock(ctx);
     return st;
@@ -270,6 +271,7 @@ vks_status vks_trsm(vks_context *ctx, vks_transpose trans, const vks_tensor *l, 
     st = orth_ws_begin(ctx, orth_trsm_ws_bytes(ctx, mx.dtype, mx.batch, mx.rows, mx.cols), &ws);
     if (st == VKS_OK) st = vks__op_begin(ctx, "trsm");
     if (st == VKS_OK) st = orth_trsm_record(ctx, trans == VKS_TRANS, ml, mb, mx, &ws);
+    if (st == VKS_OK) st = orth_ws_check(&ws, fn);
     vks__op_end(ctx);
     vks__unlock(ctx);
     return st;

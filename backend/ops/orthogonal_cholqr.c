@@ -268,6 +268,7 @@ vks_status vks_cholqr(vks_context *ctx, const vks_tensor *a, const vks_tensor *q
         }
         free(e);
     }
+    if (st == VKS_OK) st = orth_ws_check(&ws, fn);
     vks__op_end(ctx);
     if (o.shifted) *o.shifted = shifted;
     vks__unlock(ctx);

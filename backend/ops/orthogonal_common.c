@@ -11,13 +11,23 @@
 /* ---- workspace ---------------------------------------------------------------------------- */
 
 VkDeviceAddress orth_take(orth_ws *ws, uint64_t bytes) {
+    if (ws->used + orth_round(bytes) > ws->size) {
+        ws->overflow = true;
+        return ws->base;
+    }
     VkDeviceAddress a = ws->base + ws->used;
     ws->used += orth_round(bytes);
     return a;
 }
 
+vks_status orth_ws_check(const orth_ws *ws, const char *fn) {
+    if (!ws->overflow) return VKS_OK;
+    return vks__error(VKS_ERROR_VULKAN, "%s: internal error: the op's workspace was sized too small (%llu bytes)", fn,
+                      (unsigned long long)ws->size);
+}
+
 vks_status orth_ws_begin(vks_context *ctx, uint64_t bytes, orth_ws *ws) {
-    *ws = (orth_ws){0, 0, bytes};
+    *ws = (orth_ws){0, 0, bytes, false};
     return vks__scratch(ctx, bytes ? bytes : 256, &ws->base);
 }
 

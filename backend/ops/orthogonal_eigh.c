@@ -361,6 +361,7 @@ vks_status vks_eigh_ex(vks_context *ctx, const vks_tensor *a, const vks_tensor *
     if (st == VKS_OK)
         st = orth_eigh_record(ctx, work, ma, vks__tensor_address(w), w_bs, w_s, mv,
                               o.info ? vks__tensor_address(o.info) : 0, o.fixed_sweeps, o.max_sweeps, false, &ws, &rep);
+    if (st == VKS_OK) st = orth_ws_check(&ws, fn);
     vks__op_end(ctx);
     if (st == VKS_OK && !o.info && rep.first_nonfinite >= 0)
         st = vks__error(VKS_ERROR_NON_FINITE,

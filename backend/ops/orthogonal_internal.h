@@ -40,11 +40,15 @@ static inline orth_mat orth_dense(VkDeviceAddress addr, vks_dtype dt, int64_t ba
 typedef struct orth_ws {
     VkDeviceAddress base;
     uint64_t used, size;
+    bool overflow; /* a recorder took more than was sized: a bug, reported by orth_ws_check */
 } orth_ws;
 
 static inline uint64_t orth_round(uint64_t bytes) { return (bytes + 255) / 256 * 256; }
 /* The next `bytes` of the workspace (256-byte aligned; callers sized it). */
 VkDeviceAddress orth_take(orth_ws *ws, uint64_t bytes);
+/* VKS_OK, or an internal error when the sizes did not add up (orth_take then handed out the
+ * region's start again rather than memory past its end). */
+vks_status orth_ws_check(const orth_ws *ws, const char *fn);
 /* Gets the scratch region of `bytes` for the op being recorded. */
 vks_status orth_ws_begin(vks_context *ctx, uint64_t bytes, orth_ws *ws);
 /* Fill / read back a range of the scratch region (addr from orth_take). Reading flushes. */

@@ -518,6 +518,7 @@ static vks_status ns_run(vks_context *ctx, ns_call *c, const ns_plan *pl) {
     if (st == VKS_OK) st = upload(ctx, dout, tout, nmat * sizeof(ns_item));
     if (st == VKS_OK)
         st = record_convert(ctx, c->dt, mode, iterate, false, pl->half, dout, nmat, max_rows, max_cols, scal_out, 1e-8);
+    if (st == VKS_OK) st = orth_ws_check(&ws, fn);
     vks__op_end(ctx);
     if (st == VKS_OK && !pl->status) { /* the NaN/Inf flags: synchronizes */
         void *raw = malloc((size_t)nmat * 8 * ses_acc);

@@ -124,6 +124,7 @@ vks_status vks_svd(vks_context *ctx, const vks_tensor *a, const vks_tensor *u, c
         const orth_mat src = orth_t(tall ? vm : um);
         st = orth_copy(ctx, ORTH_COPY, &src, &mvh);
     }
+    if (st == VKS_OK) st = orth_ws_check(&ws, fn);
     vks__op_end(ctx);
     if (st == VKS_OK && rep.first_nonfinite >= 0)
         st = vks__error(VKS_ERROR_NON_FINITE, "%s: a (matrix %lld of the batch) holds NaN or Inf", fn,
