@@ -49,10 +49,15 @@ _Static_assert(sizeof(finish_push) == 120, "finish_push mirrors shaders/orthogon
 
 static vks_shader_id pick(vks_dtype dt, vks_shader_id f32, vks_shader_id f64) { return dt == VKS_DTYPE_F64 ? f64 : f32; }
 
-/* The pair block: 64 where S and Q (2 x 64 x 65 values) fit in shared memory, else 32. */
+/* The pair block 2B: as large as S and Q (2 x 2B x (2B+1) values) fit in shared memory, of
+ * 64, 48 (f64 on 48 KiB: the GEMMs' 64-wide tiles then run 3/4 full instead of 1/2, and a
+ * sweep has 1.5x fewer rounds), 32; 32 on lavapipe, where the inner solve dominates. */
 static uint32_t pair_block(const vks_context *ctx, vks_dtype dt) {
-    const uint64_t es = vks__dtype_bytes(dt);
-    if (!vks__cpu_kernels(ctx) && 2 * 64 * 65 * es + 1024 <= ctx->probe.info.max_shared_memory_bytes) return 64;
+    const uint64_t es = vks__dtype_bytes(dt), shared = ctx->probe.info.max_shared_memory_bytes;
+    if (vks__cpu_kernels(ctx)) return 32;
+    static const uint32_t sizes[] = {64, 48};
+    for (size_t i = 0; i < VKS_COUNT_OF(sizes); ++i)
+        if (2ull * sizes[i] * (sizes[i] + 1) * es + 3072 <= shared) return sizes[i];
     return 32;
 }
 
