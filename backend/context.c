@@ -186,6 +186,7 @@ vks_status vks_context_create(const vks_context_options *opts, vks_context **out
     ctx->profiling = (o.flags & VKS_CONTEXT_PROFILING) != 0;
     ctx->print_profile = print_profile;
     ctx->gpu_kernels = (o.flags & VKS_CONTEXT_GPU_KERNELS) != 0;
+    ctx->pipeline_stats = env_flag("VKS_PIPELINE_STATS");
 
     vks_status st = o.vulkan ? adopt_host_device(ctx, o.vulkan)
                              : create_own_device(ctx, &o, (o.flags & VKS_CONTEXT_VALIDATION) != 0);

@@ -72,6 +72,7 @@ typedef struct vks_instance_fns {
     PFN_vkGetDeviceProcAddr GetDeviceProcAddr;
     PFN_vkCreateDebugUtilsMessengerEXT CreateDebugUtilsMessengerEXT;
     PFN_vkDestroyDebugUtilsMessengerEXT DestroyDebugUtilsMessengerEXT;
+    PFN_vkGetPhysicalDeviceCooperativeMatrixPropertiesNV GetPhysicalDeviceCooperativeMatrixPropertiesNV;
 } vks_instance_fns;
 
 void vks__load_instance_fns(VkInstance instance, PFN_vkGetInstanceProcAddr gipa,
@@ -88,6 +89,8 @@ typedef struct vks_device_probe {
     bool has_ext_portability_subset;
     bool has_ext_coopmat_nv;
     bool has_ext_coopmat_khr;
+    bool has_vulkan_memory_model; /* needed by shaders using memory scopes (cooperative matrices) */
+    bool has_pipeline_stats;      /* VK_KHR_pipeline_executable_properties */
 } vks_device_probe;
 
 vks_status vks__probe_physical_device(const vks_instance_fns *fns, VkPhysicalDevice phys,
@@ -242,6 +245,7 @@ struct vks_context {
     uint64_t validation_messages;
     bool print_profile; /* VKS_PROFILE=1: table at synchronize */
     bool gpu_kernels;   /* VKS_CONTEXT_GPU_KERNELS */
+    bool pipeline_stats; /* VKS_PIPELINE_STATS=1: report each new pipeline's compiler statistics */
 
     /* Memory: blocks per memory type, live buffers, the staging ring. */
     VkPhysicalDeviceMemoryProperties memory_properties;

@@ -59,6 +59,23 @@ static gemm_config choose_config(const vks_context *ctx, const vks_gemm_args *g,
         c.tile_n = sg * tn;
         return c;
     }
+    /* f16 with NVIDIA's cooperative matrices: tensor cores. Subgroups of 32 lanes are what
+     * the fragment layout assumes. */
+    if (g->dtype == VKS_DTYPE_F16 && vks__has_feature(ctx, VKS_FEATURE_COOPMAT_NV) &&
+        ctx->probe.info.min_subgroup_size <= 32 && ctx->probe.info.max_subgroup_size >= 32) {
+        const uint32_t bm = 128, bn = 128, bk = 32, wm = 2, wn = 4;
+        /* 16-byte reads need every 8-element group aligned: leading dimension, batch stride
+         * and base address multiples of 8 elements. */
+        const bool va = (trans_a ? g->a_cs : g->a_rs) % 8 == 0 && g->a_bs % 8 == 0 && g->a % 16 == 0;
+        const bool vb = (trans_b ? g->b_cs : g->b_rs) % 8 == 0 && g->b_bs % 8 == 0 && g->b % 16 == 0;
+        c.shader = VKS_SHADER_GEMM_COOPMAT_F16;
+        c.spec = (vks_spec){.count = 11,
+                            .values = {32 * wm * wn, bm, bn, bk, wm, wn, trans_a, trans_b, (uint32_t)g->activation, va, vb},
+                            .required_subgroup_size = vks__has_feature(ctx, VKS_FEATURE_SUBGROUP_CONTROL) ? 32 : 0};
+        c.tile_m = bm;
+        c.tile_n = bn;
+        return c;
+    }
     /* GPUs: 128x128 tiles (8x8 per invocation, 256 invocations) when there are enough
      * of them to fill the device, 64x64 (4x4) otherwise; f64 always 64x64. */
     uint32_t bm = 128, bn = 128, tm = 8, tn = 8;

@@ -12,7 +12,8 @@ if [ ! -f .gl/.done ]; then
     # shellcheck disable=SC2086
     apt-get $o update -qq
     # shellcheck disable=SC2086
-    (cd .gl && apt-get $o download libvulkan1 libcmocka0 vulkan-validationlayers)
+    # NVIDIA's Vulkan ICD (libGLX_nvidia.so.0) needs glvnd's libGLdispatch.so.0.
+    (cd .gl && apt-get $o download libvulkan1 libcmocka0 vulkan-validationlayers libglvnd0 libegl1 libgl1 libglx0 libopengl0)
     touch .gl/.done
 fi
 cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release -DVKS_WERROR=ON

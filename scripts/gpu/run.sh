@@ -11,7 +11,8 @@ OUT=${OUT:-/tmp/vks-out}
 mkdir -p "$OUT"
 for f in .gl/*.deb; do dpkg -x "$f" / ; done
 ldconfig
-export VK_DRIVER_FILES=${VK_DRIVER_FILES:-/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json}
+# The loader finds NVIDIA's ICD in /usr/share/vulkan/icd.d by itself; pointing
+# VK_DRIVER_FILES at /usr/local/nvidia/share/vulkan/icd.d (as first tried) found no driver.
 export VKS_DEVICE=${VKS_DEVICE:-NVIDIA}
 export LD_LIBRARY_PATH=$PWD/$B${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 export VKS_TEST_LIBRARY=$PWD/$B/libvkstruct.so
@@ -28,10 +29,11 @@ if [[ $what == *tests* ]]; then
     for t in "$B"/tests/test_*; do
         [ -x "$t" ] || continue
         name=$(basename "$t")
-        start=$(date +%s.%N)
+        start=$(date +%s%N)
         timeout 600 "$t" >> "$OUT/tests.log" 2>&1
         rc=$?
-        printf '%-28s rc=%d %6.1fs\n' "$name" "$rc" "$(echo "$(date +%s.%N) - $start" | bc)" | tee -a "$OUT/tests-summary.txt"
+        ms=$(( ($(date +%s%N) - start) / 1000000 ))
+        printf '%-28s rc=%d %8d ms\n' "$name" "$rc" "$ms" | tee -a "$OUT/tests-summary.txt"
     done
     grep -E "FAILED|ERROR|validation" "$OUT/tests.log" | head -40
 fi
