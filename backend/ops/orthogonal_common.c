@@ -227,6 +227,19 @@ vks_status orth_syrk(vks_context *ctx, const orth_syrk_args *a) {
                              &spec, &pc, push_bytes, (uint32_t)VKS_CEIL_DIV(n, sg * tn), (uint32_t)VKS_CEIL_DIV(n, tm),
                              gz);
     }
+    /* f16 on NVIDIA's cooperative matrices: tensor cores (layout as gemm_coopmat). */
+    if (f16 && vks__has_feature(ctx, VKS_FEATURE_COOPMAT_NV) && ctx->probe.info.min_subgroup_size <= 32 &&
+        ctx->probe.info.max_subgroup_size >= 32) {
+        const uint32_t bt = 128, wm = 2, wn = 4;
+        const bool vec = !trans && pc.lda % 8 == 0 && s.batch_stride % 8 == 0 && s.address % 16 == 0;
+        if (trans) /* the kernel reads rows of S: a transposed view is not what it takes */
+            return vks__error(VKS_ERROR_UNSUPPORTED, "internal: f16 SYRK of a transposed view on tensor cores");
+        const vks_spec spec = {.count = 7,
+                               .values = {32 * wm * wn, bt, 32, wm, wn, vec, a->mirror},
+                               .required_subgroup_size = vks__has_feature(ctx, VKS_FEATURE_SUBGROUP_CONTROL) ? 32 : 0};
+        const uint32_t tiles = (uint32_t)VKS_CEIL_DIV(n, bt);
+        return vks__dispatch(ctx, VKS_SHADER_ORTHOGONAL_SYRK_COOPMAT_F16, &spec, &pc, push_bytes, tiles, tiles, gz);
+    }
     /* GPUs: 128 x 128 tiles (8 x 8 per invocation) when the lower triangle has enough of
      * them to fill the device, else 64 x 64 (4 x 4); f64 always 64. */
     uint32_t bt = 128, tt = 8;

@@ -315,47 +315,14 @@ static vks_status ns_step(vks_context *ctx, vks_dtype wdt, ns_group *gr, const d
     return VKS_OK;
 }
 
-/* ---- tensor cores (VK_NV_cooperative_matrix): f16 storage, f32 accumulation ---------------------- */
-
-typedef struct mm_push {
-    uint64_t a, b, c, cin;
-    uint64_t sa, sb, sc, scin;
-    uint32_t m, n, k, lda;
-    uint32_t ldb, ldc, ldcin, pad;
-    float alpha, beta, gamma;
-} mm_push;
-_Static_assert(sizeof(mm_push) == 112, "mm_push mirrors shaders/orthogonal_mm_coopmat.comp");
-
+/* Tensor cores (VK_NV_cooperative_matrix) for f16/bf16 input: f16 working copies, and the
+ * same three products per step (ns_step with the f16 dtype): orth_syrk picks
+ * orthogonal_syrk_coopmat, the GEMM gemm_coopmat. */
 static bool use_tensor_cores(const vks_context *ctx, vks_dtype dt, uint32_t flags) {
     const uint32_t need = VKS_FEATURE_COOPMAT_NV | VKS_FEATURE_FLOAT16 | VKS_FEATURE_STORAGE16;
     return (dt == VKS_DTYPE_F16 || dt == VKS_DTYPE_BF16) && vks__has_feature(ctx, need) && !vks__cpu_kernels(ctx) &&
-           !(flags & VKS_NS_NO_TENSOR_CORES) && ctx->probe.info.subgroup_size == 32;
-}
-
-static vks_status mm_coopmat(vks_context *ctx, bool syrk, const mm_push *pc, uint32_t batch) {
-    const vks_spec spec = {.count = 1,
-                           .values = {syrk},
-                           .required_subgroup_size = vks__has_feature(ctx, VKS_FEATURE_SUBGROUP_CONTROL) ? 32 : 0};
-    const uint32_t tiles_m = VKS_CEIL_DIV(pc->m, 128), tiles_n = VKS_CEIL_DIV(pc->n, 128);
-    return vks__dispatch(ctx, VKS_SHADER_ORTHOGONAL_MM_COOPMAT, &spec, pc, sizeof *pc, tiles_n, tiles_m, batch);
-}
-
-/* One step as ns_step, on f16 working copies. */
-static vks_status ns_step_coopmat(vks_context *ctx, ns_group *gr, const double *abc) {
-    const uint32_t m = (uint32_t)gr->m, n = (uint32_t)gr->n, cnt = (uint32_t)gr->count;
-    const uint64_t xs = (uint64_t)m * n, ss = (uint64_t)m * m;
-    const mm_push s1 = {.a = gr->x[gr->cur], .c = gr->a, .sa = xs, .sc = ss, .m = m, .n = m, .k = n, .lda = n,
-                        .ldc = m, .alpha = 1.0f};
-    VKS_TRY(mm_coopmat(ctx, true, &s1, cnt));
-    const mm_push s2 = {.a = gr->a, .c = gr->b, .cin = gr->a, .sa = ss, .sc = ss, .scin = ss, .m = m, .n = m,
-                        .k = abc[2] != 0.0 ? m : 0, .lda = m, .ldc = m, .ldcin = m, .alpha = (float)abc[2],
-                        .beta = (float)abc[1], .gamma = (float)abc[0]};
-    VKS_TRY(mm_coopmat(ctx, true, &s2, cnt));
-    const mm_push g = {.a = gr->b, .b = gr->x[gr->cur], .c = gr->x[1 - gr->cur], .sa = ss, .sb = xs, .sc = xs,
-                       .m = m, .n = n, .k = m, .lda = m, .ldb = n, .ldc = n, .alpha = 1.0f};
-    VKS_TRY(mm_coopmat(ctx, false, &g, cnt));
-    gr->cur = 1 - gr->cur;
-    return VKS_OK;
+           !(flags & VKS_NS_NO_TENSOR_CORES) && ctx->probe.info.min_subgroup_size <= 32 &&
+           ctx->probe.info.max_subgroup_size >= 32;
 }
 
 /* Gram Newton-Schulz on a group: with P_t = p_t(R_t), X_t = Q_t X_0 where Q_{t+1} = P_t Q_t and
@@ -421,8 +388,7 @@ typedef struct ns_plan {
     vks_auon_variant variant;
     double gamma;
     const vks_tensor *status;
-    bool coopmat; /* f16 working copies on tensor cores */
-    bool half;    /* f16 working copies (c->work is F16): tensor cores or the portable kernels */
+    bool half; /* f16 working copies (c->work is F16): tensor cores where the device has them */
 } ns_plan;
 
 /* Writes the tables, records everything, and reads the flags back when there is no status
@@ -485,9 +451,7 @@ static vks_status ns_run(vks_context *ctx, ns_call *c, const ns_plan *pl) {
                                 scalars, 0.0);
         for (int32_t k = 0; st == VKS_OK && k < c->ngroups; ++k) {
             ns_group *gr = &c->groups[k];
-            if (pl->coopmat)
-                for (int32_t t = 0; st == VKS_OK && t < pl->steps; ++t) st = ns_step_coopmat(ctx, gr, pl->abc + 3 * t);
-            else if (gr->gram) st = gram_ns(ctx, c->work, gr, pl->abc, pl->steps, pl->gram_restart);
+            if (gr->gram) st = gram_ns(ctx, c->work, gr, pl->abc, pl->steps, pl->gram_restart);
             else
                 for (int32_t t = 0; st == VKS_OK && t < pl->steps; ++t) st = ns_step(ctx, c->work, gr, pl->abc + 3 * t);
         }
@@ -589,8 +553,7 @@ vks_status vks_newton_schulz_grouped(vks_context *ctx, uint32_t count, const vks
     if (half) c.work = VKS_DTYPE_F16;
     if (st == VKS_OK) st = make_groups(&c, half ? VKS_NS_GRAM_OFF : o.gram);
     if (st == VKS_OK && c.nmat > 0) {
-        const ns_plan pl = {.coopmat = coopmat,
-                            .half = half,
+        const ns_plan pl = {.half = half,
                             .abc = abc,
                             .steps = steps,
                             .norm_factor = o.norm_factor > 0 ? o.norm_factor : o.schedule == VKS_NS_POLAR_EXPRESS ? 1.01 : 1.0,

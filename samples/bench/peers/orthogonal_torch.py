@@ -18,9 +18,6 @@ fp32, like vkstruct's f32 path); bf16 runs in bf16 as Muon does. FLOPs use the p
   orthogonal_torch.py [--device cuda|cpu] [--quick] [--json FILE] [--iters N]
   orthogonal_torch.py --selftest      (numpy only: the schedules and the iteration's algebra)
 """
-import os
-import shutil
-import subprocess
 import sys
 
 MUON = (3.4445, -4.7750, 2.0315)
@@ -88,26 +85,10 @@ def selftest():
     print("orthogonal_torch.py selftest: schedules and iteration algebra OK (numpy, float64)")
 
 
-def reexec_with_torch():
-    """This interpreter lacks torch: run again under one that has it (Debian's python3-torch
-    lives under /usr/bin/python3, which may not be the python3 first on PATH)."""
-    import importlib.util
-    if importlib.util.find_spec("torch") is not None or os.environ.get("VKS_PEER_REEXEC"):
-        return
-    for cand in ("/usr/bin/python3", "/usr/local/bin/python3", shutil.which("python3")):
-        if not cand or os.path.realpath(cand) == os.path.realpath(sys.executable) or not os.path.exists(cand):
-            continue
-        if subprocess.run([cand, "-c", "import torch"], capture_output=True).returncode == 0:
-            print(f"{sys.argv[0]}: using {cand} (has torch)", flush=True)
-            os.environ["VKS_PEER_REEXEC"] = "1"
-            os.execv(cand, [cand] + sys.argv)
-
-
 def main():
     if "--selftest" in sys.argv:
         selftest()
         return
-    reexec_with_torch()
     from peerlib import Peer, import_torch, parse_args, torch_dtype
     args = parse_args(__doc__)
     torch = import_torch()
