@@ -224,7 +224,7 @@ static void print_profile(vks_context *ctx, size_t first) {
     for (size_t r = 0; r < nrows && used < sizeof text; ++r)
         used += (size_t)snprintf(text + used, sizeof text - used, "  %-24s %7u %12.4f %12.4f\n", rows[r].op,
                                  rows[r].calls, rows[r].ms, rows[r].ms / rows[r].calls);
-    if (ctx->message_callback) ctx->message_callback(ctx->message_user, VKS_MESSAGE_INFO, text);
+    if (ctx->message_callback) ctx->message_callback(ctx->message_user, VKS_SOURCE_LIBRARY, VKS_MESSAGE_INFO, text);
     else fputs(text, stderr);
 }
 

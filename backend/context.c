@@ -16,6 +16,10 @@ bool vks__has_feature(const vks_context *ctx, uint32_t features) {
     return (ctx->enabled_features & features) == features;
 }
 
+bool vks__cpu_kernels(const vks_context *ctx) {
+    return ctx->probe.info.type == VKS_DEVICE_CPU && !ctx->gpu_kernels;
+}
+
 void vks__message(vks_context *ctx, vks_message_severity sev, const char *fmt, ...) {
     if (!ctx->message_callback) return;
     char buf[2048];
@@ -23,7 +27,7 @@ void vks__message(vks_context *ctx, vks_message_severity sev, const char *fmt, .
     va_start(ap, fmt);
     vsnprintf(buf, sizeof buf, fmt, ap);
     va_end(ap);
-    ctx->message_callback(ctx->message_user, sev, buf);
+    ctx->message_callback(ctx->message_user, VKS_SOURCE_LIBRARY, sev, buf);
 }
 
 static bool env_flag(const char *name) {
@@ -181,6 +185,8 @@ vks_status vks_context_create(const vks_context_options *opts, vks_context **out
     ctx->message_user = o.message_user;
     ctx->profiling = (o.flags & VKS_CONTEXT_PROFILING) != 0;
     ctx->print_profile = print_profile;
+    ctx->gpu_kernels = (o.flags & VKS_CONTEXT_GPU_KERNELS) != 0;
+    ctx->pipeline_stats = env_flag("VKS_PIPELINE_STATS");
 
     vks_status st = o.vulkan ? adopt_host_device(ctx, o.vulkan)
                              : create_own_device(ctx, &o, (o.flags & VKS_CONTEXT_VALIDATION) != 0);

@@ -27,6 +27,24 @@ static vks_device_type map_type(VkPhysicalDeviceType t) {
     }
 }
 
+static bool has_coopmat_shape(const vks_instance_fns *f, VkPhysicalDevice phys) {
+    if (!f->GetPhysicalDeviceCooperativeMatrixPropertiesNV) return false;
+    uint32_t n = 0;
+    if (f->GetPhysicalDeviceCooperativeMatrixPropertiesNV(phys, &n, NULL) != VK_SUCCESS || n == 0) return false;
+    VkCooperativeMatrixPropertiesNV *props = calloc(n, sizeof *props);
+    if (!props) return false;
+    for (uint32_t i = 0; i < n; ++i) props[i].sType = VK_STRUCTURE_TYPE_COOPERATIVE_MATRIX_PROPERTIES_NV;
+    bool found = false;
+    if (f->GetPhysicalDeviceCooperativeMatrixPropertiesNV(phys, &n, props) == VK_SUCCESS)
+        for (uint32_t i = 0; i < n && !found; ++i)
+            found = props[i].MSize == 16 && props[i].NSize == 16 && props[i].KSize == 16 &&
+                    props[i].AType == VK_COMPONENT_TYPE_FLOAT16_NV && props[i].BType == VK_COMPONENT_TYPE_FLOAT16_NV &&
+                    props[i].CType == VK_COMPONENT_TYPE_FLOAT32_NV && props[i].DType == VK_COMPONENT_TYPE_FLOAT32_NV &&
+                    props[i].scope == VK_SCOPE_SUBGROUP_NV;
+    free(props);
+    return found;
+}
+
 vks_status vks__probe_physical_device(const vks_instance_fns *f, VkPhysicalDevice phys,
                                       uint32_t index, vks_device_probe *out) {
     memset(out, 0, sizeof *out);
@@ -45,6 +63,7 @@ vks_status vks__probe_physical_device(const vks_instance_fns *f, VkPhysicalDevic
     out->has_ext_portability_subset = has_extension(exts, next, "VK_KHR_portability_subset");
     out->has_ext_coopmat_nv = has_extension(exts, next, "VK_NV_cooperative_matrix");
     out->has_ext_coopmat_khr = has_extension(exts, next, "VK_KHR_cooperative_matrix");
+    out->has_pipeline_stats = has_extension(exts, next, VK_KHR_PIPELINE_EXECUTABLE_PROPERTIES_EXTENSION_NAME);
     free(exts);
 
     VkPhysicalDeviceProperties2 p0 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2};
@@ -149,7 +168,9 @@ vks_status vks__probe_physical_device(const vks_instance_fns *f, VkPhysicalDevic
     if (f12.bufferDeviceAddress) fb |= VKS_FEATURE_BUFFER_ADDRESS;
     if (fsc.subgroupSizeControl && fsc.computeFullSubgroups) fb |= VKS_FEATURE_SUBGROUP_CONTROL;
     if (out->has_ext_coopmat_khr) fb |= VKS_FEATURE_COOPMAT_KHR;
-    if (fcm.cooperativeMatrix) fb |= VKS_FEATURE_COOPMAT_NV;
+    out->has_vulkan_memory_model = f12.vulkanMemoryModel;
+    /* The tensor-core kernels use 16x16x16 fragments, f16 inputs, f32 accumulation. */
+    if (fcm.cooperativeMatrix && f12.vulkanMemoryModel && has_coopmat_shape(f, phys)) fb |= VKS_FEATURE_COOPMAT_NV;
     if (out->timestamp_valid_bits && (lim->timestampComputeAndGraphics || out->compute_queue_family == 0))
         fb |= VKS_FEATURE_TIMESTAMPS;
     if (f12.hostQueryReset) fb |= VKS_FEATURE_HOST_QUERY_RESET;
@@ -181,7 +202,7 @@ VKAPI_ATTR VkBool32 VKAPI_CALL vks__debug_callback(VkDebugUtilsMessageSeverityFl
                                  : VKS_MESSAGE_INFO;
     if (s != VKS_MESSAGE_INFO) __atomic_add_fetch(&ctx->validation_messages, 1, __ATOMIC_RELAXED);
     if (ctx->message_callback)
-        ctx->message_callback(ctx->message_user, s, data && data->pMessage ? data->pMessage : "");
+        ctx->message_callback(ctx->message_user, VKS_SOURCE_VALIDATION, s, data && data->pMessage ? data->pMessage : "");
     return VK_FALSE;
 }
 
@@ -360,7 +381,7 @@ vks_status vks__create_logical_device(vks_context *ctx, const vks_device_probe *
     f12.storageBuffer8BitAccess = (fb & VKS_FEATURE_STORAGE8) != 0;
     f12.hostQueryReset = (fb & VKS_FEATURE_HOST_QUERY_RESET) != 0;
 
-    const char *exts[4];
+    const char *exts[6];
     uint32_t next = 0;
     if (fb & VKS_FEATURE_SUBGROUP_CONTROL) {
         fsc.subgroupSizeControl = VK_TRUE;
@@ -371,11 +392,23 @@ vks_status vks__create_logical_device(vks_context *ctx, const vks_device_probe *
     }
     if (fb & VKS_FEATURE_COOPMAT_NV) {
         fcm.cooperativeMatrix = VK_TRUE;
+        f12.vulkanMemoryModel = VK_TRUE;
         *tail = &fcm;
         tail = &fcm.pNext;
         exts[next++] = "VK_NV_cooperative_matrix";
     }
     if (probe->has_ext_portability_subset) exts[next++] = "VK_KHR_portability_subset";
+    /* Compiler statistics (registers, spills) for tuning, only when asked for. */
+    VkPhysicalDevicePipelineExecutablePropertiesFeaturesKHR fpe = {
+        .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PIPELINE_EXECUTABLE_PROPERTIES_FEATURES_KHR,
+        .pipelineExecutableInfo = VK_TRUE};
+    if (ctx->pipeline_stats && probe->has_pipeline_stats) {
+        exts[next++] = VK_KHR_PIPELINE_EXECUTABLE_PROPERTIES_EXTENSION_NAME;
+        *tail = &fpe;
+        tail = &fpe.pNext;
+    } else {
+        ctx->pipeline_stats = false;
+    }
 
     const float prio = 1.0f;
     VkDeviceQueueCreateInfo q = {.sType = VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO,

@@ -72,6 +72,7 @@ typedef struct vks_instance_fns {
     PFN_vkGetDeviceProcAddr GetDeviceProcAddr;
     PFN_vkCreateDebugUtilsMessengerEXT CreateDebugUtilsMessengerEXT;
     PFN_vkDestroyDebugUtilsMessengerEXT DestroyDebugUtilsMessengerEXT;
+    PFN_vkGetPhysicalDeviceCooperativeMatrixPropertiesNV GetPhysicalDeviceCooperativeMatrixPropertiesNV;
 } vks_instance_fns;
 
 void vks__load_instance_fns(VkInstance instance, PFN_vkGetInstanceProcAddr gipa,
@@ -88,6 +89,8 @@ typedef struct vks_device_probe {
     bool has_ext_portability_subset;
     bool has_ext_coopmat_nv;
     bool has_ext_coopmat_khr;
+    bool has_vulkan_memory_model; /* needed by shaders using memory scopes (cooperative matrices) */
+    bool has_pipeline_stats;      /* VK_KHR_pipeline_executable_properties */
 } vks_device_probe;
 
 vks_status vks__probe_physical_device(const vks_instance_fns *fns, VkPhysicalDevice phys,
@@ -241,6 +244,8 @@ struct vks_context {
     void *message_user;
     uint64_t validation_messages;
     bool print_profile; /* VKS_PROFILE=1: table at synchronize */
+    bool gpu_kernels;   /* VKS_CONTEXT_GPU_KERNELS */
+    bool pipeline_stats; /* VKS_PIPELINE_STATS=1: report each new pipeline's compiler statistics */
 
     /* Memory: blocks per memory type, live buffers, the staging ring. */
     VkPhysicalDeviceMemoryProperties memory_properties;
@@ -297,6 +302,9 @@ void vks__unlock(vks_context *ctx);
 void vks__message(vks_context *ctx, vks_message_severity sev, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 bool vks__has_feature(const vks_context *ctx, uint32_t features);
+/* True when the kernels for CPU devices (lavapipe) should be chosen: a CPU device, and
+ * the context was not asked for GPU kernels (VKS_CONTEXT_GPU_KERNELS). */
+bool vks__cpu_kernels(const vks_context *ctx);
 /* Destroys a context whose lock is not held (also used by vks_shutdown). */
 vks_status vks__context_destroy(vks_context *ctx);
 

@@ -57,6 +57,7 @@ void vks__load_instance_fns(VkInstance instance, PFN_vkGetInstanceProcAddr gipa,
     L(GetDeviceProcAddr);
     L(CreateDebugUtilsMessengerEXT);
     L(DestroyDebugUtilsMessengerEXT);
+    L(GetPhysicalDeviceCooperativeMatrixPropertiesNV);
 #undef L
     /* volk's device-table loader goes through the global vkGetDeviceProcAddr; a host's
      * loader (no dlopen of ours) provides it through its instance. */

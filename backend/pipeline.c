@@ -220,6 +220,31 @@ void vks__pipelines_destroy(vks_context *ctx) {
     ctx->pipeline_cache_path = NULL;
 }
 
+/* VKS_PIPELINE_STATS=1: the driver's statistics of a new pipeline (registers, spills,
+ * shared memory...) as one notice, for tuning kernels on a device. */
+static void report_statistics(vks_context *ctx, const char *name, const vks_spec *spec, VkPipeline pipeline) {
+    VkPipelineExecutableInfoKHR ei = {.sType = VK_STRUCTURE_TYPE_PIPELINE_EXECUTABLE_INFO_KHR,
+                                      .pipeline = pipeline,
+                                      .executableIndex = 0};
+    VkPipelineExecutableStatisticKHR st[32];
+    uint32_t n = 32;
+    for (uint32_t i = 0; i < n; ++i) st[i] = (VkPipelineExecutableStatisticKHR){.sType = VK_STRUCTURE_TYPE_PIPELINE_EXECUTABLE_STATISTIC_KHR};
+    if (ctx->vk.vkGetPipelineExecutableStatisticsKHR(ctx->device, &ei, &n, st) < 0) return;
+    char text[2048];
+    size_t used = (size_t)snprintf(text, sizeof text, "pipeline %s spec[", name);
+    for (uint32_t i = 0; i < spec->count && used < sizeof text; ++i)
+        used += (size_t)snprintf(text + used, sizeof text - used, "%s%u", i ? "," : "", spec->values[i]);
+    used += (size_t)snprintf(text + used, sizeof text - used, "]:");
+    for (uint32_t i = 0; i < n && used < sizeof text; ++i) {
+        if (st[i].format == VK_PIPELINE_EXECUTABLE_STATISTIC_FORMAT_UINT64_KHR)
+            used += (size_t)snprintf(text + used, sizeof text - used, " %s=%llu", st[i].name,
+                                     (unsigned long long)st[i].value.u64);
+        else if (st[i].format == VK_PIPELINE_EXECUTABLE_STATISTIC_FORMAT_INT64_KHR)
+            used += (size_t)snprintf(text + used, sizeof text - used, " %s=%lld", st[i].name, (long long)st[i].value.i64);
+    }
+    vks__message(ctx, VKS_MESSAGE_INFO, "%s", text);
+}
+
 static bool spec_equal(const vks_spec *a, const vks_spec *b) {
     return a->count == b->count && a->required_subgroup_size == b->required_subgroup_size &&
            memcmp(a->values, b->values, a->count * sizeof a->values[0]) == 0;
@@ -269,9 +294,11 @@ vks_status vks__pipeline_get(vks_context *ctx, vks_shader_id shader, const vks_s
         ctx->pipelines = p;
         ctx->pipeline_capacity = cap;
     }
+    if (ctx->pipeline_stats) ci.flags |= VK_PIPELINE_CREATE_CAPTURE_STATISTICS_BIT_KHR;
     VkPipeline pipeline;
     VKS_TRY_VK(ctx->vk.vkCreateComputePipelines(ctx->device, ctx->pipeline_cache, 1, &ci, NULL, &pipeline),
                code->name);
+    if (ctx->pipeline_stats) report_statistics(ctx, code->name, spec, pipeline);
     ctx->pipelines[ctx->pipeline_count++] = (vks_pipeline_entry){.shader = shader, .spec = *spec, .pipeline = pipeline};
     *out = pipeline;
     return VKS_OK;

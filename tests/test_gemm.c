@@ -265,6 +265,12 @@ static void test_gemm_errors(void **state) {
     vks_buffer_destroy(A), vks_buffer_destroy(B), vks_buffer_destroy(C), vks_buffer_destroy(I);
 }
 
+/* The same cases through the kernels GPUs run (on lavapipe: VKS_CONTEXT_GPU_KERNELS). */
+static int gpu_kernels_setup(void **state) {
+    setenv("VKT_GPU_KERNELS", "1", 1);
+    return vkt_group_setup(state);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         VKT_TEST(test_gemm_f32_shapes_transposes), VKT_TEST(test_gemm_alpha_beta_and_padding),
@@ -274,5 +280,9 @@ int main(void) {
         VKT_TEST(test_gemm_f64),                   VKT_TEST(test_gemm_large),
         VKT_TEST(test_gemm_strided_views),         VKT_TEST(test_gemm_errors),
     };
-    return VKT_RUN(tests);
+    int failures = VKT_RUN(tests);
+    /* On a GPU the first run already used the GPU kernels. */
+    if (vkt_device_is_cpu()) failures += cmocka_run_group_tests_name("gemm with GPU kernels", tests, gpu_kernels_setup,
+                                                                     vkt_group_teardown);
+    return failures;
 }

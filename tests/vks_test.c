@@ -5,9 +5,9 @@
 
 vkt_env *vkt;
 
-static void count_message(void *user, vks_message_severity sev, const char *msg) {
+static void count_message(void *user, vks_message_source source, vks_message_severity sev, const char *msg) {
     vkt_env *env = user;
-    if (sev == VKS_MESSAGE_INFO) return;
+    if (source != VKS_SOURCE_VALIDATION || sev == VKS_MESSAGE_INFO) return;
     env->messages++;
     snprintf(env->last_message, sizeof env->last_message, "%s", msg);
 }
@@ -15,6 +15,7 @@ static void count_message(void *user, vks_message_severity sev, const char *msg)
 vks_context_options vkt_options(void) {
     vks_context_options o = VKS_CONTEXT_OPTIONS_INIT;
     o.flags = getenv("VKT_NO_VALIDATION") ? 0u : VKS_CONTEXT_VALIDATION;
+    if (getenv("VKT_GPU_KERNELS")) o.flags |= VKS_CONTEXT_GPU_KERNELS;
     o.message_callback = count_message;
     o.message_user = vkt;
     return o;
@@ -37,10 +38,22 @@ int vkt_group_setup(void **state) {
     return 0;
 }
 
+bool vkt_device_is_cpu(void) {
+    setenv("VKS_DEVICE", getenv("VKS_DEVICE") ? getenv("VKS_DEVICE") : "llvmpipe", 0);
+    vks_context *ctx = NULL;
+    vks_context_options o = VKS_CONTEXT_OPTIONS_INIT;
+    vks_device_info info = {.struct_size = sizeof info};
+    bool cpu = vks_context_create(&o, &ctx) == VKS_OK && vks_context_get_device_info(ctx, &info) == VKS_OK &&
+               info.type == VKS_DEVICE_CPU;
+    vks_context_destroy(ctx);
+    return cpu;
+}
+
 int vkt_group_teardown(void **state) {
     (void)state;
     vks_status st = vks_context_destroy(vkt->ctx);
     int rc = (st == VKS_OK && vkt->messages == 0) ? 0 : -1;
+    unsetenv("VKT_GPU_KERNELS");
     if (vkt->messages) fprintf(stderr, "validation at teardown: %s\n", vkt->last_message);
     free(vkt);
     vkt = NULL;

@@ -33,6 +33,9 @@ extern vkt_env *vkt;
 /* Context options every test context uses: validation on, messages counted. */
 vks_context_options vkt_options(void);
 int vkt_group_setup(void **state);
+/* Whether the suite's device ($VKS_DEVICE, default llvmpipe) is a CPU: then a test may
+ * run its cases a second time with VKT_GPU_KERNELS=1 set (VKS_CONTEXT_GPU_KERNELS). */
+bool vkt_device_is_cpu(void);
 int vkt_group_teardown(void **state);
 int vkt_test_setup(void **state);
 int vkt_test_teardown(void **state);

@@ -35,7 +35,7 @@ static vks_shader_id variant(vks_dtype dt, vks_shader_id f32, vks_shader_id f16,
 
 static gemm_config choose_config(const vks_context *ctx, const vks_gemm_args *g, bool trans_a, bool trans_b) {
     gemm_config c = {0};
-    if (ctx->probe.info.type == VKS_DEVICE_CPU) {
+    if (vks__cpu_kernels(ctx)) {
         /* lavapipe: one subgroup per workgroup, TM rows x SG*TN columns (see the shader).
          * Paired loads need the pair to be one aligned unit: even leading dimension, an
          * 8-byte aligned base, and an even extent along the paired dimension. */
@@ -57,6 +57,23 @@ static gemm_config choose_config(const vks_context *ctx, const vks_gemm_args *g,
                             .required_subgroup_size = vks__has_feature(ctx, VKS_FEATURE_SUBGROUP_CONTROL) ? sg : 0};
         c.tile_m = tm;
         c.tile_n = sg * tn;
+        return c;
+    }
+    /* f16 with NVIDIA's cooperative matrices: tensor cores. Subgroups of 32 lanes are what
+     * the fragment layout assumes. */
+    if (g->dtype == VKS_DTYPE_F16 && vks__has_feature(ctx, VKS_FEATURE_COOPMAT_NV) &&
+        ctx->probe.info.min_subgroup_size <= 32 && ctx->probe.info.max_subgroup_size >= 32) {
+        const uint32_t bm = 128, bn = 128, bk = 32, wm = 2, wn = 4;
+        /* 16-byte reads need every 8-element group aligned: leading dimension, batch stride
+         * and base address multiples of 8 elements. */
+        const bool va = (trans_a ? g->a_cs : g->a_rs) % 8 == 0 && g->a_bs % 8 == 0 && g->a % 16 == 0;
+        const bool vb = (trans_b ? g->b_cs : g->b_rs) % 8 == 0 && g->b_bs % 8 == 0 && g->b % 16 == 0;
+        c.shader = VKS_SHADER_GEMM_COOPMAT_F16;
+        c.spec = (vks_spec){.count = 11,
+                            .values = {32 * wm * wn, bm, bn, bk, wm, wn, trans_a, trans_b, (uint32_t)g->activation, va, vb},
+                            .required_subgroup_size = vks__has_feature(ctx, VKS_FEATURE_SUBGROUP_CONTROL) ? 32 : 0};
+        c.tile_m = bm;
+        c.tile_n = bn;
         return c;
     }
     /* GPUs: 128x128 tiles (8x8 per invocation, 256 invocations) when there are enough

@@ -33,7 +33,7 @@ static double best_ms(const uint64_t *ts, uint32_t first_pair, uint32_t pairs, d
 }
 
 static vks_status measure_locked(vks_context *ctx, vks_device_peaks *out) {
-    const bool cpu = ctx->probe.info.type == VKS_DEVICE_CPU;
+    const bool cpu = ctx->probe.info.type == VKS_DEVICE_CPU; /* sizes and load width follow the device */
     static const vks_shader_id fma_shaders[3] = {VKS_SHADER_PEAK_FMA_F32, VKS_SHADER_PEAK_FMA_F16,
                                                  VKS_SHADER_PEAK_FMA_F64};
     const bool has[3] = {true, vks__has_feature(ctx, VKS_FEATURE_FLOAT16), vks__has_feature(ctx, VKS_FEATURE_FLOAT64)};
@@ -63,8 +63,9 @@ static vks_status measure_locked(vks_context *ctx, vks_device_peaks *out) {
     const uint32_t copy_groups = VKS_MIN(VKS_CEIL_DIV(n, 256u), 65535u);
     for (uint32_t r = 0; r < REPS && st == VKS_OK; ++r) {
         copy_push cp = {src->address, dst->address, n};
+        const vks_spec spec = {.count = 1, .values = {cpu}};
         st = vks__record_timestamp(ctx, pool, 2 * r);
-        if (st == VKS_OK) st = vks__dispatch(ctx, VKS_SHADER_PEAK_COPY, NULL, &cp, sizeof cp, copy_groups, 1, 1);
+        if (st == VKS_OK) st = vks__dispatch(ctx, VKS_SHADER_PEAK_COPY, &spec, &cp, sizeof cp, copy_groups, 1, 1);
         if (st == VKS_OK) st = vks__record_timestamp(ctx, pool, 2 * r + 1);
     }
     for (uint32_t v = 0; v < 3; ++v)

@@ -170,14 +170,23 @@ typedef enum vks_message_severity {
     VKS_MESSAGE_ERROR = 2
 } vks_message_severity;
 
-/* Receives validation-layer messages, the VKS_PROFILE table and cache notices. Called
- * from whichever thread caused the message; must not call back into the context. */
-typedef void (*vks_message_fn)(void *user, vks_message_severity severity, const char *message);
+typedef enum vks_message_source {
+    VKS_SOURCE_VALIDATION = 0, /* VK_LAYER_KHRONOS_validation (VKS_CONTEXT_VALIDATION) */
+    VKS_SOURCE_LIBRARY = 1     /* vkstruct itself: pipeline-cache notices, the VKS_PROFILE table */
+} vks_message_source;
+
+/* Receives validation-layer messages and vkstruct's own notices. Called from whichever
+ * thread caused the message; must not call back into the context. */
+typedef void (*vks_message_fn)(void *user, vks_message_source source, vks_message_severity severity,
+                               const char *message);
 
 enum {
     VKS_CONTEXT_VALIDATION = 1u << 0,       /* enable VK_LAYER_KHRONOS_validation */
     VKS_CONTEXT_PROFILING = 1u << 1,        /* timestamp every op (vks_profile_get) */
-    VKS_CONTEXT_NO_PIPELINE_CACHE = 1u << 2 /* neither load nor save the pipeline cache */
+    VKS_CONTEXT_NO_PIPELINE_CACHE = 1u << 2, /* neither load nor save the pipeline cache */
+    /* Choose kernels as for a GPU even on a CPU device: lets lavapipe (CI) check the
+     * kernels that GPUs run. Slower there; results are the same to rounding. */
+    VKS_CONTEXT_GPU_KERNELS = 1u << 3
 };
 
 /* A host's own Vulkan objects, for a context that creates no instance or device of its

@@ -16,6 +16,12 @@ static const struct {
     {"gemm", bench_gemm, "dense GEMM, the baseline every structured op is compared with"},
 };
 
+/* vkstruct's own notices (VKS_PIPELINE_STATS=1 compiler statistics, cache notices). */
+static void print_notice(void *user, vks_message_source source, vks_message_severity sev, const char *msg) {
+    (void)user, (void)sev;
+    if (source == VKS_SOURCE_LIBRARY) fprintf(stderr, "vkstruct: %s\n", msg);
+}
+
 static void usage(FILE *f) {
     fprintf(f, "usage: vks-bench [--op NAME|all] [--quick] [--json FILE] [--device D] [--iters N] [--list]\n"
                "  --op      which op family (default all)\n"
@@ -44,6 +50,7 @@ int main(int argc, char **argv) {
     }
     vks_context_options o = VKS_CONTEXT_OPTIONS_INIT;
     o.flags = VKS_CONTEXT_PROFILING;
+    if (getenv("VKS_PIPELINE_STATS")) o.message_callback = print_notice;
     if (device) {
         char *end = NULL;
         long idx = strtol(device, &end, 10);
