@@ -178,7 +178,7 @@ _Static_assert(offsetof(transpose_push, s) == 32 && sizeof(transpose_push) == 48
 
 vks_status vks__kron_transpose(vks_context *ctx, vks_dtype dt, VkDeviceAddress src, VkDeviceAddress dst, int64_t rows,
                                int64_t cols, double alpha, double beta) {
-    const bool cpu = ctx->probe.info.type == VKS_DEVICE_CPU;
+    const bool cpu = vks__cpu_kernels(ctx);
     const uint32_t tile = cpu ? 8 : 32, pass_rows = 8;
     const int64_t rt = VKS_CEIL_DIV(rows, tile), ct = VKS_CEIL_DIV(cols, tile);
     transpose_push pc = {.src = src, .dst = dst, .rows = (uint32_t)rows, .cols = (uint32_t)cols,
@@ -370,7 +370,7 @@ vks_status vks_kron_predict(vks_context *ctx, int32_t d, const vks_tensor *const
     /* After the GEMM over mode 1 each point holds (n_2, ..., n_d, k) coefficients. */
     const int64_t width = n / c[0].rows * k;
     const int64_t chunk = VKS_MAX(1, VKS_MIN(points, PREDICT_CHUNK_ELEMS / width));
-    const bool cpu = ctx->probe.info.type == VKS_DEVICE_CPU;
+    const bool cpu = vks__cpu_kernels(ctx);
     const uint32_t wg = cpu ? ctx->probe.info.subgroup_size : 256;
     VkDeviceAddress scratch = 0;
     st = vks__op_begin(ctx, "kron_predict");

@@ -121,7 +121,7 @@ vks_status vks_kron_kernel_matrix(vks_context *ctx, const vks_kernel_desc *desc,
     for (int32_t i = 0; i < 3 * q; ++i) triples_f[i] = (float)triples[i];
 
     const int64_t n1 = kv.rows, n2 = kv.cols;
-    const bool cpu = ctx->probe.info.type == VKS_DEVICE_CPU;
+    const bool cpu = vks__cpu_kernels(ctx);
     const uint32_t wx = cpu ? ctx->probe.info.subgroup_size : 32, wy = cpu ? 1 : 8;
     const uint32_t order = (uint32_t)(desc->dx1 + desc->dx2);
     const vks_spec spec = {.count = 5, .values = {wx, wy, base, order, (uint32_t)(desc->dx2 & 1)}};
