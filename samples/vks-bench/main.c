@@ -14,6 +14,7 @@ static const struct {
     const char *what;
 } ops[] = {
     {"gemm", bench_gemm, "dense GEMM, the baseline every structured op is compared with"},
+    {"kron", bench_kron, "Kronecker GP: mode products, kernel matrices, noisy solves vs dense solves"},
 };
 
 /* vkstruct's own notices (VKS_PIPELINE_STATS=1 compiler statistics, cache notices). */
