@@ -19,19 +19,19 @@ void ref_kron_dense(int d, const ref_mat *factors, double *out) {
         }
 }
 
-ref_kernel ref_kernel_rbf(double lengthscale, double outputscale) {
-    ref_kernel k = {.base = 0, .q = 1};
+ref_kron_kernel ref_kron_kernel_rbf(double lengthscale, double outputscale) {
+    ref_kron_kernel k = {.base = 0, .q = 1};
     k.w[0] = outputscale, k.rho[0] = 1.0 / (2.0 * lengthscale * lengthscale), k.f[0] = 0.0;
     return k;
 }
 
-ref_kernel ref_kernel_matern52(double lengthscale, double outputscale) {
-    ref_kernel k = {.base = 1, .q = 1};
+ref_kron_kernel ref_kron_kernel_matern52(double lengthscale, double outputscale) {
+    ref_kron_kernel k = {.base = 1, .q = 1};
     k.w[0] = outputscale, k.rho[0] = 1.0 / lengthscale, k.f[0] = 0.0;
     return k;
 }
 
-static long double kernel_ld(const ref_kernel *k, long double r) {
+static long double kernel_ld(const ref_kron_kernel *k, long double r) {
     const long double two_pi = 6.283185307179586476925286766559L;
     long double g = 0;
     for (int q = 0; q < k->q; ++q) {
@@ -47,10 +47,10 @@ static long double kernel_ld(const ref_kernel *k, long double r) {
     return g;
 }
 
-double ref_kernel_value(const ref_kernel *k, double x, double xp) { return (double)kernel_ld(k, (long double)x - xp); }
+double ref_kron_kernel_value(const ref_kron_kernel *k, double x, double xp) { return (double)kernel_ld(k, (long double)x - xp); }
 
 /* n-th derivative of g at r by the central stencil of spacing h (error O(h^2)). */
-static long double central(const ref_kernel *k, int n, long double r, long double h) {
+static long double central(const ref_kron_kernel *k, int n, long double r, long double h) {
     const long double m2 = kernel_ld(k, r - 2 * h), m1 = kernel_ld(k, r - h), z = kernel_ld(k, r);
     const long double p1 = kernel_ld(k, r + h), p2 = kernel_ld(k, r + 2 * h);
     switch (n) {
@@ -62,7 +62,7 @@ static long double central(const ref_kernel *k, int n, long double r, long doubl
     }
 }
 
-double ref_kernel_derivative_fd(const ref_kernel *k, int dx1, int dx2, double x, double xp, double step) {
+double ref_kron_kernel_derivative_fd(const ref_kron_kernel *k, int dx1, int dx2, double x, double xp, double step) {
     /* k(x, x') = g(x - x'): d/dx = d/dr, d/dx' = -d/dr. */
     const int n = dx1 + dx2;
     const long double r = (long double)x - xp, h = step;
@@ -70,7 +70,7 @@ double ref_kernel_derivative_fd(const ref_kernel *k, int dx1, int dx2, double x,
     return (double)((dx2 % 2) ? -d : d);
 }
 
-double ref_kernel_derivative_at_zero(const ref_kernel *k, int dx1, int dx2) {
+double ref_kron_kernel_derivative_at_zero(const ref_kron_kernel *k, int dx1, int dx2) {
     const int n = dx1 + dx2;
     if (n % 2) return 0.0; /* g is even */
     double g = 0;
@@ -88,7 +88,7 @@ double ref_kernel_derivative_at_zero(const ref_kernel *k, int dx1, int dx2) {
     return (dx2 % 2) ? -g : g;
 }
 
-int ref_cholesky(int64_t n, const double *a, double *l) {
+int ref_kron_cholesky(int64_t n, const double *a, double *l) {
     for (int64_t i = 0; i < n * n; ++i) l[i] = 0;
     for (int64_t j = 0; j < n; ++j) {
         double s = a[j * n + j];
@@ -105,7 +105,7 @@ int ref_cholesky(int64_t n, const double *a, double *l) {
     return 0;
 }
 
-void ref_cholesky_solve(int64_t n, const double *l, double *b, int64_t k) {
+void ref_kron_cholesky_solve(int64_t n, const double *l, double *b, int64_t k) {
     for (int64_t c = 0; c < k; ++c) {
         for (int64_t i = 0; i < n; ++i) { /* l z = b */
             double s = b[i * k + c];
@@ -120,7 +120,7 @@ void ref_cholesky_solve(int64_t n, const double *l, double *b, int64_t k) {
     }
 }
 
-double ref_cholesky_logdet(int64_t n, const double *l) {
+double ref_kron_cholesky_logdet(int64_t n, const double *l) {
     double s = 0;
     for (int64_t i = 0; i < n; ++i) s += 2 * log(l[i * n + i]);
     return s;

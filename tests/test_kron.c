@@ -217,17 +217,17 @@ static void test_kron_matmul_large(void **state) {
 
 typedef struct kernel_case {
     vks_kernel_desc desc;
-    ref_kernel ref;
+    ref_kron_kernel ref;
 } kernel_case;
 
 static kernel_case rbf_case(double l, double s) {
-    kernel_case c = {.desc = VKS_KERNEL_DESC_INIT, .ref = ref_kernel_rbf(l, s)};
+    kernel_case c = {.desc = VKS_KERNEL_DESC_INIT, .ref = ref_kron_kernel_rbf(l, s)};
     c.desc.kind = VKS_KERNEL_RBF, c.desc.lengthscale = l, c.desc.outputscale = s;
     return c;
 }
 
 static kernel_case matern_case(double l, double s) {
-    kernel_case c = {.desc = VKS_KERNEL_DESC_INIT, .ref = ref_kernel_matern52(l, s)};
+    kernel_case c = {.desc = VKS_KERNEL_DESC_INIT, .ref = ref_kron_kernel_matern52(l, s)};
     c.desc.kind = VKS_KERNEL_MATERN52, c.desc.lengthscale = l, c.desc.outputscale = s;
     return c;
 }
@@ -283,7 +283,7 @@ static void test_kron_kernel_values(void **state) {
         for (int c = 0; c < 4; ++c) {
             double *got = eval_kernel(&cases[c], dt, 0, 0, x1, N1, x2, N2);
             for (int i = 0; i < N1; ++i)
-                for (int j = 0; j < N2; ++j) want[i * N2 + j] = ref_kernel_value(&cases[c].ref, x1[i], x2[j]);
+                for (int j = 0; j < N2; ++j) want[i * N2 + j] = ref_kron_kernel_value(&cases[c].ref, x1[i], x2[j]);
             char what[64];
             snprintf(what, sizeof what, "kernel %d %s", c, dt == VKS_DTYPE_F64 ? "f64" : "f32");
             vkt_assert_close(got, want, N1 * N2, dt == VKS_DTYPE_F64 ? 1e-13 : 2e-6, what);
@@ -327,9 +327,9 @@ static void test_kron_kernel_derivatives(void **state) {
                         for (int j = 0; j < N2; ++j) {
                             const double r = x1[i] - x2[j];
                             double v;
-                            if (r == 0) v = ref_kernel_derivative_at_zero(&cases[c].ref, dx1, dx2);
+                            if (r == 0) v = ref_kron_kernel_derivative_at_zero(&cases[c].ref, dx1, dx2);
                             else if (cases[c].ref.base == 1 && fabs(r) < 3 * h) continue; /* stencil over the kink */
-                            else v = ref_kernel_derivative_fd(&cases[c].ref, dx1, dx2, x1[i], x2[j], h);
+                            else v = ref_kron_kernel_derivative_fd(&cases[c].ref, dx1, dx2, x1[i], x2[j], h);
                             g[cnt] = got[i * N2 + j], w[cnt++] = v;
                         }
                     char what[96];
