@@ -64,11 +64,21 @@ static void sort_pairs(int64_t n, int64_t rows, double *w, double *v, int asc) {
     }
 }
 
+/* A power of two that brings max|x| near 1 (so that squares neither overflow nor underflow). */
+static double pow2_scale(const double *x, size_t n) {
+    double m = 0;
+    for (size_t i = 0; i < n; ++i) m = fmax(m, fabs(x[i]));
+    int e = 0;
+    if (m > 0) frexp(m, &e);
+    return ldexp(1.0, -e);
+}
+
 void ref_eigh(int64_t n, const double *a_in, double *w, double *v) {
     double *a = alloc((size_t)(n * n));
+    const double sc = pow2_scale(a_in, (size_t)(n * n));
     /* Symmetrize from the lower triangle (what the API reads). */
     for (int64_t i = 0; i < n; ++i)
-        for (int64_t j = 0; j <= i; ++j) a[i * n + j] = a[j * n + i] = a_in[i * n + j];
+        for (int64_t j = 0; j <= i; ++j) a[i * n + j] = a[j * n + i] = a_in[i * n + j] * sc;
     for (int64_t i = 0; i < n * n; ++i) v[i] = 0;
     for (int64_t i = 0; i < n; ++i) v[i * n + i] = 1;
     for (int sweep = 0; sweep < 100; ++sweep) {
@@ -100,7 +110,7 @@ void ref_eigh(int64_t n, const double *a_in, double *w, double *v) {
                 }
             }
     }
-    for (int64_t i = 0; i < n; ++i) w[i] = a[i * n + i];
+    for (int64_t i = 0; i < n; ++i) w[i] = a[i * n + i] / sc;
     sort_pairs(n, n, w, v, 1);
     free(a);
 }
@@ -115,7 +125,8 @@ void ref_svd(int64_t m, int64_t n, const double *a, double *s, double *u, double
         return;
     }
     double *g = alloc((size_t)(m * n)); /* columns being orthogonalized */
-    memcpy(g, a, (size_t)(m * n) * sizeof *g);
+    const double sc = pow2_scale(a, (size_t)(m * n));
+    for (int64_t i = 0; i < m * n; ++i) g[i] = a[i] * sc;
     for (int64_t i = 0; i < n * n; ++i) v[i] = 0;
     for (int64_t i = 0; i < n; ++i) v[i * n + i] = 1;
     for (int sweep = 0; sweep < 100; ++sweep) {
@@ -149,6 +160,7 @@ void ref_svd(int64_t m, int64_t n, const double *a, double *s, double *u, double
         for (int64_t r = 0; r < m; ++r) nrm += g[r * n + j] * g[r * n + j];
         s[j] = sqrt(nrm);
     }
+    for (int64_t j = 0; j < n; ++j) s[j] /= sc; /* g keeps the scaled columns: u = g / (s sc) */
     /* Sort descending, carrying the columns of g and v. */
     for (int64_t i = 0; i < n; ++i) {
         int64_t best = i;
@@ -161,7 +173,7 @@ void ref_svd(int64_t m, int64_t n, const double *a, double *s, double *u, double
         for (int64_t r = 0; r < n; ++r) t = v[r * n + i], v[r * n + i] = v[r * n + best], v[r * n + best] = t;
     }
     for (int64_t j = 0; j < n; ++j)
-        for (int64_t r = 0; r < m; ++r) u[r * n + j] = s[j] > 0 ? g[r * n + j] / s[j] : 0.0;
+        for (int64_t r = 0; r < m; ++r) u[r * n + j] = s[j] > 0 ? g[r * n + j] / (s[j] * sc) : 0.0;
     free(g);
 }
 

@@ -98,4 +98,21 @@ vks_status orth_cholesky_record(vks_context *ctx, orth_mat a, orth_mat l, VkDevi
 uint64_t orth_trsm_ws_bytes(const vks_context *ctx, vks_dtype dt, int64_t batch, int64_t n, int64_t k);
 vks_status orth_trsm_record(vks_context *ctx, bool trans, orth_mat l, orth_mat b, orth_mat x, orth_ws *ws);
 
+/* Jacobi eigensolver: w (eigenvalues ascending, element (z, i) at w + (z*w_bs + i*w_s)*es),
+ * v (eigenvectors in columns). fixed_sweeps > 0: that many sweeps, no synchronization;
+ * else sweeps until converged (at most max_sweeps, 0: 30), reading flags after each. */
+typedef struct orth_eigh_report {
+    int sweeps;
+    bool synced;                /* flags were read: the two fields below are valid */
+    int64_t first_nonfinite;    /* -1: none */
+    int64_t first_unconverged;  /* -1: none */
+} orth_eigh_report;
+/* The working precision: f64 for f32 input where the device has it (unless flags say
+ * VKS_EIGH_INPUT_PRECISION). `work` of the record and of the workspace size. */
+vks_dtype orth_eigh_work_dtype(const vks_context *ctx, vks_dtype dt, uint32_t flags);
+uint64_t orth_eigh_ws_bytes(const vks_context *ctx, vks_dtype work, int64_t batch, int64_t n);
+vks_status orth_eigh_record(vks_context *ctx, vks_dtype work, orth_mat a, VkDeviceAddress w, int64_t w_bs, int64_t w_s,
+                            orth_mat v, VkDeviceAddress info, int fixed_sweeps, int max_sweeps, orth_ws *ws,
+                            orth_eigh_report *rep);
+
 #endif /* VKS_ORTHOGONAL_INTERNAL_H */
