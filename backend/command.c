@@ -273,8 +273,14 @@ vks_status vks__flush_locked(vks_context *ctx) {
     ctx->recording = false;
     ctx->commands = 0;
     /* An op that flushes midway (a read-back inside it) goes untimed: its end timestamp
-     * would land in a query that is reset below. */
-    if (ctx->op_depth) ctx->current_op.query_begin = UINT32_MAX;
+     * would land in a query that is reset below. Its end query is written now all the
+     * same: collect_profile waits for every query of this submit, and one never written
+     * would never become available (lavapipe answers VK_NOT_READY). */
+    if (ctx->op_depth && ctx->current_op.query_begin != UINT32_MAX) {
+        ctx->vk.vkCmdWriteTimestamp(ctx->cmd, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, ctx->query_pool,
+                                    ctx->current_op.query_begin + 1);
+        ctx->current_op.query_begin = UINT32_MAX;
+    }
     VkResult r = ctx->vk.vkEndCommandBuffer(ctx->cmd);
     if (r == VK_SUCCESS) {
         VkSubmitInfo si = {.sType = VK_STRUCTURE_TYPE_SUBMIT_INFO, .commandBufferCount = 1, .pCommandBuffers = &ctx->cmd};
