@@ -175,9 +175,12 @@ typedef vks_status vks_kron_predict_fn(vks_context *ctx, int32_t d, const vks_te
 VKS_API vks_kron_predict_fn vks_kron_predict;
 
 /* Functions of this family, in ABI order (append only). */
-#define VKS_KRON_FUNCTIONS(X) \
-    X(vks_kron_matmul)        \
-    X(vks_kron_kernel_matrix) \
+#define VKS_KRON_FUNCTIONS(X)  \
+    X(vks_kron_matmul)         \
+    X(vks_kron_kernel_matrix)  \
+    X(vks_kron_eigh)           \
+    X(vks_kron_solve)          \
+    X(vks_kron_cholesky_solve) \
     X(vks_kron_predict)
 
 #ifdef __cplusplus
