@@ -214,7 +214,7 @@ static void run_solve(const solve_case *sc, uint64_t seed) {
             for (int64_t j = 0; j < np; ++j) s += a[i * np + j] * want[j * kk + r];
             wmean[i * kk + r] = s;
         }
-    double *noise_part = calloc((size_t)np, sizeof(double));
+    double *noise_part = calloc(np > 0 ? (size_t)np : 1, sizeof(double));
     for (int64_t i = 0; i < np; ++i) {
         double cdiag = a[i * np + i];
         double kdiag = 1;
