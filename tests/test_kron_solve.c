@@ -428,6 +428,11 @@ static void test_kron_eigh_factors(void **state) {
                          res / scale, orth);
             free(q), free(lam);
         }
+        /* The same factor twice may also name the same outputs (decomposed once). */
+        vks_kron_eigh_desc twice = VKS_KRON_EIGH_DESC_INIT;
+        twice.d = 2, twice.jitter = 0.25, twice.factors[0] = twice.factors[1] = &tk;
+        twice.eigvecs[0] = twice.eigvecs[1] = &tq[1], twice.eigvals[0] = twice.eigvals[1] = &tl[1];
+        VKT_OK(vks_kron_eigh(vkt->ctx, &twice));
         /* Factors 0 and 1 are the same tensor: identical results. */
         double *q0 = vkt_download(Q[0], dt, 0, N * N), *q1 = vkt_download(Q[1], dt, 0, N * N);
         assert_memory_equal(q0, q1, sizeof(double) * N * N);
@@ -652,8 +657,31 @@ static void test_kron_gp_posterior(void **state) {
         want[p] = s;
     }
     vkt_assert_close(mean, want, P, dt == VKS_DTYPE_F64 ? 1e-9 : 1e-3, "GP posterior mean off the grid");
-    free(mean), free(kd), free(l);
-    vks_buffer *bufs[] = {X1, X2, P1, P2, Y, K1, K2, C1, C2, Q1, Q2, L1, L2, A, M};
+    /* On a test grid (5 x 4 points): the rectangular cross-covariances as Kronecker factors. */
+    enum { T1 = 5, T2 = 4 };
+    double g1[T1], g2[T2], wgrid[T1 * T2];
+    for (int i = 0; i < T1; ++i) g1[i] = 0.1 + 0.2 * i;
+    for (int i = 0; i < T2; ++i) g2[i] = 0.3 + 0.45 * i;
+    vkt_round_to(dt, g1, T1), vkt_round_to(dt, g2, T2);
+    vks_buffer *G1 = vkt_upload(dt, g1, T1), *G2 = vkt_upload(dt, g2, T2), *S1 = vkt_poisoned(dt, T1 * N1),
+               *S2 = vkt_poisoned(dt, T2 * N2), *MG = vkt_poisoned(dt, T1 * T2);
+    vks_tensor tg1 = vks_tensor_1d(G1, dt, T1), tg2 = vks_tensor_1d(G2, dt, T2), ts1 = vks_tensor_2d(S1, dt, T1, N1),
+               ts2 = vks_tensor_2d(S2, dt, T2, N2), tmg = vks_tensor_1d(MG, dt, T1 * T2);
+    VKT_OK(vks_kron_kernel_matrix(vkt->ctx, &kd1, &tg1, &tx1, &ts1));
+    VKT_OK(vks_kron_kernel_matrix(vkt->ctx, &kd2, &tg2, &tx2, &ts2));
+    const vks_tensor *tgrid[2] = {&ts1, &ts2};
+    VKT_OK(vks_kron_matmul(vkt->ctx, 2, tgrid, VKS_NO_TRANS, 1.0, &ta, 0.0, &tmg));
+    double *mgrid = vkt_download(MG, dt, 0, T1 * T2);
+    for (int p = 0; p < T1 * T2; ++p) {
+        double s = 0;
+        for (int e = 0; e < NP; ++e)
+            s += ref_kron_kernel_value(&r1, g1[p / T2], x1[e / N2]) * ref_kron_kernel_value(&r2, g2[p % T2], x2[e % N2]) *
+                 alpha[e];
+        wgrid[p] = s;
+    }
+    vkt_assert_close(mgrid, wgrid, T1 * T2, dt == VKS_DTYPE_F64 ? 1e-9 : 1e-3, "GP posterior mean on a test grid");
+    free(mean), free(mgrid), free(kd), free(l);
+    vks_buffer *bufs[] = {X1, X2, P1, P2, Y, K1, K2, C1, C2, Q1, Q2, L1, L2, A, M, G1, G2, S1, S2, MG};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; ++i) vks_buffer_destroy(bufs[i]);
 }
 
@@ -839,7 +867,13 @@ static void test_kron_solve_errors(void **state) {
     VKT_FAILS(vks_kron_eigh(ctx, &ed), VKS_ERROR_DTYPE_MISMATCH, "desc->eigvals[0] has dtype f64, expected f32");
     ed.eigvals[0] = &l4;
     ed.d = 2, ed.factors[1] = &k4, ed.eigvecs[1] = &q4, ed.eigvals[1] = &l4;
-    VKT_FAILS(vks_kron_eigh(ctx, &ed), VKS_ERROR_INVALID_ARGUMENT, "desc->eigvecs[0] and desc->eigvecs[1] are the same tensor");
+    vks_tensor k4b = {K, 4, f32, 2, {4, 4}, {4, 1}}; /* another factor, the same outputs */
+    ed.factors[1] = &k4b;
+    VKT_FAILS(vks_kron_eigh(ctx, &ed), VKS_ERROR_INVALID_ARGUMENT,
+              "desc->eigvecs[1] overlaps desc->eigvecs[0] in memory (the same tensor for different factors)");
+    vks_tensor q4b = {Q, 4, f32, 2, {3, 3}, {4, 1}};
+    ed.factors[1] = &k4, ed.eigvecs[1] = &q4b;
+    VKT_FAILS(vks_kron_eigh(ctx, &ed), VKS_ERROR_SHAPE_MISMATCH, "desc->eigvecs[1] is 3 x 3, expected 4 x 4");
 
     /* vks_kron_solve */
     vks_kron_solve_desc sd = VKS_KRON_SOLVE_DESC_INIT;

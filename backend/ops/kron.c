@@ -4,9 +4,9 @@
  * one GEMM contracts its leading mode and writes (R, m_1), i.e. the grid with mode 1
  * rotated to the back. After d such GEMMs every mode has been contracted and rotated
  * once, and the modes are in their original order again (GPyTorch's "rotate the mode";
- * cost 2 N sum_i n_i for square factors). Each right-hand side is one batch entry of
- * the GEMMs, so they need each right-hand side's grid contiguous; row-major (N, k)
- * inputs and outputs are transposed on the way in and out.
+ * cost 2 N sum_i n_i for square factors). Right-hand sides stored row-major (N, k) ride
+ * along in the GEMMs' rest dimension and come out as k grids one after another (k grids
+ * as input are k batch entries); a row-major output costs one transpose at the end.
  * The GEMMs are the library's own (vks__gemm_record): tuned kernels for lavapipe and GPUs.
  * Also here: the posterior mean at scattered points (vks_kron_predict), and the
  * argument views and helpers the other kron*.c files share.
@@ -207,13 +207,21 @@ vks_status vks__kron_apply(vks_context *ctx, vks_dtype dt, int32_t d, const kron
                            const kron_vec *y, double alpha, double beta, VkDeviceAddress buf0, VkDeviceAddress buf1) {
     const int64_t k = x->k;
     if (k == 0) return VKS_OK;
+    /* Row-major (N, k) is the grid (n_1, ..., n_d, k): the right-hand sides ride along in
+     * the rest of every GEMM (one batch entry) and end up in front, i.e. as k grids one
+     * after another. k grids one after another are k batch entries. Either way the result
+     * is k grids: row-major outputs are transposed at the end. */
     VkDeviceAddress cur = x->addr;
-    if (x->row_major) { /* (N, k) -> k grids one after another */
+    bool fold = x->row_major;
+    if (fold && vks__kron_apply_scratch(d, f, k) > INT32_MAX) {
+        /* Too large for the GEMMs' 32-bit indexing as one entry: k grids, transposed first. */
         VKS_TRY(vks__kron_transpose(ctx, dt, x->addr, buf0, x->n, k, 1.0, 0.0));
         cur = buf0;
+        fold = false;
     }
-    const bool direct = !y->row_major; /* the last GEMM writes y itself */
-    int64_t size = x->n;
+    const int64_t batch = fold ? 1 : k;
+    int64_t size = fold ? x->n * k : x->n; /* elements per batch entry */
+    const bool direct = !y->row_major;     /* the last GEMM writes y itself */
     for (int32_t t = 0; t < d; ++t) {
         const bool last = t == d - 1;
         const int64_t rest = size / f[t].cols, out_size = rest * f[t].rows;
@@ -223,7 +231,7 @@ vks_status vks__kron_apply(vks_context *ctx, vks_dtype dt, int32_t d, const kron
                                  .m = rest,
                                  .n = f[t].rows,
                                  .k = f[t].cols,
-                                 .batch = k,
+                                 .batch = batch,
                                  .a = cur,
                                  .b = f[t].addr,
                                  .c = dst,
@@ -242,7 +250,7 @@ vks_status vks__kron_apply(vks_context *ctx, vks_dtype dt, int32_t d, const kron
         cur = dst;
         size = out_size;
     }
-    if (!direct) VKS_TRY(vks__kron_transpose(ctx, dt, cur, y->addr, k, size, 1.0, beta));
+    if (!direct) VKS_TRY(vks__kron_transpose(ctx, dt, cur, y->addr, k, y->n, 1.0, beta));
     return VKS_OK;
 }
 

@@ -45,8 +45,8 @@ const char *vks__kron_dims_text(int32_t d, const int64_t *n, char *buf, size_t s
 
 /* Elements of each of the two ping-pong buffers vks__kron_apply needs. */
 int64_t vks__kron_apply_scratch(int32_t d, const kron_factor *f, int64_t k);
-/* y = alpha * (⊗ op(A_i)) x + beta * y, recorded as d GEMMs (plus layout transposes for
- * row-major inputs/outputs with k > 1) through buf0/buf1 (each vks__kron_apply_scratch
+/* y = alpha * (⊗ op(A_i)) x + beta * y, recorded as d GEMMs (plus a transpose for a
+ * row-major output with k > 1) through buf0/buf1 (each vks__kron_apply_scratch
  * elements, not overlapping x or y). Inside an op region; arguments validated. */
 vks_status vks__kron_apply(vks_context *ctx, vks_dtype dt, int32_t d, const kron_factor *f, const kron_vec *x,
                            const kron_vec *y, double alpha, double beta, VkDeviceAddress buf0, VkDeviceAddress buf1);

@@ -283,13 +283,22 @@ static vks_status eigh_validate(vks_context *ctx, const vks_kron_eigh_desc *desc
         onames[2 * i] = names[0][i], onames[2 * i + 1] = names[1][i];
         inames[2 * i] = names[2][i], inames[2 * i + 1] = names[3][i];
     }
-    /* A factor given twice writes the same results twice: only distinct outputs may not overlap. */
+    /* Outputs may not overlap each other, except that a factor given twice (the same tensor
+     * and scales) may name the same outputs twice: it is decomposed once. */
     for (int32_t i = 0; i < 2 * desc->d; ++i)
-        for (int32_t j = 0; j < i; ++j)
-            if (same_tensor(outs[i], outs[j]))
-                return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: %s and %s are the same tensor", fn, onames[j],
-                                  onames[i]);
-    return check_disjoint(outs, onames, 2 * desc->d, ins, inames, 2 * desc->d, fn);
+        for (int32_t j = 0; j < i; ++j) {
+            if (!vks__kron_overlap(outs[i], outs[j])) continue;
+            const bool same_input = same_tensor(desc->factors[i / 2], desc->factors[j / 2]) &&
+                                    same_tensor(desc->noise_scales[i / 2], desc->noise_scales[j / 2]);
+            if (same_tensor(outs[i], outs[j]) && i % 2 == j % 2 && same_input) continue;
+            return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: %s overlaps %s in memory%s", fn, onames[i], onames[j],
+                              same_tensor(outs[i], outs[j]) ? " (the same tensor for different factors)" : "");
+        }
+    for (int32_t i = 0; i < 2 * desc->d; ++i)
+        for (int32_t j = 0; j < 2 * desc->d; ++j)
+            if (ins[j] && vks__kron_overlap(outs[i], ins[j]))
+                return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: %s overlaps %s in memory", fn, onames[i], inames[j]);
+    return VKS_OK;
 }
 
 /* Reads the eigenvalues back, checks positive semi-definiteness, zeroes small negatives. */
@@ -392,11 +401,12 @@ static vks_status eigh_run(vks_context *ctx, const vks_kron_eigh_desc *desc, con
     const size_t es = vks__dtype_bytes(dt);
     for (int32_t i = 0; st == VKS_OK && i < desc->d; ++i) {
         const int32_t j = work[i].copy_of;
-        if (j >= 0) { /* the results of the identical earlier factor */
-            st = vks__record_copy(ctx, desc->eigvecs[j]->buffer->buffer, desc->eigvecs[j]->byte_offset,
-                                  desc->eigvecs[i]->buffer->buffer, desc->eigvecs[i]->byte_offset,
-                                  (uint64_t)(n[i] * n[i]) * es);
-            if (st == VKS_OK)
+        if (j >= 0) { /* the results of the identical earlier factor, unless they are its very outputs */
+            if (!same_tensor(desc->eigvecs[i], desc->eigvecs[j]))
+                st = vks__record_copy(ctx, desc->eigvecs[j]->buffer->buffer, desc->eigvecs[j]->byte_offset,
+                                      desc->eigvecs[i]->buffer->buffer, desc->eigvecs[i]->byte_offset,
+                                      (uint64_t)(n[i] * n[i]) * es);
+            if (st == VKS_OK && !same_tensor(desc->eigvals[i], desc->eigvals[j]))
                 st = vks__record_copy(ctx, desc->eigvals[j]->buffer->buffer, desc->eigvals[j]->byte_offset,
                                       desc->eigvals[i]->buffer->buffer, desc->eigvals[i]->byte_offset, (uint64_t)n[i] * es);
         } else if (promote) {
