@@ -19,6 +19,7 @@ typedef struct matmul_case {
     double alpha, beta;
     vks_dtype dt;
     int factor_layout;    /* 0 compact, 1 padded rows (ld = cols + 3), 2 column-major */
+    bool y_other_layout;  /* y in the layout x is not in */
 } matmul_case;
 
 static void run_matmul(const matmul_case *mc, uint64_t seed) {
@@ -54,12 +55,12 @@ static void run_matmul(const matmul_case *mc, uint64_t seed) {
     vks_tensor tx, ty;
     if (mc->k == 0) {
         tx = vks_tensor_1d(X, mc->dt, n), ty = vks_tensor_1d(Y, mc->dt, m);
-    } else if (mc->row_major) {
-        tx = vks_tensor_2d(X, mc->dt, n, kk), ty = vks_tensor_2d(Y, mc->dt, m, kk);
     } else {
-        tx = (vks_tensor){X, 0, mc->dt, 2, {n, kk}, {1, n}};
-        ty = (vks_tensor){Y, 0, mc->dt, 2, {m, kk}, {1, m}};
+        tx = mc->row_major ? vks_tensor_2d(X, mc->dt, n, kk) : (vks_tensor){X, 0, mc->dt, 2, {n, kk}, {1, n}};
+        const bool y_rows = mc->row_major != mc->y_other_layout;
+        ty = y_rows ? vks_tensor_2d(Y, mc->dt, m, kk) : (vks_tensor){Y, 0, mc->dt, 2, {m, kk}, {1, m}};
     }
+    const bool y_rows = mc->k != 0 && mc->row_major != mc->y_other_layout;
     VKT_OK(vks_kron_matmul(vkt->ctx, d, fp, mc->trans, mc->alpha, &tx, mc->beta, &ty));
     double *got = vkt_download(Y, mc->dt, 0, (size_t)(m * kk));
 
@@ -69,7 +70,7 @@ static void run_matmul(const matmul_case *mc, uint64_t seed) {
         for (int64_t i = 0; i < m; ++i) {
             double s = 0;
             for (int64_t j = 0; j < n; ++j) s += kd[i * n + j] * x[mc->row_major ? j * kk + r : r * n + j];
-            const size_t o = (size_t)(mc->row_major ? i * kk + r : r * m + i);
+            const size_t o = (size_t)(y_rows ? i * kk + r : r * m + i);
             want[o] = mc->alpha * s + (mc->beta != 0 ? mc->beta * y0[o] : 0.0);
         }
     char what[200];
@@ -126,6 +127,8 @@ static void test_kron_matmul_rhs_layouts(void **state) {
         run_matmul(&mc, 32 + layout);
         mc.d = 1, mc.k = 5, mc.beta = 0.25;
         run_matmul(&mc, 34 + layout);
+        mc.d = 2, mc.y_other_layout = true; /* x in one layout, y in the other */
+        run_matmul(&mc, 36 + layout);
     }
 }
 

@@ -203,10 +203,72 @@ int64_t vks__kron_apply_scratch(int32_t d, const kron_factor *f, int64_t k) {
     return largest * k;
 }
 
+typedef struct mode_push {
+    uint64_t x, a, y;
+    uint32_t fibers, s, a_rs, a_cs;
+    union {
+        struct { float alpha, beta; } f;
+        struct { double alpha, beta; } d;
+    } c;
+} mode_push;
+_Static_assert(offsetof(mode_push, c) == 40 && sizeof(mode_push) == 56, "mode_push mirrors kron_mode_small.comp");
+
+#define SMALL_FACTOR 64
+
+/* GPUs, every factor at most 64 x 64: d mode products in place of the rotation GEMMs,
+ * keeping the modes' order (and the layout of x: row-major (N, k) is the grid with a
+ * trailing mode k, k grids one with a leading one). */
+static bool use_small_modes(const vks_context *ctx, int32_t d, const kron_factor *f) {
+    if (vks__cpu_kernels(ctx)) return false;
+    for (int32_t t = 0; t < d; ++t)
+        if (f[t].rows > SMALL_FACTOR || f[t].cols > SMALL_FACTOR) return false;
+    return true;
+}
+
+static vks_status apply_small_modes(vks_context *ctx, vks_dtype dt, int32_t d, const kron_factor *f, const kron_vec *x,
+                                    const kron_vec *y, double alpha, double beta, VkDeviceAddress buf0,
+                                    VkDeviceAddress buf1) {
+    const int64_t k = x->k;
+    /* The result comes out in x's layout; y in the other one gets it through a transpose. */
+    const bool direct = x->row_major == y->row_major || k == 1;
+    int64_t out_n = 1;
+    for (int32_t t = 0; t < d; ++t) out_n *= f[t].rows;
+    const int64_t lead = x->row_major ? 1 : k, trail = x->row_major ? k : 1;
+    int64_t dims[VKS_KRON_MAX_DIMS];
+    for (int32_t t = 0; t < d; ++t) dims[t] = f[t].cols;
+    VkDeviceAddress cur = x->addr;
+    const uint32_t wg = 256;
+    for (int32_t t = 0; t < d; ++t) {
+        const bool last = t == d - 1;
+        int64_t pre = lead, post = trail;
+        for (int32_t i = 0; i < t; ++i) pre *= dims[i];
+        for (int32_t i = t + 1; i < d; ++i) post *= dims[i];
+        const VkDeviceAddress dst = (last && direct) ? y->addr : (cur == buf0 ? buf1 : buf0);
+        mode_push pc = {.x = cur, .a = f[t].addr, .y = dst, .fibers = (uint32_t)(pre * post), .s = (uint32_t)post,
+                        .a_rs = (uint32_t)f[t].rs, .a_cs = (uint32_t)f[t].cs};
+        const double a_t = last ? alpha : 1.0, b_t = (last && direct) ? beta : 0.0;
+        if (dt == VKS_DTYPE_F64) pc.c.d.alpha = a_t, pc.c.d.beta = b_t;
+        else pc.c.f.alpha = (float)a_t, pc.c.f.beta = (float)b_t;
+        const vks_spec spec = {.count = 3, .values = {wg, (uint32_t)f[t].cols, (uint32_t)f[t].rows}};
+        uint32_t gx, gy;
+        vks__kron_groups_2d(ctx, VKS_CEIL_DIV(pre * post, (int64_t)wg), &gx, &gy);
+        VKS_TRY(vks__dispatch(ctx, vks__kron_variant(dt, VKS_SHADER_KRON_MODE_SMALL_F32, VKS_SHADER_KRON_MODE_SMALL_F64),
+                              &spec, &pc, dt == VKS_DTYPE_F64 ? 56 : 48, gx, gy, 1));
+        dims[t] = f[t].rows;
+        cur = dst;
+    }
+    if (direct) return VKS_OK;
+    /* x row-major: (M, k) -> k grids; x k grids: (k, M) -> (M, k). */
+    return x->row_major ? vks__kron_transpose(ctx, dt, cur, y->addr, out_n, k, 1.0, beta)
+                        : vks__kron_transpose(ctx, dt, cur, y->addr, k, out_n, 1.0, beta);
+}
+
 vks_status vks__kron_apply(vks_context *ctx, vks_dtype dt, int32_t d, const kron_factor *f, const kron_vec *x,
                            const kron_vec *y, double alpha, double beta, VkDeviceAddress buf0, VkDeviceAddress buf1) {
     const int64_t k = x->k;
     if (k == 0) return VKS_OK;
+    if (use_small_modes(ctx, d, f) && vks__kron_apply_scratch(d, f, k) <= INT32_MAX)
+        return apply_small_modes(ctx, dt, d, f, x, y, alpha, beta, buf0, buf1);
     /* Row-major (N, k) is the grid (n_1, ..., n_d, k): the right-hand sides ride along in
      * the rest of every GEMM (one batch entry) and end up in front, i.e. as k grids one
      * after another. k grids one after another are k batch entries. Either way the result

@@ -108,7 +108,10 @@ static vks_status run_mvm(bench_ctx *b, vks_dtype dt, int d, const int64_t *n) {
             st = VKS_ERROR_OUT_OF_DEVICE_MEMORY;
         if (st == VKS_OK) st = vks_buffer_create(b->ctx, (uint64_t)m.points * es, &m.y[s]);
     }
-    bench_row row = {.op = "kron_mvm", .variant = "gemm", .dtype = dt};
+    /* GPUs run factors of at most 64 x 64 as in-place mode products, others as rotation GEMMs. */
+    int64_t nmax = 0;
+    for (int i = 0; i < d; ++i) nmax = n[i] > nmax ? n[i] : nmax;
+    bench_row row = {.op = "kron_mvm", .variant = b->cpu || nmax > 64 ? "gemm" : "modes", .dtype = dt};
     shape_json(row.shape, sizeof row.shape, d, n, 1);
     row.flops = 2.0 * (double)m.points * nsum;
     row.bytes = set_bytes;
