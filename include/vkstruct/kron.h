@@ -97,12 +97,14 @@ typedef struct vks_kron_eigh_desc {
 #define VKS_KRON_EIGH_DESC_INIT {sizeof(vks_kron_eigh_desc), 0, {NULL}, {NULL}, 0.0, {NULL}, {NULL}}
 
 typedef vks_status vks_kron_eigh_fn(vks_context *ctx, const vks_kron_eigh_desc *desc);
-/* Eigendecomposes every factor with vks_eigh, in float64 when the device has it (also for
- * f32 tensors, as GPyTorch does), and checks that it is positive semi-definite: an
- * eigenvalue below -tol_i, tol_i = 16 n_i eps max|lambda_i| (eps of the dtype used),
- * returns VKS_ERROR_NOT_POSITIVE_DEFINITE naming the factor and its smallest eigenvalue;
- * negative eigenvalues within the tolerance are stored as 0. Factors given twice (the same
- * tensor and scales) are decomposed once. Synchronizes (reads the eigenvalues back). */
+/* Eigendecomposes every factor with vks_eigh (up to 100 Jacobi sweeps: kernel matrices
+ * have clusters of tiny eigenvalues), in float64 when the device has it (also for f32
+ * tensors, as GPyTorch does), and checks that it is positive semi-definite: an eigenvalue
+ * below -tol_i, tol_i = 16 n_i eps max|lambda_i| (eps of the factors' dtype), returns
+ * VKS_ERROR_NOT_POSITIVE_DEFINITE naming the factor and its smallest eigenvalue; negative
+ * eigenvalues within the tolerance are stored as 0. A factor given twice (the same tensor
+ * and scales) is decomposed once, and may name the same outputs twice. Synchronizes (reads
+ * the eigenvalues back). */
 VKS_API vks_kron_eigh_fn vks_kron_eigh;
 
 #define VKS_KRON_EIG_FLOOR_DEFAULT 1e-7 /* GPyTorch's clamp before the log */
