@@ -228,6 +228,15 @@ static vks_status check_disjoint(const vks_tensor *const *outs, const char *cons
     return VKS_OK;
 }
 
+/* The calls that read results back cannot run inside a host's command buffer. */
+static vks_status no_external_recording(const vks_context *ctx, const char *fn) {
+    if (!ctx->host_cmd) return VKS_OK;
+    return vks__error(VKS_ERROR_UNSUPPORTED,
+                      "%s: reads results back (synchronizes), which is not possible during external recording; "
+                      "call it before vks_begin_external_recording",
+                      fn);
+}
+
 static vks_status temp_buffer(vks_context *ctx, uint64_t bytes, vks_buffer **out) {
     return vks__buffer_create_locked(ctx, VKS_MAX(bytes, 16), true, out);
 }
@@ -430,7 +439,8 @@ vks_status vks_kron_eigh(vks_context *ctx, const vks_kron_eigh_desc *desc) {
     int64_t n[VKS_KRON_MAX_DIMS] = {0};
     eigh_work work[VKS_KRON_MAX_DIMS];
     memset(work, 0, sizeof work);
-    vks_status st = eigh_validate(ctx, desc, fn, n);
+    vks_status st = no_external_recording(ctx, fn);
+    if (st == VKS_OK) st = eigh_validate(ctx, desc, fn, n);
     if (st == VKS_OK) st = eigh_run(ctx, desc, n, work, fn);
     for (int32_t i = 0; i < VKS_KRON_MAX_DIMS; ++i) {
         vks__kron_retire(ctx, work[i].in);
@@ -606,7 +616,7 @@ vks_status vks_kron_solve(vks_context *ctx, const vks_kron_solve_desc *desc) {
     solve_args a;
     memset(&a, 0, sizeof a);
     vks_status st = solve_validate(ctx, desc, fn, &a);
-    if (st == VKS_OK && (a.has_y || a.logdet)) {
+    if (st == VKS_OK && (a.has_alpha || a.has_mean || a.mll || a.logdet)) {
         st = vks__op_begin(ctx, "kron_solve");
         if (st == VKS_OK) st = solve_record(ctx, desc, &a);
         vks__op_end(ctx);
@@ -794,7 +804,8 @@ vks_status vks_kron_cholesky_solve(vks_context *ctx, const vks_kron_cholesky_des
     kron_vec y = {0}, alpha = {0};
     chol_work work[VKS_KRON_MAX_DIMS];
     memset(work, 0, sizeof work);
-    vks_status st = chol_validate(ctx, desc, fn, n, &points, &y, &alpha);
+    vks_status st = no_external_recording(ctx, fn);
+    if (st == VKS_OK) st = chol_validate(ctx, desc, fn, n, &points, &y, &alpha);
     if (st == VKS_OK) st = chol_run(ctx, desc, n, points, &y, &alpha, work, fn);
     for (int32_t i = 0; i < VKS_KRON_MAX_DIMS; ++i) {
         vks__kron_retire(ctx, work[i].l);

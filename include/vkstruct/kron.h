@@ -104,7 +104,7 @@ typedef vks_status vks_kron_eigh_fn(vks_context *ctx, const vks_kron_eigh_desc *
  * VKS_ERROR_NOT_POSITIVE_DEFINITE naming the factor and its smallest eigenvalue; negative
  * eigenvalues within the tolerance are stored as 0. A factor given twice (the same tensor
  * and scales) is decomposed once, and may name the same outputs twice. Synchronizes (reads
- * the eigenvalues back). */
+ * the eigenvalues back), so not during external recording (VKS_ERROR_UNSUPPORTED). */
 VKS_API vks_kron_eigh_fn vks_kron_eigh;
 
 #define VKS_KRON_EIG_FLOOR_DEFAULT 1e-7 /* GPyTorch's clamp before the log */
@@ -161,7 +161,8 @@ typedef struct vks_kron_cholesky_desc {
 typedef vks_status vks_kron_cholesky_solve_fn(vks_context *ctx, const vks_kron_cholesky_desc *desc);
 /* (⊗K_i)^-1 = ⊗K_i^-1, each K_i^-1 from vks_cholesky and two vks_trsm; a factor that is
  * not positive definite (after its retries) returns VKS_ERROR_NOT_POSITIVE_DEFINITE
- * naming the factor. Synchronizes (each Cholesky reports its pivots). */
+ * naming the factor. Synchronizes (each Cholesky reports its pivots), so not during
+ * external recording (VKS_ERROR_UNSUPPORTED). */
 VKS_API vks_kron_cholesky_solve_fn vks_kron_cholesky_solve;
 
 /* ---- posterior mean at scattered points --------------------------------------------- */
