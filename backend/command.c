@@ -273,9 +273,8 @@ vks_status vks__flush_locked(vks_context *ctx) {
     ctx->recording = false;
     ctx->commands = 0;
     /* An op that flushes midway (a read-back inside it) goes untimed: its end timestamp
-     * would land in a query that is reset below. Its end query is written now all the
-     * same: collect_profile waits for every query of this submit, and one never written
-     * would never become available (lavapipe answers VK_NOT_READY). */
+     * would land in a query that is reset below. Its end query is written now all the same,
+     * so that every query read back below is available (else VK_NOT_READY). */
     if (ctx->op_depth && ctx->current_op.query_begin != UINT32_MAX) {
         ctx->vk.vkCmdWriteTimestamp(ctx->cmd, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, ctx->query_pool,
                                     ctx->current_op.query_begin + 1);

@@ -11,6 +11,7 @@
 
 layout(local_size_x_id = 0) in;
 layout(constant_id = 1) const bool OUT_F32 = false; // f64 variant writing f32 w and v
+layout(constant_id = 2) const bool DESCENDING = false; // the SVD's order: largest first
 
 layout(push_constant) uniform Push {
     uint64_t wm, vm, w_out, v_out, flags, rot, info, offs, norms;
@@ -46,6 +47,7 @@ void main() {
         if (di < d || (di == d && i < j)) ++rank;
     }
     if (rank >= p.n) return; // padding
+    if (DESCENDING) rank = p.n - 1 - rank;
     const int ex = IntBuf(p.flags).v[4 * zi];
     const ACC wv = ldexp(d, ex);
     if (OUT_F32) FloatBuf(p.w_out + z * p.w_bs * 4).v[rank * p.w_s] = float(wv);

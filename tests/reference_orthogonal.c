@@ -237,10 +237,11 @@ void ref_matrix_with_singular_values(vkt_rng *rng, int64_t m, int64_t n, const d
     free(u), free(v);
 }
 
-double ref_fro(const double *a, size_t n) {
+double ref_fro(const double *a, size_t n) { /* scaled: no underflow at 1e-200, no overflow at 1e200 */
+    const double sc = pow2_scale(a, n);
     double s = 0;
-    for (size_t i = 0; i < n; ++i) s += a[i] * a[i];
-    return sqrt(s);
+    for (size_t i = 0; i < n; ++i) s += (a[i] * sc) * (a[i] * sc);
+    return sqrt(s) / sc;
 }
 
 double ref_max_diff(const double *a, const double *b, size_t n) {

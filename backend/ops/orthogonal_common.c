@@ -115,8 +115,12 @@ vks_status orth_copy(vks_context *ctx, int mode, const orth_mat *src, const orth
                     .src_cs = src ? (uint32_t)src->col_stride : 0,
                     .dst_rs = (uint32_t)dst->row_stride,
                     .dst_cs = (uint32_t)dst->col_stride};
-    const vks_spec spec = {.count = 2, .values = {64, (uint32_t)mode}};
-    const vks_shader_id sh = dst->dtype == VKS_DTYPE_F64 ? VKS_SHADER_ORTHOGONAL_COPY_F64 : VKS_SHADER_ORTHOGONAL_COPY_F32;
+    /* f32 <-> f64 conversions run in the f64 variant. */
+    const bool src_f32 = src && src->dtype == VKS_DTYPE_F32 && dst->dtype == VKS_DTYPE_F64;
+    const bool dst_f32 = src && src->dtype == VKS_DTYPE_F64 && dst->dtype == VKS_DTYPE_F32;
+    const vks_spec spec = {.count = 4, .values = {64, (uint32_t)mode, src_f32, dst_f32}};
+    const vks_shader_id sh = (dst->dtype == VKS_DTYPE_F64 || dst_f32) ? VKS_SHADER_ORTHOGONAL_COPY_F64
+                                                                       : VKS_SHADER_ORTHOGONAL_COPY_F32;
     const uint32_t gy = (uint32_t)VKS_MIN(dst->rows, vks__cpu_kernels(ctx) ? 64 : 2048);
     return vks__dispatch(ctx, sh, &spec, &pc, sizeof pc, (uint32_t)VKS_CEIL_DIV(dst->cols, 64), gy,
                          (uint32_t)dst->batch);

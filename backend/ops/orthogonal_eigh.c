@@ -131,8 +131,8 @@ static vks_status read_progress(vks_context *ctx, vks_dtype dt, int64_t batch, u
 }
 
 vks_status orth_eigh_record(vks_context *ctx, vks_dtype dt, orth_mat a, VkDeviceAddress w_out, int64_t w_bs, int64_t w_s,
-                            orth_mat v, VkDeviceAddress info, int fixed_sweeps, int max_sweeps, orth_ws *ws,
-                            orth_eigh_report *rep) {
+                            orth_mat v, VkDeviceAddress info, int fixed_sweeps, int max_sweeps, bool descending,
+                            orth_ws *ws, orth_eigh_report *rep) {
     const int64_t n = a.rows, batch = a.batch;
     const uint64_t es = vks__dtype_bytes(dt);
     const uint32_t bs = pair_block(ctx, dt);
@@ -302,7 +302,7 @@ vks_status orth_eigh_record(vks_context *ctx, vks_dtype dt, orth_mat a, VkDevice
                       .rounds = rounds,
                       .pairs = pairs,
                       .tol = (float)tol};
-    const vks_spec fspec = {.count = 2, .values = {64, v.dtype != dt}};
+    const vks_spec fspec = {.count = 3, .values = {64, v.dtype != dt, descending}};
     return vks__dispatch(ctx, pick(dt, VKS_SHADER_ORTHOGONAL_EIGH_FINISH_F32, VKS_SHADER_ORTHOGONAL_EIGH_FINISH_F64),
                          &fspec, &fp, sizeof fp, (uint32_t)VKS_CEIL_DIV(N, 64), 1, (uint32_t)batch);
 }
@@ -360,7 +360,7 @@ vks_status vks_eigh_ex(vks_context *ctx, const vks_tensor *a, const vks_tensor *
     orth_eigh_report rep;
     if (st == VKS_OK)
         st = orth_eigh_record(ctx, work, ma, vks__tensor_address(w), w_bs, w_s, mv,
-                              o.info ? vks__tensor_address(o.info) : 0, o.fixed_sweeps, o.max_sweeps, &ws, &rep);
+                              o.info ? vks__tensor_address(o.info) : 0, o.fixed_sweeps, o.max_sweeps, false, &ws, &rep);
     vks__op_end(ctx);
     if (st == VKS_OK && !o.info && rep.first_nonfinite >= 0)
         st = vks__error(VKS_ERROR_NON_FINITE,

@@ -68,7 +68,8 @@ vks_status orth_check_span(const orth_mat *m, const char *fn, const char *arg);
 
 /* ---- recorders ------------------------------------------------------------------------------ */
 
-/* dst = src (MODE 0), lower(src) (1), zero dst's strict upper triangle (2), dst = I (3). */
+/* dst = src (MODE 0), lower(src) (1), zero dst's strict upper triangle (2), dst = I (3);
+ * src and dst may be one f32 and one f64 (a converting copy; needs shaderFloat64). */
 enum { ORTH_COPY = 0, ORTH_COPY_LOWER = 1, ORTH_ZERO_UPPER = 2, ORTH_IDENTITY = 3 };
 vks_status orth_copy(vks_context *ctx, int mode, const orth_mat *src, const orth_mat *dst);
 
@@ -112,7 +113,12 @@ typedef struct orth_eigh_report {
 vks_dtype orth_eigh_work_dtype(const vks_context *ctx, vks_dtype dt, uint32_t flags);
 uint64_t orth_eigh_ws_bytes(const vks_context *ctx, vks_dtype work, int64_t batch, int64_t n);
 vks_status orth_eigh_record(vks_context *ctx, vks_dtype work, orth_mat a, VkDeviceAddress w, int64_t w_bs, int64_t w_s,
-                            orth_mat v, VkDeviceAddress info, int fixed_sweeps, int max_sweeps, orth_ws *ws,
-                            orth_eigh_report *rep);
+                            orth_mat v, VkDeviceAddress info, int fixed_sweeps, int max_sweeps, bool descending,
+                            orth_ws *ws, orth_eigh_report *rep);
+
+/* CholeskyQR2 of x (batch x m x n, working dtype) into q (may be in the workspace or the
+ * caller's, same dtype); status: 16 bytes per matrix (two Choleskys) in the workspace. */
+uint64_t orth_cholqr2_ws_bytes(const vks_context *ctx, vks_dtype wdt, int64_t batch, int64_t m, int64_t n);
+vks_status orth_cholqr2_record(vks_context *ctx, orth_mat x, orth_mat q, VkDeviceAddress status, orth_ws *ws);
 
 #endif /* VKS_ORTHOGONAL_INTERNAL_H */
