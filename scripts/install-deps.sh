@@ -5,11 +5,12 @@ set -eu
 
 # Build: compiler, CMake, the Vulkan loader headers, volk, the shader toolchain.
 # Test: cmocka, lavapipe (Mesa's CPU Vulkan driver) and the validation layers.
-# Bench report: gnuplot draws the plots; numpy is the always-available CPU peer.
+# Bench report: gnuplot draws the plots; numpy is the always-available CPU peer, on
+# OpenBLAS (without it Debian's numpy falls back to the reference BLAS, ~30x slower).
 PACKAGES="build-essential cmake ninja-build pkg-config
 libvulkan-dev libvulkan-volk-dev glslc spirv-tools
 libcmocka-dev libdlpack-dev mesa-vulkan-drivers vulkan-validationlayers
-gnuplot-nox python3-numpy"
+gnuplot-nox python3-numpy libopenblas0-pthread"
 
 missing=""
 for p in $PACKAGES; do

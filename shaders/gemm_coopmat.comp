@@ -8,15 +8,20 @@
 // read into registers while the tensor cores work on the current one.
 // Notes: no f16 literals anywhere (glslang 11.13 mis-encodes them); the memory-scope
 // extension makes the SPIR-V declare VulkanMemoryModel, which the device enables.
+// Every loop over fragments is [[unroll]]: without the hint NVIDIA's compiler kept the
+// accumulator array in local memory (its reported local memory size was exactly the
+// array's), capping the kernel at ~30 TFLOP/s whatever the tile shape.
 #version 460
 #extension GL_GOOGLE_include_directive : require
 #extension GL_NV_cooperative_matrix : require
 #extension GL_KHR_memory_scope_semantics : require
 #extension GL_EXT_shader_explicit_arithmetic_types_float16 : require
 #extension GL_KHR_shader_subgroup_basic : require
+#extension GL_EXT_control_flow_attributes : require
 #include "common/dtype.glsl"
 #include "common/activation.glsl"
 #include "common/gemm_push.glsl"
+#include "common/tile_order.glsl"
 
 layout(local_size_x_id = 0) in; // 32 * WARPS_M * WARPS_N
 layout(constant_id = 1) const uint BM = 128;
@@ -49,7 +54,7 @@ uvec4 load8(uint64_t base, uint r, uint c, uint rows, uint cols, uint ld, bool v
     if (vec && c + 8 <= cols) return Vec8Buf(base).v[(r * ld + c) >> 3];
     TBuf m = TBuf(base);
     float h[8];
-    for (uint i = 0; i < 8; ++i) h[i] = c + i < cols ? float(m.v[r * ld + c + i]) : 0.0;
+    [[unroll]] for (uint i = 0; i < 8; ++i) h[i] = c + i < cols ? float(m.v[r * ld + c + i]) : 0.0;
     return uvec4(packHalf2x16(vec2(h[0], h[1])), packHalf2x16(vec2(h[2], h[3])), packHalf2x16(vec2(h[4], h[5])),
                  packHalf2x16(vec2(h[6], h[7])));
 }
@@ -57,7 +62,8 @@ uvec4 load8(uint64_t base, uint r, uint c, uint rows, uint cols, uint ld, bool v
 void main() {
     const uint tid = gl_LocalInvocationID.x, warp = gl_SubgroupID, lane = gl_SubgroupInvocationID;
     const uint wm = warp % WARPS_M, wn = warp / WARPS_M;
-    const uint m0 = gl_WorkGroupID.y * BM, n0 = gl_WorkGroupID.x * BN;
+    const uvec2 tile = vks_grouped_tile(8);
+    const uint m0 = tile.x * BM, n0 = tile.y * BN;
     const uint64_t z = gl_WorkGroupID.z;
     const uint64_t abase = t_addr(p.a, z * p.stride_a), bbase = t_addr(p.b, z * p.stride_b);
     // Stored shapes: A is M x K (K x M transposed), B is K x N (N x K transposed).
@@ -65,8 +71,8 @@ void main() {
     const uint b_rows = TRANS_B ? p.n : p.k, b_cols = TRANS_B ? p.k : p.n;
 
     fcoopmatNV<32, gl_ScopeSubgroup, 16, 16> acc[FM][FN];
-    for (uint i = 0; i < FM; ++i)
-        for (uint j = 0; j < FN; ++j) acc[i][j] = fcoopmatNV<32, gl_ScopeSubgroup, 16, 16>(0.0);
+    [[unroll]] for (uint i = 0; i < FM; ++i)
+        [[unroll]] for (uint j = 0; j < FN; ++j) acc[i][j] = fcoopmatNV<32, gl_ScopeSubgroup, 16, 16>(0.0);
 
     uvec4 ra[A_LOADS], rb[B_LOADS];
     const uint ntiles = (p.k + BK - 1) / BK;
@@ -74,13 +80,13 @@ void main() {
     for (uint t = 0; t <= ntiles; ++t) {
         if (t < ntiles) { // read tile t into registers
             const uint k0 = t * BK;
-            for (uint l = 0; l < A_LOADS; ++l) {
+            [[unroll]] for (uint l = 0; l < A_LOADS; ++l) {
                 uint u = tid + l * NT, r = u / (A_ROW - 1), g = u % (A_ROW - 1);
                 ra[l] = r < A_ROWS ? (TRANS_A ? load8(abase, k0 + r, m0 + 8 * g, a_rows, a_cols, p.lda, VEC_A)
                                               : load8(abase, m0 + r, k0 + 8 * g, a_rows, a_cols, p.lda, VEC_A))
                                    : uvec4(0);
             }
-            for (uint l = 0; l < B_LOADS; ++l) {
+            [[unroll]] for (uint l = 0; l < B_LOADS; ++l) {
                 uint u = tid + l * NT, r = u / (B_ROW - 1), g = u % (B_ROW - 1);
                 rb[l] = r < B_ROWS ? (TRANS_B ? load8(bbase, n0 + r, k0 + 8 * g, b_rows, b_cols, p.ldb, VEC_B)
                                               : load8(bbase, k0 + r, n0 + 8 * g, b_rows, b_cols, p.ldb, VEC_B))
@@ -89,29 +95,29 @@ void main() {
         }
         if (t > 0) { // multiply tile t-1, already in shared buffer (t-1)&1
             const uint ab = ((t - 1) & 1) * A_UNITS, bb = ((t - 1) & 1) * B_UNITS;
-            for (uint kk = 0; kk < BK; kk += 16) {
+            [[unroll]] for (uint kk = 0; kk < BK; kk += 16) {
                 fcoopmatNV<16, gl_ScopeSubgroup, 16, 16> fa[FM], fb[FN];
-                for (uint i = 0; i < FM; ++i) {
+                [[unroll]] for (uint i = 0; i < FM; ++i) {
                     uint row = wm * (BM / WARPS_M) + 16 * i; // first M row of the fragment
                     if (TRANS_A) coopMatLoadNV(fa[i], As, ab + kk * A_ROW + row / 8, A_ROW, true);
                     else coopMatLoadNV(fa[i], As, ab + row * A_ROW + kk / 8, A_ROW, false);
                 }
-                for (uint j = 0; j < FN; ++j) {
+                [[unroll]] for (uint j = 0; j < FN; ++j) {
                     uint col = wn * (BN / WARPS_N) + 16 * j;
                     if (TRANS_B) coopMatLoadNV(fb[j], Bs, bb + col * B_ROW + kk / 8, B_ROW, true);
                     else coopMatLoadNV(fb[j], Bs, bb + kk * B_ROW + col / 8, B_ROW, false);
                 }
-                for (uint i = 0; i < FM; ++i)
-                    for (uint j = 0; j < FN; ++j) acc[i][j] = coopMatMulAddNV(fa[i], fb[j], acc[i][j]);
+                [[unroll]] for (uint i = 0; i < FM; ++i)
+                    [[unroll]] for (uint j = 0; j < FN; ++j) acc[i][j] = coopMatMulAddNV(fa[i], fb[j], acc[i][j]);
             }
         }
         if (t < ntiles) { // registers -> shared buffer t&1 (the one read two steps ago)
             const uint ab = (t & 1) * A_UNITS, bb = (t & 1) * B_UNITS;
-            for (uint l = 0; l < A_LOADS; ++l) {
+            [[unroll]] for (uint l = 0; l < A_LOADS; ++l) {
                 uint u = tid + l * NT, r = u / (A_ROW - 1), g = u % (A_ROW - 1);
                 if (r < A_ROWS) As[ab + r * A_ROW + g] = ra[l];
             }
-            for (uint l = 0; l < B_LOADS; ++l) {
+            [[unroll]] for (uint l = 0; l < B_LOADS; ++l) {
                 uint u = tid + l * NT, r = u / (B_ROW - 1), g = u % (B_ROW - 1);
                 if (r < B_ROWS) Bs[bb + r * B_ROW + g] = rb[l];
             }
@@ -122,8 +128,8 @@ void main() {
     // Epilogue, one 16x16 fragment at a time through this subgroup's 1 KiB of As (f32 bits).
     TBuf C = TBuf(t_addr(p.c, z * p.stride_c));
     const uint stage = warp * 64; // 64 uvec4 = 256 floats per subgroup
-    for (uint i = 0; i < FM; ++i)
-        for (uint j = 0; j < FN; ++j) {
+    [[unroll]] for (uint i = 0; i < FM; ++i)
+        [[unroll]] for (uint j = 0; j < FN; ++j) {
             coopMatStoreNV(acc[i][j], As, stage, 4, false);
             subgroupMemoryBarrierShared();
             subgroupBarrier();

@@ -5,9 +5,11 @@
 // shared-memory reads of B and its stores of C touch consecutive addresses.
 #version 460
 #extension GL_GOOGLE_include_directive : require
+#extension GL_EXT_control_flow_attributes : require
 #include "common/dtype.glsl"
 #include "common/activation.glsl"
 #include "common/gemm_push.glsl"
+#include "common/tile_order.glsl"
 
 layout(local_size_x_id = 0) in; // (BM/TM) * (BN/TN)
 layout(constant_id = 1) const uint BM = 128;
@@ -29,14 +31,15 @@ void main() {
     const uint nthreads = gl_WorkGroupSize.x;
     const uint TX = BN / TN;
     const uint tx = tid % TX, ty = tid / TX;
-    const uint m0 = gl_WorkGroupID.y * BM, n0 = gl_WorkGroupID.x * BN;
+    const uvec2 tile = vks_grouped_tile(8);
+    const uint m0 = tile.x * BM, n0 = tile.y * BN;
     const uint64_t z = gl_WorkGroupID.z;
     TBuf A = TBuf(t_addr(p.a, z * p.stride_a));
     TBuf B = TBuf(t_addr(p.b, z * p.stride_b));
 
     ACC acc[TM][TN];
-    for (uint i = 0; i < TM; ++i)
-        for (uint j = 0; j < TN; ++j) acc[i][j] = ACC(0);
+    [[unroll]] for (uint i = 0; i < TM; ++i)
+        [[unroll]] for (uint j = 0; j < TN; ++j) acc[i][j] = ACC(0);
 
     for (uint k0 = 0; k0 < p.k; k0 += BK) {
         // Tile loads, each in the order that walks memory contiguously.
@@ -57,21 +60,21 @@ void main() {
             Bs[kk * SB + j] = v;
         }
         barrier();
-        for (uint kk = 0; kk < BK; ++kk) {
+        [[unroll]] for (uint kk = 0; kk < BK; ++kk) {
             ACC ar[TM], br[TN];
-            for (uint i = 0; i < TM; ++i) ar[i] = As[kk * SA + ty * TM + i];
-            for (uint j = 0; j < TN; ++j) br[j] = Bs[kk * SB + tx + j * TX];
-            for (uint i = 0; i < TM; ++i)
-                for (uint j = 0; j < TN; ++j) acc[i][j] = fma(ar[i], br[j], acc[i][j]);
+            [[unroll]] for (uint i = 0; i < TM; ++i) ar[i] = As[kk * SA + ty * TM + i];
+            [[unroll]] for (uint j = 0; j < TN; ++j) br[j] = Bs[kk * SB + tx + j * TX];
+            [[unroll]] for (uint i = 0; i < TM; ++i)
+                [[unroll]] for (uint j = 0; j < TN; ++j) acc[i][j] = fma(ar[i], br[j], acc[i][j]);
         }
         barrier();
     }
 
     TBuf C = TBuf(t_addr(p.c, z * p.stride_c));
-    for (uint i = 0; i < TM; ++i) {
+    [[unroll]] for (uint i = 0; i < TM; ++i) {
         uint gi = m0 + ty * TM + i;
         if (gi >= p.m) break;
-        for (uint j = 0; j < TN; ++j) {
+        [[unroll]] for (uint j = 0; j < TN; ++j) {
             uint gj = n0 + tx + j * TX;
             if (gj >= p.n) continue;
             ACC v = p.alpha * acc[i][j];

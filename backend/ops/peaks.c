@@ -16,6 +16,11 @@ typedef struct copy_push {
     uint32_t n;
 } copy_push;
 
+typedef struct mma_push {
+    uint64_t out;
+    uint32_t iters;
+} mma_push;
+
 typedef struct fma_push {
     uint64_t out;
     uint32_t iters;
@@ -43,12 +48,16 @@ static vks_status measure_locked(vks_context *ctx, vks_device_peaks *out) {
 
     vks_buffer *src = NULL, *dst = NULL, *sink = NULL;
     VkQueryPool pool = VK_NULL_HANDLE;
-    const uint32_t npairs = 4 * REPS; /* copy, then FMA in f32, f16, f64 */
-    uint64_t ts[2 * 4 * REPS] = {0};
+    /* Matrix units, where the GEMM uses them: 4 subgroups x 8 fragments of 16x16 per group. */
+    const bool mma = vks__has_feature(ctx, VKS_FEATURE_COOPMAT_NV) && ctx->probe.info.subgroup_size == 32;
+    const uint32_t mma_groups = 1024, mma_iters = 64;
+    const uint32_t npairs = 5 * REPS; /* copy, FMA in f32, f16, f64, then MMA */
+    uint64_t ts[2 * 5 * REPS] = {0};
     vks_status st = vks__flush_locked(ctx);
     if (st == VKS_OK) st = vks__buffer_create_locked(ctx, bytes, true, &src);
     if (st == VKS_OK) st = vks__buffer_create_locked(ctx, bytes, true, &dst);
-    if (st == VKS_OK) st = vks__buffer_create_locked(ctx, (uint64_t)fma_threads * 4, true, &sink);
+    const uint64_t sink_bytes = VKS_MAX((uint64_t)fma_threads * 4, mma ? (uint64_t)mma_groups * 4 * 8 * 1024 : 0);
+    if (st == VKS_OK) st = vks__buffer_create_locked(ctx, sink_bytes, true, &sink);
     if (st == VKS_OK) {
         VkQueryPoolCreateInfo qi = {.sType = VK_STRUCTURE_TYPE_QUERY_POOL_CREATE_INFO,
                                     .queryType = VK_QUERY_TYPE_TIMESTAMP,
@@ -77,11 +86,18 @@ static vks_status measure_locked(vks_context *ctx, vks_device_peaks *out) {
                 st = vks__dispatch(ctx, fma_shaders[v], NULL, &fp, sizeof fp, fma_groups, 1, 1);
             if (st == VKS_OK) st = vks__record_timestamp(ctx, pool, q + 1);
         }
+    for (uint32_t r = 0; r < REPS && st == VKS_OK && mma; ++r) {
+        mma_push mp = {sink->address, mma_iters};
+        uint32_t q = 2 * (4 * REPS + r);
+        st = vks__record_timestamp(ctx, pool, q);
+        if (st == VKS_OK) st = vks__dispatch(ctx, VKS_SHADER_PEAK_MMA, NULL, &mp, sizeof mp, mma_groups, 1, 1);
+        if (st == VKS_OK) st = vks__record_timestamp(ctx, pool, q + 1);
+    }
     if (st == VKS_OK) st = vks__flush_locked(ctx);
     if (st == VKS_OK) {
         /* Only the pairs that ran were written: read those. */
-        for (uint32_t v = 0; v < 4 && st == VKS_OK; ++v) {
-            if (v > 0 && !has[v - 1]) continue;
+        for (uint32_t v = 0; v < 5 && st == VKS_OK; ++v) {
+            if ((v > 0 && v < 4 && !has[v - 1]) || (v == 4 && !mma)) continue;
             VkResult r = ctx->vk.vkGetQueryPoolResults(ctx->device, pool, 2 * v * REPS, 2 * REPS, 2 * REPS * sizeof ts[0],
                                                        ts + 2 * v * REPS, sizeof ts[0],
                                                        VK_QUERY_RESULT_64_BIT | VK_QUERY_RESULT_WAIT_BIT);
@@ -97,6 +113,8 @@ static vks_status measure_locked(vks_context *ctx, vks_device_peaks *out) {
         out->fma_gflops_f32 = flops / (best_ms(ts, REPS, REPS, period, mask) * 1e-3) * 1e-9;
         out->fma_gflops_f16 = has[1] ? flops / (best_ms(ts, 2 * REPS, REPS, period, mask) * 1e-3) * 1e-9 : 0.0;
         out->fma_gflops_f64 = has[2] ? flops / (best_ms(ts, 3 * REPS, REPS, period, mask) * 1e-3) * 1e-9 : 0.0;
+        const double mma_flops = (double)mma_groups * 4 * 8 * mma_iters * 8192.0;
+        out->mma_gflops_f16 = mma ? mma_flops / (best_ms(ts, 4 * REPS, REPS, period, mask) * 1e-3) * 1e-9 : 0.0;
     }
     if (pool) ctx->vk.vkDestroyQueryPool(ctx->device, pool, NULL);
     if (src) vks__buffer_destroy_locked(src);

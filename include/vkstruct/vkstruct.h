@@ -429,10 +429,12 @@ typedef struct vks_device_peaks {
     double fma_gflops_f32; /* dependent-chain-free FMA kernel, 2 flops per FMA */
     double fma_gflops_f16; /* 0 when f16 arithmetic is unavailable */
     double fma_gflops_f64; /* 0 when f64 is unavailable */
+    double mma_gflops_f16; /* f16 x f16 + f32 on matrix units (cooperative matrices); 0: none */
 } vks_device_peaks;
 
 typedef vks_status vks_measure_peaks_fn(vks_context *ctx, vks_device_peaks *peaks);
-/* Measures the device's copy bandwidth and FMA rate with timestamp queries (~1 s). */
+/* Measures the device's copy bandwidth, FMA rates and (where vkstruct uses them) matrix-unit
+ * rate with timestamp queries (~1 s). */
 VKS_API vks_measure_peaks_fn vks_measure_peaks;
 
 /* ---- the list of every public function, for the plugin table ----------------------- */

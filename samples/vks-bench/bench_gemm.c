@@ -50,8 +50,10 @@ static vks_status run(bench_ctx *b, vks_dtype dt, int64_t m, int64_t n, int64_t 
         if (!g.a[s] || !g.bb[s] || vks_buffer_create(b->ctx, (uint64_t)(m * n) * es, &g.c[s]) != VKS_OK)
             st = VKS_ERROR_OUT_OF_DEVICE_MEMORY;
     }
+    /* The kernel vks_gemm picks (backend/ops/gemm.c): named so reports say what ran. */
     bench_row row = {.op = "gemm", .variant = "tiled", .dtype = dt};
     if (b->info.type == VKS_DEVICE_CPU) row.variant = "regtile";
+    else if (dt == VKS_DTYPE_F16 && (b->info.features & VKS_FEATURE_COOPMAT_NV)) row.variant = "coopmat";
     snprintf(row.shape, sizeof row.shape, "{\"m\":%lld,\"n\":%lld,\"k\":%lld}", (long long)m, (long long)n, (long long)k);
     row.flops = 2.0 * (double)m * (double)n * (double)k;
     row.bytes = set_bytes;

@@ -81,8 +81,9 @@ int main(int argc, char **argv) {
         return 1;
     }
     printf("device: %s (%s %s)\n", b.info.name, b.info.driver_name, b.info.driver_info);
-    printf("peaks:  copy %.1f GB/s, FMA f32 %.1f GFLOP/s, f16 %.1f GFLOP/s, f64 %.1f GFLOP/s\n\n", b.peaks.copy_gbps,
-           b.peaks.fma_gflops_f32, b.peaks.fma_gflops_f16, b.peaks.fma_gflops_f64);
+    printf("peaks:  copy %.1f GB/s, FMA f32 %.1f GFLOP/s, f16 %.1f GFLOP/s, f64 %.1f GFLOP/s, MMA f16 %.1f GFLOP/s\n\n",
+           b.peaks.copy_gbps, b.peaks.fma_gflops_f32, b.peaks.fma_gflops_f16, b.peaks.fma_gflops_f64,
+           b.peaks.mma_gflops_f16);
     if (b.json) {
         const char *names[] = {"peak_copy", "peak_fma"};
         for (int k = 0; k < 2; ++k)
@@ -90,9 +91,9 @@ int main(int argc, char **argv) {
                     "{\"op\":\"%s\",\"variant\":\"probe\",\"impl\":\"vkstruct\",\"dtype\":\"f32\",\"shape\":{},"
                     "\"device\":\"%s\",\"driver\":\"%s %s\",\"median_ms\":null,\"min_ms\":null,\"iters\":7,"
                     "\"flops\":null,\"bytes\":null,\"gflops\":%.6g,\"gbps\":%.6g,\"peak_fraction\":1,"
-                    "\"max_rel_err\":null,\"fma_gflops_f16\":%.6g,\"fma_gflops_f64\":%.6g}\n",
+                    "\"max_rel_err\":null,\"fma_gflops_f16\":%.6g,\"fma_gflops_f64\":%.6g,\"mma_gflops_f16\":%.6g}\n",
                     names[k], b.info.name, b.info.driver_name, b.info.driver_info, k ? b.peaks.fma_gflops_f32 : 0.0,
-                    k ? 0.0 : b.peaks.copy_gbps, b.peaks.fma_gflops_f16, b.peaks.fma_gflops_f64);
+                    k ? 0.0 : b.peaks.copy_gbps, b.peaks.fma_gflops_f16, b.peaks.fma_gflops_f64, b.peaks.mma_gflops_f16);
     }
     bench_table_header();
     int failures = 0, ran = 0;

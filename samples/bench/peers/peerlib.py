@@ -5,21 +5,46 @@ several input sets (so caches do not flatter); CUDA events on a GPU, synchronize
 perf_counter on the CPU. Transfers are excluded, as in vks-bench.
 """
 import argparse
+import importlib.util
 import json
 import math
+import os
+import shutil
 import statistics
+import subprocess
 import sys
 import time
 
+# Interpreters tried, in order, for a module the running one lacks. On Debian the first
+# python3 on PATH may be a separate build without python3-numpy / python3-torch, which
+# live under /usr/bin/python3.
+CANDIDATES = ["python3", "/usr/bin/python3", "/opt/torch/.venv/bin/python3", "python3.12", "python3.11"]
+
+
+def require(module):
+    """Makes sure `module` imports: re-executes this script under another interpreter
+    that has it, or exits 0 with a line saying the peer is skipped (never a fake result)."""
+    if importlib.util.find_spec(module) is not None:
+        return
+    if os.environ.get("VKS_PEER_REEXEC") != module:
+        for cand in CANDIDATES:
+            exe = shutil.which(cand)
+            if not exe or os.path.realpath(exe) == os.path.realpath(sys.executable):
+                continue
+            ok = subprocess.run([exe, "-c", f"import {module}"], capture_output=True).returncode == 0
+            if ok:
+                os.environ["VKS_PEER_REEXEC"] = module
+                os.execv(exe, [exe] + sys.argv)
+    print(f"{sys.argv[0]}: skipped: no Python interpreter here has {module} "
+          f"(tried {', '.join(CANDIDATES)})")
+    sys.exit(0)
+
 
 def import_torch():
-    """torch, or exit 0 with a line saying the peer is skipped (never a fake result)."""
-    try:
-        import torch  # noqa: F401
-        return torch
-    except ImportError:
-        print(f"{sys.argv[0]}: skipped: torch is not installed for {sys.executable}")
-        sys.exit(0)
+    """torch (re-executing under an interpreter that has it), or a skip line and exit 0."""
+    require("torch")
+    import torch
+    return torch
 
 
 def parse_args(description):
@@ -32,19 +57,29 @@ def parse_args(description):
 
 
 class Peer:
+    """Timing and reporting for one peer. `torch` may be None (numpy peers: CPU only)."""
+
     def __init__(self, torch, args, impl="torch"):
         self.torch = torch
         self.args = args
         self.impl = impl
-        want = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
-        self.dev = torch.device(want)
-        self.cuda = self.dev.type == "cuda"
+        if torch is not None:
+            want = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+            self.dev = torch.device(want)
+            self.cuda = self.dev.type == "cuda"
+        else:
+            self.dev, self.cuda = "cpu", False
         if self.cuda:
             self.device_name = torch.cuda.get_device_name(self.dev)
             self.driver = f"CUDA {torch.version.cuda} / torch {torch.__version__}"
-        else:
+        elif torch is not None:
             self.device_name = "cpu"
             self.driver = f"torch {torch.__version__} ({torch.get_num_threads()} threads)"
+        else:
+            import numpy
+            self.device_name = "cpu"
+            self.driver = f"numpy {numpy.__version__}"
+        self.driver += f", {sys.executable}"
         self.iters = args.iters or (5 if args.quick else (50 if self.cuda else 10))
         self.out = open(args.json, "a") if args.json else None
         print(f"{impl} on {self.device_name} ({self.driver})", flush=True)
@@ -75,6 +110,8 @@ class Peer:
             for i in range(self.iters):
                 t0 = time.perf_counter()
                 fn(i % nsets)
+                if torch is not None and self.dev != "cpu" and self.dev.type != "cpu":
+                    torch.cuda.synchronize()
                 times.append((time.perf_counter() - t0) * 1e3)
         return statistics.median(times), min(times), len(times)
 
@@ -100,8 +137,11 @@ def torch_dtype(torch, name):
 
 
 def rel_err(got, want):
-    """max|got - want| / max|want| in float64 (inf when got has NaN/Inf)."""
-    g, w = got.double().cpu(), want.double().cpu()
-    if not bool(g.isfinite().all()):
+    """max|got - want| / max|want| in float64 (inf when got has NaN/Inf); torch or numpy."""
+    if hasattr(got, "double"):
+        got, want = got.double().cpu().numpy(), want.double().cpu().numpy()
+    import numpy as np
+    g, w = np.asarray(got, dtype=np.float64), np.asarray(want, dtype=np.float64)
+    if not np.isfinite(g).all():
         return math.inf
-    return float((g - w).abs().max() / w.abs().max().clamp_min(1e-300))
+    return float(np.abs(g - w).max() / max(np.abs(w).max(), 1e-300))
