@@ -504,7 +504,7 @@ static vks_status run_crossover(bench_ctx *b, vks_dtype dt, int64_t n) {
     snprintf(kron.shape, sizeof kron.shape, "%s", shape);
     const double N = (double)np;
     dense.flops = N * N * N / 3 + 2 * N * N, dense.bytes = (N * N + 2 * N) * (double)es;
-    kron.flops = 2 * 9.0 * (double)(n * n * n) + 4 * N * 2 * (double)n; /* ~9 n^3 per eigh (one distinct factor) */
+    kron.flops = 9.0 * (double)(n * n * n) + 4 * N * 2 * (double)n; /* ~9 n^3: one eigh (the factor is given twice) */
     kron.bytes = (3.0 * (double)(n * n) + 2 * N) * (double)es;
     const saved_calls calls = limit_calls(b, dense.flops);
     if (st == VKS_OK) st = bench_time(b, record_dense, &c, 1, &dense);
