@@ -265,6 +265,7 @@ static void test_kron_solve_dims(void **state) {
         {.d = 3, .n = {7, 5, 6}, .kind = 1, .noise = 0.3, .dt = dt, .want_mean = true},
         {.d = 2, .n = {1, 11}, .noise = 0.2, .dt = dt},
         {.d = 1, .n = {1}, .noise = 0.5, .dt = dt, .want_mean = true},
+        {.d = 4, .n = {3, 4, 2, 5}, .kind = 1, .noise = 0.2, .scales = true, .dt = dt, .k = 2, .want_mean = true},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; ++i) run_solve(&cases[i], 100 + i);
 }
@@ -556,6 +557,8 @@ static void test_kron_cholesky_solve(void **state) {
     run_cholesky(2, n2, dt, 3, false, 301);
     run_cholesky(3, n3, dt, 0, true, 302);
     run_cholesky(2, n2, VKS_DTYPE_F32, 2, true, 303);
+    const int64_t n4[] = {3, 2, 4, 3};
+    run_cholesky(4, n4, dt, 2, false, 304);
 }
 
 /* A singular factor: not positive definite without jitter (status naming it), solved with
