@@ -15,6 +15,7 @@ static const struct {
 } ops[] = {
     {"gemm", bench_gemm, "dense GEMM, the baseline every structured op is compared with"},
     {"orthogonal", bench_orthogonal, "Newton-Schulz / Polar Express (orth_err, polar_err), SYRK vs GEMM, Cholesky, eigh, CholeskyQR2"},
+    {"kron", bench_kron, "Kronecker GP: mode products, kernel matrices, noisy solves vs dense solves"},
 };
 
 /* vkstruct's own notices (VKS_PIPELINE_STATS=1 compiler statistics, cache notices). */
