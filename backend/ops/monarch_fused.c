@@ -1,12 +1,85 @@
-/* The fused Monarch forward (placeholder while the kernels are written). */
+/*
+ * The fused Monarch forward: one dispatch, each workgroup computing a tile of TB rows for a
+ * group of G output blocks, with exactly the intermediate values those blocks read kept on
+ * chip. Needs q = R*l (then block i of w1 feeds every output block through R channels; the
+ * square Monarch and fly's MonarchLinear with nblocks^2 dividing the sizes have it) and a
+ * tile's intermediate, TB*G*r values, to fit in workgroup memory.
+ *   CPUs: monarch_fused_regtile (register tiles shared by subgroup shuffles)
+ *   GPUs: monarch_fused_tiled   (shared-memory staging, TM x TN register tiles)
+ */
+#include <stddef.h>
+
 #include "monarch_internal.h"
 
+typedef struct fused_push {
+    uint64_t x, w1, w2, y, bias;
+    uint32_t batch, n_in, m_out, ldx;
+    uint32_t ldy, k, q, p;
+    uint32_t l, s, r, R;
+} fused_push;
+_Static_assert(sizeof(fused_push) == 88 && offsetof(fused_push, batch) == 40 && offsetof(fused_push, l) == 72,
+               "fused_push must mirror shaders/common/monarch_fused_push.glsl");
+
+static uint32_t pow2_cover(int64_t n, uint32_t per, uint32_t cap) {
+    uint32_t t = 1;
+    while (t < cap && (int64_t)(t * per) < n) t *= 2;
+    return t;
+}
+
 bool mon__fused_plan(const vks_context *ctx, const mon_problem *pr, mon_fused_config *cfg) {
-    (void)ctx, (void)pr, (void)cfg;
+    if (pr->q % pr->l != 0) return false;
+    const int64_t R = pr->q / pr->l;
+    const uint64_t shared_floats = ctx->probe.info.max_shared_memory_bytes / 4; /* the intermediate is f32 */
+    const bool f16 = pr->dtype == VKS_DTYPE_F16;
+    if (ctx->probe.info.type == VKS_DEVICE_CPU) {
+        const uint32_t sg = ctx->probe.info.subgroup_size;
+        /* Rows per tile: weights are loaded once per tile, so as many as the batch has, up to 2*SG
+         * (measured: 16 rows x 16 blocks beat 8 x 32 and 32 x 8 at n = 1024, nblocks = 32). */
+        uint32_t tb = pr->batch <= sg ? sg : 2 * sg;
+        int64_t g = (int64_t)(shared_floats / ((uint64_t)tb * (uint64_t)pr->r));
+        if (g < 1 && tb > sg) tb = sg, g = (int64_t)(shared_floats / ((uint64_t)tb * (uint64_t)pr->r));
+        if (g < 1) return false;
+        g = VKS_MIN(g, pr->l);
+        /* Enough workgroups for every core when the batch gives few row tiles (decode). */
+        const int64_t row_tiles = VKS_CEIL_DIV(pr->batch, tb), want = 8;
+        if (row_tiles < want) g = VKS_MIN(g, VKS_MAX(1, pr->l / VKS_CEIL_DIV(want, row_tiles)));
+        /* Balanced groups: the same count of blocks in each. */
+        const int64_t groups = VKS_CEIL_DIV(pr->l, g);
+        g = VKS_CEIL_DIV(pr->l, groups);
+        const uint32_t tn1 = pow2_cover(g * R, sg, 8), tn2 = pow2_cover(pr->s, sg, 8);
+        const uint64_t align = 2 * vks__dtype_bytes(pr->dtype);
+        const bool px = pr->ldx % 2 == 0 && pr->p % 2 == 0 && pr->x % align == 0;
+        const bool pw1 = pr->p % 2 == 0 && pr->w1 % align == 0, pw2 = pr->r % 2 == 0 && pr->w2 % align == 0;
+        cfg->shader = f16 ? VKS_SHADER_MONARCH_FUSED_REGTILE_F16 : VKS_SHADER_MONARCH_FUSED_REGTILE_F32;
+        cfg->spec = (vks_spec){.count = 11,
+                               .values = {sg, tb, (uint32_t)g, tn1, tn2, (uint32_t)(tb * g * pr->r), px, pw1, pw2,
+                                          (uint32_t)pr->activation, sg},
+                               .required_subgroup_size = vks__has_feature(ctx, VKS_FEATURE_SUBGROUP_CONTROL) ? sg : 0};
+        cfg->groups_x = (uint32_t)row_tiles;
+        cfg->groups_y = (uint32_t)groups;
+        return true;
+    }
     return false;
 }
 
 vks_status mon__forward_fused(vks_context *ctx, const mon_problem *pr, const mon_fused_config *cfg) {
-    (void)cfg;
-    return mon__forward_two_pass(ctx, pr, 0);
+    fused_push pc = {.x = pr->x, .w1 = pr->w1, .w2 = pr->w2, .y = pr->y, .bias = pr->bias,
+                     .batch = (uint32_t)pr->batch, .n_in = (uint32_t)pr->n_in, .m_out = (uint32_t)pr->m_out,
+                     .ldx = (uint32_t)pr->ldx, .ldy = (uint32_t)pr->ldy, .k = (uint32_t)pr->k, .q = (uint32_t)pr->q,
+                     .p = (uint32_t)pr->p, .l = (uint32_t)pr->l, .s = (uint32_t)pr->s, .r = (uint32_t)pr->r,
+                     .R = (uint32_t)(pr->q / pr->l)};
+    /* Row tiles beyond the group-count limit: several dispatches over shifted x and y. */
+    const int64_t xmax = ctx->probe.info.max_workgroup_count[0];
+    const int64_t tb = cfg->spec.values[1];
+    const size_t es = vks__dtype_bytes(pr->dtype);
+    for (int64_t t0 = 0; t0 < cfg->groups_x; t0 += xmax) {
+        fused_push chunk = pc;
+        const int64_t r0 = t0 * tb;
+        chunk.x += (uint64_t)(r0 * pr->ldx) * es;
+        chunk.y += (uint64_t)(r0 * pr->ldy) * es;
+        chunk.batch = (uint32_t)VKS_MIN(pr->batch - r0, xmax * tb);
+        VKS_TRY(vks__dispatch(ctx, cfg->shader, &cfg->spec, &chunk, sizeof chunk,
+                              (uint32_t)VKS_MIN(xmax, cfg->groups_x - t0), cfg->groups_y, 1));
+    }
+    return VKS_OK;
 }

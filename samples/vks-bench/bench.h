@@ -67,5 +67,6 @@ double bench_uniform(uint64_t *state, double lo, double hi);
 
 /* The op families. */
 vks_status bench_gemm(bench_ctx *b);
+vks_status bench_monarch(bench_ctx *b);
 
 #endif
