@@ -418,6 +418,29 @@ static void test_monarch_errors(void **state) {
     vks_buffer_destroy(X), vks_buffer_destroy(W1), vks_buffer_destroy(W2), vks_buffer_destroy(Y), vks_buffer_destroy(I);
 }
 
+/* The kernels of the other device family (GPU kernels on lavapipe, CPU ones on a GPU), forced
+ * with VKS_MONARCH_KERNELS, so that both are checked wherever the suite runs. */
+static void test_monarch_other_kernel_family(void **state) {
+    (void)state;
+    setenv("VKS_MONARCH_KERNELS", vkt->info.type == VKS_DEVICE_CPU ? "gpu" : "cpu", 1);
+    static const int64_t some[][7] = {{2, 6, 5, 3, 4, 4, 9}, {3, 2, 4, 6, 3, 1, 5}, {5, 7, 9, 7, 11, 5, 13},
+                                      {16, 16, 16, 16, 16, 16, 33}, {8, 16, 8, 8, 8, 16, 70}};
+    for (size_t i = 0; i < sizeof some / sizeof some[0]; ++i) {
+        const int64_t *s = some[i];
+        fwd_case c = {s[0], s[1], s[2], s[3], s[4], s[5], s[6], 0, 0, VKS_DTYPE_F32, i % 2 == 0,
+                      (vks_activation)(i % 4)};
+        run_all_paths(&c, 900 + i);
+    }
+    fwd_case lin = {4, 3, 3, 4, 4, 3, 5, 10, 13, VKS_DTYPE_F32, true};
+    run_forward(&lin, VKS_MONARCH_PATH_AUTO, true, 910);
+    if (vkt->info.features & VKS_FEATURE_STORAGE16) {
+        fwd_case h = {4, 4, 4, 4, 4, 4, 9, 0, 0, VKS_DTYPE_F16, true, VKS_ACT_GELU_ERF};
+        run_all_paths(&h, 911);
+    }
+    run_blockdiag(4, 7, 9, 13, VKS_DTYPE_F32, true, VKS_ACT_RELU, 912);
+    unsetenv("VKS_MONARCH_KERNELS");
+}
+
 /* Nothing leaks: every buffer of the tests is gone; the plugin table lists the family. */
 static void test_monarch_no_leaks_and_plugin_table(void **state) {
     (void)state;
@@ -436,7 +459,8 @@ int main(void) {
         VKT_TEST(test_monarch_forward_f16),          VKT_TEST(test_monarch_forward_strided_rows),
         VKT_TEST(test_monarch_forward_ragged_batches), VKT_TEST(test_monarch_forward_large),
         VKT_TEST(test_monarch_linear),               VKT_TEST(test_monarch_blockdiag_linear),
-        VKT_TEST(test_monarch_errors),               VKT_TEST(test_monarch_no_leaks_and_plugin_table),
+        VKT_TEST(test_monarch_other_kernel_family),  VKT_TEST(test_monarch_errors),
+        VKT_TEST(test_monarch_no_leaks_and_plugin_table),
     };
     return VKT_RUN(tests);
 }

@@ -236,6 +236,18 @@ static void test_monarch_blockdiag_backward(void **state) {
     if (vkt->info.features & VKS_FEATURE_STORAGE16) run_blockdiag_backward(2, 10, 12, 9, VKS_DTYPE_F16, 1504);
 }
 
+/* The other device family's kernels (see test_monarch_other_kernel_family). */
+static void test_monarch_backward_other_kernel_family(void **state) {
+    (void)state;
+    setenv("VKS_MONARCH_KERNELS", vkt->info.type == VKS_DEVICE_CPU ? "gpu" : "cpu", 1);
+    bwd_case c = {2, 6, 5, 3, 4, 4, 9, 0, 0, VKS_DTYPE_F32, 15};
+    run_backward(&c, 1600);
+    bwd_case c2 = {4, 3, 3, 4, 4, 3, 5, 10, 13, VKS_DTYPE_F32, 15};
+    run_backward(&c2, 1601);
+    run_blockdiag_backward(4, 7, 9, 13, VKS_DTYPE_F32, 1602);
+    unsetenv("VKS_MONARCH_KERNELS");
+}
+
 static void test_monarch_backward_errors(void **state) {
     (void)state;
     vks_context *ctx = vkt->ctx;
@@ -308,6 +320,7 @@ int main(void) {
         VKT_TEST(test_monarch_backward_f16),
         VKT_TEST(test_monarch_backward_device_finite_differences),
         VKT_TEST(test_monarch_blockdiag_backward),
+        VKT_TEST(test_monarch_backward_other_kernel_family),
         VKT_TEST(test_monarch_backward_errors),
     };
     return VKT_RUN(tests);

@@ -208,7 +208,9 @@ static vks_status forward_record(vks_context *ctx, const mon_problem *pr, vks_mo
                           "tile's intermediate does not fit on device '%s' (see vks_monarch_fusable)", fn,
                           (long long)pr->q, (long long)pr->l, ctx->probe.info.name);
     if (path == VKS_MONARCH_PATH_UNFUSED) return mon__forward_unfused(ctx, pr);
-    if (path == VKS_MONARCH_PATH_TWO_PASS || !fusable) return mon__forward_two_pass(ctx, pr, 0);
+    if (path == VKS_MONARCH_PATH_TWO_PASS || !fusable ||
+        (path == VKS_MONARCH_PATH_AUTO && !mon__fused_preferred(ctx, pr)))
+        return mon__forward_two_pass(ctx, pr, 0);
     return mon__forward_fused(ctx, pr, &cfg);
 }
 

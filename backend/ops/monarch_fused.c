@@ -31,7 +31,7 @@ bool mon__fused_plan(const vks_context *ctx, const mon_problem *pr, mon_fused_co
     const int64_t R = pr->q / pr->l;
     const uint64_t shared_floats = ctx->probe.info.max_shared_memory_bytes / 4; /* the intermediate is f32 */
     const bool f16 = pr->dtype == VKS_DTYPE_F16;
-    if (ctx->probe.info.type == VKS_DEVICE_CPU) {
+    if (!mon__gpu_kernels(ctx)) {
         const uint32_t sg = ctx->probe.info.subgroup_size;
         /* Rows per tile: weights are loaded once per tile, so as many as the batch has, up to 2*SG
          * (measured: 16 rows x 16 blocks beat 8 x 32 and 32 x 8 at n = 1024, nblocks = 32). */
@@ -59,7 +59,32 @@ bool mon__fused_plan(const vks_context *ctx, const mon_problem *pr, mon_fused_co
         cfg->groups_y = (uint32_t)groups;
         return true;
     }
-    return false;
+    /* GPUs: tiles of TB = 16..64 rows (TM = TB/16 rows per invocation), as many output blocks
+     * as the shared memory left after the staging tiles holds. */
+    const uint32_t tb = pr->batch <= 16 ? 16 : pr->batch <= 32 ? 32 : 64, tn = 4, bk = 16;
+    const uint64_t staging = (uint64_t)bk * (tb + 1) + (uint64_t)bk * (16 * tn + 1);
+    if (shared_floats <= staging) return false;
+    int64_t g = (int64_t)((shared_floats - staging) / ((uint64_t)tb * (uint64_t)pr->r));
+    if (g < 1) return false;
+    g = VKS_MIN(g, pr->l);
+    const int64_t groups = VKS_CEIL_DIV(pr->l, g);
+    g = VKS_CEIL_DIV(pr->l, groups);
+    cfg->shader = f16 ? VKS_SHADER_MONARCH_FUSED_TILED_F16 : VKS_SHADER_MONARCH_FUSED_TILED_F32;
+    cfg->spec = (vks_spec){.count = 7,
+                           .values = {256, tb, (uint32_t)g, tb / 16, tn, (uint32_t)(tb * g * pr->r),
+                                      (uint32_t)pr->activation}};
+    cfg->groups_x = (uint32_t)VKS_CEIL_DIV(pr->batch, tb);
+    cfg->groups_y = (uint32_t)groups;
+    return true;
+}
+
+bool mon__fused_preferred(const vks_context *ctx, const mon_problem *pr) {
+    /* lavapipe: measured faster than two-pass at every shape it takes (it saves the
+     * intermediate's global round trip, the loads that dominate there). GPUs: one dispatch
+     * saves the round trip and a launch, but x is re-read once per group of output blocks
+     * and the blocks of w1 are walked in sequence, so only small batches (decode) take it;
+     * large ones go two-pass. The GPU threshold is a guess until measured (docs/monarch.md). */
+    return !mon__gpu_kernels(ctx) || pr->batch <= 64;
 }
 
 vks_status mon__forward_fused(vks_context *ctx, const mon_problem *pr, const mon_fused_config *cfg) {

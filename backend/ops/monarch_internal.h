@@ -43,6 +43,10 @@ typedef struct mon_problem {
 
 /* ---- recorders (monarch_record.c); callers validated, inside an op region ------------------ */
 
+/* Which kernel family runs: the GPU one (shared-memory tiles) unless the device is a CPU;
+ * VKS_MONARCH_KERNELS=gpu|cpu forces one (tests run the GPU kernels on lavapipe with it). */
+bool mon__gpu_kernels(const vks_context *ctx);
+
 /* A strided block-batched GEMM (shaders/common/monarch_bmm_push.glsl). */
 typedef struct mon_bmm {
     vks_dtype dtype;
@@ -78,8 +82,10 @@ typedef struct mon_fused_config {
     uint32_t groups_x, groups_y;
 } mon_fused_config;
 
-/* Whether the fused kernel takes this problem on this device (and how). */
+/* Whether the fused kernel can take this problem on this device (and how). */
 bool mon__fused_plan(const vks_context *ctx, const mon_problem *pr, mon_fused_config *cfg);
+/* Whether VKS_MONARCH_PATH_AUTO takes the fused kernel when it can. */
+bool mon__fused_preferred(const vks_context *ctx, const mon_problem *pr);
 vks_status mon__forward_fused(vks_context *ctx, const mon_problem *pr, const mon_fused_config *cfg);
 /* Two dispatches; out1 (batch, k*q) goes to `scratch` (0: the context's scratch). */
 vks_status mon__forward_two_pass(vks_context *ctx, const mon_problem *pr, VkDeviceAddress scratch);

@@ -5,9 +5,17 @@
  * The fused forward is in monarch_fused.c. Callers validated their arguments.
  */
 #include <stddef.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "monarch_internal.h"
+
+bool mon__gpu_kernels(const vks_context *ctx) {
+    const char *force = getenv("VKS_MONARCH_KERNELS");
+    if (force && !strcmp(force, "gpu")) return true;
+    if (force && !strcmp(force, "cpu")) return false;
+    return ctx->probe.info.type != VKS_DEVICE_CPU;
+}
 
 /* ---- strided block-batched GEMM --------------------------------------------------------- */
 
@@ -53,7 +61,7 @@ vks_status mon__bmm_record(vks_context *ctx, const mon_bmm *g) {
     vks_shader_id shader;
     vks_spec spec;
     uint32_t tile_m, tile_n;
-    if (ctx->probe.info.type == VKS_DEVICE_CPU) {
+    if (!mon__gpu_kernels(ctx)) {
         /* lavapipe: see shaders/monarch_bmm_regtile.comp. Pairs need the pair to be one
          * aligned unit in every block and row. */
         const uint32_t sg = ctx->probe.info.subgroup_size, tn = cpu_tn(g->n, sg);
