@@ -79,6 +79,7 @@ void main() {
             uint gj = n0 + tx + j * TX;
             if (gj >= nz) continue;
             ACC v = acc[i][j];
+            if (p.accumulate != 0) v += to_acc(C.v[gi * p.c_rs + gj * p.c_cs]);
             if (bias_base != 0) v += to_acc(TBuf(bias_base).v[gj * p.bias_cs]);
             C.v[gi * p.c_rs + gj * p.c_cs] = from_acc(VKS_ACTIVATE(ACC, v, ACT));
         }

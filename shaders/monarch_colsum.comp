@@ -1,6 +1,6 @@
 //! variants: f32 f16
 // Column sums (the bias gradient): out[j] = sum_i in[i*ld + j], one invocation per column,
-// accumulated in f32 (f64 for the f64 variant).
+// accumulated in f32.
 #version 460
 #extension GL_GOOGLE_include_directive : require
 #include "common/dtype.glsl"
@@ -9,7 +9,7 @@ layout(local_size_x_id = 0) in;
 
 layout(push_constant) uniform ColsumPush {
     uint64_t src, dst;
-    uint rows, cols, ld, pad0;
+    uint rows, cols, ld, accumulate; // accumulate != 0: out[j] += the sum (row slices)
 } p;
 
 void main() {
@@ -18,5 +18,6 @@ void main() {
     TBuf src = TBuf(p.src);
     ACC s = ACC(0);
     for (uint i = 0; i < p.rows; ++i) s += to_acc(src.v[i * p.ld + j]);
+    if (p.accumulate != 0) s += to_acc(TBuf(p.dst).v[j]);
     TBuf(p.dst).v[j] = from_acc(s);
 }

@@ -27,8 +27,17 @@ double *refm_perm_swap(int64_t a, int64_t c) {
 }
 
 double *refm_matmul(const double *a, const double *b, int64_t m, int64_t k, int64_t n) {
+    /* Row by row, skipping A's zeros: the factors are permutation and block-diagonal
+     * matrices, so this costs nnz(A) * n rather than m * k * n. */
     double *c = zeros(m * n);
-    ref_gemm(1.0, ref_rowmajor((double *)a, m, k), ref_rowmajor((double *)b, k, n), 0.0, ref_rowmajor(c, m, n));
+    for (int64_t i = 0; i < m; ++i)
+        for (int64_t kk = 0; kk < k; ++kk) {
+            const double v = a[i * k + kk];
+            if (v == 0.0) continue;
+            const double *brow = b + kk * n;
+            double *crow = c + i * n;
+            for (int64_t j = 0; j < n; ++j) crow[j] += v * brow[j];
+        }
     return c;
 }
 

@@ -67,6 +67,8 @@ static void run_backward(const bwd_case *c, uint64_t seed) {
     for (int i = 0; i < 8; ++i) vks_buffer_destroy(bufs[i]);
 }
 
+static void run_blockdiag_backward(int64_t nb, int64_t ob, int64_t ib, int64_t B, vks_dtype dt, uint64_t seed);
+
 static void test_monarch_backward_shapes(void **state) {
     (void)state;
     static const int64_t shapes[][9] = {
@@ -82,6 +84,14 @@ static void test_monarch_backward_shapes(void **state) {
         bwd_case c = {s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7], s[8], VKS_DTYPE_F32, 15};
         run_backward(&c, 1000 + i);
     }
+}
+
+/* A batch longer than the CPU kernels' reduction slices (dw1, dw2, dbias sum over it). */
+static void test_monarch_backward_long_batch(void **state) {
+    (void)state;
+    bwd_case c = {2, 2, 3, 2, 2, 2, 70001, 0, 0, VKS_DTYPE_F32, 15};
+    run_backward(&c, 1050);
+    run_blockdiag_backward(2, 3, 2, 70001, VKS_DTYPE_F32, 1051);
 }
 
 /* Each output alone, and pairs: the passes skip what is not asked for. */
@@ -316,6 +326,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         VKT_TEST(test_monarch_backward_oracle_finite_differences),
         VKT_TEST(test_monarch_backward_shapes),
+        VKT_TEST(test_monarch_backward_long_batch),
         VKT_TEST(test_monarch_backward_partial_outputs),
         VKT_TEST(test_monarch_backward_f16),
         VKT_TEST(test_monarch_backward_device_finite_differences),

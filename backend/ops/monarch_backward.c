@@ -12,16 +12,22 @@
 
 typedef struct colsum_push {
     uint64_t src, dst;
-    uint32_t rows, cols, ld, pad0;
+    uint32_t rows, cols, ld, accumulate;
 } colsum_push;
 _Static_assert(sizeof(colsum_push) == 32, "colsum_push must mirror shaders/monarch_colsum.comp");
 
 static vks_status colsum_record(vks_context *ctx, vks_dtype dt, VkDeviceAddress src, int64_t rows, int64_t cols,
                                 int64_t ld, VkDeviceAddress dst) {
-    colsum_push pc = {.src = src, .dst = dst, .rows = (uint32_t)rows, .cols = (uint32_t)cols, .ld = (uint32_t)ld};
+    /* Row slices on CPU devices (lavapipe's loop limiter, see MON_CPU_K_SLICE). */
+    const int64_t slice = ctx->probe.info.type == VKS_DEVICE_CPU ? MON_CPU_K_SLICE : VKS_MAX(rows, 1);
     vks_spec spec = {.count = 1, .values = {64}};
-    return vks__dispatch(ctx, dt == VKS_DTYPE_F16 ? VKS_SHADER_MONARCH_COLSUM_F16 : VKS_SHADER_MONARCH_COLSUM_F32,
-                         &spec, &pc, sizeof pc, (uint32_t)VKS_CEIL_DIV(cols, 64), 1, 1);
+    for (int64_t r0 = 0; r0 < VKS_MAX(rows, 1); r0 += slice) {
+        colsum_push pc = {.src = mon__addr(src, r0 * ld, dt), .dst = dst, .rows = (uint32_t)VKS_MIN(slice, rows - r0),
+                          .cols = (uint32_t)cols, .ld = (uint32_t)ld, .accumulate = r0 > 0};
+        VKS_TRY(vks__dispatch(ctx, dt == VKS_DTYPE_F16 ? VKS_SHADER_MONARCH_COLSUM_F16 : VKS_SHADER_MONARCH_COLSUM_F32,
+                              &spec, &pc, sizeof pc, (uint32_t)VKS_CEIL_DIV(cols, 64), 1, 1));
+    }
+    return VKS_OK;
 }
 
 static vks_status check_desc(const void *desc, size_t got, size_t want, const char *fn) {

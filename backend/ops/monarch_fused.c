@@ -47,6 +47,11 @@ bool mon__fused_plan(const vks_context *ctx, const mon_problem *pr, mon_fused_co
         const int64_t groups = VKS_CEIL_DIV(pr->l, g);
         g = VKS_CEIL_DIV(pr->l, groups);
         const uint32_t tn1 = pow2_cover(g * R, sg, 8), tn2 = pow2_cover(pr->s, sg, 8);
+        /* lavapipe's loop limiter (see MON_CPU_K_SLICE): the kernel's loops must stay well
+         * under 65535 iterations per invocation (up to 3 per step of two terms). */
+        const int64_t loops = pr->k * VKS_CEIL_DIV(g * R, (int64_t)sg * tn1) * (3 * VKS_CEIL_DIV(pr->p, 2) + 2) +
+                              g * VKS_CEIL_DIV(pr->s, (int64_t)sg * tn2) * (3 * VKS_CEIL_DIV(pr->r, 2) + 2);
+        if (loops > 50000) return false;
         const uint64_t align = 2 * vks__dtype_bytes(pr->dtype);
         const bool px = pr->ldx % 2 == 0 && pr->p % 2 == 0 && pr->x % align == 0;
         const bool pw1 = pr->p % 2 == 0 && pr->w1 % align == 0, pw2 = pr->r % 2 == 0 && pr->w2 % align == 0;

@@ -47,6 +47,12 @@ typedef struct mon_problem {
  * VKS_MONARCH_KERNELS=gpu|cpu forces one (tests run the GPU kernels on lavapipe with it). */
 bool mon__gpu_kernels(const vks_context *ctx);
 
+/* lavapipe (llvmpipe) ends every loop of a shader invocation once 65535 loop iterations
+ * have run in it, counted over all its loops and never reset, and the results are then
+ * silently wrong. On CPU devices long reductions therefore go in slices of this many terms
+ * (a k-step of the CPU kernels costs up to 3 loop iterations per 2 terms). */
+#define MON_CPU_K_SLICE 32768
+
 /* A strided block-batched GEMM (shaders/common/monarch_bmm_push.glsl). */
 typedef struct mon_bmm {
     vks_dtype dtype;

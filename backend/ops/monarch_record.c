@@ -21,7 +21,7 @@ bool mon__gpu_kernels(const vks_context *ctx) {
 
 typedef struct bmm_push {
     uint64_t a, b, c, bias;
-    uint32_t m, n, k, pad0;
+    uint32_t m, n, k, accumulate;
     uint32_t a_bs, a_rs, a_cs, b_bs;
     uint32_t b_rs, b_cs, c_bs, c_rs;
     uint32_t c_cs, bias_bs, bias_cs, k_z;
@@ -35,6 +35,10 @@ _Static_assert(sizeof(bmm_push) == 128 && offsetof(bmm_push, m) == 32 && offseto
 mon_bmm mon__bmm_init(vks_dtype dt, int64_t blocks, int64_t m, int64_t n, int64_t k) {
     return (mon_bmm){.dtype = dt, .m = m, .n = n, .k = k, .blocks = blocks, .k_z = 0, .k_j = 1, .k_lim = k,
                      .n_z = 0, .n_j = 1, .n_lim = n};
+}
+
+static bool shader_is_cpu(vks_shader_id id) {
+    return id == VKS_SHADER_MONARCH_BMM_REGTILE_F32 || id == VKS_SHADER_MONARCH_BMM_REGTILE_F16;
 }
 
 static vks_shader_id variant(vks_dtype dt, vks_shader_id f32, vks_shader_id f16) {
@@ -86,23 +90,35 @@ vks_status mon__bmm_record(vks_context *ctx, const mon_bmm *g) {
     }
     const uint32_t gx = (uint32_t)VKS_CEIL_DIV(g->n, tile_n);
     const int64_t row_tiles = VKS_CEIL_DIV(g->m, tile_m);
-    /* Rows or blocks beyond the device's group-count limits go in several dispatches. */
+    /* Rows or blocks beyond the device's group-count limits go in several dispatches. On
+     * CPU devices long reductions go in slices accumulated into C: lavapipe ends every loop
+     * of an invocation after 65535 iterations in all (its loop limiter), silently. Bias and
+     * activation belong to the last slice. */
     const int64_t ymax = ctx->probe.info.max_workgroup_count[1], zmax = ctx->probe.info.max_workgroup_count[2];
+    const int64_t kslice = ctx->probe.info.type == VKS_DEVICE_CPU ? MON_CPU_K_SLICE : g->k;
     const size_t es = vks__dtype_bytes(g->dtype);
-    for (int64_t z0 = 0; z0 < g->blocks; z0 += zmax)
-        for (int64_t y0 = 0; y0 < row_tiles; y0 += ymax) {
-            const int64_t r0 = y0 * tile_m;
-            bmm_push chunk = pc;
-            chunk.a += (uint64_t)(z0 * g->a_bs + r0 * g->a_rs) * es;
-            chunk.b += (uint64_t)(z0 * g->b_bs) * es;
-            chunk.c += (uint64_t)(z0 * g->c_bs + r0 * g->c_rs) * es;
-            if (g->bias) chunk.bias += (uint64_t)(z0 * g->bias_bs) * es;
-            chunk.m = (uint32_t)VKS_MIN(g->m - r0, ymax * tile_m);
-            chunk.k_lim = (uint32_t)(g->k_lim - z0 * g->k_z); /* may wrap negative: the kernel reads it as int */
-            chunk.n_lim = (uint32_t)(g->n_lim - z0 * g->n_z);
-            const uint32_t gy = (uint32_t)VKS_MIN(ymax, row_tiles - y0), gz = (uint32_t)VKS_MIN(zmax, g->blocks - z0);
-            VKS_TRY(vks__dispatch(ctx, shader, &spec, &chunk, sizeof chunk, gx, gy, gz));
-        }
+    for (int64_t k0 = 0; k0 < VKS_MAX(g->k, 1); k0 += kslice) {
+        const bool last = k0 + kslice >= g->k;
+        vks_spec sp = spec;
+        if (!last) sp.values[shader_is_cpu(shader) ? 5 : 8] = VKS_ACT_NONE;
+        for (int64_t z0 = 0; z0 < g->blocks; z0 += zmax)
+            for (int64_t y0 = 0; y0 < row_tiles; y0 += ymax) {
+                const int64_t r0 = y0 * tile_m;
+                bmm_push chunk = pc;
+                chunk.a += (uint64_t)(z0 * g->a_bs + r0 * g->a_rs + k0 * g->a_cs) * es;
+                chunk.b += (uint64_t)(z0 * g->b_bs + k0 * g->b_rs) * es;
+                chunk.c += (uint64_t)(z0 * g->c_bs + r0 * g->c_rs) * es;
+                if (g->bias) chunk.bias = last ? chunk.bias + (uint64_t)(z0 * g->bias_bs) * es : 0;
+                chunk.m = (uint32_t)VKS_MIN(g->m - r0, ymax * tile_m);
+                chunk.k = (uint32_t)VKS_MIN(kslice, g->k - k0);
+                chunk.accumulate = k0 > 0;
+                /* Limits relative to this slice and chunk (may wrap negative: the kernel reads int). */
+                chunk.k_lim = (uint32_t)(g->k_lim - z0 * g->k_z - k0 * g->k_j);
+                chunk.n_lim = (uint32_t)(g->n_lim - z0 * g->n_z);
+                const uint32_t gy = (uint32_t)VKS_MIN(ymax, row_tiles - y0), gz = (uint32_t)VKS_MIN(zmax, g->blocks - z0);
+                VKS_TRY(vks__dispatch(ctx, shader, &sp, &chunk, sizeof chunk, gx, gy, gz));
+            }
+    }
     return VKS_OK;
 }
 

@@ -8,9 +8,10 @@
 // Per-block limits (zero padding of x, truncation of y in MonarchLinear):
 //   K_z = min(K, ceil((k_lim - z*k_z) / k_j)) terms are summed (the rest are zeros);
 //   N_z = min(N, ceil((n_lim - z*n_z) / n_j)) columns are written (the rest do not exist).
+// accumulate != 0: C += the product (a later slice of the reduction, see mon__bmm_record).
 layout(push_constant) uniform BmmPush {
     uint64_t a, b, c, bias; // device addresses; bias 0 = none
-    uint m, n, k, pad0;
+    uint m, n, k, accumulate;
     uint a_bs, a_rs, a_cs, b_bs;
     uint b_rs, b_cs, c_bs, c_rs;
     uint c_cs, bias_bs, bias_cs, k_z;
