@@ -66,10 +66,14 @@ bool mon__fused_plan(const vks_context *ctx, const mon_problem *pr, mon_fused_co
     }
     /* GPUs: tiles of TB = 16..64 rows (TM = TB/16 rows per invocation), as many output blocks
      * as the shared memory left after the staging tiles holds. */
-    const uint32_t tb = pr->batch <= 16 ? 16 : pr->batch <= 32 ? 32 : 64, tn = 4, bk = 16;
-    const uint64_t staging = (uint64_t)bk * (tb + 1) + (uint64_t)bk * (16 * tn + 1);
-    if (shared_floats <= staging) return false;
-    int64_t g = (int64_t)((shared_floats - staging) / ((uint64_t)tb * (uint64_t)pr->r));
+    const uint32_t tn = 4, bk = 16;
+    uint32_t tb = pr->batch <= 16 ? 16 : pr->batch <= 32 ? 32 : 64;
+    int64_t g = 0;
+    for (; tb >= 16; tb /= 2) { /* fewer rows per tile when one output block's values do not fit */
+        const uint64_t staging = (uint64_t)bk * (tb + 1) + (uint64_t)bk * (16 * tn + 1);
+        if (shared_floats > staging) g = (int64_t)((shared_floats - staging) / ((uint64_t)tb * (uint64_t)pr->r));
+        if (g >= 1) break;
+    }
     if (g < 1) return false;
     g = VKS_MIN(g, pr->l);
     const int64_t groups = VKS_CEIL_DIV(pr->l, g);
