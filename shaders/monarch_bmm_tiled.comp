@@ -20,6 +20,11 @@ layout(constant_id = 5) const uint TN = 4;
 layout(constant_id = 6) const bool A_KC = true; // A contiguous along k (else along rows)
 layout(constant_id = 7) const bool B_NC = true; // B contiguous along n (else along k)
 layout(constant_id = 8) const uint ACT = 0;
+// Workgroup order. false: x = column tile, y = row tile, z = block. true: one linear index
+// with the block fastest, so the blocks of one row tile run together: with the Monarch
+// permutations in the strides, blocks interleave within every row of x, of the intermediate
+// and of y, and running them together makes each 32-byte sector's neighbours L2 hits.
+layout(constant_id = 9) const bool BLOCK_FASTEST = false;
 
 const uint SA = BM + 4; // padded rows: the loads below hit distinct banks
 const uint SB = BN + 4;
@@ -31,10 +36,16 @@ void main() {
     const uint nthreads = gl_WorkGroupSize.x;
     const uint TX = BN / TN;
     const uint tx = tid % TX, ty = tid / TX;
-    const uint z = gl_WorkGroupID.z;
-    const uint m0 = gl_WorkGroupID.y * BM, n0 = gl_WorkGroupID.x * BN;
+    uint z = gl_WorkGroupID.z, row_tile = gl_WorkGroupID.y, col_tile = gl_WorkGroupID.x;
+    if (BLOCK_FASTEST) {
+        const uint id = gl_WorkGroupID.y * gl_NumWorkGroups.x + gl_WorkGroupID.x;
+        z = id % p.blocks;
+        col_tile = (id / p.blocks) % p.col_tiles;
+        row_tile = id / (p.blocks * p.col_tiles);
+    }
+    const uint m0 = row_tile * BM, n0 = col_tile * BN;
     const uint kz = bmm_k_extent(z), nz = bmm_n_extent(z);
-    if (n0 >= nz) return; // uniform across the workgroup
+    if (n0 >= nz || m0 >= p.m) return; // uniform across the workgroup (m0: the linear order's tail)
     TBuf A = TBuf(t_addr(p.a, uint64_t(z) * p.a_bs));
     TBuf B = TBuf(t_addr(p.b, uint64_t(z) * p.b_bs));
 

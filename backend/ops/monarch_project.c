@@ -127,25 +127,27 @@ vks_status vks_monarch_project(vks_context *ctx, const vks_monarch_project_desc 
         if (st == VKS_OK) st = vks__scratch(ctx, (uint64_t)blocks * per_block * 4, &scratch);
         const bool gpu = mon__gpu_kernels(ctx);
         const int64_t re = VKS_MIN(rmax, VKS_MIN(s, p)), iters_total = (d->max_iterations ? d->max_iterations : 64) + 1;
-        /* Invocations per block: 64 on GPUs; on lavapipe the fewest (cheapest barriers) that
-         * keep an iteration well inside the loop budget. */
-        uint32_t wg = 64;
+        /* Invocations per block: 64 for the GPU kernels; for the CPU ones the fewest (cheapest
+         * barriers) that keep an iteration well inside lavapipe's loop budget. On CPU devices
+         * the iterations then go in as many dispatches as the budget needs. */
+        uint32_t wg = gpu ? 64 : 0;
         int64_t per_dispatch = iters_total;
-        if (!gpu) {
-            wg = 0;
-            for (uint32_t nt = ctx->probe.info.subgroup_size; nt <= 256 && !wg; nt *= 2)
-                if (cost_iteration(re, p, s, nt) * 4 <= LOOP_BUDGET && cost_final(rmax, re, p, s, nt) <= LOOP_BUDGET) wg = nt;
-            for (uint32_t nt = 256; !wg && nt >= 8; nt /= 2)
-                if (cost_iteration(re, p, s, nt) + cost_orth(re, p, nt) <= LOOP_BUDGET &&
-                    cost_final(rmax, re, p, s, nt) <= LOOP_BUDGET) wg = nt;
-            if (!wg) {
+        for (uint32_t nt = ctx->probe.info.subgroup_size; nt <= 256 && !wg; nt *= 2)
+            if (cost_iteration(re, p, s, nt) * 4 <= LOOP_BUDGET && cost_final(rmax, re, p, s, nt) <= LOOP_BUDGET) wg = nt;
+        for (uint32_t nt = 256; !wg && nt >= 8; nt /= 2)
+            if (cost_iteration(re, p, s, nt) + cost_orth(re, p, nt) <= LOOP_BUDGET &&
+                cost_final(rmax, re, p, s, nt) <= LOOP_BUDGET) wg = nt;
+        if (ctx->probe.info.type == VKS_DEVICE_CPU) {
+            if (!wg || cost_iteration(re, p, s, wg) + cost_orth(re, p, wg) > LOOP_BUDGET ||
+                cost_final(rmax, re, p, s, wg) > LOOP_BUDGET)
                 st = vks__error(VKS_ERROR_UNSUPPORTED,
                                 "%s: blocks of %lld x %lld with rank %lld need more loop iterations per invocation "
                                 "than lavapipe runs (65535); use a GPU or a larger nblocks", fn, (long long)s,
                                 (long long)p, (long long)rmax);
-            } else {
+            else
                 per_dispatch = (LOOP_BUDGET - cost_orth(re, p, wg)) / cost_iteration(re, p, s, wg);
-            }
+        } else if (!wg) {
+            wg = 64;
         }
         vks_spec spec = {.count = 2, .values = {wg, (uint32_t)VKS_MAX(rmax, 1)}};
         project_push pc = {.m = mm.address, .w1 = vks__tensor_address(d->w1), .w2 = vks__tensor_address(d->w2),

@@ -26,7 +26,7 @@ typedef struct bmm_push {
     uint32_t b_rs, b_cs, c_bs, c_rs;
     uint32_t c_cs, bias_bs, bias_cs, k_z;
     uint32_t k_j, k_lim, n_z, n_j;
-    uint32_t n_lim, pad1, pad2, pad3;
+    uint32_t n_lim, blocks, col_tiles, pad3;
 } bmm_push;
 _Static_assert(sizeof(bmm_push) == 128 && offsetof(bmm_push, m) == 32 && offsetof(bmm_push, k_z) == 92 &&
                    offsetof(bmm_push, n_lim) == 112,
@@ -82,9 +82,9 @@ vks_status mon__bmm_record(vks_context *ctx, const mon_bmm *g) {
     } else {
         const uint32_t bm = 64, bn = 64, tm = 4, tn = 4;
         shader = variant(g->dtype, VKS_SHADER_MONARCH_BMM_TILED_F32, VKS_SHADER_MONARCH_BMM_TILED_F16);
-        spec = (vks_spec){.count = 9,
+        spec = (vks_spec){.count = 10,
                           .values = {(bm / tm) * (bn / tn), bm, bn, 16, tm, tn, g->a_cs == 1, g->b_cs == 1,
-                                     (uint32_t)g->activation}};
+                                     (uint32_t)g->activation, 0}};
         tile_m = bm;
         tile_n = bn;
     }
@@ -97,10 +97,32 @@ vks_status mon__bmm_record(vks_context *ctx, const mon_bmm *g) {
     const int64_t ymax = ctx->probe.info.max_workgroup_count[1], zmax = ctx->probe.info.max_workgroup_count[2];
     const int64_t kslice = ctx->probe.info.type == VKS_DEVICE_CPU ? MON_CPU_K_SLICE : g->k;
     const size_t es = vks__dtype_bytes(g->dtype);
+    /* GPUs: the blocks of a row tile next to each other in the launch order (see the shader),
+     * when the whole grid fits one dispatch's x * y group counts. */
+    const int64_t xmax = ctx->probe.info.max_workgroup_count[0];
+    const int64_t linear = (int64_t)gx * row_tiles * g->blocks;
+    const bool block_fastest = !shader_is_cpu(shader) && g->blocks > 1 && linear <= xmax * ymax;
+    if (block_fastest) {
+        spec.values[9] = 1;
+        pc.blocks = (uint32_t)g->blocks;
+        pc.col_tiles = gx;
+    }
     for (int64_t k0 = 0; k0 < VKS_MAX(g->k, 1); k0 += kslice) {
         const bool last = k0 + kslice >= g->k;
         vks_spec sp = spec;
         if (!last) sp.values[shader_is_cpu(shader) ? 5 : 8] = VKS_ACT_NONE;
+        if (block_fastest) {
+            bmm_push chunk = pc;
+            chunk.a += (uint64_t)(k0 * g->a_cs) * es;
+            chunk.b += (uint64_t)(k0 * g->b_rs) * es;
+            if (g->bias && !last) chunk.bias = 0;
+            chunk.k = (uint32_t)VKS_MIN(kslice, g->k - k0);
+            chunk.accumulate = k0 > 0;
+            chunk.k_lim = (uint32_t)(g->k_lim - k0 * g->k_j);
+            const uint32_t lx = (uint32_t)VKS_MIN(linear, xmax), ly = (uint32_t)VKS_CEIL_DIV(linear, lx);
+            VKS_TRY(vks__dispatch(ctx, shader, &sp, &chunk, sizeof chunk, lx, ly, 1));
+            continue;
+        }
         for (int64_t z0 = 0; z0 < g->blocks; z0 += zmax)
             for (int64_t y0 = 0; y0 < row_tiles; y0 += ymax) {
                 const int64_t r0 = y0 * tile_m;

@@ -16,7 +16,7 @@ layout(push_constant) uniform BmmPush {
     uint b_rs, b_cs, c_bs, c_rs;
     uint c_cs, bias_bs, bias_cs, k_z;
     uint k_j, k_lim, n_z, n_j;
-    uint n_lim, pad1, pad2, pad3;
+    uint n_lim, blocks, col_tiles, pad3; // blocks, col_tiles: for block-fastest workgroup order
 } p;
 
 // The number of summed terms and written columns of block z (see above).
