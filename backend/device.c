@@ -149,7 +149,8 @@ vks_status vks__probe_physical_device(const vks_instance_fns *f, VkPhysicalDevic
     if (f12.bufferDeviceAddress) fb |= VKS_FEATURE_BUFFER_ADDRESS;
     if (fsc.subgroupSizeControl && fsc.computeFullSubgroups) fb |= VKS_FEATURE_SUBGROUP_CONTROL;
     if (out->has_ext_coopmat_khr) fb |= VKS_FEATURE_COOPMAT_KHR;
-    if (fcm.cooperativeMatrix) fb |= VKS_FEATURE_COOPMAT_NV;
+    /* glslang's GL_NV_cooperative_matrix modules declare the Vulkan memory model. */
+    if (fcm.cooperativeMatrix && f12.vulkanMemoryModel) fb |= VKS_FEATURE_COOPMAT_NV;
     if (out->timestamp_valid_bits && (lim->timestampComputeAndGraphics || out->compute_queue_family == 0))
         fb |= VKS_FEATURE_TIMESTAMPS;
     if (f12.hostQueryReset) fb |= VKS_FEATURE_HOST_QUERY_RESET;
@@ -371,6 +372,7 @@ vks_status vks__create_logical_device(vks_context *ctx, const vks_device_probe *
     }
     if (fb & VKS_FEATURE_COOPMAT_NV) {
         fcm.cooperativeMatrix = VK_TRUE;
+        f12.vulkanMemoryModel = VK_TRUE; /* the coopmat modules use it (see the probe) */
         *tail = &fcm;
         tail = &fcm.pNext;
         exts[next++] = "VK_NV_cooperative_matrix";
