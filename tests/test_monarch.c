@@ -441,6 +441,25 @@ static void test_monarch_other_kernel_family(void **state) {
     unsetenv("VKS_MONARCH_KERNELS");
 }
 
+/* The tensor-core GEMM tiles (f16): on a device with VK_NV_cooperative_matrix the real
+ * kernel (opt-in VKS_MONARCH_COOPMAT=1), elsewhere its emulation (=emulate), with the GPU
+ * kernel family forced. Shapes that cover every 16 x 16 fragment of the 64 x 64 tiles,
+ * several 32-term steps with a ragged last one, and ragged edges. */
+static void test_monarch_coopmat_tiles(void **state) {
+    (void)state;
+    if (!(vkt->info.features & VKS_FEATURE_STORAGE16)) skip();
+    const bool real = (vkt->info.features & VKS_FEATURE_COOPMAT_NV) && (vkt->info.features & VKS_FEATURE_FLOAT16);
+    setenv("VKS_MONARCH_COOPMAT", real ? "1" : "emulate", 1);
+    setenv("VKS_MONARCH_KERNELS", "gpu", 1);
+    run_blockdiag(2, 70, 45, 100, VKS_DTYPE_F16, true, VKS_ACT_GELU_TANH, 950);
+    run_blockdiag(3, 130, 97, 67, VKS_DTYPE_F16, false, VKS_ACT_NONE, 951);
+    fwd_case c = {2, 64, 40, 2, 72, 64, 90, 0, 0, VKS_DTYPE_F16, true, VKS_ACT_RELU};
+    run_forward(&c, VKS_MONARCH_PATH_TWO_PASS, false, 952);
+    run_forward(&c, VKS_MONARCH_PATH_UNFUSED, false, 953);
+    unsetenv("VKS_MONARCH_COOPMAT");
+    unsetenv("VKS_MONARCH_KERNELS");
+}
+
 /* Nothing leaks: every buffer of the tests is gone; the plugin table lists the family. */
 static void test_monarch_no_leaks_and_plugin_table(void **state) {
     (void)state;
@@ -459,7 +478,8 @@ int main(void) {
         VKT_TEST(test_monarch_forward_f16),          VKT_TEST(test_monarch_forward_strided_rows),
         VKT_TEST(test_monarch_forward_ragged_batches), VKT_TEST(test_monarch_forward_large),
         VKT_TEST(test_monarch_linear),               VKT_TEST(test_monarch_blockdiag_linear),
-        VKT_TEST(test_monarch_other_kernel_family),  VKT_TEST(test_monarch_errors),
+        VKT_TEST(test_monarch_other_kernel_family),  VKT_TEST(test_monarch_coopmat_tiles),
+        VKT_TEST(test_monarch_errors),
         VKT_TEST(test_monarch_no_leaks_and_plugin_table),
     };
     return VKT_RUN(tests);

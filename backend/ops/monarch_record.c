@@ -41,6 +41,29 @@ static bool shader_is_cpu(vks_shader_id id) {
     return id == VKS_SHADER_MONARCH_BMM_REGTILE_F32 || id == VKS_SHADER_MONARCH_BMM_REGTILE_F16;
 }
 
+static bool is_coopmat(vks_shader_id id) {
+    return id == VKS_SHADER_MONARCH_BMM_COOPMAT_F16 || id == VKS_SHADER_MONARCH_BMM_COOPMAT_EMU_F16;
+}
+
+/* The tensor-core kernel: f16 on a device with VK_NV_cooperative_matrix (16x16x16 f16 x f16
+ * + f32, which NVIDIA GPUs list) and 32-wide subgroups; opt-in with VKS_MONARCH_COOPMAT=1
+ * until it has run on a GPU (it cannot run on lavapipe). */
+static bool use_coopmat(const vks_context *ctx, const mon_bmm *g) {
+    const char *opt = getenv("VKS_MONARCH_COOPMAT");
+    const uint32_t need = VKS_FEATURE_COOPMAT_NV | VKS_FEATURE_FLOAT16 | VKS_FEATURE_STORAGE16;
+    const vks_device_info *di = &ctx->probe.info;
+    const bool sg32 = di->subgroup_size == 32 ||
+                      (vks__has_feature(ctx, VKS_FEATURE_SUBGROUP_CONTROL) && di->min_subgroup_size <= 32 &&
+                       di->max_subgroup_size >= 32);
+    return opt && !strcmp(opt, "1") && g->dtype == VKS_DTYPE_F16 && vks__has_feature(ctx, need) && sg32;
+}
+
+/* VKS_MONARCH_COOPMAT=emulate: the same tiles with the fragment operations emulated (tests). */
+static bool use_coopmat_emulation(const vks_context *ctx, const mon_bmm *g) {
+    const char *opt = getenv("VKS_MONARCH_COOPMAT");
+    return opt && !strcmp(opt, "emulate") && g->dtype == VKS_DTYPE_F16 && vks__has_feature(ctx, VKS_FEATURE_STORAGE16);
+}
+
 static vks_shader_id variant(vks_dtype dt, vks_shader_id f32, vks_shader_id f16) {
     return dt == VKS_DTYPE_F16 ? f16 : f32;
 }
@@ -79,6 +102,15 @@ vks_status mon__bmm_record(vks_context *ctx, const mon_bmm *g) {
                           .required_subgroup_size = vks__has_feature(ctx, VKS_FEATURE_SUBGROUP_CONTROL) ? sg : 0};
         tile_m = tm;
         tile_n = sg * tn;
+    } else if (use_coopmat(ctx, g) || use_coopmat_emulation(ctx, g)) {
+        const bool emulate = !use_coopmat(ctx, g);
+        shader = emulate ? VKS_SHADER_MONARCH_BMM_COOPMAT_EMU_F16 : VKS_SHADER_MONARCH_BMM_COOPMAT_F16;
+        spec = (vks_spec){.count = 5,
+                          .values = {128, g->a_cs == 1, g->b_cs == 1, (uint32_t)g->activation, 0},
+                          .required_subgroup_size =
+                              !emulate && vks__has_feature(ctx, VKS_FEATURE_SUBGROUP_CONTROL) ? 32 : 0};
+        tile_m = 64;
+        tile_n = 64;
     } else {
         const uint32_t bm = 64, bn = 64, tm = 4, tn = 4;
         shader = variant(g->dtype, VKS_SHADER_MONARCH_BMM_TILED_F32, VKS_SHADER_MONARCH_BMM_TILED_F16);
@@ -103,14 +135,14 @@ vks_status mon__bmm_record(vks_context *ctx, const mon_bmm *g) {
     const int64_t linear = (int64_t)gx * row_tiles * g->blocks;
     const bool block_fastest = !shader_is_cpu(shader) && g->blocks > 1 && linear <= xmax * ymax;
     if (block_fastest) {
-        spec.values[9] = 1;
+        spec.values[is_coopmat(shader) ? 4 : 9] = 1;
         pc.blocks = (uint32_t)g->blocks;
         pc.col_tiles = gx;
     }
     for (int64_t k0 = 0; k0 < VKS_MAX(g->k, 1); k0 += kslice) {
         const bool last = k0 + kslice >= g->k;
         vks_spec sp = spec;
-        if (!last) sp.values[shader_is_cpu(shader) ? 5 : 8] = VKS_ACT_NONE;
+        if (!last) sp.values[shader_is_cpu(shader) ? 5 : is_coopmat(shader) ? 3 : 8] = VKS_ACT_NONE;
         if (block_fastest) {
             bmm_push chunk = pc;
             chunk.a += (uint64_t)(k0 * g->a_cs) * es;
