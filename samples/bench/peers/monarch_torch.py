@@ -224,8 +224,7 @@ def main():
                        "shape": {"n": n, "nblocks": nb, "batch": batch}, "device": device_name, "driver": driver,
                        "median_ms": med, "min_ms": mn, "iters": iters, "flops": flops, "bytes": nbytes,
                        "gflops": flops / (med * 1e-3) * 1e-9, "gbps": nbytes / (med * 1e-3) * 1e-9,
-                       "peak_fraction": None, "max_rel_err": err if math.isfinite(err) else None,
-                       "w1": list(s1), "w2": list(s2)}
+                       "peak_fraction": None, "max_rel_err": err if math.isfinite(err) else None}
                 print("%-8s %-10s %-5s %-36s %10.4f %10.4f %9.1f %9.1f %9.2e" % (
                     "monarch", name, dname, json.dumps(row["shape"]), med, mn, row["gflops"], row["gbps"], err))
                 if out:
