@@ -15,6 +15,13 @@
  * dimensions are rows; they must collapse to one row stride); weights are compact
  * (k, q, p) / (l, s, r) / (nblocks, out, in); dtypes f32, or f16 storage (needs
  * VKS_FEATURE_STORAGE16) with f32 accumulation, all tensors of one call the same dtype.
+ *
+ * Environment (read at each call, for testing and benchmarking):
+ *   VKS_MONARCH_KERNELS=gpu|cpu   use the GPU (shared-memory) or CPU (subgroup-shuffle) kernels
+ *                                 whatever the device type
+ *   VKS_MONARCH_COOPMAT=1         f16 block-diagonal products on tensor cores where the device
+ *                                 has VK_NV_cooperative_matrix (opt-in until measured);
+ *                                 =emulate runs the same tiles without them (tests)
  */
 #ifndef VKSTRUCT_MONARCH_H
 #define VKSTRUCT_MONARCH_H
@@ -142,9 +149,10 @@ typedef struct vks_monarch_project_desc {
     const vks_tensor *m;  /* dense (m_rows, n_cols), y = x m^T; m_rows = l*s, n_cols = k*p (or <= with padded) */
     const vks_tensor *w1; /* output (k, q, p) */
     const vks_tensor *w2; /* output (l, s, r) */
-    int32_t max_iterations; /* subspace iterations per block (0: 64) */
-    double tolerance;       /* relative change of the Ritz values that ends a block's iteration (0: 1e-6) */
-    int32_t padded;         /* 1: m_rows <= l*s and n_cols <= k*p, the rest read as zeros */
+    int32_t max_iterations; /* subspace iterations (applications of B^T B) per block (0: 64) */
+    double tolerance;       /* relative change of the captured energy |B V|^2 that ends a block's
+                               iteration (0: 1e-6) */
+    int32_t padded;         /* 1: m_rows <= l*s and n_cols <= k*p, the rest read as zeros (MonarchLinear) */
 } vks_monarch_project_desc;
 
 #define VKS_MONARCH_PROJECT_DESC_INIT {sizeof(vks_monarch_project_desc), NULL, NULL, NULL, 0, 0.0, 0}
@@ -165,8 +173,9 @@ typedef vks_status vks_monarch_project_fn(vks_context *ctx, const vks_monarch_pr
  * w2[l_idx, :, rho] and w1[i, j, :] for the rho with (rho*l + l_idx) / q == i (j its remainder):
  * these parameter sets are disjoint, so the optimum is a truncated SVD of each block
  * (rank R = the number of such rho; 1 for the square Monarch), its sqrt(sigma) split between
- * the factors. Runs a batched subspace iteration (then a Jacobi rotation of the Ritz
- * vectors) and returns the relative error in *result (optional). Synchronizes. */
+ * the factors. Runs a batched subspace iteration per block and returns the relative error
+ * (measured on the stored factors) in *result (optional). Synchronizes, so it cannot run
+ * during external recording. NaN or Inf in m gives VKS_ERROR_NON_FINITE. */
 VKS_API vks_monarch_project_fn vks_monarch_project;
 
 /* Functions of this family, in ABI order (append only). */
