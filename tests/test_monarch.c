@@ -18,6 +18,30 @@ typedef struct fwd_case {
     int64_t ld_pad; /* extra elements per row of x and y */
 } fwd_case;
 
+/* Sets (value non-NULL) or clears an environment variable, returning the old value (malloc'd
+ * or NULL) for env_restore: the tests that force a kernel family leave the caller's choice
+ * in place for the tests after them. */
+static char *env_swap(const char *name, const char *value) {
+    const char *old = getenv(name);
+    char *saved = old ? strdup(old) : NULL;
+    if (value) setenv(name, value, 1);
+    else unsetenv(name);
+    return saved;
+}
+static void env_restore(const char *name, char *saved) {
+    if (saved) setenv(name, saved, 1);
+    else unsetenv(name);
+    free(saved);
+}
+
+/* Whether the GPU kernel family runs (see VKS_MONARCH_KERNELS). */
+static bool gpu_kernels(void) {
+    const char *k = getenv("VKS_MONARCH_KERNELS");
+    if (k && !strcmp(k, "gpu")) return true;
+    if (k && !strcmp(k, "cpu")) return false;
+    return vkt->info.type != VKS_DEVICE_CPU;
+}
+
 static const char *path_name(vks_monarch_path p) {
     static const char *names[] = {"auto", "fused", "two-pass", "unfused"};
     return names[p];
@@ -71,7 +95,7 @@ static bool fusable(const fwd_case *c) {
     vks_buffer *W1 = vkt_poisoned(c->dt, n1), *W2 = vkt_poisoned(c->dt, n2);
     vks_tensor w1 = vks_tensor_3d(W1, c->dt, c->k, c->q, c->p), w2 = vks_tensor_3d(W2, c->dt, c->l, c->s, c->r);
     int32_t f = -1;
-    VKT_OK(vks_monarch_fusable(vkt->ctx, &w1, &w2, &f));
+    VKT_OK(vks_monarch_fusable(vkt->ctx, &w1, &w2, c->batch, &f));
     assert_true(f == 0 || f == 1);
     vks_buffer_destroy(W1), vks_buffer_destroy(W2);
     return f == 1;
@@ -375,13 +399,17 @@ static void test_monarch_errors(void **state) {
     VKT_FAILS(vks_monarch_forward(ctx, &e), VKS_ERROR_OUT_OF_RANGE, "x of shape (40, 8) spans bytes [0, 1280)");
     /* fused asked for a shape it cannot take: q = 2 < l = 4 */
     vks_tensor fq1 = vks_tensor_3d(W1, VKS_DTYPE_F32, 4, 2, 2), fq2 = vks_tensor_3d(W2, VKS_DTYPE_F32, 4, 3, 2);
-    e = d, e.w1 = &fq1, e.w2 = &fq2, e.path = VKS_MONARCH_PATH_FUSED;
+    vks_buffer *X40 = vkt_poisoned(VKS_DTYPE_F32, 40 * 8), *Y40 = vkt_poisoned(VKS_DTYPE_F32, 40 * 12);
+    vks_tensor x40 = vks_tensor_2d(X40, VKS_DTYPE_F32, 40, 8), y40 = vks_tensor_2d(Y40, VKS_DTYPE_F32, 40, 12);
+    e = d, e.x = &x40, e.y = &y40, e.w1 = &fq1, e.w2 = &fq2, e.path = VKS_MONARCH_PATH_FUSED; /* batch 40: every device */
     VKT_FAILS(vks_monarch_forward(ctx, &e), VKS_ERROR_UNSUPPORTED, "q = 2 is not a multiple of l = 4");
+    vks_buffer_destroy(X40), vks_buffer_destroy(Y40);
     int32_t f = -1;
-    VKT_OK(vks_monarch_fusable(ctx, &fq1, &fq2, &f));
-    assert_int_equal(f, 0);
-    VKT_FAILS(vks_monarch_fusable(ctx, &fq1, &bw2, &f), VKS_ERROR_SHAPE_MISMATCH, "l*r = 6 but k*q = 8");
-    VKT_FAILS(vks_monarch_fusable(ctx, &fq1, &fq2, NULL), VKS_ERROR_INVALID_ARGUMENT, "fusable is NULL");
+    VKT_OK(vks_monarch_fusable(ctx, &fq1, &fq2, 3, &f));
+    assert_int_equal(f, gpu_kernels() ? 1 : 0); /* the GPU decode kernel takes any shape */
+    VKT_FAILS(vks_monarch_fusable(ctx, &fq1, &bw2, 3, &f), VKS_ERROR_SHAPE_MISMATCH, "l*r = 6 but k*q = 8");
+    VKT_FAILS(vks_monarch_fusable(ctx, &fq1, &fq2, 3, NULL), VKS_ERROR_INVALID_ARGUMENT, "fusable is NULL");
+    VKT_FAILS(vks_monarch_fusable(ctx, &fq1, &fq2, 0, &f), VKS_ERROR_INVALID_ARGUMENT, "batch = 0");
 
     /* MonarchLinear: the shapes rule */
     int64_t s1[3], s2[3];
@@ -422,7 +450,7 @@ static void test_monarch_errors(void **state) {
  * with VKS_MONARCH_KERNELS, so that both are checked wherever the suite runs. */
 static void test_monarch_other_kernel_family(void **state) {
     (void)state;
-    setenv("VKS_MONARCH_KERNELS", vkt->info.type == VKS_DEVICE_CPU ? "gpu" : "cpu", 1);
+    char *saved = env_swap("VKS_MONARCH_KERNELS", gpu_kernels() ? "cpu" : "gpu");
     static const int64_t some[][7] = {{2, 6, 5, 3, 4, 4, 9}, {3, 2, 4, 6, 3, 1, 5}, {5, 7, 9, 7, 11, 5, 13},
                                       {16, 16, 16, 16, 16, 16, 33}, {8, 16, 8, 8, 8, 16, 70}};
     for (size_t i = 0; i < sizeof some / sizeof some[0]; ++i) {
@@ -438,7 +466,7 @@ static void test_monarch_other_kernel_family(void **state) {
         run_all_paths(&h, 911);
     }
     run_blockdiag(4, 7, 9, 13, VKS_DTYPE_F32, true, VKS_ACT_RELU, 912);
-    unsetenv("VKS_MONARCH_KERNELS");
+    env_restore("VKS_MONARCH_KERNELS", saved);
 }
 
 /* The tensor-core GEMM tiles (f16): on a device with VK_NV_cooperative_matrix the real
@@ -449,15 +477,15 @@ static void test_monarch_coopmat_tiles(void **state) {
     (void)state;
     if (!(vkt->info.features & VKS_FEATURE_STORAGE16)) skip();
     const bool real = (vkt->info.features & VKS_FEATURE_COOPMAT_NV) && (vkt->info.features & VKS_FEATURE_FLOAT16);
-    setenv("VKS_MONARCH_COOPMAT", real ? "1" : "emulate", 1);
-    setenv("VKS_MONARCH_KERNELS", "gpu", 1);
+    char *saved_c = env_swap("VKS_MONARCH_COOPMAT", real ? "1" : "emulate");
+    char *saved_k = env_swap("VKS_MONARCH_KERNELS", "gpu");
     run_blockdiag(2, 70, 45, 100, VKS_DTYPE_F16, true, VKS_ACT_GELU_TANH, 950);
     run_blockdiag(3, 130, 97, 67, VKS_DTYPE_F16, false, VKS_ACT_NONE, 951);
     fwd_case c = {2, 64, 40, 2, 72, 64, 90, 0, 0, VKS_DTYPE_F16, true, VKS_ACT_RELU};
     run_forward(&c, VKS_MONARCH_PATH_TWO_PASS, false, 952);
     run_forward(&c, VKS_MONARCH_PATH_UNFUSED, false, 953);
-    unsetenv("VKS_MONARCH_COOPMAT");
-    unsetenv("VKS_MONARCH_KERNELS");
+    env_restore("VKS_MONARCH_COOPMAT", saved_c);
+    env_restore("VKS_MONARCH_KERNELS", saved_k);
 }
 
 /* Nothing leaks: every buffer of the tests is gone; the plugin table lists the family. */

@@ -214,7 +214,10 @@ static void test_monarch_project_f16(void **state) {
 /* The GPU kernel's workgroup shape on this device, and the CPU one on a GPU. */
 static void test_monarch_project_other_kernel_family(void **state) {
     (void)state;
-    setenv("VKS_MONARCH_KERNELS", vkt->info.type == VKS_DEVICE_CPU ? "gpu" : "cpu", 1);
+    const char *cur = getenv("VKS_MONARCH_KERNELS");
+    const bool gpu = cur && !strcmp(cur, "gpu") ? true : cur && !strcmp(cur, "cpu") ? false : vkt->info.type != VKS_DEVICE_CPU;
+    char *saved = cur ? strdup(cur) : NULL;
+    setenv("VKS_MONARCH_KERNELS", gpu ? "cpu" : "gpu", 1);
     vkt_rng rng = vkt_rng_seed(2600);
     const proj_shape sh = {2, 6, 5, 3, 4, 4};
     double *m = random_monarch(&sh, &rng);
@@ -222,7 +225,9 @@ static void test_monarch_project_other_kernel_family(void **state) {
     proj_out o = project(&sh, m, 12, 10, VKS_DTYPE_F32, 0, 0.0);
     if (!(o.error <= 1e-5)) fail_msg("other kernels: error %.3g", o.error);
     free(m);
-    unsetenv("VKS_MONARCH_KERNELS");
+    if (saved) setenv("VKS_MONARCH_KERNELS", saved, 1);
+    else unsetenv("VKS_MONARCH_KERNELS");
+    free(saved);
 }
 
 static void test_monarch_project_errors(void **state) {

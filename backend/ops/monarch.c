@@ -205,8 +205,8 @@ static vks_status forward_record(vks_context *ctx, const mon_problem *pr, vks_mo
     if (path == VKS_MONARCH_PATH_FUSED && !fusable)
         return vks__error(VKS_ERROR_UNSUPPORTED,
                           "%s: path = VKS_MONARCH_PATH_FUSED, but q = %lld is not a multiple of l = %lld or a row "
-                          "tile's intermediate does not fit on device '%s' (see vks_monarch_fusable)", fn,
-                          (long long)pr->q, (long long)pr->l, ctx->probe.info.name);
+                          "tile's intermediate does not fit on device '%s' at batch %lld (see vks_monarch_fusable)",
+                          fn, (long long)pr->q, (long long)pr->l, ctx->probe.info.name, (long long)pr->batch);
     if (path == VKS_MONARCH_PATH_UNFUSED) return mon__forward_unfused(ctx, pr);
     if (path == VKS_MONARCH_PATH_TWO_PASS || !fusable ||
         (path == VKS_MONARCH_PATH_AUTO && !mon__fused_preferred(ctx, pr)))
@@ -240,10 +240,13 @@ vks_status vks_monarch_linear(vks_context *ctx, const vks_monarch_desc *desc) {
     return forward(ctx, desc, "vks_monarch_linear", FWD_LINEAR);
 }
 
-vks_status vks_monarch_fusable(vks_context *ctx, const vks_tensor *w1, const vks_tensor *w2, int32_t *fusable) {
+vks_status vks_monarch_fusable(vks_context *ctx, const vks_tensor *w1, const vks_tensor *w2, int64_t batch,
+                               int32_t *fusable) {
     static const char fn[] = "vks_monarch_fusable";
     if (!ctx) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: ctx is NULL", fn);
     if (!fusable) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: fusable is NULL", fn);
+    if (batch < 1 || batch > UINT32_MAX)
+        return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: batch = %lld, expected 1 .. 2^32-1", fn, (long long)batch);
     vks__lock(ctx);
     int64_t w1s[3], w2s[3];
     vks_status st = vks__check_tensor(ctx, w1, fn, "w1");
@@ -254,7 +257,7 @@ vks_status vks_monarch_fusable(vks_context *ctx, const vks_tensor *w1, const vks
         st = vks__error(VKS_ERROR_SHAPE_MISMATCH, "%s: l*r = %lld but k*q = %lld", fn, (long long)(w2s[0] * w2s[2]),
                         (long long)(w1s[0] * w1s[1]));
     if (st == VKS_OK) {
-        mon_problem pr = {.dtype = w1->dtype, .batch = 1, .n_in = w1s[0] * w1s[2], .m_out = w2s[0] * w2s[1],
+        mon_problem pr = {.dtype = w1->dtype, .batch = batch, .n_in = w1s[0] * w1s[2], .m_out = w2s[0] * w2s[1],
                           .k = w1s[0], .q = w1s[1], .p = w1s[2], .l = w2s[0], .s = w2s[1], .r = w2s[2]};
         mon_fused_config cfg;
         *fusable = mon__fused_plan(ctx, &pr, &cfg) ? 1 : 0;

@@ -1,11 +1,13 @@
 /*
  * The fused Monarch forward: one dispatch, each workgroup computing a tile of TB rows for a
  * group of G output blocks, with exactly the intermediate values those blocks read kept on
- * chip. Needs q = R*l (then block i of w1 feeds every output block through R channels; the
- * square Monarch and fly's MonarchLinear with nblocks^2 dividing the sizes have it) and a
- * tile's intermediate, TB*G*r values, to fit in workgroup memory.
- *   CPUs: monarch_fused_regtile (register tiles shared by subgroup shuffles)
- *   GPUs: monarch_fused_tiled   (shared-memory staging, TM x TN register tiles)
+ * chip (TB*G*r values in workgroup memory).
+ *   CPUs: monarch_fused_regtile (register tiles shared by subgroup shuffles; needs q = R*l:
+ *         then block i of w1 feeds every output block through R channels, as in the square
+ *         Monarch and fly's MonarchLinear when nblocks divides the block size)
+ *   GPUs, batch <= 32: monarch_fused_dot (one dot product per invocation, any shapes)
+ *   GPUs, larger batches: monarch_fused_tiled (shared-memory staging, TM x TN register
+ *         tiles; needs q = R*l)
  */
 #include <stddef.h>
 
@@ -26,7 +28,23 @@ static uint32_t pow2_cover(int64_t n, uint32_t per, uint32_t cap) {
     return t;
 }
 
+/* GPUs at decode batches: monarch_fused_dot, one output block per workgroup (the most
+ * workgroups), all the batch's rows (up to 32) in each. Any shapes. */
+static bool plan_dot(const vks_context *ctx, const mon_problem *pr, mon_fused_config *cfg) {
+    const uint64_t shared_floats = ctx->probe.info.max_shared_memory_bytes / 4;
+    if (pr->batch > 32) return false;
+    uint32_t tb = 1;
+    while ((int64_t)tb < pr->batch) tb *= 2;
+    if ((uint64_t)tb * (uint64_t)pr->r > shared_floats) return false;
+    cfg->shader = pr->dtype == VKS_DTYPE_F16 ? VKS_SHADER_MONARCH_FUSED_DOT_F16 : VKS_SHADER_MONARCH_FUSED_DOT_F32;
+    cfg->spec = (vks_spec){.count = 5, .values = {256, tb, 1, (uint32_t)(tb * pr->r), (uint32_t)pr->activation}};
+    cfg->groups_x = 1;
+    cfg->groups_y = (uint32_t)pr->l;
+    return true;
+}
+
 bool mon__fused_plan(const vks_context *ctx, const mon_problem *pr, mon_fused_config *cfg) {
+    if (mon__gpu_kernels(ctx) && plan_dot(ctx, pr, cfg)) return true;
     if (pr->q % pr->l != 0) return false;
     const int64_t R = pr->q / pr->l;
     const uint64_t shared_floats = ctx->probe.info.max_shared_memory_bytes / 4; /* the intermediate is f32 */
@@ -89,11 +107,11 @@ bool mon__fused_plan(const vks_context *ctx, const mon_problem *pr, mon_fused_co
 
 bool mon__fused_preferred(const vks_context *ctx, const mon_problem *pr) {
     /* lavapipe: measured faster than two-pass at every shape it takes (it saves the
-     * intermediate's global round trip, the loads that dominate there). GPUs: one dispatch
-     * saves the round trip and a launch, but x is re-read once per group of output blocks
-     * and the blocks of w1 are walked in sequence, so only small batches (decode) take it;
-     * large ones go two-pass. The GPU threshold is a guess until measured (docs/monarch.md). */
-    return !mon__gpu_kernels(ctx) || pr->batch <= 64;
+     * intermediate's global round trip, the loads that dominate there). GPUs: the decode
+     * kernel (batch <= 32), one launch instead of two with every block in parallel; the tiled
+     * kernel walks w1's blocks in sequence and re-reads x once per group of output blocks,
+     * so larger batches go two-pass until measurements say otherwise (docs/monarch.md). */
+    return !mon__gpu_kernels(ctx) || pr->batch <= 32;
 }
 
 vks_status mon__forward_fused(vks_context *ctx, const mon_problem *pr, const mon_fused_config *cfg) {

@@ -111,11 +111,12 @@ typedef vks_status vks_monarch_linear_fn(vks_context *ctx, const vks_monarch_des
 VKS_API vks_monarch_linear_fn vks_monarch_linear;
 
 typedef vks_status vks_monarch_fusable_fn(vks_context *ctx, const vks_tensor *w1, const vks_tensor *w2,
-                                          int32_t *fusable);
-/* Whether VKS_MONARCH_PATH_FUSED can run these weight shapes on this device: it needs
- * q to be a multiple of l (q = R*l: every block pair (l_idx, i) of M has rank R) and the
- * r intermediate values of one output block for a tile of rows to fit on chip.
- * VKS_MONARCH_PATH_AUTO takes it when it can, except on GPUs at batches above 64. */
+                                          int64_t batch, int32_t *fusable);
+/* Whether VKS_MONARCH_PATH_FUSED can run these weight shapes at this batch on this device.
+ * CPUs (and GPUs above batch 32) need q to be a multiple of l (q = R*l: every block pair
+ * (l_idx, i) of M has rank R); every device needs the intermediate values of one output
+ * block for a tile of rows to fit on chip. VKS_MONARCH_PATH_AUTO takes it when it can, except
+ * on GPUs above batch 32 (docs/monarch.md). */
 VKS_API vks_monarch_fusable_fn vks_monarch_fusable;
 
 /* ---- Monarch backward --------------------------------------------------------------------- */

@@ -146,7 +146,7 @@ static vks_status run(bench_ctx *b, vks_dtype dt, int64_t n, int64_t nblocks, in
     if (st == VKS_OK) {
         vks_tensor w1 = vks_tensor_3d(m.w1[0], dt, m.w1s[0], m.w1s[1], m.w1s[2]);
         vks_tensor w2 = vks_tensor_3d(m.w2[0], dt, m.w2s[0], m.w2s[1], m.w2s[2]);
-        st = vks_monarch_fusable(b->ctx, &w1, &w2, &fusable);
+        st = vks_monarch_fusable(b->ctx, &w1, &w2, batch, &fusable);
     }
     bench_row rows[V_COUNT];
     const int rounds = b->quick ? 1 : 3;
