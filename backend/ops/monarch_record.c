@@ -11,10 +11,12 @@
 #include "monarch_internal.h"
 
 bool mon__gpu_kernels(const vks_context *ctx) {
+    /* The environment can force either family on any device (tests run both everywhere);
+     * otherwise the runtime's choice, which VKS_CONTEXT_GPU_KERNELS also steers. */
     const char *force = getenv("VKS_MONARCH_KERNELS");
     if (force && !strcmp(force, "gpu")) return true;
     if (force && !strcmp(force, "cpu")) return false;
-    return ctx->probe.info.type != VKS_DEVICE_CPU;
+    return !vks__cpu_kernels(ctx);
 }
 
 /* ---- strided block-batched GEMM --------------------------------------------------------- */
