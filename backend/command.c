@@ -89,6 +89,9 @@ static vks_status begin_command(vks_context *ctx, bool own_stream, VkCommandBuff
 }
 
 vks_status vks__op_begin(vks_context *ctx, const char *name) {
+    /* Scratch is a stack of op regions: remember where this one's begins. */
+    if (ctx->op_depth == 0) ctx->scratch_top = 0;
+    if (ctx->op_depth < VKS_COUNT_OF(ctx->scratch_marks)) ctx->scratch_marks[ctx->op_depth] = ctx->scratch_top;
     if (ctx->op_depth++ > 0) return VKS_OK; /* part of the enclosing op */
     ctx->current_op = (vks_pending_op){.name = name, .sequence = ctx->op_sequence++, .query_begin = UINT32_MAX};
     if (!ctx->profiling || ctx->host_cmd || ctx->queries_used + 2 > ctx->query_capacity) return VKS_OK;
@@ -101,7 +104,10 @@ vks_status vks__op_begin(vks_context *ctx, const char *name) {
 }
 
 void vks__op_end(vks_context *ctx) {
-    if (ctx->op_depth == 0 || --ctx->op_depth > 0) return;
+    if (ctx->op_depth == 0) return;
+    --ctx->op_depth;
+    if (ctx->op_depth < VKS_COUNT_OF(ctx->scratch_marks)) ctx->scratch_top = ctx->scratch_marks[ctx->op_depth];
+    if (ctx->op_depth > 0) return;
     vks_pending_op op = ctx->current_op;
     if (op.query_begin == UINT32_MAX) return;
     ctx->vk.vkCmdWriteTimestamp(ctx->cmd, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, ctx->query_pool, op.query_begin + 1);
@@ -273,8 +279,13 @@ vks_status vks__flush_locked(vks_context *ctx) {
     ctx->recording = false;
     ctx->commands = 0;
     /* An op that flushes midway (a read-back inside it) goes untimed: its end timestamp
-     * would land in a query that is reset below. */
-    if (ctx->op_depth) ctx->current_op.query_begin = UINT32_MAX;
+     * would land in a query that is reset below. Its end query is written now all the same,
+     * so that every query read back below is available (else VK_NOT_READY). */
+    if (ctx->op_depth && ctx->current_op.query_begin != UINT32_MAX) {
+        ctx->vk.vkCmdWriteTimestamp(ctx->cmd, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, ctx->query_pool,
+                                    ctx->current_op.query_begin + 1);
+        ctx->current_op.query_begin = UINT32_MAX;
+    }
     VkResult r = ctx->vk.vkEndCommandBuffer(ctx->cmd);
     if (r == VK_SUCCESS) {
         VkSubmitInfo si = {.sType = VK_STRUCTURE_TYPE_SUBMIT_INFO, .commandBufferCount = 1, .pCommandBuffers = &ctx->cmd};
@@ -287,7 +298,9 @@ vks_status vks__flush_locked(vks_context *ctx) {
     }
     ctx->vk.vkResetCommandBuffer(ctx->cmd, 0);
     ctx->staging_head = 0;
-    if (!ctx->host_cmd) { /* a host's command buffer may still hold these */
+    /* Outgrown scratch may still be addressed by the op that flushes midway (op_depth > 0)
+     * or by a host's command buffer: free it only when neither can be. */
+    if (!ctx->host_cmd && ctx->op_depth == 0) {
         ctx->params_head = 0;
         while (ctx->retired_scratch) {
             vks_buffer *b = ctx->retired_scratch;

@@ -152,10 +152,13 @@ void vks__buffer_destroy_locked(vks_buffer *buf);
 vks_status vks__buffer_write_locked(vks_buffer *dst, uint64_t offset, const void *src, uint64_t size);
 vks_status vks__buffer_read_locked(vks_buffer *src, uint64_t offset, void *dst, uint64_t size);
 
-/* Scratch device memory for the op being recorded: one region per context, reused by
- * every op (consecutive commands are separated by full barriers, so an op may overwrite
- * what the previous one left there). Valid until the op ends; grows on demand (the old
- * region lives until the work that may use it has finished). Contents undefined. */
+/* Scratch device memory for the op being recorded. It is a stack: an op's regions start
+ * where the enclosing op's end (so an op may call other ops that use scratch too), and
+ * are released when the op region ends; consecutive top-level ops reuse the same memory
+ * (the barriers between commands make that safe). Grows on demand; an outgrown buffer
+ * lives until a flush outside every op region, so addresses handed out stay valid for
+ * the whole op even when it synchronizes midway. Contents undefined. Must be called
+ * inside an op region (vks__op_begin). */
 vks_status vks__scratch(vks_context *ctx, uint64_t bytes, VkDeviceAddress *out);
 /* Small read-only parameters for the op being recorded (a table of coefficients, ranks,
  * offsets): written inline into the command buffer (vkCmdUpdateBuffer), so they are
@@ -256,6 +259,8 @@ struct vks_context {
     uint32_t live_buffers;
     uint64_t bytes_in_use;
     vks_buffer *scratch;         /* see vks__scratch */
+    uint64_t scratch_top;        /* bytes of scratch reserved by the open op regions */
+    uint64_t scratch_marks[16];  /* scratch_top when each open op region began */
     vks_buffer *retired_scratch; /* outgrown regions, destroyed after the next flush */
     vks_buffer *params;          /* see vks__params */
     uint64_t params_head;

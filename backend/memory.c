@@ -504,14 +504,16 @@ vks_status vks_buffer_fill(vks_buffer *dst, uint64_t offset, uint64_t size_bytes
 #define PARAMS_BYTES (1024ull * 1024ull)
 
 vks_status vks__scratch(vks_context *ctx, uint64_t bytes, VkDeviceAddress *out) {
-    if (bytes == 0) bytes = 256;
-    if (!ctx->scratch || ctx->scratch->size < bytes) {
-        /* Grow by at least 1.5x so that a sequence of growing calls stays cheap. */
-        uint64_t size = ctx->scratch ? VKS_MAX(bytes, ctx->scratch->size + ctx->scratch->size / 2) : bytes;
+    const uint64_t base = align_up(ctx->scratch_top, 256);
+    const uint64_t need = base + VKS_MAX(bytes, 256);
+    if (!ctx->scratch || ctx->scratch->size < need) {
+        /* Grow by at least 1.5x so that a sequence of growing calls stays cheap. The old
+         * buffer keeps serving the regions already handed out. */
+        uint64_t size = ctx->scratch ? VKS_MAX(need, ctx->scratch->size + ctx->scratch->size / 2) : need;
         vks_buffer *b = NULL;
         VKS_TRY(vks__buffer_create_locked(ctx, align_up(size, 4096), true, &b));
         if (ctx->scratch) {
-            if (ctx->recording || ctx->host_cmd) {
+            if (ctx->recording || ctx->host_cmd || ctx->op_depth > 0) {
                 ctx->scratch->next_retired = ctx->retired_scratch;
                 ctx->retired_scratch = ctx->scratch;
             } else {
@@ -520,7 +522,8 @@ vks_status vks__scratch(vks_context *ctx, uint64_t bytes, VkDeviceAddress *out) 
         }
         ctx->scratch = b;
     }
-    *out = ctx->scratch->address;
+    ctx->scratch_top = need;
+    *out = ctx->scratch->address + base;
     return VKS_OK;
 }
 

@@ -184,6 +184,14 @@ static void test_gemm_large(void **state) {
     run_case(&gc, 70);
 }
 
+/* A reduction longer than lavapipe's loop limiter lets one invocation run (65535 loop
+ * iterations): K = 140001 with bias and activation, which belong to the last slice. */
+static void test_gemm_long_k(void **state) {
+    (void)state;
+    gemm_case gc = {3, 5, 140001, 1, VKS_NO_TRANS, VKS_TRANS, 1.0, 0.0, VKS_DTYPE_F32, VKS_ACT_RELU, true};
+    run_case(&gc, 75);
+}
+
 /* Column-major storage, given through strides: A^T stored, and a column-major C. */
 static void test_gemm_strided_views(void **state) {
     (void)state;
@@ -278,6 +286,7 @@ int main(void) {
         VKT_TEST(test_gemm_batched),               VKT_TEST(test_gemm_batch_broadcast),
         VKT_TEST(test_gemm_epilogues),             VKT_TEST(test_gemm_f16),
         VKT_TEST(test_gemm_f64),                   VKT_TEST(test_gemm_large),
+        VKT_TEST(test_gemm_long_k),
         VKT_TEST(test_gemm_strided_views),         VKT_TEST(test_gemm_errors),
     };
     int failures = VKT_RUN(tests);

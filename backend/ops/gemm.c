@@ -117,6 +117,25 @@ vks_status vks__gemm_record(vks_context *ctx, const vks_gemm_args *g) {
     }
     const uint32_t push_bytes = g->dtype == VKS_DTYPE_F64 ? 104 : 96;
     gemm_config cfg = choose_config(ctx, g, trans_a, trans_b);
+    /* lavapipe ends every loop of a shader invocation after 65535 iterations in all (its
+     * loop limiter), silently: the CPU kernel's K loop (2 terms per iteration) must stay
+     * below that, so longer reductions go in slices accumulated into C (beta = 1), with
+     * bias and activation on the last slice only. */
+    const int64_t kslice = 65536;
+    if (ctx->probe.info.type == VKS_DEVICE_CPU && g->k > kslice) {
+        const size_t es = vks__dtype_bytes(g->dtype);
+        for (int64_t k0 = 0; k0 < g->k; k0 += kslice) {
+            vks_gemm_args s = *g;
+            const bool last = k0 + kslice >= g->k;
+            s.k = VKS_MIN(kslice, g->k - k0);
+            s.a = g->a + (uint64_t)(k0 * g->a_cs) * es;
+            s.b = g->b + (uint64_t)(k0 * g->b_rs) * es;
+            if (k0 > 0) s.beta = 1.0;
+            if (!last) s.bias = 0, s.activation = VKS_ACT_NONE;
+            VKS_TRY(vks__gemm_record(ctx, &s));
+        }
+        return VKS_OK;
+    }
     const uint32_t gx = (uint32_t)VKS_CEIL_DIV(g->n, cfg.tile_n);
     const uint32_t gy = (uint32_t)VKS_CEIL_DIV(g->m, cfg.tile_m);
     /* Batches beyond maxComputeWorkGroupCount[2] go in several dispatches. */

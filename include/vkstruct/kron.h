@@ -1,5 +1,17 @@
 /* vkstruct — Kronecker-structured Gaussian processes: mode products, noisy solves, log-likelihood, kernels.
- * Include <vkstruct/vkstruct.h>; it includes this header. */
+ * Include <vkstruct/vkstruct.h>; it includes this header.
+ *
+ * Conventions (those of GPyTorch's KroneckerProductLinearOperator and torch.kron):
+ *  - A grid has d = 1..4 dimensions of n_1, ..., n_d points, N = n_1 * ... * n_d.
+ *    factors[0] belongs to the first (slowest-varying) grid dimension: grid data Y of
+ *    shape (n_1, ..., n_d), flattened row-major, is the vector vec(Y) of length N and
+ *    (A_1 ⊗ ... ⊗ A_d) vec(Y) is the product along every mode of Y.
+ *  - Grid vectors are tensors of shape (N) or (N, k) for k right-hand sides: row-major
+ *    (N, k) as GPyTorch stores them (strides {k, 1}), or k grids one after another
+ *    (strides {1, N}). Outputs take the same forms. Nothing of size N x N is ever formed.
+ *  - f32 and f64 (f64 needs shaderFloat64); all tensors of one call share the dtype.
+ *    docs/kron.md states the accuracy of each dtype.
+ */
 #ifndef VKSTRUCT_KRON_H
 #define VKSTRUCT_KRON_H
 
@@ -9,8 +21,170 @@
 extern "C" {
 #endif
 
+#define VKS_KRON_MAX_DIMS 4
+
+/* ---- Kronecker products ------------------------------------------------------------ */
+
+typedef vks_status vks_kron_matmul_fn(vks_context *ctx, int32_t d, const vks_tensor *const *factors,
+                                      vks_transpose trans, double alpha, const vks_tensor *x, double beta,
+                                      const vks_tensor *y);
+/* y = alpha * (op(A_1) ⊗ ... ⊗ op(A_d)) x + beta * y, op(A) = A or A^T (trans, for all
+ * factors). factors[i]: a matrix (rows, cols), any strides with one of them 1; op(A_i)
+ * may be rectangular (m_i x n_i): then x has N = prod n_i rows and y M = prod m_i rows
+ * (e.g. cross-covariances from the training grid to a test grid). x: (N) or (N, k);
+ * y: (M) or (M, k), same k, must not overlap x. With beta == 0, y is not read. Computed
+ * as d GEMMs that each contract the leading mode and rotate it to the back. */
+VKS_API vks_kron_matmul_fn vks_kron_matmul;
+
+/* ---- kernel matrices on 1-D grids ---------------------------------------------------- */
+
+typedef enum vks_kernel_kind {
+    VKS_KERNEL_RBF = 0,              /* outputscale * exp(-r^2 / (2 lengthscale^2)) (GPyTorch RBFKernel) */
+    VKS_KERNEL_MATERN52 = 1,         /* outputscale * (1 + s + s^2/3) exp(-s), s = sqrt(5)|r|/lengthscale */
+    VKS_KERNEL_SPECTRAL_MIXTURE = 2  /* GP-HM: sum_q w_q phi(|r|; rho_q) cos(2 pi f_q r), see below */
+} vks_kernel_kind;
+
+/* The base phi of a spectral-mixture component (GP-HM's two forms). */
+typedef enum vks_sm_base {
+    VKS_SM_BASE_SE = 0,       /* phi = exp(-rho r^2) */
+    VKS_SM_BASE_MATERN52 = 1  /* phi = (1 + sqrt5 rho|r| + 5/3 rho^2 r^2) exp(-sqrt5 rho|r|) */
+} vks_sm_base;
+
+typedef struct vks_kernel_desc {
+    size_t struct_size; /* sizeof(vks_kernel_desc) */
+    vks_kernel_kind kind;
+    double lengthscale; /* RBF, Matern-5/2: > 0 */
+    double outputscale; /* RBF, Matern-5/2: the factor in front (GPyTorch's ScaleKernel) */
+    /* Spectral mixture: Q components, host arrays of Q values each (Q <= 1024). */
+    vks_sm_base sm_base;
+    int32_t num_mixtures;
+    const double *sm_weights; /* w_q */
+    const double *sm_rhos;    /* rho_q > 0 (an inverse squared length for SE, inverse length for Matern) */
+    const double *sm_freqs;   /* f_q (cycles per unit of x) */
+    /* Derivative kernels: K[i][j] = d^dx1/dx^dx1 d^dx2/dx'^dx2 k(x, x') at x = x1[i],
+     * x' = x2[j]; each order 0..2 (Matern-5/2 is four times differentiable at r = 0). */
+    int32_t dx1, dx2;
+} vks_kernel_desc;
+
+#define VKS_KERNEL_DESC_INIT {sizeof(vks_kernel_desc), VKS_KERNEL_RBF, 1.0, 1.0, VKS_SM_BASE_SE, 0, NULL, NULL, NULL, 0, 0}
+
+typedef vks_status vks_kron_kernel_matrix_fn(vks_context *ctx, const vks_kernel_desc *desc, const vks_tensor *x1,
+                                             const vks_tensor *x2, const vks_tensor *k);
+/* k[i][j] = kernel(x1[i], x2[j]) (or its derivative, see vks_kernel_desc) with r = x - x'.
+ * x1: (n1), x2: (n2) points of one dimension (any stride); k: (n1, n2), any strides with
+ * one of them 1. Evaluated on the device; f64 uses double-precision exp/cos of its own
+ * (GLSL has none), f32 the device's float functions on reduced arguments. */
+VKS_API vks_kron_kernel_matrix_fn vks_kron_kernel_matrix;
+
+/* ---- solves with noise: per-factor eigendecompositions (Saatci) ------------------- */
+
+/* Noise model: K + noise * D with K = K_1 ⊗ ... ⊗ K_d and D = diag(c_1) ⊗ ... ⊗ diag(c_d)
+ * (per-factor diagonal noise; D = I when no noise_scales are given). With scales the
+ * eigendecompositions are of D_i^-1/2 K_i D_i^-1/2 (as GPyTorch's
+ * KroneckerProductAddedDiagLinearOperator does), so the same noise_scales must be passed
+ * to vks_kron_eigh and vks_kron_solve. */
+typedef struct vks_kron_eigh_desc {
+    size_t struct_size; /* sizeof(vks_kron_eigh_desc) */
+    int32_t d;
+    const vks_tensor *factors[VKS_KRON_MAX_DIMS];      /* K_i: (n_i, n_i), symmetric (averaged with
+                                                          its transpose), not modified */
+    const vks_tensor *noise_scales[VKS_KRON_MAX_DIMS]; /* optional c_i: (n_i), > 0; NULL: ones */
+    double jitter;                                     /* added to each factor's diagonal; >= 0 */
+    const vks_tensor *eigvecs[VKS_KRON_MAX_DIMS];      /* out Q_i: (n_i, n_i) compact, columns */
+    const vks_tensor *eigvals[VKS_KRON_MAX_DIMS];      /* out lambda_i: (n_i) compact, ascending */
+} vks_kron_eigh_desc;
+
+#define VKS_KRON_EIGH_DESC_INIT {sizeof(vks_kron_eigh_desc), 0, {NULL}, {NULL}, 0.0, {NULL}, {NULL}}
+
+typedef vks_status vks_kron_eigh_fn(vks_context *ctx, const vks_kron_eigh_desc *desc);
+/* Eigendecomposes every factor with vks_eigh (up to 100 Jacobi sweeps: kernel matrices
+ * have clusters of tiny eigenvalues), in float64 when the device has it (also for f32
+ * tensors, as GPyTorch does), and checks that it is positive semi-definite: an eigenvalue
+ * below -tol_i, tol_i = 16 n_i eps max|lambda_i| (eps of the factors' dtype), returns
+ * VKS_ERROR_NOT_POSITIVE_DEFINITE naming the factor and its smallest eigenvalue; negative
+ * eigenvalues within the tolerance are stored as 0. A factor given twice (the same tensor
+ * and scales) is decomposed once, and may name the same outputs twice. Synchronizes (reads
+ * the eigenvalues back), so not during external recording (VKS_ERROR_UNSUPPORTED). */
+VKS_API vks_kron_eigh_fn vks_kron_eigh;
+
+#define VKS_KRON_EIG_FLOOR_DEFAULT 1e-7 /* GPyTorch's clamp before the log */
+
+typedef struct vks_kron_solve_desc {
+    size_t struct_size; /* sizeof(vks_kron_solve_desc) */
+    int32_t d;
+    const vks_tensor *eigvecs[VKS_KRON_MAX_DIMS];      /* Q_i from vks_kron_eigh */
+    const vks_tensor *eigvals[VKS_KRON_MAX_DIMS];      /* lambda_i from vks_kron_eigh */
+    const vks_tensor *noise_scales[VKS_KRON_MAX_DIMS]; /* the c_i given to vks_kron_eigh, or NULL */
+    double noise;     /* sigma^2 >= 0 */
+    double eig_floor; /* each lambda + sigma^2 is clamped below at this (0: no clamp) */
+    const vks_tensor *y;      /* (N) or (N, k); NULL when only logdet is wanted */
+    const vks_tensor *alpha;  /* out like y: (K + sigma^2 D)^-1 y; or NULL */
+    const vks_tensor *mean;   /* out like y: K alpha, the posterior mean on the grid; or NULL */
+    const vks_tensor *logdet; /* out (1): log|K + sigma^2 D|; or NULL */
+    const vks_tensor *mll;    /* out (k) (or (1) for a vector y): log marginal likelihood per
+                                 right-hand side, -y'alpha/2 - logdet/2 - N log(2 pi)/2; or NULL */
+} vks_kron_solve_desc;
+
+#define VKS_KRON_SOLVE_DESC_INIT                                                                              \
+    {sizeof(vks_kron_solve_desc), 0, {NULL}, {NULL}, {NULL}, 0.0, VKS_KRON_EIG_FLOOR_DEFAULT, NULL, NULL, NULL, \
+     NULL, NULL}
+
+typedef vks_status vks_kron_solve_fn(vks_context *ctx, const vks_kron_solve_desc *desc);
+/* alpha = D^-1/2 Q (Lambda + sigma^2)^-1 Q^T D^-1/2 y with Q = ⊗Q_i, Lambda = ⊗lambda_i:
+ * two Kronecker products and one fused pass that scales, and sums the log-determinant
+ * and y'alpha. Does not synchronize. noise + eig_floor must be > 0 (the noiseless case
+ * is vks_kron_cholesky_solve). */
+VKS_API vks_kron_solve_fn vks_kron_solve;
+
+/* ---- the noiseless case: per-factor Cholesky --------------------------------------- */
+
+typedef struct vks_kron_cholesky_desc {
+    size_t struct_size; /* sizeof(vks_kron_cholesky_desc) */
+    int32_t d;
+    const vks_tensor *factors[VKS_KRON_MAX_DIMS]; /* K_i: (n_i, n_i) symmetric positive definite */
+    double jitter;          /* added to each factor's diagonal; >= 0 */
+    int32_t jitter_retries; /* a factor that is not positive definite is retried this many
+                               times with its jitter times 10 (from 1e-6 for f32, 1e-8 for
+                               f64 when jitter is 0), as GPyTorch's psd_safe_cholesky */
+    double *jitter_used;    /* optional out: d doubles, the jitter each factor needed */
+    const vks_tensor *y;        /* (N) or (N, k); NULL when only logdet / inverses are wanted */
+    const vks_tensor *alpha;    /* out like y: (⊗K_i)^-1 y; or NULL */
+    const vks_tensor *logdet;   /* out (1): log|⊗K_i| = sum_i (N/n_i) log|K_i|; or NULL */
+    const vks_tensor *mll;      /* out (k) or (1); or NULL */
+    const vks_tensor *inverses[VKS_KRON_MAX_DIMS]; /* optional out: K_i^-1 (n_i, n_i) compact, for
+                                                      more right-hand sides via vks_kron_matmul */
+} vks_kron_cholesky_desc;
+
+#define VKS_KRON_CHOLESKY_DESC_INIT                                                                  \
+    {sizeof(vks_kron_cholesky_desc), 0, {NULL}, 0.0, 0, NULL, NULL, NULL, NULL, NULL, {NULL}}
+
+typedef vks_status vks_kron_cholesky_solve_fn(vks_context *ctx, const vks_kron_cholesky_desc *desc);
+/* (⊗K_i)^-1 = ⊗K_i^-1, each K_i^-1 from vks_cholesky and two vks_trsm; a factor that is
+ * not positive definite (after its retries) returns VKS_ERROR_NOT_POSITIVE_DEFINITE
+ * naming the factor. Synchronizes (each Cholesky reports its pivots), so not during
+ * external recording (VKS_ERROR_UNSUPPORTED). */
+VKS_API vks_kron_cholesky_solve_fn vks_kron_cholesky_solve;
+
+/* ---- posterior mean at scattered points --------------------------------------------- */
+
+typedef vks_status vks_kron_predict_fn(vks_context *ctx, int32_t d, const vks_tensor *const *cross,
+                                       const vks_tensor *alpha, const vks_tensor *mean);
+/* mean[p] = sum over grid points e of prod_i cross_i[p][e_i] * alpha[e]: the posterior mean
+ * at P points off the grid, cross_i = k_i(x*_i, grid_i) of shape (P, n_i) the
+ * cross-covariances of the points' i-th coordinates with grid dimension i (from
+ * vks_kron_kernel_matrix). alpha: (N) or row-major (N, k); mean: (P) or row-major (P, k).
+ * For test points that form a grid, vks_kron_matmul with the (m_i, n_i) cross-covariances
+ * is cheaper. */
+VKS_API vks_kron_predict_fn vks_kron_predict;
+
 /* Functions of this family, in ABI order (append only). */
-#define VKS_KRON_FUNCTIONS(X)
+#define VKS_KRON_FUNCTIONS(X)  \
+    X(vks_kron_matmul)         \
+    X(vks_kron_kernel_matrix)  \
+    X(vks_kron_eigh)           \
+    X(vks_kron_solve)          \
+    X(vks_kron_cholesky_solve) \
+    X(vks_kron_predict)
 
 #ifdef __cplusplus
 }

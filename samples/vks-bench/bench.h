@@ -67,6 +67,9 @@ double bench_uniform(uint64_t *state, double lo, double hi);
 
 /* The op families. */
 vks_status bench_gemm(bench_ctx *b);
+vks_status bench_monarch(bench_ctx *b);
+vks_status bench_orthogonal(bench_ctx *b);
+vks_status bench_kron(bench_ctx *b);
 vks_status bench_lowrank(bench_ctx *b);
 
 #endif

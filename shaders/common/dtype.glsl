@@ -22,12 +22,15 @@
 #define ACC float
 #define T_BYTES 2
 #define to_acc(x) uintBitsToFloat(uint(x) << 16)
-// Round to nearest even; NaN stays a (quiet) NaN.
-uint16_t from_acc(float f) {
+// Round to nearest even; NaN stays a (quiet) NaN. The 16-bit value exists only at the store
+// (uint16_t(...) converts there): a uint16_t in registers would need shaderInt16, which
+// 16-bit storage alone does not give (lavapipe has no shaderInt16).
+uint vks_bf16_bits(float f) {
     uint u = floatBitsToUint(f);
-    if (isnan(f)) return uint16_t(0x7FC0u | (u >> 16));
-    return uint16_t((u + 0x7FFFu + ((u >> 16) & 1u)) >> 16);
+    if (isnan(f)) return 0x7FC0u | (u >> 16);
+    return (u + 0x7FFFu + ((u >> 16) & 1u)) >> 16;
 }
+#define from_acc(x) uint16_t(vks_bf16_bits(x))
 #elif defined(VKS_DTYPE_F64)
 #define T double
 #define ACC double

@@ -1,0 +1,154 @@
+/*
+ * Kernel matrices on 1-D point sets (shaders/kron_kernel.comp): RBF and Matern-5/2 in
+ * GPyTorch's parametrisation, GP-HM's spectral mixture with either base, and their
+ * derivatives up to second order in each argument (what PDE collocation needs). Every
+ * kind is evaluated as a spectral mixture: RBF is one SE component with
+ * rho = 1/(2 lengthscale^2), Matern-5/2 one Matern component with rho = 1/lengthscale,
+ * both with w = outputscale and f = 0.
+ */
+#include <math.h>
+#include <stdlib.h>
+
+#include "kron_internal.h"
+
+#define MAX_MIXTURES 1024
+
+typedef struct kernel_push {
+    uint64_t x1, x2, k, params;
+    uint32_t n1, n2, q, pad0;
+    uint32_t x1_stride, x2_stride, k_rs, k_cs;
+} kernel_push;
+_Static_assert(sizeof(kernel_push) == 64, "kernel_push must mirror shaders/kron_kernel.comp");
+
+static vks_status check_desc(const vks_kernel_desc *desc, const char *fn) {
+    if (!desc) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: desc is NULL", fn);
+    if (desc->struct_size != sizeof(vks_kernel_desc))
+        return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: desc->struct_size = %zu, expected %zu", fn,
+                          desc->struct_size, sizeof(vks_kernel_desc));
+    if (desc->dx1 < 0 || desc->dx1 > 2 || desc->dx2 < 0 || desc->dx2 > 2)
+        return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: derivative orders dx1 = %d, dx2 = %d; expected 0..2 each", fn,
+                          desc->dx1, desc->dx2);
+    switch (desc->kind) {
+    case VKS_KERNEL_RBF:
+    case VKS_KERNEL_MATERN52:
+        if (!(desc->lengthscale > 0) || !isfinite(desc->lengthscale))
+            return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: desc->lengthscale = %g, expected a finite value > 0", fn,
+                              desc->lengthscale);
+        if (!isfinite(desc->outputscale))
+            return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: desc->outputscale = %g, expected a finite value", fn,
+                              desc->outputscale);
+        return VKS_OK;
+    case VKS_KERNEL_SPECTRAL_MIXTURE:
+        if (desc->sm_base != VKS_SM_BASE_SE && desc->sm_base != VKS_SM_BASE_MATERN52)
+            return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: desc->sm_base = %d is not a vks_sm_base", fn,
+                              (int)desc->sm_base);
+        if (desc->num_mixtures < 1 || desc->num_mixtures > MAX_MIXTURES)
+            return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: desc->num_mixtures = %d, expected 1..%d", fn,
+                              desc->num_mixtures, MAX_MIXTURES);
+        if (!desc->sm_weights || !desc->sm_rhos || !desc->sm_freqs)
+            return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: desc->sm_%s is NULL; a spectral mixture needs Q values of "
+                              "each of sm_weights, sm_rhos, sm_freqs", fn,
+                              !desc->sm_weights ? "weights" : !desc->sm_rhos ? "rhos" : "freqs");
+        for (int32_t q = 0; q < desc->num_mixtures; ++q) {
+            if (!(desc->sm_rhos[q] > 0) || !isfinite(desc->sm_rhos[q]))
+                return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: desc->sm_rhos[%d] = %g, expected a finite value > 0",
+                                  fn, q, desc->sm_rhos[q]);
+            if (!isfinite(desc->sm_weights[q]) || !isfinite(desc->sm_freqs[q]))
+                return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: component %d has weight %g and frequency %g; expected "
+                                  "finite values", fn, q, desc->sm_weights[q], desc->sm_freqs[q]);
+        }
+        return VKS_OK;
+    default:
+        return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: desc->kind = %d is not a vks_kernel_kind", fn, (int)desc->kind);
+    }
+}
+
+static vks_status points_view(const vks_context *ctx, const vks_tensor *t, const char *fn, const char *arg) {
+    VKS_TRY(vks__check_tensor(ctx, t, fn, arg));
+    VKS_TRY(vks__check_ndim(t, 1, 1, fn, arg));
+    VKS_TRY(vks__kron_check_dtype(ctx, t->dtype, fn, arg));
+    if (t->shape[0] > 1 && (uint64_t)(t->shape[0] - 1) * (uint64_t)t->strides[0] > INT32_MAX)
+        return vks__error(VKS_ERROR_OUT_OF_RANGE, "%s: %s spans more than 2^31 elements", fn, arg);
+    return VKS_OK;
+}
+
+vks_status vks_kron_kernel_matrix(vks_context *ctx, const vks_kernel_desc *desc, const vks_tensor *x1,
+                                  const vks_tensor *x2, const vks_tensor *k) {
+    static const char fn[] = "vks_kron_kernel_matrix";
+    if (!ctx) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: ctx is NULL", fn);
+    VKS_TRY(check_desc(desc, fn));
+    vks__lock(ctx);
+    vks_status st = points_view(ctx, x1, fn, "x1");
+    if (st == VKS_OK) st = points_view(ctx, x2, fn, "x2");
+    if (st == VKS_OK) st = vks__check_dtype(x2, x1->dtype, fn, "x2");
+    kron_factor kv = {0};
+    if (st == VKS_OK) st = vks__kron_factor_view(ctx, k, VKS_NO_TRANS, x1->dtype, fn, "k", &kv);
+    if (st == VKS_OK && (kv.rows != x1->shape[0] || kv.cols != x2->shape[0]))
+        st = vks__error(VKS_ERROR_SHAPE_MISMATCH, "%s: k is %lld x %lld, expected %lld x %lld (x1's by x2's points)", fn,
+                        (long long)kv.rows, (long long)kv.cols, (long long)x1->shape[0], (long long)x2->shape[0]);
+    if (st == VKS_OK && (vks__kron_overlap(k, x1) || vks__kron_overlap(k, x2)))
+        st = vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: k overlaps %s in memory", fn,
+                        vks__kron_overlap(k, x1) ? "x1" : "x2");
+    if (st != VKS_OK) {
+        vks__unlock(ctx);
+        return st;
+    }
+    /* The components as (w, rho, f) triples in the tensors' dtype. */
+    const vks_dtype dt = x1->dtype;
+    const int32_t q = desc->kind == VKS_KERNEL_SPECTRAL_MIXTURE ? desc->num_mixtures : 1;
+    double *triples = malloc(sizeof(double) * 3 * (size_t)q);
+    float *triples_f = malloc(sizeof(float) * 3 * (size_t)q);
+    if (!triples || !triples_f) {
+        free(triples), free(triples_f);
+        vks__unlock(ctx);
+        return vks__error(VKS_ERROR_OUT_OF_HOST_MEMORY, "%s: out of host memory", fn);
+    }
+    uint32_t base = 0;
+    if (desc->kind == VKS_KERNEL_SPECTRAL_MIXTURE) {
+        base = desc->sm_base == VKS_SM_BASE_MATERN52;
+        for (int32_t i = 0; i < q; ++i) {
+            triples[3 * i] = desc->sm_weights[i];
+            triples[3 * i + 1] = desc->sm_rhos[i];
+            triples[3 * i + 2] = desc->sm_freqs[i];
+        }
+    } else {
+        base = desc->kind == VKS_KERNEL_MATERN52;
+        const double l = desc->lengthscale;
+        triples[0] = desc->outputscale;
+        triples[1] = base ? 1.0 / l : 0.5 / (l * l);
+        triples[2] = 0.0;
+    }
+    for (int32_t i = 0; i < 3 * q; ++i) triples_f[i] = (float)triples[i];
+
+    const int64_t n1 = kv.rows, n2 = kv.cols;
+    const bool cpu = vks__cpu_kernels(ctx);
+    const uint32_t wx = cpu ? ctx->probe.info.subgroup_size : 32, wy = cpu ? 1 : 8;
+    const uint32_t order = (uint32_t)(desc->dx1 + desc->dx2);
+    const vks_spec spec = {.count = 5, .values = {wx, wy, base, order, (uint32_t)(desc->dx2 & 1)}};
+    st = vks__op_begin(ctx, "kron_kernel_matrix");
+    VkDeviceAddress params = 0;
+    if (st == VKS_OK && n1 > 0 && n2 > 0) {
+        const bool f64 = dt == VKS_DTYPE_F64;
+        st = vks__params(ctx, f64 ? (const void *)triples : (const void *)triples_f,
+                         (uint32_t)(3 * (size_t)q * (f64 ? sizeof(double) : sizeof(float))), &params);
+    }
+    if (st == VKS_OK) {
+        kernel_push pc = {.x1 = vks__tensor_address(x1),
+                          .x2 = vks__tensor_address(x2),
+                          .k = kv.addr,
+                          .params = params,
+                          .n1 = (uint32_t)n1,
+                          .n2 = (uint32_t)n2,
+                          .q = (uint32_t)q,
+                          .x1_stride = (uint32_t)x1->strides[0],
+                          .x2_stride = (uint32_t)x2->strides[0],
+                          .k_rs = (uint32_t)kv.rs,
+                          .k_cs = (uint32_t)kv.cs};
+        st = vks__dispatch(ctx, vks__kron_variant(dt, VKS_SHADER_KRON_KERNEL_F32, VKS_SHADER_KRON_KERNEL_F64), &spec, &pc,
+                           sizeof pc, (uint32_t)VKS_CEIL_DIV(n2, (int64_t)wx), (uint32_t)VKS_CEIL_DIV(n1, (int64_t)wy), 1);
+    }
+    vks__op_end(ctx);
+    vks__unlock(ctx);
+    free(triples), free(triples_f);
+    return st;
+}

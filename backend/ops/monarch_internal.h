@@ -1,0 +1,105 @@
+/*
+ * Private to the Monarch family (backend/ops/monarch*.c): argument checking shared by
+ * its entry points, and the recorders of its kernels.
+ */
+#ifndef VKS_MONARCH_INTERNAL_H
+#define VKS_MONARCH_INTERNAL_H
+
+#include "internal.h"
+
+/* ---- shapes and validation (monarch.c) ------------------------------------------------ */
+
+/* A rank 1..4 tensor read as rows: the last dimension is the row (stride 1), the leading
+ * ones collapse into `rows` rows `ld` elements apart. */
+typedef struct mon_rows {
+    VkDeviceAddress address;
+    int64_t rows, cols, ld;
+} mon_rows;
+
+vks_status mon__rows_view(const vks_context *ctx, const vks_tensor *t, const char *fn, const char *arg,
+                          mon_rows *out);
+/* A compact rank-3 weight tensor (blocks, rows, cols) of dtype `dt` with every size >= 1. */
+vks_status mon__weight_view(const vks_context *ctx, const vks_tensor *t, vks_dtype dt, const char *fn,
+                            const char *arg, int64_t shape[3]);
+/* f32, or f16 with 16-bit storage. */
+vks_status mon__check_dtype(const vks_context *ctx, vks_dtype dt, const char *fn, const char *arg);
+/* An optional bias / dbias: rank 1, `n` elements, stride 1, dtype dt. */
+vks_status mon__vector_view(const vks_context *ctx, const vks_tensor *t, vks_dtype dt, int64_t n, const char *fn,
+                            const char *arg);
+bool mon__overlap(const vks_tensor *a, const vks_tensor *b);
+/* Fails when `out` shares memory with any of the (possibly NULL) inputs. */
+vks_status mon__check_no_alias(const vks_tensor *out, const char *out_name, const vks_tensor *const *ins,
+                               const char *const *in_names, int n_ins, const char *fn);
+
+/* One Monarch problem: x (batch, n_in) -> y (batch, m_out), w1 (k, q, p), w2 (l, s, r). */
+typedef struct mon_problem {
+    vks_dtype dtype;
+    int64_t batch, n_in, m_out;
+    int64_t k, q, p, l, s, r;
+    VkDeviceAddress x, w1, w2, y, bias; /* y, bias: 0 when not used */
+    int64_t ldx, ldy;
+    vks_activation activation;
+} mon_problem;
+
+/* ---- recorders (monarch_record.c); callers validated, inside an op region ------------------ */
+
+/* Which kernel family runs: the GPU one (shared-memory tiles) unless the device is a CPU;
+ * VKS_MONARCH_KERNELS=gpu|cpu forces one (tests run the GPU kernels on lavapipe with it). */
+bool mon__gpu_kernels(const vks_context *ctx);
+
+/* lavapipe (llvmpipe) ends every loop of a shader invocation once 65535 loop iterations
+ * have run in it, counted over all its loops and never reset, and the results are then
+ * silently wrong. On CPU devices long reductions therefore go in slices of this many terms
+ * (a k-step of the CPU kernels costs up to 3 loop iterations per 2 terms). */
+#define MON_CPU_K_SLICE 32768
+
+/* A strided block-batched GEMM (shaders/common/monarch_bmm_push.glsl). */
+typedef struct mon_bmm {
+    vks_dtype dtype;
+    int64_t m, n, k, blocks;
+    VkDeviceAddress a, b, c, bias;
+    int64_t a_bs, a_rs, a_cs, b_bs, b_rs, b_cs, c_bs, c_rs, c_cs, bias_bs, bias_cs;
+    /* Limits (mon__bmm_init sets "none"): K_z = min(k, ceil((k_lim - z*k_z)/k_j)) terms,
+     * N_z = min(n, ceil((n_lim - z*n_z)/n_j)) written columns. */
+    int64_t k_z, k_j, k_lim, n_z, n_j, n_lim;
+    vks_activation activation;
+} mon_bmm;
+
+mon_bmm mon__bmm_init(vks_dtype dt, int64_t blocks, int64_t m, int64_t n, int64_t k);
+vks_status mon__bmm_record(vks_context *ctx, const mon_bmm *g);
+
+/* An explicit permutation pass (shaders/monarch_permute.comp). */
+typedef struct mon_permute {
+    vks_dtype dtype;
+    VkDeviceAddress src, dst, bias;
+    int64_t n0, n1, n2;
+    int64_t s0, s1, s2, d0, d1, d2;
+    int64_t src_lim; /* 0: no zero padding */
+    int64_t col_lim; /* columns written (INT32_MAX: all) */
+    vks_activation activation;
+} mon_permute;
+
+vks_status mon__permute_record(vks_context *ctx, const mon_permute *pm);
+
+/* The forward paths. */
+typedef struct mon_fused_config {
+    vks_shader_id shader;
+    vks_spec spec;
+    uint32_t groups_x, groups_y;
+} mon_fused_config;
+
+/* Whether the fused kernel can take this problem on this device (and how). */
+bool mon__fused_plan(const vks_context *ctx, const mon_problem *pr, mon_fused_config *cfg);
+/* Whether VKS_MONARCH_PATH_AUTO takes the fused kernel when it can. */
+bool mon__fused_preferred(const vks_context *ctx, const mon_problem *pr);
+vks_status mon__forward_fused(vks_context *ctx, const mon_problem *pr, const mon_fused_config *cfg);
+/* Two dispatches; out1 (batch, k*q) goes to `scratch` (0: the context's scratch). */
+vks_status mon__forward_two_pass(vks_context *ctx, const mon_problem *pr, VkDeviceAddress scratch);
+vks_status mon__forward_unfused(vks_context *ctx, const mon_problem *pr);
+
+/* Bytes of one element / address of element `index` of an array at `base`. */
+static inline VkDeviceAddress mon__addr(VkDeviceAddress base, int64_t index, vks_dtype dt) {
+    return base + (VkDeviceAddress)index * vks__dtype_bytes(dt);
+}
+
+#endif /* VKS_MONARCH_INTERNAL_H */

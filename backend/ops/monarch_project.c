@@ -1,0 +1,208 @@
+/*
+ * Projection of a dense matrix onto Monarch (shaders/monarch_project.comp): one workgroup
+ * per block pair (l_idx, i) of M running a subspace iteration for the block's rank R; the
+ * host sums the per-block residuals into the relative error.
+ */
+#include <math.h>
+#include <stddef.h>
+#include <stdlib.h>
+
+#include "monarch_internal.h"
+
+typedef struct project_push {
+    uint64_t m, w1, w2, scratch, result;
+    uint32_t m_rows, n_cols, ldm, k;
+    uint32_t q, p, l, s;
+    uint32_t r, max_iter, block0, phase;
+    uint32_t it_begin, it_end;
+    float tol, pad1;
+} project_push;
+_Static_assert(sizeof(project_push) == 104 && offsetof(project_push, it_begin) == 88 &&
+                   offsetof(project_push, tol) == 96,
+               "project_push must mirror shaders/monarch_project.comp");
+
+/* lavapipe ends every loop of a shader invocation once 65535 loop iterations have run in
+ * it (llvmpipe's loop limiter, counted over all loops together and never reset), and the
+ * results are silently wrong. So on CPU devices the iterations go in several dispatches,
+ * each within this budget of loop iterations per invocation (counted by the estimates
+ * below, which follow the kernel's loops). */
+#define LOOP_BUDGET 50000
+
+static int64_t cdiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
+static int64_t ilog2(int64_t n) {
+    int64_t l = 0;
+    while ((1ll << l) < n) ++l;
+    return l;
+}
+
+static int64_t cost_orth(int64_t re, int64_t p, int64_t nt) {
+    return re * (2 * (cdiv(re, nt) * (p + 1) + cdiv(p, nt) * (re + 1) + 2) + 2 * cdiv(p, nt) + ilog2(nt) + 2);
+}
+/* One iteration: Z = B V, its energy, V = B^T Z, orthonormalization. */
+static int64_t cost_iteration(int64_t re, int64_t p, int64_t s, int64_t nt) {
+    return cdiv(s * re, nt) * (p + 2) + ilog2(nt) + 1 + cdiv(p * re, nt) * (s + 1) + cost_orth(re, p, nt) + 2;
+}
+/* The final phase: Z, sigmas, the factors, the residual. */
+static int64_t cost_final(int64_t R, int64_t re, int64_t p, int64_t s, int64_t nt) {
+    return cdiv(s * re, nt) * (p + 1) + re * (cdiv(s, nt) + ilog2(nt) + 1) + cdiv(s * R, nt) + cdiv(R * p, nt) +
+           cdiv(s * p, nt) * (R + 1) + 2 * ilog2(nt) + 4;
+}
+
+/* Rank of block (lam, i): the rho with (rho*l + lam) / q == i, a contiguous range. */
+static int64_t block_rank(int64_t lam, int64_t i, int64_t q, int64_t l, int64_t r) {
+    const int64_t lo = i * q - lam, hi = (i + 1) * q - lam;
+    const int64_t rho0 = lo <= 0 ? 0 : (lo + l - 1) / l;
+    const int64_t rho1 = hi <= 0 ? 0 : VKS_MIN(r, (hi + l - 1) / l);
+    return rho1 > rho0 ? rho1 - rho0 : 0;
+}
+
+#define MAX_RANK 2048 /* shared-memory tables of the kernel */
+
+vks_status vks_monarch_project(vks_context *ctx, const vks_monarch_project_desc *d, vks_monarch_project_result *res) {
+    static const char fn[] = "vks_monarch_project";
+    if (!ctx) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: ctx is NULL", fn);
+    if (!d) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: desc is NULL", fn);
+    if (d->struct_size != sizeof(vks_monarch_project_desc))
+        return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: desc->struct_size = %zu, expected %zu", fn, d->struct_size,
+                          sizeof(vks_monarch_project_desc));
+    if (res && res->struct_size != sizeof(vks_monarch_project_result))
+        return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: result->struct_size = %zu, expected %zu", fn,
+                          res->struct_size, sizeof(vks_monarch_project_result));
+    if (d->padded != 0 && d->padded != 1)
+        return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: padded = %d, expected 0 or 1", fn, (int)d->padded);
+    if (d->max_iterations < 0 || d->max_iterations > 100000)
+        return vks__error(VKS_ERROR_OUT_OF_RANGE, "%s: max_iterations = %d, expected 0 (default 64) .. 100000", fn,
+                          (int)d->max_iterations);
+    if (!(d->tolerance >= 0.0 && d->tolerance < 1.0))
+        return vks__error(VKS_ERROR_OUT_OF_RANGE, "%s: tolerance = %g, expected 0 (default 1e-6) <= tolerance < 1", fn,
+                          d->tolerance);
+    vks__lock(ctx);
+    vks_status st = VKS_OK;
+    mon_rows mm;
+    int64_t w1s[3], w2s[3];
+    vks_dtype dt = VKS_DTYPE_F32;
+#define CHECK(call)                                                                                      \
+    do {                                                                                                 \
+        if (st == VKS_OK) st = (call);                                                                   \
+    } while (0)
+    if (ctx->host_cmd)
+        st = vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: reads its result back, so it cannot run during external "
+                                                    "recording", fn);
+    CHECK(mon__rows_view(ctx, d->m, fn, "m", &mm));
+    if (st == VKS_OK) dt = d->m->dtype;
+    CHECK(mon__check_dtype(ctx, dt, fn, "m"));
+    if (st == VKS_OK && d->m->ndim != 2) st = vks__check_ndim(d->m, 2, 2, fn, "m");
+    CHECK(mon__weight_view(ctx, d->w1, dt, fn, "w1", w1s));
+    CHECK(mon__weight_view(ctx, d->w2, dt, fn, "w2", w2s));
+    const int64_t k = w1s[0], q = w1s[1], p = w1s[2], l = w2s[0], s = w2s[1], r = w2s[2];
+    if (st == VKS_OK) {
+        if (l * r != k * q)
+            st = vks__error(VKS_ERROR_SHAPE_MISMATCH, "%s: w2 is (l, s, r) = (%lld, %lld, %lld): l*r = %lld but k*q = %lld",
+                            fn, (long long)l, (long long)s, (long long)r, (long long)(l * r), (long long)(k * q));
+        else if (d->padded ? (mm.rows > l * s || mm.cols > k * p) : (mm.rows != l * s || mm.cols != k * p))
+            st = vks__error(VKS_ERROR_SHAPE_MISMATCH, "%s: m is %lld x %lld, expected %s(l*s) x (k*p) = %lld x %lld", fn,
+                            (long long)mm.rows, (long long)mm.cols, d->padded ? "at most " : "", (long long)(l * s),
+                            (long long)(k * p));
+    }
+    const vks_tensor *ins[] = {d->m, d->w1, d->w2};
+    const char *names[] = {"m", "w1", "w2"};
+    CHECK(mon__check_no_alias(d->w1, "w1", ins, names, 3, fn));
+    CHECK(mon__check_no_alias(d->w2, "w2", ins, names, 3, fn));
+#undef CHECK
+    int64_t rmax = 0;
+    if (st == VKS_OK) {
+        for (int64_t lam = 0; lam < l; ++lam)
+            for (int64_t i = 0; i < k; ++i) rmax = VKS_MAX(rmax, block_rank(lam, i, q, l, r));
+        if (rmax > MAX_RANK)
+            st = vks__error(VKS_ERROR_UNSUPPORTED, "%s: a block pair of M has rank %lld (q/l); at most %d is supported",
+                            fn, (long long)rmax, MAX_RANK);
+    }
+    const int64_t blocks = l * k;
+    const uint64_t per_block = (uint64_t)(p + s) * (uint64_t)VKS_MAX(rmax, 1) + 4;
+    vks_buffer *results = NULL;
+    VkDeviceAddress scratch = 0;
+    if (st == VKS_OK) st = vks__buffer_create_locked(ctx, (uint64_t)blocks * 16, true, &results);
+    if (st == VKS_OK) {
+        st = vks__op_begin(ctx, "monarch_project");
+        if (st == VKS_OK) st = vks__scratch(ctx, (uint64_t)blocks * per_block * 4, &scratch);
+        const bool gpu = mon__gpu_kernels(ctx);
+        const int64_t re = VKS_MIN(rmax, VKS_MIN(s, p)), iters_total = (d->max_iterations ? d->max_iterations : 64) + 1;
+        /* Invocations per block: 64 for the GPU kernels; for the CPU ones the fewest (cheapest
+         * barriers) that keep an iteration well inside lavapipe's loop budget. On CPU devices
+         * the iterations then go in as many dispatches as the budget needs. */
+        uint32_t wg = gpu ? 64 : 0;
+        int64_t per_dispatch = iters_total;
+        for (uint32_t nt = ctx->probe.info.subgroup_size; nt <= 256 && !wg; nt *= 2)
+            if (cost_iteration(re, p, s, nt) * 4 <= LOOP_BUDGET && cost_final(rmax, re, p, s, nt) <= LOOP_BUDGET) wg = nt;
+        for (uint32_t nt = 256; !wg && nt >= 8; nt /= 2)
+            if (cost_iteration(re, p, s, nt) + cost_orth(re, p, nt) <= LOOP_BUDGET &&
+                cost_final(rmax, re, p, s, nt) <= LOOP_BUDGET) wg = nt;
+        if (ctx->probe.info.type == VKS_DEVICE_CPU) {
+            if (!wg || cost_iteration(re, p, s, wg) + cost_orth(re, p, wg) > LOOP_BUDGET ||
+                cost_final(rmax, re, p, s, wg) > LOOP_BUDGET)
+                st = vks__error(VKS_ERROR_UNSUPPORTED,
+                                "%s: blocks of %lld x %lld with rank %lld need more loop iterations per invocation "
+                                "than lavapipe runs (65535); use a GPU or a larger nblocks", fn, (long long)s,
+                                (long long)p, (long long)rmax);
+            else
+                per_dispatch = (LOOP_BUDGET - cost_orth(re, p, wg)) / cost_iteration(re, p, s, wg);
+        } else if (!wg) {
+            wg = 64;
+        }
+        vks_spec spec = {.count = 2, .values = {wg, (uint32_t)VKS_MAX(rmax, 1)}};
+        project_push pc = {.m = mm.address, .w1 = vks__tensor_address(d->w1), .w2 = vks__tensor_address(d->w2),
+                           .scratch = scratch, .result = results ? results->address : 0,
+                           .m_rows = (uint32_t)mm.rows, .n_cols = (uint32_t)mm.cols, .ldm = (uint32_t)mm.ld,
+                           .k = (uint32_t)k, .q = (uint32_t)q, .p = (uint32_t)p, .l = (uint32_t)l, .s = (uint32_t)s,
+                           .r = (uint32_t)r, .max_iter = (uint32_t)(iters_total - 1),
+                           .tol = (float)(d->tolerance > 0 ? d->tolerance : 1e-6)};
+        const vks_shader_id shader = dt == VKS_DTYPE_F16 ? VKS_SHADER_MONARCH_PROJECT_F16 : VKS_SHADER_MONARCH_PROJECT_F32;
+        const int64_t xmax = ctx->probe.info.max_workgroup_count[0];
+        /* Phase 0 in chunks of iterations, then phase 1 (the factors and residuals). */
+        for (int64_t it0 = 0; st == VKS_OK; it0 += per_dispatch) {
+            const bool final = it0 >= iters_total;
+            pc.phase = final ? 1 : 0;
+            pc.it_begin = (uint32_t)it0;
+            pc.it_end = (uint32_t)VKS_MIN(it0 + per_dispatch, iters_total);
+            for (int64_t b0 = 0; b0 < blocks && st == VKS_OK; b0 += xmax) {
+                pc.block0 = (uint32_t)b0;
+                st = vks__dispatch(ctx, shader, &spec, &pc, sizeof pc, (uint32_t)VKS_MIN(xmax, blocks - b0), 1, 1);
+            }
+            if (final) break;
+        }
+        vks__op_end(ctx);
+    }
+    float *host = NULL;
+    if (st == VKS_OK) {
+        host = malloc((size_t)blocks * 16);
+        st = host ? vks__buffer_read_locked(results, 0, host, (uint64_t)blocks * 16)
+                  : vks__error(VKS_ERROR_OUT_OF_HOST_MEMORY, "%s: out of host memory", fn);
+    }
+    if (st == VKS_OK) {
+        double res2 = 0, norm2 = 0;
+        int32_t iters = 0, unconverged = 0;
+        for (int64_t b = 0; b < blocks; ++b) {
+            const float *e = host + 4 * b;
+            res2 += e[0], norm2 += e[1];
+            iters = VKS_MAX(iters, (int32_t)e[2]);
+            if (e[3] == 0.0f) unconverged++;
+        }
+        const double rel = norm2 > 0 ? sqrt(res2 / norm2) : sqrt(res2);
+        if (!isfinite(rel))
+            st = vks__error(VKS_ERROR_NON_FINITE, "%s: m holds NaN or Inf (the approximation error is not finite)", fn);
+        else if (res) {
+            res->relative_error = rel;
+            res->iterations = iters;
+            res->unconverged = unconverged;
+            res->max_rank = (int32_t)rmax;
+            res->blocks = blocks;
+        }
+    }
+    free(host);
+    if (results) {
+        if (st != VKS_OK) vks__flush_locked(ctx); /* recorded work may still use it */
+        vks__buffer_destroy_locked(results);
+    }
+    vks__unlock(ctx);
+    return st;
+}

@@ -1,0 +1,146 @@
+/*
+ * Thin SVD of small, tall or wide matrices, built on the Jacobi eigensolver:
+ *   X = a (tall) or a^T (wide), M x N with M >= N
+ *   G = X^T X (SYRK)  ->  G = V diag(lambda) V^T (vks_eigh's recorder, descending)
+ *   B = X V (GEMM); s_j = ||B[:, j]|| (more accurate than sqrt(lambda_j) for small values)
+ *   U = CholeskyQR2(B diag(1/s)), zero-singular-value columns replaced by a fixed random
+ *       vector first so that U comes out as an orthonormal completion
+ * and a = U diag(s) V^T (tall) or V diag(s) U^T (wide).
+ */
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "orthogonal_internal.h"
+
+typedef struct columns_push {
+    uint64_t b, s, b_bs;
+    uint32_t M, N;
+    union {
+        float f;
+        double d;
+    } tol;
+} columns_push;
+_Static_assert(offsetof(columns_push, tol) == 32, "columns_push mirrors shaders/orthogonal_svd_columns.comp");
+
+static vks_status columns(vks_context *ctx, int mode, orth_mat b, VkDeviceAddress s, double tol) {
+    columns_push cp = {.b = b.address, .s = s, .b_bs = (uint64_t)b.batch_stride, .M = (uint32_t)b.rows, .N = (uint32_t)b.cols};
+    const bool f64 = b.dtype == VKS_DTYPE_F64;
+    if (f64) cp.tol.d = tol;
+    else cp.tol.f = (float)tol;
+    const vks_spec spec = {.count = 2, .values = {64, (uint32_t)mode}};
+    return vks__dispatch(ctx, f64 ? VKS_SHADER_ORTHOGONAL_SVD_COLUMNS_F64 : VKS_SHADER_ORTHOGONAL_SVD_COLUMNS_F32, &spec,
+                         &cp, f64 ? 40 : 36, (uint32_t)VKS_CEIL_DIV(b.cols, 64), 1, (uint32_t)b.batch);
+}
+
+/* Checks an optional output: rank a.ndim (or a.ndim - 1 for s), given shape, a's dtype. */
+static vks_status check_out(vks_context *ctx, const vks_tensor *t, const vks_tensor *a, int64_t batch, int64_t rows,
+                            int64_t cols, const char *arg, orth_mat *m) {
+    static const char fn[] = "vks_svd";
+    const bool vec = cols < 0; /* s */
+    if (vec) {
+        VKS_TRY(vks__check_tensor(ctx, t, fn, arg));
+        const int32_t want_ndim = a->ndim - 1;
+        if (t->ndim != want_ndim || t->shape[t->ndim - 1] != rows || (want_ndim == 2 && t->shape[0] != batch))
+            return vks__error(VKS_ERROR_SHAPE_MISMATCH, "%s: %s has rank %d and %lld values per matrix; expected %s(%lld)", fn,
+                              arg, t->ndim, (long long)t->shape[t->ndim - 1], want_ndim == 2 ? "(batch, k) = " : "(k) = ",
+                              (long long)rows);
+        *m = (orth_mat){vks__tensor_address(t), t->dtype, batch, 1, rows,
+                        want_ndim == 2 ? t->strides[0] : 0, rows, t->strides[t->ndim - 1]};
+    } else {
+        VKS_TRY(orth_view(ctx, t, fn, arg, m));
+        if (t->ndim != a->ndim || m->rows != rows || m->cols != cols || m->batch != batch)
+            return vks__error(VKS_ERROR_SHAPE_MISMATCH, "%s: %s is (%lld, %lld) x batch %lld; expected (%lld, %lld) x %lld", fn,
+                              arg, (long long)m->rows, (long long)m->cols, (long long)m->batch, (long long)rows,
+                              (long long)cols, (long long)batch);
+    }
+    if (t->dtype != a->dtype)
+        return vks__error(VKS_ERROR_DTYPE_MISMATCH, "%s: %s has dtype %s but a has %s; expected the same", fn, arg,
+                          vks__dtype_name(t->dtype), vks__dtype_name(a->dtype));
+    if (orth_overlap(t, a)) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: %s overlaps a in memory", fn, arg);
+    return VKS_OK;
+}
+
+vks_status vks_svd(vks_context *ctx, const vks_tensor *a, const vks_tensor *u, const vks_tensor *s, const vks_tensor *vh) {
+    static const char fn[] = "vks_svd";
+    if (!ctx) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: ctx is NULL", fn);
+    vks__lock(ctx);
+    orth_mat ma, mu = {0}, ms = {0}, mvh = {0};
+    vks_status st = orth_view(ctx, a, fn, "a", &ma);
+    if (st == VKS_OK) st = orth_check_float(ctx, ma.dtype, fn, "a");
+    const int64_t B = ma.batch, m = ma.rows, n = ma.cols, k = VKS_MIN(m, n);
+    if (st == VKS_OK) st = check_out(ctx, s, a, B, k, -1, "s", &ms);
+    if (st == VKS_OK && u) st = check_out(ctx, u, a, B, m, k, "u", &mu);
+    if (st == VKS_OK && vh) st = check_out(ctx, vh, a, B, k, n, "vh", &mvh);
+    if (st == VKS_OK && ((u && orth_overlap(u, s)) || (vh && orth_overlap(vh, s)) || (u && vh && orth_overlap(u, vh))))
+        st = vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: the outputs u, s, vh overlap in memory", fn);
+    if (st != VKS_OK || k == 0 || B == 0) {
+        vks__unlock(ctx);
+        return st;
+    }
+    const vks_dtype wdt = orth_eigh_work_dtype(ctx, ma.dtype, 0);
+    const size_t es = vks__dtype_bytes(wdt);
+    const bool tall = m >= n;
+    const int64_t M = tall ? m : n, N = k;
+    const orth_mat x = tall ? ma : orth_t(ma);
+    const uint64_t tall_bytes = orth_round((uint64_t)B * M * N * es), sq = orth_round((uint64_t)B * N * N * es);
+    const uint64_t bytes = (wdt != ma.dtype ? tall_bytes : 0) + 2 * tall_bytes + 2 * sq + 2 * orth_round((uint64_t)B * N * es) +
+                           orth_round(16 * (uint64_t)B) +
+                           VKS_MAX(orth_eigh_ws_bytes(ctx, wdt, B, N), orth_cholqr2_ws_bytes(ctx, wdt, B, M, N));
+    orth_ws ws;
+    st = orth_ws_begin(ctx, bytes, &ws);
+    if (st != VKS_OK) {
+        vks__unlock(ctx);
+        return st;
+    }
+    const orth_mat xw = wdt == ma.dtype ? x : orth_dense(orth_take(&ws, (uint64_t)B * M * N * es), wdt, B, M, N);
+    const orth_mat bm = orth_dense(orth_take(&ws, (uint64_t)B * M * N * es), wdt, B, M, N);
+    const orth_mat um = orth_dense(orth_take(&ws, (uint64_t)B * M * N * es), wdt, B, M, N);
+    const orth_mat g = orth_dense(orth_take(&ws, (uint64_t)B * N * N * es), wdt, B, N, N);
+    const orth_mat vm = orth_dense(orth_take(&ws, (uint64_t)B * N * N * es), wdt, B, N, N);
+    const VkDeviceAddress lam = orth_take(&ws, (uint64_t)B * N * es), sw = orth_take(&ws, (uint64_t)B * N * es);
+    const VkDeviceAddress qst = orth_take(&ws, 16 * (uint64_t)B);
+    const uint64_t inner = ws.used;
+    orth_eigh_report rep = {0};
+    st = vks__op_begin(ctx, "svd");
+    if (st == VKS_OK && wdt != ma.dtype) st = orth_copy(ctx, ORTH_COPY, &x, &xw);
+    const orth_syrk_args sy = {.s = orth_t(xw), .cout = g, .alpha = 1.0, .mirror = false};
+    if (st == VKS_OK) st = orth_syrk(ctx, &sy);
+    if (st == VKS_OK) st = orth_eigh_record(ctx, wdt, g, lam, N, 1, vm, 0, 0, 0, true, &ws, &rep);
+    if (st == VKS_OK) st = orth_gemm(ctx, 1.0, xw, vm, 0.0, bm);
+    const double tol = 4.0 * (double)(M + N) * (wdt == VKS_DTYPE_F64 ? 0x1p-53 : 0x1p-24);
+    if (st == VKS_OK) st = columns(ctx, 0, bm, sw, tol);
+    if (st == VKS_OK) st = columns(ctx, 1, bm, sw, tol);
+    ws.used = inner;
+    if (st == VKS_OK) st = orth_cholqr2_record(ctx, bm, um, qst, &ws);
+    /* Outputs: tall a = U S V^T, wide a = V S U^T. */
+    const orth_mat sv = {sw, wdt, B, 1, N, N, N, 1};
+    if (st == VKS_OK) st = orth_copy(ctx, ORTH_COPY, &sv, &ms);
+    if (st == VKS_OK && u) {
+        const orth_mat src = tall ? um : vm;
+        st = orth_copy(ctx, ORTH_COPY, &src, &mu);
+    }
+    if (st == VKS_OK && vh) {
+        const orth_mat src = orth_t(tall ? vm : um);
+        st = orth_copy(ctx, ORTH_COPY, &src, &mvh);
+    }
+    if (st == VKS_OK) st = orth_ws_check(&ws, fn);
+    vks__op_end(ctx);
+    if (st == VKS_OK && rep.first_nonfinite >= 0)
+        st = vks__error(VKS_ERROR_NON_FINITE, "%s: a (matrix %lld of the batch) holds NaN or Inf", fn,
+                        (long long)rep.first_nonfinite);
+    else if (st == VKS_OK && rep.first_unconverged >= 0)
+        st = vks__error(VKS_ERROR_NOT_CONVERGED, "%s: the eigensolver did not converge for matrix %lld in %d sweeps", fn,
+                        (long long)rep.first_unconverged, rep.sweeps);
+    if (st == VKS_OK) { /* U's CholeskyQR: cannot fail for an orthogonal-by-construction B, unless a is extreme */
+        int32_t *q = malloc(16 * (size_t)B);
+        st = q ? orth_ws_read(ctx, qst, q, 16 * (uint64_t)B) : vks__error(VKS_ERROR_OUT_OF_HOST_MEMORY, "%s: out of host memory", fn);
+        for (int64_t z = 0; st == VKS_OK && z < 2 * B; ++z)
+            if (q[2 * z] >= 0)
+                st = vks__error(VKS_ERROR_NOT_CONVERGED, "%s: the left singular vectors of matrix %lld could not be "
+                                                         "orthonormalized (pivot %d)", fn, (long long)(z % B), q[2 * z]);
+        free(q);
+    }
+    vks__unlock(ctx);
+    return st;
+}
