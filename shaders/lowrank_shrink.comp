@@ -29,6 +29,8 @@ layout(push_constant) uniform Push {
     uint m, k, ldx, ldt;
     uint kchunk;  // k per workgroup along z (a multiple of V): split-K for few rows
     uint tstride; // floats between the partial t of consecutive splits
+    uint kbase;   // first k of this dispatch (slices on CPU devices, see lowrank.c), a multiple of V
+    uint accum;   // 1: add to t (a later slice); 0: write it
 } p;
 
 // S(c, k) of adapter L, scalar.
@@ -68,9 +70,9 @@ void main() {
             [[unroll]] for (uint c = 0; c < NC; ++c) acc[i][c] = 0.0;
         // This workgroup's part of k: [kbeg, kend); the splits' partial sums are added by
         // the kernel that reads t.
-        const uint kbeg = gl_WorkGroupID.z * p.kchunk, kend = min(p.k, kbeg + p.kchunk);
+        const uint kbeg = p.kbase + gl_WorkGroupID.z * p.kchunk, kend = min(p.k, kbeg + p.kchunk);
         uint kv = kbeg;
-        if (VEC_X && S_MODE != 1 && L.s_vec != 0) {
+        if (VEC_X && S_MODE != 1 && L.s_vec != 0 && kbeg < kend) {
             kv = kbeg + (kend - kbeg) / V * V;
             for (uint kb = kbeg + lane * V; kb < kv; kb += sgs * V) {
                 float sv[NC][VMAX];
@@ -109,7 +111,9 @@ void main() {
                 if (lane != (i * NC + c) % sgs || col0 + c >= L.rank) continue;
                 v *= L.scale;
                 if (L.post != 0) v *= load_t(L.post, col0 + c);
-                F32Buf(p.t).v[gl_WorkGroupID.z * p.tstride + (slot0 + i) * p.ldt + col0 + c] = v;
+                const uint idx = gl_WorkGroupID.z * p.tstride + (slot0 + i) * p.ldt + col0 + c;
+                if (p.accum != 0) v += F32Buf(p.t).v[idx];
+                F32Buf(p.t).v[idx] = v;
             }
         }
     }

@@ -177,6 +177,21 @@ static void test_lowrank_lora_large(void **state) {
     run_lora(&lc, 71);
 }
 
+/* Reductions longer than lavapipe's loop limiter allows in one dispatch (65535 iterations per
+ * invocation): sliced on CPU devices; every kernel path (gemv, register tiles, scalar loads). */
+static void test_lowrank_lora_long_k(void **state) {
+    (void)state;
+    lora_case lc = {2, 140001, 24, 8, true, true, 0.0, VKS_DTYPE_F32};
+    run_lora(&lc, 75);
+    lc.m = 5, lc.beta = 0.5;
+    run_lora(&lc, 76);
+    lc.off = 1; /* misaligned: one element per iteration */
+    run_lora(&lc, 77);
+    if (!has_f16()) return;
+    lora_case lh = {3, 70001, 16, 4, true, true, 0.0, VKS_DTYPE_F16};
+    run_lora(&lh, 78);
+}
+
 /* x and y of rank 3 (batch, seq, features), flattened into rows. */
 static void test_lowrank_lora_rank3(void **state) {
     (void)state;
@@ -297,6 +312,14 @@ static void test_lowrank_lora_errors(void **state) {
     VKT_FAILS(vks_factorized_linear(ctx, &x, &a, &b, NULL, NULL), VKS_ERROR_INVALID_ARGUMENT, "y is NULL");
     VKT_FAILS(vks_factorized_linear(ctx, &x, &b, &a, NULL, &y), VKS_ERROR_SHAPE_MISMATCH,
               "v is 8 x 2, expected (r, in) with in = 16");
+    if (vkt->info.type == VKS_DEVICE_CPU) { /* lavapipe's loop limiter bounds the rank of one dispatch */
+        vks_buffer *R = vkt_poisoned(VKS_DTYPE_F32, 40000 * 16 + 8 * 40000);
+        vks_tensor ar = vks_tensor_2d(R, VKS_DTYPE_F32, 40000, 16);
+        vks_tensor br = {R, 40000 * 16 * 4, VKS_DTYPE_F32, 2, {8, 40000}, {40000, 1}};
+        e = d, e.a = &ar, e.b = &br;
+        VKT_FAILS(vks_lora_forward(ctx, &e), VKS_ERROR_UNSUPPORTED, "rank 40000 (x 1 adapters) exceeds what a CPU");
+        VKT_OK(vks_buffer_destroy(R));
+    }
     /* Nothing of the failed calls was recorded: y still holds the valid call's result. */
     double *before = vkt_download(Y, VKS_DTYPE_F32, 0, 32);
     for (int i = 0; i < 32; ++i) assert_false(isnan(before[i]));
@@ -309,7 +332,8 @@ static void test_lowrank_lora_errors(void **state) {
 #define LOWRANK_TESTS                                                                                                \
     VKT_TEST(test_lowrank_lora_shapes), VKT_TEST(test_lowrank_lora_bias_beta_nobase),                                \
         VKT_TEST(test_lowrank_lora_degenerate), VKT_TEST(test_lowrank_lora_strided), VKT_TEST(test_lowrank_lora_f16), \
-        VKT_TEST(test_lowrank_lora_large), VKT_TEST(test_lowrank_lora_rank3), VKT_TEST(test_lowrank_factorized),     \
+        VKT_TEST(test_lowrank_lora_large), VKT_TEST(test_lowrank_lora_long_k), VKT_TEST(test_lowrank_lora_rank3),     \
+        VKT_TEST(test_lowrank_factorized),                                                                           \
         VKT_TEST(test_lowrank_lora_errors)
 
 static int gpu_kernels_setup(void **state) {

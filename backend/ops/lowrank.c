@@ -35,8 +35,9 @@ typedef struct lr_shrink_push {
     uint64_t x, t, adapters, slot_row, slot_adapter;
     uint32_t m, k, ldx, ldt;
     uint32_t kchunk, tstride;
+    uint32_t kbase, accum;
 } lr_shrink_push;
-_Static_assert(offsetof(lr_shrink_push, m) == 40 && sizeof(lr_shrink_push) == 64,
+_Static_assert(offsetof(lr_shrink_push, m) == 40 && sizeof(lr_shrink_push) == 72,
                "lr_shrink_push must mirror shaders/lowrank_shrink.comp");
 
 typedef struct lr_plan_push {
@@ -143,6 +144,12 @@ typedef enum lr_fused_kind { LR_FUSED_GEMV, LR_FUSED_REGTILE, LR_FUSED_TILED } l
 #define LR_CPU_GEMV_MAX_ROWS 2
 /* GPUs: up to this many rows the gemv kernel (W streamed once by many workgroups). */
 #define LR_GPU_GEMV_MAX_ROWS 32
+/* lavapipe ends every loop of an invocation after 65535 iterations in all, silently (its loop
+ * limiter, docs/ARCHITECTURE.md): on CPU devices reductions longer than this go in slices
+ * over dispatches (the shrink accumulates into t, the base GEMM into y, the expand runs in a
+ * pass of its own), whatever the kernel family. The longest loop of a slice (the scalar path,
+ * one element per iteration) then stays far below the limit. */
+#define LR_CPU_KSLICE 16384u
 
 typedef struct lr_kernels {
     bool cpu;
@@ -234,12 +241,21 @@ static bool aligned_rows(uint64_t address, uint64_t ld, uint64_t rows, uint32_t 
     return address % (vec * es) == 0 && (rows <= 1 || ld % vec == 0);
 }
 
-/* Writes host data into the scratch region (inline in the command stream, 64 KiB at a time). */
-static vks_status scratch_upload(vks_context *ctx, uint64_t offset, const void *data, uint64_t bytes) {
+/* This op's scratch: the buffer and the byte offset of the region vks__scratch handed out. */
+typedef struct lr_region {
+    vks_buffer *buffer;
+    uint64_t offset;
+    VkDeviceAddress address;
+} lr_region;
+
+/* Writes host data at `offset` of the region (inline in the command stream, 64 KiB at a time). */
+static vks_status scratch_upload(vks_context *ctx, const lr_region *r, uint64_t offset, const void *data,
+                                 uint64_t bytes) {
     const uint8_t *p = data;
+    offset += r->offset;
     while (bytes) {
         uint32_t chunk = (uint32_t)VKS_MIN(bytes, 65536u);
-        VKS_TRY(vks__record_update(ctx, ctx->scratch->buffer, offset, p, chunk));
+        VKS_TRY(vks__record_update(ctx, r->buffer->buffer, offset, p, chunk));
         p += chunk, offset += chunk, bytes -= chunk;
     }
     return VKS_OK;
@@ -300,65 +316,42 @@ static vks_status record_shrink(vks_context *ctx, const lr_problem *pb, const lr
     const uint32_t gx = VKS_CEIL_DIV(pb->max_rank, k->sh_nc * k->sh_nsg);
     const uint32_t ymax = ctx->probe.info.max_workgroup_count[1];
     const uint64_t per_dispatch = (uint64_t)ymax * k->sh_mt;
-    for (uint64_t s0 = 0; s0 < pb->m; s0 += per_dispatch) {
-        const uint32_t cnt = (uint32_t)VKS_MIN(per_dispatch, pb->m - s0);
-        lr_shrink_push pc = {.x = pb->x, .t = t, .adapters = table, .slot_row = slot_row, .slot_adapter = slot_adapter,
-                             .m = cnt, .k = pb->in, .ldx = pb->ldx, .ldt = ldt, .kchunk = k->sh_kchunk,
-                             .tstride = pb->m * ldt};
-        if (slot_row) pc.slot_row += s0 * 4;
-        else pc.x += s0 * pb->ldx * es;
-        if (slot_adapter) pc.slot_adapter += s0 * 4;
-        pc.t += s0 * ldt * 4;
-        VKS_TRY(vks__dispatch(ctx, by_dtype(pb->dtype, VKS_SHADER_LOWRANK_SHRINK_F32, VKS_SHADER_LOWRANK_SHRINK_F16),
-                              &spec, &pc, sizeof pc, gx, VKS_CEIL_DIV(cnt, k->sh_mt), k->sh_splits));
-    }
+    /* k in slices on CPU devices (loop limiter); each slice split in sh_splits parts (z),
+     * every part accumulating into its own partial t. */
+    const uint32_t slice = ctx->probe.info.type == VKS_DEVICE_CPU ? LR_CPU_KSLICE : VKS_MAX(pb->in, 1u);
+    const uint32_t kchunk = (uint32_t)align_to(VKS_CEIL_DIV(VKS_MIN(slice, VKS_MAX(pb->in, 1u)), k->sh_splits), vec);
+    for (uint32_t kbase = 0; kbase == 0 || kbase < pb->in; kbase += slice)
+        for (uint64_t s0 = 0; s0 < pb->m; s0 += per_dispatch) {
+            const uint32_t cnt = (uint32_t)VKS_MIN(per_dispatch, pb->m - s0);
+            lr_shrink_push pc = {.x = pb->x, .t = t, .adapters = table, .slot_row = slot_row,
+                                 .slot_adapter = slot_adapter, .m = cnt, .k = VKS_MIN(pb->in, kbase + slice),
+                                 .ldx = pb->ldx, .ldt = ldt, .kchunk = kchunk, .tstride = pb->m * ldt,
+                                 .kbase = kbase, .accum = kbase > 0};
+            if (slot_row) pc.slot_row += s0 * 4;
+            else pc.x += s0 * pb->ldx * es;
+            if (slot_adapter) pc.slot_adapter += s0 * 4;
+            pc.t += s0 * ldt * 4;
+            VKS_TRY(vks__dispatch(ctx,
+                                  by_dtype(pb->dtype, VKS_SHADER_LOWRANK_SHRINK_F32, VKS_SHADER_LOWRANK_SHRINK_F16),
+                                  &spec, &pc, sizeof pc, gx, VKS_CEIL_DIV(cnt, k->sh_mt), k->sh_splits));
+        }
     return VKS_OK;
 }
 
-static vks_status record_fused(vks_context *ctx, const lr_problem *pb, const lr_kernels *k, VkDeviceAddress table,
-                               VkDeviceAddress slot_row, VkDeviceAddress slot_adapter, VkDeviceAddress t,
-                               uint32_t ldt) {
+/* One pass of the fused kernel chosen in k over all rows (row chunks within the device's
+ * workgroup-count limit): the base term when has_base, the expand when pc->adapters. */
+static vks_status dispatch_fused(vks_context *ctx, const lr_problem *pb, const lr_kernels *k, const lr_fused_push *pc,
+                                 bool has_base) {
     const size_t es = vks__dtype_bytes(pb->dtype);
-    bool has_base = pb->w != 0 && pb->in > 0;
-    float beta = pb->beta;
-    VkDeviceAddress bias = pb->bias;
-    if (k->base_by_gemm) {
-        /* Tensor cores: the library's GEMM writes y = x W^T + bias + beta*y; the expand then
-         * adds t E^T to it (one more pass over y, a few % of the GEMM at these sizes). */
-        const vks_gemm_args g = {.dtype = pb->dtype, .m = pb->m, .n = pb->out, .k = pb->in, .batch = 1,
-                                 .a = pb->x, .b = pb->w, .c = pb->y, .bias = pb->bias,
-                                 .a_rs = pb->ldx, .a_cs = 1, .b_rs = 1, .b_cs = pb->ldw, .c_rs = pb->ldy,
-                                 .alpha = 1.0, .beta = pb->beta, .activation = VKS_ACT_NONE};
-        VKS_TRY(vks__gemm_record(ctx, &g));
-        if (!table) return VKS_OK;
-        has_base = false, beta = 1.0f, bias = 0;
-    }
-    lr_fused_push pc = {.x = has_base ? pb->x : 0,
-                        .w = has_base ? pb->w : 0,
-                        .y = pb->y,
-                        .bias = bias,
-                        .t = t,
-                        .adapters = table,
-                        .slot_row = slot_row,
-                        .slot_adapter = slot_adapter,
-                        .n = pb->out,
-                        .k = pb->in,
-                        .ldx = pb->ldx,
-                        .ldw = pb->ldw,
-                        .ldy = pb->ldy,
-                        .ldt = ldt,
-                        .beta = beta,
-                        .tsplits = k->sh_splits,
-                        .tstride = pb->m * ldt};
+    const uint32_t sgs = vks__has_feature(ctx, VKS_FEATURE_SUBGROUP_CONTROL) ? k->sg : 0;
+    const bool vec_t = pc->t % 32 == 0 && (pb->m <= 1 || pc->ldt % 8 == 0);
     vks_spec spec;
     vks_shader_id shader;
     uint32_t rows_per_group, cols_per_group;
-    const uint32_t sgs = vks__has_feature(ctx, VKS_FEATURE_SUBGROUP_CONTROL) ? k->sg : 0;
-    const bool vec_t = t % 32 == 0 && (pb->m <= 1 || ldt % 8 == 0);
     if (k->kind == LR_FUSED_REGTILE) {
         const uint32_t kv = (uint32_t)(8 / es);
-        const bool vec_base = has_base && aligned_rows(pb->x, pb->ldx, pb->m, kv, es) &&
-                              aligned_rows(pb->w, pb->ldw, pb->out, kv, es);
+        const bool vec_base = has_base && aligned_rows(pc->x, pb->ldx, pb->m, kv, es) &&
+                              aligned_rows(pc->w, pb->ldw, pb->out, kv, es);
         spec = (vks_spec){.count = 9,
                           .values = {k->sg, k->fu_mt, k->fu_nc, 0, vec_base, has_base, pb->multi, vec_t, k->sg},
                           .required_subgroup_size = sgs};
@@ -374,8 +367,8 @@ static vks_status record_fused(vks_context *ctx, const lr_problem *pb, const lr_
         cols_per_group = k->bn;
     } else {
         const uint32_t vec = k->fu_vec;
-        const bool vec_base = has_base && aligned_rows(pb->x, pb->ldx, pb->m, vec, es) &&
-                              aligned_rows(pb->w, pb->ldw, pb->out, vec, es);
+        const bool vec_base = has_base && aligned_rows(pc->x, pb->ldx, pb->m, vec, es) &&
+                              aligned_rows(pc->w, pb->ldw, pb->out, vec, es);
         spec = (vks_spec){.count = 10,
                           .values = {k->sg * k->fu_nsg, k->fu_mt, k->fu_nc, k->fu_wide, vec_base, has_base, pb->multi,
                                      pb->e_product, vec_t, k->cpu ? 1u : 2u},
@@ -387,7 +380,7 @@ static vks_status record_fused(vks_context *ctx, const lr_problem *pb, const lr_
     const uint32_t gx = VKS_CEIL_DIV(pb->out, cols_per_group);
     const uint64_t per_dispatch = (uint64_t)ctx->probe.info.max_workgroup_count[1] * rows_per_group;
     for (uint64_t s0 = 0; s0 < pb->m; s0 += per_dispatch) {
-        lr_fused_push chunk = pc;
+        lr_fused_push chunk = *pc;
         chunk.m = (uint32_t)VKS_MIN(per_dispatch, pb->m - s0);
         shift_slots_fused(&chunk, pb, (uint32_t)s0, es);
         VKS_TRY(vks__dispatch(ctx, shader, &spec, &chunk, sizeof chunk, gx, VKS_CEIL_DIV(chunk.m, rows_per_group), 1));
@@ -395,10 +388,63 @@ static vks_status record_fused(vks_context *ctx, const lr_problem *pb, const lr_
     return VKS_OK;
 }
 
+static vks_status record_fused(vks_context *ctx, const lr_problem *pb, const lr_kernels *k, VkDeviceAddress table,
+                               VkDeviceAddress slot_row, VkDeviceAddress slot_adapter, VkDeviceAddress t,
+                               uint32_t ldt) {
+    const size_t es = vks__dtype_bytes(pb->dtype);
+    const bool has_base = pb->w != 0 && pb->in > 0;
+    lr_fused_push pc = {.x = has_base ? pb->x : 0,
+                        .w = has_base ? pb->w : 0,
+                        .y = pb->y,
+                        .bias = pb->bias,
+                        .t = t,
+                        .adapters = table,
+                        .slot_row = slot_row,
+                        .slot_adapter = slot_adapter,
+                        .n = pb->out,
+                        .k = pb->in,
+                        .ldx = pb->ldx,
+                        .ldw = pb->ldw,
+                        .ldy = pb->ldy,
+                        .ldt = ldt,
+                        .beta = pb->beta,
+                        .tsplits = k->sh_splits,
+                        .tstride = pb->m * ldt};
+    const bool slices = has_base && ctx->probe.info.type == VKS_DEVICE_CPU && pb->in > LR_CPU_KSLICE;
+    if (k->base_by_gemm && has_base) {
+        /* Tensor cores: the library's GEMM writes y = x W^T + bias + beta*y; the expand then
+         * adds t E^T to it (one more pass over y, a few % of the GEMM at these sizes). */
+        const vks_gemm_args g = {.dtype = pb->dtype, .m = pb->m, .n = pb->out, .k = pb->in, .batch = 1,
+                                 .a = pb->x, .b = pb->w, .c = pb->y, .bias = pb->bias,
+                                 .a_rs = pb->ldx, .a_cs = 1, .b_rs = 1, .b_cs = pb->ldw, .c_rs = pb->ldy,
+                                 .alpha = 1.0, .beta = pb->beta, .activation = VKS_ACT_NONE};
+        VKS_TRY(vks__gemm_record(ctx, &g));
+    } else if (slices) {
+        /* CPU devices, long k (loop limiter): the base in slices accumulated into y (f16 y is
+         * rounded between slices), bias and expand in the pass below. */
+        for (uint32_t k0 = 0; k0 < pb->in; k0 += LR_CPU_KSLICE) {
+            lr_fused_push part = pc;
+            part.x += (uint64_t)k0 * es, part.w += (uint64_t)k0 * es;
+            part.k = VKS_MIN(LR_CPU_KSLICE, pb->in - k0);
+            part.beta = k0 ? 1.0f : pb->beta;
+            part.bias = 0, part.adapters = 0;
+            VKS_TRY(dispatch_fused(ctx, pb, k, &part, true));
+        }
+    } else {
+        return dispatch_fused(ctx, pb, k, &pc, has_base);
+    }
+    /* The expand (and the bias, when the slices left it) on top of y. */
+    if (!table && (k->base_by_gemm || !pb->bias)) return VKS_OK;
+    lr_fused_push rest = pc;
+    rest.x = 0, rest.w = 0, rest.k = 0, rest.beta = 1.0f;
+    if (k->base_by_gemm) rest.bias = 0;
+    return dispatch_fused(ctx, pb, k, &rest, false);
+}
+
 /* Reads the status word of a device-resident mapping and turns problems into an error. */
-static vks_status check_status(vks_context *ctx, const lr_problem *pb, uint64_t status_off) {
+static vks_status check_status(const lr_problem *pb, vks_buffer *buffer, uint64_t status_off) {
     int32_t status[2];
-    VKS_TRY(vks__buffer_read_locked(ctx->scratch, status_off, status, sizeof status));
+    VKS_TRY(vks__buffer_read_locked(buffer, status_off, status, sizeof status));
     if (status[0] == 0) return VKS_OK;
     const uint32_t code = (uint32_t)status[1];
     if (code >= pb->m)
@@ -420,14 +466,14 @@ static vks_status check_status(vks_context *ctx, const lr_problem *pb, uint64_t 
                       pb->fn, code, pb->nadapters - 1, status[0]);
 }
 
-static vks_status record_locked(vks_context *ctx, const lr_problem *pb, uint64_t *status_off) {
+static vks_status record_locked(vks_context *ctx, const lr_problem *pb) {
     const lr_kernels k = choose_kernels(ctx, pb);
     const size_t es = vks__dtype_bytes(pb->dtype);
     const uint32_t ldt = pb->t ? pb->ldt : (uint32_t)align_to(VKS_MAX(pb->max_rank, 1u), 8);
     const lr_layout l = scratch_layout(pb, ldt, k.sh_splits);
-    VkDeviceAddress base = 0;
-    VKS_TRY(vks__scratch(ctx, l.total, &base));
-    *status_off = l.status;
+    lr_region r = {0};
+    VKS_TRY(vks__scratch(ctx, l.total, &r.address));
+    r.buffer = ctx->scratch, r.offset = r.address - ctx->scratch->address;
 
     /* The adapter table, with alignment flags for the kernels chosen. */
     const int32_t na = pb->nadapters;
@@ -441,27 +487,29 @@ static vks_status record_locked(vks_context *ctx, const lr_problem *pb, uint64_t
         a.e_vec = a.rank > 0 && !pb->e_product && aligned_rows(a.e, a.e_ld, pb->out, k.fu_vec, es);
         table[i] = a;
     }
-    vks_status st = na > 0 ? scratch_upload(ctx, l.table, table, (uint64_t)na * sizeof *table) : VKS_OK;
+    vks_status st = na > 0 ? scratch_upload(ctx, &r, l.table, table, (uint64_t)na * sizeof *table) : VKS_OK;
     free(table);
     VKS_TRY(st);
-    const VkDeviceAddress table_addr = na > 0 ? base + l.table : 0;
-    const VkDeviceAddress slot_row = pb->slot_row ? base + l.slot_row : 0;
-    const VkDeviceAddress slot_adapter = pb->multi ? base + l.slot_adapter : 0;
-    if (pb->slot_row) VKS_TRY(scratch_upload(ctx, l.slot_row, pb->slot_row, (uint64_t)pb->m * 4));
+    const VkDeviceAddress table_addr = na > 0 ? r.address + l.table : 0;
+    const VkDeviceAddress slot_row = pb->slot_row ? r.address + l.slot_row : 0;
+    const VkDeviceAddress slot_adapter = pb->multi ? r.address + l.slot_adapter : 0;
+    if (pb->slot_row) VKS_TRY(scratch_upload(ctx, &r, l.slot_row, pb->slot_row, (uint64_t)pb->m * 4));
     if (pb->multi && pb->slot_adapter)
-        VKS_TRY(scratch_upload(ctx, l.slot_adapter, pb->slot_adapter, (uint64_t)pb->m * 4));
+        VKS_TRY(scratch_upload(ctx, &r, l.slot_adapter, pb->slot_adapter, (uint64_t)pb->m * 4));
+    const bool read_back = pb->dev_map && !pb->dev_map->status_buffer;
     if (pb->dev_map) {
         const lr_device_map *dm = pb->dev_map;
-        const vks_buffer *sb = dm->status_buffer ? dm->status_buffer : ctx->scratch;
-        const uint64_t so = dm->status_buffer ? dm->status_offset : l.status;
+        const vks_buffer *sb = read_back ? r.buffer : dm->status_buffer;
+        const uint64_t so = read_back ? r.offset + l.status : dm->status_offset;
         VKS_TRY(record_plan(ctx, pb, slot_adapter, sb->address + so, sb, so));
     }
-    const VkDeviceAddress t = pb->t ? pb->t : base + l.t;
+    const VkDeviceAddress t = pb->t ? pb->t : r.address + l.t;
     if (pb->shrink && na > 0 && pb->max_rank > 0)
         VKS_TRY(record_shrink(ctx, pb, &k, table_addr, slot_row, slot_adapter, t, ldt));
     if (pb->expand)
         VKS_TRY(record_fused(ctx, pb, &k, pb->max_rank > 0 ? table_addr : 0, slot_row, slot_adapter, t, ldt));
-    return VKS_OK;
+    /* Within the op region, so that the status word's scratch is still this op's. */
+    return read_back ? check_status(pb, r.buffer, r.offset + l.status) : VKS_OK;
 }
 
 vks_status lr_record(vks_context *ctx, const lr_problem *pb) {
@@ -477,6 +525,14 @@ vks_status lr_record(vks_context *ctx, const lr_problem *pb) {
         vks__unlock(ctx);
         return st;
     }
+    /* The expand's loops over the ranks of the adapters in a tile (at most 32 of them) are not
+     * sliced: on CPU devices they must stay within the loop limiter's budget. */
+    const uint64_t rank_loop = (uint64_t)pb->max_rank * (uint64_t)VKS_MIN(VKS_MAX(pb->nadapters, 1), 32);
+    if (ctx->probe.info.type == VKS_DEVICE_CPU && rank_loop > 32768)
+        return vks__error(VKS_ERROR_UNSUPPORTED,
+                          "%s: rank %u (x %d adapters) exceeds what a CPU device can reduce in one dispatch (lavapipe "
+                          "stops loops after 65535 iterations); at most 32768 in all",
+                          pb->fn, pb->max_rank, VKS_MIN(VKS_MAX(pb->nadapters, 1), 32));
     vks__lock(ctx);
     const bool read_back = pb->dev_map && !pb->dev_map->status_buffer;
     if (read_back && ctx->host_cmd) {
@@ -486,11 +542,9 @@ vks_status lr_record(vks_context *ctx, const lr_problem *pb) {
                           "cannot wait for its check)",
                           pb->fn);
     }
-    uint64_t status_off = 0;
     vks_status st = vks__op_begin(ctx, pb->op);
-    if (st == VKS_OK) st = record_locked(ctx, pb, &status_off);
+    if (st == VKS_OK) st = record_locked(ctx, pb);
     vks__op_end(ctx);
-    if (st == VKS_OK && read_back) st = check_status(ctx, pb, status_off);
     vks__unlock(ctx);
     return st;
 }
