@@ -305,6 +305,60 @@ static void test_lowrank_galore(void **state) {
     if (has_f16()) run_galore(VKS_DTYPE_F16, 2, 64, 96, 16, VKS_GALORE_AUTO, true, 309);
 }
 
+/* GaLore with P from the orthogonalization family: vks_svd's vh[:rank] (m >= n) or u[:, :rank]
+ * (m < n), passed as views without a copy; P's rows (columns) come out orthonormal, and at full
+ * rank the back-projection returns scale * G. */
+static void test_lowrank_galore_svd(void **state) {
+    (void)state;
+    static const int64_t shapes[][3] = {{96, 64, 16}, {48, 80, 12}, {40, 24, 24}};
+    for (size_t c = 0; c < sizeof shapes / sizeof shapes[0]; ++c) {
+        const int64_t m = shapes[c][0], n = shapes[c][1], rank = shapes[c][2], k = m < n ? m : n;
+        const bool right = m >= n;
+        vkt_rng rng = vkt_rng_seed(400 + c);
+        const vks_dtype f32 = VKS_DTYPE_F32;
+        double *g = rounded_random(&rng, f32, (size_t)(m * n), 1.0);
+        vks_buffer *G = vkt_upload(f32, g, (size_t)(m * n)), *U = vkt_poisoned(f32, (size_t)(m * k));
+        vks_buffer *S = vkt_poisoned(f32, (size_t)k), *VH = vkt_poisoned(f32, (size_t)(k * n));
+        const int64_t rr = right ? m : rank, rc = right ? rank : n;
+        vks_buffer *R = vkt_poisoned(f32, (size_t)(rr * rc)), *G2 = vkt_poisoned(f32, (size_t)(m * n));
+        vks_tensor tg = vks_tensor_2d(G, f32, m, n), tu = vks_tensor_2d(U, f32, m, k), ts = vks_tensor_1d(S, f32, k);
+        vks_tensor tvh = vks_tensor_2d(VH, f32, k, n), tr = vks_tensor_2d(R, f32, rr, rc);
+        vks_tensor tg2 = vks_tensor_2d(G2, f32, m, n);
+        VKT_OK(vks_svd(vkt->ctx, &tg, &tu, &ts, &tvh));
+        /* P: the leading rank rows of vh, or columns of u, as views. */
+        vks_tensor tp = right ? (vks_tensor){VH, 0, f32, 2, {rank, n}, {n, 1}}
+                              : (vks_tensor){U, 0, f32, 2, {m, rank}, {k, 1}};
+        VKT_OK(vks_galore_project(vkt->ctx, VKS_GALORE_AUTO, &tg, &tp, &tr));
+        VKT_OK(vks_galore_project_back(vkt->ctx, VKS_GALORE_AUTO, &tr, &tp, 0.25, &tg2));
+        double *uu = vkt_download(U, f32, 0, (size_t)(m * k)), *vh = vkt_download(VH, f32, 0, (size_t)(k * n));
+        double *got_r = vkt_download(R, f32, 0, (size_t)(rr * rc)), *got_g = vkt_download(G2, f32, 0, (size_t)(m * n));
+        /* P as stored, then the oracle products. */
+        const int64_t pr = right ? rank : m, pc = right ? n : rank;
+        double *p = malloc(sizeof(double) * (size_t)(pr * pc)), *ppt = calloc((size_t)(rank * rank), sizeof(double));
+        for (int64_t i = 0; i < pr; ++i)
+            for (int64_t j = 0; j < pc; ++j) p[i * pc + j] = right ? vh[i * n + j] : uu[i * k + j];
+        ref_mat rp = ref_rowmajor(p, pr, pc), rid = ref_rowmajor(ppt, rank, rank);
+        if (right) ref_gemm(1.0, rp, ref_t(rp), 0.0, rid);
+        else ref_gemm(1.0, ref_t(rp), rp, 0.0, rid);
+        for (int64_t i = 0; i < rank; ++i)
+            for (int64_t j = 0; j < rank; ++j) assert_true(fabs(ppt[i * rank + j] - (i == j)) < 1e-4);
+        double *want_r = calloc((size_t)(rr * rc), sizeof(double)), *want_g = calloc((size_t)(m * n), sizeof(double));
+        ref_mat rg = ref_rowmajor(g, m, n), rwr = ref_rowmajor(want_r, rr, rc), rwg = ref_rowmajor(want_g, m, n);
+        ref_mat rgot = ref_rowmajor(got_r, rr, rc);
+        if (right) ref_gemm(1.0, rg, ref_t(rp), 0.0, rwr), ref_gemm(0.25, rgot, rp, 0.0, rwg);
+        else ref_gemm(1.0, ref_t(rp), rg, 0.0, rwr), ref_gemm(0.25, rp, rgot, 0.0, rwg);
+        vkt_assert_close(got_r, want_r, (size_t)(rr * rc), 1e-5, "galore with P from vks_svd: R");
+        vkt_assert_close(got_g, want_g, (size_t)(m * n), 1e-5, "galore with P from vks_svd: back-projection");
+        if (rank == k) { /* full rank: P^T P = I on G's side, so the round trip is scale * G */
+            for (int64_t i = 0; i < m * n; ++i) want_g[i] = 0.25 * g[i];
+            vkt_assert_close(got_g, want_g, (size_t)(m * n), 1e-4, "galore full-rank round trip");
+        }
+        free(g), free(uu), free(vh), free(got_r), free(got_g), free(p), free(ppt), free(want_r), free(want_g);
+        vks_buffer *bufs[] = {G, U, S, VH, R, G2};
+        for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; ++i) VKT_OK(vks_buffer_destroy(bufs[i]));
+    }
+}
+
 static void test_lowrank_galore_errors(void **state) {
     (void)state;
     vks_context *ctx = vkt->ctx;
@@ -337,7 +391,7 @@ static void test_lowrank_galore_errors(void **state) {
 #define EXTRA_TESTS                                                                                                  \
     VKT_TEST(test_lowrank_randlora), VKT_TEST(test_lowrank_randlora_f16), VKT_TEST(test_lowrank_randlora_errors),    \
         VKT_TEST(test_lowrank_merge), VKT_TEST(test_lowrank_merge_errors), VKT_TEST(test_lowrank_galore),            \
-        VKT_TEST(test_lowrank_galore_errors)
+        VKT_TEST(test_lowrank_galore_svd), VKT_TEST(test_lowrank_galore_errors)
 
 static int gpu_kernels_setup(void **state) {
     setenv("VKT_GPU_KERNELS", "1", 1);
