@@ -19,11 +19,6 @@ layout(local_size_x_id = 0) in;                    // subgroup size * subgroups 
 layout(constant_id = 1) const uint MT = 1;         // rows (slots) per workgroup
 layout(constant_id = 2) const uint NC = 4;         // output columns per subgroup
 layout(constant_id = 3) const bool WIDE = false;   // 16-byte loads (GPUs) or 8-byte (lavapipe)
-layout(constant_id = 4) const bool VEC_BASE = false; // x and W rows vector-aligned: vector loads along k
-layout(constant_id = 5) const bool HAS_BASE = true;  // the x W^T term
-layout(constant_id = 6) const bool MULTI = false;    // per-slot adapters (else adapter 0 for all)
-layout(constant_id = 7) const bool PRODUCT = false;  // E is RandLoRA's product operand
-layout(constant_id = 8) const bool VEC_T = false;    // t rows vector-aligned
 layout(constant_id = 9) const uint KU = 1;           // vectors of W per lane in flight per row (unroll)
 
 #include "common/lowrank.glsl"
@@ -34,10 +29,18 @@ layout(push_constant) uniform Push {
     uint64_t t, adapters;             // t: f32 (m, ldt); adapters: LoraAdapter table (0 = no expand)
     uint64_t slot_row, slot_adapter;  // uint (m) / int (m); 0 = identity / adapter 0
     uint m, n, k, ldx;
-    uint ldw, ldy, ldt, pad0;
+    uint ldw, ldy, ldt, flags; // flags: LR_VEC_BASE 1, LR_VEC_T 2, LR_PRODUCT 4
     float beta;
     uint tsplits, tstride; // t is the sum of tsplits partial arrays tstride floats apart
 } p;
+
+// Choices that do not change the code's shape are uniform branches on push constants rather
+// than specialization constants: fewer pipelines to compile.
+#define VEC_BASE ((p.flags & 1u) != 0u) // x and W rows vector-aligned: vector loads along k
+#define VEC_T ((p.flags & 2u) != 0u)    // t rows vector-aligned
+#define PRODUCT ((p.flags & 4u) != 0u)  // E is RandLoRA's product operand
+#define HAS_BASE (p.w != 0)             // the x W^T term
+#define MULTI (p.slot_adapter != 0)     // per-slot adapters (else adapter 0 for all)
 
 void main() {
     const uint lane = gl_SubgroupInvocationID, sgs = gl_SubgroupSize;

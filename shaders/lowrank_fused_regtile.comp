@@ -18,10 +18,6 @@ layout(local_size_x_id = 0) in;                      // = SG
 layout(constant_id = 1) const uint TM = 16;          // slots per workgroup (a multiple of SG)
 layout(constant_id = 2) const uint TN = 8;           // columns per lane
 layout(constant_id = 3) const bool WIDE = false;     // (8-byte loads; the common helpers want it)
-layout(constant_id = 4) const bool VEC_BASE = false; // x and W rows 8-byte aligned: 64-bit loads along k
-layout(constant_id = 5) const bool HAS_BASE = true;
-layout(constant_id = 6) const bool MULTI = false;
-layout(constant_id = 7) const bool VEC_T = false;    // t rows 8-byte aligned (pairs along the rank)
 layout(constant_id = 8) const uint SG = 8;
 
 #include "common/lowrank.glsl"
@@ -32,10 +28,16 @@ layout(push_constant) uniform Push {
     uint64_t t, adapters;
     uint64_t slot_row, slot_adapter;
     uint m, n, k, ldx;
-    uint ldw, ldy, ldt, pad0;
+    uint ldw, ldy, ldt, flags; // flags: LR_VEC_BASE 1, LR_VEC_T 2
     float beta;
     uint tsplits, tstride; // (gemv only; 1 here)
 } p;
+
+// Uniform branches on push constants rather than specialization constants (fewer pipelines).
+#define VEC_BASE ((p.flags & 1u) != 0u) // x and W rows 8-byte aligned: 64-bit loads along k
+#define VEC_T ((p.flags & 2u) != 0u)    // t rows 8-byte aligned (pairs along the rank)
+#define HAS_BASE (p.w != 0)
+#define MULTI (p.slot_adapter != 0)
 
 const uint AS = TM / SG;       // slots a lane loads for the others
 const uint KV = 8 / T_BYTES;   // elements of T per 64-bit load

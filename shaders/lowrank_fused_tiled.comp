@@ -17,8 +17,6 @@ layout(constant_id = 2) const uint BN = 64;
 layout(constant_id = 3) const uint BK = 16;
 layout(constant_id = 4) const uint TM = 4;
 layout(constant_id = 5) const uint TN = 4;
-layout(constant_id = 6) const bool HAS_BASE = true;
-layout(constant_id = 7) const bool MULTI = false;
 layout(constant_id = 8) const bool WIDE = false; // (unused; the common helpers want it)
 
 #include "common/lowrank.glsl"
@@ -29,10 +27,13 @@ layout(push_constant) uniform Push {
     uint64_t t, adapters;
     uint64_t slot_row, slot_adapter;
     uint m, n, k, ldx;
-    uint ldw, ldy, ldt, pad0;
+    uint ldw, ldy, ldt, flags; // (unused here)
     float beta;
     uint tsplits, tstride; // (gemv only; 1 here)
 } p;
+
+#define HAS_BASE (p.w != 0)
+#define MULTI (p.slot_adapter != 0)
 
 const uint SA = BM + 4; // padded rows of the tiles: the k-major stores hit distinct banks
 const uint SB = BN + 4;

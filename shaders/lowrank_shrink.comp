@@ -17,8 +17,6 @@ layout(local_size_x_id = 0) in;                  // subgroup size * subgroups pe
 layout(constant_id = 1) const uint MT = 1;       // slots per workgroup
 layout(constant_id = 2) const uint NC = 4;       // columns of t per subgroup
 layout(constant_id = 3) const bool WIDE = false;
-layout(constant_id = 4) const bool VEC_X = false; // x rows vector-aligned
-layout(constant_id = 5) const bool MULTI = false;
 layout(constant_id = 6) const uint S_MODE = 0;    // 0 plain, 1 transposed, 2 product
 
 #include "common/lowrank.glsl"
@@ -31,7 +29,12 @@ layout(push_constant) uniform Push {
     uint tstride; // floats between the partial t of consecutive splits
     uint kbase;   // first k of this dispatch (slices on CPU devices, see lowrank.c), a multiple of V
     uint accum;   // 1: add to t (a later slice); 0: write it
+    uint flags;   // 1: x rows vector-aligned
 } p;
+
+// Uniform branches on push constants rather than specialization constants (fewer pipelines).
+#define VEC_X ((p.flags & 1u) != 0u)
+#define MULTI (p.slot_adapter != 0)
 
 // S(c, k) of adapter L, scalar.
 float s_at(LoraAdapter L, uint c, uint kk) {

@@ -73,16 +73,14 @@ static void run_randlora(const rl_case *c, uint64_t seed) {
 }
 
 /* Both orders (in < out, in > out, in = out), n*r not equal to d_min, sliced shared bases,
- * PEFT's 3-d randlora_A, many rows and one. */
+ * PEFT's 3-d randlora_A, many rows and one, k long enough for the GPU shrink's split. */
 static void test_lowrank_randlora(void **state) {
     (void)state;
     static const rl_case cases[] = {
         {3, 24, 40, 4, 0, 0, false, true, false, 0.0, VKS_DTYPE_F32},
         {5, 40, 24, 4, 0, 0, false, true, true, 0.0, VKS_DTYPE_F32},
-        {2, 32, 32, 8, 3, 2, true, true, false, 0.0, VKS_DTYPE_F32},
-        {4, 30, 50, 8, 5, 1, true, false, true, 1.0, VKS_DTYPE_F32},
+        {4, 30, 30, 8, 5, 1, true, false, true, 1.0, VKS_DTYPE_F32}, /* in = out, no base weight */
         {7, 50, 30, 8, 2, 3, true, true, true, -0.5, VKS_DTYPE_F32},
-        {1, 256, 384, 16, 0, 0, true, true, false, 0.0, VKS_DTYPE_F32},
         {1, 384, 256, 16, 0, 0, true, true, false, 0.0, VKS_DTYPE_F32},
         {40, 64, 48, 8, 1, 1, true, true, true, 0.0, VKS_DTYPE_F32},
         {40, 48, 64, 8, 1, 1, true, true, true, 0.0, VKS_DTYPE_F32},

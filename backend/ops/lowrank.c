@@ -23,7 +23,7 @@ typedef struct lr_fused_push {
     uint64_t t, adapters;
     uint64_t slot_row, slot_adapter;
     uint32_t m, n, k, ldx;
-    uint32_t ldw, ldy, ldt, pad0;
+    uint32_t ldw, ldy, ldt, flags; /* LR_FLAG_* */
     float beta;
     uint32_t tsplits, tstride;
 } lr_fused_push;
@@ -36,9 +36,14 @@ typedef struct lr_shrink_push {
     uint32_t m, k, ldx, ldt;
     uint32_t kchunk, tstride;
     uint32_t kbase, accum;
+    uint32_t flags; /* LR_FLAG_VEC_BASE: x rows vector-aligned */
 } lr_shrink_push;
-_Static_assert(offsetof(lr_shrink_push, m) == 40 && sizeof(lr_shrink_push) == 72,
+_Static_assert(offsetof(lr_shrink_push, m) == 40 && offsetof(lr_shrink_push, flags) == 72,
                "lr_shrink_push must mirror shaders/lowrank_shrink.comp");
+
+/* Flags of the push blocks: choices made by uniform branches, not specialization constants,
+ * so that they cost no extra pipeline (shaders/lowrank_*.comp). */
+enum { LR_FLAG_VEC_BASE = 1u, LR_FLAG_VEC_T = 2u, LR_FLAG_PRODUCT = 4u };
 
 typedef struct lr_plan_push {
     uint64_t ids, starts, dst, status;
@@ -187,11 +192,15 @@ static lr_kernels choose_kernels(const vks_context *ctx, const lr_problem *pb) {
         k.sh_nsg = 1, k.sh_wide = false, k.sh_mt = pb->m == 1 ? 1 : 8, k.sh_nc = 8;
         k.fu_nsg = 1, k.fu_wide = false, k.fu_mt = pow2_at_least(pb->m, 16), k.fu_nc = 8;
         /* Loads per FMA decide: the gemv kernel issues (NC + MT) loads per MT*NC*V FMAs, the
-         * register tile TM/SG + TN per TM*TN*KV; one or two rows waste least with gemv. Tiles
-         * of 32 rows beyond 32 rows: at 256 x 1024 x 1024 f32, 52 ms against 72 with 16. */
+         * register tile TM/SG + TN per TM*TN*KV; one or two rows waste least with gemv. Beyond
+         * 32 rows, 32 x 4 tiles: at 256 x 1024 x 1024 (f32 / f16) 16 x 8 runs 37 / 23.5 ms,
+         * 32 x 8 25 / 20 and 32 x 4 28.5 / 20.5, and 32 x 4 compiles in half the time of 32 x 8
+         * (2.5 s against 5.5 s on lavapipe's first use). */
         k.kind = pb->m <= LR_CPU_GEMV_MAX_ROWS || pb->e_product ? LR_FUSED_GEMV : LR_FUSED_REGTILE;
-        if (k.kind == LR_FUSED_REGTILE) k.fu_mt = pb->m <= k.sg ? k.sg : pb->m <= 4 * k.sg ? 2 * k.sg : 4 * k.sg;
-        k.fu_nc = k.kind == LR_FUSED_REGTILE ? 8 : k.fu_nc; /* TN */
+        if (k.kind == LR_FUSED_REGTILE) {
+            k.fu_mt = pb->m <= k.sg ? k.sg : pb->m <= 4 * k.sg ? 2 * k.sg : 4 * k.sg;
+            k.fu_nc = k.fu_mt > 2 * k.sg ? 4 : 8; /* TN */
+        }
     } else {
         /* GPUs: 4 subgroups per workgroup, 16-byte loads; few rows per tile so that W streams
          * from many workgroups at once. */
@@ -311,7 +320,7 @@ static vks_status record_shrink(vks_context *ctx, const lr_problem *pb, const lr
     const uint32_t vec = vec_elems(pb->dtype, k->sh_wide);
     const bool vec_x = aligned_rows(pb->x, pb->ldx, pb->m, vec, es);
     const vks_spec spec = {.count = 7,
-                           .values = {k->sg * k->sh_nsg, k->sh_mt, k->sh_nc, k->sh_wide, vec_x, pb->multi, pb->s_mode},
+                           .values = {k->sg * k->sh_nsg, k->sh_mt, k->sh_nc, k->sh_wide, 0, 0, pb->s_mode},
                            .required_subgroup_size = vks__has_feature(ctx, VKS_FEATURE_SUBGROUP_CONTROL) ? k->sg : 0};
     const uint32_t gx = VKS_CEIL_DIV(pb->max_rank, k->sh_nc * k->sh_nsg);
     const uint32_t ymax = ctx->probe.info.max_workgroup_count[1];
@@ -326,7 +335,7 @@ static vks_status record_shrink(vks_context *ctx, const lr_problem *pb, const lr
             lr_shrink_push pc = {.x = pb->x, .t = t, .adapters = table, .slot_row = slot_row,
                                  .slot_adapter = slot_adapter, .m = cnt, .k = VKS_MIN(pb->in, kbase + slice),
                                  .ldx = pb->ldx, .ldt = ldt, .kchunk = kchunk, .tstride = pb->m * ldt,
-                                 .kbase = kbase, .accum = kbase > 0};
+                                 .kbase = kbase, .accum = kbase > 0, .flags = vec_x ? LR_FLAG_VEC_BASE : 0u};
             if (slot_row) pc.slot_row += s0 * 4;
             else pc.x += s0 * pb->ldx * es;
             if (slot_adapter) pc.slot_adapter += s0 * 4;
@@ -347,21 +356,21 @@ static vks_status dispatch_fused(vks_context *ctx, const lr_problem *pb, const l
     const bool vec_t = pc->t % 32 == 0 && (pb->m <= 1 || pc->ldt % 8 == 0);
     vks_spec spec;
     vks_shader_id shader;
-    uint32_t rows_per_group, cols_per_group;
+    uint32_t rows_per_group, cols_per_group, flags = 0;
     if (k->kind == LR_FUSED_REGTILE) {
         const uint32_t kv = (uint32_t)(8 / es);
         const bool vec_base = has_base && aligned_rows(pc->x, pb->ldx, pb->m, kv, es) &&
                               aligned_rows(pc->w, pb->ldw, pb->out, kv, es);
+        flags = (vec_base ? LR_FLAG_VEC_BASE : 0u) | (vec_t ? LR_FLAG_VEC_T : 0u);
         spec = (vks_spec){.count = 9,
-                          .values = {k->sg, k->fu_mt, k->fu_nc, 0, vec_base, has_base, pb->multi, vec_t, k->sg},
+                          .values = {k->sg, k->fu_mt, k->fu_nc, 0, 0, 0, 0, 0, k->sg},
                           .required_subgroup_size = sgs};
         shader = by_dtype(pb->dtype, VKS_SHADER_LOWRANK_FUSED_REGTILE_F32, VKS_SHADER_LOWRANK_FUSED_REGTILE_F16);
         rows_per_group = k->fu_mt;
         cols_per_group = k->sg * k->fu_nc;
     } else if (k->kind == LR_FUSED_TILED) {
         spec = (vks_spec){.count = 9,
-                          .values = {(k->bm / k->tm) * (k->bn / k->tn), k->bm, k->bn, k->bk, k->tm, k->tn, has_base,
-                                     pb->multi, 0}};
+                          .values = {(k->bm / k->tm) * (k->bn / k->tn), k->bm, k->bn, k->bk, k->tm, k->tn, 0, 0, 0}};
         shader = by_dtype(pb->dtype, VKS_SHADER_LOWRANK_FUSED_TILED_F32, VKS_SHADER_LOWRANK_FUSED_TILED_F16);
         rows_per_group = k->bm;
         cols_per_group = k->bn;
@@ -369,9 +378,11 @@ static vks_status dispatch_fused(vks_context *ctx, const lr_problem *pb, const l
         const uint32_t vec = k->fu_vec;
         const bool vec_base = has_base && aligned_rows(pc->x, pb->ldx, pb->m, vec, es) &&
                               aligned_rows(pc->w, pb->ldw, pb->out, vec, es);
+        flags = (vec_base ? LR_FLAG_VEC_BASE : 0u) | (vec_t ? LR_FLAG_VEC_T : 0u) |
+                (pb->e_product ? LR_FLAG_PRODUCT : 0u);
         spec = (vks_spec){.count = 10,
-                          .values = {k->sg * k->fu_nsg, k->fu_mt, k->fu_nc, k->fu_wide, vec_base, has_base, pb->multi,
-                                     pb->e_product, vec_t, k->cpu ? 1u : 2u},
+                          .values = {k->sg * k->fu_nsg, k->fu_mt, k->fu_nc, k->fu_wide, 0, 0, 0, 0, 0,
+                                     k->cpu ? 1u : 2u},
                           .required_subgroup_size = sgs};
         shader = by_dtype(pb->dtype, VKS_SHADER_LOWRANK_FUSED_GEMV_F32, VKS_SHADER_LOWRANK_FUSED_GEMV_F16);
         rows_per_group = k->fu_mt;
@@ -381,6 +392,7 @@ static vks_status dispatch_fused(vks_context *ctx, const lr_problem *pb, const l
     const uint64_t per_dispatch = (uint64_t)ctx->probe.info.max_workgroup_count[1] * rows_per_group;
     for (uint64_t s0 = 0; s0 < pb->m; s0 += per_dispatch) {
         lr_fused_push chunk = *pc;
+        chunk.flags = flags;
         chunk.m = (uint32_t)VKS_MIN(per_dispatch, pb->m - s0);
         shift_slots_fused(&chunk, pb, (uint32_t)s0, es);
         VKS_TRY(vks__dispatch(ctx, shader, &spec, &chunk, sizeof chunk, gx, VKS_CEIL_DIV(chunk.m, rows_per_group), 1));
