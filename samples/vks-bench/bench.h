@@ -70,5 +70,6 @@ vks_status bench_gemm(bench_ctx *b);
 vks_status bench_monarch(bench_ctx *b);
 vks_status bench_orthogonal(bench_ctx *b);
 vks_status bench_kron(bench_ctx *b);
+vks_status bench_lowrank(bench_ctx *b);
 
 #endif

@@ -17,6 +17,7 @@ static const struct {
     {"monarch", bench_monarch, "Monarch forward: fused vs two-pass vs the peers' unfused way vs dense GEMM"},
     {"orthogonal", bench_orthogonal, "Newton-Schulz / Polar Express (orth_err, polar_err), SYRK vs GEMM, Cholesky, eigh, CholeskyQR2"},
     {"kron", bench_kron, "Kronecker GP: mode products, kernel matrices, noisy solves vs dense solves"},
+    {"lora", bench_lowrank, "fused LoRA vs unfused; multi-adapter SGMV/BGMV vs a per-adapter loop"},
 };
 
 /* vkstruct's own notices (VKS_PIPELINE_STATS=1 compiler statistics, cache notices). */

@@ -1,0 +1,129 @@
+/*
+ * Low-rank family, part 4: RandLoRA's forward (PEFT tuners/randlora) without forming ΔW or
+ * the scaled bases. With d_min = min(in, out), n bases of rank r, c the flattened index:
+ *   Â_flat[c, :] = λ_flat[c] * A[c / n, :] * γ[c % n, :]      (row c = ρ*n + i)
+ *   B_flat[:, c] = B[:, c / r, c % r]                          (column c = i*r + ρ)
+ * and column c of B_flat meets row c of Â_flat. The two stages map onto the low-rank
+ * recorder with t[c] = s * λ_flat[c] * (...):
+ *   in <= out:  t = s λ ⊙ (x Â_flat^T): shrink with S = A ⊙ γ formed per element (product
+ *               mode); then y += t B_flat^T: a plain expand with rank n*r, fused with W.
+ *   in >  out:  t = s λ ⊙ (x B_flat): shrink reading B_flat transposed; then
+ *               y += t Â_flat (λ already in t): expand with E = A ⊙ γ per element.
+ */
+#include "lowrank_internal.h"
+
+vks_status vks_randlora_forward(vks_context *ctx, const vks_randlora_desc *d) {
+    static const char fn[] = "vks_randlora_forward";
+    if (!ctx) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: ctx is NULL", fn);
+    VKS_TRY(lr_check_struct(d, d ? d->struct_size : 0, sizeof(vks_randlora_desc), fn, "desc"));
+    lr_mat mx, my, mw = {0};
+    VKS_TRY(lr_rows_view(ctx, d->x, 4, fn, "x", &mx));
+    VKS_TRY(lr_check_dtype(ctx, mx.dtype, fn));
+    const vks_dtype dt = mx.dtype;
+    VKS_TRY(lr_rows_view(ctx, d->y, 4, fn, "y", &my));
+    VKS_TRY(lr_same_dtype(&my, dt, fn, "y"));
+    const int64_t m = mx.rows, in = mx.cols, out = my.cols;
+    if (my.rows != m)
+        return vks__error(VKS_ERROR_SHAPE_MISMATCH, "%s: y has %lld rows but x has %lld", fn, (long long)my.rows,
+                          (long long)m);
+    if (my.rows > 1 && my.ld < out)
+        return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: y's row stride %lld is below its %lld columns (rows overlap)",
+                          fn, (long long)my.ld, (long long)out);
+    if (d->w) {
+        VKS_TRY(lr_rows_view(ctx, d->w, 2, fn, "w", &mw));
+        VKS_TRY(lr_same_dtype(&mw, dt, fn, "w"));
+        if (mw.rows != out || mw.cols != in)
+            return vks__error(VKS_ERROR_SHAPE_MISMATCH, "%s: w is %lld x %lld, expected (out, in) = %lld x %lld", fn,
+                              (long long)mw.rows, (long long)mw.cols, (long long)out, (long long)in);
+    }
+    VkDeviceAddress bias = 0;
+    VKS_TRY(lr_check_bias(ctx, d->bias, out, dt, fn, &bias));
+    const int64_t dmin = in < out ? in : out, dmax = in < out ? out : in;
+
+    /* randlora_A: (r, D) or PEFT's (r, 1, D), D >= d_min. */
+    const vks_tensor *A = d->basis_a, *B = d->basis_b, *L = d->lambda, *G = d->gamma;
+    VKS_TRY(vks__check_tensor(ctx, A, fn, "basis_a"));
+    VKS_TRY(vks__check_ndim(A, 2, 3, fn, "basis_a"));
+    VKS_TRY(vks__check_dtype(A, dt, fn, "basis_a"));
+    if (A->ndim == 3 && A->shape[1] != 1)
+        return vks__error(VKS_ERROR_UNSUPPORTED,
+                          "%s: basis_a has shape (%lld, %lld, %lld); one A shared by the bases is expected, (r, D) or "
+                          "PEFT's (r, 1, D)",
+                          fn, (long long)A->shape[0], (long long)A->shape[1], (long long)A->shape[2]);
+    const int64_t r = A->shape[0], a_cols = A->shape[A->ndim - 1], a_ld = A->strides[0];
+    if (a_cols < dmin)
+        return vks__error(VKS_ERROR_SHAPE_MISMATCH, "%s: basis_a has %lld columns, expected >= min(in, out) = %lld", fn,
+                          (long long)a_cols, (long long)dmin);
+    if (dmin > 1 && A->strides[A->ndim - 1] != 1)
+        return vks__error(VKS_ERROR_UNSUPPORTED, "%s: basis_a's last dimension must have stride 1", fn);
+    if (r < 1) return vks__error(VKS_ERROR_SHAPE_MISMATCH, "%s: basis_a has rank r = %lld, expected >= 1", fn, (long long)r);
+    /* randlora_lambda: (r, n), compact (read flat, index rho*n + i). */
+    VKS_TRY(vks__check_tensor(ctx, L, fn, "lambda"));
+    VKS_TRY(vks__check_ndim(L, 2, 2, fn, "lambda"));
+    VKS_TRY(vks__check_dtype(L, dt, fn, "lambda"));
+    const int64_t n = L->shape[1];
+    if (L->shape[0] != r || n < 1)
+        return vks__error(VKS_ERROR_SHAPE_MISMATCH, "%s: lambda is %lld x %lld, expected (r, n) with r = %lld, n >= 1", fn,
+                          (long long)L->shape[0], (long long)n, (long long)r);
+    if (!vks__tensor_is_contiguous(L))
+        return vks__error(VKS_ERROR_UNSUPPORTED, "%s: lambda must be compact (strides (n, 1))", fn);
+    /* randlora_gamma: (n, d_min). */
+    lr_mat mg;
+    VKS_TRY(lr_rows_view(ctx, G, 2, fn, "gamma", &mg));
+    VKS_TRY(lr_same_dtype(&mg, dt, fn, "gamma"));
+    if (mg.rows != n || mg.cols != dmin)
+        return vks__error(VKS_ERROR_SHAPE_MISMATCH, "%s: gamma is %lld x %lld, expected (n, min(in, out)) = %lld x %lld",
+                          fn, (long long)mg.rows, (long long)mg.cols, (long long)n, (long long)dmin);
+    /* randlora_B: (D', N, r), D' >= d_max, N >= n, the (N, r) block of a row compact. */
+    VKS_TRY(vks__check_tensor(ctx, B, fn, "basis_b"));
+    VKS_TRY(vks__check_ndim(B, 3, 3, fn, "basis_b"));
+    VKS_TRY(vks__check_dtype(B, dt, fn, "basis_b"));
+    if (B->shape[0] < dmax || B->shape[1] < n || B->shape[2] != r)
+        return vks__error(VKS_ERROR_SHAPE_MISMATCH,
+                          "%s: basis_b has shape (%lld, %lld, %lld), expected (>= max(in, out), >= n, r) = (>= %lld, >= "
+                          "%lld, %lld)",
+                          fn, (long long)B->shape[0], (long long)B->shape[1], (long long)B->shape[2], (long long)dmax,
+                          (long long)n, (long long)r);
+    if ((r > 1 && B->strides[2] != 1) || (n > 1 && B->strides[1] != r))
+        return vks__error(VKS_ERROR_UNSUPPORTED, "%s: basis_b's last two dimensions must be compact (strides (.., r, 1))",
+                          fn);
+    const int64_t b_ld = dmax > 1 ? B->strides[0] : n * r, R = n * r;
+    if (R > INT32_MAX / 2 || a_ld > INT32_MAX || b_ld > INT32_MAX)
+        return vks__error(VKS_ERROR_OUT_OF_RANGE, "%s: the bases are too large (n*r = %lld)", fn, (long long)R);
+    const vks_tensor *ins[] = {d->x, d->w, d->bias, A, B, L, G};
+    static const char *const names[] = {"x", "w", "bias", "basis_a", "basis_b", "lambda", "gamma"};
+    for (size_t i = 0; i < VKS_COUNT_OF(ins); ++i) VKS_TRY(lr_check_no_overlap(d->y, ins[i], fn, "y", names[i]));
+
+    const bool in_is_min = in <= out;
+    lr_adapter ad = {.rank = (uint32_t)R, .nb = (uint32_t)n, .scale = (float)d->scale,
+                     .post = vks__tensor_address(L), .g = mg.address, .g_ld = (uint32_t)mg.ld};
+    if (in_is_min) {
+        ad.s = vks__tensor_address(A), ad.s_ld = (uint32_t)a_ld; /* Â_flat rows, formed per element */
+        ad.e = vks__tensor_address(B), ad.e_ld = (uint32_t)b_ld; /* B_flat (out, n*r) */
+    } else {
+        ad.s = vks__tensor_address(B), ad.s_ld = (uint32_t)b_ld; /* B_flat (in, n*r), read transposed */
+        ad.e = vks__tensor_address(A), ad.e_ld = (uint32_t)a_ld; /* Â_flat (n*r, out), formed per element */
+    }
+    lr_problem pb = {.fn = fn,
+                     .op = "randlora_forward",
+                     .dtype = dt,
+                     .m = (uint32_t)m,
+                     .in = (uint32_t)in,
+                     .out = (uint32_t)out,
+                     .x = mx.address,
+                     .w = d->w ? mw.address : 0,
+                     .y = my.address,
+                     .bias = bias,
+                     .ldx = (uint32_t)mx.ld,
+                     .ldw = d->w ? (uint32_t)mw.ld : 0,
+                     .ldy = (uint32_t)my.ld,
+                     .beta = (float)d->beta,
+                     .adapters = &ad,
+                     .nadapters = 1,
+                     .max_rank = (uint32_t)R,
+                     .s_mode = in_is_min ? LR_S_PRODUCT : LR_S_TRANSPOSED,
+                     .e_product = !in_is_min,
+                     .shrink = true,
+                     .expand = true};
+    return lr_record(ctx, &pb);
+}
