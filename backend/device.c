@@ -168,9 +168,12 @@ vks_status vks__probe_physical_device(const vks_instance_fns *f, VkPhysicalDevic
     if (f12.bufferDeviceAddress) fb |= VKS_FEATURE_BUFFER_ADDRESS;
     if (fsc.subgroupSizeControl && fsc.computeFullSubgroups) fb |= VKS_FEATURE_SUBGROUP_CONTROL;
     if (out->has_ext_coopmat_khr) fb |= VKS_FEATURE_COOPMAT_KHR;
-    out->has_vulkan_memory_model = f12.vulkanMemoryModel;
+    /* Enabling the memory model makes the validation layer check every module's memory
+     * scopes, and plain buffer barriers use device scope: both features or neither. */
+    out->has_vulkan_memory_model = f12.vulkanMemoryModel && f12.vulkanMemoryModelDeviceScope;
     /* The tensor-core kernels use 16x16x16 fragments, f16 inputs, f32 accumulation. */
-    if (fcm.cooperativeMatrix && f12.vulkanMemoryModel && has_coopmat_shape(f, phys)) fb |= VKS_FEATURE_COOPMAT_NV;
+    if (fcm.cooperativeMatrix && out->has_vulkan_memory_model && has_coopmat_shape(f, phys))
+        fb |= VKS_FEATURE_COOPMAT_NV;
     if (out->timestamp_valid_bits && (lim->timestampComputeAndGraphics || out->compute_queue_family == 0))
         fb |= VKS_FEATURE_TIMESTAMPS;
     if (f12.hostQueryReset) fb |= VKS_FEATURE_HOST_QUERY_RESET;
@@ -393,6 +396,7 @@ vks_status vks__create_logical_device(vks_context *ctx, const vks_device_probe *
     if (fb & VKS_FEATURE_COOPMAT_NV) {
         fcm.cooperativeMatrix = VK_TRUE;
         f12.vulkanMemoryModel = VK_TRUE;
+        f12.vulkanMemoryModelDeviceScope = VK_TRUE;
         *tail = &fcm;
         tail = &fcm.pNext;
         exts[next++] = "VK_NV_cooperative_matrix";

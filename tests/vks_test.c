@@ -253,6 +253,10 @@ double vkt_tol(vks_dtype dt) {
     }
 }
 
+double vkt_tol_sum(vks_dtype dt, int64_t terms) {
+    return vkt_tol(dt) * fmax(1.0, sqrt((double)terms / 4096.0));
+}
+
 double vkt_rel_err(const double *got, const double *want, size_t n) {
     double scale = 0, err = 0;
     for (size_t i = 0; i < n; ++i) scale = fmax(scale, fabs(want[i]));

@@ -85,8 +85,13 @@ double *vkt_download(vks_buffer *buf, vks_dtype dt, size_t first, size_t n);
 
 /* ---- comparisons --------------------------------------------------------------------- */
 
-/* Relative tolerance of a dtype for results of moderate-length reductions. */
+/* Relative tolerance of a dtype for results of moderate-length reductions (up to a few
+ * thousand terms). */
 double vkt_tol(vks_dtype dt);
+/* The same for sums of `terms` terms: rounding error grows like sqrt(terms) * u, so the
+ * tolerance widens by sqrt(terms / 4096) beyond 4096 terms (a kernel that sums sequentially,
+ * as GPUs do over K, reaches ~sqrt(K) u; slicing, as on lavapipe, stays below). */
+double vkt_tol_sum(vks_dtype dt, int64_t terms);
 /* max|got - want| / max(max|want|, floor) <= tol, and every value finite; on failure,
  * reports the worst element. Returns the measured error. */
 double vkt_assert_close(const double *got, const double *want, size_t n, double tol, const char *what);
