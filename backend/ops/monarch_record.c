@@ -48,8 +48,11 @@ static bool is_coopmat(vks_shader_id id) {
 }
 
 /* The tensor-core kernel: f16 on a device with VK_NV_cooperative_matrix (16x16x16 f16 x f16
- * + f32, which NVIDIA GPUs list) and 32-wide subgroups; opt-in with VKS_MONARCH_COOPMAT=1
- * until it has run on a GPU (it cannot run on lavapipe). */
+ * + f32, which NVIDIA GPUs list) and 32-wide subgroups. By default for products of at most
+ * 256 rows per block, where it measured faster on an H100 (docs/bench/h100-notes.md: n = 4096,
+ * nblocks = 64, two-pass f16, batch 16: 0.021 vs 0.059 ms; batch 256: 0.064 vs 0.151 ms);
+ * at batch 16384 the portable tiles were faster (1.9 vs 3.4 ms). VKS_MONARCH_COOPMAT=1 uses
+ * it for every product, =0 for none. */
 static bool use_coopmat(const vks_context *ctx, const mon_bmm *g) {
     const char *opt = getenv("VKS_MONARCH_COOPMAT");
     const uint32_t need = VKS_FEATURE_COOPMAT_NV | VKS_FEATURE_FLOAT16 | VKS_FEATURE_STORAGE16;
@@ -57,7 +60,10 @@ static bool use_coopmat(const vks_context *ctx, const mon_bmm *g) {
     const bool sg32 = di->subgroup_size == 32 ||
                       (vks__has_feature(ctx, VKS_FEATURE_SUBGROUP_CONTROL) && di->min_subgroup_size <= 32 &&
                        di->max_subgroup_size >= 32);
-    return opt && !strcmp(opt, "1") && g->dtype == VKS_DTYPE_F16 && vks__has_feature(ctx, need) && sg32;
+    if (g->dtype != VKS_DTYPE_F16 || !vks__has_feature(ctx, need) || !sg32) return false;
+    if (opt && !strcmp(opt, "0")) return false;
+    if (opt && !strcmp(opt, "1")) return true;
+    return g->m <= 256 && mon__gpu_kernels(ctx);
 }
 
 /* VKS_MONARCH_COOPMAT=emulate: the same tiles with the fragment operations emulated (tests). */

@@ -19,9 +19,11 @@
  * Environment (read at each call, for testing and benchmarking):
  *   VKS_MONARCH_KERNELS=gpu|cpu   use the GPU (shared-memory) or CPU (subgroup-shuffle) kernels
  *                                 whatever the device type
- *   VKS_MONARCH_COOPMAT=1         f16 block-diagonal products on tensor cores where the device
- *                                 has VK_NV_cooperative_matrix (opt-in until measured);
- *                                 =emulate runs the same tiles without them (tests)
+ *   VKS_MONARCH_COOPMAT=1|0       f16 block-diagonal products on tensor cores (where the device
+ *                                 has VK_NV_cooperative_matrix) for every product, or none;
+ *                                 unset: for products of at most 256 rows per block, where
+ *                                 they measured faster; =emulate runs the same tiles without
+ *                                 them (tests)
  */
 #ifndef VKSTRUCT_MONARCH_H
 #define VKSTRUCT_MONARCH_H
