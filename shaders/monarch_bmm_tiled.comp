@@ -7,6 +7,7 @@
 // walk memory in that order (coalesced).
 #version 460
 #extension GL_GOOGLE_include_directive : require
+#extension GL_EXT_control_flow_attributes : require
 #include "common/dtype.glsl"
 #include "common/activation.glsl"
 #include "common/monarch_bmm_push.glsl"
@@ -50,8 +51,8 @@ void main() {
     TBuf B = TBuf(t_addr(p.b, uint64_t(z) * p.b_bs));
 
     ACC acc[TM][TN];
-    for (uint i = 0; i < TM; ++i)
-        for (uint j = 0; j < TN; ++j) acc[i][j] = ACC(0);
+    [[unroll]] for (uint i = 0; i < TM; ++i)
+        [[unroll]] for (uint j = 0; j < TN; ++j) acc[i][j] = ACC(0);
 
     for (uint k0 = 0; k0 < kz; k0 += BK) {
         for (uint e = tid; e < BM * BK; e += nthreads) {
@@ -71,22 +72,22 @@ void main() {
             Bs[kk * SB + j] = v;
         }
         barrier();
-        for (uint kk = 0; kk < BK; ++kk) {
+        [[unroll]] for (uint kk = 0; kk < BK; ++kk) {
             ACC ar[TM], br[TN];
-            for (uint i = 0; i < TM; ++i) ar[i] = As[kk * SA + ty * TM + i];
-            for (uint j = 0; j < TN; ++j) br[j] = Bs[kk * SB + tx + j * TX];
-            for (uint i = 0; i < TM; ++i)
-                for (uint j = 0; j < TN; ++j) acc[i][j] = fma(ar[i], br[j], acc[i][j]);
+            [[unroll]] for (uint i = 0; i < TM; ++i) ar[i] = As[kk * SA + ty * TM + i];
+            [[unroll]] for (uint j = 0; j < TN; ++j) br[j] = Bs[kk * SB + tx + j * TX];
+            [[unroll]] for (uint i = 0; i < TM; ++i)
+                [[unroll]] for (uint j = 0; j < TN; ++j) acc[i][j] = fma(ar[i], br[j], acc[i][j]);
         }
         barrier();
     }
 
     TBuf C = TBuf(t_addr(p.c, uint64_t(z) * p.c_bs));
     const uint64_t bias_base = p.bias == 0 ? 0 : t_addr(p.bias, uint64_t(z) * p.bias_bs);
-    for (uint i = 0; i < TM; ++i) {
+    [[unroll]] for (uint i = 0; i < TM; ++i) {
         uint gi = m0 + ty * TM + i;
         if (gi >= p.m) break;
-        for (uint j = 0; j < TN; ++j) {
+        [[unroll]] for (uint j = 0; j < TN; ++j) {
             uint gj = n0 + tx + j * TX;
             if (gj >= nz) continue;
             ACC v = acc[i][j];

@@ -8,6 +8,7 @@
 // a time with coalesced loads; each invocation accumulates TM x TN (16 x 16 invocations).
 #version 460
 #extension GL_GOOGLE_include_directive : require
+#extension GL_EXT_control_flow_attributes : require
 #include "common/dtype.glsl"
 #include "common/activation.glsl"
 #include "common/monarch_fused_push.glsl"
@@ -39,8 +40,8 @@ void main() {
         const uint ka = i * p.p >= p.n_in ? 0u : min(p.p, p.n_in - i * p.p);
         for (uint c0 = 0; c0 < GR; c0 += CW) {
             ACC acc[TM][TN];
-            for (uint a = 0; a < TM; ++a)
-                for (uint b = 0; b < TN; ++b) acc[a][b] = ACC(0);
+            [[unroll]] for (uint a = 0; a < TM; ++a)
+                [[unroll]] for (uint b = 0; b < TN; ++b) acc[a][b] = ACC(0);
             for (uint k0 = 0; k0 < ka; k0 += BK) {
                 // x rows: contiguous along the term index -> consecutive invocations, consecutive terms.
                 for (uint e = tid; e < TB * BK; e += nthreads) {
@@ -58,18 +59,18 @@ void main() {
                 barrier();
                 for (uint kk = 0; kk < min(BK, ka - k0); ++kk) {
                     ACC ar[TM], br[TN];
-                    for (uint a = 0; a < TM; ++a) ar[a] = As[kk * SA + ty * TM + a];
-                    for (uint b = 0; b < TN; ++b) br[b] = Bs[kk * SB + tx + 16 * b];
-                    for (uint a = 0; a < TM; ++a)
-                        for (uint b = 0; b < TN; ++b) acc[a][b] = fma(ar[a], br[b], acc[a][b]);
+                    [[unroll]] for (uint a = 0; a < TM; ++a) ar[a] = As[kk * SA + ty * TM + a];
+                    [[unroll]] for (uint b = 0; b < TN; ++b) br[b] = Bs[kk * SB + tx + 16 * b];
+                    [[unroll]] for (uint a = 0; a < TM; ++a)
+                        [[unroll]] for (uint b = 0; b < TN; ++b) acc[a][b] = fma(ar[a], br[b], acc[a][b]);
                 }
                 barrier();
             }
-            for (uint b = 0; b < TN; ++b) {
+            [[unroll]] for (uint b = 0; b < TN; ++b) {
                 const uint c = c0 + tx + 16 * b;
                 if (c >= GR) continue;
                 const uint base = ((c % G) * p.r + i * p.R + c / G) * TB + ty * TM;
-                for (uint a = 0; a < TM; ++a) U[base + a] = acc[a][b];
+                [[unroll]] for (uint a = 0; a < TM; ++a) U[base + a] = acc[a][b];
             }
         }
     }
@@ -77,14 +78,14 @@ void main() {
 
     // ---- stage 2 ----------------------------------------------------------------------------
     TBuf Y = TBuf(p.y);
-    for (uint g = 0; g < G; ++g) {
+    [[unroll]] for (uint g = 0; g < G; ++g) {
         const uint lam = g0 + g;
         if (lam >= p.l) break;
         const uint ubase = g * p.r * TB;
         for (uint t0 = 0; t0 < p.s; t0 += CW) {
             ACC acc[TM][TN];
-            for (uint a = 0; a < TM; ++a)
-                for (uint b = 0; b < TN; ++b) acc[a][b] = ACC(0);
+            [[unroll]] for (uint a = 0; a < TM; ++a)
+                [[unroll]] for (uint b = 0; b < TN; ++b) acc[a][b] = ACC(0);
             for (uint k0 = 0; k0 < p.r; k0 += BK) {
                 for (uint e = tid; e < CW * BK; e += nthreads) {
                     const uint tt = e / BK, kk = e % BK, t = t0 + tt, rho = k0 + kk;
@@ -93,18 +94,18 @@ void main() {
                 barrier();
                 for (uint kk = 0; kk < min(BK, p.r - k0); ++kk) {
                     ACC ar[TM], br[TN];
-                    for (uint a = 0; a < TM; ++a) ar[a] = U[ubase + (k0 + kk) * TB + ty * TM + a];
-                    for (uint b = 0; b < TN; ++b) br[b] = Bs[kk * SB + tx + 16 * b];
-                    for (uint a = 0; a < TM; ++a)
-                        for (uint b = 0; b < TN; ++b) acc[a][b] = fma(ar[a], br[b], acc[a][b]);
+                    [[unroll]] for (uint a = 0; a < TM; ++a) ar[a] = U[ubase + (k0 + kk) * TB + ty * TM + a];
+                    [[unroll]] for (uint b = 0; b < TN; ++b) br[b] = Bs[kk * SB + tx + 16 * b];
+                    [[unroll]] for (uint a = 0; a < TM; ++a)
+                        [[unroll]] for (uint b = 0; b < TN; ++b) acc[a][b] = fma(ar[a], br[b], acc[a][b]);
                 }
                 barrier();
             }
-            for (uint b = 0; b < TN; ++b) {
+            [[unroll]] for (uint b = 0; b < TN; ++b) {
                 const uint t = t0 + tx + 16 * b, col = t * p.l + lam;
                 if (t >= p.s || col >= p.m_out) continue;
                 const ACC bv = p.bias != 0 ? to_acc(TBuf(p.bias).v[col]) : ACC(0);
-                for (uint a = 0; a < TM; ++a) {
+                [[unroll]] for (uint a = 0; a < TM; ++a) {
                     const uint row = row0 + ty * TM + a;
                     if (row < p.batch) Y.v[row * p.ldy + col] = from_acc(VKS_ACTIVATE(ACC, acc[a][b] + bv, ACT));
                 }

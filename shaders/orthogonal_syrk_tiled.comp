@@ -5,6 +5,7 @@
 // also stored at its transposed place.
 #version 460
 #extension GL_GOOGLE_include_directive : require
+#extension GL_EXT_control_flow_attributes : require
 #include "common/dtype.glsl"
 #include "common/orthogonal_syrk_push.glsl"
 
@@ -31,8 +32,8 @@ void main() {
     TBuf S = TBuf(t_addr(p.s, z * p.stride_s));
 
     ACC acc[TT][TT];
-    for (uint i = 0; i < TT; ++i)
-        for (uint j = 0; j < TT; ++j) acc[i][j] = ACC(0);
+    [[unroll]] for (uint i = 0; i < TT; ++i)
+        [[unroll]] for (uint j = 0; j < TT; ++j) acc[i][j] = ACC(0);
 
     for (uint k0 = 0; k0 < p.k; k0 += BK) {
         // Rows m0.. of op(S) into As, rows n0.. into Bs, walking memory contiguously.
@@ -50,21 +51,21 @@ void main() {
             Bs[kk * SP + i] = vb;
         }
         barrier();
-        for (uint kk = 0; kk < BK; ++kk) {
+        [[unroll]] for (uint kk = 0; kk < BK; ++kk) {
             ACC ar[TT], br[TT];
-            for (uint i = 0; i < TT; ++i) ar[i] = As[kk * SP + ty * TT + i];
-            for (uint j = 0; j < TT; ++j) br[j] = Bs[kk * SP + tx + j * TX];
-            for (uint i = 0; i < TT; ++i)
-                for (uint j = 0; j < TT; ++j) acc[i][j] = fma(ar[i], br[j], acc[i][j]);
+            [[unroll]] for (uint i = 0; i < TT; ++i) ar[i] = As[kk * SP + ty * TT + i];
+            [[unroll]] for (uint j = 0; j < TT; ++j) br[j] = Bs[kk * SP + tx + j * TX];
+            [[unroll]] for (uint i = 0; i < TT; ++i)
+                [[unroll]] for (uint j = 0; j < TT; ++j) acc[i][j] = fma(ar[i], br[j], acc[i][j]);
         }
         barrier();
     }
 
     TBuf C = TBuf(t_addr(p.cout, z * p.stride_cout));
-    for (uint i = 0; i < TT; ++i) {
+    [[unroll]] for (uint i = 0; i < TT; ++i) {
         uint gi = m0 + ty * TT + i;
         if (gi >= p.n) break;
-        for (uint j = 0; j < TT; ++j) {
+        [[unroll]] for (uint j = 0; j < TT; ++j) {
             uint gj = n0 + tx + j * TX;
             if (gj >= p.n || gj > gi) continue;
             const ACC v = syrk_value(acc[i][j], gi, gj, z); // (a T in registers would need f16 arithmetic)

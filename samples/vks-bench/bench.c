@@ -68,7 +68,7 @@ static double peak_flops(const bench_ctx *b, vks_dtype dt) {
     /* f16 kernels accumulate in f32: their ceiling is the f32 FMA rate, or the matrix
      * units' rate where the device has them (vkstruct then uses them for f16). */
     double g = dt == VKS_DTYPE_F64 ? b->peaks.fma_gflops_f64 : b->peaks.fma_gflops_f32;
-    if (dt == VKS_DTYPE_F16 && b->peaks.mma_gflops_f16 > g) g = b->peaks.mma_gflops_f16;
+    if ((dt == VKS_DTYPE_F16 || dt == VKS_DTYPE_BF16) && b->peaks.mma_gflops_f16 > g) g = b->peaks.mma_gflops_f16;
     return g * 1e9;
 }
 
