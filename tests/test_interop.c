@@ -4,104 +4,11 @@
 #include <math.h>
 #include <string.h>
 
-#include <vulkan/vulkan.h>
-
 #include "reference.h"
-#include "vks_test.h"
+#include "vkt_host.h"
 
-typedef struct host {
-    VkInstance instance;
-    VkDebugUtilsMessengerEXT messenger;
-    VkPhysicalDevice phys;
-    VkDevice device;
-    VkQueue queue;
-    uint32_t family;
-    VkCommandPool pool;
-    int messages;
-} host;
-
-static VKAPI_ATTR VkBool32 VKAPI_CALL host_messages(VkDebugUtilsMessageSeverityFlagBitsEXT sev,
-                                                    VkDebugUtilsMessageTypeFlagsEXT type,
-                                                    const VkDebugUtilsMessengerCallbackDataEXT *data, void *user) {
-    (void)type;
-    if (sev >= VK_DEBUG_UTILS_MESSAGE_SEVERITY_WARNING_BIT_EXT) {
-        ((host *)user)->messages++;
-        fprintf(stderr, "host validation: %s\n", data->pMessage);
-    }
-    return VK_FALSE;
-}
-
-static void host_create(host *h) {
-    memset(h, 0, sizeof *h);
-    const char *layer = "VK_LAYER_KHRONOS_validation", *ext = VK_EXT_DEBUG_UTILS_EXTENSION_NAME;
-    VkApplicationInfo app = {.sType = VK_STRUCTURE_TYPE_APPLICATION_INFO, .apiVersion = VK_API_VERSION_1_2};
-    VkDebugUtilsMessengerCreateInfoEXT dbg = {
-        .sType = VK_STRUCTURE_TYPE_DEBUG_UTILS_MESSENGER_CREATE_INFO_EXT,
-        .messageSeverity = VK_DEBUG_UTILS_MESSAGE_SEVERITY_WARNING_BIT_EXT | VK_DEBUG_UTILS_MESSAGE_SEVERITY_ERROR_BIT_EXT,
-        .messageType = VK_DEBUG_UTILS_MESSAGE_TYPE_GENERAL_BIT_EXT | VK_DEBUG_UTILS_MESSAGE_TYPE_VALIDATION_BIT_EXT,
-        .pfnUserCallback = host_messages,
-        .pUserData = h};
-    VkInstanceCreateInfo ici = {.sType = VK_STRUCTURE_TYPE_INSTANCE_CREATE_INFO,
-                                .pNext = &dbg,
-                                .pApplicationInfo = &app,
-                                .enabledLayerCount = 1,
-                                .ppEnabledLayerNames = &layer,
-                                .enabledExtensionCount = 1,
-                                .ppEnabledExtensionNames = &ext};
-    assert_int_equal(vkCreateInstance(&ici, NULL, &h->instance), VK_SUCCESS);
-    PFN_vkCreateDebugUtilsMessengerEXT create_messenger =
-        (PFN_vkCreateDebugUtilsMessengerEXT)vkGetInstanceProcAddr(h->instance, "vkCreateDebugUtilsMessengerEXT");
-    assert_int_equal(create_messenger(h->instance, &dbg, NULL, &h->messenger), VK_SUCCESS);
-    /* The same device the suite runs on. */
-    uint32_t n = 8;
-    VkPhysicalDevice devs[8];
-    vkEnumeratePhysicalDevices(h->instance, &n, devs);
-    for (uint32_t i = 0; i < n && !h->phys; ++i) {
-        VkPhysicalDeviceProperties p;
-        vkGetPhysicalDeviceProperties(devs[i], &p);
-        if (strcmp(p.deviceName, vkt->info.name) == 0) h->phys = devs[i];
-    }
-    assert_non_null(h->phys);
-    uint32_t nq = 8;
-    VkQueueFamilyProperties qf[8];
-    vkGetPhysicalDeviceQueueFamilyProperties(h->phys, &nq, qf);
-    while (!(qf[h->family].queueFlags & VK_QUEUE_COMPUTE_BIT)) h->family++;
-    VkPhysicalDeviceVulkan12Features f12 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_2_FEATURES,
-                                            .bufferDeviceAddress = VK_TRUE};
-    VkPhysicalDeviceFeatures2 f = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2, .pNext = &f12};
-    f.features.shaderInt64 = VK_TRUE;
-    const float prio = 1.0f;
-    VkDeviceQueueCreateInfo q = {.sType = VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO,
-                                 .queueFamilyIndex = h->family,
-                                 .queueCount = 1,
-                                 .pQueuePriorities = &prio};
-    VkDeviceCreateInfo dci = {.sType = VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO,
-                              .pNext = &f,
-                              .queueCreateInfoCount = 1,
-                              .pQueueCreateInfos = &q};
-    assert_int_equal(vkCreateDevice(h->phys, &dci, NULL, &h->device), VK_SUCCESS);
-    vkGetDeviceQueue(h->device, h->family, 0, &h->queue);
-    VkCommandPoolCreateInfo pci = {.sType = VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO, .queueFamilyIndex = h->family};
-    assert_int_equal(vkCreateCommandPool(h->device, &pci, NULL, &h->pool), VK_SUCCESS);
-}
-
-static void host_destroy(host *h) {
-    vkDestroyCommandPool(h->device, h->pool, NULL);
-    vkDestroyDevice(h->device, NULL);
-    PFN_vkDestroyDebugUtilsMessengerEXT destroy_messenger =
-        (PFN_vkDestroyDebugUtilsMessengerEXT)vkGetInstanceProcAddr(h->instance, "vkDestroyDebugUtilsMessengerEXT");
-    destroy_messenger(h->instance, h->messenger, NULL);
-    vkDestroyInstance(h->instance, NULL);
-}
-
-static vks_context *context_on(host *h) {
-    vks_vulkan_device vd = {.struct_size = sizeof vd,
-                            .instance = h->instance,
-                            .physical_device = h->phys,
-                            .device = h->device,
-                            .queue = h->queue,
-                            .queue_family_index = h->family,
-                            .enabled_features = VKS_FEATURE_BUFFER_ADDRESS | VKS_FEATURE_INT64};
+static vks_context *context_on(vkt_host *h) {
+    vks_vulkan_device vd = vkt_host_device(h, VKS_FEATURE_BUFFER_ADDRESS | VKS_FEATURE_INT64);
     vks_context_options o = vkt_options();
     o.vulkan = &vd;
     vks_context *ctx = NULL;
@@ -110,7 +17,7 @@ static vks_context *context_on(host *h) {
 }
 
 /* C = A * B on ctx with C in `c_buf` (which may be a wrapped host buffer), checked. */
-static void gemm_and_check(vks_context *ctx, vks_buffer *c_buf, void *host_cmd, host *h) {
+static void gemm_and_check(vks_context *ctx, vks_buffer *c_buf, void *host_cmd, vkt_host *h) {
     const int64_t m = 11, n = 9, k = 7;
     float a[11 * 7], b[7 * 9], c[11 * 9];
     double da[11 * 7], db[7 * 9], want[11 * 9], got[11 * 9];
@@ -153,8 +60,8 @@ static void gemm_and_check(vks_context *ctx, vks_buffer *c_buf, void *host_cmd, 
 
 static void test_interop_host_device(void **state) {
     (void)state;
-    host h;
-    host_create(&h);
+    vkt_host h;
+    vkt_host_create(&h);
     vks_context *ctx = context_on(&h);
     vks_buffer *C;
     VKT_OK(vks_buffer_create(ctx, 11 * 9 * 4, &C));
@@ -167,13 +74,13 @@ static void test_interop_host_device(void **state) {
     assert_int_equal(vkCreateCommandPool(h.device, &pci, NULL, &pool), VK_SUCCESS);
     vkDestroyCommandPool(h.device, pool, NULL);
     assert_int_equal(h.messages, 0);
-    host_destroy(&h);
+    vkt_host_destroy(&h);
 }
 
 static void test_interop_external_recording(void **state) {
     (void)state;
-    host h;
-    host_create(&h);
+    vkt_host h;
+    vkt_host_create(&h);
     vks_context *ctx = context_on(&h);
     VkCommandBufferAllocateInfo ai = {.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO,
                                       .commandPool = h.pool,
@@ -187,14 +94,14 @@ static void test_interop_external_recording(void **state) {
     VKT_FAILS(vks_end_external_recording(ctx), VKS_ERROR_INVALID_ARGUMENT, "no external recording is active");
     VKT_OK(vks_context_destroy(ctx));
     assert_int_equal(h.messages, 0);
-    host_destroy(&h);
+    vkt_host_destroy(&h);
 }
 
 /* A host's VkBuffer, with its own memory, used in place as C. */
 static void test_interop_wrapped_buffer(void **state) {
     (void)state;
-    host h;
-    host_create(&h);
+    vkt_host h;
+    vkt_host_create(&h);
     vks_context *ctx = context_on(&h);
     VkBufferCreateInfo bi = {.sType = VK_STRUCTURE_TYPE_BUFFER_CREATE_INFO,
                              .size = 4096,
@@ -230,7 +137,7 @@ static void test_interop_wrapped_buffer(void **state) {
     vkDestroyBuffer(h.device, buf, NULL);
     vkFreeMemory(h.device, mem, NULL);
     assert_int_equal(h.messages, 0);
-    host_destroy(&h);
+    vkt_host_destroy(&h);
 }
 
 static void test_interop_errors(void **state) {
@@ -242,14 +149,13 @@ static void test_interop_errors(void **state) {
     VKT_FAILS(vks_context_create(&o, &ctx), VKS_ERROR_INVALID_ARGUMENT, "needs instance, physical_device, device");
     vd.struct_size = 3;
     VKT_FAILS(vks_context_create(&o, &ctx), VKS_ERROR_INVALID_ARGUMENT, "struct_size = 3");
-    host h;
-    host_create(&h);
-    vd = (vks_vulkan_device){.struct_size = sizeof vd, .instance = h.instance, .physical_device = h.phys,
-                             .device = h.device, .queue = h.queue, .queue_family_index = h.family};
+    vkt_host h;
+    vkt_host_create(&h);
+    vd = vkt_host_device(&h, 0);
     VKT_FAILS(vks_context_create(&o, &ctx), VKS_ERROR_UNSUPPORTED, "lacks VKS_FEATURE_BUFFER_ADDRESS");
     assert_null(ctx);
     VKT_FAILS(vks_begin_external_recording(vkt->ctx, NULL), VKS_ERROR_INVALID_ARGUMENT, "command_buffer is NULL");
-    host_destroy(&h);
+    vkt_host_destroy(&h);
 }
 
 int main(void) {

@@ -4,117 +4,21 @@
  * device is made here with Vulkan loaded at run time (validation layer on, any message
  * fails the test). */
 #define VK_NO_PROTOTYPES
-#include <dlfcn.h>
 #include <math.h>
 #include <string.h>
 
-#include <vulkan/vulkan.h>
-
 #include "reference_lowrank.h"
-#include "vks_test.h"
+#include "vkt_host.h"
 
-typedef struct host {
-    void *lib;
-    PFN_vkGetInstanceProcAddr gipa;
-    VkInstance instance;
-    VkDebugUtilsMessengerEXT messenger;
-    VkPhysicalDevice phys;
-    VkDevice device;
-    VkQueue queue;
-    uint32_t family;
-    VkCommandPool pool;
-    int messages;
-} host;
-
-static VKAPI_ATTR VkBool32 VKAPI_CALL host_messages(VkDebugUtilsMessageSeverityFlagBitsEXT sev,
-                                                    VkDebugUtilsMessageTypeFlagsEXT type,
-                                                    const VkDebugUtilsMessengerCallbackDataEXT *data, void *user) {
-    (void)type;
-    if (sev >= VK_DEBUG_UTILS_MESSAGE_SEVERITY_WARNING_BIT_EXT) {
-        ((host *)user)->messages++;
-        fprintf(stderr, "host validation: %s\n", data->pMessage);
-    }
-    return VK_FALSE;
-}
-
+/* Through the loader's vkGetInstanceProcAddr, as an engine that loads Vulkan itself would. */
 #define IFN(h, name) ((PFN_##name)(h)->gipa((h)->instance, #name))
 
-static bool host_create(host *h) {
-    memset(h, 0, sizeof *h);
-    h->lib = dlopen("libvulkan.so.1", RTLD_NOW | RTLD_LOCAL);
-    if (!h->lib) return false;
-    h->gipa = (PFN_vkGetInstanceProcAddr)dlsym(h->lib, "vkGetInstanceProcAddr");
-    const char *layer = "VK_LAYER_KHRONOS_validation", *ext = VK_EXT_DEBUG_UTILS_EXTENSION_NAME;
-    VkApplicationInfo app = {.sType = VK_STRUCTURE_TYPE_APPLICATION_INFO, .apiVersion = VK_API_VERSION_1_2};
-    VkDebugUtilsMessengerCreateInfoEXT dbg = {
-        .sType = VK_STRUCTURE_TYPE_DEBUG_UTILS_MESSENGER_CREATE_INFO_EXT,
-        .messageSeverity =
-            VK_DEBUG_UTILS_MESSAGE_SEVERITY_WARNING_BIT_EXT | VK_DEBUG_UTILS_MESSAGE_SEVERITY_ERROR_BIT_EXT,
-        .messageType = VK_DEBUG_UTILS_MESSAGE_TYPE_GENERAL_BIT_EXT | VK_DEBUG_UTILS_MESSAGE_TYPE_VALIDATION_BIT_EXT,
-        .pfnUserCallback = host_messages,
-        .pUserData = h};
-    VkInstanceCreateInfo ici = {.sType = VK_STRUCTURE_TYPE_INSTANCE_CREATE_INFO,
-                                .pNext = &dbg,
-                                .pApplicationInfo = &app,
-                                .enabledLayerCount = 1,
-                                .ppEnabledLayerNames = &layer,
-                                .enabledExtensionCount = 1,
-                                .ppEnabledExtensionNames = &ext};
-    assert_int_equal(IFN(h, vkCreateInstance)(&ici, NULL, &h->instance), VK_SUCCESS);
-    assert_int_equal(IFN(h, vkCreateDebugUtilsMessengerEXT)(h->instance, &dbg, NULL, &h->messenger), VK_SUCCESS);
-    uint32_t n = 8;
-    VkPhysicalDevice devs[8];
-    IFN(h, vkEnumeratePhysicalDevices)(h->instance, &n, devs);
-    for (uint32_t i = 0; i < n && !h->phys; ++i) { /* the device the suite runs on */
-        VkPhysicalDeviceProperties p;
-        IFN(h, vkGetPhysicalDeviceProperties)(devs[i], &p);
-        if (strcmp(p.deviceName, vkt->info.name) == 0) h->phys = devs[i];
-    }
-    assert_non_null(h->phys);
-    uint32_t nq = 8;
-    VkQueueFamilyProperties qf[8];
-    IFN(h, vkGetPhysicalDeviceQueueFamilyProperties)(h->phys, &nq, qf);
-    while (!(qf[h->family].queueFlags & VK_QUEUE_COMPUTE_BIT)) h->family++;
-    VkPhysicalDeviceVulkan12Features f12 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_2_FEATURES,
-                                            .bufferDeviceAddress = VK_TRUE};
-    VkPhysicalDeviceFeatures2 f = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2, .pNext = &f12};
-    f.features.shaderInt64 = VK_TRUE;
-    const float prio = 1.0f;
-    VkDeviceQueueCreateInfo q = {.sType = VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO,
-                                 .queueFamilyIndex = h->family,
-                                 .queueCount = 1,
-                                 .pQueuePriorities = &prio};
-    VkDeviceCreateInfo dci = {.sType = VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO,
-                              .pNext = &f,
-                              .queueCreateInfoCount = 1,
-                              .pQueueCreateInfos = &q};
-    assert_int_equal(IFN(h, vkCreateDevice)(h->phys, &dci, NULL, &h->device), VK_SUCCESS);
-    IFN(h, vkGetDeviceQueue)(h->device, h->family, 0, &h->queue);
-    VkCommandPoolCreateInfo pci = {.sType = VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO, .queueFamilyIndex = h->family};
-    assert_int_equal(IFN(h, vkCreateCommandPool)(h->device, &pci, NULL, &h->pool), VK_SUCCESS);
-    return true;
-}
-
-static void host_destroy(host *h) {
-    IFN(h, vkDestroyCommandPool)(h->device, h->pool, NULL);
-    IFN(h, vkDestroyDevice)(h->device, NULL);
-    IFN(h, vkDestroyDebugUtilsMessengerEXT)(h->instance, h->messenger, NULL);
-    IFN(h, vkDestroyInstance)(h->instance, NULL);
-    dlclose(h->lib);
-}
 
 static void test_lowrank_external_recording(void **state) {
     (void)state;
-    host h;
-    if (!host_create(&h)) skip();
-    vks_vulkan_device vd = {.struct_size = sizeof vd,
-                            .instance = h.instance,
-                            .physical_device = h.phys,
-                            .device = h.device,
-                            .queue = h.queue,
-                            .queue_family_index = h.family,
-                            .enabled_features = VKS_FEATURE_BUFFER_ADDRESS | VKS_FEATURE_INT64,
-                            .get_instance_proc_addr = (void (*(*)(void *, const char *))(void))h.gipa};
+    vkt_host h;
+    vkt_host_create(&h);
+    vks_vulkan_device vd = vkt_host_device(&h, VKS_FEATURE_BUFFER_ADDRESS | VKS_FEATURE_INT64);
     vks_context_options o = vkt_options();
     o.vulkan = &vd;
     vks_context *ctx = NULL;
@@ -205,7 +109,7 @@ static void test_lowrank_external_recording(void **state) {
     free(x), free(w), free(a), free(b);
     VKT_OK(vks_context_destroy(ctx)); /* destroys its buffers; leaves the host's objects */
     assert_int_equal(h.messages, 0);
-    host_destroy(&h);
+    vkt_host_destroy(&h);
 }
 
 int main(void) {

@@ -255,19 +255,30 @@ typedef struct eigh_work {
     int32_t copy_of; /* -1, or the earlier factor with the same tensor and scales */
 } eigh_work;
 
+/* What the eigen and Cholesky paths check alike: d, the jitter, and d square factors of
+ * one supported dtype (their sizes into n). */
+static vks_status check_factors(vks_context *ctx, int32_t d, const vks_tensor *const *factors, double jitter,
+                                const char *fn, int64_t *n, vks_dtype *dt) {
+    VKS_TRY(vks__kron_check_d(d, fn));
+    if (!(jitter >= 0) || !isfinite(jitter))
+        return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: desc->jitter = %g, expected a finite value >= 0", fn, jitter);
+    if (!factors[0]) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: desc->factors[0] is NULL", fn);
+    VKS_TRY(vks__check_tensor(ctx, factors[0], fn, "desc->factors[0]"));
+    *dt = factors[0]->dtype;
+    VKS_TRY(vks__kron_check_dtype(ctx, *dt, fn, "desc->factors[0]"));
+    char arg[48];
+    for (int32_t i = 0; i < d; ++i) {
+        snprintf(arg, sizeof arg, "desc->factors[%d]", i);
+        VKS_TRY(square_view(ctx, factors[i], *dt, fn, arg, &n[i]));
+    }
+    return VKS_OK;
+}
+
 static vks_status eigh_validate(vks_context *ctx, const vks_kron_eigh_desc *desc, const char *fn, int64_t *n) {
-    VKS_TRY(vks__kron_check_d(desc->d, fn));
-    if (!(desc->jitter >= 0) || !isfinite(desc->jitter))
-        return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: desc->jitter = %g, expected a finite value >= 0", fn,
-                          desc->jitter);
-    if (!desc->factors[0]) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: desc->factors[0] is NULL", fn);
-    VKS_TRY(vks__check_tensor(ctx, desc->factors[0], fn, "desc->factors[0]"));
-    const vks_dtype dt = desc->factors[0]->dtype;
-    VKS_TRY(vks__kron_check_dtype(ctx, dt, fn, "desc->factors[0]"));
+    vks_dtype dt;
+    VKS_TRY(check_factors(ctx, desc->d, desc->factors, desc->jitter, fn, n, &dt));
     char arg[48];
     for (int32_t i = 0; i < desc->d; ++i) {
-        snprintf(arg, sizeof arg, "desc->factors[%d]", i);
-        VKS_TRY(square_view(ctx, desc->factors[i], dt, fn, arg, &n[i]));
         if (desc->noise_scales[i]) {
             snprintf(arg, sizeof arg, "desc->noise_scales[%d]", i);
             VKS_TRY(vks__kron_vector_compact(ctx, desc->noise_scales[i], n[i], dt, fn, arg));
@@ -636,21 +647,13 @@ typedef struct chol_work {
 
 static vks_status chol_validate(vks_context *ctx, const vks_kron_cholesky_desc *desc, const char *fn, int64_t *n,
                                 int64_t *points, kron_vec *y, kron_vec *alpha) {
-    VKS_TRY(vks__kron_check_d(desc->d, fn));
-    if (!(desc->jitter >= 0) || !isfinite(desc->jitter))
-        return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: desc->jitter = %g, expected a finite value >= 0", fn,
-                          desc->jitter);
-    if (desc->jitter_retries < 0 || desc->jitter_retries > 16)
+    if (desc->jitter_retries < 0 || desc->jitter_retries > 16) /* scalars before tensors */
         return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: desc->jitter_retries = %d, expected 0..16", fn,
                           desc->jitter_retries);
-    if (!desc->factors[0]) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: desc->factors[0] is NULL", fn);
-    VKS_TRY(vks__check_tensor(ctx, desc->factors[0], fn, "desc->factors[0]"));
-    const vks_dtype dt = desc->factors[0]->dtype;
-    VKS_TRY(vks__kron_check_dtype(ctx, dt, fn, "desc->factors[0]"));
+    vks_dtype dt;
+    VKS_TRY(check_factors(ctx, desc->d, desc->factors, desc->jitter, fn, n, &dt));
     char arg[48];
     for (int32_t i = 0; i < desc->d; ++i) {
-        snprintf(arg, sizeof arg, "desc->factors[%d]", i);
-        VKS_TRY(square_view(ctx, desc->factors[i], dt, fn, arg, &n[i]));
         if (desc->inverses[i]) {
             snprintf(arg, sizeof arg, "desc->inverses[%d]", i);
             VKS_TRY(vks__kron_square_compact(ctx, desc->inverses[i], n[i], dt, fn, arg));
