@@ -17,6 +17,8 @@
 
 #include <vkstruct/vkstruct.h>
 
+#include "sample_device.h"
+
 #define CHECK(call)                                                                                  \
     do {                                                                                             \
         vks_status check_s_ = (call);                                                                \
@@ -148,12 +150,7 @@ int main(int argc, char **argv) {
 
     vks_context_options o = VKS_CONTEXT_OPTIONS_INIT;
     o.flags = VKS_CONTEXT_PROFILING;
-    if (device) {
-        char *end = NULL;
-        long idx = strtol(device, &end, 10);
-        if (end && *end == '\0') o.device_index = (int32_t)idx;
-        else o.device_name = device;
-    }
+    sample_choose_device(&o, device);
     vks_context *ctx = NULL;
     CHECK(vks_context_create(&o, &ctx));
     vks_device_info info = {sizeof info};

@@ -104,62 +104,48 @@ static vks_status galore_gemm(vks_context *ctx, const char *op, vks_transpose ta
     return st;
 }
 
-vks_status vks_galore_project(vks_context *ctx, vks_galore_side side, const vks_tensor *g, const vks_tensor *p,
-                              const vks_tensor *r) {
-    static const char fn[] = "vks_galore_project";
+/* The shapes both directions share: G (m, n); RIGHT: P (rank, n), R (m, rank); LEFT:
+ * P (m, rank), R (rank, n). Resolves AUTO as GaLore does (m >= n: RIGHT). */
+static vks_status galore_check(vks_context *ctx, const char *fn, vks_galore_side *side, const vks_tensor *g,
+                               const vks_tensor *p, const vks_tensor *r) {
     if (!ctx) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: ctx is NULL", fn);
-    VKS_TRY(check_side(side, fn));
+    VKS_TRY(check_side(*side, fn));
     int64_t m, n, pr, pc, rr, rc;
     VKS_TRY(dims(ctx, g, fn, "g", &m, &n));
     VKS_TRY(dims(ctx, p, fn, "p", &pr, &pc));
     VKS_TRY(dims(ctx, r, fn, "r", &rr, &rc));
     VKS_TRY(same_dtypes(g, p, r, fn));
-    if (side == VKS_GALORE_AUTO) side = m >= n ? VKS_GALORE_RIGHT : VKS_GALORE_LEFT;
-    if (side == VKS_GALORE_RIGHT) { /* P (rank, n), R = G P^T (m, rank) */
+    if (*side == VKS_GALORE_AUTO) *side = m >= n ? VKS_GALORE_RIGHT : VKS_GALORE_LEFT;
+    if (*side == VKS_GALORE_RIGHT) {
         if (pc != n)
             return vks__error(VKS_ERROR_SHAPE_MISMATCH, "%s: side %s: p is %lld x %lld, expected (rank, n) with n = %lld",
-                              fn, side_name(side), (long long)pr, (long long)pc, (long long)n);
+                              fn, side_name(*side), (long long)pr, (long long)pc, (long long)n);
         if (rr != m || rc != pr)
             return vks__error(VKS_ERROR_SHAPE_MISMATCH, "%s: side %s: r is %lld x %lld, expected (m, rank) = %lld x %lld",
-                              fn, side_name(side), (long long)rr, (long long)rc, (long long)m, (long long)pr);
-        return galore_gemm(ctx, "galore_project", VKS_NO_TRANS, VKS_TRANS, 1.0, g, p, r);
+                              fn, side_name(*side), (long long)rr, (long long)rc, (long long)m, (long long)pr);
+        return VKS_OK;
     }
-    /* LEFT: P (m, rank), R = P^T G (rank, n) */
     if (pr != m)
         return vks__error(VKS_ERROR_SHAPE_MISMATCH, "%s: side %s: p is %lld x %lld, expected (m, rank) with m = %lld", fn,
-                          side_name(side), (long long)pr, (long long)pc, (long long)m);
+                          side_name(*side), (long long)pr, (long long)pc, (long long)m);
     if (rr != pc || rc != n)
         return vks__error(VKS_ERROR_SHAPE_MISMATCH, "%s: side %s: r is %lld x %lld, expected (rank, n) = %lld x %lld", fn,
-                          side_name(side), (long long)rr, (long long)rc, (long long)pc, (long long)n);
-    return galore_gemm(ctx, "galore_project", VKS_TRANS, VKS_NO_TRANS, 1.0, p, g, r);
+                          side_name(*side), (long long)rr, (long long)rc, (long long)pc, (long long)n);
+    return VKS_OK;
+}
+
+vks_status vks_galore_project(vks_context *ctx, vks_galore_side side, const vks_tensor *g, const vks_tensor *p,
+                              const vks_tensor *r) {
+    VKS_TRY(galore_check(ctx, "vks_galore_project", &side, g, p, r));
+    if (side == VKS_GALORE_RIGHT) /* R = G P^T */
+        return galore_gemm(ctx, "galore_project", VKS_NO_TRANS, VKS_TRANS, 1.0, g, p, r);
+    return galore_gemm(ctx, "galore_project", VKS_TRANS, VKS_NO_TRANS, 1.0, p, g, r); /* R = P^T G */
 }
 
 vks_status vks_galore_project_back(vks_context *ctx, vks_galore_side side, const vks_tensor *r, const vks_tensor *p,
                                    double scale, const vks_tensor *g) {
-    static const char fn[] = "vks_galore_project_back";
-    if (!ctx) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: ctx is NULL", fn);
-    VKS_TRY(check_side(side, fn));
-    int64_t m, n, pr, pc, rr, rc;
-    VKS_TRY(dims(ctx, g, fn, "g", &m, &n));
-    VKS_TRY(dims(ctx, p, fn, "p", &pr, &pc));
-    VKS_TRY(dims(ctx, r, fn, "r", &rr, &rc));
-    VKS_TRY(same_dtypes(g, p, r, fn));
-    if (side == VKS_GALORE_AUTO) side = m >= n ? VKS_GALORE_RIGHT : VKS_GALORE_LEFT;
-    if (side == VKS_GALORE_RIGHT) { /* G (m, n) = scale R (m, rank) P (rank, n) */
-        if (pc != n)
-            return vks__error(VKS_ERROR_SHAPE_MISMATCH, "%s: side %s: p is %lld x %lld, expected (rank, n) with n = %lld",
-                              fn, side_name(side), (long long)pr, (long long)pc, (long long)n);
-        if (rr != m || rc != pr)
-            return vks__error(VKS_ERROR_SHAPE_MISMATCH, "%s: side %s: r is %lld x %lld, expected (m, rank) = %lld x %lld",
-                              fn, side_name(side), (long long)rr, (long long)rc, (long long)m, (long long)pr);
+    VKS_TRY(galore_check(ctx, "vks_galore_project_back", &side, g, p, r));
+    if (side == VKS_GALORE_RIGHT) /* G = scale R P */
         return galore_gemm(ctx, "galore_project_back", VKS_NO_TRANS, VKS_NO_TRANS, scale, r, p, g);
-    }
-    /* LEFT: G (m, n) = scale P (m, rank) R (rank, n) */
-    if (pr != m)
-        return vks__error(VKS_ERROR_SHAPE_MISMATCH, "%s: side %s: p is %lld x %lld, expected (m, rank) with m = %lld", fn,
-                          side_name(side), (long long)pr, (long long)pc, (long long)m);
-    if (rr != pc || rc != n)
-        return vks__error(VKS_ERROR_SHAPE_MISMATCH, "%s: side %s: r is %lld x %lld, expected (rank, n) = %lld x %lld", fn,
-                          side_name(side), (long long)rr, (long long)rc, (long long)pc, (long long)n);
-    return galore_gemm(ctx, "galore_project_back", VKS_NO_TRANS, VKS_NO_TRANS, scale, p, r, g);
+    return galore_gemm(ctx, "galore_project_back", VKS_NO_TRANS, VKS_NO_TRANS, scale, p, r, g); /* G = scale P R */
 }

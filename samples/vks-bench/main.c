@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "bench.h"
+#include "sample_device.h"
 
 static const struct {
     const char *name;
@@ -55,12 +56,7 @@ int main(int argc, char **argv) {
     vks_context_options o = VKS_CONTEXT_OPTIONS_INIT;
     o.flags = VKS_CONTEXT_PROFILING;
     if (getenv("VKS_PIPELINE_STATS")) o.message_callback = print_notice;
-    if (device) {
-        char *end = NULL;
-        long idx = strtol(device, &end, 10);
-        if (end && *end == '\0') o.device_index = (int32_t)idx;
-        else o.device_name = device;
-    }
+    sample_choose_device(&o, device);
     vks_status st = vks_context_create(&o, &b.ctx);
     if (st != VKS_OK) {
         fprintf(stderr, "vks-bench: %s: %s\n", vks_status_string(st), vks_last_error(NULL));
