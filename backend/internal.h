@@ -149,6 +149,9 @@ vks_status vks__check_buffer(const vks_context *ctx, const vks_buffer *buf, cons
  * counted among the user's live buffers. */
 vks_status vks__buffer_create_locked(vks_context *ctx, uint64_t size, bool internal, vks_buffer **out);
 void vks__buffer_destroy_locked(vks_buffer *buf);
+/* Destroys an internal buffer once no recorded work can use it any more: at once when
+ * nothing is pending, else after the next flush outside every op (like outgrown scratch). */
+void vks__buffer_retire_locked(vks_buffer *buf);
 vks_status vks__buffer_write_locked(vks_buffer *dst, uint64_t offset, const void *src, uint64_t size);
 vks_status vks__buffer_read_locked(vks_buffer *src, uint64_t offset, void *dst, uint64_t size);
 
@@ -261,7 +264,7 @@ struct vks_context {
     vks_buffer *scratch;         /* see vks__scratch */
     uint64_t scratch_top;        /* bytes of scratch reserved by the open op regions */
     uint64_t scratch_marks[16];  /* scratch_top when each open op region began */
-    vks_buffer *retired_scratch; /* outgrown regions, destroyed after the next flush */
+    vks_buffer *retired_scratch; /* internal buffers awaiting a flush outside every op */
     vks_buffer *params;          /* see vks__params */
     uint64_t params_head;
     VkBuffer staging;

@@ -503,6 +503,16 @@ vks_status vks_buffer_fill(vks_buffer *dst, uint64_t offset, uint64_t size_bytes
 
 #define PARAMS_BYTES (1024ull * 1024ull)
 
+void vks__buffer_retire_locked(vks_buffer *buf) {
+    vks_context *ctx = buf->ctx;
+    if (ctx->recording || ctx->host_cmd || ctx->op_depth > 0) {
+        buf->next_retired = ctx->retired_scratch;
+        ctx->retired_scratch = buf;
+    } else {
+        vks__buffer_destroy_locked(buf);
+    }
+}
+
 vks_status vks__scratch(vks_context *ctx, uint64_t bytes, VkDeviceAddress *out) {
     const uint64_t base = align_up(ctx->scratch_top, 256);
     const uint64_t need = base + VKS_MAX(bytes, 256);
@@ -512,14 +522,7 @@ vks_status vks__scratch(vks_context *ctx, uint64_t bytes, VkDeviceAddress *out) 
         uint64_t size = ctx->scratch ? VKS_MAX(need, ctx->scratch->size + ctx->scratch->size / 2) : need;
         vks_buffer *b = NULL;
         VKS_TRY(vks__buffer_create_locked(ctx, align_up(size, 4096), true, &b));
-        if (ctx->scratch) {
-            if (ctx->recording || ctx->host_cmd || ctx->op_depth > 0) {
-                ctx->scratch->next_retired = ctx->retired_scratch;
-                ctx->retired_scratch = ctx->scratch;
-            } else {
-                vks__buffer_destroy_locked(ctx->scratch);
-            }
-        }
+        if (ctx->scratch) vks__buffer_retire_locked(ctx->scratch);
         ctx->scratch = b;
     }
     ctx->scratch_top = need;

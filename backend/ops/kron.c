@@ -152,17 +152,6 @@ void vks__kron_groups_2d(const vks_context *ctx, int64_t groups, uint32_t *gx, u
     *gx = (uint32_t)VKS_CEIL_DIV(groups, (int64_t)*gy);
 }
 
-void vks__kron_retire(vks_context *ctx, vks_buffer *buf) {
-    if (!buf) return;
-    if (ctx->recording || ctx->host_cmd) {
-        /* The runtime's list of regions to destroy after the next flush (see vks__scratch). */
-        buf->next_retired = ctx->retired_scratch;
-        ctx->retired_scratch = buf;
-    } else {
-        vks__buffer_destroy_locked(buf);
-    }
-}
-
 /* ---- the recorders ------------------------------------------------------------------- */
 
 typedef struct transpose_push {

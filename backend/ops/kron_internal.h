@@ -59,7 +59,5 @@ void vks__kron_groups_2d(const vks_context *ctx, int64_t groups, uint32_t *gx, u
 static inline vks_shader_id vks__kron_variant(vks_dtype dt, vks_shader_id f32, vks_shader_id f64) {
     return dt == VKS_DTYPE_F64 ? f64 : f32;
 }
-/* Destroys an internal buffer once the work recorded so far has run (at the next flush). */
-void vks__kron_retire(vks_context *ctx, vks_buffer *buf);
 
 #endif /* VKS_KRON_INTERNAL_H */

@@ -454,9 +454,9 @@ vks_status vks_kron_eigh(vks_context *ctx, const vks_kron_eigh_desc *desc) {
     if (st == VKS_OK) st = eigh_validate(ctx, desc, fn, n);
     if (st == VKS_OK) st = eigh_run(ctx, desc, n, work, fn);
     for (int32_t i = 0; i < VKS_KRON_MAX_DIMS; ++i) {
-        vks__kron_retire(ctx, work[i].in);
-        vks__kron_retire(ctx, work[i].w);
-        vks__kron_retire(ctx, work[i].v);
+        if (work[i].in) vks__buffer_retire_locked(work[i].in);
+        if (work[i].w) vks__buffer_retire_locked(work[i].w);
+        if (work[i].v) vks__buffer_retire_locked(work[i].v);
     }
     vks__unlock(ctx);
     return st;
@@ -811,8 +811,8 @@ vks_status vks_kron_cholesky_solve(vks_context *ctx, const vks_kron_cholesky_des
     if (st == VKS_OK) st = chol_validate(ctx, desc, fn, n, &points, &y, &alpha);
     if (st == VKS_OK) st = chol_run(ctx, desc, n, points, &y, &alpha, work, fn);
     for (int32_t i = 0; i < VKS_KRON_MAX_DIMS; ++i) {
-        vks__kron_retire(ctx, work[i].l);
-        vks__kron_retire(ctx, work[i].inv);
+        if (work[i].l) vks__buffer_retire_locked(work[i].l);
+        if (work[i].inv) vks__buffer_retire_locked(work[i].inv);
     }
     vks__unlock(ctx);
     return st;
