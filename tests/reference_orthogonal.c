@@ -194,9 +194,7 @@ void ref_matmul(int64_t m, int64_t n, int64_t k, const double *a, int ta, const 
         }
 }
 
-void ref_random_orthonormal(vkt_rng *rng, int64_t m, int64_t n, double *q) {
-    /* Gaussian columns, modified Gram-Schmidt twice. */
-    for (int64_t i = 0; i < m * n; ++i) q[i] = vkt_normal(rng);
+void ref_orthonormalize_columns(int64_t m, int64_t n, double *q) {
     for (int pass = 0; pass < 2; ++pass)
         for (int64_t j = 0; j < n; ++j) {
             for (int64_t p = 0; p < j; ++p) {
@@ -209,6 +207,11 @@ void ref_random_orthonormal(vkt_rng *rng, int64_t m, int64_t n, double *q) {
             nrm = sqrt(nrm);
             for (int64_t r = 0; r < m; ++r) q[r * n + j] /= nrm;
         }
+}
+
+void ref_random_orthonormal(vkt_rng *rng, int64_t m, int64_t n, double *q) {
+    for (int64_t i = 0; i < m * n; ++i) q[i] = vkt_normal(rng); /* Gaussian columns */
+    ref_orthonormalize_columns(m, n, q);
 }
 
 void ref_symmetric_with_spectrum(vkt_rng *rng, int64_t n, const double *w, double *a) {

@@ -27,6 +27,9 @@ void ref_svd(int64_t m, int64_t n, const double *a, double *s, double *u, double
 void ref_polar(int64_t m, int64_t n, const double *a, double *p);
 
 /* q: an m x n matrix with orthonormal columns (m >= n), Haar-ish random. */
+/* Orthonormalizes the n columns of the row-major m x n matrix q in place: modified
+ * Gram-Schmidt applied twice (enough for orthogonality to rounding). */
+void ref_orthonormalize_columns(int64_t m, int64_t n, double *q);
 void ref_random_orthonormal(vkt_rng *rng, int64_t m, int64_t n, double *q);
 /* a = q diag(w) q^T with a random orthogonal q. */
 void ref_symmetric_with_spectrum(vkt_rng *rng, int64_t n, const double *w, double *a);

@@ -98,6 +98,27 @@ static vks_buffer *upload_rounded(vks_dtype dt, double *x, size_t n) {
     return vkt_upload(dt, x, n);
 }
 
+/* Eigendecompositions of two factors (n1 x n1, n2 x n2) into NaN-poisoned outputs, the
+ * setup several tests share; the caller destroys e->q[] and e->l[]. */
+typedef struct eig2 {
+    vks_buffer *q[2], *l[2];
+    vks_tensor tq[2], tl[2];
+} eig2;
+
+static void eig2_run(vks_dtype dt, const vks_tensor *k1, const vks_tensor *k2, int64_t n1, int64_t n2, eig2 *e) {
+    const int64_t n[2] = {n1, n2};
+    vks_kron_eigh_desc ed = VKS_KRON_EIGH_DESC_INIT;
+    ed.d = 2, ed.factors[0] = k1, ed.factors[1] = k2;
+    for (int t = 0; t < 2; ++t) {
+        e->q[t] = vkt_poisoned(dt, (size_t)(n[t] * n[t]));
+        e->l[t] = vkt_poisoned(dt, (size_t)n[t]);
+        e->tq[t] = vks_tensor_2d(e->q[t], dt, n[t], n[t]);
+        e->tl[t] = vks_tensor_1d(e->l[t], dt, n[t]);
+        ed.eigvecs[t] = &e->tq[t], ed.eigvals[t] = &e->tl[t];
+    }
+    VKT_OK(vks_kron_eigh(vkt->ctx, &ed));
+}
+
 /* ---- one noisy solve against the dense oracle ------------------------------------------------ */
 
 typedef struct solve_case {
@@ -334,16 +355,10 @@ static void test_kron_solve_eig_floor(void **state) {
     double *k1 = spectrum_factor(N1, lam1, 170, q1), *k2 = spectrum_factor(N2, lam2, 171, q2);
     vks_buffer *K1 = vkt_upload(dt, k1, N1 * N1), *K2 = vkt_upload(dt, k2, N2 * N2);
     vks_tensor t1 = vks_tensor_2d(K1, dt, N1, N1), t2 = vks_tensor_2d(K2, dt, N2, N2);
-    vks_buffer *Q1 = vkt_poisoned(dt, N1 * N1), *Q2 = vkt_poisoned(dt, N2 * N2), *L1 = vkt_poisoned(dt, N1),
-               *L2 = vkt_poisoned(dt, N2);
-    vks_tensor tq1 = vks_tensor_2d(Q1, dt, N1, N1), tq2 = vks_tensor_2d(Q2, dt, N2, N2);
-    vks_tensor tl1 = vks_tensor_1d(L1, dt, N1), tl2 = vks_tensor_1d(L2, dt, N2);
-    vks_kron_eigh_desc ed = VKS_KRON_EIGH_DESC_INIT;
-    ed.d = 2, ed.factors[0] = &t1, ed.factors[1] = &t2, ed.eigvecs[0] = &tq1, ed.eigvecs[1] = &tq2;
-    ed.eigvals[0] = &tl1, ed.eigvals[1] = &tl2;
-    VKT_OK(vks_kron_eigh(vkt->ctx, &ed));
+    eig2 fe;
+    eig2_run(dt, &t1, &t2, N1, N2, &fe);
     /* The exact zeros come back as zeros or tiny values; none below 0 (clamped). */
-    double *gl1 = vkt_download(L1, dt, 0, N1);
+    double *gl1 = vkt_download(fe.l[0], dt, 0, N1);
     for (int i = 0; i < N1; ++i) assert_true(gl1[i] >= 0 && fabs(gl1[i] - lam1[i]) < 1e-14);
     vkt_rng rng = vkt_rng_seed(172);
     double *y = vkt_random(&rng, NP, -1, 1);
@@ -352,11 +367,11 @@ static void test_kron_solve_eig_floor(void **state) {
     const double noise = 1e-9, floor_ = VKS_KRON_EIG_FLOOR_DEFAULT;
     vks_kron_solve_desc sd = VKS_KRON_SOLVE_DESC_INIT;
     assert_true(sd.eig_floor == floor_);
-    sd.d = 2, sd.eigvecs[0] = &tq1, sd.eigvecs[1] = &tq2, sd.eigvals[0] = &tl1, sd.eigvals[1] = &tl2;
+    sd.d = 2, sd.eigvecs[0] = &fe.tq[0], sd.eigvecs[1] = &fe.tq[1], sd.eigvals[0] = &fe.tl[0], sd.eigvals[1] = &fe.tl[1];
     sd.noise = noise, sd.y = &ty, sd.alpha = &ta, sd.logdet = &tld;
     VKT_OK(vks_kron_solve(vkt->ctx, &sd));
     double *alpha = vkt_download(A, dt, 0, NP), *logdet = vkt_download(LD, dt, 0, 1);
-    /* Oracle: Q diag(1 / max(lam + noise, floor)) Q^T y with the explicit Q = Q1 ⊗ Q2. */
+    /* Oracle: Q diag(1 / max(lam + noise, floor)) Q^T y with the explicit Q = fe.q[0] ⊗ fe.q[1]. */
     ref_mat qf[2] = {ref_rowmajor(q1, N1, N1), ref_rowmajor(q2, N2, N2)};
     double *q = malloc(sizeof(double) * NP * NP), want[NP], w[NP], want_ld = 0;
     ref_kron_dense(2, qf, q);
@@ -376,7 +391,7 @@ static void test_kron_solve_eig_floor(void **state) {
     vkt_assert_close(alpha, want, NP, 1e-7, "floored solve");
     assert_true(fabs(logdet[0] - want_ld) < 1e-7 * fabs(want_ld));
     free(gl1), free(y), free(alpha), free(logdet), free(q), free(k1), free(k2);
-    vks_buffer *bufs[] = {K1, K2, Q1, Q2, L1, L2, Y, A, LD};
+    vks_buffer *bufs[] = {K1, K2, fe.q[0], fe.q[1], fe.l[0], fe.l[1], Y, A, LD};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; ++i) vks_buffer_destroy(bufs[i]);
 }
 
@@ -625,19 +640,13 @@ static void test_kron_gp_posterior(void **state) {
     VKT_OK(vks_kron_kernel_matrix(vkt->ctx, &kd2, &tx2, &tx2, &tk2));
     VKT_OK(vks_kron_kernel_matrix(vkt->ctx, &kd1, &tp1, &tx1, &tc1));
     VKT_OK(vks_kron_kernel_matrix(vkt->ctx, &kd2, &tp2, &tx2, &tc2));
-    vks_buffer *Q1 = vkt_poisoned(dt, N1 * N1), *Q2 = vkt_poisoned(dt, N2 * N2), *L1 = vkt_poisoned(dt, N1),
-               *L2 = vkt_poisoned(dt, N2);
-    vks_tensor tq1 = vks_tensor_2d(Q1, dt, N1, N1), tq2 = vks_tensor_2d(Q2, dt, N2, N2);
-    vks_tensor tl1 = vks_tensor_1d(L1, dt, N1), tl2 = vks_tensor_1d(L2, dt, N2);
-    vks_kron_eigh_desc ed = VKS_KRON_EIGH_DESC_INIT;
-    ed.d = 2, ed.factors[0] = &tk1, ed.factors[1] = &tk2, ed.eigvecs[0] = &tq1, ed.eigvecs[1] = &tq2;
-    ed.eigvals[0] = &tl1, ed.eigvals[1] = &tl2;
-    VKT_OK(vks_kron_eigh(vkt->ctx, &ed));
+    eig2 fe;
+    eig2_run(dt, &tk1, &tk2, N1, N2, &fe);
     vks_buffer *A = vkt_poisoned(dt, NP), *M = vkt_poisoned(dt, P);
     vks_tensor ty = vks_tensor_1d(Y, dt, NP), ta = vks_tensor_1d(A, dt, NP), tm = vks_tensor_1d(M, dt, P);
     const double noise = 0.01;
     vks_kron_solve_desc sd = VKS_KRON_SOLVE_DESC_INIT;
-    sd.d = 2, sd.eigvecs[0] = &tq1, sd.eigvecs[1] = &tq2, sd.eigvals[0] = &tl1, sd.eigvals[1] = &tl2;
+    sd.d = 2, sd.eigvecs[0] = &fe.tq[0], sd.eigvecs[1] = &fe.tq[1], sd.eigvals[0] = &fe.tl[0], sd.eigvals[1] = &fe.tl[1];
     sd.noise = noise, sd.y = &ty, sd.alpha = &ta;
     VKT_OK(vks_kron_solve(vkt->ctx, &sd));
     const vks_tensor *cross[2] = {&tc1, &tc2};
@@ -684,7 +693,7 @@ static void test_kron_gp_posterior(void **state) {
     }
     vkt_assert_close(mgrid, wgrid, T1 * T2, dt == VKS_DTYPE_F64 ? 1e-9 : 1e-3, "GP posterior mean on a test grid");
     free(mean), free(mgrid), free(kd), free(l);
-    vks_buffer *bufs[] = {X1, X2, P1, P2, Y, K1, K2, C1, C2, Q1, Q2, L1, L2, A, M, G1, G2, S1, S2, MG};
+    vks_buffer *bufs[] = {X1, X2, P1, P2, Y, K1, K2, C1, C2, fe.q[0], fe.q[1], fe.l[0], fe.l[1], A, M, G1, G2, S1, S2, MG};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; ++i) vks_buffer_destroy(bufs[i]);
 }
 
@@ -696,20 +705,16 @@ static void test_kron_solve_logdet_only(void **state) {
     double *k1 = spd_factor(N1, 0.1, 500), *k2 = se_factor(N2, 0.3, 501);
     vks_buffer *K1 = upload_rounded(dt, k1, N1 * N1), *K2 = upload_rounded(dt, k2, N2 * N2);
     vks_tensor t1 = vks_tensor_2d(K1, dt, N1, N1), t2 = vks_tensor_2d(K2, dt, N2, N2);
-    vks_buffer *Q1 = vkt_poisoned(dt, N1 * N1), *Q2 = vkt_poisoned(dt, N2 * N2), *L1 = vkt_poisoned(dt, N1),
-               *L2 = vkt_poisoned(dt, N2), *LD = vkt_poisoned(dt, 1);
-    vks_tensor tq1 = vks_tensor_2d(Q1, dt, N1, N1), tq2 = vks_tensor_2d(Q2, dt, N2, N2);
-    vks_tensor tl1 = vks_tensor_1d(L1, dt, N1), tl2 = vks_tensor_1d(L2, dt, N2), tld = vks_tensor_1d(LD, dt, 1);
-    vks_kron_eigh_desc ed = VKS_KRON_EIGH_DESC_INIT;
-    ed.d = 2, ed.factors[0] = &t1, ed.factors[1] = &t2, ed.eigvecs[0] = &tq1, ed.eigvecs[1] = &tq2;
-    ed.eigvals[0] = &tl1, ed.eigvals[1] = &tl2;
-    VKT_OK(vks_kron_eigh(vkt->ctx, &ed));
+    eig2 fe;
+    eig2_run(dt, &t1, &t2, N1, N2, &fe);
+    vks_buffer *LD = vkt_poisoned(dt, 1);
+    vks_tensor tld = vks_tensor_1d(LD, dt, 1);
     double *ks[2] = {k1, k2};
     const int64_t n[2] = {N1, N2};
     for (int i = 0; i < 3; ++i) {
         const double noise = i == 0 ? 1e-3 : i == 1 ? 0.5 : 20.0;
         vks_kron_solve_desc sd = VKS_KRON_SOLVE_DESC_INIT;
-        sd.d = 2, sd.eigvecs[0] = &tq1, sd.eigvecs[1] = &tq2, sd.eigvals[0] = &tl1, sd.eigvals[1] = &tl2;
+        sd.d = 2, sd.eigvecs[0] = &fe.tq[0], sd.eigvecs[1] = &fe.tq[1], sd.eigvals[0] = &fe.tl[0], sd.eigvals[1] = &fe.tl[1];
         sd.noise = noise, sd.eig_floor = 0, sd.logdet = &tld;
         VKT_OK(vks_kron_solve(vkt->ctx, &sd));
         double *ld = vkt_download(LD, dt, 0, 1);
@@ -722,7 +727,7 @@ static void test_kron_solve_logdet_only(void **state) {
         free(ld), free(a), free(l);
     }
     free(k1), free(k2);
-    vks_buffer *bufs[] = {K1, K2, Q1, Q2, L1, L2, LD};
+    vks_buffer *bufs[] = {K1, K2, fe.q[0], fe.q[1], fe.l[0], fe.l[1], LD};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; ++i) vks_buffer_destroy(bufs[i]);
 }
 
@@ -735,21 +740,15 @@ static void test_kron_solve_large(void **state) {
     double *k1 = se_factor(N1, 0.2, 600), *k2 = se_factor(N2, 0.35, 601);
     vks_buffer *K1 = upload_rounded(dt, k1, N1 * N1), *K2 = upload_rounded(dt, k2, N2 * N2);
     vks_tensor t1 = vks_tensor_2d(K1, dt, N1, N1), t2 = vks_tensor_2d(K2, dt, N2, N2);
-    vks_buffer *Q1 = vkt_poisoned(dt, N1 * N1), *Q2 = vkt_poisoned(dt, N2 * N2), *L1 = vkt_poisoned(dt, N1),
-               *L2 = vkt_poisoned(dt, N2);
-    vks_tensor tq1 = vks_tensor_2d(Q1, dt, N1, N1), tq2 = vks_tensor_2d(Q2, dt, N2, N2);
-    vks_tensor tl1 = vks_tensor_1d(L1, dt, N1), tl2 = vks_tensor_1d(L2, dt, N2);
-    vks_kron_eigh_desc ed = VKS_KRON_EIGH_DESC_INIT;
-    ed.d = 2, ed.factors[0] = &t1, ed.factors[1] = &t2, ed.eigvecs[0] = &tq1, ed.eigvecs[1] = &tq2;
-    ed.eigvals[0] = &tl1, ed.eigvals[1] = &tl2;
-    VKT_OK(vks_kron_eigh(vkt->ctx, &ed));
+    eig2 fe;
+    eig2_run(dt, &t1, &t2, N1, N2, &fe);
     vkt_rng rng = vkt_rng_seed(602);
     double *y = vkt_random(&rng, NP, -1, 1);
     vks_buffer *Y = upload_rounded(dt, y, NP), *A = vkt_poisoned(dt, NP), *LD = vkt_poisoned(dt, 1);
     vks_tensor ty = vks_tensor_1d(Y, dt, NP), ta = vks_tensor_1d(A, dt, NP), tld = vks_tensor_1d(LD, dt, 1);
     const double noise = 0.05;
     vks_kron_solve_desc sd = VKS_KRON_SOLVE_DESC_INIT;
-    sd.d = 2, sd.eigvecs[0] = &tq1, sd.eigvecs[1] = &tq2, sd.eigvals[0] = &tl1, sd.eigvals[1] = &tl2;
+    sd.d = 2, sd.eigvecs[0] = &fe.tq[0], sd.eigvecs[1] = &fe.tq[1], sd.eigvals[0] = &fe.tl[0], sd.eigvals[1] = &fe.tl[1];
     sd.noise = noise, sd.y = &ty, sd.alpha = &ta, sd.logdet = &tld;
     VKT_OK(vks_kron_solve(vkt->ctx, &sd));
     double *alpha = vkt_download(A, dt, 0, NP), *ld = vkt_download(LD, dt, 0, 1);
@@ -777,7 +776,7 @@ static void test_kron_solve_large(void **state) {
     /* log det from the factors' spectra, each by a host Cholesky-free route: the dense
      * logdet of K1 ⊗ K2 + noise I equals sum log(l1 l2 + noise) — computed here from the
      * device's eigenvalues only after checking them against host traces. */
-    double *l1 = vkt_download(L1, dt, 0, N1), *l2 = vkt_download(L2, dt, 0, N2), tr1 = 0, tr2 = 0, s1 = 0, s2 = 0;
+    double *l1 = vkt_download(fe.l[0], dt, 0, N1), *l2 = vkt_download(fe.l[1], dt, 0, N2), tr1 = 0, tr2 = 0, s1 = 0, s2 = 0;
     for (int i = 0; i < N1; ++i) tr1 += k1[i * N1 + i], s1 += l1[i];
     for (int i = 0; i < N2; ++i) tr2 += k2[i * N2 + i], s2 += l2[i];
     assert_true(fabs(s1 - tr1) < 1e-4 * tr1 && fabs(s2 - tr2) < 1e-4 * tr2);
@@ -786,7 +785,7 @@ static void test_kron_solve_large(void **state) {
         for (int j = 0; j < N2; ++j) want += log(fmax(l1[i], 0) * fmax(l2[j], 0) + noise);
     assert_true(fabs(ld[0] - want) < 1e-5 * fabs(want));
     free(y), free(alpha), free(ld), free(l1), free(l2), free(k1), free(k2);
-    vks_buffer *bufs[] = {K1, K2, Q1, Q2, L1, L2, Y, A, LD};
+    vks_buffer *bufs[] = {K1, K2, fe.q[0], fe.q[1], fe.l[0], fe.l[1], Y, A, LD};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; ++i) vks_buffer_destroy(bufs[i]);
 }
 

@@ -11,21 +11,10 @@
 
 static bool have(vks_dtype dt) { return dt != VKS_DTYPE_F64 || (vkt->info.features & VKS_FEATURE_FLOAT64); }
 
-/* Thin QR by classical Gram-Schmidt applied twice (CGS2), R = Q^T A; diag(R) > 0. */
+/* Thin QR by modified Gram-Schmidt applied twice, R = Q^T A; diag(R) > 0. */
 static void ref_qr(int64_t m, int64_t n, const double *a, double *q, double *r) {
     memcpy(q, a, sizeof(double) * m * n);
-    for (int pass = 0; pass < 2; ++pass)
-        for (int64_t j = 0; j < n; ++j) {
-            for (int64_t p = 0; p < j; ++p) {
-                double d = 0;
-                for (int64_t i = 0; i < m; ++i) d += q[i * n + p] * q[i * n + j];
-                for (int64_t i = 0; i < m; ++i) q[i * n + j] -= d * q[i * n + p];
-            }
-            double nrm = 0;
-            for (int64_t i = 0; i < m; ++i) nrm += q[i * n + j] * q[i * n + j];
-            nrm = sqrt(nrm);
-            for (int64_t i = 0; i < m; ++i) q[i * n + j] /= nrm;
-        }
+    ref_orthonormalize_columns(m, n, q);
     ref_matmul(n, n, m, q, 1, a, 0, r);
     for (int64_t i = 0; i < n; ++i)
         for (int64_t j = 0; j < i; ++j) r[i * n + j] = 0;
