@@ -222,12 +222,26 @@ static void test_runtime_stats(void **state) {
     VKT_OK(vks_synchronize(vkt->ctx)); /* nothing recorded: fine */
 }
 
+/* The benchmark denominators: every probe the device has returns a positive, finite rate. */
+static void test_runtime_measure_peaks(void **state) {
+    (void)state;
+    vks_device_peaks p = {.struct_size = sizeof p};
+    VKT_OK(vks_measure_peaks(vkt->ctx, &p));
+    assert_true(p.copy_gbps > 0 && isfinite(p.copy_gbps));
+    assert_true(p.fma_gflops_f32 > 0 && isfinite(p.fma_gflops_f32));
+    assert_true((p.fma_gflops_f64 > 0) == ((vkt->info.features & VKS_FEATURE_FLOAT64) != 0));
+    assert_true((p.mma_gflops_f16 > 0) == ((vkt->info.features & VKS_FEATURE_COOPMAT_NV) != 0 &&
+                                          vkt->info.subgroup_size == 32));
+    VKT_FAILS(vks_measure_peaks(NULL, &p), VKS_ERROR_INVALID_ARGUMENT, "ctx is NULL");
+    VKT_FAILS(vks_measure_peaks(vkt->ctx, NULL), VKS_ERROR_INVALID_ARGUMENT, "peaks is NULL");
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         VKT_TEST(test_runtime_devices),        VKT_TEST(test_runtime_device_choice),
         VKT_TEST(test_runtime_status_strings), VKT_TEST(test_runtime_last_error_per_thread),
         VKT_TEST(test_runtime_threads_share_context), VKT_TEST(test_runtime_profiling),
-        VKT_TEST(test_runtime_stats),
+        VKT_TEST(test_runtime_stats),          VKT_TEST(test_runtime_measure_peaks),
     };
     return VKT_RUN(tests);
 }
