@@ -20,6 +20,14 @@ bool vks__cpu_kernels(const vks_context *ctx) {
     return ctx->probe.info.type == VKS_DEVICE_CPU && !ctx->gpu_kernels;
 }
 
+bool vks__tensor_cores(const vks_context *ctx) {
+    const uint32_t need = VKS_FEATURE_COOPMAT_NV | VKS_FEATURE_FLOAT16 | VKS_FEATURE_STORAGE16;
+    const vks_device_info *di = &ctx->probe.info;
+    const bool sg32 = di->subgroup_size == 32 || (vks__has_feature(ctx, VKS_FEATURE_SUBGROUP_CONTROL) &&
+                                                  di->min_subgroup_size <= 32 && di->max_subgroup_size >= 32);
+    return vks__has_feature(ctx, need) && sg32;
+}
+
 void vks__message(vks_context *ctx, vks_message_severity sev, const char *fmt, ...) {
     if (!ctx->message_callback) return;
     char buf[2048];

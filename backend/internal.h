@@ -313,6 +313,9 @@ bool vks__has_feature(const vks_context *ctx, uint32_t features);
 /* True when the kernels for CPU devices (lavapipe) should be chosen: a CPU device, and
  * the context was not asked for GPU kernels (VKS_CONTEXT_GPU_KERNELS). */
 bool vks__cpu_kernels(const vks_context *ctx);
+/* True when the f16 tensor-core kernels (*_coopmat.comp) can run: VK_NV_cooperative_matrix with
+ * 16-bit arithmetic and storage, and 32-wide subgroups, which their fragment layouts assume. */
+bool vks__tensor_cores(const vks_context *ctx);
 /* Destroys a context whose lock is not held (also used by vks_shutdown). */
 vks_status vks__context_destroy(vks_context *ctx);
 

@@ -9,6 +9,7 @@
 // Opt-in (VKS_MONARCH_COOPMAT=1) until measured on a GPU; see docs/monarch.md.
 #version 460
 #extension GL_GOOGLE_include_directive : require
+#extension GL_EXT_control_flow_attributes : require
 #extension GL_NV_cooperative_matrix : require
 #extension GL_KHR_shader_subgroup_basic : require
 #extension GL_EXT_shader_explicit_arithmetic_types_float16 : require

@@ -5,6 +5,7 @@
 // (VKS_MONARCH_COOPMAT=emulate).
 #version 460
 #extension GL_GOOGLE_include_directive : require
+#extension GL_EXT_control_flow_attributes : require
 #extension GL_EXT_shader_explicit_arithmetic_types_float16 : require
 #include "common/dtype.glsl"
 #include "common/activation.glsl"

@@ -168,6 +168,32 @@ static void test_lowrank_lora_f16(void **state) {
     run_lora(&lc, 60);
 }
 
+/* The decode path on tensor cores (backend/ops/lowrank_splitk.c: split-K over [W; A], then
+ * the reduce epilogue), f16, single adapter, up to 64 rows. On devices without
+ * VK_NV_cooperative_matrix it runs with emulated fragments (VKS_LOWRANK_SPLITK=emulate), so
+ * that lavapipe checks the tiling, staging and partial sums; on NVIDIA it runs as shipped,
+ * and once more with forced slice counts. Shapes: aligned (fragments straight from W),
+ * k % 16 != 0, ragged out, padded and misaligned rows (staged fragments), ranks 1..256, no
+ * base weight, bias and beta. */
+static void test_lowrank_lora_splitk(void **state) {
+    (void)state;
+    if (!has_f16()) skip();
+    const bool tensor_cores = (vkt->info.features & VKS_FEATURE_COOPMAT_NV) != 0;
+    static const lora_case cases[] = {
+        {1, 256, 128, 8, true, true, 0.0, VKS_DTYPE_F16},        {16, 512, 256, 16, true, false, 0.5, VKS_DTYPE_F16},
+        {5, 1000, 130, 5, true, true, 0.0, VKS_DTYPE_F16},       {33, 384, 200, 64, true, true, 1.0, VKS_DTYPE_F16, 8, 0},
+        {64, 320, 96, 128, true, false, 0.0, VKS_DTYPE_F16, 3, 1}, {17, 256, 64, 256, false, true, 0.0, VKS_DTYPE_F16},
+        {2, 4096, 64, 16, true, true, 0.0, VKS_DTYPE_F16},       {48, 128, 1, 1, true, true, -1.0, VKS_DTYPE_F16},
+    };
+    const char *modes[] = {tensor_cores ? NULL : "emulate", tensor_cores ? "1" : NULL, tensor_cores ? "7" : NULL};
+    for (size_t mi = 0; mi < 3; ++mi) {
+        if (mi > 0 && !modes[mi]) continue;
+        if (modes[mi]) setenv("VKS_LOWRANK_SPLITK", modes[mi], 1);
+        for (size_t i = 0; i < sizeof cases / sizeof cases[0]; ++i) run_lora(&cases[i], 300 + i);
+        unsetenv("VKS_LOWRANK_SPLITK");
+    }
+}
+
 /* Decode at the hidden size (one token and a small batch), within lavapipe's time. */
 static void test_lowrank_lora_large(void **state) {
     (void)state;
@@ -332,6 +358,7 @@ static void test_lowrank_lora_errors(void **state) {
 #define LOWRANK_TESTS                                                                                                \
     VKT_TEST(test_lowrank_lora_shapes), VKT_TEST(test_lowrank_lora_bias_beta_nobase),                                \
         VKT_TEST(test_lowrank_lora_degenerate), VKT_TEST(test_lowrank_lora_strided), VKT_TEST(test_lowrank_lora_f16), \
+        VKT_TEST(test_lowrank_lora_splitk), \
         VKT_TEST(test_lowrank_lora_large), VKT_TEST(test_lowrank_lora_long_k), VKT_TEST(test_lowrank_lora_rank3),     \
         VKT_TEST(test_lowrank_factorized),                                                                           \
         VKT_TEST(test_lowrank_lora_errors)

@@ -41,7 +41,10 @@ int vkt_test_setup(void **state);
 int vkt_test_teardown(void **state);
 
 #define VKT_TEST(fn) cmocka_unit_test_setup_teardown(fn, vkt_test_setup, vkt_test_teardown)
-#define VKT_RUN(tests) cmocka_run_group_tests(tests, vkt_group_setup, vkt_group_teardown)
+/* VKT_FILTER=pattern (cmocka's wildcards) runs only the tests whose names match. */
+#define VKT_RUN(tests)                                                                            \
+    (getenv("VKT_FILTER") ? cmocka_set_test_filter(getenv("VKT_FILTER")) : (void)0,               \
+     cmocka_run_group_tests(tests, vkt_group_setup, vkt_group_teardown))
 
 /* Fails the test with the status and vkstruct's message when `call` is not VKS_OK. */
 #define VKT_OK(call)                                                                              \

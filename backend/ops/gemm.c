@@ -61,8 +61,7 @@ static gemm_config choose_config(const vks_context *ctx, const vks_gemm_args *g,
     }
     /* f16 with NVIDIA's cooperative matrices: tensor cores. Subgroups of 32 lanes are what
      * the fragment layout assumes. */
-    if (g->dtype == VKS_DTYPE_F16 && vks__has_feature(ctx, VKS_FEATURE_COOPMAT_NV) &&
-        ctx->probe.info.min_subgroup_size <= 32 && ctx->probe.info.max_subgroup_size >= 32) {
+    if (g->dtype == VKS_DTYPE_F16 && vks__tensor_cores(ctx)) {
         const uint32_t bm = 128, bn = 128, bk = 32, wm = 2, wn = 4;
         /* 16-byte reads need every 8-element group aligned: leading dimension, batch stride
          * and base address multiples of 8 elements. */

@@ -220,9 +220,7 @@ static lr_kernels choose_kernels(const vks_context *ctx, const lr_problem *pb) {
         if (shared > ctx->probe.info.max_shared_memory_bytes) k.bm = 64, k.bn = 32, k.tm = 4, k.tn = 2, k.bk = 16;
         /* f16 on NVIDIA's cooperative matrices (the condition gemm.c uses): no FMA kernel keeps
          * up with the tensor cores, so the base goes through the GEMM and the tiles only expand. */
-        k.base_by_gemm = k.kind == LR_FUSED_TILED && pb->dtype == VKS_DTYPE_F16 && pb->w != 0 &&
-                         vks__has_feature(ctx, VKS_FEATURE_COOPMAT_NV) && ctx->probe.info.min_subgroup_size <= 32 &&
-                         ctx->probe.info.max_subgroup_size >= 32;
+        k.base_by_gemm = k.kind == LR_FUSED_TILED && pb->dtype == VKS_DTYPE_F16 && pb->w != 0 && vks__tensor_cores(ctx);
     }
     k.fu_vec = k.kind == LR_FUSED_REGTILE ? 2 : vec_elems(pb->dtype, k.fu_wide);
     /* Decode on GPUs: the shrink has only rank/16 x rows/8 workgroups, each walking all of k;
@@ -555,7 +553,7 @@ vks_status lr_record(vks_context *ctx, const lr_problem *pb) {
                           pb->fn);
     }
     vks_status st = vks__op_begin(ctx, pb->op);
-    if (st == VKS_OK) st = record_locked(ctx, pb);
+    if (st == VKS_OK) st = lr_splitk_applies(ctx, pb) ? lr_record_splitk(ctx, pb) : record_locked(ctx, pb);
     vks__op_end(ctx);
     vks__unlock(ctx);
     return st;

@@ -66,6 +66,11 @@ typedef struct lr_problem {
 /* Records the problem (validated by the caller) under the context lock, as one op. */
 vks_status lr_record(vks_context *ctx, const lr_problem *pb);
 
+/* Decode-sized fused LoRA on tensor cores (lowrank_splitk.c): whether it takes the problem,
+ * and its recorder (inside lr_record's op). */
+bool lr_splitk_applies(const vks_context *ctx, const lr_problem *pb);
+vks_status lr_record_splitk(vks_context *ctx, const lr_problem *pb);
+
 /* ---- validation helpers (lowrank.c) ---- */
 
 /* A matrix with unit column stride: rank 2, or rank 3..4 whose leading dims flatten into rows. */

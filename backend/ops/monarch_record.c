@@ -55,12 +55,7 @@ static bool is_coopmat(vks_shader_id id) {
  * it for every product, =0 for none. */
 static bool use_coopmat(const vks_context *ctx, const mon_bmm *g) {
     const char *opt = getenv("VKS_MONARCH_COOPMAT");
-    const uint32_t need = VKS_FEATURE_COOPMAT_NV | VKS_FEATURE_FLOAT16 | VKS_FEATURE_STORAGE16;
-    const vks_device_info *di = &ctx->probe.info;
-    const bool sg32 = di->subgroup_size == 32 ||
-                      (vks__has_feature(ctx, VKS_FEATURE_SUBGROUP_CONTROL) && di->min_subgroup_size <= 32 &&
-                       di->max_subgroup_size >= 32);
-    if (g->dtype != VKS_DTYPE_F16 || !vks__has_feature(ctx, need) || !sg32) return false;
+    if (g->dtype != VKS_DTYPE_F16 || !vks__tensor_cores(ctx)) return false;
     if (opt && !strcmp(opt, "0")) return false;
     if (opt && !strcmp(opt, "1")) return true;
     return g->m <= 256 && mon__gpu_kernels(ctx);

@@ -228,8 +228,7 @@ vks_status orth_syrk(vks_context *ctx, const orth_syrk_args *a) {
                              gz);
     }
     /* f16 on NVIDIA's cooperative matrices: tensor cores (layout as gemm_coopmat). */
-    if (f16 && vks__has_feature(ctx, VKS_FEATURE_COOPMAT_NV) && ctx->probe.info.min_subgroup_size <= 32 &&
-        ctx->probe.info.max_subgroup_size >= 32) {
+    if (f16 && vks__tensor_cores(ctx)) {
         const uint32_t bt = 128, wm = 2, wn = 4;
         const bool vec = !trans && pc.lda % 8 == 0 && s.batch_stride % 8 == 0 && s.address % 16 == 0;
         if (trans) /* the kernel reads rows of S: a transposed view is not what it takes */

@@ -319,10 +319,8 @@ static vks_status ns_step(vks_context *ctx, vks_dtype wdt, ns_group *gr, const d
  * same three products per step (ns_step with the f16 dtype): orth_syrk picks
  * orthogonal_syrk_coopmat, the GEMM gemm_coopmat. */
 static bool use_tensor_cores(const vks_context *ctx, vks_dtype dt, uint32_t flags) {
-    const uint32_t need = VKS_FEATURE_COOPMAT_NV | VKS_FEATURE_FLOAT16 | VKS_FEATURE_STORAGE16;
-    return (dt == VKS_DTYPE_F16 || dt == VKS_DTYPE_BF16) && vks__has_feature(ctx, need) && !vks__cpu_kernels(ctx) &&
-           !(flags & VKS_NS_NO_TENSOR_CORES) && ctx->probe.info.min_subgroup_size <= 32 &&
-           ctx->probe.info.max_subgroup_size >= 32;
+    return (dt == VKS_DTYPE_F16 || dt == VKS_DTYPE_BF16) && vks__tensor_cores(ctx) && !vks__cpu_kernels(ctx) &&
+           !(flags & VKS_NS_NO_TENSOR_CORES);
 }
 
 /* Gram Newton-Schulz on a group: with P_t = p_t(R_t), X_t = Q_t X_0 where Q_{t+1} = P_t Q_t and

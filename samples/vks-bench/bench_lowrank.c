@@ -57,6 +57,9 @@ static void free_bench(lr_bench *g) {
  * named in the JSON rows so that reports say what ran. */
 static const char *kernel_name(const bench_ctx *b, vks_dtype dt, int64_t m) {
     if (b->cpu) return m <= 2 ? "shrink+gemv" : "shrink+regtile";
+    const char *splitk = getenv("VKS_LOWRANK_SPLITK");
+    if (dt == VKS_DTYPE_F16 && (b->info.features & VKS_FEATURE_COOPMAT_NV) && m <= 64 && !(splitk && !strcmp(splitk, "0")))
+        return "splitk_coopmat+reduce"; /* lowrank_splitk.c, single adapter */
     if (m <= 32) return "shrink+gemv";
     if (dt == VKS_DTYPE_F16 && (b->info.features & VKS_FEATURE_COOPMAT_NV)) return "shrink+coopmat_gemm+tiled_expand";
     return "shrink+tiled";
@@ -348,9 +351,22 @@ vks_status bench_lowrank(bench_ctx *b) {
     const int64_t(*sizes)[4] = b->quick ? (b->cpu ? quick_cpu : gpu) : (b->cpu ? cpu : gpu);
     size_t count = b->quick ? (b->cpu ? 2 : 6) : (b->cpu ? sizeof cpu / sizeof cpu[0] : sizeof gpu / sizeof gpu[0]);
     const vks_dtype dts[] = {VKS_DTYPE_F16, VKS_DTYPE_F32};
-    for (size_t d = 0; d < 2; ++d) {
+    /* VKS_BENCH_LORA=f16|f32|single|multi (comma list) narrows the rows (development). */
+    const char *only = getenv("VKS_BENCH_LORA");
+    const bool want_dt[2] = {!only || strstr(only, "f16") || !strstr(only, "f32"),
+                             !only || strstr(only, "f32") || !strstr(only, "f16")};
+    const bool want_single = !only || strstr(only, "single") || !strstr(only, "multi");
+    const bool want_multi = !only || strstr(only, "multi") || !strstr(only, "single");
+    for (size_t d = 0; d < 2 && want_single; ++d) {
         if (dts[d] == VKS_DTYPE_F16 && !(b->info.features & VKS_FEATURE_STORAGE16)) continue;
         if (b->cpu && dts[d] == VKS_DTYPE_F16 && b->quick) continue;
+        if (!want_dt[d]) continue;
+        const char *shape = getenv("VKS_BENCH_LORA_SHAPE"); /* "m,in,out,r": one shape (development) */
+        long long sm, sin, sout, sr;
+        if (shape && sscanf(shape, "%lld,%lld,%lld,%lld", &sm, &sin, &sout, &sr) == 4) {
+            BENCH_TRY(run_lora(b, dts[d], sm, sin, sout, sr));
+            continue;
+        }
         for (size_t i = 0; i < count; ++i)
             BENCH_TRY(run_lora(b, dts[d], sizes[i][0], sizes[i][1], sizes[i][2], sizes[i][3]));
     }
@@ -366,9 +382,10 @@ vks_status bench_lowrank(bench_ctx *b) {
     const int64_t(*msizes)[4] = b->quick && b->cpu ? quick_multi : (b->cpu ? cpu_multi : gpu_multi);
     size_t mcount = b->quick ? (b->cpu ? 1 : 3) : (b->cpu ? sizeof cpu_multi / sizeof cpu_multi[0]
                                                           : sizeof gpu_multi / sizeof gpu_multi[0]);
-    for (size_t d = 0; d < 2; ++d) {
+    for (size_t d = 0; d < 2 && want_multi; ++d) {
         if (dts[d] == VKS_DTYPE_F16 && !(b->info.features & VKS_FEATURE_STORAGE16)) continue;
         if (b->cpu && dts[d] == VKS_DTYPE_F16 && b->quick) continue;
+        if (!want_dt[d]) continue;
         for (size_t i = 0; i < mcount; ++i) {
             const int32_t r = (int32_t)msizes[i][3];
             const int32_t ranks[3] = {r ? r : 8, r ? r : 16, r ? r : 64};

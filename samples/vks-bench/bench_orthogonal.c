@@ -421,6 +421,12 @@ static vks_status run_fact(bench_ctx *b, int which, vks_dtype dt, int64_t m, int
     return st;
 }
 
+/* VKS_BENCH_ORTHOGONAL=ns,syrk,fact runs only those parts on GPUs (development; default all). */
+static bool part(const char *name) {
+    const char *only = getenv("VKS_BENCH_ORTHOGONAL");
+    return !only || strstr(only, name) != NULL;
+}
+
 vks_status bench_orthogonal(bench_ctx *b) {
     const bool bf16 = (b->info.features & VKS_FEATURE_STORAGE16) != 0, f64 = (b->info.features & VKS_FEATURE_FLOAT64) != 0;
     const vks_ns_schedule sch[2] = {VKS_NS_MUON, VKS_NS_POLAR_EXPRESS};
@@ -441,10 +447,10 @@ vks_status bench_orthogonal(bench_ctx *b) {
     /* GPUs: the sizes with the error metrics, then the torch comparison's sizes. */
     static const int64_t shapes[][3] = {{1, 256, 256}, {1, 512, 512}, {1, 1024, 1024}, {1, 2048, 2048}, {1, 1024, 4096}};
     const size_t count = b->quick ? 3 : 5;
-    for (int s = 0; s < 2; ++s)
+    for (int s = 0; s < 2 && part("ns"); ++s)
         for (size_t i = 0; i < count; ++i)
             BENCH_TRY(run_ns(b, sch[s], VKS_DTYPE_F32, shapes[i][0], shapes[i][1], shapes[i][2], VKS_NS_GRAM_AUTO, true, 0));
-    if (!b->quick) {
+    if (!b->quick && part("ns")) {
         BENCH_TRY(run_ns(b, VKS_NS_MUON, VKS_DTYPE_F32, 1, 1024, 4096, VKS_NS_GRAM_OFF, false, 0));
         static const int64_t peer[][3] = {{1, 4096, 4096}, {1, 4096, 11008}, {8, 1024, 1024}};
         for (int s = 0; s < 2; ++s)
@@ -461,7 +467,8 @@ vks_status bench_orthogonal(bench_ctx *b) {
         if (bf16) BENCH_TRY(run_ns(b, VKS_NS_MUON, VKS_DTYPE_BF16, 1, 1024, 1024, VKS_NS_GRAM_AUTO, true, 0));
     }
     static const int64_t sy[] = {1024, 2048, 4096};
-    for (size_t i = 0; i < (b->quick ? 1u : 3u); ++i) BENCH_TRY(run_syrk(b, sy[i], sy[i]));
+    for (size_t i = 0; i < (b->quick ? 1u : 3u) && part("syrk"); ++i) BENCH_TRY(run_syrk(b, sy[i], sy[i]));
+    if (!part("fact")) return VKS_OK;
     static const int64_t ch[] = {256, 1024, 2048};
     for (size_t i = 0; i < (b->quick ? 1u : 3u); ++i) {
         BENCH_TRY(run_fact(b, 0, VKS_DTYPE_F32, 0, ch[i]));

@@ -38,8 +38,10 @@ void main() {
     TBuf B = TBuf(t_addr(p.b, uint64_t(z) * p.b_bs));
 
     FRAGS_DECLARE;
-    for (uint i = 0; i < 2; ++i)
-        for (uint j = 0; j < 2; ++j) ZERO_C(i, j);
+    // [[unroll]] on every loop over fragments: NVIDIA keeps fragment arrays indexed by a
+    // loop variable in local memory (docs/bench/h100-notes.md).
+    [[unroll]] for (uint i = 0; i < 2; ++i)
+        [[unroll]] for (uint j = 0; j < 2; ++j) ZERO_C(i, j);
 
     for (uint k0 = 0; k0 < kz; k0 += BK) {
         for (uint e = tid; e < BM * BK; e += nthreads) {
@@ -53,16 +55,16 @@ void main() {
             Bs[kk * SBN + j] = gj < nz && gk < kz ? B.v[gk * p.b_rs + gj * p.b_cs] : float16_t(0);
         }
         barrier();
-        for (uint kk = 0; kk < BK; kk += 16) {
-            for (uint i = 0; i < 2; ++i) LOAD_A(i, (sr * 32 + i * 16) * SAK + kk);
-            for (uint j = 0; j < 2; ++j) LOAD_B(j, kk * SBN + sc * 32 + j * 16);
-            for (uint i = 0; i < 2; ++i)
-                for (uint j = 0; j < 2; ++j) MMA(i, j);
+        [[unroll]] for (uint kk = 0; kk < BK; kk += 16) {
+            [[unroll]] for (uint i = 0; i < 2; ++i) LOAD_A(i, (sr * 32 + i * 16) * SAK + kk);
+            [[unroll]] for (uint j = 0; j < 2; ++j) LOAD_B(j, kk * SBN + sc * 32 + j * 16);
+            [[unroll]] for (uint i = 0; i < 2; ++i)
+                [[unroll]] for (uint j = 0; j < 2; ++j) MMA(i, j);
         }
         barrier();
     }
-    for (uint i = 0; i < 2; ++i)
-        for (uint j = 0; j < 2; ++j) STORE_C(i, j, (sr * 32 + i * 16) * SCN + sc * 32 + j * 16);
+    [[unroll]] for (uint i = 0; i < 2; ++i)
+        [[unroll]] for (uint j = 0; j < 2; ++j) STORE_C(i, j, (sr * 32 + i * 16) * SCN + sc * 32 + j * 16);
     barrier();
 
     TBuf C = TBuf(t_addr(p.c, uint64_t(z) * p.c_bs));

@@ -1,0 +1,122 @@
+/*
+ * Fused LoRA at decode sizes on tensor cores: split-K over the columns of [W; A].
+ *
+ * A decode step has few rows (1..64), so a GEMM over x W^T has too few output tiles to keep
+ * HBM busy while W streams through once. Here every workgroup takes one slice of k and 128
+ * columns of [W; A] (W's out rows, then A's r rows: the base GEMM and the shrink in the same
+ * pass), multiplies on tensor cores and writes f32 partial sums; a second dispatch adds the
+ * slices and applies the epilogue: beta*y, the expand with t in f32 (scale included), bias.
+ *   shaders/common/lowrank_splitk.glsl   the split-K pass (coopmat and emulated variants)
+ *   shaders/lowrank_splitk_reduce.comp   the epilogue
+ * The general kernels (lowrank.c) take everything this path does not.
+ *
+ * VKS_LOWRANK_SPLITK=0 turns the path off, =emulate runs it with emulated fragments wherever
+ * f16 storage exists (the tests do, so that lavapipe checks the tiling), =<n> forces n slices.
+ */
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lowrank_internal.h"
+
+typedef struct lr_splitk_push {
+    uint64_t x, w, a, pw, pt;
+    uint32_t m, n, r, k;
+    uint32_t ldx, ldw, lda;
+    uint32_t kchunk, wgroups, flags;
+} lr_splitk_push;
+_Static_assert(offsetof(lr_splitk_push, m) == 40 && sizeof(lr_splitk_push) == 80,
+               "lr_splitk_push must mirror shaders/common/lowrank_splitk.glsl");
+
+typedef struct lr_splitk_reduce_push {
+    uint64_t y, bias, b, pw, pt;
+    uint32_t m, n, r, ldy, ldb, ksplit;
+    float scale, beta;
+} lr_splitk_reduce_push;
+_Static_assert(offsetof(lr_splitk_reduce_push, m) == 40 && sizeof(lr_splitk_reduce_push) == 72,
+               "lr_splitk_reduce_push must mirror shaders/lowrank_splitk_reduce.comp");
+
+enum {
+    SK_NW = 4,         /* subgroups per workgroup */
+    SK_FN = 2,         /* 16-column fragments per subgroup */
+    SK_COLS = SK_NW * SK_FN * 16,
+    SK_MAX_ROWS = 64,  /* 4 row fragments */
+    SK_MAX_RANK = 256, /* RMAX of the reduce kernel */
+    SK_U = 4,          /* k steps of W in flight per subgroup */
+};
+
+/* Workgroups the split aims at, at least (about one per multiprocessor of a large GPU). */
+#define SK_TARGET_GROUPS 128u
+
+/* "emulate", "0", a slice count, or NULL. */
+static const char *splitk_option(void) { return getenv("VKS_LOWRANK_SPLITK"); }
+
+static bool splitk_emulated(void) {
+    const char *o = splitk_option();
+    return o && !strcmp(o, "emulate");
+}
+
+bool lr_splitk_applies(const vks_context *ctx, const lr_problem *pb) {
+    const char *o = splitk_option();
+    if (o && !strcmp(o, "0")) return false;
+    /* One adapter for all rows, plain operands, a scratch t; f16. */
+    if (pb->dtype != VKS_DTYPE_F16 || pb->multi || pb->slot_row || pb->dev_map || pb->nadapters != 1 ||
+        pb->s_mode != LR_S_PLAIN || pb->e_product || pb->t || !pb->shrink || !pb->expand)
+        return false;
+    const lr_adapter *ad = &pb->adapters[0];
+    if (pb->m > SK_MAX_ROWS || ad->rank == 0 || ad->rank > SK_MAX_RANK || ad->post || pb->in == 0) return false;
+    if (splitk_emulated()) return vks__has_feature(ctx, VKS_FEATURE_STORAGE16 | VKS_FEATURE_FLOAT16);
+    return vks__tensor_cores(ctx) && !vks__cpu_kernels(ctx);
+}
+
+vks_status lr_record_splitk(vks_context *ctx, const lr_problem *pb) {
+    const lr_adapter *ad = &pb->adapters[0];
+    const uint32_t m = pb->m, n = pb->w ? pb->out : 0, r = ad->rank, k = pb->in;
+    const uint32_t fm = VKS_CEIL_DIV(m, 16u);
+    const uint32_t wgroups = VKS_CEIL_DIV(n, SK_COLS), groups = wgroups + VKS_CEIL_DIV(r, SK_COLS);
+    /* Slices, as measured on the H100 (docs/bench/h100-notes.md): 4 was best at 1, 16 and 64
+     * rows for 4096 and 11008 outputs, 8 within 7%, 15-32 slower (more partial sums to add,
+     * and a stage of x per slice). More where few column groups would leave the GPU idle;
+     * each slice at least 4 k steps of 16, partial sums within an eighth of W's bytes. */
+    const uint32_t steps = VKS_CEIL_DIV(k, 16u);
+    uint32_t ksplit = VKS_MAX(4u, SK_TARGET_GROUPS / groups);
+    ksplit = VKS_MIN(ksplit, VKS_MAX(1u, steps / 4));
+    ksplit = VKS_MIN(ksplit, VKS_MAX(1u, k / (16 * m)));
+    const char *o = splitk_option();
+    if (o && atoi(o) > 0) ksplit = VKS_MIN((uint32_t)atoi(o), steps);
+    const uint32_t kchunk = 16 * VKS_CEIL_DIV(steps, ksplit);
+    ksplit = VKS_CEIL_DIV(k, kchunk);
+    if (ksplit > ctx->probe.info.max_workgroup_count[1])
+        return vks__error(VKS_ERROR_UNSUPPORTED, "%s: internal: %u k slices exceed the device's workgroup count", pb->fn,
+                          ksplit);
+
+    const uint64_t pw_bytes = (uint64_t)ksplit * m * n * 4, pt_bytes = (uint64_t)ksplit * m * r * 4;
+    VkDeviceAddress scratch = 0;
+    VKS_TRY(vks__scratch(ctx, VKS_MAX(pw_bytes + 256 + pt_bytes, 16u), &scratch));
+    const VkDeviceAddress pw = scratch, pt = scratch + (pw_bytes + 255) / 256 * 256;
+
+    const bool w_vec = pb->w && pb->w % 16 == 0 && (n <= 1 || pb->ldw % 8 == 0) && k % 8 == 0;
+    const bool a_vec = ad->s % 16 == 0 && (r <= 1 || ad->s_ld % 8 == 0) && k % 8 == 0;
+    const bool x_vec = pb->x % 16 == 0 && (m <= 1 || pb->ldx % 8 == 0);
+    lr_splitk_push pc = {.x = pb->x, .w = pb->w, .a = ad->s, .pw = pw, .pt = pt,
+                         .m = m, .n = n, .r = r, .k = k,
+                         .ldx = pb->ldx, .ldw = pb->ldw, .lda = ad->s_ld,
+                         .kchunk = kchunk, .wgroups = wgroups, .flags = (w_vec ? 1u : 0u) | (x_vec ? 2u : 0u) | (a_vec ? 8u : 0u)};
+    /* The emulation keeps two k steps in flight (the loop's guards run; lavapipe compiles the
+     * unrolled emulated products slowly). */
+    const bool emu = splitk_emulated() && !vks__tensor_cores(ctx);
+    /* x is staged KSTAGE columns at a time: 16 FM rows x KSTAGE halves within 16 KiB. */
+    const uint32_t kstage = fm <= 2 ? 256 : 128;
+    const vks_spec spec = {.count = 6,
+                           .values = {32 * SK_NW, SK_NW, fm, SK_FN, kstage, emu ? 2u : SK_U},
+                           .required_subgroup_size =
+                               !emu && vks__has_feature(ctx, VKS_FEATURE_SUBGROUP_CONTROL) ? 32 : 0};
+    VKS_TRY(vks__dispatch(ctx, emu ? VKS_SHADER_LOWRANK_SPLITK_EMU : VKS_SHADER_LOWRANK_SPLITK_COOPMAT, &spec, &pc,
+                          sizeof pc, groups, ksplit, 1));
+
+    lr_splitk_reduce_push rc = {.y = pb->y, .bias = pb->bias, .b = ad->e, .pw = n ? pw : 0, .pt = pt,
+                                .m = m, .n = pb->out, .r = r, .ldy = pb->ldy, .ldb = ad->e_ld, .ksplit = ksplit,
+                                .scale = ad->scale, .beta = pb->beta};
+    return vks__dispatch(ctx, VKS_SHADER_LOWRANK_SPLITK_REDUCE_F16, NULL, &rc, sizeof rc,
+                         VKS_CEIL_DIV(pb->out, 64u), VKS_CEIL_DIV(m, 16u), 1);
+}
