@@ -19,9 +19,9 @@
 #define FRAG_C fcoopmatNV<32, gl_ScopeSubgroup, 16, 16>
 #define ZERO_C(c) c = FRAG_C(0.0)
 #define LOAD_A(f, unit) coopMatLoadNV(f, xs, unit, XROW, false)
-#define LOAD_B_STAGED(f, unit, base, col0, k0, ncols, kend, ld) coopMatLoadNV(f, bs, unit, BROW, true)
+#define LOAD_B_STAGED(f, unit, base, col0, k0, ncols, kend, ld) coopMatLoadNV(f, ws, unit, BROW, true)
 #define LOAD_B_TILE(f, unit, base, col0, k0, ncols, kend, ld) coopMatLoadNV(f, ws, unit, WROW, true)
 #define MMA(c, a, b) c = coopMatMulAddNV(a, b, c)
-#define STORE_C(c, offset) coopMatStoreNV(c, cs, offset, CROW, false)
+#define STORE_C(c, unit) coopMatStoreNV(c, ws, unit, CROW / 4, false)
 #define WARP_SYNC() subgroupMemoryBarrierShared(), subgroupBarrier()
 #include "common/lowrank_splitk.glsl"

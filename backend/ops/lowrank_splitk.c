@@ -102,11 +102,12 @@ vks_status lr_record_splitk(vks_context *ctx, const lr_problem *pb) {
                          .m = m, .n = n, .r = r, .k = k,
                          .ldx = pb->ldx, .ldw = pb->ldw, .lda = ad->s_ld,
                          .kchunk = kchunk, .wgroups = wgroups, .flags = (w_vec ? 1u : 0u) | (x_vec ? 2u : 0u) | (a_vec ? 8u : 0u)};
-    /* The emulation keeps two k steps in flight (the loop's guards run; lavapipe compiles the
-     * unrolled emulated products slowly). */
+    /* The emulation takes batches of two k steps (the loop's guards still run; lavapipe
+     * compiles the unrolled emulated products slowly). */
     const bool emu = splitk_emulated() && !vks__tensor_cores(ctx);
-    /* x is staged KSTAGE columns at a time: 16 FM rows x KSTAGE halves within 16 KiB. */
-    const uint32_t kstage = fm <= 2 ? 256 : 128;
+    /* x is staged KSTAGE columns at a time: 16 FM rows x KSTAGE halves, about 16 KiB (with
+     * the subgroups' 18 KiB of tiles, within the 48 KiB NVIDIA gives a workgroup). */
+    const uint32_t kstage = fm == 1 ? 512 : fm == 2 ? 256 : 128;
     const vks_spec spec = {.count = 6,
                            .values = {32 * SK_NW, SK_NW, fm, SK_FN, kstage, emu ? 2u : SK_U},
                            .required_subgroup_size =

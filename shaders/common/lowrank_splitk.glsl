@@ -16,7 +16,7 @@
 // LOAD_B_STAGED(f, unit, base, col0, k0, ncols, kend, ld) (from bs at `unit`, column stride BROW
 // units; the emulation reads base with the same bounds instead, its lanes not being in step),
 // LOAD_B_TILE(f, unit, base, col0, k0, ncols, kend, ld) (the same from ws, column stride WROW), MMA(c, a, b) and
-// STORE_C(c, float_offset) (row-major into cs, row stride CROW floats), SUBGROUP_ID, and
+// STORE_C(c, unit) (row-major into ws at a uvec4 unit offset, row stride CROW floats), SUBGROUP_ID, and
 // WARP_SYNC() (shared memory written by a subgroup visible to it; nothing in the emulation,
 // whose lanes read back only what they wrote themselves).
 layout(local_size_x_id = 0) in;                // 32 * NW
@@ -39,20 +39,20 @@ layout(push_constant) uniform Push {
 const uint NT = 32 * NW;
 const uint XROW = KSTAGE / 8 + 1;      // uvec4 units per staged row of x (+1 against bank conflicts)
 const uint BROW = 3;                   // uvec4 units per staged column of a B fragment (16 halves + pad)
-const uint CROW = 20;                  // floats per row of an accumulator's staging tile
+const uint CROW = 20;                  // floats per row of an accumulator's staging tile (5 units)
 const uint WROW = 2 * U + 1;           // uvec4 units per row of W in ws (U k steps + pad)
 const uint WLOADS = FN * U;            // 16-byte loads per lane and batch of W
 shared uvec4 xs[16 * FM * XROW];
+// Each subgroup's region of ws (FN*16 rows of WROW units) also serves as its fragment staging
+// tile (16 columns of BROW units) and its accumulator tile (16 rows of CROW floats).
 shared uvec4 ws[NW * FN * 16 * WROW];
-shared uvec4 bs[NW * 16 * BROW];
-shared float cs[NW * 16 * CROW];
 
 layout(buffer_reference, std430, buffer_reference_align = 16) readonly buffer SkVec8 { uvec4 v[]; };
 layout(buffer_reference, std430, buffer_reference_align = 2) readonly buffer SkHalf { float16_t v[]; };
 layout(buffer_reference, std430, buffer_reference_align = 4) writeonly buffer SkFloat { float v[]; };
 
 #ifdef FRAG_EMULATED
-// The emulated fragment operations (lowrank_splitk_emu.comp); they need xs, bs and cs.
+// The emulated fragment operations (lowrank_splitk_emu.comp); they need xs and ws.
 float emu_half(uvec4 u, uint k) { return unpackHalf2x16(u[(k % 8) / 2])[k % 2]; }
 void emu_mma(inout EmuC c, EmuA a, EmuB b) {
     const uint lane = gl_LocalInvocationID.x % 32;
@@ -73,7 +73,7 @@ void emu_store(EmuC c, uint offset) {
     const uint lane = gl_LocalInvocationID.x % 32;
     for (uint t = 0; t < 8; ++t) {
         const uint e = lane + 32 * t;
-        cs[offset + (e / 16) * CROW + e % 16] = c.v[t];
+        ws[offset + (e / 16) * (CROW / 4) + (e % 16) / 4][e % 4] = floatBitsToUint(c.v[t]);
     }
 }
 #endif
@@ -88,6 +88,35 @@ uvec4 sk_load8(uint64_t base, uint row, uint c, uint rows, uint cols, uint ld, b
     return uvec4(packHalf2x16(vec2(h[0], h[1])), packHalf2x16(vec2(h[2], h[3])), packHalf2x16(vec2(h[4], h[5])),
                  packHalf2x16(vec2(h[6], h[7])));
 }
+
+// The streaming loop's steps (macros: they touch acc, an array of fragments).
+// Batch `bt` of this subgroup's rows into registers `r`.
+#define SK_LOAD_BATCH(r, bt)                                                                        \
+    [[unroll]] for (uint t_ = 0; t_ < WLOADS; ++t_) {                                              \
+        const uint q_ = lane + 32 * t_;                                                             \
+        r[t_] = sk_load8(src, c0 + q_ / (2 * U), ks + 16 * U * (bt) + 8 * (q_ % (2 * U)), ncols, kstop, ld, true); \
+    }
+// Registers `r` into the tile, once every lane is done with the previous batch.
+#define SK_STAGE_BATCH(r)                                                                           \
+    WARP_SYNC();                                                                                    \
+    [[unroll]] for (uint t_ = 0; t_ < WLOADS; ++t_) {                                              \
+        const uint q_ = lane + 32 * t_;                                                             \
+        ws[sw + (q_ / (2 * U)) * WROW + q_ % (2 * U)] = r[t_];                                      \
+    }                                                                                               \
+    WARP_SYNC()
+// The products of batch `bt` (in the tile).
+#define SK_MULTIPLY_BATCH(bt)                                                                       \
+    [[unroll]] for (uint u_ = 0; u_ < U; ++u_) {                                                   \
+        const uint s_ = (bt) * U + u_;                                                              \
+        if (s_ >= steps) break;                                                                     \
+        FRAG_A fa_[FM];                                                                             \
+        [[unroll]] for (uint i_ = 0; i_ < FM; ++i_) LOAD_A(fa_[i_], 16 * i_ * XROW + 2 * s_);      \
+        [[unroll]] for (uint j_ = 0; j_ < FN; ++j_) {                                              \
+            FRAG_B fb_;                                                                             \
+            LOAD_B_TILE(fb_, sw + 16 * j_ * WROW + 2 * u_, src, c0 + 16 * j_, ks + 16 * s_, ncols, kstop, ld); \
+            [[unroll]] for (uint i_ = 0; i_ < FM; ++i_) MMA(acc[i_][j_], fa_[i_], fb_);           \
+        }                                                                                           \
+    }
 
 void main() {
     const uint tid = gl_LocalInvocationID.x, warp = SUBGROUP_ID, lane = tid % 32;
@@ -104,7 +133,6 @@ void main() {
     const bool wvec = (p.flags & (in_a ? 8u : 1u)) != 0u;
     const uint sw = warp * FN * 16 * WROW;
     const uint kbeg = z * p.kchunk, kend = min(p.k, kbeg + p.kchunk);
-    const uint sb = warp * 16 * BROW; // this subgroup's staging tile
 
     FRAG_C acc[FM][FN];
     [[unroll]] for (uint i = 0; i < FM; ++i)
@@ -121,36 +149,20 @@ void main() {
         if (live && wvec) {
             // U k steps of W (FN*16 rows x 16U halves) at a time through ws: lane l loads the
             // 16-byte units l, l + 32, ... (consecutive lanes along a row, whole 128-byte lines
-            // for U = 4), zero outside W; the next batch is in flight while this one multiplies.
+            // for U = 4), zero outside W. Two batches are in flight while one multiplies (with
+            // one, the H100 streamed W at a third of its bandwidth: too few bytes in flight).
             const uint batches = (steps + U - 1) / U;
-            uvec4 rw[WLOADS];
-            [[unroll]] for (uint t = 0; t < WLOADS; ++t) {
-                const uint q = lane + 32 * t, row = q / (2 * U), unit = q % (2 * U);
-                rw[t] = sk_load8(src, c0 + row, ks + 8 * unit, ncols, kstop, ld, true);
-            }
-            for (uint b = 0; b < batches; ++b) {
-                WARP_SYNC(); // every lane is done reading the previous batch's tile
-                [[unroll]] for (uint t = 0; t < WLOADS; ++t) {
-                    const uint q = lane + 32 * t;
-                    ws[sw + (q / (2 * U)) * WROW + q % (2 * U)] = rw[t];
-                }
-                WARP_SYNC();
-                if (b + 1 < batches)
-                    [[unroll]] for (uint t = 0; t < WLOADS; ++t) {
-                        const uint q = lane + 32 * t, row = q / (2 * U), unit = q % (2 * U);
-                        rw[t] = sk_load8(src, c0 + row, ks + 16 * U * (b + 1) + 8 * unit, ncols, kstop, ld, true);
-                    }
-                [[unroll]] for (uint u = 0; u < U; ++u) {
-                    const uint s = b * U + u;
-                    if (s >= steps) break;
-                    FRAG_A fa[FM];
-                    [[unroll]] for (uint i = 0; i < FM; ++i) LOAD_A(fa[i], 16 * i * XROW + 2 * s);
-                    [[unroll]] for (uint j = 0; j < FN; ++j) {
-                        FRAG_B fb;
-                        LOAD_B_TILE(fb, sw + 16 * j * WROW + 2 * u, src, c0 + 16 * j, ks + 16 * s, ncols, kstop, ld);
-                        [[unroll]] for (uint i = 0; i < FM; ++i) MMA(acc[i][j], fa[i], fb);
-                    }
-                }
+            uvec4 ra[WLOADS], rb[WLOADS];
+            SK_LOAD_BATCH(ra, 0u);
+            if (batches > 1) SK_LOAD_BATCH(rb, 1u);
+            for (uint b = 0; b < batches; b += 2) {
+                SK_STAGE_BATCH(ra);
+                if (b + 2 < batches) SK_LOAD_BATCH(ra, b + 2);
+                SK_MULTIPLY_BATCH(b);
+                if (b + 1 >= batches) break;
+                SK_STAGE_BATCH(rb);
+                if (b + 3 < batches) SK_LOAD_BATCH(rb, b + 3);
+                SK_MULTIPLY_BATCH(b + 1);
             }
         } else if (live) {
             // One 16 x 16 fragment at a time through the staging tile: lane l loads column
@@ -161,11 +173,11 @@ void main() {
                 [[unroll]] for (uint i = 0; i < FM; ++i) LOAD_A(fa[i], 16 * i * XROW + 2 * s);
                 [[unroll]] for (uint j = 0; j < FN; ++j) {
                     const uint col = c0 + 16 * j + lane / 2;
-                    bs[sb + (lane / 2) * BROW + lane % 2] =
+                    ws[sw + (lane / 2) * BROW + lane % 2] =
                         sk_load8(src, col, kk + 8 * (lane % 2), ncols, kstop, ld, false);
                     WARP_SYNC();
                     FRAG_B fb;
-                    LOAD_B_STAGED(fb, sb, src, c0 + 16 * j, kk, ncols, kstop, ld);
+                    LOAD_B_STAGED(fb, sw, src, c0 + 16 * j, kk, ncols, kstop, ld);
                     [[unroll]] for (uint i = 0; i < FM; ++i) MMA(acc[i][j], fa[i], fb);
                     WARP_SYNC();
                 }
@@ -178,14 +190,13 @@ void main() {
     if (!live) return;
     const uint64_t dst = in_a ? p.pt : p.pw;
     const uint slice = z * p.m * ncols;
-    const uint cb = warp * 16 * CROW;
     [[unroll]] for (uint i = 0; i < FM; ++i)
         [[unroll]] for (uint j = 0; j < FN; ++j) {
-            STORE_C(acc[i][j], cb);
+            STORE_C(acc[i][j], sw);
             WARP_SYNC();
             for (uint e = lane; e < 256; e += 32) {
                 const uint row = 16 * i + e / 16, col = c0 + 16 * j + e % 16;
-                if (row < p.m && col < ncols) SkFloat(dst).v[slice + row * ncols + col] = cs[cb + (e / 16) * CROW + e % 16];
+                if (row < p.m && col < ncols) SkFloat(dst).v[slice + row * ncols + col] = uintBitsToFloat(ws[sw + (e / 16) * (CROW / 4) + (e % 16) / 4][e % 4]);
             }
             WARP_SYNC();
         }
