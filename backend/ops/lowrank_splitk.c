@@ -14,6 +14,7 @@
  * f16 storage exists (the tests do, so that lavapipe checks the tiling), =<n> forces n slices.
  */
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -37,13 +38,37 @@ _Static_assert(offsetof(lr_splitk_reduce_push, m) == 40 && sizeof(lr_splitk_redu
                "lr_splitk_reduce_push must mirror shaders/lowrank_splitk_reduce.comp");
 
 enum {
-    SK_NW = 4,         /* subgroups per workgroup */
-    SK_FN = 2,         /* 16-column fragments per subgroup */
-    SK_COLS = SK_NW * SK_FN * 16,
     SK_MAX_ROWS = 64,  /* 4 row fragments */
     SK_MAX_RANK = 256, /* RMAX of the reduce kernel */
-    SK_U = 4,          /* k steps of W in flight per subgroup */
 };
+
+/* The split-K pass's tile: subgroups per workgroup, 16-column fragments per subgroup, k steps
+ * of 16 per batch of W, k of x per shared stage. */
+typedef struct sk_tile {
+    uint32_t nw, fn, u, kstage;
+} sk_tile;
+
+/* Shared memory of a tile (mirrors xs and ws of shaders/common/lowrank_splitk.glsl). */
+static uint32_t sk_shared_bytes(const sk_tile *t, uint32_t fm) {
+    return 16u * (16 * fm * (t->kstage / 8 + 1) + t->nw * t->fn * 16 * (2 * t->u + 1));
+}
+
+/* 8 subgroups of 16 columns, batches of 8 k steps (4 for 64 rows, whose x takes the room);
+ * measured on the H100 against 4 x 32 columns and batches of 4 (16 rows, 4096 -> 4096 / 11008:
+ * 0.029 / 0.066 ms against 0.037 / 0.094): more subgroups per SM, more bytes in flight. Each
+ * fits NVIDIA's 48 KiB per workgroup. The development knob
+ * VKS_LOWRANK_SPLITK_TILE="nw,fn,u,kstage" tries others (ignored if it does not fit). */
+static sk_tile choose_tile(const vks_context *ctx, uint32_t fm, bool emu) {
+    sk_tile t = {.nw = 8, .fn = 1, .u = fm <= 2 ? 8 : 4, .kstage = fm == 1 ? 256 : 128};
+    if (emu) t.u = 2;
+    const char *o = getenv("VKS_LOWRANK_SPLITK_TILE");
+    sk_tile w;
+    if (o && sscanf(o, "%u,%u,%u,%u", &w.nw, &w.fn, &w.u, &w.kstage) == 4 && w.nw >= 1 && w.nw <= 16 && w.fn >= 1 &&
+        w.fn <= 4 && w.u >= 1 && w.u <= 16 && w.kstage >= 16 && w.kstage % 16 == 0 &&
+        sk_shared_bytes(&w, fm) <= ctx->probe.info.max_shared_memory_bytes)
+        t = w;
+    return t;
+}
 
 /* Workgroups the split aims at, at least (about one per multiprocessor of a large GPU). */
 #define SK_TARGET_GROUPS 128u
@@ -65,6 +90,10 @@ bool lr_splitk_applies(const vks_context *ctx, const lr_problem *pb) {
         return false;
     const lr_adapter *ad = &pb->adapters[0];
     if (pb->m > SK_MAX_ROWS || ad->rank == 0 || ad->rank > SK_MAX_RANK || ad->post || pb->in == 0) return false;
+    const bool emu = splitk_emulated() && !vks__tensor_cores(ctx);
+    const uint32_t fm = VKS_CEIL_DIV(pb->m, 16u);
+    const sk_tile tile = choose_tile(ctx, fm, emu);
+    if (sk_shared_bytes(&tile, fm) > ctx->probe.info.max_shared_memory_bytes) return false;
     if (splitk_emulated()) return vks__has_feature(ctx, VKS_FEATURE_STORAGE16 | VKS_FEATURE_FLOAT16);
     return vks__tensor_cores(ctx) && !vks__cpu_kernels(ctx);
 }
@@ -73,7 +102,12 @@ vks_status lr_record_splitk(vks_context *ctx, const lr_problem *pb) {
     const lr_adapter *ad = &pb->adapters[0];
     const uint32_t m = pb->m, n = pb->w ? pb->out : 0, r = ad->rank, k = pb->in;
     const uint32_t fm = VKS_CEIL_DIV(m, 16u);
-    const uint32_t wgroups = VKS_CEIL_DIV(n, SK_COLS), groups = wgroups + VKS_CEIL_DIV(r, SK_COLS);
+    /* The emulation takes batches of two k steps (the loop's guards still run; lavapipe
+     * compiles the unrolled emulated products slowly). */
+    const bool emu = splitk_emulated() && !vks__tensor_cores(ctx);
+    const sk_tile tile = choose_tile(ctx, fm, emu);
+    const uint32_t cols = tile.nw * tile.fn * 16;
+    const uint32_t wgroups = VKS_CEIL_DIV(n, cols), groups = wgroups + VKS_CEIL_DIV(r, cols);
     /* Slices, as measured on the H100 (docs/bench/h100-notes.md): 4 was best at 1, 16 and 64
      * rows for 4096 and 11008 outputs, 8 within 7%, 15-32 slower (more partial sums to add,
      * and a stage of x per slice). More where few column groups would leave the GPU idle;
@@ -102,14 +136,8 @@ vks_status lr_record_splitk(vks_context *ctx, const lr_problem *pb) {
                          .m = m, .n = n, .r = r, .k = k,
                          .ldx = pb->ldx, .ldw = pb->ldw, .lda = ad->s_ld,
                          .kchunk = kchunk, .wgroups = wgroups, .flags = (w_vec ? 1u : 0u) | (x_vec ? 2u : 0u) | (a_vec ? 8u : 0u)};
-    /* The emulation takes batches of two k steps (the loop's guards still run; lavapipe
-     * compiles the unrolled emulated products slowly). */
-    const bool emu = splitk_emulated() && !vks__tensor_cores(ctx);
-    /* x is staged KSTAGE columns at a time: 16 FM rows x KSTAGE halves, about 16 KiB (with
-     * the subgroups' 18 KiB of tiles, within the 48 KiB NVIDIA gives a workgroup). */
-    const uint32_t kstage = fm == 1 ? 512 : fm == 2 ? 256 : 128;
     const vks_spec spec = {.count = 6,
-                           .values = {32 * SK_NW, SK_NW, fm, SK_FN, kstage, emu ? 2u : SK_U},
+                           .values = {32 * tile.nw, tile.nw, fm, tile.fn, tile.kstage, tile.u},
                            .required_subgroup_size =
                                !emu && vks__has_feature(ctx, VKS_FEATURE_SUBGROUP_CONTROL) ? 32 : 0};
     VKS_TRY(vks__dispatch(ctx, emu ? VKS_SHADER_LOWRANK_SPLITK_EMU : VKS_SHADER_LOWRANK_SPLITK_COOPMAT, &spec, &pc,
