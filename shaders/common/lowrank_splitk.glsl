@@ -11,14 +11,17 @@
 // per slice; W's and A's rows stream through a per-subgroup tile in 16-byte loads, a batch
 // ahead of the products; unaligned rows go one fragment at a time through a staging tile.
 //
-// The including file defines FRAG_A, FRAG_B, FRAG_C (declarations), ZERO_C(c),
-// LOAD_A(f, unit) (16 x 16 row-major from xs at a uvec4 unit offset, row stride XROW units),
-// LOAD_B_STAGED(f, unit, base, col0, k0, ncols, kend, ld) (from bs at `unit`, column stride BROW
-// units; the emulation reads base with the same bounds instead, its lanes not being in step),
-// LOAD_B_TILE(f, unit, base, col0, k0, ncols, kend, ld) (the same from ws, column stride WROW), MMA(c, a, b) and
-// STORE_C(c, unit) (row-major into ws at a uvec4 unit offset, row stride CROW floats), SUBGROUP_ID, and
-// WARP_SYNC() (shared memory written by a subgroup visible to it; nothing in the emulation,
-// whose lanes read back only what they wrote themselves).
+// The including file defines FRAG_A, FRAG_B, FRAG_C (declarations), ZERO_C(c), SUBGROUP_ID,
+//   LOAD_A(f, unit)        16 x 16 row-major from xs at a uvec4 unit, row stride XROW units;
+//   LOAD_B_TILE(f, unit, base, col0, k0, ncols, kend, ld)
+//                          16 (k) x 16 (columns) from ws at `unit`, column stride WROW units;
+//   LOAD_B_STAGED(...)     the same with column stride BROW (one staged fragment); the
+//                          emulation reads base with the same bounds instead, its lanes not
+//                          being in step;
+//   MMA(c, a, b)           c += a b;
+//   STORE_C(c, unit)       row-major into ws at `unit`, row stride CROW floats;
+//   WARP_SYNC()            shared memory written by a subgroup visible to it (nothing in the
+//                          emulation, whose lanes read back only what they wrote themselves).
 layout(local_size_x_id = 0) in;                // 32 * NW
 layout(constant_id = 1) const uint NW = 4;     // subgroups (of 32) per workgroup
 layout(constant_id = 2) const uint FM = 1;     // 16-row fragments: rows <= 16 FM
