@@ -174,7 +174,7 @@ static void test_lowrank_lora_f16(void **state) {
  * that lavapipe checks the tiling, staging and partial sums; on NVIDIA it runs as shipped,
  * and once more with forced slice counts. Shapes: aligned (fragments straight from W),
  * k % 16 != 0, ragged out, padded and misaligned rows (staged fragments), ranks 1..256, no
- * base weight, bias and beta. */
+ * base weight, bias and beta; and the first shapes past its limits. */
 static void test_lowrank_lora_splitk(void **state) {
     (void)state;
     if (!has_f16()) skip();
@@ -184,6 +184,8 @@ static void test_lowrank_lora_splitk(void **state) {
         {5, 1000, 130, 5, true, true, 0.0, VKS_DTYPE_F16},       {33, 384, 200, 64, true, true, 1.0, VKS_DTYPE_F16, 8, 0},
         {64, 320, 96, 128, true, false, 0.0, VKS_DTYPE_F16, 3, 1}, {17, 256, 64, 256, false, true, 0.0, VKS_DTYPE_F16},
         {2, 4096, 64, 16, true, true, 0.0, VKS_DTYPE_F16},       {48, 128, 1, 1, true, true, -1.0, VKS_DTYPE_F16},
+        /* just past the path's limits (65 rows, rank 257): the general kernels take them */
+        {65, 64, 40, 8, true, true, 0.0, VKS_DTYPE_F16},         {2, 64, 32, 257, true, false, 0.0, VKS_DTYPE_F16},
     };
     const char *modes[] = {tensor_cores ? NULL : "emulate", tensor_cores ? "1" : NULL, tensor_cores ? "7" : NULL};
     for (size_t mi = 0; mi < 3; ++mi) {
