@@ -331,6 +331,8 @@ vks_status vks__check_tensor(const vks_context *ctx, const vks_tensor *t, const 
 vks_status vks__check_ndim(const vks_tensor *t, int32_t lo, int32_t hi, const char *fn,
                            const char *arg);
 vks_status vks__check_dtype(const vks_tensor *t, vks_dtype want, const char *fn, const char *arg);
+/* f32, or f64 where the device has shaderFloat64 (the Kronecker and orthogonalization ops). */
+vks_status vks__check_float_dtype(const vks_context *ctx, vks_dtype dt, const char *fn, const char *arg);
 /* Device address of element 0. */
 VkDeviceAddress vks__tensor_address(const vks_tensor *t);
 /* Number of elements (product of the shape). */

@@ -112,6 +112,16 @@ vks_status vks__check_dtype(const vks_tensor *t, vks_dtype want, const char *fn,
                       vks__dtype_name(want));
 }
 
+vks_status vks__check_float_dtype(const vks_context *ctx, vks_dtype dt, const char *fn, const char *arg) {
+    if (dt != VKS_DTYPE_F32 && dt != VKS_DTYPE_F64)
+        return vks__error(VKS_ERROR_UNSUPPORTED, "%s: %s has dtype %s; expected f32 or f64", fn, arg,
+                          vks__dtype_name(dt));
+    if (dt == VKS_DTYPE_F64 && !vks__has_feature(ctx, VKS_FEATURE_FLOAT64))
+        return vks__error(VKS_ERROR_UNSUPPORTED, "%s: f64 needs shaderFloat64, which device '%s' lacks", fn,
+                          ctx->probe.info.name);
+    return VKS_OK;
+}
+
 vks_status vks__matrix_view(const vks_context *ctx, const vks_tensor *t, const char *fn, const char *arg,
                             vks_matrix *m) {
     VKS_TRY(vks__check_tensor(ctx, t, fn, arg));

@@ -274,11 +274,6 @@ static void test_gemm_errors(void **state) {
 }
 
 /* The same cases through the kernels GPUs run (on lavapipe: VKS_CONTEXT_GPU_KERNELS). */
-static int gpu_kernels_setup(void **state) {
-    setenv("VKT_GPU_KERNELS", "1", 1);
-    return vkt_group_setup(state);
-}
-
 int main(void) {
     const struct CMUnitTest tests[] = {
         VKT_TEST(test_gemm_f32_shapes_transposes), VKT_TEST(test_gemm_alpha_beta_and_padding),
@@ -291,7 +286,7 @@ int main(void) {
     };
     int failures = VKT_RUN(tests);
     /* On a GPU the first run already used the GPU kernels. */
-    if (vkt_device_is_cpu()) failures += cmocka_run_group_tests_name("gemm with GPU kernels", tests, gpu_kernels_setup,
+    if (vkt_device_is_cpu()) failures += cmocka_run_group_tests_name("gemm with GPU kernels", tests, vkt_gpu_kernels_setup,
                                                                      vkt_group_teardown);
     return failures;
 }

@@ -523,11 +523,6 @@ static void test_kron_errors(void **state) {
     vks_buffer_destroy(A), vks_buffer_destroy(B), vks_buffer_destroy(X), vks_buffer_destroy(Y), vks_buffer_destroy(I);
 }
 
-static int gpu_kernels_setup(void **state) {
-    setenv("VKT_GPU_KERNELS", "1", 1);
-    return vkt_group_setup(state);
-}
-
 int main(void) {
     const struct CMUnitTest tests[] = {
         VKT_TEST(test_kron_matmul_dims),
@@ -546,6 +541,6 @@ int main(void) {
     int failures = VKT_RUN(tests);
     /* On lavapipe, once more through the kernels GPUs run (VKS_CONTEXT_GPU_KERNELS). */
     if (vkt_device_is_cpu())
-        failures += cmocka_run_group_tests_name("kron with GPU kernels", tests, gpu_kernels_setup, vkt_group_teardown);
+        failures += cmocka_run_group_tests_name("kron with GPU kernels", tests, vkt_gpu_kernels_setup, vkt_group_teardown);
     return failures;
 }

@@ -938,11 +938,6 @@ static void test_kron_solve_errors(void **state) {
     vks_buffer_destroy(K), vks_buffer_destroy(Q), vks_buffer_destroy(L), vks_buffer_destroy(Y), vks_buffer_destroy(O);
 }
 
-static int gpu_kernels_setup(void **state) {
-    setenv("VKT_GPU_KERNELS", "1", 1);
-    return vkt_group_setup(state);
-}
-
 int main(void) {
     const struct CMUnitTest tests[] = {
         VKT_TEST(test_kron_solve_dims),        VKT_TEST(test_kron_solve_f32),
@@ -959,7 +954,7 @@ int main(void) {
     if (vkt_device_is_cpu()) {
         const struct CMUnitTest gpu[] = {VKT_TEST(test_kron_solve_dims), VKT_TEST(test_kron_solve_noise_scales),
                                          VKT_TEST(test_kron_cholesky_solve), VKT_TEST(test_kron_gp_posterior)};
-        failures += cmocka_run_group_tests_name("kron solves with GPU kernels", gpu, gpu_kernels_setup, vkt_group_teardown);
+        failures += cmocka_run_group_tests_name("kron solves with GPU kernels", gpu, vkt_gpu_kernels_setup, vkt_group_teardown);
     }
     return failures;
 }

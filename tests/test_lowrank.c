@@ -365,15 +365,10 @@ static void test_lowrank_lora_errors(void **state) {
         VKT_TEST(test_lowrank_factorized),                                                                           \
         VKT_TEST(test_lowrank_lora_errors)
 
-static int gpu_kernels_setup(void **state) {
-    setenv("VKT_GPU_KERNELS", "1", 1);
-    return vkt_group_setup(state);
-}
-
 int main(void) {
     const struct CMUnitTest tests[] = {LOWRANK_TESTS};
     int failures = VKT_RUN(tests);
     if (vkt_device_is_cpu())
-        failures += cmocka_run_group_tests_name("lowrank with GPU kernels", tests, gpu_kernels_setup, vkt_group_teardown);
+        failures += cmocka_run_group_tests_name("lowrank with GPU kernels", tests, vkt_gpu_kernels_setup, vkt_group_teardown);
     return failures;
 }

@@ -391,16 +391,11 @@ static void test_lowrank_galore_errors(void **state) {
         VKT_TEST(test_lowrank_merge), VKT_TEST(test_lowrank_merge_errors), VKT_TEST(test_lowrank_galore),            \
         VKT_TEST(test_lowrank_galore_svd), VKT_TEST(test_lowrank_galore_errors)
 
-static int gpu_kernels_setup(void **state) {
-    setenv("VKT_GPU_KERNELS", "1", 1);
-    return vkt_group_setup(state);
-}
-
 int main(void) {
     const struct CMUnitTest tests[] = {EXTRA_TESTS};
     int failures = VKT_RUN(tests);
     if (vkt_device_is_cpu())
-        failures += cmocka_run_group_tests_name("lowrank extra with GPU kernels", tests, gpu_kernels_setup,
+        failures += cmocka_run_group_tests_name("lowrank extra with GPU kernels", tests, vkt_gpu_kernels_setup,
                                                 vkt_group_teardown);
     return failures;
 }

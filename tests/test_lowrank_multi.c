@@ -471,16 +471,11 @@ static void test_lowrank_multi_errors(void **state) {
         VKT_TEST(test_lowrank_multi_large), VKT_TEST(test_lowrank_multi_bad_device_ids),                              \
         VKT_TEST(test_lowrank_multi_bad_device_segments), VKT_TEST(test_lowrank_multi_errors)
 
-static int gpu_kernels_setup(void **state) {
-    setenv("VKT_GPU_KERNELS", "1", 1);
-    return vkt_group_setup(state);
-}
-
 int main(void) {
     const struct CMUnitTest tests[] = {MULTI_TESTS};
     int failures = VKT_RUN(tests);
     if (vkt_device_is_cpu())
-        failures += cmocka_run_group_tests_name("lowrank multi with GPU kernels", tests, gpu_kernels_setup,
+        failures += cmocka_run_group_tests_name("lowrank multi with GPU kernels", tests, vkt_gpu_kernels_setup,
                                                 vkt_group_teardown);
     return failures;
 }

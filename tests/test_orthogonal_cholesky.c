@@ -369,11 +369,6 @@ static void test_orthogonal_trsm_errors(void **state) {
     vks_buffer_destroy(L), vks_buffer_destroy(B), vks_buffer_destroy(X);
 }
 
-static int gpu_kernels_setup(void **state) {
-    setenv("VKT_GPU_KERNELS", "1", 1);
-    return vkt_group_setup(state);
-}
-
 int main(void) {
     const struct CMUnitTest tests[] = {
         VKT_TEST(test_orthogonal_cholesky_f32),
@@ -390,7 +385,7 @@ int main(void) {
     int failures = VKT_RUN(tests);
     /* On lavapipe, the same cases once more through the kernels GPUs run. */
     if (vkt_device_is_cpu())
-        failures += cmocka_run_group_tests_name("cholesky/trsm with GPU kernels", tests, gpu_kernels_setup,
+        failures += cmocka_run_group_tests_name("cholesky/trsm with GPU kernels", tests, vkt_gpu_kernels_setup,
                                                 vkt_group_teardown);
     return failures;
 }

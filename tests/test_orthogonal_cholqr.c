@@ -195,11 +195,6 @@ static void test_orthogonal_cholqr_errors(void **state) {
     vks_buffer_destroy(A), vks_buffer_destroy(Q), vks_buffer_destroy(R);
 }
 
-static int gpu_kernels_setup(void **state) {
-    setenv("VKT_GPU_KERNELS", "1", 1);
-    return vkt_group_setup(state);
-}
-
 int main(void) {
     const struct CMUnitTest tests[] = {
         VKT_TEST(test_orthogonal_cholqr_shapes),   VKT_TEST(test_orthogonal_cholqr_conditioning),
@@ -209,7 +204,7 @@ int main(void) {
     int failures = VKT_RUN(tests);
     if (vkt_device_is_cpu()) {
         const struct CMUnitTest gpu[] = {VKT_TEST(test_orthogonal_cholqr_shapes), VKT_TEST(test_orthogonal_cholqr_conditioning)};
-        failures += cmocka_run_group_tests_name("cholqr with GPU kernels", gpu, gpu_kernels_setup, vkt_group_teardown);
+        failures += cmocka_run_group_tests_name("cholqr with GPU kernels", gpu, vkt_gpu_kernels_setup, vkt_group_teardown);
     }
     return failures;
 }

@@ -344,11 +344,6 @@ static void test_orthogonal_eigh_errors(void **state) {
     vks_buffer_destroy(A), vks_buffer_destroy(V), vks_buffer_destroy(W);
 }
 
-static int gpu_kernels_setup(void **state) {
-    setenv("VKT_GPU_KERNELS", "1", 1);
-    return vkt_group_setup(state);
-}
-
 int main(void) {
     const struct CMUnitTest tests[] = {
         VKT_TEST(test_orthogonal_eigh_small_f32),  VKT_TEST(test_orthogonal_eigh_blocked_f32),
@@ -365,7 +360,7 @@ int main(void) {
         const struct CMUnitTest gpu[] = {VKT_TEST(test_orthogonal_eigh_small_f32), VKT_TEST(test_orthogonal_eigh_blocked_f32),
                                          VKT_TEST(test_orthogonal_eigh_f64), VKT_TEST(test_orthogonal_eigh_non_finite),
                                          VKT_TEST(test_orthogonal_eigh_f32_working_precision)};
-        failures += cmocka_run_group_tests_name("eigh with GPU kernels", gpu, gpu_kernels_setup, vkt_group_teardown);
+        failures += cmocka_run_group_tests_name("eigh with GPU kernels", gpu, vkt_gpu_kernels_setup, vkt_group_teardown);
     }
     return failures;
 }

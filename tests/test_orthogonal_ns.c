@@ -551,11 +551,6 @@ static void test_orthogonal_ns_errors(void **state) {
     vks_buffer_destroy(G), vks_buffer_destroy(O), vks_buffer_destroy(H);
 }
 
-static int gpu_kernels_setup(void **state) {
-    setenv("VKT_GPU_KERNELS", "1", 1);
-    return vkt_group_setup(state);
-}
-
 int main(void) {
     const struct CMUnitTest tests[] = {
         VKT_TEST(test_orthogonal_ns_schedules),         VKT_TEST(test_orthogonal_ns_shapes),
@@ -572,7 +567,7 @@ int main(void) {
         const struct CMUnitTest gpu[] = {VKT_TEST(test_orthogonal_ns_schedules), VKT_TEST(test_orthogonal_ns_gram),
                                          VKT_TEST(test_orthogonal_ns_half_work),
                                          VKT_TEST(test_orthogonal_ns_grouped), VKT_TEST(test_orthogonal_syrk)};
-        failures += cmocka_run_group_tests_name("newton-schulz with GPU kernels", gpu, gpu_kernels_setup, vkt_group_teardown);
+        failures += cmocka_run_group_tests_name("newton-schulz with GPU kernels", gpu, vkt_gpu_kernels_setup, vkt_group_teardown);
     }
     return failures;
 }

@@ -38,6 +38,11 @@ int vkt_group_setup(void **state) {
     return 0;
 }
 
+int vkt_gpu_kernels_setup(void **state) {
+    setenv("VKT_GPU_KERNELS", "1", 1); /* vkt_group_teardown unsets it */
+    return vkt_group_setup(state);
+}
+
 bool vkt_device_is_cpu(void) {
     setenv("VKS_DEVICE", getenv("VKS_DEVICE") ? getenv("VKS_DEVICE") : "llvmpipe", 0);
     vks_context *ctx = NULL;

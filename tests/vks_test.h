@@ -36,6 +36,9 @@ int vkt_group_setup(void **state);
 /* Whether the suite's device ($VKS_DEVICE, default llvmpipe) is a CPU: then a test may
  * run its cases a second time with VKT_GPU_KERNELS=1 set (VKS_CONTEXT_GPU_KERNELS). */
 bool vkt_device_is_cpu(void);
+/* vkt_group_setup with VKT_GPU_KERNELS=1: the group setup of that second run
+ * (cmocka_run_group_tests_name(name, tests, vkt_gpu_kernels_setup, vkt_group_teardown)). */
+int vkt_gpu_kernels_setup(void **state);
 int vkt_group_teardown(void **state);
 int vkt_test_setup(void **state);
 int vkt_test_teardown(void **state);

@@ -18,16 +18,6 @@
 
 /* ---- argument views ------------------------------------------------------------------ */
 
-vks_status vks__kron_check_dtype(const vks_context *ctx, vks_dtype dt, const char *fn, const char *arg) {
-    if (dt != VKS_DTYPE_F32 && dt != VKS_DTYPE_F64)
-        return vks__error(VKS_ERROR_UNSUPPORTED, "%s: %s has dtype %s; expected f32 or f64", fn, arg,
-                          vks__dtype_name(dt));
-    if (dt == VKS_DTYPE_F64 && !vks__has_feature(ctx, VKS_FEATURE_FLOAT64))
-        return vks__error(VKS_ERROR_UNSUPPORTED, "%s: f64 needs shaderFloat64, which device '%s' lacks", fn,
-                          ctx->probe.info.name);
-    return VKS_OK;
-}
-
 vks_status vks__kron_check_d(int32_t d, const char *fn) {
     if (d < 1 || d > VKS_KRON_MAX_DIMS)
         return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: d = %d, expected 1..%d grid dimensions", fn, d,
@@ -315,7 +305,7 @@ static vks_status factors_view(vks_context *ctx, int32_t d, const vks_tensor *co
     snprintf(arg, sizeof arg, "%s[0]", name);
     VKS_TRY(vks__check_tensor(ctx, factors[0], fn, arg));
     const vks_dtype dt = factors[0]->dtype;
-    VKS_TRY(vks__kron_check_dtype(ctx, dt, fn, arg));
+    VKS_TRY(vks__check_float_dtype(ctx, dt, fn, arg));
     int64_t nin = 1, nout = 1, largest = 1;
     for (int32_t i = 0; i < d; ++i) {
         snprintf(arg, sizeof arg, "%s[%d]", name, i);
@@ -395,7 +385,7 @@ vks_status vks_kron_predict(vks_context *ctx, int32_t d, const vks_tensor *const
     kron_vec av, mv;
     vks_status st = cross ? vks__check_tensor(ctx, cross[0], fn, "cross[0]")
                           : vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: cross is NULL", fn);
-    if (st == VKS_OK) st = vks__kron_check_dtype(ctx, cross[0]->dtype, fn, "cross[0]");
+    if (st == VKS_OK) st = vks__check_float_dtype(ctx, cross[0]->dtype, fn, "cross[0]");
     for (int32_t i = 0; st == VKS_OK && i < d; ++i) {
         char arg[32];
         snprintf(arg, sizeof arg, "cross[%d]", i);

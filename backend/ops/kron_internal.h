@@ -23,8 +23,6 @@ typedef struct kron_vec {
     bool row_major;
 } kron_vec;
 
-/* f32, or f64 on a device with shaderFloat64. */
-vks_status vks__kron_check_dtype(const vks_context *ctx, vks_dtype dt, const char *fn, const char *arg);
 vks_status vks__kron_check_d(int32_t d, const char *fn);
 /* A rank-2 factor as a kron_factor of op(A) (trans swaps the strides), dtype checked. */
 vks_status vks__kron_factor_view(const vks_context *ctx, const vks_tensor *t, vks_transpose trans, vks_dtype dt,

@@ -66,7 +66,7 @@ static vks_status check_desc(const vks_kernel_desc *desc, const char *fn) {
 static vks_status points_view(const vks_context *ctx, const vks_tensor *t, const char *fn, const char *arg) {
     VKS_TRY(vks__check_tensor(ctx, t, fn, arg));
     VKS_TRY(vks__check_ndim(t, 1, 1, fn, arg));
-    VKS_TRY(vks__kron_check_dtype(ctx, t->dtype, fn, arg));
+    VKS_TRY(vks__check_float_dtype(ctx, t->dtype, fn, arg));
     if (t->shape[0] > 1 && (uint64_t)(t->shape[0] - 1) * (uint64_t)t->strides[0] > INT32_MAX)
         return vks__error(VKS_ERROR_OUT_OF_RANGE, "%s: %s spans more than 2^31 elements", fn, arg);
     return VKS_OK;

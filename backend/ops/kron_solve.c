@@ -265,7 +265,7 @@ static vks_status check_factors(vks_context *ctx, int32_t d, const vks_tensor *c
     if (!factors[0]) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: desc->factors[0] is NULL", fn);
     VKS_TRY(vks__check_tensor(ctx, factors[0], fn, "desc->factors[0]"));
     *dt = factors[0]->dtype;
-    VKS_TRY(vks__kron_check_dtype(ctx, *dt, fn, "desc->factors[0]"));
+    VKS_TRY(vks__check_float_dtype(ctx, *dt, fn, "desc->factors[0]"));
     char arg[48];
     for (int32_t i = 0; i < d; ++i) {
         snprintf(arg, sizeof arg, "desc->factors[%d]", i);
@@ -493,7 +493,7 @@ static vks_status solve_validate(vks_context *ctx, const vks_kron_solve_desc *de
     VKS_TRY(vks__check_tensor(ctx, desc->eigvecs[0], fn, "desc->eigvecs[0]"));
     a->dt = desc->eigvecs[0]->dtype;
     a->d = desc->d;
-    VKS_TRY(vks__kron_check_dtype(ctx, a->dt, fn, "desc->eigvecs[0]"));
+    VKS_TRY(vks__check_float_dtype(ctx, a->dt, fn, "desc->eigvecs[0]"));
     char arg[48];
     for (int32_t i = 0; i < desc->d; ++i) {
         snprintf(arg, sizeof arg, "desc->eigvecs[%d]", i);

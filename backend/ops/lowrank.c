@@ -117,6 +117,26 @@ vks_status lr_check_bias(vks_context *ctx, const vks_tensor *bias, int64_t n, vk
     return VKS_OK;
 }
 
+vks_status lr_check_y(const lr_mat *my, int64_t m, const char *fn) {
+    if (my->rows != m)
+        return vks__error(VKS_ERROR_SHAPE_MISMATCH, "%s: y has %lld rows but x has %lld", fn, (long long)my->rows,
+                          (long long)m);
+    if (my->rows > 1 && my->ld < my->cols)
+        return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: y's row stride %lld is below its %lld columns (rows overlap)",
+                          fn, (long long)my->ld, (long long)my->cols);
+    return VKS_OK;
+}
+
+vks_status lr_check_weight(vks_context *ctx, const vks_tensor *w, vks_dtype dt, int64_t out, int64_t in,
+                           const char *fn, lr_mat *mw) {
+    VKS_TRY(lr_rows_view(ctx, w, 2, fn, "w", mw));
+    VKS_TRY(lr_same_dtype(mw, dt, fn, "w"));
+    if (mw->rows != out || mw->cols != in)
+        return vks__error(VKS_ERROR_SHAPE_MISMATCH, "%s: w is %lld x %lld, expected (out, in) = %lld x %lld", fn,
+                          (long long)mw->rows, (long long)mw->cols, (long long)out, (long long)in);
+    return VKS_OK;
+}
+
 static void byte_span(const vks_tensor *t, uint64_t *lo, uint64_t *hi) {
     int64_t last = 0;
     for (int32_t i = 0; i < t->ndim; ++i) last += (t->shape[i] > 0 ? t->shape[i] - 1 : 0) * t->strides[i];
@@ -577,25 +597,14 @@ static vks_status single_adapter(vks_context *ctx, const char *fn, const char *o
     VKS_TRY(lr_rows_view(ctx, b, 2, fn, b_name, &mb));
     VKS_TRY(lr_same_dtype(&mb, mx.dtype, fn, b_name));
     const int64_t m = mx.rows, in = mx.cols, out = my.cols, r = ma.rows;
-    if (my.rows != m)
-        return vks__error(VKS_ERROR_SHAPE_MISMATCH, "%s: y has %lld rows but x has %lld", fn, (long long)my.rows,
-                          (long long)m);
-    if (w) {
-        VKS_TRY(lr_rows_view(ctx, w, 2, fn, "w", &mw));
-        VKS_TRY(lr_same_dtype(&mw, mx.dtype, fn, "w"));
-        if (mw.rows != out || mw.cols != in)
-            return vks__error(VKS_ERROR_SHAPE_MISMATCH, "%s: w is %lld x %lld, expected (out, in) = %lld x %lld", fn,
-                              (long long)mw.rows, (long long)mw.cols, (long long)out, (long long)in);
-    }
+    VKS_TRY(lr_check_y(&my, m, fn));
+    if (w) VKS_TRY(lr_check_weight(ctx, w, mx.dtype, out, in, fn, &mw));
     if (ma.cols != in)
         return vks__error(VKS_ERROR_SHAPE_MISMATCH, "%s: %s is %lld x %lld, expected (r, in) with in = %lld", fn, a_name,
                           (long long)ma.rows, (long long)ma.cols, (long long)in);
     if (mb.rows != out || mb.cols != r)
         return vks__error(VKS_ERROR_SHAPE_MISMATCH, "%s: %s is %lld x %lld, expected (out, r) = %lld x %lld", fn, b_name,
                           (long long)mb.rows, (long long)mb.cols, (long long)out, (long long)r);
-    if (my.rows > 1 && my.ld < out)
-        return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: y's row stride %lld is below its %lld columns (rows overlap)",
-                          fn, (long long)my.ld, (long long)out);
     VkDeviceAddress bias_addr = 0;
     VKS_TRY(lr_check_bias(ctx, bias, out, mx.dtype, fn, &bias_addr));
     VKS_TRY(lr_check_no_overlap(y, x, fn, "y", "x"));

@@ -89,6 +89,11 @@ vks_status lr_same_dtype(const lr_mat *m, vks_dtype dt, const char *fn, const ch
 /* Bias: a rank-1 tensor of n elements, unit stride, dtype dt. */
 vks_status lr_check_bias(vks_context *ctx, const vks_tensor *bias, int64_t n, vks_dtype dt, const char *fn,
                          VkDeviceAddress *out);
+/* y has m rows whose stride is at least its column count. */
+vks_status lr_check_y(const lr_mat *my, int64_t m, const char *fn);
+/* The base weight w: (out, in), dtype dt. */
+vks_status lr_check_weight(vks_context *ctx, const vks_tensor *w, vks_dtype dt, int64_t out, int64_t in,
+                           const char *fn, lr_mat *mw);
 /* Fails when `out` shares bytes with `in` (in may be NULL). */
 vks_status lr_check_no_overlap(const vks_tensor *out, const vks_tensor *in, const char *fn, const char *out_name,
                                const char *in_name);

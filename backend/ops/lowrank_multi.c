@@ -278,21 +278,10 @@ static vks_status multi_validate(vks_context *ctx, const char *fn, const vks_lor
             dt = my.dtype, m = my.rows;
         }
         VKS_TRY(lr_same_dtype(&my, dt, fn, "y"));
-        if (my.rows != m)
-            return vks__error(VKS_ERROR_SHAPE_MISMATCH, "%s: y has %lld rows but x has %lld", fn, (long long)my.rows,
-                              (long long)m);
+        VKS_TRY(lr_check_y(&my, m, fn));
         out = my.cols;
-        if (my.rows > 1 && my.ld < out)
-            return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: y's row stride %lld is below its %lld columns (rows overlap)",
-                              fn, (long long)my.ld, (long long)out);
     }
-    if (need_y && d->w) {
-        VKS_TRY(lr_rows_view(ctx, d->w, 2, fn, "w", &mw));
-        VKS_TRY(lr_same_dtype(&mw, dt, fn, "w"));
-        if (mw.rows != out || mw.cols != in)
-            return vks__error(VKS_ERROR_SHAPE_MISMATCH, "%s: w is %lld x %lld, expected (out, in) = %lld x %lld", fn,
-                              (long long)mw.rows, (long long)mw.cols, (long long)out, (long long)in);
-    }
+    if (need_y && d->w) VKS_TRY(lr_check_weight(ctx, d->w, dt, out, in, fn, &mw));
     VkDeviceAddress bias = 0;
     if (need_y) VKS_TRY(lr_check_bias(ctx, d->bias, out, dt, fn, &bias));
     VKS_TRY(check_adapters(ctx, fn, d->adapters, dt, in, out, stage != STAGE_EXPAND, stage != STAGE_SHRINK, mp));

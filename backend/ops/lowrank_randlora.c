@@ -23,19 +23,8 @@ vks_status vks_randlora_forward(vks_context *ctx, const vks_randlora_desc *d) {
     VKS_TRY(lr_rows_view(ctx, d->y, 4, fn, "y", &my));
     VKS_TRY(lr_same_dtype(&my, dt, fn, "y"));
     const int64_t m = mx.rows, in = mx.cols, out = my.cols;
-    if (my.rows != m)
-        return vks__error(VKS_ERROR_SHAPE_MISMATCH, "%s: y has %lld rows but x has %lld", fn, (long long)my.rows,
-                          (long long)m);
-    if (my.rows > 1 && my.ld < out)
-        return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: y's row stride %lld is below its %lld columns (rows overlap)",
-                          fn, (long long)my.ld, (long long)out);
-    if (d->w) {
-        VKS_TRY(lr_rows_view(ctx, d->w, 2, fn, "w", &mw));
-        VKS_TRY(lr_same_dtype(&mw, dt, fn, "w"));
-        if (mw.rows != out || mw.cols != in)
-            return vks__error(VKS_ERROR_SHAPE_MISMATCH, "%s: w is %lld x %lld, expected (out, in) = %lld x %lld", fn,
-                              (long long)mw.rows, (long long)mw.cols, (long long)out, (long long)in);
-    }
+    VKS_TRY(lr_check_y(&my, m, fn));
+    if (d->w) VKS_TRY(lr_check_weight(ctx, d->w, dt, out, in, fn, &mw));
     VkDeviceAddress bias = 0;
     VKS_TRY(lr_check_bias(ctx, d->bias, out, dt, fn, &bias));
     const int64_t dmin = in < out ? in : out, dmax = in < out ? out : in;

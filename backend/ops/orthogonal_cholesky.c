@@ -131,7 +131,7 @@ vks_status vks_cholesky_ex(vks_context *ctx, const vks_tensor *a, const vks_tens
     if (st == VKS_OK && ma.dtype != ml.dtype)
         st = vks__error(VKS_ERROR_DTYPE_MISMATCH, "%s: a has dtype %s but l has %s; expected the same", fn,
                         vks__dtype_name(ma.dtype), vks__dtype_name(ml.dtype));
-    if (st == VKS_OK) st = orth_check_float(ctx, ma.dtype, fn, "a");
+    if (st == VKS_OK) st = vks__check_float_dtype(ctx, ma.dtype, fn, "a");
     if (st == VKS_OK && ma.rows != ma.cols)
         st = vks__error(VKS_ERROR_SHAPE_MISMATCH, "%s: a is %lld x %lld; expected a square matrix", fn,
                         (long long)ma.rows, (long long)ma.cols);
@@ -243,7 +243,7 @@ vks_status vks_trsm(vks_context *ctx, vks_transpose trans, const vks_tensor *l, 
     if (st == VKS_OK && (ml.dtype != mb.dtype || mx.dtype != mb.dtype))
         st = vks__error(VKS_ERROR_DTYPE_MISMATCH, "%s: l, b, x have dtypes %s, %s, %s; expected all the same", fn,
                         vks__dtype_name(ml.dtype), vks__dtype_name(mb.dtype), vks__dtype_name(mx.dtype));
-    if (st == VKS_OK) st = orth_check_float(ctx, ml.dtype, fn, "l");
+    if (st == VKS_OK) st = vks__check_float_dtype(ctx, ml.dtype, fn, "l");
     if (st == VKS_OK && ml.rows != ml.cols)
         st = vks__error(VKS_ERROR_SHAPE_MISMATCH, "%s: l is %lld x %lld; expected a square matrix", fn,
                         (long long)ml.rows, (long long)ml.cols);

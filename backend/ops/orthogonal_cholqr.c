@@ -149,7 +149,7 @@ vks_status vks_cholqr(vks_context *ctx, const vks_tensor *a, const vks_tensor *q
         st = vks__error(VKS_ERROR_DTYPE_MISMATCH, "%s: a, q%s have dtypes %s, %s%s%s; expected the same", fn, r ? ", r" : "",
                         vks__dtype_name(ma.dtype), vks__dtype_name(mq.dtype), r ? ", " : "",
                         r ? vks__dtype_name(mr.dtype) : "");
-    if (st == VKS_OK) st = orth_check_float(ctx, ma.dtype, fn, "a");
+    if (st == VKS_OK) st = vks__check_float_dtype(ctx, ma.dtype, fn, "a");
     if (st == VKS_OK && ma.rows < ma.cols)
         st = vks__error(VKS_ERROR_SHAPE_MISMATCH, "%s: a is %lld x %lld; expected a tall matrix (rows >= columns)", fn,
                         (long long)ma.rows, (long long)ma.cols);

@@ -42,16 +42,6 @@ vks_status orth_ws_read(vks_context *ctx, VkDeviceAddress addr, void *dst, uint6
 
 /* ---- checks ------------------------------------------------------------------------------- */
 
-vks_status orth_check_float(vks_context *ctx, vks_dtype dt, const char *fn, const char *arg) {
-    if (dt != VKS_DTYPE_F32 && dt != VKS_DTYPE_F64)
-        return vks__error(VKS_ERROR_UNSUPPORTED, "%s: %s has dtype %s; expected f32 or f64", fn, arg,
-                          vks__dtype_name(dt));
-    if (dt == VKS_DTYPE_F64 && !vks__has_feature(ctx, VKS_FEATURE_FLOAT64))
-        return vks__error(VKS_ERROR_UNSUPPORTED, "%s: f64 needs shaderFloat64, which device '%s' lacks", fn,
-                          ctx->probe.info.name);
-    return VKS_OK;
-}
-
 vks_status orth_check_span(const orth_mat *m, const char *fn, const char *arg) {
     if (m->rows == 0 || m->cols == 0) return VKS_OK;
     uint64_t last = (uint64_t)(m->rows - 1) * (uint64_t)m->row_stride + (uint64_t)(m->cols - 1) * (uint64_t)m->col_stride;

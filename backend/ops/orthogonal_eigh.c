@@ -336,7 +336,7 @@ vks_status vks_eigh_ex(vks_context *ctx, const vks_tensor *a, const vks_tensor *
     if (st == VKS_OK && (ma.dtype != mv.dtype || w->dtype != ma.dtype))
         st = vks__error(VKS_ERROR_DTYPE_MISMATCH, "%s: a, w, v have dtypes %s, %s, %s; expected all the same", fn,
                         vks__dtype_name(ma.dtype), vks__dtype_name(w->dtype), vks__dtype_name(mv.dtype));
-    if (st == VKS_OK) st = orth_check_float(ctx, ma.dtype, fn, "a");
+    if (st == VKS_OK) st = vks__check_float_dtype(ctx, ma.dtype, fn, "a");
     if (st == VKS_OK && ma.rows != ma.cols)
         st = vks__error(VKS_ERROR_SHAPE_MISMATCH, "%s: a is %lld x %lld; expected a square matrix", fn,
                         (long long)ma.rows, (long long)ma.cols);

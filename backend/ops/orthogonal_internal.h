@@ -57,8 +57,6 @@ vks_status orth_ws_read(vks_context *ctx, VkDeviceAddress addr, void *dst, uint6
 
 /* ---- argument checks shared by the family ------------------------------------------------ */
 
-/* f32, or f64 with shaderFloat64. */
-vks_status orth_check_float(vks_context *ctx, vks_dtype dt, const char *fn, const char *arg);
 /* A matrix view of t that is (rows, cols) — or a batch of them — with its dtype `dt`. */
 vks_status orth_view(vks_context *ctx, const vks_tensor *t, const char *fn, const char *arg, orth_mat *m);
 /* True when two tensors share any byte. */

@@ -638,7 +638,7 @@ vks_status vks_syrk(vks_context *ctx, vks_transpose trans, double alpha, const v
     if (st == VKS_OK && ma.dtype != mc.dtype)
         st = vks__error(VKS_ERROR_DTYPE_MISMATCH, "%s: a has dtype %s but c has %s; expected the same", fn,
                         vks__dtype_name(ma.dtype), vks__dtype_name(mc.dtype));
-    if (st == VKS_OK) st = orth_check_float(ctx, ma.dtype, fn, "a");
+    if (st == VKS_OK) st = vks__check_float_dtype(ctx, ma.dtype, fn, "a");
     const orth_mat s = trans == VKS_TRANS ? orth_t(ma) : ma;
     if (st == VKS_OK && (mc.rows != s.rows || mc.cols != s.rows))
         st = vks__error(VKS_ERROR_SHAPE_MISMATCH, "%s: c is %lld x %lld; expected op(a) op(a)^T = %lld x %lld", fn,

@@ -67,7 +67,7 @@ vks_status vks_svd(vks_context *ctx, const vks_tensor *a, const vks_tensor *u, c
     vks__lock(ctx);
     orth_mat ma, mu = {0}, ms = {0}, mvh = {0};
     vks_status st = orth_view(ctx, a, fn, "a", &ma);
-    if (st == VKS_OK) st = orth_check_float(ctx, ma.dtype, fn, "a");
+    if (st == VKS_OK) st = vks__check_float_dtype(ctx, ma.dtype, fn, "a");
     const int64_t B = ma.batch, m = ma.rows, n = ma.cols, k = VKS_MIN(m, n);
     if (st == VKS_OK) st = check_out(ctx, s, a, B, k, -1, "s", &ms);
     if (st == VKS_OK && u) st = check_out(ctx, u, a, B, m, k, "u", &mu);
