@@ -488,6 +488,38 @@ static void test_monarch_coopmat_tiles(void **state) {
     env_restore("VKS_MONARCH_KERNELS", saved_k);
 }
 
+/* The grouped block-batched kernel (opt-in VKS_MONARCH_GROUPED=1, GPU family forced): every
+ * product of every path through it. Block counts that fill groups of 8 (f32) and 16 (f16),
+ * ragged groups (5, 20, 33 blocks), one block, rows not a multiple of the 32- and 16-row
+ * tiles, blocks narrower than 8 columns, padding, and a 60000-term reduction: one pass
+ * would meet lavapipe's loop limiter, so CPU devices cut it into slices of 25256. */
+static void test_monarch_grouped_kernel(void **state) {
+    (void)state;
+    char *saved_g = env_swap("VKS_MONARCH_GROUPED", "1");
+    char *saved_k = env_swap("VKS_MONARCH_KERNELS", "gpu");
+    static const int64_t some[][7] = {{2, 6, 5, 3, 4, 4, 9},      {5, 7, 9, 7, 11, 5, 13}, {16, 16, 16, 16, 16, 16, 33},
+                                      {20, 20, 8, 20, 9, 20, 41}, {1, 5, 7, 1, 6, 5, 3},   {33, 33, 2, 33, 70, 33, 3}};
+    for (size_t i = 0; i < sizeof some / sizeof some[0]; ++i) {
+        const int64_t *s = some[i];
+        fwd_case c = {s[0], s[1], s[2], s[3], s[4], s[5], s[6], 0, 0, VKS_DTYPE_F32, i % 2 == 0,
+                      (vks_activation)(i % 4)};
+        run_all_paths(&c, 960 + i);
+    }
+    fwd_case lin = {4, 3, 3, 4, 4, 3, 5, 10, 13, VKS_DTYPE_F32, true};
+    run_forward(&lin, VKS_MONARCH_PATH_TWO_PASS, true, 970);
+    if (vkt->info.features & VKS_FEATURE_STORAGE16) {
+        fwd_case h = {32, 32, 32, 32, 32, 32, 37, 0, 0, VKS_DTYPE_F16, true, VKS_ACT_GELU_ERF};
+        run_forward(&h, VKS_MONARCH_PATH_TWO_PASS, false, 971);
+        fwd_case h2 = {20, 20, 8, 20, 9, 20, 17, 0, 0, VKS_DTYPE_F16, false, VKS_ACT_NONE, 3};
+        run_forward(&h2, VKS_MONARCH_PATH_TWO_PASS, false, 972);
+        run_blockdiag(17, 5, 40, 21, VKS_DTYPE_F16, true, VKS_ACT_RELU, 973);
+    }
+    run_blockdiag(9, 70, 13, 35, VKS_DTYPE_F32, true, VKS_ACT_GELU_TANH, 974);
+    run_blockdiag(2, 3, 60000, 2, VKS_DTYPE_F32, true, VKS_ACT_NONE, 975);
+    env_restore("VKS_MONARCH_GROUPED", saved_g);
+    env_restore("VKS_MONARCH_KERNELS", saved_k);
+}
+
 /* Nothing leaks: every buffer of the tests is gone; the plugin table lists the family. */
 static void test_monarch_no_leaks_and_plugin_table(void **state) {
     (void)state;
@@ -507,6 +539,7 @@ int main(void) {
         VKT_TEST(test_monarch_forward_ragged_batches), VKT_TEST(test_monarch_forward_large),
         VKT_TEST(test_monarch_linear),               VKT_TEST(test_monarch_blockdiag_linear),
         VKT_TEST(test_monarch_other_kernel_family),  VKT_TEST(test_monarch_coopmat_tiles),
+        VKT_TEST(test_monarch_grouped_kernel),
         VKT_TEST(test_monarch_errors),
         VKT_TEST(test_monarch_no_leaks_and_plugin_table),
     };

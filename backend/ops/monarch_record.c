@@ -67,6 +67,52 @@ static bool use_coopmat_emulation(const vks_context *ctx, const mon_bmm *g) {
     return opt && !strcmp(opt, "emulate") && g->dtype == VKS_DTYPE_F16 && vks__has_feature(ctx, VKS_FEATURE_STORAGE16);
 }
 
+/* VKS_MONARCH_GROUPED=1: the grouped kernel (shaders/monarch_bmm_grouped.comp) for every
+ * product of the GPU family (the tensor-core kernel only where VKS_MONARCH_COOPMAT forces
+ * it). Opt-in until measured on a GPU: it is built for Monarch's second product at large
+ * batch (blocks interleaved in the intermediate and in y), which ran at the same speed in
+ * f32 as in f16 on the H100 (docs/monarch.md). */
+static bool use_grouped(const vks_context *ctx) {
+    const char *opt = getenv("VKS_MONARCH_GROUPED");
+    return opt && !strcmp(opt, "1") && mon__gpu_kernels(ctx);
+}
+
+static bool coopmat_forced(void) {
+    const char *opt = getenv("VKS_MONARCH_COOPMAT");
+    return opt && (!strcmp(opt, "1") || !strcmp(opt, "emulate"));
+}
+
+/* Contiguous index of an operand for the grouped kernel's load order: 0 = terms, 1 =
+ * blocks, 2 = rows (A) or columns (B); the smallest stride wins. */
+static uint32_t contiguous_index(int64_t term_stride, int64_t block_stride, int64_t other_stride, int64_t blocks) {
+    const int64_t bs = blocks > 1 ? block_stride : INT64_MAX;
+    if (term_stride <= bs && term_stride <= other_stride) return 0;
+    return bs <= other_stride ? 1 : 2;
+}
+
+typedef struct grouped_config {
+    uint32_t g, bm, bn, bk, tm, tn;
+} grouped_config;
+
+/* f32: 8 blocks x 32 rows (8-element runs = one 32-byte sector); f16: 16 blocks x 16 rows.
+ * 8 x 8 per invocation, 256 invocations; narrower blocks get narrower column tiles. BK is
+ * the largest of 8, 4, 2 whose staging fits the device's shared memory. */
+static grouped_config grouped_choose(const vks_context *ctx, const mon_bmm *g) {
+    grouped_config c = {.g = 8, .bm = 32, .bn = 64, .bk = 8, .tm = 8, .tn = 8};
+    if (g->dtype == VKS_DTYPE_F16) c.g = 16, c.bm = 16;
+    while (c.bn > 8 && (int64_t)c.bn / 2 >= g->n) c.bn /= 2;
+    c.tn = c.bn / 8;
+    const uint32_t per_term = 4 * c.g * ((c.bm + 1) + (c.bn + 4)); /* f32 staging, see the shader */
+    while (c.bk > 2 && per_term * c.bk > ctx->probe.info.max_shared_memory_bytes) c.bk /= 2;
+    return c;
+}
+
+/* Its one linear launch order must fit a dispatch's x * y group counts. */
+static bool grouped_fits(const vks_context *ctx, const mon_bmm *g, const grouped_config *c) {
+    const int64_t linear = VKS_CEIL_DIV(g->n, c->bn) * VKS_CEIL_DIV(g->m, c->bm) * VKS_CEIL_DIV(g->blocks, c->g);
+    return linear <= (int64_t)ctx->probe.info.max_workgroup_count[0] * ctx->probe.info.max_workgroup_count[1];
+}
+
 static vks_shader_id variant(vks_dtype dt, vks_shader_id f32, vks_shader_id f16) {
     return dt == VKS_DTYPE_F16 ? f16 : f32;
 }
@@ -90,8 +136,30 @@ vks_status mon__bmm_record(vks_context *ctx, const mon_bmm *g) {
                    .n_z = (uint32_t)g->n_z, .n_j = (uint32_t)g->n_j, .n_lim = (uint32_t)g->n_lim};
     vks_shader_id shader;
     vks_spec spec;
-    uint32_t tile_m, tile_n;
-    if (!mon__gpu_kernels(ctx)) {
+    uint32_t tile_m, tile_n, group = 1, act_index;
+    /* On CPU devices long reductions go in slices (below); the grouped kernel spends more
+     * loop iterations per term than the others. */
+    int64_t cpu_kslice = MON_CPU_K_SLICE;
+    const grouped_config gc = grouped_choose(ctx, g);
+    if (use_grouped(ctx) && !coopmat_forced() && grouped_fits(ctx, g, &gc)) {
+        const uint32_t threads = gc.g * (gc.bm / gc.tm) * (gc.bn / gc.tn);
+        shader = variant(g->dtype, VKS_SHADER_MONARCH_BMM_GROUPED_F32, VKS_SHADER_MONARCH_BMM_GROUPED_F16);
+        spec = (vks_spec){.count = 10,
+                          .values = {threads, gc.g, gc.bm, gc.bn, gc.bk, gc.tm, gc.tn,
+                                     contiguous_index(g->a_cs, g->a_bs, g->a_rs, g->blocks),
+                                     contiguous_index(g->b_rs, g->b_bs, g->b_cs, g->blocks),
+                                     (uint32_t)g->activation}};
+        tile_m = gc.bm;
+        tile_n = gc.bn;
+        group = gc.g;
+        act_index = 9;
+        /* Loop iterations per BK terms, a bound: the k loop, its two staging loops, and BK
+         * for the unrolled loop over the terms. (Measured at 8 columns, where this counts
+         * 19: slices of 36000 terms ran right and of 43632 did not, i.e. 12-13 per step.) */
+        const uint32_t iters_per_step = 1 + gc.bk + VKS_CEIL_DIV(gc.g * gc.bn * gc.bk, threads) +
+                                        VKS_CEIL_DIV(gc.g * gc.bm * gc.bk, threads);
+        cpu_kslice = (int64_t)(60000 / iters_per_step) * gc.bk;
+    } else if (!mon__gpu_kernels(ctx)) {
         /* lavapipe: see shaders/monarch_bmm_regtile.comp. Pairs need the pair to be one
          * aligned unit in every block and row. */
         const uint32_t sg = ctx->probe.info.subgroup_size, tn = cpu_tn(g->n, sg);
@@ -105,6 +173,7 @@ vks_status mon__bmm_record(vks_context *ctx, const mon_bmm *g) {
                           .required_subgroup_size = vks__has_feature(ctx, VKS_FEATURE_SUBGROUP_CONTROL) ? sg : 0};
         tile_m = tm;
         tile_n = sg * tn;
+        act_index = 5;
     } else if (use_coopmat(ctx, g) || use_coopmat_emulation(ctx, g)) {
         const bool emulate = !use_coopmat(ctx, g);
         shader = emulate ? VKS_SHADER_MONARCH_BMM_COOPMAT_EMU_F16 : VKS_SHADER_MONARCH_BMM_COOPMAT_F16;
@@ -114,6 +183,7 @@ vks_status mon__bmm_record(vks_context *ctx, const mon_bmm *g) {
                               !emulate && vks__has_feature(ctx, VKS_FEATURE_SUBGROUP_CONTROL) ? 32 : 0};
         tile_m = 64;
         tile_n = 64;
+        act_index = 3;
     } else {
         const uint32_t bm = 64, bn = 64, tm = 4, tn = 4;
         shader = variant(g->dtype, VKS_SHADER_MONARCH_BMM_TILED_F32, VKS_SHADER_MONARCH_BMM_TILED_F16);
@@ -122,6 +192,7 @@ vks_status mon__bmm_record(vks_context *ctx, const mon_bmm *g) {
                                      (uint32_t)g->activation, 0}};
         tile_m = bm;
         tile_n = bn;
+        act_index = 8;
     }
     const uint32_t gx = (uint32_t)VKS_CEIL_DIV(g->n, tile_n);
     const int64_t row_tiles = VKS_CEIL_DIV(g->m, tile_m);
@@ -130,22 +201,24 @@ vks_status mon__bmm_record(vks_context *ctx, const mon_bmm *g) {
      * of an invocation after 65535 iterations in all (its loop limiter), silently. Bias and
      * activation belong to the last slice. */
     const int64_t ymax = ctx->probe.info.max_workgroup_count[1], zmax = ctx->probe.info.max_workgroup_count[2];
-    const int64_t kslice = ctx->probe.info.type == VKS_DEVICE_CPU ? MON_CPU_K_SLICE : g->k;
+    const int64_t kslice = ctx->probe.info.type == VKS_DEVICE_CPU ? cpu_kslice : g->k;
     const size_t es = vks__dtype_bytes(g->dtype);
     /* GPUs: the blocks of a row tile next to each other in the launch order (see the shader),
      * when the whole grid fits one dispatch's x * y group counts. */
     const int64_t xmax = ctx->probe.info.max_workgroup_count[0];
-    const int64_t linear = (int64_t)gx * row_tiles * g->blocks;
-    const bool block_fastest = !shader_is_cpu(shader) && g->blocks > 1 && linear <= xmax * ymax;
+    const int64_t linear = (int64_t)gx * row_tiles * VKS_CEIL_DIV(g->blocks, group);
+    const bool grouped = group > 1;
+    const bool block_fastest =
+        grouped || (!shader_is_cpu(shader) && g->blocks > 1 && linear <= xmax * ymax);
     if (block_fastest) {
-        spec.values[is_coopmat(shader) ? 4 : 9] = 1;
+        if (!grouped) spec.values[is_coopmat(shader) ? 4 : 9] = 1;
         pc.blocks = (uint32_t)g->blocks;
         pc.col_tiles = gx;
     }
     for (int64_t k0 = 0; k0 < VKS_MAX(g->k, 1); k0 += kslice) {
         const bool last = k0 + kslice >= g->k;
         vks_spec sp = spec;
-        if (!last) sp.values[shader_is_cpu(shader) ? 5 : is_coopmat(shader) ? 3 : 8] = VKS_ACT_NONE;
+        if (!last) sp.values[act_index] = VKS_ACT_NONE;
         if (block_fastest) {
             bmm_push chunk = pc;
             chunk.a += (uint64_t)(k0 * g->a_cs) * es;
