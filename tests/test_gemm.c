@@ -273,6 +273,23 @@ static void test_gemm_errors(void **state) {
     vks_buffer_destroy(A), vks_buffer_destroy(B), vks_buffer_destroy(C), vks_buffer_destroy(I);
 }
 
+/* gemm_tiled's options that are off by default (VKS_GEMM_TILED: double-buffered shared
+ * memory, columns in runs of 4, other tiles), through the kernels GPUs run: f32/f16 tiles
+ * of 128 x 128 and 128 x 64 with both options, and a 3-term step that leaves partial steps
+ * everywhere. f64 at 128 x 128 does not fit lavapipe's 32 KiB and takes the default there. */
+static const char *const tiled_options[] = {"128,128,8,8,8,2,1", "128,64,4,8,4,2,1", "32,64,3,4,4,2,0"};
+static size_t tiled_option;
+
+static int tiled_options_setup(void **state) {
+    setenv("VKS_GEMM_TILED", tiled_options[tiled_option], 1);
+    return vkt_device_is_cpu() ? vkt_gpu_kernels_setup(state) : vkt_group_setup(state);
+}
+
+static int tiled_options_teardown(void **state) {
+    unsetenv("VKS_GEMM_TILED");
+    return vkt_group_teardown(state);
+}
+
 /* The same cases through the kernels GPUs run (on lavapipe: VKS_CONTEXT_GPU_KERNELS). */
 int main(void) {
     const struct CMUnitTest tests[] = {
@@ -288,5 +305,14 @@ int main(void) {
     /* On a GPU the first run already used the GPU kernels. */
     if (vkt_device_is_cpu()) failures += cmocka_run_group_tests_name("gemm with GPU kernels", tests, vkt_gpu_kernels_setup,
                                                                      vkt_group_teardown);
+    const struct CMUnitTest tiled[] = {
+        VKT_TEST(test_gemm_f32_shapes_transposes), VKT_TEST(test_gemm_alpha_beta_and_padding),
+        VKT_TEST(test_gemm_batched),               VKT_TEST(test_gemm_epilogues),
+        VKT_TEST(test_gemm_f16),                   VKT_TEST(test_gemm_f64),
+        VKT_TEST(test_gemm_long_k),                VKT_TEST(test_gemm_strided_views),
+    };
+    for (tiled_option = 0; tiled_option < sizeof tiled_options / sizeof tiled_options[0]; ++tiled_option)
+        failures += cmocka_run_group_tests_name(tiled_options[tiled_option], tiled, tiled_options_setup,
+                                                tiled_options_teardown);
     return failures;
 }

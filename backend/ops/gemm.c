@@ -7,6 +7,8 @@
  * structured ops reuse for their dense sub-products.
  */
 #include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "internal.h"
@@ -31,6 +33,32 @@ typedef struct gemm_config {
 
 static vks_shader_id variant(vks_dtype dt, vks_shader_id f32, vks_shader_id f16, vks_shader_id f64) {
     return dt == VKS_DTYPE_F16 ? f16 : dt == VKS_DTYPE_F64 ? f64 : f32;
+}
+
+/* The tile of gemm_tiled.comp: BM x BN per workgroup, TM x TN per invocation, BK terms a
+ * step, NBUF shared buffers (2: the next tile's loads overlap the current one's arithmetic),
+ * COL4: an invocation's columns in runs of 4. */
+typedef struct tiled_shape {
+    uint32_t bm, bn, bk, tm, tn, nbuf, col4;
+} tiled_shape;
+
+/* The development knob VKS_GEMM_TILED="bm,bn,bk,tm,tn,nbuf,col4" tries other tiles on GPUs
+ * (ignored if it does not fit the kernel or the device). NBUF = 2 and COL4 are built and
+ * tested (test_gemm) but off by default: not yet timed on a GPU. */
+static void tiled_override(const vks_context *ctx, vks_dtype dt, tiled_shape *t) {
+    const char *o = getenv("VKS_GEMM_TILED");
+    tiled_shape w;
+    if (!o || sscanf(o, "%u,%u,%u,%u,%u,%u,%u", &w.bm, &w.bn, &w.bk, &w.tm, &w.tn, &w.nbuf, &w.col4) != 7) return;
+    if (w.tm == 0 || w.tn == 0 || w.bk == 0 || w.bk > 64 || w.bm % w.tm || w.bn % w.tn || w.nbuf < 1 || w.nbuf > 2 ||
+        w.col4 > 1 || (w.col4 && w.tn % 4) || w.tm * w.tn > 128)
+        return;
+    const uint32_t threads = (w.bm / w.tm) * (w.bn / w.tn);
+    const uint64_t acc_bytes = dt == VKS_DTYPE_F64 ? 8 : 4;
+    const uint64_t shared = (uint64_t)w.nbuf * w.bk * ((w.bm + 4) + (w.bn + 4)) * acc_bytes;
+    if (threads < 1 || threads > ctx->probe.info.max_workgroup_invocations || threads > ctx->probe.info.max_workgroup_size[0] ||
+        shared > ctx->probe.info.max_shared_memory_bytes)
+        return;
+    *t = w;
 }
 
 static gemm_config choose_config(const vks_context *ctx, const vks_gemm_args *g, bool trans_a, bool trans_b) {
@@ -77,16 +105,16 @@ static gemm_config choose_config(const vks_context *ctx, const vks_gemm_args *g,
     }
     /* GPUs: 128x128 tiles (8x8 per invocation, 256 invocations) when there are enough
      * of them to fill the device, 64x64 (4x4) otherwise; f64 always 64x64. */
-    uint32_t bm = 128, bn = 128, tm = 8, tn = 8;
+    tiled_shape t = {.bm = 128, .bn = 128, .bk = 8, .tm = 8, .tn = 8, .nbuf = 1, .col4 = 0};
     const int64_t tiles128 = VKS_CEIL_DIV(g->m, 128) * VKS_CEIL_DIV(g->n, 128) * g->batch;
-    if (g->dtype == VKS_DTYPE_F64 || tiles128 < 256) bm = bn = 64, tm = tn = 4;
-    const uint32_t bk = 8;
+    if (g->dtype == VKS_DTYPE_F64 || tiles128 < 256) t.bm = t.bn = 64, t.tm = t.tn = 4;
+    tiled_override(ctx, g->dtype, &t);
     c.shader = variant(g->dtype, VKS_SHADER_GEMM_TILED_F32, VKS_SHADER_GEMM_TILED_F16, VKS_SHADER_GEMM_TILED_F64);
-    c.spec = (vks_spec){.count = 9,
-                        .values = {(bm / tm) * (bn / tn), bm, bn, bk, tm, tn, trans_a, trans_b,
-                                   (uint32_t)g->activation}};
-    c.tile_m = bm;
-    c.tile_n = bn;
+    c.spec = (vks_spec){.count = 11,
+                        .values = {(t.bm / t.tm) * (t.bn / t.tn), t.bm, t.bn, t.bk, t.tm, t.tn, trans_a, trans_b,
+                                   (uint32_t)g->activation, t.nbuf, t.col4}};
+    c.tile_m = t.bm;
+    c.tile_n = t.bn;
     return c;
 }
 

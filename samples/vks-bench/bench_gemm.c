@@ -76,6 +76,16 @@ vks_status bench_gemm(bench_ctx *b) {
     size_t count = b->cpu ? sizeof cpu_sizes / sizeof cpu_sizes[0] : sizeof gpu_sizes / sizeof gpu_sizes[0];
     if (b->quick) count = b->cpu ? 2 : 3;
     const vks_dtype dts[] = {VKS_DTYPE_F32, VKS_DTYPE_F16};
+    /* "m,n,k": one shape in f32, f16 and f64 (development; f64 is what the Kronecker mode
+     * products run). */
+    const char *only = getenv("VKS_BENCH_GEMM");
+    long long m, n, k;
+    if (only && sscanf(only, "%lld,%lld,%lld", &m, &n, &k) == 3) {
+        BENCH_TRY(run(b, VKS_DTYPE_F32, m, n, k));
+        if (b->info.features & VKS_FEATURE_STORAGE16) BENCH_TRY(run(b, VKS_DTYPE_F16, m, n, k));
+        if (b->info.features & VKS_FEATURE_FLOAT64) BENCH_TRY(run(b, VKS_DTYPE_F64, m, n, k));
+        return VKS_OK;
+    }
     for (size_t d = 0; d < (b->quick ? 1u : 2u); ++d) {
         if (dts[d] == VKS_DTYPE_F16 && !(b->info.features & VKS_FEATURE_STORAGE16)) continue;
         for (size_t i = 0; i < count; ++i) BENCH_TRY(run(b, dts[d], sizes[i][0], sizes[i][1], sizes[i][2]));

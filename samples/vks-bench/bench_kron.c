@@ -545,6 +545,9 @@ vks_status bench_kron(bench_ctx *b) {
         else if (b->cpu && di) count = 3;
         for (size_t g = 0; g < count; ++g) BENCH_TRY(run_mvm(b, dts[di], grids[g].d, grids[g].n));
     }
+    /* VKS_BENCH_KRON=mvm: the mode products alone (development: they are GEMMs). */
+    const char *only = getenv("VKS_BENCH_KRON");
+    if (only && !strcmp(only, "mvm")) return VKS_OK;
     const int64_t kn[] = {256, 1024, 2048};
     for (int di = 0; di < (f64 ? 2 : 1); ++di)
         for (size_t i = 0; i < (b->cpu ? (b->quick ? 1u : 2u) : 3u); ++i) BENCH_TRY(run_kernel(b, dts[di], kn[i]));
