@@ -446,6 +446,17 @@ static void test_monarch_errors(void **state) {
     vks_buffer_destroy(X), vks_buffer_destroy(W1), vks_buffer_destroy(W2), vks_buffer_destroy(Y), vks_buffer_destroy(I);
 }
 
+/* Every path on f32 cases (k, q, p, l, s, r, batch), bias on every other one, the
+ * activations in turn. */
+static void run_all_paths_f32(const int64_t (*shapes7)[7], size_t count, uint64_t seed) {
+    for (size_t i = 0; i < count; ++i) {
+        const int64_t *s = shapes7[i];
+        fwd_case c = {s[0], s[1], s[2], s[3], s[4], s[5], s[6], 0, 0, VKS_DTYPE_F32, i % 2 == 0,
+                      (vks_activation)(i % 4)};
+        run_all_paths(&c, seed + i);
+    }
+}
+
 /* The kernels of the other device family (GPU kernels on lavapipe, CPU ones on a GPU), forced
  * with VKS_MONARCH_KERNELS, so that both are checked wherever the suite runs. */
 static void test_monarch_other_kernel_family(void **state) {
@@ -453,12 +464,7 @@ static void test_monarch_other_kernel_family(void **state) {
     char *saved = env_swap("VKS_MONARCH_KERNELS", gpu_kernels() ? "cpu" : "gpu");
     static const int64_t some[][7] = {{2, 6, 5, 3, 4, 4, 9}, {3, 2, 4, 6, 3, 1, 5}, {5, 7, 9, 7, 11, 5, 13},
                                       {16, 16, 16, 16, 16, 16, 33}, {8, 16, 8, 8, 8, 16, 70}};
-    for (size_t i = 0; i < sizeof some / sizeof some[0]; ++i) {
-        const int64_t *s = some[i];
-        fwd_case c = {s[0], s[1], s[2], s[3], s[4], s[5], s[6], 0, 0, VKS_DTYPE_F32, i % 2 == 0,
-                      (vks_activation)(i % 4)};
-        run_all_paths(&c, 900 + i);
-    }
+    run_all_paths_f32(some, sizeof some / sizeof some[0], 900);
     fwd_case lin = {4, 3, 3, 4, 4, 3, 5, 10, 13, VKS_DTYPE_F32, true};
     run_forward(&lin, VKS_MONARCH_PATH_AUTO, true, 910);
     if (vkt->info.features & VKS_FEATURE_STORAGE16) {
@@ -499,12 +505,7 @@ static void test_monarch_grouped_kernel(void **state) {
     char *saved_k = env_swap("VKS_MONARCH_KERNELS", "gpu");
     static const int64_t some[][7] = {{2, 6, 5, 3, 4, 4, 9},      {5, 7, 9, 7, 11, 5, 13}, {16, 16, 16, 16, 16, 16, 33},
                                       {20, 20, 8, 20, 9, 20, 41}, {1, 5, 7, 1, 6, 5, 3},   {33, 33, 2, 33, 70, 33, 3}};
-    for (size_t i = 0; i < sizeof some / sizeof some[0]; ++i) {
-        const int64_t *s = some[i];
-        fwd_case c = {s[0], s[1], s[2], s[3], s[4], s[5], s[6], 0, 0, VKS_DTYPE_F32, i % 2 == 0,
-                      (vks_activation)(i % 4)};
-        run_all_paths(&c, 960 + i);
-    }
+    run_all_paths_f32(some, sizeof some / sizeof some[0], 960);
     fwd_case lin = {4, 3, 3, 4, 4, 3, 5, 10, 13, VKS_DTYPE_F32, true};
     run_forward(&lin, VKS_MONARCH_PATH_TWO_PASS, true, 970);
     if (vkt->info.features & VKS_FEATURE_STORAGE16) {
