@@ -408,6 +408,12 @@ static void test_lowrank_multi_errors(void **state) {
     VKT_FAILS(vks_lora_multi_forward(ctx, &d), VKS_ERROR_INVALID_ARGUMENT, "seg_starts[2] = 4, expected the 5 rows");
     d.num_segments = 3, d.seg_starts = st4, d.seg_adapters = sa4;
     VKT_FAILS(vks_lora_multi_forward(ctx, &d), VKS_ERROR_INVALID_ARGUMENT, "seg_starts[2] = 2 is below seg_starts[1] = 3");
+    /* A middle start far past the rows, the order broken only after it: nothing may be
+     * written for its segment (the rows end at seg_starts[S] = 5). */
+    static const int32_t st5[] = {0, 1 << 26, 5};
+    d.num_segments = 2, d.seg_starts = st5, d.seg_adapters = sa4;
+    VKT_FAILS(vks_lora_multi_forward(ctx, &d), VKS_ERROR_INVALID_ARGUMENT,
+              "seg_starts[2] = 5 is below seg_starts[1] = 67108864");
     d.layout = (vks_lora_layout)7;
     VKT_FAILS(vks_lora_multi_forward(ctx, &d), VKS_ERROR_INVALID_ARGUMENT, "layout = 7");
     /* Adapters. */

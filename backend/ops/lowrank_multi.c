@@ -191,11 +191,13 @@ static vks_status check_mapping(vks_context *ctx, const char *fn, const vks_lora
         if (d->seg_starts[S] != m)
             return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: seg_starts[%d] = %d, expected the %lld rows of x", fn, S,
                               d->seg_starts[S], (long long)m);
-        for (int32_t s = 0; s < S; ++s) {
+        /* The whole order first: then every segment lies within [0, m) before ids is filled. */
+        for (int32_t s = 0; s < S; ++s)
             if (d->seg_starts[s + 1] < d->seg_starts[s])
                 return vks__error(VKS_ERROR_INVALID_ARGUMENT,
                                   "%s: seg_starts[%d] = %d is below seg_starts[%d] = %d (expected non-decreasing)", fn,
                                   s + 1, d->seg_starts[s + 1], s, d->seg_starts[s]);
+        for (int32_t s = 0; s < S; ++s) {
             if (d->seg_adapters[s] < -1 || d->seg_adapters[s] >= count)
                 return vks__error(VKS_ERROR_OUT_OF_RANGE,
                                   "%s: seg_adapters[%d] = %d, expected -1..%d (adapters->count = %d)", fn, s,
