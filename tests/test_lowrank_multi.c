@@ -432,6 +432,10 @@ static void test_lowrank_multi_errors(void **state) {
     VKT_FAILS(vks_lora_multi_forward(ctx, &d), VKS_ERROR_OUT_OF_RANGE, "adapter 2's B (16 x 2 at element -3)");
     ad = k.ad, ad.ranks = NULL;
     VKT_FAILS(vks_lora_multi_forward(ctx, &d), VKS_ERROR_INVALID_ARGUMENT, "adapters->ranks is NULL");
+    ad = k.ad, ad.a = NULL;
+    VKT_FAILS(vks_lora_multi_forward(ctx, &d), VKS_ERROR_INVALID_ARGUMENT, "vks_lora_multi_forward: adapters->a is NULL");
+    ad = k.ad, ad.b = NULL;
+    VKT_FAILS(vks_lora_multi_forward(ctx, &d), VKS_ERROR_INVALID_ARGUMENT, "vks_lora_multi_forward: adapters->b is NULL");
     vks_tensor a16 = k.a;
     a16.dtype = VKS_DTYPE_F16;
     ad = k.ad, ad.a = &a16;

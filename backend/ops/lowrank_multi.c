@@ -78,7 +78,7 @@ static vks_status check_adapters(vks_context *ctx, const char *fn, const vks_lor
     const vks_tensor *ts[2] = {need_a ? ad->a : NULL, need_b ? ad->b : NULL};
     static const char *const names[2] = {"adapters->a", "adapters->b"};
     for (int i = 0; i < 2; ++i) {
-        if (!ts[i]) continue;
+        if (!(i ? need_b : need_a) || (!ts[i] && ad->count == 0)) continue;
         VKS_TRY(vks__check_tensor(ctx, ts[i], fn, names[i]));
         VKS_TRY(vks__check_dtype(ts[i], dt, fn, names[i]));
         if (!vks__tensor_is_contiguous(ts[i]))
