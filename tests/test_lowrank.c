@@ -337,6 +337,15 @@ static void test_lowrank_lora_errors(void **state) {
     vks_tensor x3 = {B, 0, VKS_DTYPE_F32, 3, {2, 2, 16}, {64, 16, 1}}; /* batch stride breaks flattening */
     e = d, e.x = &x3;
     VKT_FAILS(vks_lora_forward(ctx, &e), VKS_ERROR_UNSUPPORTED, "do not flatten into rows");
+    /* Broadcast leading dimensions whose row count overflows 64 bits (2^64 rows, 0 if it wraps),
+     * or merely passes 2^31. */
+    vks_tensor xb = {B, 0, VKS_DTYPE_F32, 3, {1ll << 32, 1ll << 32, 16}, {0, 0, 1}};
+    vks_tensor yb = {Y, 0, VKS_DTYPE_F32, 3, {1ll << 32, 1ll << 32, 8}, {0, 0, 1}};
+    e = d, e.x = &xb, e.y = &yb;
+    VKT_FAILS(vks_lora_forward(ctx, &e), VKS_ERROR_OUT_OF_RANGE, "x has more than 2^63 rows");
+    xb.shape[0] = 1ll << 31, xb.shape[1] = 1;
+    e = d, e.x = &xb;
+    VKT_FAILS(vks_lora_forward(ctx, &e), VKS_ERROR_OUT_OF_RANGE, "x has 2147483648 rows; at most 2^31 - 1");
     VKT_FAILS(vks_factorized_linear(ctx, &x, &a, &b, NULL, NULL), VKS_ERROR_INVALID_ARGUMENT, "y is NULL");
     VKT_FAILS(vks_factorized_linear(ctx, &x, &b, &a, NULL, &y), VKS_ERROR_SHAPE_MISMATCH,
               "v is 8 x 2, expected (r, in) with in = 16");

@@ -82,7 +82,11 @@ vks_status lr_rows_view(vks_context *ctx, const vks_tensor *t, int32_t max_ndim,
     VKS_TRY(vks__check_ndim(t, 2, max_ndim, fn, arg));
     const int32_t last = t->ndim - 1;
     int64_t rows = 1;
-    for (int32_t d = 0; d < last; ++d) rows *= t->shape[d];
+    for (int32_t d = 0; d < last; ++d)
+        if (__builtin_mul_overflow(rows, t->shape[d], &rows)) /* broadcast dims (stride 0) can be huge */
+            return vks__error(VKS_ERROR_OUT_OF_RANGE, "%s: %s has more than 2^63 rows (its leading dimensions)", fn, arg);
+    if (rows > INT32_MAX)
+        return vks__error(VKS_ERROR_OUT_OF_RANGE, "%s: %s has %lld rows; at most 2^31 - 1", fn, arg, (long long)rows);
     const int64_t cols = t->shape[last];
     if (cols > 1 && t->strides[last] != 1)
         return vks__error(VKS_ERROR_UNSUPPORTED, "%s: %s.strides[%d] = %lld; the last dimension must have stride 1", fn,
