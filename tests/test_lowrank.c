@@ -357,6 +357,17 @@ static void test_lowrank_lora_errors(void **state) {
         VKT_FAILS(vks_lora_forward(ctx, &e), VKS_ERROR_UNSUPPORTED, "rank 40000 (x 1 adapters) exceeds what a CPU");
         VKT_OK(vks_buffer_destroy(R));
     }
+    {   /* More output columns than one row of workgroups covers (1.2M > 65535 x 16): a clear error
+         * before anything is recorded, not the dispatch's. */
+        const int64_t wide = 1200000;
+        vks_buffer *O = vkt_poisoned(VKS_DTYPE_F32, (size_t)(3 * wide));
+        vks_tensor wo = {O, 0, VKS_DTYPE_F32, 2, {wide, 1}, {1, 1}}, bo = {O, (uint64_t)wide * 4, VKS_DTYPE_F32, 2, {wide, 1}, {1, 1}};
+        vks_tensor yo = {O, (uint64_t)(2 * wide) * 4, VKS_DTYPE_F32, 2, {1, wide}, {wide, 1}};
+        vks_tensor xo = vks_tensor_2d(B, VKS_DTYPE_F32, 1, 1), ao = vks_tensor_2d(B, VKS_DTYPE_F32, 1, 1);
+        e = d, e.x = &xo, e.w = &wo, e.a = &ao, e.b = &bo, e.y = &yo;
+        VKT_FAILS(vks_lora_forward(ctx, &e), VKS_ERROR_OUT_OF_RANGE, "vks_lora_forward: y has 1200000 columns; at most");
+        VKT_OK(vks_buffer_destroy(O));
+    }
     /* Nothing of the failed calls was recorded: y still holds the valid call's result. */
     double *before = vkt_download(Y, VKS_DTYPE_F32, 0, 32);
     for (int i = 0; i < 32; ++i) assert_false(isnan(before[i]));
