@@ -522,6 +522,12 @@ static void test_kron_errors(void **state) {
     VKT_FAILS(vks_kron_kernel_matrix(ctx, &kd, &p1, &bad, &kk), VKS_ERROR_DTYPE_MISMATCH, "x2 has dtype f64, expected f32");
     bad = vks_tensor_2d(X, f32, 4, 3);
     VKT_FAILS(vks_kron_kernel_matrix(ctx, &kd, &p1, &p2, &bad), VKS_ERROR_INVALID_ARGUMENT, "k overlaps x1");
+    bad = kk, bad.strides[0] = 0; /* every row of the output at the same place */
+    VKT_FAILS(vks_kron_kernel_matrix(ctx, &kd, &p1, &p2, &bad), VKS_ERROR_INVALID_ARGUMENT,
+              "vks_kron_kernel_matrix: k's rows overlap (strides (0, 1) for 4 x 3)");
+    bad = kk, bad.strides[0] = 1, bad.strides[1] = 2; /* column-major, columns 2 apart for 4 rows */
+    VKT_FAILS(vks_kron_kernel_matrix(ctx, &kd, &p1, &p2, &bad), VKS_ERROR_INVALID_ARGUMENT,
+              "vks_kron_kernel_matrix: k's rows overlap (strides (1, 2) for 4 x 3)");
 
     /* Predictions. */
     vks_tensor c1 = vks_tensor_2d(A, f32, 5, 4), c2 = vks_tensor_2d(B, f32, 6, 3), m = vks_tensor_1d(Y, f32, 5);
