@@ -295,6 +295,28 @@ static void test_kron_kernel_values(void **state) {
     }
 }
 
+/* More points on either side than one row of workgroups covers (cross-covariances of many
+ * test points with a grid dimension, for vks_kron_predict): 600000 x 2 and 1 x 2200000. */
+static void test_kron_kernel_many_points(void **state) {
+    (void)state;
+    static const int64_t shapes[][2] = {{600000, 2}, {1, 2200000}};
+    kernel_case c = rbf_case(0.2, 1.7);
+    for (int s = 0; s < 2; ++s) {
+        const int64_t n1 = shapes[s][0], n2 = shapes[s][1];
+        double *x1 = malloc(sizeof(double) * (size_t)n1), *x2 = malloc(sizeof(double) * (size_t)n2);
+        for (int64_t i = 0; i < n1; ++i) x1[i] = (double)(i % 1000) / 1000.0;
+        for (int64_t j = 0; j < n2; ++j) x2[j] = 0.3 + (double)(j % 777) / 1000.0;
+        vkt_round_to(VKS_DTYPE_F32, x1, (size_t)n1);
+        vkt_round_to(VKS_DTYPE_F32, x2, (size_t)n2);
+        double *got = eval_kernel(&c, VKS_DTYPE_F32, 0, 0, x1, n1, x2, n2);
+        double *want = malloc(sizeof(double) * (size_t)(n1 * n2));
+        for (int64_t i = 0; i < n1; ++i)
+            for (int64_t j = 0; j < n2; ++j) want[i * n2 + j] = ref_kron_kernel_value(&c.ref, x1[i], x2[j]);
+        vkt_assert_close(got, want, (size_t)(n1 * n2), 2e-6, s ? "kernel 1 x 2200000" : "kernel 600000 x 2");
+        free(x1), free(x2), free(got), free(want);
+    }
+}
+
 /* Every derivative pair (dx1, dx2) in 0..2 of every kind against finite differences in
  * long double (entries with r = 0 against the Taylor coefficients at 0). */
 static void test_kron_kernel_derivatives(void **state) {
@@ -500,6 +522,12 @@ static void test_kron_errors(void **state) {
     VKT_FAILS(vks_kron_kernel_matrix(ctx, &kd, &p1, &bad, &kk), VKS_ERROR_DTYPE_MISMATCH, "x2 has dtype f64, expected f32");
     bad = vks_tensor_2d(X, f32, 4, 3);
     VKT_FAILS(vks_kron_kernel_matrix(ctx, &kd, &p1, &p2, &bad), VKS_ERROR_INVALID_ARGUMENT, "k overlaps x1");
+    bad = kk, bad.strides[0] = 0; /* every row of the output at the same place */
+    VKT_FAILS(vks_kron_kernel_matrix(ctx, &kd, &p1, &p2, &bad), VKS_ERROR_INVALID_ARGUMENT,
+              "vks_kron_kernel_matrix: k's rows overlap (strides (0, 1) for 4 x 3)");
+    bad = kk, bad.strides[0] = 1, bad.strides[1] = 2; /* column-major, columns 2 apart for 4 rows */
+    VKT_FAILS(vks_kron_kernel_matrix(ctx, &kd, &p1, &p2, &bad), VKS_ERROR_INVALID_ARGUMENT,
+              "vks_kron_kernel_matrix: k's rows overlap (strides (1, 2) for 4 x 3)");
 
     /* Predictions. */
     vks_tensor c1 = vks_tensor_2d(A, f32, 5, 4), c2 = vks_tensor_2d(B, f32, 6, 3), m = vks_tensor_1d(Y, f32, 5);
@@ -533,6 +561,7 @@ int main(void) {
         VKT_TEST(test_kron_matmul_size_one),
         VKT_TEST(test_kron_matmul_large),
         VKT_TEST(test_kron_kernel_values),
+        VKT_TEST(test_kron_kernel_many_points),
         VKT_TEST(test_kron_kernel_derivatives),
         VKT_TEST(test_kron_kernel_identities),
         VKT_TEST(test_kron_predict_points),

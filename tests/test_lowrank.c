@@ -337,6 +337,15 @@ static void test_lowrank_lora_errors(void **state) {
     vks_tensor x3 = {B, 0, VKS_DTYPE_F32, 3, {2, 2, 16}, {64, 16, 1}}; /* batch stride breaks flattening */
     e = d, e.x = &x3;
     VKT_FAILS(vks_lora_forward(ctx, &e), VKS_ERROR_UNSUPPORTED, "do not flatten into rows");
+    /* Broadcast leading dimensions whose row count overflows 64 bits (2^64 rows, 0 if it wraps),
+     * or merely passes 2^31. */
+    vks_tensor xb = {B, 0, VKS_DTYPE_F32, 3, {1ll << 32, 1ll << 32, 16}, {0, 0, 1}};
+    vks_tensor yb = {Y, 0, VKS_DTYPE_F32, 3, {1ll << 32, 1ll << 32, 8}, {0, 0, 1}};
+    e = d, e.x = &xb, e.y = &yb;
+    VKT_FAILS(vks_lora_forward(ctx, &e), VKS_ERROR_OUT_OF_RANGE, "x has more than 2^63 rows");
+    xb.shape[0] = 1ll << 31, xb.shape[1] = 1;
+    e = d, e.x = &xb;
+    VKT_FAILS(vks_lora_forward(ctx, &e), VKS_ERROR_OUT_OF_RANGE, "x has 2147483648 rows; at most 2^31 - 1");
     VKT_FAILS(vks_factorized_linear(ctx, &x, &a, &b, NULL, NULL), VKS_ERROR_INVALID_ARGUMENT, "y is NULL");
     VKT_FAILS(vks_factorized_linear(ctx, &x, &b, &a, NULL, &y), VKS_ERROR_SHAPE_MISMATCH,
               "v is 8 x 2, expected (r, in) with in = 16");
@@ -347,6 +356,17 @@ static void test_lowrank_lora_errors(void **state) {
         e = d, e.a = &ar, e.b = &br;
         VKT_FAILS(vks_lora_forward(ctx, &e), VKS_ERROR_UNSUPPORTED, "rank 40000 (x 1 adapters) exceeds what a CPU");
         VKT_OK(vks_buffer_destroy(R));
+    }
+    {   /* More output columns than one row of workgroups covers (1.2M > 65535 x 16): a clear error
+         * before anything is recorded, not the dispatch's. */
+        const int64_t wide = 1200000;
+        vks_buffer *O = vkt_poisoned(VKS_DTYPE_F32, (size_t)(3 * wide));
+        vks_tensor wo = {O, 0, VKS_DTYPE_F32, 2, {wide, 1}, {1, 1}}, bo = {O, (uint64_t)wide * 4, VKS_DTYPE_F32, 2, {wide, 1}, {1, 1}};
+        vks_tensor yo = {O, (uint64_t)(2 * wide) * 4, VKS_DTYPE_F32, 2, {1, wide}, {wide, 1}};
+        vks_tensor xo = vks_tensor_2d(B, VKS_DTYPE_F32, 1, 1), ao = vks_tensor_2d(B, VKS_DTYPE_F32, 1, 1);
+        e = d, e.x = &xo, e.w = &wo, e.a = &ao, e.b = &bo, e.y = &yo;
+        VKT_FAILS(vks_lora_forward(ctx, &e), VKS_ERROR_OUT_OF_RANGE, "vks_lora_forward: y has 1200000 columns; at most");
+        VKT_OK(vks_buffer_destroy(O));
     }
     /* Nothing of the failed calls was recorded: y still holds the valid call's result. */
     double *before = vkt_download(Y, VKS_DTYPE_F32, 0, 32);

@@ -382,6 +382,23 @@ static void test_lowrank_galore_errors(void **state) {
     bad = p, bad.dtype = VKS_DTYPE_F16;
     VKT_FAILS(vks_galore_project(ctx, VKS_GALORE_AUTO, &g, &bad, &r), VKS_ERROR_DTYPE_MISMATCH,
               "g, p, r have dtypes f32, f16, f32");
+    /* Errors of the products name GaLore's function and arguments, not vks_gemm's. */
+    vks_tensor gi = g, pi = p, ri = r;
+    gi.dtype = pi.dtype = ri.dtype = VKS_DTYPE_I32;
+    VKT_FAILS(vks_galore_project(ctx, VKS_GALORE_AUTO, &gi, &pi, &ri), VKS_ERROR_UNSUPPORTED,
+              "vks_galore_project: dtype i32 is not supported (f32, f16, f64)");
+    bad = (vks_tensor){P, 100 * 4, f32, 2, {20, 4}, {4, 1}}; /* inside g */
+    VKT_FAILS(vks_galore_project(ctx, VKS_GALORE_AUTO, &g, &p, &bad), VKS_ERROR_INVALID_ARGUMENT,
+              "vks_galore_project: r overlaps g in memory");
+    vks_tensor g3 = vks_tensor_3d(P, f32, 3, 20, 10), r3 = vks_tensor_3d(R, f32, 2, 20, 4);
+    VKT_FAILS(vks_galore_project(ctx, VKS_GALORE_AUTO, &g3, &p, &r3), VKS_ERROR_SHAPE_MISMATCH,
+              "vks_galore_project: g has batch 3, r has 2; expected equal or 1");
+    r3.strides[0] = 0, r3.shape[0] = 3;
+    VKT_FAILS(vks_galore_project(ctx, VKS_GALORE_AUTO, &g3, &p, &r3), VKS_ERROR_INVALID_ARGUMENT,
+              "vks_galore_project: r has batch 3 with batch stride 0");
+    bad = g, bad.strides[0] = 0; /* every row of the output at the same place */
+    VKT_FAILS(vks_galore_project_back(ctx, VKS_GALORE_AUTO, &r, &p, 0.25, &bad), VKS_ERROR_INVALID_ARGUMENT,
+              "vks_galore_project_back: g's rows overlap (strides (0, 1) for 20 x 10)");
     VKT_OK(vks_buffer_destroy(P));
     VKT_OK(vks_buffer_destroy(R));
 }

@@ -408,6 +408,12 @@ static void test_lowrank_multi_errors(void **state) {
     VKT_FAILS(vks_lora_multi_forward(ctx, &d), VKS_ERROR_INVALID_ARGUMENT, "seg_starts[2] = 4, expected the 5 rows");
     d.num_segments = 3, d.seg_starts = st4, d.seg_adapters = sa4;
     VKT_FAILS(vks_lora_multi_forward(ctx, &d), VKS_ERROR_INVALID_ARGUMENT, "seg_starts[2] = 2 is below seg_starts[1] = 3");
+    /* A middle start far past the rows, the order broken only after it: nothing may be
+     * written for its segment (the rows end at seg_starts[S] = 5). */
+    static const int32_t st5[] = {0, 1 << 26, 5};
+    d.num_segments = 2, d.seg_starts = st5, d.seg_adapters = sa4;
+    VKT_FAILS(vks_lora_multi_forward(ctx, &d), VKS_ERROR_INVALID_ARGUMENT,
+              "seg_starts[2] = 5 is below seg_starts[1] = 67108864");
     d.layout = (vks_lora_layout)7;
     VKT_FAILS(vks_lora_multi_forward(ctx, &d), VKS_ERROR_INVALID_ARGUMENT, "layout = 7");
     /* Adapters. */
@@ -426,6 +432,10 @@ static void test_lowrank_multi_errors(void **state) {
     VKT_FAILS(vks_lora_multi_forward(ctx, &d), VKS_ERROR_OUT_OF_RANGE, "adapter 2's B (16 x 2 at element -3)");
     ad = k.ad, ad.ranks = NULL;
     VKT_FAILS(vks_lora_multi_forward(ctx, &d), VKS_ERROR_INVALID_ARGUMENT, "adapters->ranks is NULL");
+    ad = k.ad, ad.a = NULL;
+    VKT_FAILS(vks_lora_multi_forward(ctx, &d), VKS_ERROR_INVALID_ARGUMENT, "vks_lora_multi_forward: adapters->a is NULL");
+    ad = k.ad, ad.b = NULL;
+    VKT_FAILS(vks_lora_multi_forward(ctx, &d), VKS_ERROR_INVALID_ARGUMENT, "vks_lora_multi_forward: adapters->b is NULL");
     vks_tensor a16 = k.a;
     a16.dtype = VKS_DTYPE_F16;
     ad = k.ad, ad.a = &a16;
@@ -454,6 +464,26 @@ static void test_lowrank_multi_errors(void **state) {
     t = vks_tensor_2d(T, VKS_DTYPE_F16, 5, 8);
     VKT_FAILS(vks_lora_multi_expand(ctx, &d, &t), VKS_ERROR_DTYPE_MISMATCH, "t has dtype f16, expected f32");
     VKT_OK(vks_buffer_destroy(T));
+    {   /* A device mapping of more rows than one row of the plan kernel's workgroups covers
+         * (4.2M > 65535 x 64): a clear error before anything is recorded (status untouched). */
+        const int64_t rows = 4200000;
+        vks_buffer *R = vkt_poisoned(VKS_DTYPE_F32, (size_t)(2 * rows + 8));
+        vks_tensor xr = {md.X, 0, VKS_DTYPE_F32, 2, {rows, 1}, {0, 1}}, yr = vks_tensor_2d(R, VKS_DTYPE_F32, rows, 1);
+        vks_tensor ir = {R, (uint64_t)rows * 4, VKS_DTYPE_I32, 1, {rows}, {1}};
+        vks_tensor sr = {R, (uint64_t)(2 * rows) * 4, VKS_DTYPE_I32, 1, {2}, {1}};
+        static const int32_t one[] = {1};
+        vks_tensor a1 = vks_tensor_1d(md.A, VKS_DTYPE_F32, 1), b1 = vks_tensor_1d(md.B, VKS_DTYPE_F32, 1);
+        vks_lora_adapters ar = VKS_LORA_ADAPTERS_INIT;
+        ar.count = 1, ar.ranks = one, ar.a = &a1, ar.b = &b1;
+        vks_lora_multi_desc dr = VKS_LORA_MULTI_DESC_INIT;
+        dr.x = &xr, dr.y = &yr, dr.adapters = &ar, dr.indices_dev = &ir, dr.status = &sr;
+        VKT_FAILS(vks_lora_multi_forward(ctx, &dr), VKS_ERROR_OUT_OF_RANGE,
+                  "vks_lora_multi_forward: 4200000 rows with a device-resident mapping; at most");
+        double *sv = vkt_download(R, VKS_DTYPE_F32, (size_t)(2 * rows), 2);
+        assert_true(isnan(sv[0]) && isnan(sv[1]));
+        free(sv);
+        VKT_OK(vks_buffer_destroy(R));
+    }
     /* Host helper. */
     int64_t ao[3], bo[3], na = 0, nb = 0;
     VKT_OK(vks_lora_pack_offsets(3, ranks, 24, 16, ao, bo, &na, &nb));

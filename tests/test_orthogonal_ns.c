@@ -531,6 +531,11 @@ static void test_orthogonal_ns_errors(void **state) {
     vks_tensor ol2[2] = {o, vks_tensor_2d(O, VKS_DTYPE_F32, 2, 3)}, gl2[2] = {g, vks_tensor_2d(G, VKS_DTYPE_F32, 2, 3)};
     gl2[1].byte_offset = 30 * 4;
     VKT_FAILS(vks_newton_schulz_grouped(ctx, 2, gl2, ol2, NULL), VKS_ERROR_INVALID_ARGUMENT, "out[0] and out[1] overlap");
+    /* An output whose rows collide (every row of out at the same place). */
+    vks_tensor orow = o;
+    orow.strides[0] = 0;
+    VKT_FAILS(vks_newton_schulz(ctx, &g, &orow, NULL), VKS_ERROR_INVALID_ARGUMENT,
+              "vks_newton_schulz: out's rows overlap (strides (0, 1) for 4 x 6)");
     VKT_OK(vks_newton_schulz_grouped(ctx, 0, NULL, NULL, NULL));
     vks_auon_options ao = VKS_AUON_OPTIONS_INIT;
     ao.variant = (vks_auon_variant)3;

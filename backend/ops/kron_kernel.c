@@ -86,6 +86,11 @@ vks_status vks_kron_kernel_matrix(vks_context *ctx, const vks_kernel_desc *desc,
     if (st == VKS_OK && (kv.rows != x1->shape[0] || kv.cols != x2->shape[0]))
         st = vks__error(VKS_ERROR_SHAPE_MISMATCH, "%s: k is %lld x %lld, expected %lld x %lld (x1's by x2's points)", fn,
                         (long long)kv.rows, (long long)kv.cols, (long long)x1->shape[0], (long long)x2->shape[0]);
+    /* Distinct elements for distinct (i, j): the stride between rows (columns for a
+     * column-major k) at least the other extent. */
+    if (st == VKS_OK && (kv.cs == 1 ? kv.rows > 1 && kv.rs < kv.cols : kv.cols > 1 && kv.cs < kv.rows))
+        st = vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: k's rows overlap (strides (%lld, %lld) for %lld x %lld)", fn,
+                        (long long)kv.rs, (long long)kv.cs, (long long)kv.rows, (long long)kv.cols);
     if (st == VKS_OK && (vks__kron_overlap(k, x1) || vks__kron_overlap(k, x2)))
         st = vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: k overlaps %s in memory", fn,
                         vks__kron_overlap(k, x1) ? "x1" : "x2");
@@ -132,21 +137,28 @@ vks_status vks_kron_kernel_matrix(vks_context *ctx, const vks_kernel_desc *desc,
         st = vks__params(ctx, f64 ? (const void *)triples : (const void *)triples_f,
                          (uint32_t)(3 * (size_t)q * (f64 ? sizeof(double) : sizeof(float))), &params);
     }
-    if (st == VKS_OK) {
-        kernel_push pc = {.x1 = vks__tensor_address(x1),
-                          .x2 = vks__tensor_address(x2),
-                          .k = kv.addr,
-                          .params = params,
-                          .n1 = (uint32_t)n1,
-                          .n2 = (uint32_t)n2,
-                          .q = (uint32_t)q,
-                          .x1_stride = (uint32_t)x1->strides[0],
-                          .x2_stride = (uint32_t)x2->strides[0],
-                          .k_rs = (uint32_t)kv.rs,
-                          .k_cs = (uint32_t)kv.cs};
-        st = vks__dispatch(ctx, vks__kron_variant(dt, VKS_SHADER_KRON_KERNEL_F32, VKS_SHADER_KRON_KERNEL_F64), &spec, &pc,
-                           sizeof pc, (uint32_t)VKS_CEIL_DIV(n2, (int64_t)wx), (uint32_t)VKS_CEIL_DIV(n1, (int64_t)wy), 1);
-    }
+    /* Blocks of rows and columns within the device's workgroup counts (many test points). */
+    const int64_t rows_max = (int64_t)ctx->probe.info.max_workgroup_count[1] * wy;
+    const int64_t cols_max = (int64_t)ctx->probe.info.max_workgroup_count[0] * wx;
+    const size_t es = vks__dtype_bytes(dt);
+    for (int64_t i0 = 0; st == VKS_OK && i0 < n1; i0 += rows_max)
+        for (int64_t j0 = 0; st == VKS_OK && j0 < n2; j0 += cols_max) {
+            const int64_t bn1 = VKS_MIN(rows_max, n1 - i0), bn2 = VKS_MIN(cols_max, n2 - j0);
+            kernel_push pc = {.x1 = vks__tensor_address(x1) + (uint64_t)(i0 * x1->strides[0]) * es,
+                              .x2 = vks__tensor_address(x2) + (uint64_t)(j0 * x2->strides[0]) * es,
+                              .k = kv.addr + (uint64_t)(i0 * kv.rs + j0 * kv.cs) * es,
+                              .params = params,
+                              .n1 = (uint32_t)bn1,
+                              .n2 = (uint32_t)bn2,
+                              .q = (uint32_t)q,
+                              .x1_stride = (uint32_t)x1->strides[0],
+                              .x2_stride = (uint32_t)x2->strides[0],
+                              .k_rs = (uint32_t)kv.rs,
+                              .k_cs = (uint32_t)kv.cs};
+            st = vks__dispatch(ctx, vks__kron_variant(dt, VKS_SHADER_KRON_KERNEL_F32, VKS_SHADER_KRON_KERNEL_F64), &spec,
+                               &pc, sizeof pc, (uint32_t)VKS_CEIL_DIV(bn2, (int64_t)wx),
+                               (uint32_t)VKS_CEIL_DIV(bn1, (int64_t)wy), 1);
+        }
     vks__op_end(ctx);
     vks__unlock(ctx);
     free(triples), free(triples_f);

@@ -82,7 +82,11 @@ vks_status lr_rows_view(vks_context *ctx, const vks_tensor *t, int32_t max_ndim,
     VKS_TRY(vks__check_ndim(t, 2, max_ndim, fn, arg));
     const int32_t last = t->ndim - 1;
     int64_t rows = 1;
-    for (int32_t d = 0; d < last; ++d) rows *= t->shape[d];
+    for (int32_t d = 0; d < last; ++d)
+        if (__builtin_mul_overflow(rows, t->shape[d], &rows)) /* broadcast dims (stride 0) can be huge */
+            return vks__error(VKS_ERROR_OUT_OF_RANGE, "%s: %s has more than 2^63 rows (its leading dimensions)", fn, arg);
+    if (rows > INT32_MAX)
+        return vks__error(VKS_ERROR_OUT_OF_RANGE, "%s: %s has %lld rows; at most 2^31 - 1", fn, arg, (long long)rows);
     const int64_t cols = t->shape[last];
     if (cols > 1 && t->strides[last] != 1)
         return vks__error(VKS_ERROR_UNSUPPORTED, "%s: %s.strides[%d] = %lld; the last dimension must have stride 1", fn,
@@ -365,6 +369,11 @@ static vks_status record_shrink(vks_context *ctx, const lr_problem *pb, const lr
     return VKS_OK;
 }
 
+/* Columns of y per workgroup of the fused kernel chosen in k (they go along x, in one row). */
+static uint32_t fused_cols_per_group(const lr_kernels *k) {
+    return k->kind == LR_FUSED_REGTILE ? k->sg * k->fu_nc : k->kind == LR_FUSED_TILED ? k->bn : k->fu_nc * k->fu_nsg;
+}
+
 /* One pass of the fused kernel chosen in k over all rows (row chunks within the device's
  * workgroup-count limit): the base term when has_base, the expand when pc->adapters. */
 static vks_status dispatch_fused(vks_context *ctx, const lr_problem *pb, const lr_kernels *k, const lr_fused_push *pc,
@@ -374,7 +383,7 @@ static vks_status dispatch_fused(vks_context *ctx, const lr_problem *pb, const l
     const bool vec_t = pc->t % 32 == 0 && (pb->m <= 1 || pc->ldt % 8 == 0);
     vks_spec spec;
     vks_shader_id shader;
-    uint32_t rows_per_group, cols_per_group, flags = 0;
+    uint32_t rows_per_group, flags = 0;
     if (k->kind == LR_FUSED_REGTILE) {
         const uint32_t kv = (uint32_t)(8 / es);
         const bool vec_base = has_base && aligned_rows(pc->x, pb->ldx, pb->m, kv, es) &&
@@ -385,13 +394,11 @@ static vks_status dispatch_fused(vks_context *ctx, const lr_problem *pb, const l
                           .required_subgroup_size = sgs};
         shader = by_dtype(pb->dtype, VKS_SHADER_LOWRANK_FUSED_REGTILE_F32, VKS_SHADER_LOWRANK_FUSED_REGTILE_F16);
         rows_per_group = k->fu_mt;
-        cols_per_group = k->sg * k->fu_nc;
     } else if (k->kind == LR_FUSED_TILED) {
         spec = (vks_spec){.count = 9,
                           .values = {(k->bm / k->tm) * (k->bn / k->tn), k->bm, k->bn, k->bk, k->tm, k->tn, 0, 0, 0}};
         shader = by_dtype(pb->dtype, VKS_SHADER_LOWRANK_FUSED_TILED_F32, VKS_SHADER_LOWRANK_FUSED_TILED_F16);
         rows_per_group = k->bm;
-        cols_per_group = k->bn;
     } else {
         const uint32_t vec = k->fu_vec;
         const bool vec_base = has_base && aligned_rows(pc->x, pb->ldx, pb->m, vec, es) &&
@@ -404,9 +411,8 @@ static vks_status dispatch_fused(vks_context *ctx, const lr_problem *pb, const l
                           .required_subgroup_size = sgs};
         shader = by_dtype(pb->dtype, VKS_SHADER_LOWRANK_FUSED_GEMV_F32, VKS_SHADER_LOWRANK_FUSED_GEMV_F16);
         rows_per_group = k->fu_mt;
-        cols_per_group = k->fu_nc * k->fu_nsg;
     }
-    const uint32_t gx = VKS_CEIL_DIV(pb->out, cols_per_group);
+    const uint32_t gx = VKS_CEIL_DIV(pb->out, fused_cols_per_group(k));
     const uint64_t per_dispatch = (uint64_t)ctx->probe.info.max_workgroup_count[1] * rows_per_group;
     for (uint64_t s0 = 0; s0 < pb->m; s0 += per_dispatch) {
         lr_fused_push chunk = *pc;
@@ -496,8 +502,31 @@ static vks_status check_status(const lr_problem *pb, vks_buffer *buffer, uint64_
                       pb->fn, code, pb->nadapters - 1, status[0]);
 }
 
+/* Sizes past what one dispatch's row of workgroups covers (the fused kernels take y's columns
+ * along x, the shrink the ranks, the plan kernel the rows; rows otherwise go in chunks). */
+static vks_status check_group_counts(const vks_context *ctx, const lr_problem *pb, const lr_kernels *k) {
+    const uint32_t xmax = ctx->probe.info.max_workgroup_count[0];
+    const uint32_t cols = fused_cols_per_group(k), ranks = k->sh_nc * k->sh_nsg;
+    if (pb->expand && VKS_CEIL_DIV(pb->out, cols) > xmax)
+        return vks__error(VKS_ERROR_OUT_OF_RANGE,
+                          "%s: y has %u columns; at most %llu on device '%s' (maxComputeWorkGroupCount[0] = %u)",
+                          pb->fn, pb->out, (unsigned long long)xmax * cols, ctx->probe.info.name, xmax);
+    if (pb->shrink && VKS_CEIL_DIV(pb->max_rank, ranks) > xmax)
+        return vks__error(VKS_ERROR_OUT_OF_RANGE, "%s: rank %u; at most %llu on device '%s'", pb->fn, pb->max_rank,
+                          (unsigned long long)xmax * ranks, ctx->probe.info.name);
+    const uint64_t plan_max = (uint64_t)xmax * 64; /* lowrank_plan: one invocation per row or segment start */
+    if (pb->dev_map && pb->m > plan_max)
+        return vks__error(VKS_ERROR_OUT_OF_RANGE, "%s: %u rows with a device-resident mapping; at most %llu on device '%s'",
+                          pb->fn, pb->m, (unsigned long long)plan_max, ctx->probe.info.name);
+    if (pb->dev_map && pb->dev_map->starts && pb->dev_map->nseg + 1ull > plan_max)
+        return vks__error(VKS_ERROR_OUT_OF_RANGE, "%s: seg_starts_dev has %llu elements; at most %llu on device '%s'",
+                          pb->fn, pb->dev_map->nseg + 1ull, (unsigned long long)plan_max, ctx->probe.info.name);
+    return VKS_OK;
+}
+
 static vks_status record_locked(vks_context *ctx, const lr_problem *pb) {
     const lr_kernels k = choose_kernels(ctx, pb);
+    VKS_TRY(check_group_counts(ctx, pb, &k));
     const size_t es = vks__dtype_bytes(pb->dtype);
     const uint32_t ldt = pb->t ? pb->ldt : (uint32_t)align_to(VKS_MAX(pb->max_rank, 1u), 8);
     const lr_layout l = scratch_layout(pb, ldt, k.sh_splits);

@@ -72,19 +72,40 @@ vks_status vks_lora_unmerge(vks_context *ctx, const vks_tensor *w, const vks_ten
 
 static const char *side_name(vks_galore_side s) { return s == VKS_GALORE_RIGHT ? "RIGHT" : "LEFT"; }
 
-/* The matrix dims (rows, cols) of a rank-2 or rank-3 tensor, for shape messages. */
-static vks_status dims(vks_context *ctx, const vks_tensor *t, const char *fn, const char *arg, int64_t *rows,
-                       int64_t *cols) {
-    vks_matrix m;
-    VKS_TRY(vks__matrix_view(ctx, t, fn, arg, &m));
-    *rows = m.rows, *cols = m.cols;
-    return VKS_OK;
+static vks_status same_dtypes(vks_context *ctx, const vks_tensor *g, const vks_tensor *p, const vks_tensor *r,
+                              const char *fn) {
+    if (g->dtype != p->dtype || g->dtype != r->dtype)
+        return vks__error(VKS_ERROR_DTYPE_MISMATCH, "%s: g, p, r have dtypes %s, %s, %s; expected all the same", fn,
+                          vks__dtype_name(g->dtype), vks__dtype_name(p->dtype), vks__dtype_name(r->dtype));
+    /* The GEMM's dtypes. */
+    if (g->dtype == VKS_DTYPE_F64) return vks__check_float_dtype(ctx, g->dtype, fn, "g");
+    if (g->dtype != VKS_DTYPE_F32 && g->dtype != VKS_DTYPE_F16)
+        return vks__error(VKS_ERROR_UNSUPPORTED, "%s: dtype %s is not supported (f32, f16, f64)", fn,
+                          vks__dtype_name(g->dtype));
+    return lr_check_dtype(ctx, g->dtype, fn);
 }
 
-static vks_status same_dtypes(const vks_tensor *g, const vks_tensor *p, const vks_tensor *r, const char *fn) {
-    if (g->dtype == p->dtype && g->dtype == r->dtype) return VKS_OK;
-    return vks__error(VKS_ERROR_DTYPE_MISMATCH, "%s: g, p, r have dtypes %s, %s, %s; expected all the same", fn,
-                      vks__dtype_name(g->dtype), vks__dtype_name(p->dtype), vks__dtype_name(r->dtype));
+/* What the GEMM would otherwise reject under its own names: batches, and an output whose
+ * matrices or rows collide or that aliases an input. */
+static vks_status check_output(const vks_tensor *out, const vks_matrix *mo, const char *out_name, const vks_tensor *in0,
+                               const vks_matrix *m0, const char *name0, const vks_tensor *in1, const vks_matrix *m1,
+                               const char *name1, const char *fn) {
+    const vks_matrix *ms[2] = {m0, m1};
+    const char *names[2] = {name0, name1};
+    for (int i = 0; i < 2; ++i)
+        if (ms[i]->batch != mo->batch && ms[i]->batch != 1)
+            return vks__error(VKS_ERROR_SHAPE_MISMATCH, "%s: %s has batch %lld, %s has %lld; expected equal or 1", fn,
+                              names[i], (long long)ms[i]->batch, out_name, (long long)mo->batch);
+    if (mo->batch > 1 && mo->batch_stride == 0)
+        return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: %s has batch %lld with batch stride 0 (writes would collide)",
+                          fn, out_name, (long long)mo->batch);
+    const bool row_major = mo->col_stride == 1;
+    if (row_major ? mo->rows > 1 && mo->row_stride < mo->cols : mo->cols > 1 && mo->col_stride < mo->rows)
+        return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: %s's rows overlap (strides (%lld, %lld) for %lld x %lld)", fn,
+                          out_name, (long long)mo->row_stride, (long long)mo->col_stride, (long long)mo->rows,
+                          (long long)mo->cols);
+    VKS_TRY(lr_check_no_overlap(out, in0, fn, out_name, name0));
+    return lr_check_no_overlap(out, in1, fn, out_name, name1);
 }
 
 static vks_status check_side(vks_galore_side side, const char *fn) {
@@ -106,15 +127,18 @@ static vks_status galore_gemm(vks_context *ctx, const char *op, vks_transpose ta
 
 /* The shapes both directions share: G (m, n); RIGHT: P (rank, n), R (m, rank); LEFT:
  * P (m, rank), R (rank, n). Resolves AUTO as GaLore does (m >= n: RIGHT). */
-static vks_status galore_check(vks_context *ctx, const char *fn, vks_galore_side *side, const vks_tensor *g,
+static vks_status galore_check(vks_context *ctx, const char *fn, bool back, vks_galore_side *side, const vks_tensor *g,
                                const vks_tensor *p, const vks_tensor *r) {
     if (!ctx) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: ctx is NULL", fn);
     VKS_TRY(check_side(*side, fn));
-    int64_t m, n, pr, pc, rr, rc;
-    VKS_TRY(dims(ctx, g, fn, "g", &m, &n));
-    VKS_TRY(dims(ctx, p, fn, "p", &pr, &pc));
-    VKS_TRY(dims(ctx, r, fn, "r", &rr, &rc));
-    VKS_TRY(same_dtypes(g, p, r, fn));
+    vks_matrix mg, mp, mr;
+    VKS_TRY(vks__matrix_view(ctx, g, fn, "g", &mg));
+    VKS_TRY(vks__matrix_view(ctx, p, fn, "p", &mp));
+    VKS_TRY(vks__matrix_view(ctx, r, fn, "r", &mr));
+    VKS_TRY(same_dtypes(ctx, g, p, r, fn));
+    if (back) VKS_TRY(check_output(g, &mg, "g", r, &mr, "r", p, &mp, "p", fn));
+    else VKS_TRY(check_output(r, &mr, "r", g, &mg, "g", p, &mp, "p", fn));
+    const int64_t m = mg.rows, n = mg.cols, pr = mp.rows, pc = mp.cols, rr = mr.rows, rc = mr.cols;
     if (*side == VKS_GALORE_AUTO) *side = m >= n ? VKS_GALORE_RIGHT : VKS_GALORE_LEFT;
     if (*side == VKS_GALORE_RIGHT) {
         if (pc != n)
@@ -136,7 +160,7 @@ static vks_status galore_check(vks_context *ctx, const char *fn, vks_galore_side
 
 vks_status vks_galore_project(vks_context *ctx, vks_galore_side side, const vks_tensor *g, const vks_tensor *p,
                               const vks_tensor *r) {
-    VKS_TRY(galore_check(ctx, "vks_galore_project", &side, g, p, r));
+    VKS_TRY(galore_check(ctx, "vks_galore_project", false, &side, g, p, r));
     if (side == VKS_GALORE_RIGHT) /* R = G P^T */
         return galore_gemm(ctx, "galore_project", VKS_NO_TRANS, VKS_TRANS, 1.0, g, p, r);
     return galore_gemm(ctx, "galore_project", VKS_TRANS, VKS_NO_TRANS, 1.0, p, g, r); /* R = P^T G */
@@ -144,7 +168,7 @@ vks_status vks_galore_project(vks_context *ctx, vks_galore_side side, const vks_
 
 vks_status vks_galore_project_back(vks_context *ctx, vks_galore_side side, const vks_tensor *r, const vks_tensor *p,
                                    double scale, const vks_tensor *g) {
-    VKS_TRY(galore_check(ctx, "vks_galore_project_back", &side, g, p, r));
+    VKS_TRY(galore_check(ctx, "vks_galore_project_back", true, &side, g, p, r));
     if (side == VKS_GALORE_RIGHT) /* G = scale R P */
         return galore_gemm(ctx, "galore_project_back", VKS_NO_TRANS, VKS_NO_TRANS, scale, r, p, g);
     return galore_gemm(ctx, "galore_project_back", VKS_NO_TRANS, VKS_NO_TRANS, scale, p, r, g); /* G = scale P R */

@@ -78,7 +78,7 @@ static vks_status check_adapters(vks_context *ctx, const char *fn, const vks_lor
     const vks_tensor *ts[2] = {need_a ? ad->a : NULL, need_b ? ad->b : NULL};
     static const char *const names[2] = {"adapters->a", "adapters->b"};
     for (int i = 0; i < 2; ++i) {
-        if (!ts[i]) continue;
+        if (!(i ? need_b : need_a) || (!ts[i] && ad->count == 0)) continue;
         VKS_TRY(vks__check_tensor(ctx, ts[i], fn, names[i]));
         VKS_TRY(vks__check_dtype(ts[i], dt, fn, names[i]));
         if (!vks__tensor_is_contiguous(ts[i]))
@@ -191,11 +191,13 @@ static vks_status check_mapping(vks_context *ctx, const char *fn, const vks_lora
         if (d->seg_starts[S] != m)
             return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: seg_starts[%d] = %d, expected the %lld rows of x", fn, S,
                               d->seg_starts[S], (long long)m);
-        for (int32_t s = 0; s < S; ++s) {
+        /* The whole order first: then every segment lies within [0, m) before ids is filled. */
+        for (int32_t s = 0; s < S; ++s)
             if (d->seg_starts[s + 1] < d->seg_starts[s])
                 return vks__error(VKS_ERROR_INVALID_ARGUMENT,
                                   "%s: seg_starts[%d] = %d is below seg_starts[%d] = %d (expected non-decreasing)", fn,
                                   s + 1, d->seg_starts[s + 1], s, d->seg_starts[s]);
+        for (int32_t s = 0; s < S; ++s) {
             if (d->seg_adapters[s] < -1 || d->seg_adapters[s] >= count)
                 return vks__error(VKS_ERROR_OUT_OF_RANGE,
                                   "%s: seg_adapters[%d] = %d, expected -1..%d (adapters->count = %d)", fn, s,

@@ -123,6 +123,12 @@ vks_status lr_record_splitk(vks_context *ctx, const lr_problem *pb) {
     if (ksplit > ctx->probe.info.max_workgroup_count[1])
         return vks__error(VKS_ERROR_UNSUPPORTED, "%s: internal: %u k slices exceed the device's workgroup count", pb->fn,
                           ksplit);
+    /* The reduce takes y's columns 64 per workgroup, the split pass [W; A]'s 'cols' per one. */
+    const uint32_t xmax = ctx->probe.info.max_workgroup_count[0];
+    if (groups > xmax || VKS_CEIL_DIV(pb->out, 64u) > xmax)
+        return vks__error(VKS_ERROR_OUT_OF_RANGE,
+                          "%s: y has %u columns; at most %llu on device '%s' (maxComputeWorkGroupCount[0] = %u)",
+                          pb->fn, pb->out, (unsigned long long)xmax * 64, ctx->probe.info.name, xmax);
 
     const uint64_t pw_bytes = (uint64_t)ksplit * m * n * 4, pt_bytes = (uint64_t)ksplit * m * r * 4;
     VkDeviceAddress scratch = 0;

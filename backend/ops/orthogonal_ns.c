@@ -138,6 +138,12 @@ static vks_status collect(vks_context *ctx, uint32_t count, const vks_tensor *g,
             return vks__error(VKS_ERROR_SHAPE_MISMATCH, "%s: %s is (%lld, %lld) x batch %lld but %s is (%lld, %lld) x %lld",
                               fn, oa, (long long)mo.rows, (long long)mo.cols, (long long)mo.batch, ga,
                               (long long)mg.rows, (long long)mg.cols, (long long)mg.batch);
+        /* Distinct elements for distinct (i, j) of out (orth_view already rejects a batch stride of 0). */
+        const bool row_major = mo.col_stride == 1 || mo.cols <= 1;
+        if (row_major ? mo.rows > 1 && mo.row_stride < mo.cols : mo.col_stride < mo.rows)
+            return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: %s's rows overlap (strides (%lld, %lld) for %lld x %lld)",
+                              fn, oa, (long long)mo.row_stride, (long long)mo.col_stride, (long long)mo.rows,
+                              (long long)mo.cols);
         if (!orth_same_view(&g[i], &out[i]) && orth_overlap(&g[i], &out[i]))
             return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: %s overlaps %s without being the same tensor", fn, oa, ga);
         for (uint32_t k = 0; k < i; ++k)
