@@ -355,6 +355,11 @@ typedef struct vks_matrix {
 vks_status vks__matrix_view(const vks_context *ctx, const vks_tensor *t, const char *fn,
                             const char *arg, vks_matrix *m);
 
+/* For a matrix an op writes: distinct (b, i, j) must be distinct elements as far as the
+ * strides tell (rows that overlap, or a batch stride of 0 over several matrices, would have
+ * invocations race on one element). */
+vks_status vks__check_output_matrix(const vks_matrix *m, const char *fn, const char *arg);
+
 /* ---- reusable recorders for ops (ops/gemm.c) -------------------------------------------------- */
 
 /* One GEMM as the kernels take it: C[b] = act(alpha*op(A[b])*op(B[b]) + beta*C[b] + bias).

@@ -148,6 +148,21 @@ vks_status vks__matrix_view(const vks_context *ctx, const vks_tensor *t, const c
     return VKS_OK;
 }
 
+vks_status vks__check_output_matrix(const vks_matrix *m, const char *fn, const char *arg) {
+    if (m->batch > 1 && m->batch_stride == 0)
+        return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: %s has batch %lld with batch stride 0 (writes would collide)",
+                          fn, arg, (long long)m->batch);
+    /* vks__matrix_view made one of the two strides 1; the other must step past a whole row
+     * (column). */
+    const bool collide = m->col_stride == 1 ? m->rows > 1 && m->row_stride < m->cols
+                                            : m->cols > 1 && m->col_stride < m->rows;
+    if (collide)
+        return vks__error(VKS_ERROR_INVALID_ARGUMENT,
+                          "%s: %s's rows overlap (strides (%lld, %lld) for %lld x %lld): writes would collide", fn, arg,
+                          (long long)m->row_stride, (long long)m->col_stride, (long long)m->rows, (long long)m->cols);
+    return VKS_OK;
+}
+
 /* ---- DLPack --------------------------------------------------------------------------------- */
 
 static vks_status dl_dtype(DLDataType t, vks_dtype *out) {

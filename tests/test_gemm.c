@@ -248,6 +248,19 @@ static void test_gemm_errors(void **state) {
     VKT_FAILS(vks_gemm(ctx, 7, 0, 1, &a, &b, 0, &c), VKS_ERROR_INVALID_ARGUMENT, "trans_a = 7");
     vks_tensor alias = vks_tensor_2d(A, VKS_DTYPE_F32, 4, 6);
     VKT_FAILS(vks_gemm(ctx, 0, 0, 1, &a, &b, 0, &alias), VKS_ERROR_INVALID_ARGUMENT, "c overlaps a");
+    /* An output whose rows collide (stride 0 between rows; a column-major one with too small
+     * a column stride): invocations would race on one element. */
+    vks_tensor crow = c;
+    crow.strides[0] = 0;
+    VKT_FAILS(vks_gemm(ctx, 0, 0, 1, &a, &b, 0, &crow), VKS_ERROR_INVALID_ARGUMENT,
+              "vks_gemm: c's rows overlap (strides (0, 1) for 4 x 6)");
+    vks_tensor ccol = {C, 0, VKS_DTYPE_F32, 2, {4, 6}, {1, 3}};
+    VKT_FAILS(vks_gemm(ctx, 0, 0, 1, &a, &b, 0, &ccol), VKS_ERROR_INVALID_ARGUMENT,
+              "vks_gemm: c's rows overlap (strides (1, 3) for 4 x 6)");
+    vks_tensor cbatch = {C, 0, VKS_DTYPE_F32, 3, {2, 4, 6}, {0, 6, 1}};
+    vks_tensor a2 = {A, 0, VKS_DTYPE_F32, 3, {2, 4, 5}, {0, 5, 1}};
+    VKT_FAILS(vks_gemm(ctx, 0, 0, 1, &a2, &b, 0, &cbatch), VKS_ERROR_INVALID_ARGUMENT,
+              "vks_gemm: c has batch 2 with batch stride 0");
     vks_gemm_desc d = VKS_GEMM_DESC_INIT;
     d.a = &a, d.b = &b, d.c = &c;
     vks_tensor tb5 = vks_tensor_1d(B, VKS_DTYPE_F32, 5);

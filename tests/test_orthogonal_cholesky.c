@@ -220,6 +220,10 @@ static void test_orthogonal_cholesky_errors(void **state) {
     vks_buffer *A = vkt_poisoned(VKS_DTYPE_F32, 64), *L = vkt_poisoned(VKS_DTYPE_F32, 64);
     vks_tensor a = vks_tensor_2d(A, VKS_DTYPE_F32, 4, 4), l = vks_tensor_2d(L, VKS_DTYPE_F32, 4, 4);
     VKT_FAILS(vks_cholesky(NULL, &a, &l), VKS_ERROR_INVALID_ARGUMENT, "ctx is NULL");
+    vks_tensor lrow = l;
+    lrow.strides[0] = 2; /* rows 2 apart, 4 long: they overlap */
+    VKT_FAILS(vks_cholesky(ctx, &a, &lrow), VKS_ERROR_INVALID_ARGUMENT,
+              "vks_cholesky: l's rows overlap (strides (2, 1) for 4 x 4)");
     VKT_FAILS(vks_cholesky(ctx, NULL, &l), VKS_ERROR_INVALID_ARGUMENT, "vks_cholesky: a is NULL");
     VKT_FAILS(vks_cholesky(ctx, &a, NULL), VKS_ERROR_INVALID_ARGUMENT, "vks_cholesky: l is NULL");
     vks_tensor bad = vks_tensor_2d(A, VKS_DTYPE_F32, 4, 5);
@@ -347,6 +351,10 @@ static void test_orthogonal_trsm_errors(void **state) {
     VKT_FAILS(vks_trsm(NULL, 0, &l, &b, &x), VKS_ERROR_INVALID_ARGUMENT, "ctx is NULL");
     VKT_FAILS(vks_trsm(ctx, 5, &l, &b, &x), VKS_ERROR_INVALID_ARGUMENT, "trans = 5");
     VKT_FAILS(vks_trsm(ctx, 0, NULL, &b, &x), VKS_ERROR_INVALID_ARGUMENT, "vks_trsm: l is NULL");
+    vks_tensor xrow = x;
+    xrow.strides[0] = 0;
+    VKT_FAILS(vks_trsm(ctx, 0, &l, &b, &xrow), VKS_ERROR_INVALID_ARGUMENT,
+              "vks_trsm: x's rows overlap (strides (0, 1) for 4 x 3)");
     vks_tensor bad = vks_tensor_2d(L, VKS_DTYPE_F32, 4, 3);
     VKT_FAILS(vks_trsm(ctx, 0, &bad, &b, &x), VKS_ERROR_SHAPE_MISMATCH, "l is 4 x 3; expected a square matrix");
     bad = vks_tensor_2d(B, VKS_DTYPE_F32, 5, 3);

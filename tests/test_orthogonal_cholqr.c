@@ -168,6 +168,12 @@ static void test_orthogonal_cholqr_errors(void **state) {
     vks_tensor a = vks_tensor_2d(A, VKS_DTYPE_F32, 6, 4), q = vks_tensor_2d(Q, VKS_DTYPE_F32, 6, 4), r = vks_tensor_2d(R, VKS_DTYPE_F32, 4, 4);
     VKT_FAILS(vks_cholqr(NULL, &a, &q, &r, NULL), VKS_ERROR_INVALID_ARGUMENT, "ctx is NULL");
     VKT_FAILS(vks_cholqr(ctx, NULL, &q, &r, NULL), VKS_ERROR_INVALID_ARGUMENT, "vks_cholqr: a is NULL");
+    vks_tensor qrow = q, rrow = r;
+    qrow.strides[0] = 0, rrow.strides[0] = 3;
+    VKT_FAILS(vks_cholqr(ctx, &a, &qrow, &r, NULL), VKS_ERROR_INVALID_ARGUMENT,
+              "vks_cholqr: q's rows overlap (strides (0, 1) for 6 x 4)");
+    VKT_FAILS(vks_cholqr(ctx, &a, &q, &rrow, NULL), VKS_ERROR_INVALID_ARGUMENT,
+              "vks_cholqr: r's rows overlap (strides (3, 1) for 4 x 4)");
     vks_tensor wide = vks_tensor_2d(A, VKS_DTYPE_F32, 4, 6), qw = vks_tensor_2d(Q, VKS_DTYPE_F32, 4, 6);
     VKT_FAILS(vks_cholqr(ctx, &wide, &qw, NULL, NULL), VKS_ERROR_SHAPE_MISMATCH, "a is 4 x 6; expected a tall matrix");
     vks_tensor bad = vks_tensor_2d(Q, VKS_DTYPE_F32, 6, 3);

@@ -313,6 +313,10 @@ static void test_orthogonal_eigh_errors(void **state) {
     VKT_FAILS(vks_eigh(NULL, &a, &w, &v), VKS_ERROR_INVALID_ARGUMENT, "ctx is NULL");
     VKT_FAILS(vks_eigh(ctx, NULL, &w, &v), VKS_ERROR_INVALID_ARGUMENT, "vks_eigh: a is NULL");
     VKT_FAILS(vks_eigh(ctx, &a, NULL, &v), VKS_ERROR_INVALID_ARGUMENT, "vks_eigh: w is NULL");
+    vks_tensor vrow = v;
+    vrow.strides[0] = 0;
+    VKT_FAILS(vks_eigh(ctx, &a, &w, &vrow), VKS_ERROR_INVALID_ARGUMENT,
+              "vks_eigh: v's rows overlap (strides (0, 1) for 4 x 4)");
     vks_tensor bad = vks_tensor_2d(A, VKS_DTYPE_F32, 4, 3);
     VKT_FAILS(vks_eigh(ctx, &bad, &w, &v), VKS_ERROR_SHAPE_MISMATCH, "a is 4 x 3; expected a square matrix");
     bad = vks_tensor_1d(W, VKS_DTYPE_F32, 3);

@@ -549,6 +549,10 @@ static void test_orthogonal_ns_errors(void **state) {
     VKT_FAILS(vks_syrk(ctx, VKS_TRANS, 1, &g, 0, &c, 1), VKS_ERROR_SHAPE_MISMATCH, "c is 4 x 4; expected op(a) op(a)^T = 6 x 6");
     vks_tensor ca = vks_tensor_2d(G, VKS_DTYPE_F32, 4, 4);
     VKT_FAILS(vks_syrk(ctx, VKS_NO_TRANS, 1, &g, 0, &ca, 1), VKS_ERROR_INVALID_ARGUMENT, "c overlaps a");
+    vks_tensor crow = c;
+    crow.strides[0] = 0;
+    VKT_FAILS(vks_syrk(ctx, VKS_NO_TRANS, 1, &g, 0, &crow, 1), VKS_ERROR_INVALID_ARGUMENT,
+              "vks_syrk: c's rows overlap (strides (0, 1) for 4 x 4)");
     VKT_FAILS(vks_syrk(ctx, VKS_NO_TRANS, NAN, &g, 0, &c, 1), VKS_ERROR_INVALID_ARGUMENT, "alpha = nan");
     double *got = vkt_download(O, VKS_DTYPE_F32, 0, 24);
     for (int i = 0; i < 24; ++i) assert_true(isnan(got[i]));

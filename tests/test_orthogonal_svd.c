@@ -122,6 +122,9 @@ static void test_orthogonal_svd_errors(void **state) {
     VKT_FAILS(vks_svd(ctx, &a, &u, &bad, &vh), VKS_ERROR_SHAPE_MISMATCH, "s has rank 1 and 6 values per matrix");
     bad = u, bad.shape[1] = 6;
     VKT_FAILS(vks_svd(ctx, &a, &bad, &s, &vh), VKS_ERROR_SHAPE_MISMATCH, "u is (6, 6) x batch 1; expected (6, 4)");
+    bad = u, bad.strides[0] = 2;
+    VKT_FAILS(vks_svd(ctx, &a, &bad, &s, &vh), VKS_ERROR_INVALID_ARGUMENT,
+              "vks_svd: u's rows overlap (strides (2, 1) for 6 x 4)");
     bad = vh, bad.shape[0] = 3;
     VKT_FAILS(vks_svd(ctx, &a, &u, &s, &bad), VKS_ERROR_SHAPE_MISMATCH, "vh is (3, 4) x batch 1; expected (4, 4)");
     bad = vh, bad.dtype = VKS_DTYPE_F64, bad.byte_offset = 128;

@@ -234,6 +234,7 @@ static vks_status gemm_validate(vks_context *ctx, const vks_gemm_desc *d, vks_ge
     VKS_TRY(vks__matrix_view(ctx, d->a, fn, "a", &a));
     VKS_TRY(vks__matrix_view(ctx, d->b, fn, "b", &b));
     VKS_TRY(vks__matrix_view(ctx, d->c, fn, "c", &c));
+    VKS_TRY(vks__check_output_matrix(&c, fn, "c"));
     if (a.dtype != c.dtype || b.dtype != c.dtype)
         return vks__error(VKS_ERROR_DTYPE_MISMATCH, "%s: a, b, c have dtypes %s, %s, %s; expected all the same", fn,
                           vks__dtype_name(a.dtype), vks__dtype_name(b.dtype), vks__dtype_name(c.dtype));

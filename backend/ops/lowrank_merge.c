@@ -96,14 +96,7 @@ static vks_status check_output(const vks_tensor *out, const vks_matrix *mo, cons
         if (ms[i]->batch != mo->batch && ms[i]->batch != 1)
             return vks__error(VKS_ERROR_SHAPE_MISMATCH, "%s: %s has batch %lld, %s has %lld; expected equal or 1", fn,
                               names[i], (long long)ms[i]->batch, out_name, (long long)mo->batch);
-    if (mo->batch > 1 && mo->batch_stride == 0)
-        return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: %s has batch %lld with batch stride 0 (writes would collide)",
-                          fn, out_name, (long long)mo->batch);
-    const bool row_major = mo->col_stride == 1;
-    if (row_major ? mo->rows > 1 && mo->row_stride < mo->cols : mo->cols > 1 && mo->col_stride < mo->rows)
-        return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: %s's rows overlap (strides (%lld, %lld) for %lld x %lld)", fn,
-                          out_name, (long long)mo->row_stride, (long long)mo->col_stride, (long long)mo->rows,
-                          (long long)mo->cols);
+    VKS_TRY(vks__check_output_matrix(mo, fn, out_name));
     VKS_TRY(lr_check_no_overlap(out, in0, fn, out_name, name0));
     return lr_check_no_overlap(out, in1, fn, out_name, name1);
 }

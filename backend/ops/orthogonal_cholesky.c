@@ -127,7 +127,7 @@ vks_status vks_cholesky_ex(vks_context *ctx, const vks_tensor *a, const vks_tens
     vks__lock(ctx);
     orth_mat ma, ml;
     vks_status st = orth_view(ctx, a, fn, "a", &ma);
-    if (st == VKS_OK) st = orth_view(ctx, l, fn, "l", &ml);
+    if (st == VKS_OK) st = orth_out_view(ctx, l, fn, "l", &ml);
     if (st == VKS_OK && ma.dtype != ml.dtype)
         st = vks__error(VKS_ERROR_DTYPE_MISMATCH, "%s: a has dtype %s but l has %s; expected the same", fn,
                         vks__dtype_name(ma.dtype), vks__dtype_name(ml.dtype));
@@ -239,7 +239,7 @@ vks_status vks_trsm(vks_context *ctx, vks_transpose trans, const vks_tensor *l, 
     orth_mat ml, mb, mx;
     vks_status st = orth_view(ctx, l, fn, "l", &ml);
     if (st == VKS_OK) st = orth_view(ctx, b, fn, "b", &mb);
-    if (st == VKS_OK) st = orth_view(ctx, x, fn, "x", &mx);
+    if (st == VKS_OK) st = orth_out_view(ctx, x, fn, "x", &mx);
     if (st == VKS_OK && (ml.dtype != mb.dtype || mx.dtype != mb.dtype))
         st = vks__error(VKS_ERROR_DTYPE_MISMATCH, "%s: l, b, x have dtypes %s, %s, %s; expected all the same", fn,
                         vks__dtype_name(ml.dtype), vks__dtype_name(mb.dtype), vks__dtype_name(mx.dtype));

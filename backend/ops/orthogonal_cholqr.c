@@ -143,8 +143,8 @@ vks_status vks_cholqr(vks_context *ctx, const vks_tensor *a, const vks_tensor *q
     vks__lock(ctx);
     orth_mat ma, mq, mr = {0};
     vks_status st = orth_view(ctx, a, fn, "a", &ma);
-    if (st == VKS_OK) st = orth_view(ctx, q, fn, "q", &mq);
-    if (st == VKS_OK && r) st = orth_view(ctx, r, fn, "r", &mr);
+    if (st == VKS_OK) st = orth_out_view(ctx, q, fn, "q", &mq);
+    if (st == VKS_OK && r) st = orth_out_view(ctx, r, fn, "r", &mr);
     if (st == VKS_OK && (mq.dtype != ma.dtype || (r && mr.dtype != ma.dtype)))
         st = vks__error(VKS_ERROR_DTYPE_MISMATCH, "%s: a, q%s have dtypes %s, %s%s%s; expected the same", fn, r ? ", r" : "",
                         vks__dtype_name(ma.dtype), vks__dtype_name(mq.dtype), r ? ", " : "",

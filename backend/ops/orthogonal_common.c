@@ -62,6 +62,11 @@ vks_status orth_view(vks_context *ctx, const vks_tensor *t, const char *fn, cons
     return orth_check_span(m, fn, arg);
 }
 
+vks_status orth_out_view(vks_context *ctx, const vks_tensor *t, const char *fn, const char *arg, orth_mat *m) {
+    VKS_TRY(orth_view(ctx, t, fn, arg, m));
+    return vks__check_output_matrix(m, fn, arg);
+}
+
 static void span(const vks_tensor *t, uint64_t *lo, uint64_t *hi) {
     int64_t last = 0;
     for (int32_t i = 0; i < t->ndim; ++i) last += (t->shape[i] > 0 ? t->shape[i] - 1 : 0) * t->strides[i];

@@ -331,7 +331,7 @@ vks_status vks_eigh_ex(vks_context *ctx, const vks_tensor *a, const vks_tensor *
     vks__lock(ctx);
     orth_mat ma, mv;
     vks_status st = orth_view(ctx, a, fn, "a", &ma);
-    if (st == VKS_OK) st = orth_view(ctx, v, fn, "v", &mv);
+    if (st == VKS_OK) st = orth_out_view(ctx, v, fn, "v", &mv);
     if (st == VKS_OK) st = vks__check_tensor(ctx, w, fn, "w");
     if (st == VKS_OK && (ma.dtype != mv.dtype || w->dtype != ma.dtype))
         st = vks__error(VKS_ERROR_DTYPE_MISMATCH, "%s: a, w, v have dtypes %s, %s, %s; expected all the same", fn,

@@ -59,6 +59,8 @@ vks_status orth_ws_read(vks_context *ctx, VkDeviceAddress addr, void *dst, uint6
 
 /* A matrix view of t that is (rows, cols) — or a batch of them — with its dtype `dt`. */
 vks_status orth_view(vks_context *ctx, const vks_tensor *t, const char *fn, const char *arg, orth_mat *m);
+/* orth_view for a matrix the op writes: its rows must not overlap (vks__check_output_matrix). */
+vks_status orth_out_view(vks_context *ctx, const vks_tensor *t, const char *fn, const char *arg, orth_mat *m);
 /* True when two tensors share any byte. */
 bool orth_overlap(const vks_tensor *x, const vks_tensor *y);
 /* True when two tensors are the very same view (buffer, offset, dtype, shape, strides). */

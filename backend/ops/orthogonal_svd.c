@@ -53,6 +53,7 @@ static vks_status check_out(vks_context *ctx, const vks_tensor *t, const vks_ten
             return vks__error(VKS_ERROR_SHAPE_MISMATCH, "%s: %s is (%lld, %lld) x batch %lld; expected (%lld, %lld) x %lld", fn,
                               arg, (long long)m->rows, (long long)m->cols, (long long)m->batch, (long long)rows,
                               (long long)cols, (long long)batch);
+        VKS_TRY(vks__check_output_matrix(m, fn, arg));
     }
     if (t->dtype != a->dtype)
         return vks__error(VKS_ERROR_DTYPE_MISMATCH, "%s: %s has dtype %s but a has %s; expected the same", fn, arg,
