@@ -125,10 +125,14 @@ vks_status vks__dispatch(vks_context *ctx, vks_shader_id shader, const vks_spec 
                          uint32_t push_bytes, uint32_t gx, uint32_t gy, uint32_t gz) {
     if (!gx || !gy || !gz) return VKS_OK;
     const uint32_t *maxc = ctx->probe.info.max_workgroup_count;
+    /* The op's shapes are past what this kernel's launch covers on this device: said in the
+     * op's name (callers check the limits they know up front; this is the backstop). */
     if (gx > maxc[0] || gy > maxc[1] || gz > maxc[2])
-        return vks__error(VKS_ERROR_OUT_OF_RANGE, "%s: a dispatch of %u x %u x %u workgroups exceeds the device's "
-                                                  "maxComputeWorkGroupCount %u x %u x %u",
-                          vks_shader_table[shader].name, gx, gy, gz, maxc[0], maxc[1], maxc[2]);
+        return vks__error(VKS_ERROR_OUT_OF_RANGE,
+                          "%s: these shapes need %u x %u x %u workgroups of kernel %s, beyond device '%s' "
+                          "(maxComputeWorkGroupCount %u x %u x %u); split the call",
+                          ctx->op_depth ? ctx->current_op.name : "dispatch", gx, gy, gz, vks_shader_table[shader].name,
+                          ctx->probe.info.name, maxc[0], maxc[1], maxc[2]);
     if (push_bytes > VKS_PUSH_CONSTANT_BYTES)
         return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: %u bytes of push constants, at most %u",
                           vks_shader_table[shader].name, push_bytes, VKS_PUSH_CONSTANT_BYTES);

@@ -537,6 +537,15 @@ static void test_orthogonal_ns_errors(void **state) {
     VKT_FAILS(vks_newton_schulz(ctx, &g, &orow, NULL), VKS_ERROR_INVALID_ARGUMENT,
               "vks_newton_schulz: out's rows overlap (strides (0, 1) for 4 x 6)");
     VKT_OK(vks_newton_schulz_grouped(ctx, 0, NULL, NULL, NULL));
+    /* Shapes past a launch's workgroup counts (lavapipe: 65535 per dimension; its kernels
+     * take 64 columns a workgroup): a status that names the op, the kernel and the limit. */
+    if (vkt->info.max_workgroup_count[0] <= 65535) {
+        const int64_t wide = (int64_t)vkt->info.max_workgroup_count[0] * 64 + 64;
+        vks_buffer *GW = vkt_poisoned(VKS_DTYPE_F32, (size_t)(2 * wide)), *OW = vkt_poisoned(VKS_DTYPE_F32, (size_t)(2 * wide));
+        vks_tensor gw = vks_tensor_2d(GW, VKS_DTYPE_F32, 2, wide), ow = vks_tensor_2d(OW, VKS_DTYPE_F32, 2, wide);
+        VKT_FAILS(vks_newton_schulz(ctx, &gw, &ow, NULL), VKS_ERROR_OUT_OF_RANGE, "newton_schulz: these shapes need");
+        vks_buffer_destroy(GW), vks_buffer_destroy(OW);
+    }
     vks_auon_options ao = VKS_AUON_OPTIONS_INIT;
     ao.variant = (vks_auon_variant)3;
     VKT_FAILS(vks_auon(ctx, &g, &o, &ao), VKS_ERROR_INVALID_ARGUMENT, "options->variant = 3");
