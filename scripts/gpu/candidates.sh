@@ -8,7 +8,8 @@
 # Each configuration runs in REPEAT separate processes (default 2): on the H100 about half the
 # processes ran every kernel 2-4x slower than the next one (docs/bench/h100-notes.md), so
 # compare the best process of each configuration. Rows go to $OUT/candidates.jsonl, each
-# with a "config" field; a summary table to stdout.
+# with a "config" field; a summary table to stdout. About 100 vks-bench processes: run it with
+# timeout_s 600, and REPEAT=1 if a first look is enough.
 set -u
 B=build-gpu
 OUT=${OUT:-/tmp/vks-out}
@@ -40,13 +41,15 @@ for line in open("/tmp/rows.jsonl"):
     done
 }
 
+# The small tiles are for 1024^2 grids in f64, where the mode products ran at 8% of the FMA
+# probe (1024^3 GEMMs give 64 x 64 tiles two workgroups per multiprocessor).
 tiles=(default "128,128,8,8,8,2,1" "128,128,8,8,8,2,0" "128,128,8,8,8,1,1" "128,128,16,8,8,2,1"
-       "64,64,8,4,4,2,1" "128,64,8,8,4,2,1" "64,64,16,4,4,2,1")
+       "64,64,8,4,4,2,1" "128,64,8,8,4,2,1" "64,64,16,4,4,2,1" "32,64,8,4,4,2,1" "32,32,16,2,4,2,1")
 # VKS_BENCH_GEMM narrows the gemm op to one shape (f32, f16, f64); VKS_BENCH_KRON to the
 # mode products (kron_mvm rows).
 for t in "${tiles[@]}"; do
     e=(VKS_GEMM_TILED=$([ "$t" = default ] || echo "$t"))
-    for s in 2048,2048,2048 4096,4096,4096; do bench "gemm $t" "${e[@]}" VKS_BENCH_GEMM=$s -- --op gemm; done
+    for s in 1024,1024,1024 2048,2048,2048 4096,4096,4096; do bench "gemm $t" "${e[@]}" VKS_BENCH_GEMM=$s -- --op gemm; done
     bench "kron $t" "${e[@]}" VKS_BENCH_KRON=mvm -- --op kron
 done
 for g in 0 1; do
