@@ -1,4 +1,4 @@
-//! variants: f16
+//! variants: f32 f16
 // The epilogue of the split-K fused LoRA (common/lowrank_splitk.glsl): for rows i < m and
 // output columns o < n
 //   y[i, o] = beta*y[i, o] + sum_z pw[z, i, o] + sum_c t[i, c] B[o, c] + bias[o],

@@ -174,7 +174,8 @@ static void test_lowrank_lora_f16(void **state) {
  * that lavapipe checks the tiling, staging and partial sums; on NVIDIA it runs as shipped,
  * and once more with forced slice counts. Shapes: aligned (fragments straight from W),
  * k % 16 != 0, ragged out, padded and misaligned rows (staged fragments), ranks 1..256, no
- * base weight, bias and beta; and the first shapes past its limits. */
+ * base weight, bias and beta; and the first shapes past its limits. Then the same cases, in
+ * f16 and in f32, through the pass on FMA units (VKS_LOWRANK_SPLITK=fma, any device). */
 static void test_lowrank_lora_splitk(void **state) {
     (void)state;
     if (!has_f16()) skip();
@@ -187,11 +188,18 @@ static void test_lowrank_lora_splitk(void **state) {
         /* just past the path's limits (65 rows, rank 257): the general kernels take them */
         {65, 64, 40, 8, true, true, 0.0, VKS_DTYPE_F16},         {2, 64, 32, 257, true, false, 0.0, VKS_DTYPE_F16},
     };
-    const char *modes[] = {tensor_cores ? NULL : "emulate", tensor_cores ? "1" : NULL, tensor_cores ? "7" : NULL};
-    for (size_t mi = 0; mi < 3; ++mi) {
+    const char *modes[] = {tensor_cores ? NULL : "emulate", tensor_cores ? "1" : NULL, tensor_cores ? "7" : NULL,
+                           "fma"};
+    for (size_t mi = 0; mi < 4; ++mi) {
         if (mi > 0 && !modes[mi]) continue;
         if (modes[mi]) setenv("VKS_LOWRANK_SPLITK", modes[mi], 1);
         for (size_t i = 0; i < sizeof cases / sizeof cases[0]; ++i) run_lora(&cases[i], 300 + i);
+        if (mi == 3)
+            for (size_t i = 0; i < sizeof cases / sizeof cases[0]; ++i) {
+                lora_case c = cases[i];
+                c.dt = VKS_DTYPE_F32;
+                run_lora(&c, 320 + i);
+            }
         unsetenv("VKS_LOWRANK_SPLITK");
     }
 }

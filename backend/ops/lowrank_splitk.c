@@ -12,6 +12,9 @@
  *
  * VKS_LOWRANK_SPLITK=0 turns the path off, =emulate runs it with emulated fragments wherever
  * f16 storage exists (the tests do, so that lavapipe checks the tiling), =<n> forces n slices.
+ * =fma runs the split pass on FMA units instead (shaders/lowrank_splitk_fma.comp), f32 or f16
+ * on any device: opt-in until timed on a GPU (for f32 decode, and f16 on GPUs without tensor
+ * cores, which take the general kernels by default).
  */
 #include <stddef.h>
 #include <stdio.h>
@@ -81,15 +84,26 @@ static bool splitk_emulated(void) {
     return o && !strcmp(o, "emulate");
 }
 
+static bool splitk_fma(void) {
+    const char *o = splitk_option();
+    return o && !strcmp(o, "fma");
+}
+
+/* Columns of [W; A] per workgroup of the FMA pass (NC of lowrank_splitk_fma.comp). */
+#define SK_FMA_COLS 64u
+
 bool lr_splitk_applies(const vks_context *ctx, const lr_problem *pb) {
     const char *o = splitk_option();
     if (o && !strcmp(o, "0")) return false;
-    /* One adapter for all rows, plain operands, a scratch t; f16. */
-    if (pb->dtype != VKS_DTYPE_F16 || pb->multi || pb->slot_row || pb->dev_map || pb->nadapters != 1 ||
-        pb->s_mode != LR_S_PLAIN || pb->e_product || pb->t || !pb->shrink || !pb->expand)
+    /* One adapter for all rows, plain operands, a scratch t; f16 (f32 too on FMA units). */
+    const bool fma = splitk_fma();
+    if ((pb->dtype != VKS_DTYPE_F16 && !(fma && pb->dtype == VKS_DTYPE_F32)) || pb->multi || pb->slot_row ||
+        pb->dev_map || pb->nadapters != 1 || pb->s_mode != LR_S_PLAIN || pb->e_product || pb->t || !pb->shrink ||
+        !pb->expand)
         return false;
     const lr_adapter *ad = &pb->adapters[0];
     if (pb->m > SK_MAX_ROWS || ad->rank == 0 || ad->rank > SK_MAX_RANK || ad->post || pb->in == 0) return false;
+    if (fma) return true; /* the dtype's own checks passed; 17 KiB of shared memory */
     const bool emu = splitk_emulated() && !vks__tensor_cores(ctx);
     const uint32_t fm = VKS_CEIL_DIV(pb->m, 16u);
     const sk_tile tile = choose_tile(ctx, fm, emu);
@@ -104,9 +118,9 @@ vks_status lr_record_splitk(vks_context *ctx, const lr_problem *pb) {
     const uint32_t fm = VKS_CEIL_DIV(m, 16u);
     /* The emulation takes batches of two k steps (the loop's guards still run; lavapipe
      * compiles the unrolled emulated products slowly). */
-    const bool emu = splitk_emulated() && !vks__tensor_cores(ctx);
+    const bool emu = splitk_emulated() && !vks__tensor_cores(ctx), fma = splitk_fma();
     const sk_tile tile = choose_tile(ctx, fm, emu);
-    const uint32_t cols = tile.nw * tile.fn * 16;
+    const uint32_t cols = fma ? SK_FMA_COLS : tile.nw * tile.fn * 16;
     const uint32_t wgroups = VKS_CEIL_DIV(n, cols), groups = wgroups + VKS_CEIL_DIV(r, cols);
     /* Slices, as measured on the H100 (docs/bench/h100-notes.md): 4 was best at 1, 16 and 64
      * rows for 4096 and 11008 outputs, 8 within 7%, 15-32 slower (more partial sums to add,
@@ -142,16 +156,27 @@ vks_status lr_record_splitk(vks_context *ctx, const lr_problem *pb) {
                          .m = m, .n = n, .r = r, .k = k,
                          .ldx = pb->ldx, .ldw = pb->ldw, .lda = ad->s_ld,
                          .kchunk = kchunk, .wgroups = wgroups, .flags = (w_vec ? 1u : 0u) | (x_vec ? 2u : 0u) | (a_vec ? 8u : 0u)};
-    const vks_spec spec = {.count = 6,
-                           .values = {32 * tile.nw, tile.nw, fm, tile.fn, tile.kstage, tile.u},
-                           .required_subgroup_size =
-                               !emu && vks__has_feature(ctx, VKS_FEATURE_SUBGROUP_CONTROL) ? 32 : 0};
-    VKS_TRY(vks__dispatch(ctx, emu ? VKS_SHADER_LOWRANK_SPLITK_EMU : VKS_SHADER_LOWRANK_SPLITK_COOPMAT, &spec, &pc,
-                          sizeof pc, groups, ksplit, 1));
+    if (fma) {
+        /* RM rows per invocation, four row groups: m <= 4 RM. */
+        const vks_spec spec = {.count = 1, .values = {VKS_CEIL_DIV(m, 4u)}};
+        VKS_TRY(vks__dispatch(ctx, pb->dtype == VKS_DTYPE_F32 ? VKS_SHADER_LOWRANK_SPLITK_FMA_F32
+                                                              : VKS_SHADER_LOWRANK_SPLITK_FMA_F16,
+                              &spec, &pc, sizeof pc, groups, ksplit, 1));
+    } else {
+        const vks_spec spec = {.count = 6,
+                               .values = {32 * tile.nw, tile.nw, fm, tile.fn, tile.kstage, tile.u},
+                               .required_subgroup_size =
+                                   !emu && vks__has_feature(ctx, VKS_FEATURE_SUBGROUP_CONTROL) ? 32 : 0};
+        VKS_TRY(vks__dispatch(ctx, emu ? VKS_SHADER_LOWRANK_SPLITK_EMU : VKS_SHADER_LOWRANK_SPLITK_COOPMAT, &spec,
+                              &pc, sizeof pc, groups, ksplit, 1));
+    }
 
     lr_splitk_reduce_push rc = {.y = pb->y, .bias = pb->bias, .b = ad->e, .pw = n ? pw : 0, .pt = pt,
                                 .m = m, .n = pb->out, .r = r, .ldy = pb->ldy, .ldb = ad->e_ld, .ksplit = ksplit,
                                 .scale = ad->scale, .beta = pb->beta};
-    return vks__dispatch(ctx, VKS_SHADER_LOWRANK_SPLITK_REDUCE_F16, NULL, &rc, sizeof rc,
+    return vks__dispatch(ctx,
+                         pb->dtype == VKS_DTYPE_F32 ? VKS_SHADER_LOWRANK_SPLITK_REDUCE_F32
+                                                    : VKS_SHADER_LOWRANK_SPLITK_REDUCE_F16,
+                         NULL, &rc, sizeof rc,
                          VKS_CEIL_DIV(pb->out, 64u), VKS_CEIL_DIV(m, 16u), 1);
 }

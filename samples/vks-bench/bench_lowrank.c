@@ -56,8 +56,9 @@ static void free_bench(lr_bench *g) {
 /* The kernels vkstruct picks for m rows (mirrors choose_kernels() in backend/ops/lowrank.c):
  * named in the JSON rows so that reports say what ran. */
 static const char *kernel_name(const bench_ctx *b, vks_dtype dt, int64_t m) {
-    if (b->cpu) return m <= 2 ? "shrink+gemv" : "shrink+regtile";
     const char *splitk = getenv("VKS_LOWRANK_SPLITK");
+    if (splitk && !strcmp(splitk, "fma") && m <= 64) return "splitk_fma+reduce";
+    if (b->cpu) return m <= 2 ? "shrink+gemv" : "shrink+regtile";
     if (dt == VKS_DTYPE_F16 && (b->info.features & VKS_FEATURE_COOPMAT_NV) && m <= 64 && !(splitk && !strcmp(splitk, "0")))
         return "splitk_coopmat+reduce"; /* lowrank_splitk.c, single adapter */
     if (m <= 32) return "shrink+gemv";

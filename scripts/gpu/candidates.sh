@@ -5,6 +5,8 @@
 #   VKS_GEMM_TILED      gemm_tiled's double buffering / runs of 4 columns / tiles
 #                       (GEMM at 2048^3 and 4096^3, the Kronecker mode products)
 #   VKS_MONARCH_GROUPED the grouped block-batched kernel (Monarch two-pass at large batch)
+#   VKS_LOWRANK_SPLITK=fma  the split-K LoRA decode pass on FMA units (f32; f16 beside the
+#                       tensor-core pass)
 # Each configuration runs in REPEAT separate processes (default 2): on the H100 about half the
 # processes ran every kernel 2-4x slower than the next one (docs/bench/h100-notes.md), so
 # compare the best process of each configuration. Rows go to $OUT/candidates.jsonl, each
@@ -55,6 +57,13 @@ done
 for g in 0 1; do
     for s in 4096,64,16384 1024,32,16384 4096,16,16384 4096,64,256; do
         bench "monarch grouped=$g" VKS_MONARCH_GROUPED=$g VKS_BENCH_MONARCH=$s -- --op monarch
+    done
+done
+
+for o in default fma; do
+    e=(VKS_LOWRANK_SPLITK=$([ "$o" = default ] || echo "$o"))
+    for s in 1,4096,4096,16 16,4096,4096,16 64,4096,4096,16 16,4096,4096,64 1,4096,11008,16 16,4096,11008,16; do
+        bench "lora splitk=$o" "${e[@]}" VKS_BENCH_LORA=single VKS_BENCH_LORA_SHAPE=$s -- --op lora
     done
 done
 
