@@ -380,6 +380,21 @@ static void test_monarch_errors(void **state) {
     vks_tensor xo = {X, 0, VKS_DTYPE_F32, 2, {3, 8}, {4, 1}};
     e = d, e.x = &xo;
     VKT_FAILS(vks_monarch_forward(ctx, &e), VKS_ERROR_UNSUPPORTED, "row stride 4 < 8 columns");
+    /* A rank-4 y (2, 1, 3, 12) whose batches are 40 elements apart: the size-1 dimension's
+     * stride (40) says nothing about how rows 0..2 and 3..5 sit, so the batch stride must be
+     * checked against 3 rows of 12, not against that stride (the kernels would write the six
+     * rows 12 apart, outside where this tensor lies). */
+    vks_tensor y4 = {Y, 0, VKS_DTYPE_F32, 4, {2, 1, 3, 12}, {40, 40, 12, 1}};
+    vks_tensor x4 = {X, 0, VKS_DTYPE_F32, 4, {2, 1, 3, 8}, {24, 24, 8, 1}};
+    e = d, e.x = &x4, e.y = &y4;
+    VKT_FAILS(vks_monarch_forward(ctx, &e), VKS_ERROR_UNSUPPORTED, "y.strides[0] = 40; leading dimensions must collapse into rows (expected 36)");
+    vks_blockdiag_desc b4 = VKS_BLOCKDIAG_DESC_INIT;
+    vks_tensor w4 = vks_tensor_3d(W1, VKS_DTYPE_F32, 2, 6, 4);
+    b4.x = &x4, b4.w = &w4, b4.y = &y4;
+    VKT_FAILS(vks_blockdiag_linear(ctx, &b4), VKS_ERROR_UNSUPPORTED, "y.strides[0] = 40; leading dimensions must collapse into rows (expected 36)");
+    /* the same with compact batches is fine: six rows 12 apart */
+    y4.strides[0] = y4.strides[1] = 36;
+    VKT_OK(vks_monarch_forward(ctx, &e));
     /* bias, activation, path */
     vks_tensor b5 = vks_tensor_1d(W1, VKS_DTYPE_F32, 5);
     e = d, e.bias = &b5;

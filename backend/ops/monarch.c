@@ -32,13 +32,14 @@ vks_status mon__rows_view(const vks_context *ctx, const vks_tensor *t, const cha
     if (nd >= 2) {
         ld = t->strides[nd - 2];
         rows = t->shape[nd - 2];
-        /* Leading dimensions must collapse into one row stride. */
+        /* Leading dimensions must collapse into one row stride: dimension i steps over the
+         * rows of the dimensions after it (a size-1 dimension's own stride is never used, so
+         * it cannot stand for them). */
         for (int32_t i = nd - 3; i >= 0; --i) {
-            if (t->shape[i] > 1 && t->strides[i] != t->strides[i + 1] * t->shape[i + 1])
+            if (t->shape[i] > 1 && t->strides[i] != ld * rows)
                 return vks__error(VKS_ERROR_UNSUPPORTED,
                                   "%s: %s.strides[%d] = %lld; leading dimensions must collapse into rows "
-                                  "(expected %lld)", fn, arg, i, (long long)t->strides[i],
-                                  (long long)(t->strides[i + 1] * t->shape[i + 1]));
+                                  "(expected %lld)", fn, arg, i, (long long)t->strides[i], (long long)(ld * rows));
             rows *= t->shape[i];
         }
         if (rows > 1 && ld < cols)
