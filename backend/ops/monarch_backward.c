@@ -236,10 +236,12 @@ vks_status vks_monarch_backward(vks_context *ctx, const vks_monarch_backward_des
     CHECK(mon__check_no_alias(d->dw2, "dw2", ins, names, 8, fn));
     CHECK(mon__check_no_alias(d->dbias, "dbias", ins, names, 8, fn));
 #undef CHECK
-    if (st != VKS_OK || x.rows == 0) {
+    if (st != VKS_OK) {
         vks__unlock(ctx);
         return st;
     }
+    /* An empty batch still writes dw1, dw2 and dbias: sums over no rows, zeros (the products
+     * below with B = 0 write nothing else). */
     st = vks__op_begin(ctx, "monarch_backward");
     const int64_t B = x.rows, kp = k * p, kq = k * q, ls = l * s;
     const bool pad_x = x.cols < kp, pad_dy = dy.cols < ls;
