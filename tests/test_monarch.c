@@ -426,6 +426,27 @@ static void test_monarch_errors(void **state) {
     VKT_FAILS(vks_monarch_fusable(ctx, &fq1, &fq2, 3, NULL), VKS_ERROR_INVALID_ARGUMENT, "fusable is NULL");
     VKT_FAILS(vks_monarch_fusable(ctx, &fq1, &fq2, 0, &f), VKS_ERROR_INVALID_ARGUMENT, "batch = 0");
 
+    /* The unfused path's zero-padded copy of x is B x k*p and its out2 B x l*s, indexed with
+     * 32 bits like every tensor: padded shapes whose copies pass 2^32 elements fail up front
+     * (here B = 8192 rows of one column against k*p = 2^20, and l*s = 2^20 against one). */
+    {
+        vks_buffer *WB = vkt_poisoned(VKS_DTYPE_F32, (size_t)1 << 20), *XB = vkt_poisoned(VKS_DTYPE_F32, 8192);
+        vks_buffer *YB = vkt_poisoned(VKS_DTYPE_F32, 8192), *W1s = vkt_poisoned(VKS_DTYPE_F32, 1);
+        vks_tensor pw1 = vks_tensor_3d(WB, VKS_DTYPE_F32, 1, 1, 1 << 20), pw2 = vks_tensor_3d(W1s, VKS_DTYPE_F32, 1, 1, 1);
+        vks_tensor px = vks_tensor_2d(XB, VKS_DTYPE_F32, 8192, 1), py = vks_tensor_2d(YB, VKS_DTYPE_F32, 8192, 1);
+        e = d, e.x = &px, e.y = &py, e.w1 = &pw1, e.w2 = &pw2, e.padded = 1, e.path = VKS_MONARCH_PATH_UNFUSED;
+        VKT_FAILS(vks_monarch_forward(ctx, &e), VKS_ERROR_OUT_OF_RANGE,
+                  "the unfused path's zero-padded x would be 8192 x 1048576 elements, past 2^32");
+        vks_tensor qw1 = vks_tensor_3d(W1s, VKS_DTYPE_F32, 1, 1, 1), qw2 = vks_tensor_3d(WB, VKS_DTYPE_F32, 1, 1 << 20, 1);
+        e = d, e.x = &px, e.y = &py, e.w1 = &qw1, e.w2 = &qw2, e.padded = 1, e.path = VKS_MONARCH_PATH_UNFUSED;
+        VKT_FAILS(vks_monarch_forward(ctx, &e), VKS_ERROR_OUT_OF_RANGE,
+                  "the unfused path's out2 would be 8192 x 1048576 elements, past 2^32");
+        e.path = VKS_MONARCH_PATH_TWO_PASS; /* needs neither copy */
+        VKT_OK(vks_monarch_forward(ctx, &e));
+        VKT_OK(vks_synchronize(ctx));
+        vks_buffer_destroy(WB), vks_buffer_destroy(XB), vks_buffer_destroy(YB), vks_buffer_destroy(W1s);
+    }
+
     /* MonarchLinear: the shapes rule */
     int64_t s1[3], s2[3];
     VKT_FAILS(vks_monarch_linear_shapes(10, 10, 0, s1, s2), VKS_ERROR_INVALID_ARGUMENT, "nblocks = 0, expected >= 1");

@@ -357,6 +357,25 @@ static void test_monarch_backward_errors(void **state) {
     vks_tensor db = vks_tensor_1d(O, VKS_DTYPE_F32, 13);
     e = d, e.dx = NULL, e.dbias = &db;
     VKT_FAILS(vks_monarch_backward(ctx, &e), VKS_ERROR_SHAPE_MISMATCH, "dbias has shape (13)");
+    /* Padded shapes: the zero-padded copies of x (B x k*p) and dy (B x l*s) are indexed with
+     * 32 bits; past 2^32 elements they fail up front. */
+    {
+        vks_buffer *WB = vkt_poisoned(VKS_DTYPE_F32, (size_t)1 << 20), *XB = vkt_poisoned(VKS_DTYPE_F32, 8192);
+        vks_buffer *YB = vkt_poisoned(VKS_DTYPE_F32, 8192), *W1s = vkt_poisoned(VKS_DTYPE_F32, 1);
+        vks_buffer *GB = vkt_poisoned(VKS_DTYPE_F32, 8192);
+        vks_tensor pw1 = vks_tensor_3d(WB, VKS_DTYPE_F32, 1, 1, 1 << 20), pw2 = vks_tensor_3d(W1s, VKS_DTYPE_F32, 1, 1, 1);
+        vks_tensor px = vks_tensor_2d(XB, VKS_DTYPE_F32, 8192, 1), pdy = vks_tensor_2d(YB, VKS_DTYPE_F32, 8192, 1);
+        vks_tensor pdx = vks_tensor_2d(GB, VKS_DTYPE_F32, 8192, 1);
+        e = d, e.x = &px, e.dy = &pdy, e.dx = &pdx, e.w1 = &pw1, e.w2 = &pw2, e.padded = 1;
+        VKT_FAILS(vks_monarch_backward(ctx, &e), VKS_ERROR_OUT_OF_RANGE,
+                  "the zero-padded x would be 8192 x 1048576 elements, past 2^32");
+        vks_tensor qw1 = vks_tensor_3d(W1s, VKS_DTYPE_F32, 1, 1, 1), qw2 = vks_tensor_3d(WB, VKS_DTYPE_F32, 1, 1 << 20, 1);
+        e.w1 = &qw1, e.w2 = &qw2;
+        VKT_FAILS(vks_monarch_backward(ctx, &e), VKS_ERROR_OUT_OF_RANGE,
+                  "the zero-padded dy would be 8192 x 1048576 elements, past 2^32");
+        vks_buffer_destroy(WB), vks_buffer_destroy(XB), vks_buffer_destroy(YB), vks_buffer_destroy(W1s);
+        vks_buffer_destroy(GB);
+    }
     /* block-diagonal backward */
     vks_tensor bw = vks_tensor_3d(W1, VKS_DTYPE_F32, 2, 6, 4);
     vks_blockdiag_backward_desc b = VKS_BLOCKDIAG_BACKWARD_DESC_INIT;
