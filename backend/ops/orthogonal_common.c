@@ -100,6 +100,14 @@ vks_status orth_check_info(vks_context *ctx, const vks_tensor *t, int64_t count,
     return VKS_OK;
 }
 
+vks_status orth_check_info_apart(const vks_tensor *info, const vks_tensor *const *ts, const char *const *names, int n,
+                                 const char *fn, const char *arg) {
+    for (int i = 0; i < n; ++i)
+        if (ts[i] && orth_overlap(info, ts[i]))
+            return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: %s overlaps %s in memory", fn, arg, names[i]);
+    return VKS_OK;
+}
+
 /* ---- copies ------------------------------------------------------------------------------- */
 
 typedef struct copy_push {
