@@ -221,10 +221,11 @@ vks_status vks_tensor_from_dlpack(vks_context *ctx, const DLTensor *src, vks_ten
     vks_tensor t = {.ndim = src->ndim};
     VKS_TRY(dl_dtype(src->dtype, &t.dtype));
     int64_t stride = 1;
+    bool stride_overflow = false; /* a compact stride past 64 bits (only matters if not empty) */
     for (int32_t i = src->ndim - 1; i >= 0; --i) {
         t.shape[i] = src->shape[i];
         t.strides[i] = src->strides ? src->strides[i] : stride; /* NULL strides: compact */
-        stride *= src->shape[i];
+        if (!src->strides && i > 0 && __builtin_mul_overflow(stride, src->shape[i], &stride)) stride_overflow = true;
     }
     const size_t es = vks__dtype_bytes(t.dtype);
     if (src->device.device_type == kDLVulkan) {
@@ -247,12 +248,19 @@ vks_status vks_tensor_from_dlpack(vks_context *ctx, const DLTensor *src, vks_ten
     if (!src->data) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: src->data is NULL", fn);
     /* Upload the span the strides cover, keeping the layout. */
     int64_t last = 0;
+    bool empty = false;
     for (int32_t i = 0; i < t.ndim; ++i) {
         if (t.shape[i] < 0 || t.strides[i] < 0)
             return vks__error(VKS_ERROR_UNSUPPORTED, "%s: negative shape or stride in dim %d", fn, i);
-        if (t.shape[i] == 0) last = -1;
-        if (last >= 0) last += (t.shape[i] - 1) * t.strides[i];
+        if (t.shape[i] == 0) empty = true;
     }
+    for (int32_t i = 0; i < t.ndim && !empty; ++i) {
+        int64_t span;
+        if (stride_overflow || __builtin_mul_overflow(t.shape[i] - 1, t.strides[i], &span) ||
+            __builtin_add_overflow(last, span, &last) || (uint64_t)last >= UINT64_MAX / es)
+            return vks__error(VKS_ERROR_OUT_OF_RANGE, "%s: src's extent overflows 64 bits", fn);
+    }
+    if (empty) last = -1;
     uint64_t bytes = last < 0 ? es : ((uint64_t)last + 1) * es;
     vks_buffer *buf = NULL;
     VKS_TRY(vks_buffer_create(ctx, bytes, &buf));
