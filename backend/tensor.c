@@ -160,6 +160,28 @@ vks_status vks__check_output_matrix(const vks_matrix *m, const char *fn, const c
         return vks__error(VKS_ERROR_INVALID_ARGUMENT,
                           "%s: %s's rows overlap (strides (%lld, %lld) for %lld x %lld): writes would collide", fn, arg,
                           (long long)m->row_stride, (long long)m->col_stride, (long long)m->rows, (long long)m->cols);
+    /* Batch entries must not overlap each other either: with the three (count, stride) pairs
+     * in order of stride, each stride must step past everything the smaller ones span (this
+     * accepts interleaved batches, e.g. a (rows, batch, cols) tensor transposed). */
+    if (m->batch > 1 && m->rows > 0 && m->cols > 0) {
+        int64_t d[3][2] = {{m->batch, m->batch_stride}, {m->rows, m->row_stride}, {m->cols, m->col_stride}};
+        for (int i = 1; i < 3; ++i)
+            for (int j = i; j > 0 && d[j][1] < d[j - 1][1]; --j) {
+                int64_t t0 = d[j][0], t1 = d[j][1];
+                d[j][0] = d[j - 1][0], d[j][1] = d[j - 1][1], d[j - 1][0] = t0, d[j - 1][1] = t1;
+            }
+        int64_t reach = 0; /* the largest offset the smaller strides reach */
+        for (int i = 0; i < 3; ++i) {
+            if (d[i][0] <= 1) continue;
+            if (d[i][1] <= reach)
+                return vks__error(VKS_ERROR_INVALID_ARGUMENT,
+                                  "%s: %s's batch entries overlap (batch stride %lld for %lld x %lld matrices with "
+                                  "strides (%lld, %lld)): writes would collide", fn, arg, (long long)m->batch_stride,
+                                  (long long)m->rows, (long long)m->cols, (long long)m->row_stride,
+                                  (long long)m->col_stride);
+            reach += (d[i][0] - 1) * d[i][1];
+        }
+    }
     return VKS_OK;
 }
 
@@ -199,10 +221,11 @@ vks_status vks_tensor_from_dlpack(vks_context *ctx, const DLTensor *src, vks_ten
     vks_tensor t = {.ndim = src->ndim};
     VKS_TRY(dl_dtype(src->dtype, &t.dtype));
     int64_t stride = 1;
+    bool stride_overflow = false; /* a compact stride past 64 bits (only matters if not empty) */
     for (int32_t i = src->ndim - 1; i >= 0; --i) {
         t.shape[i] = src->shape[i];
         t.strides[i] = src->strides ? src->strides[i] : stride; /* NULL strides: compact */
-        stride *= src->shape[i];
+        if (!src->strides && i > 0 && __builtin_mul_overflow(stride, src->shape[i], &stride)) stride_overflow = true;
     }
     const size_t es = vks__dtype_bytes(t.dtype);
     if (src->device.device_type == kDLVulkan) {
@@ -225,12 +248,19 @@ vks_status vks_tensor_from_dlpack(vks_context *ctx, const DLTensor *src, vks_ten
     if (!src->data) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: src->data is NULL", fn);
     /* Upload the span the strides cover, keeping the layout. */
     int64_t last = 0;
+    bool empty = false;
     for (int32_t i = 0; i < t.ndim; ++i) {
         if (t.shape[i] < 0 || t.strides[i] < 0)
             return vks__error(VKS_ERROR_UNSUPPORTED, "%s: negative shape or stride in dim %d", fn, i);
-        if (t.shape[i] == 0) last = -1;
-        if (last >= 0) last += (t.shape[i] - 1) * t.strides[i];
+        if (t.shape[i] == 0) empty = true;
     }
+    for (int32_t i = 0; i < t.ndim && !empty; ++i) {
+        int64_t span;
+        if (stride_overflow || __builtin_mul_overflow(t.shape[i] - 1, t.strides[i], &span) ||
+            __builtin_add_overflow(last, span, &last) || (uint64_t)last >= UINT64_MAX / es)
+            return vks__error(VKS_ERROR_OUT_OF_RANGE, "%s: src's extent overflows 64 bits", fn);
+    }
+    if (empty) last = -1;
     uint64_t bytes = last < 0 ? es : ((uint64_t)last + 1) * es;
     vks_buffer *buf = NULL;
     VKS_TRY(vks_buffer_create(ctx, bytes, &buf));

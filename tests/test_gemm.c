@@ -261,6 +261,13 @@ static void test_gemm_errors(void **state) {
     vks_tensor a2 = {A, 0, VKS_DTYPE_F32, 3, {2, 4, 5}, {0, 5, 1}};
     VKT_FAILS(vks_gemm(ctx, 0, 0, 1, &a2, &b, 0, &cbatch), VKS_ERROR_INVALID_ARGUMENT,
               "vks_gemm: c has batch 2 with batch stride 0");
+    /* Batch entries that overlap each other: matrix 1 starts at matrix 0's second row. */
+    vks_tensor cover = {C, 0, VKS_DTYPE_F32, 3, {2, 4, 6}, {6, 6, 1}};
+    VKT_FAILS(vks_gemm(ctx, 0, 0, 1, &a2, &b, 0, &cover), VKS_ERROR_INVALID_ARGUMENT,
+              "vks_gemm: c's batch entries overlap (batch stride 6 for 4 x 6 matrices with strides (6, 1))");
+    /* Interleaved but distinct (rows of the two matrices alternate) is fine. */
+    vks_tensor cinter = {C, 0, VKS_DTYPE_F32, 3, {2, 4, 6}, {6, 12, 1}};
+    VKT_OK(vks_gemm(ctx, 0, 0, 1, &a2, &b, 0, &cinter));
     vks_gemm_desc d = VKS_GEMM_DESC_INIT;
     d.a = &a, d.b = &b, d.c = &c;
     vks_tensor tb5 = vks_tensor_1d(B, VKS_DTYPE_F32, 5);

@@ -197,6 +197,17 @@ static void test_memory_dlpack(void **state) {
     int64_t big_shape[2] = {1000, 1000};
     bad = dc, bad.shape = big_shape;
     VKT_FAILS(vks_tensor_from_dlpack(vkt->ctx, &bad, &t, &o), VKS_ERROR_OUT_OF_RANGE, "but its buffer has");
+    /* A CPU tensor whose extent overflows 64 bits (strides given, or compact ones implied):
+     * an error naming it, not a 4-byte upload of nothing returned as VKS_OK. */
+    int64_t huge_strides[2] = {INT64_MAX / 2, 1}, huge_shape[2] = {(int64_t)1 << 62, 4};
+    bad = da, bad.strides = huge_strides;
+    o = (vks_buffer *)1;
+    VKT_FAILS(vks_tensor_from_dlpack(vkt->ctx, &bad, &t, &o), VKS_ERROR_OUT_OF_RANGE,
+              "vks_tensor_from_dlpack: src's extent overflows 64 bits");
+    assert_null(o);
+    bad = da, bad.shape = huge_shape, bad.strides = NULL;
+    VKT_FAILS(vks_tensor_from_dlpack(vkt->ctx, &bad, &t, &o), VKS_ERROR_OUT_OF_RANGE,
+              "vks_tensor_from_dlpack: src's extent overflows 64 bits");
     VKT_OK(vks_buffer_destroy(owned_a));
     VKT_OK(vks_buffer_destroy(owned_b));
     VKT_OK(vks_buffer_destroy(C));

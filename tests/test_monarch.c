@@ -380,6 +380,21 @@ static void test_monarch_errors(void **state) {
     vks_tensor xo = {X, 0, VKS_DTYPE_F32, 2, {3, 8}, {4, 1}};
     e = d, e.x = &xo;
     VKT_FAILS(vks_monarch_forward(ctx, &e), VKS_ERROR_UNSUPPORTED, "row stride 4 < 8 columns");
+    /* A rank-4 y (2, 1, 3, 12) whose batches are 40 elements apart: the size-1 dimension's
+     * stride (40) says nothing about how rows 0..2 and 3..5 sit, so the batch stride must be
+     * checked against 3 rows of 12, not against that stride (the kernels would write the six
+     * rows 12 apart, outside where this tensor lies). */
+    vks_tensor y4 = {Y, 0, VKS_DTYPE_F32, 4, {2, 1, 3, 12}, {40, 40, 12, 1}};
+    vks_tensor x4 = {X, 0, VKS_DTYPE_F32, 4, {2, 1, 3, 8}, {24, 24, 8, 1}};
+    e = d, e.x = &x4, e.y = &y4;
+    VKT_FAILS(vks_monarch_forward(ctx, &e), VKS_ERROR_UNSUPPORTED, "y.strides[0] = 40; leading dimensions must collapse into rows (expected 36)");
+    vks_blockdiag_desc b4 = VKS_BLOCKDIAG_DESC_INIT;
+    vks_tensor w4 = vks_tensor_3d(W1, VKS_DTYPE_F32, 2, 6, 4);
+    b4.x = &x4, b4.w = &w4, b4.y = &y4;
+    VKT_FAILS(vks_blockdiag_linear(ctx, &b4), VKS_ERROR_UNSUPPORTED, "y.strides[0] = 40; leading dimensions must collapse into rows (expected 36)");
+    /* the same with compact batches is fine: six rows 12 apart */
+    y4.strides[0] = y4.strides[1] = 36;
+    VKT_OK(vks_monarch_forward(ctx, &e));
     /* bias, activation, path */
     vks_tensor b5 = vks_tensor_1d(W1, VKS_DTYPE_F32, 5);
     e = d, e.bias = &b5;
@@ -410,6 +425,27 @@ static void test_monarch_errors(void **state) {
     VKT_FAILS(vks_monarch_fusable(ctx, &fq1, &bw2, 3, &f), VKS_ERROR_SHAPE_MISMATCH, "l*r = 6 but k*q = 8");
     VKT_FAILS(vks_monarch_fusable(ctx, &fq1, &fq2, 3, NULL), VKS_ERROR_INVALID_ARGUMENT, "fusable is NULL");
     VKT_FAILS(vks_monarch_fusable(ctx, &fq1, &fq2, 0, &f), VKS_ERROR_INVALID_ARGUMENT, "batch = 0");
+
+    /* The unfused path's zero-padded copy of x is B x k*p and its out2 B x l*s, indexed with
+     * 32 bits like every tensor: padded shapes whose copies pass 2^32 elements fail up front
+     * (here B = 8192 rows of one column against k*p = 2^20, and l*s = 2^20 against one). */
+    {
+        vks_buffer *WB = vkt_poisoned(VKS_DTYPE_F32, (size_t)1 << 20), *XB = vkt_poisoned(VKS_DTYPE_F32, 8192);
+        vks_buffer *YB = vkt_poisoned(VKS_DTYPE_F32, 8192), *W1s = vkt_poisoned(VKS_DTYPE_F32, 1);
+        vks_tensor pw1 = vks_tensor_3d(WB, VKS_DTYPE_F32, 1, 1, 1 << 20), pw2 = vks_tensor_3d(W1s, VKS_DTYPE_F32, 1, 1, 1);
+        vks_tensor px = vks_tensor_2d(XB, VKS_DTYPE_F32, 8192, 1), py = vks_tensor_2d(YB, VKS_DTYPE_F32, 8192, 1);
+        e = d, e.x = &px, e.y = &py, e.w1 = &pw1, e.w2 = &pw2, e.padded = 1, e.path = VKS_MONARCH_PATH_UNFUSED;
+        VKT_FAILS(vks_monarch_forward(ctx, &e), VKS_ERROR_OUT_OF_RANGE,
+                  "the unfused path's zero-padded x would be 8192 x 1048576 elements, past 2^32");
+        vks_tensor qw1 = vks_tensor_3d(W1s, VKS_DTYPE_F32, 1, 1, 1), qw2 = vks_tensor_3d(WB, VKS_DTYPE_F32, 1, 1 << 20, 1);
+        e = d, e.x = &px, e.y = &py, e.w1 = &qw1, e.w2 = &qw2, e.padded = 1, e.path = VKS_MONARCH_PATH_UNFUSED;
+        VKT_FAILS(vks_monarch_forward(ctx, &e), VKS_ERROR_OUT_OF_RANGE,
+                  "the unfused path's out2 would be 8192 x 1048576 elements, past 2^32");
+        e.path = VKS_MONARCH_PATH_TWO_PASS; /* needs neither copy */
+        VKT_OK(vks_monarch_forward(ctx, &e));
+        VKT_OK(vks_synchronize(ctx));
+        vks_buffer_destroy(WB), vks_buffer_destroy(XB), vks_buffer_destroy(YB), vks_buffer_destroy(W1s);
+    }
 
     /* MonarchLinear: the shapes rule */
     int64_t s1[3], s2[3];

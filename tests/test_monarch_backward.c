@@ -264,6 +264,53 @@ static void test_monarch_backward_other_kernel_family(void **state) {
     free(saved);
 }
 
+/* An empty batch: the weight and bias gradients are sums over no rows, so they are zero
+ * (written, not left as they were), as vks_blockdiag_backward does; in both kernel
+ * families, unpadded and padded. */
+static void run_empty_batch(void) {
+    vks_context *ctx = vkt->ctx;
+    vks_buffer *A = vkt_poisoned(VKS_DTYPE_F32, 16), *W1 = vkt_poisoned(VKS_DTYPE_F32, 16),
+               *W2 = vkt_poisoned(VKS_DTYPE_F32, 24), *D = vkt_poisoned(VKS_DTYPE_F32, 16);
+    vks_buffer *G1 = vkt_poisoned(VKS_DTYPE_F32, 16), *G2 = vkt_poisoned(VKS_DTYPE_F32, 24),
+               *DB = vkt_poisoned(VKS_DTYPE_F32, 12), *DX = vkt_poisoned(VKS_DTYPE_F32, 16);
+    /* w1 (2, 4, 2), w2 (4, 3, 2): k*p = 4, l*s = 12 */
+    vks_tensor w1 = vks_tensor_3d(W1, VKS_DTYPE_F32, 2, 4, 2), w2 = vks_tensor_3d(W2, VKS_DTYPE_F32, 4, 3, 2);
+    vks_tensor g1 = vks_tensor_3d(G1, VKS_DTYPE_F32, 2, 4, 2), g2 = vks_tensor_3d(G2, VKS_DTYPE_F32, 4, 3, 2);
+    for (int padded = 0; padded < 2; ++padded) {
+        const int64_t n = padded ? 3 : 4, m = padded ? 10 : 12;
+        vks_tensor x = vks_tensor_2d(A, VKS_DTYPE_F32, 0, n), dy = vks_tensor_2d(D, VKS_DTYPE_F32, 0, m);
+        vks_tensor dx = vks_tensor_2d(DX, VKS_DTYPE_F32, 0, n), db = vks_tensor_1d(DB, VKS_DTYPE_F32, m);
+        vks_monarch_backward_desc d = VKS_MONARCH_BACKWARD_DESC_INIT;
+        d.x = &x, d.w1 = &w1, d.w2 = &w2, d.dy = &dy, d.dx = &dx, d.dw1 = &g1, d.dw2 = &g2, d.dbias = &db;
+        d.padded = padded;
+        VKT_OK(vks_monarch_backward(ctx, &d));
+        double *got1 = vkt_download(G1, VKS_DTYPE_F32, 0, 16), *got2 = vkt_download(G2, VKS_DTYPE_F32, 0, 24),
+               *gotb = vkt_download(DB, VKS_DTYPE_F32, 0, 12);
+        for (int i = 0; i < 16; ++i) assert_true(got1[i] == 0.0);
+        for (int i = 0; i < 24; ++i) assert_true(got2[i] == 0.0);
+        for (int i = 0; i < m; ++i) assert_true(gotb[i] == 0.0);
+        free(got1), free(got2), free(gotb);
+        VKT_OK(vks_buffer_fill(G1, 0, 64, 0x7fc00000u));
+        VKT_OK(vks_buffer_fill(G2, 0, 96, 0x7fc00000u));
+        VKT_OK(vks_buffer_fill(DB, 0, 48, 0x7fc00000u));
+    }
+    vks_buffer *bufs[] = {A, W1, W2, D, G1, G2, DB, DX};
+    for (int i = 0; i < 8; ++i) vks_buffer_destroy(bufs[i]);
+}
+
+static void test_monarch_backward_empty_batch(void **state) {
+    (void)state;
+    run_empty_batch();
+    const char *cur = getenv("VKS_MONARCH_KERNELS");
+    const bool gpu = cur && !strcmp(cur, "gpu") ? true : cur && !strcmp(cur, "cpu") ? false : vkt->info.type != VKS_DEVICE_CPU;
+    char *saved = cur ? strdup(cur) : NULL;
+    setenv("VKS_MONARCH_KERNELS", gpu ? "cpu" : "gpu", 1);
+    run_empty_batch();
+    if (saved) setenv("VKS_MONARCH_KERNELS", saved, 1);
+    else unsetenv("VKS_MONARCH_KERNELS");
+    free(saved);
+}
+
 static void test_monarch_backward_errors(void **state) {
     (void)state;
     vks_context *ctx = vkt->ctx;
@@ -310,6 +357,25 @@ static void test_monarch_backward_errors(void **state) {
     vks_tensor db = vks_tensor_1d(O, VKS_DTYPE_F32, 13);
     e = d, e.dx = NULL, e.dbias = &db;
     VKT_FAILS(vks_monarch_backward(ctx, &e), VKS_ERROR_SHAPE_MISMATCH, "dbias has shape (13)");
+    /* Padded shapes: the zero-padded copies of x (B x k*p) and dy (B x l*s) are indexed with
+     * 32 bits; past 2^32 elements they fail up front. */
+    {
+        vks_buffer *WB = vkt_poisoned(VKS_DTYPE_F32, (size_t)1 << 20), *XB = vkt_poisoned(VKS_DTYPE_F32, 8192);
+        vks_buffer *YB = vkt_poisoned(VKS_DTYPE_F32, 8192), *W1s = vkt_poisoned(VKS_DTYPE_F32, 1);
+        vks_buffer *GB = vkt_poisoned(VKS_DTYPE_F32, 8192);
+        vks_tensor pw1 = vks_tensor_3d(WB, VKS_DTYPE_F32, 1, 1, 1 << 20), pw2 = vks_tensor_3d(W1s, VKS_DTYPE_F32, 1, 1, 1);
+        vks_tensor px = vks_tensor_2d(XB, VKS_DTYPE_F32, 8192, 1), pdy = vks_tensor_2d(YB, VKS_DTYPE_F32, 8192, 1);
+        vks_tensor pdx = vks_tensor_2d(GB, VKS_DTYPE_F32, 8192, 1);
+        e = d, e.x = &px, e.dy = &pdy, e.dx = &pdx, e.w1 = &pw1, e.w2 = &pw2, e.padded = 1;
+        VKT_FAILS(vks_monarch_backward(ctx, &e), VKS_ERROR_OUT_OF_RANGE,
+                  "the zero-padded x would be 8192 x 1048576 elements, past 2^32");
+        vks_tensor qw1 = vks_tensor_3d(W1s, VKS_DTYPE_F32, 1, 1, 1), qw2 = vks_tensor_3d(WB, VKS_DTYPE_F32, 1, 1 << 20, 1);
+        e.w1 = &qw1, e.w2 = &qw2;
+        VKT_FAILS(vks_monarch_backward(ctx, &e), VKS_ERROR_OUT_OF_RANGE,
+                  "the zero-padded dy would be 8192 x 1048576 elements, past 2^32");
+        vks_buffer_destroy(WB), vks_buffer_destroy(XB), vks_buffer_destroy(YB), vks_buffer_destroy(W1s);
+        vks_buffer_destroy(GB);
+    }
     /* block-diagonal backward */
     vks_tensor bw = vks_tensor_3d(W1, VKS_DTYPE_F32, 2, 6, 4);
     vks_blockdiag_backward_desc b = VKS_BLOCKDIAG_BACKWARD_DESC_INIT;
@@ -338,6 +404,7 @@ int main(void) {
         VKT_TEST(test_monarch_backward_device_finite_differences),
         VKT_TEST(test_monarch_blockdiag_backward),
         VKT_TEST(test_monarch_backward_other_kernel_family),
+        VKT_TEST(test_monarch_backward_empty_batch),
         VKT_TEST(test_monarch_backward_errors),
     };
     return VKT_RUN(tests);

@@ -195,6 +195,17 @@ static void test_orthogonal_cholqr_errors(void **state) {
     o = (vks_cholqr_options)VKS_CHOLQR_OPTIONS_INIT;
     o.struct_size = 0;
     VKT_FAILS(vks_cholqr(ctx, &a, &q, &r, &o), VKS_ERROR_INVALID_ARGUMENT, "options->struct_size = 0");
+    /* info is written on the device: it may not share memory with a, q or r */
+    o = (vks_cholqr_options)VKS_CHOLQR_OPTIONS_INIT;
+    o.mode = VKS_CHOLQR_2;
+    vks_tensor info = vks_tensor_1d(R, VKS_DTYPE_I32, 1);
+    o.info = &info;
+    VKT_FAILS(vks_cholqr(ctx, &a, &q, &r, &o), VKS_ERROR_INVALID_ARGUMENT, "vks_cholqr: options->info overlaps r in memory");
+    info = vks_tensor_1d(Q, VKS_DTYPE_I32, 1);
+    info.byte_offset = 8;
+    VKT_FAILS(vks_cholqr(ctx, &a, &q, &r, &o), VKS_ERROR_INVALID_ARGUMENT, "vks_cholqr: options->info overlaps q in memory");
+    info = vks_tensor_1d(A, VKS_DTYPE_I32, 1);
+    VKT_FAILS(vks_cholqr(ctx, &a, &q, &r, &o), VKS_ERROR_INVALID_ARGUMENT, "vks_cholqr: options->info overlaps a in memory");
     double *got = vkt_download(Q, VKS_DTYPE_F32, 0, 24);
     for (int i = 0; i < 24; ++i) assert_true(isnan(got[i]));
     free(got);

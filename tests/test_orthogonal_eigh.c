@@ -321,6 +321,18 @@ static void test_orthogonal_eigh_errors(void **state) {
     VKT_FAILS(vks_eigh(ctx, &bad, &w, &v), VKS_ERROR_SHAPE_MISMATCH, "a is 4 x 3; expected a square matrix");
     bad = vks_tensor_1d(W, VKS_DTYPE_F32, 3);
     VKT_FAILS(vks_eigh(ctx, &a, &bad, &v), VKS_ERROR_SHAPE_MISMATCH, "w has rank 1 and 3 eigenvalues");
+    /* w is written: eigenvalues that land on one element would race (a stride of 2 is fine) */
+    bad = w, bad.strides[0] = 0;
+    VKT_FAILS(vks_eigh(ctx, &a, &bad, &v), VKS_ERROR_INVALID_ARGUMENT,
+              "vks_eigh: w's values collide (strides (0) for 4 values): writes would collide");
+    vks_buffer *W2 = vkt_poisoned(VKS_DTYPE_F32, 16), *A2 = vkt_poisoned(VKS_DTYPE_F32, 32), *V2 = vkt_poisoned(VKS_DTYPE_F32, 32);
+    vks_tensor a2 = vks_tensor_3d(A2, VKS_DTYPE_F32, 2, 4, 4), v2 = vks_tensor_3d(V2, VKS_DTYPE_F32, 2, 4, 4);
+    vks_tensor w2 = {W2, 0, VKS_DTYPE_F32, 2, {2, 4}, {2, 1}}; /* matrix 1's values start at matrix 0's third */
+    VKT_FAILS(vks_eigh(ctx, &a2, &w2, &v2), VKS_ERROR_INVALID_ARGUMENT,
+              "vks_eigh: w's values collide (strides (2, 1) for 2 x 4 values): writes would collide");
+    w2.strides[0] = 1, w2.strides[1] = 2; /* interleaved, but distinct: accepted (a2 is NaN, so it runs into that) */
+    VKT_FAILS(vks_eigh(ctx, &a2, &w2, &v2), VKS_ERROR_NON_FINITE, "holds NaN or Inf");
+    vks_buffer_destroy(W2), vks_buffer_destroy(A2), vks_buffer_destroy(V2);
     bad = vks_tensor_2d(V, VKS_DTYPE_F32, 3, 3);
     VKT_FAILS(vks_eigh(ctx, &a, &w, &bad), VKS_ERROR_SHAPE_MISMATCH, "v has shape (3, 3)");
     bad = vks_tensor_2d(V, VKS_DTYPE_F64, 4, 4);
@@ -342,6 +354,15 @@ static void test_orthogonal_eigh_errors(void **state) {
     info.byte_offset = 16;
     o.info = &info;
     VKT_FAILS(vks_eigh_ex(ctx, &a, &w, &v, &o), VKS_ERROR_SHAPE_MISMATCH, "options->info has 2 elements");
+    /* info is written on the device: it may not share memory with a, w or v */
+    info = vks_tensor_1d(V, VKS_DTYPE_I32, 1);
+    info.byte_offset = 4;
+    VKT_FAILS(vks_eigh_ex(ctx, &a, &w, &v, &o), VKS_ERROR_INVALID_ARGUMENT, "vks_eigh: options->info overlaps v in memory");
+    info = vks_tensor_1d(W, VKS_DTYPE_I32, 1);
+    info.byte_offset = 12;
+    VKT_FAILS(vks_eigh_ex(ctx, &a, &w, &v, &o), VKS_ERROR_INVALID_ARGUMENT, "vks_eigh: options->info overlaps w in memory");
+    info = vks_tensor_1d(A, VKS_DTYPE_I32, 1);
+    VKT_FAILS(vks_eigh_ex(ctx, &a, &w, &v, &o), VKS_ERROR_INVALID_ARGUMENT, "vks_eigh: options->info overlaps a in memory");
     double *got = vkt_download(V, VKS_DTYPE_F32, 0, 16);
     for (int i = 0; i < 16; ++i) assert_true(isnan(got[i]));
     free(got);

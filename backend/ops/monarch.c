@@ -32,13 +32,14 @@ vks_status mon__rows_view(const vks_context *ctx, const vks_tensor *t, const cha
     if (nd >= 2) {
         ld = t->strides[nd - 2];
         rows = t->shape[nd - 2];
-        /* Leading dimensions must collapse into one row stride. */
+        /* Leading dimensions must collapse into one row stride: dimension i steps over the
+         * rows of the dimensions after it (a size-1 dimension's own stride is never used, so
+         * it cannot stand for them). */
         for (int32_t i = nd - 3; i >= 0; --i) {
-            if (t->shape[i] > 1 && t->strides[i] != t->strides[i + 1] * t->shape[i + 1])
+            if (t->shape[i] > 1 && t->strides[i] != ld * rows)
                 return vks__error(VKS_ERROR_UNSUPPORTED,
                                   "%s: %s.strides[%d] = %lld; leading dimensions must collapse into rows "
-                                  "(expected %lld)", fn, arg, i, (long long)t->strides[i],
-                                  (long long)(t->strides[i + 1] * t->shape[i + 1]));
+                                  "(expected %lld)", fn, arg, i, (long long)t->strides[i], (long long)(ld * rows));
             rows *= t->shape[i];
         }
         if (rows > 1 && ld < cols)
@@ -207,7 +208,20 @@ static vks_status forward_record(vks_context *ctx, const mon_problem *pr, vks_mo
                           "%s: path = VKS_MONARCH_PATH_FUSED, but q = %lld is not a multiple of l = %lld or a row "
                           "tile's intermediate does not fit on device '%s' at batch %lld (see vks_monarch_fusable)",
                           fn, (long long)pr->q, (long long)pr->l, ctx->probe.info.name, (long long)pr->batch);
-    if (path == VKS_MONARCH_PATH_UNFUSED) return mon__forward_unfused(ctx, pr);
+    if (path == VKS_MONARCH_PATH_UNFUSED) {
+        /* Its zero-padded x (B, k*p) and out2 (B, l*s) are indexed with 32 bits like every
+         * tensor; with padded shapes they can be far larger than x and y. */
+        const int64_t kp = pr->k * pr->p, ls = pr->l * pr->s;
+        if (pr->n_in < kp && (uint64_t)pr->batch * (uint64_t)kp > UINT32_MAX)
+            return vks__error(VKS_ERROR_OUT_OF_RANGE,
+                              "%s: the unfused path's zero-padded x would be %lld x %lld elements, past 2^32; use "
+                              "another path", fn, (long long)pr->batch, (long long)kp);
+        if ((uint64_t)pr->batch * (uint64_t)ls > UINT32_MAX)
+            return vks__error(VKS_ERROR_OUT_OF_RANGE,
+                              "%s: the unfused path's out2 would be %lld x %lld elements, past 2^32; use another path",
+                              fn, (long long)pr->batch, (long long)ls);
+        return mon__forward_unfused(ctx, pr);
+    }
     if (path == VKS_MONARCH_PATH_TWO_PASS || !fusable ||
         (path == VKS_MONARCH_PATH_AUTO && !mon__fused_preferred(ctx, pr)))
         return mon__forward_two_pass(ctx, pr, 0);

@@ -208,6 +208,13 @@ vks_status vks_monarch_backward(vks_context *ctx, const vks_monarch_backward_des
         else if ((uint64_t)x.rows * (uint64_t)(k * q) > UINT32_MAX)
             st = vks__error(VKS_ERROR_OUT_OF_RANGE, "%s: %lld rows of %lld intermediate values exceed 2^32", fn,
                             (long long)x.rows, (long long)(k * q));
+        /* Padded shapes go through zero-padded copies of x and dy, indexed with 32 bits too. */
+        else if (x.cols < k * p && (uint64_t)x.rows * (uint64_t)(k * p) > UINT32_MAX)
+            st = vks__error(VKS_ERROR_OUT_OF_RANGE, "%s: the zero-padded x would be %lld x %lld elements, past 2^32",
+                            fn, (long long)x.rows, (long long)(k * p));
+        else if (dy.cols < l * s && (uint64_t)x.rows * (uint64_t)(l * s) > UINT32_MAX)
+            st = vks__error(VKS_ERROR_OUT_OF_RANGE, "%s: the zero-padded dy would be %lld x %lld elements, past 2^32",
+                            fn, (long long)x.rows, (long long)(l * s));
     }
     if (d->dx) {
         CHECK(mon__rows_view(ctx, d->dx, fn, "dx", &dx));
@@ -236,10 +243,12 @@ vks_status vks_monarch_backward(vks_context *ctx, const vks_monarch_backward_des
     CHECK(mon__check_no_alias(d->dw2, "dw2", ins, names, 8, fn));
     CHECK(mon__check_no_alias(d->dbias, "dbias", ins, names, 8, fn));
 #undef CHECK
-    if (st != VKS_OK || x.rows == 0) {
+    if (st != VKS_OK) {
         vks__unlock(ctx);
         return st;
     }
+    /* An empty batch still writes dw1, dw2 and dbias: sums over no rows, zeros (the products
+     * below with B = 0 write nothing else). */
     st = vks__op_begin(ctx, "monarch_backward");
     const int64_t B = x.rows, kp = k * p, kq = k * q, ls = l * s;
     const bool pad_x = x.cols < kp, pad_dy = dy.cols < ls;

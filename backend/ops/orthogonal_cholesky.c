@@ -148,6 +148,11 @@ vks_status vks_cholesky_ex(vks_context *ctx, const vks_tensor *a, const vks_tens
                         "%s: l overlaps a in memory without being the same tensor; pass l == a for in-place use", fn);
     const vks_tensor *info = options ? options->info : NULL;
     if (st == VKS_OK && info) st = orth_check_info(ctx, info, ma.batch, fn, "options->info");
+    if (st == VKS_OK && info) {
+        const vks_tensor *ts[] = {a, l};
+        const char *names[] = {"a", "l"};
+        st = orth_check_info_apart(info, ts, names, 2, fn, "options->info");
+    }
     if (st != VKS_OK || ma.rows == 0 || ma.batch == 0) {
         vks__unlock(ctx);
         return st;

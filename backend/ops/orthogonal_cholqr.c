@@ -166,6 +166,11 @@ vks_status vks_cholqr(vks_context *ctx, const vks_tensor *a, const vks_tensor *q
     if (st == VKS_OK && r && (orth_overlap(r, a) || orth_overlap(r, q)))
         st = vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: r overlaps %s in memory", fn, orth_overlap(r, a) ? "a" : "q");
     if (st == VKS_OK && o.info) st = orth_check_info(ctx, o.info, ma.batch, fn, "options->info");
+    if (st == VKS_OK && o.info) {
+        const vks_tensor *ts[] = {a, q, r};
+        const char *names[] = {"a", "q", "r"};
+        st = orth_check_info_apart(o.info, ts, names, 3, fn, "options->info");
+    }
     if (o.orth_error) *o.orth_error = 0;
     if (o.shifted) *o.shifted = 0;
     if (st != VKS_OK || ma.cols == 0 || ma.batch == 0) {

@@ -100,6 +100,32 @@ vks_status orth_check_info(vks_context *ctx, const vks_tensor *t, int64_t count,
     return VKS_OK;
 }
 
+vks_status orth_check_output_vector(int64_t batch, int64_t n, int64_t batch_stride, int64_t stride, const char *fn,
+                                    const char *arg) {
+    /* Distinct when one of the two strides steps past everything the other one spans. */
+    const bool values = n > 1, matrices = batch > 1;
+    const bool ok = !values ? !matrices || batch_stride > 0
+                  : !matrices ? stride > 0
+                              : (stride > 0 && batch_stride > (n - 1) * stride) ||
+                                    (batch_stride > 0 && stride > (batch - 1) * batch_stride);
+    if (ok) return VKS_OK;
+    if (batch > 1 || batch_stride)
+        return vks__error(VKS_ERROR_INVALID_ARGUMENT,
+                          "%s: %s's values collide (strides (%lld, %lld) for %lld x %lld values): writes would collide",
+                          fn, arg, (long long)batch_stride, (long long)stride, (long long)batch, (long long)n);
+    return vks__error(VKS_ERROR_INVALID_ARGUMENT,
+                      "%s: %s's values collide (strides (%lld) for %lld values): writes would collide", fn, arg,
+                      (long long)stride, (long long)n);
+}
+
+vks_status orth_check_info_apart(const vks_tensor *info, const vks_tensor *const *ts, const char *const *names, int n,
+                                 const char *fn, const char *arg) {
+    for (int i = 0; i < n; ++i)
+        if (ts[i] && orth_overlap(info, ts[i]))
+            return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: %s overlaps %s in memory", fn, arg, names[i]);
+    return VKS_OK;
+}
+
 /* ---- copies ------------------------------------------------------------------------------- */
 
 typedef struct copy_push {

@@ -349,10 +349,18 @@ vks_status vks_eigh_ex(vks_context *ctx, const vks_tensor *a, const vks_tensor *
         st = vks__error(VKS_ERROR_SHAPE_MISMATCH, "%s: w has rank %d and %lld eigenvalues per matrix; expected %s(%lld)", fn,
                         w->ndim, (long long)w->shape[w->ndim - 1], batched ? "(batch, n) = " : "(n) = ",
                         (long long)ma.rows);
+    if (st == VKS_OK)
+        st = orth_check_output_vector(batched ? w->shape[0] : 1, ma.rows, batched ? w->strides[0] : 0,
+                                      w->strides[w->ndim - 1], fn, "w");
     if (st == VKS_OK && (orth_overlap(a, v) || orth_overlap(a, w) || orth_overlap(v, w)))
         st = vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: %s overlap in memory; a, w and v must be distinct", fn,
                         orth_overlap(a, v) ? "a and v" : orth_overlap(a, w) ? "a and w" : "v and w");
     if (st == VKS_OK && o.info) st = orth_check_info(ctx, o.info, ma.batch, fn, "options->info");
+    if (st == VKS_OK && o.info) {
+        const vks_tensor *ts[] = {a, w, v};
+        const char *names[] = {"a", "w", "v"};
+        st = orth_check_info_apart(o.info, ts, names, 3, fn, "options->info");
+    }
     if (st != VKS_OK || ma.rows == 0 || ma.batch == 0) {
         vks__unlock(ctx);
         return st;

@@ -67,6 +67,14 @@ bool orth_overlap(const vks_tensor *x, const vks_tensor *y);
 bool orth_same_view(const vks_tensor *x, const vks_tensor *y);
 /* An optional i32 status tensor of `count` elements (contiguous). */
 vks_status orth_check_info(vks_context *ctx, const vks_tensor *t, int64_t count, const char *fn, const char *arg);
+/* A vector output (eigenvalues, singular values): n values per matrix `stride` apart, `batch`
+ * matrices `batch_stride` apart; distinct (b, j) must be distinct elements. */
+vks_status orth_check_output_vector(int64_t batch, int64_t n, int64_t batch_stride, int64_t stride, const char *fn,
+                                    const char *arg);
+/* An info tensor is written on the device: it may share memory with none of the op's
+ * (possibly NULL) tensors. */
+vks_status orth_check_info_apart(const vks_tensor *info, const vks_tensor *const *ts, const char *const *names, int n,
+                                 const char *fn, const char *arg);
 /* Kernels index inside one matrix with 32-bit integers. */
 vks_status orth_check_span(const orth_mat *m, const char *fn, const char *arg);
 

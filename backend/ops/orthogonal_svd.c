@@ -47,6 +47,7 @@ static vks_status check_out(vks_context *ctx, const vks_tensor *t, const vks_ten
                               (long long)rows);
         *m = (orth_mat){vks__tensor_address(t), t->dtype, batch, 1, rows,
                         want_ndim == 2 ? t->strides[0] : 0, rows, t->strides[t->ndim - 1]};
+        VKS_TRY(orth_check_output_vector(want_ndim == 2 ? batch : 1, rows, m->batch_stride, m->col_stride, fn, arg));
     } else {
         VKS_TRY(orth_view(ctx, t, fn, arg, m));
         if (t->ndim != a->ndim || m->rows != rows || m->cols != cols || m->batch != batch)
