@@ -63,6 +63,13 @@ vks_status vks_enumerate_devices(vks_device_info *infos, uint32_t capacity, uint
     if (capacity && !infos)
         return vks__error(VKS_ERROR_INVALID_ARGUMENT, "vks_enumerate_devices: infos is NULL but capacity = %u",
                           capacity);
+    /* A struct_size of 0 is a caller that did not set it: writing a whole info could run
+     * past an older, smaller struct. Larger than ours: a newer caller, filled up to ours. */
+    for (uint32_t i = 0; i < capacity; ++i)
+        if (infos[i].struct_size == 0)
+            return vks__error(VKS_ERROR_INVALID_ARGUMENT,
+                              "vks_enumerate_devices: infos[%u].struct_size = 0, expected sizeof(vks_device_info) = %zu",
+                              i, sizeof(vks_device_info));
     *count = 0;
     VKS_TRY(vks__loader_acquire(NULL));
     VkInstance instance;
@@ -77,7 +84,7 @@ vks_status vks_enumerate_devices(vks_device_info *infos, uint32_t capacity, uint
     if (st == VKS_OK) {
         for (uint32_t i = 0; i < n && i < capacity; ++i) {
             size_t sz = infos[i].struct_size;
-            if (sz == 0 || sz > sizeof(vks_device_info)) sz = sizeof(vks_device_info);
+            if (sz > sizeof(vks_device_info)) sz = sizeof(vks_device_info);
             memcpy(&infos[i], &probes[i].info, sz);
             infos[i].struct_size = sz;
         }
@@ -178,6 +185,15 @@ vks_status vks_context_create(const vks_context_options *opts, vks_context **out
                               opts->struct_size, sizeof o);
         memcpy(&o, opts, opts->struct_size);
     }
+    const uint32_t known = VKS_CONTEXT_VALIDATION | VKS_CONTEXT_PROFILING | VKS_CONTEXT_NO_PIPELINE_CACHE |
+                           VKS_CONTEXT_GPU_KERNELS;
+    if (o.flags & ~known)
+        return vks__error(VKS_ERROR_INVALID_ARGUMENT, "vks_context_create: options.flags = 0x%x has unknown bits 0x%x",
+                          o.flags, o.flags & ~known);
+    if (o.device_index < -1)
+        return vks__error(VKS_ERROR_INVALID_ARGUMENT,
+                          "vks_context_create: options.device_index = %d, expected a device index >= 0 or -1 (unset)",
+                          o.device_index);
     if (env_flag("VKS_VALIDATION")) o.flags |= VKS_CONTEXT_VALIDATION;
     const bool print_profile = env_flag("VKS_PROFILE");
     if (print_profile) o.flags |= VKS_CONTEXT_PROFILING;
@@ -250,7 +266,11 @@ vks_status vks_context_get_device_info(const vks_context *ctx, vks_device_info *
     if (!ctx) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "vks_context_get_device_info: ctx is NULL");
     if (!info) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "vks_context_get_device_info: info is NULL");
     size_t sz = info->struct_size;
-    if (sz == 0 || sz > sizeof *info) sz = sizeof *info;
+    if (sz == 0)
+        return vks__error(VKS_ERROR_INVALID_ARGUMENT,
+                          "vks_context_get_device_info: info->struct_size = 0, expected sizeof(vks_device_info) = %zu",
+                          sizeof *info);
+    if (sz > sizeof *info) sz = sizeof *info;
     memcpy(info, &ctx->probe.info, sz);
     info->struct_size = sz;
     return VKS_OK;
@@ -259,6 +279,10 @@ vks_status vks_context_get_device_info(const vks_context *ctx, vks_device_info *
 vks_status vks_context_get_stats(const vks_context *cctx, vks_context_stats *stats) {
     if (!cctx) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "vks_context_get_stats: ctx is NULL");
     if (!stats) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "vks_context_get_stats: stats is NULL");
+    if (stats->struct_size == 0)
+        return vks__error(VKS_ERROR_INVALID_ARGUMENT,
+                          "vks_context_get_stats: stats->struct_size = 0, expected sizeof(vks_context_stats) = %zu",
+                          sizeof(vks_context_stats));
     vks_context *ctx = (vks_context *)cctx; /* the lock is the only thing touched */
     vks_context_stats s = {.struct_size = sizeof s};
     vks__lock(ctx);
@@ -274,7 +298,7 @@ vks_status vks_context_get_stats(const vks_context *cctx, vks_context_stats *sta
     s.validation_messages = __atomic_load_n(&ctx->validation_messages, __ATOMIC_RELAXED);
     vks__unlock(ctx);
     size_t sz = stats->struct_size;
-    if (sz == 0 || sz > sizeof s) sz = sizeof s;
+    if (sz > sizeof s) sz = sizeof s;
     memcpy(stats, &s, sz);
     stats->struct_size = sz;
     return VKS_OK;

@@ -6,6 +6,7 @@
  * Every buffer carries its device address: kernels take addresses in push constants,
  * so a buffer is not limited by maxStorageBufferRange (128 MiB on lavapipe).
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -521,7 +522,13 @@ vks_status vks__scratch(vks_context *ctx, uint64_t bytes, VkDeviceAddress *out) 
          * buffer keeps serving the regions already handed out. */
         uint64_t size = ctx->scratch ? VKS_MAX(need, ctx->scratch->size + ctx->scratch->size / 2) : need;
         vks_buffer *b = NULL;
-        VKS_TRY(vks__buffer_create_locked(ctx, align_up(size, 4096), true, &b));
+        const vks_status st = vks__buffer_create_locked(ctx, align_up(size, 4096), true, &b);
+        if (st != VKS_OK) { /* said in the op's name: the caller asked for no buffer */
+            char why[256];
+            snprintf(why, sizeof why, "%s", vks_last_error(NULL));
+            return vks__error(st, "%s: its working memory (%llu bytes) could not be allocated: %s",
+                              ctx->op_depth ? ctx->current_op.name : "op", (unsigned long long)bytes, why);
+        }
         if (ctx->scratch) vks__buffer_retire_locked(ctx->scratch);
         ctx->scratch = b;
     }

@@ -493,6 +493,25 @@ static void run_all_paths_f32(const int64_t (*shapes7)[7], size_t count, uint64_
     }
 }
 
+/* Working memory the device cannot give (the unfused path's zero-padded copy of x: 2^30
+ * elements of f32, past a 2 GiB heap): a status whose message names the op, not the buffer
+ * allocator the caller never called; the context stays usable. */
+static void test_monarch_scratch_too_large(void **state) {
+    (void)state;
+    if (vkt->info.device_local_bytes >= (4ull << 30)) skip(); /* it would run */
+    vks_buffer *X = vkt_poisoned(VKS_DTYPE_F32, 8192), *W1 = vkt_poisoned(VKS_DTYPE_F32, 512 * 256);
+    vks_buffer *W2 = vkt_poisoned(VKS_DTYPE_F32, 512), *Y = vkt_poisoned(VKS_DTYPE_F32, 8192 * 512);
+    vks_tensor x = vks_tensor_2d(X, VKS_DTYPE_F32, 8192, 1), y = vks_tensor_2d(Y, VKS_DTYPE_F32, 8192, 512);
+    vks_tensor w1 = vks_tensor_3d(W1, VKS_DTYPE_F32, 512, 1, 256), w2 = vks_tensor_3d(W2, VKS_DTYPE_F32, 512, 1, 1);
+    vks_monarch_desc d = VKS_MONARCH_DESC_INIT;
+    d.x = &x, d.w1 = &w1, d.w2 = &w2, d.y = &y, d.padded = 1, d.path = VKS_MONARCH_PATH_UNFUSED;
+    const vks_status st = vks_monarch_forward(vkt->ctx, &d);
+    assert_true(st == VKS_ERROR_OUT_OF_DEVICE_MEMORY || st == VKS_ERROR_OUT_OF_RANGE);
+    assert_non_null(strstr(vks_last_error(NULL), "monarch_forward: its working memory (4"));
+    VKT_OK(vks_synchronize(vkt->ctx));
+    vks_buffer_destroy(X), vks_buffer_destroy(W1), vks_buffer_destroy(W2), vks_buffer_destroy(Y);
+}
+
 /* The kernels of the other device family (GPU kernels on lavapipe, CPU ones on a GPU), forced
  * with VKS_MONARCH_KERNELS, so that both are checked wherever the suite runs. */
 static void test_monarch_other_kernel_family(void **state) {
@@ -576,7 +595,7 @@ int main(void) {
         VKT_TEST(test_monarch_forward_ragged_batches), VKT_TEST(test_monarch_forward_large),
         VKT_TEST(test_monarch_linear),               VKT_TEST(test_monarch_blockdiag_linear),
         VKT_TEST(test_monarch_other_kernel_family),  VKT_TEST(test_monarch_coopmat_tiles),
-        VKT_TEST(test_monarch_grouped_kernel),
+        VKT_TEST(test_monarch_grouped_kernel),       VKT_TEST(test_monarch_scratch_too_large),
         VKT_TEST(test_monarch_errors),
         VKT_TEST(test_monarch_no_leaks_and_plugin_table),
     };

@@ -522,6 +522,15 @@ static void test_orthogonal_ns_errors(void **state) {
     st.byte_offset = 200;
     op.status = &st;
     VKT_FAILS(vks_newton_schulz(ctx, &g, &o, &op), VKS_ERROR_SHAPE_MISMATCH, "options->status has 2 elements");
+    /* The status word inside the result or the input. */
+    vks_tensor in_out = vks_tensor_1d(O, VKS_DTYPE_I32, 1), in_g = vks_tensor_1d(G, VKS_DTYPE_I32, 1);
+    in_out.byte_offset = 8, in_g.byte_offset = 4;
+    op.status = &in_out;
+    VKT_FAILS(vks_newton_schulz(ctx, &g, &o, &op), VKS_ERROR_INVALID_ARGUMENT,
+              "vks_newton_schulz: options->status overlaps out in memory");
+    op.status = &in_g;
+    VKT_FAILS(vks_newton_schulz(ctx, &g, &o, &op), VKS_ERROR_INVALID_ARGUMENT,
+              "vks_newton_schulz: options->status overlaps g in memory");
     /* Grouped: one dtype per call, outputs distinct. */
     vks_buffer *H = vkt_poisoned(VKS_DTYPE_F16, 64);
     vks_tensor gl[2] = {g, vks_tensor_2d(H, VKS_DTYPE_F16, 2, 3)}, ol[2] = {o, vks_tensor_2d(H, VKS_DTYPE_F16, 2, 3)};

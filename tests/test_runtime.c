@@ -36,6 +36,12 @@ static void test_runtime_devices(void **state) {
     assert_int_equal(small.struct_size, offsetof(vks_device_info, type));
     assert_int_equal((int)small.type, 0x5a5a5a5a);
     VKT_FAILS(vks_enumerate_devices(NULL, 1, &n), VKS_ERROR_INVALID_ARGUMENT, "infos is NULL but capacity = 1");
+    /* struct_size left 0: nothing is written (a whole info could run past an older struct). */
+    vks_device_info unset[2];
+    memset(unset, 0x5a, sizeof unset);
+    unset[0].struct_size = sizeof unset[0], unset[1].struct_size = 0;
+    VKT_FAILS(vks_enumerate_devices(unset, 2, &n), VKS_ERROR_INVALID_ARGUMENT, "infos[1].struct_size = 0");
+    assert_int_equal((int)unset[1].type, 0x5a5a5a5a);
     VKT_FAILS(vks_probe(NULL), VKS_ERROR_INVALID_ARGUMENT, "usable_devices is NULL");
 }
 
@@ -52,6 +58,13 @@ static void test_runtime_device_choice(void **state) {
     o = vkt_options();
     o.device_index = 999;
     VKT_FAILS(vks_context_create(&o, &ctx), VKS_ERROR_OUT_OF_RANGE, "options.device_index = 999");
+    assert_null(ctx);
+    o.device_index = -2;
+    VKT_FAILS(vks_context_create(&o, &ctx), VKS_ERROR_INVALID_ARGUMENT, "options.device_index = -2, expected");
+    assert_null(ctx);
+    o = vkt_options();
+    o.flags |= 1u << 20;
+    VKT_FAILS(vks_context_create(&o, &ctx), VKS_ERROR_INVALID_ARGUMENT, "has unknown bits 0x100000");
     assert_null(ctx);
     o = vkt_options();
     o.device_name = "no such device";
@@ -219,6 +232,10 @@ static void test_runtime_stats(void **state) {
     assert_true(s.device_bytes_reserved >= s.device_bytes_in_use);
     assert_int_equal(s.validation_messages, vkt->messages);
     VKT_FAILS(vks_context_get_stats(NULL, &s), VKS_ERROR_INVALID_ARGUMENT, "ctx is NULL");
+    vks_context_stats unset_s = {0};
+    VKT_FAILS(vks_context_get_stats(vkt->ctx, &unset_s), VKS_ERROR_INVALID_ARGUMENT, "stats->struct_size = 0");
+    vks_device_info unset_i = {0};
+    VKT_FAILS(vks_context_get_device_info(vkt->ctx, &unset_i), VKS_ERROR_INVALID_ARGUMENT, "info->struct_size = 0");
     VKT_OK(vks_synchronize(vkt->ctx)); /* nothing recorded: fine */
 }
 

@@ -498,8 +498,22 @@ static vks_status ns_run(vks_context *ctx, ns_call *c, const ns_plan *pl) {
     return st;
 }
 
-static vks_status check_status_tensor(vks_context *ctx, const vks_tensor *status, int64_t nmat, const char *fn) {
-    return status ? orth_check_info(ctx, status, nmat, fn, "options->status") : VKS_OK;
+/* options->status: its shape, and apart from every g and out (the device writes it while
+ * reading them, and they are the results). */
+static vks_status check_status_tensor(vks_context *ctx, const vks_tensor *status, const ns_call *c, uint32_t count,
+                                      const vks_tensor *g, const vks_tensor *out) {
+    if (!status) return VKS_OK;
+    VKS_TRY(orth_check_info(ctx, status, c->nmat, c->fn, "options->status"));
+    for (uint32_t i = 0; i < count; ++i) {
+        const bool in_g = orth_overlap(status, &g[i]);
+        if (in_g || orth_overlap(status, &out[i])) {
+            char name[32];
+            if (count == 1) snprintf(name, sizeof name, "%s", in_g ? "g" : "out");
+            else snprintf(name, sizeof name, "%s[%u]", in_g ? "g" : "out", i);
+            return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: options->status overlaps %s in memory", c->fn, name);
+        }
+    }
+    return VKS_OK;
 }
 
 vks_status vks_newton_schulz_grouped(vks_context *ctx, uint32_t count, const vks_tensor *g, const vks_tensor *out,
@@ -544,7 +558,7 @@ vks_status vks_newton_schulz_grouped(vks_context *ctx, uint32_t count, const vks
     if (count == 0) return VKS_OK;
     vks__lock(ctx);
     vks_status st = collect(ctx, count, g, out, &c);
-    if (st == VKS_OK) st = check_status_tensor(ctx, o.status, c.nmat, c.fn);
+    if (st == VKS_OK) st = check_status_tensor(ctx, o.status, &c, count, g, out);
     const bool coopmat = st == VKS_OK && use_tensor_cores(ctx, c.dt, o.flags);
     const bool half = coopmat || (st == VKS_OK && (o.flags & VKS_NS_HALF_WORK) &&
                                   (c.dt == VKS_DTYPE_F16 || c.dt == VKS_DTYPE_BF16));
@@ -597,7 +611,7 @@ vks_status vks_auon_grouped(vks_context *ctx, uint32_t count, const vks_tensor *
     if (count == 0) return VKS_OK;
     vks__lock(ctx);
     vks_status st = collect(ctx, count, g, out, &c);
-    if (st == VKS_OK) st = check_status_tensor(ctx, o.status, c.nmat, c.fn);
+    if (st == VKS_OK) st = check_status_tensor(ctx, o.status, &c, count, g, out);
     if (st == VKS_OK) st = make_groups(&c, VKS_NS_GRAM_OFF);
     if (st == VKS_OK && c.nmat > 0) {
         const ns_plan pl = {.abc = abc,
