@@ -260,6 +260,13 @@ static void test_monarch_project_errors(void **state) {
     vks_tensor big = vks_tensor_2d(M, VKS_DTYPE_F32, 13, 8);
     e = d, e.m = &big, e.padded = 1;
     VKT_FAILS(vks_monarch_project(ctx, &e, NULL), VKS_ERROR_SHAPE_MISMATCH, "m is 13 x 8, expected at most");
+    /* Long thin weights and a tiny padded m: 2^40 block pairs, refused before any work. */
+    vks_buffer *L1 = vkt_poisoned(VKS_DTYPE_F32, 1u << 20), *L2 = vkt_poisoned(VKS_DTYPE_F32, 1u << 20);
+    vks_tensor lw1 = vks_tensor_3d(L1, VKS_DTYPE_F32, 1 << 20, 1, 1), lw2 = vks_tensor_3d(L2, VKS_DTYPE_F32, 1 << 20, 1, 1);
+    vks_tensor tiny = vks_tensor_2d(G, VKS_DTYPE_F32, 1, 1);
+    e = d, e.m = &tiny, e.w1 = &lw1, e.w2 = &lw2, e.padded = 1;
+    VKT_FAILS(vks_monarch_project(ctx, &e, NULL), VKS_ERROR_OUT_OF_RANGE, "l * k = 1048576 * 1048576 block pairs");
+    vks_buffer_destroy(L1), vks_buffer_destroy(L2);
     vks_tensor bw2 = vks_tensor_3d(W2, VKS_DTYPE_F32, 3, 3, 2);
     e = d, e.w2 = &bw2;
     VKT_FAILS(vks_monarch_project(ctx, &e, NULL), VKS_ERROR_SHAPE_MISMATCH, "l*r = 6 but k*q = 8");

@@ -109,6 +109,12 @@ vks_status vks_monarch_project(vks_context *ctx, const vks_monarch_project_desc 
     CHECK(mon__check_no_alias(d->w1, "w1", ins, names, 3, fn));
     CHECK(mon__check_no_alias(d->w2, "w2", ins, names, 3, fn));
 #undef CHECK
+    /* One 16-byte result per block pair, 32-bit block indices (checked before the loop over
+     * the pairs below, which tiny padded m and long weights could make very long). */
+    const uint64_t pairs_max = VKS_MIN((uint64_t)INT32_MAX, ctx->probe.info.max_buffer_bytes / 16);
+    if (st == VKS_OK && (uint64_t)l * (uint64_t)k > pairs_max)
+        st = vks__error(VKS_ERROR_OUT_OF_RANGE, "%s: l * k = %lld * %lld block pairs; at most %llu on device '%s'", fn,
+                        (long long)l, (long long)k, (unsigned long long)pairs_max, ctx->probe.info.name);
     int64_t rmax = 0;
     if (st == VKS_OK) {
         for (int64_t lam = 0; lam < l; ++lam)
