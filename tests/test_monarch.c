@@ -451,6 +451,9 @@ static void test_monarch_errors(void **state) {
     int64_t s1[3], s2[3];
     VKT_FAILS(vks_monarch_linear_shapes(10, 10, 0, s1, s2), VKS_ERROR_INVALID_ARGUMENT, "nblocks = 0, expected >= 1");
     VKT_FAILS(vks_monarch_linear_shapes(0, 10, 2, s1, s2), VKS_ERROR_INVALID_ARGUMENT, "in_features = 0");
+    /* The largest sizes: no overflow in the ceiling divisions (UBSan checks). */
+    VKT_OK(vks_monarch_linear_shapes(INT64_MAX, INT64_MAX - 1, 3, s1, s2));
+    assert_true(s1[2] == INT64_MAX / 3 + 1 && s2[1] == (INT64_MAX - 2) / 3 + 1);
     VKT_FAILS(vks_monarch_linear_shapes(10, 10, 2, NULL, s2), VKS_ERROR_INVALID_ARGUMENT, "w1_shape is NULL");
     /* in = 8, out = 12, nblocks = 2 wants w1 (2, 4, 4), w2 (2, 6, 4); ours are (2,4,4), (4,3,2) */
     VKT_FAILS(vks_monarch_linear(ctx, &d), VKS_ERROR_SHAPE_MISMATCH, "MonarchLinear(in=8, out=12, nblocks=2) has w1 (2, 4, 4) and w2 (2, 6, 4)");

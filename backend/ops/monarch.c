@@ -122,8 +122,9 @@ vks_status vks_monarch_linear_shapes(int64_t in_features, int64_t out_features, 
                           (long long)in_features, (long long)out_features);
     if (nblocks < 1)
         return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: nblocks = %lld, expected >= 1", fn, (long long)nblocks);
-    const int64_t in_blk = VKS_CEIL_DIV(in_features, nblocks), out_blk = VKS_CEIL_DIV(out_features, nblocks);
-    const bool expanding = in_blk * nblocks < out_blk * nblocks;
+    /* Ceiling divisions that cannot overflow (both features >= 1). */
+    const int64_t in_blk = (in_features - 1) / nblocks + 1, out_blk = (out_features - 1) / nblocks + 1;
+    const bool expanding = in_blk < out_blk;
     w1_shape[0] = nblocks, w1_shape[1] = expanding ? in_blk : out_blk, w1_shape[2] = in_blk;
     w2_shape[0] = nblocks, w2_shape[1] = out_blk, w2_shape[2] = expanding ? in_blk : out_blk;
     return VKS_OK;
