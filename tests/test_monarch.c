@@ -441,7 +441,9 @@ static void test_monarch_errors(void **state) {
         e = d, e.x = &px, e.y = &py, e.w1 = &qw1, e.w2 = &qw2, e.padded = 1, e.path = VKS_MONARCH_PATH_UNFUSED;
         VKT_FAILS(vks_monarch_forward(ctx, &e), VKS_ERROR_OUT_OF_RANGE,
                   "the unfused path's out2 would be 8192 x 1048576 elements, past 2^32");
-        e.path = VKS_MONARCH_PATH_TWO_PASS; /* needs neither copy */
+        /* Two-pass needs neither copy (two rows: 8192 would be 2^33 multiply-adds of zeros). */
+        vks_tensor px2 = vks_tensor_2d(XB, VKS_DTYPE_F32, 2, 1), py2 = vks_tensor_2d(YB, VKS_DTYPE_F32, 2, 1);
+        e.x = &px2, e.y = &py2, e.path = VKS_MONARCH_PATH_TWO_PASS;
         VKT_OK(vks_monarch_forward(ctx, &e));
         VKT_OK(vks_synchronize(ctx));
         vks_buffer_destroy(WB), vks_buffer_destroy(XB), vks_buffer_destroy(YB), vks_buffer_destroy(W1s);
