@@ -359,6 +359,9 @@ vks_status vks__matrix_view(const vks_context *ctx, const vks_tensor *t, const c
  * strides tell (rows that overlap, or a batch stride of 0 over several matrices, would have
  * invocations race on one element). */
 vks_status vks__check_output_matrix(const vks_matrix *m, const char *fn, const char *arg);
+/* Whether the n (<= 4) dimensions with these counts and element strides map distinct indices
+ * to distinct elements (the test vks__check_output_matrix ends with). */
+bool vks__strides_disjoint(const int64_t *counts, const int64_t *strides, int n);
 
 /* ---- reusable recorders for ops (ops/gemm.c) -------------------------------------------------- */
 

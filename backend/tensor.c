@@ -148,6 +148,29 @@ vks_status vks__matrix_view(const vks_context *ctx, const vks_tensor *t, const c
     return VKS_OK;
 }
 
+bool vks__strides_disjoint(const int64_t *counts, const int64_t *strides, int n) {
+    /* In order of stride, each stride (of a dimension with more than one index) must step past
+     * everything the smaller ones reach. Accepts interleaved layouts, e.g. a (rows, batch,
+     * cols) tensor seen as a batch of matrices. */
+    int64_t d[4][2];
+    if (n > 4) return false;
+    for (int i = 0; i < n; ++i) {
+        if (counts[i] == 0) return true; /* nothing is written */
+        d[i][0] = counts[i], d[i][1] = strides[i];
+        for (int j = i; j > 0 && d[j][1] < d[j - 1][1]; --j) {
+            const int64_t c = d[j][0], s = d[j][1];
+            d[j][0] = d[j - 1][0], d[j][1] = d[j - 1][1], d[j - 1][0] = c, d[j - 1][1] = s;
+        }
+    }
+    int64_t reach = 0; /* the largest offset the smaller strides reach */
+    for (int i = 0; i < n; ++i) {
+        if (d[i][0] <= 1) continue;
+        if (d[i][1] <= reach) return false;
+        reach += (d[i][0] - 1) * d[i][1];
+    }
+    return true;
+}
+
 vks_status vks__check_output_matrix(const vks_matrix *m, const char *fn, const char *arg) {
     if (m->batch > 1 && m->batch_stride == 0)
         return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: %s has batch %lld with batch stride 0 (writes would collide)",
@@ -160,28 +183,15 @@ vks_status vks__check_output_matrix(const vks_matrix *m, const char *fn, const c
         return vks__error(VKS_ERROR_INVALID_ARGUMENT,
                           "%s: %s's rows overlap (strides (%lld, %lld) for %lld x %lld): writes would collide", fn, arg,
                           (long long)m->row_stride, (long long)m->col_stride, (long long)m->rows, (long long)m->cols);
-    /* Batch entries must not overlap each other either: with the three (count, stride) pairs
-     * in order of stride, each stride must step past everything the smaller ones span (this
-     * accepts interleaved batches, e.g. a (rows, batch, cols) tensor transposed). */
-    if (m->batch > 1 && m->rows > 0 && m->cols > 0) {
-        int64_t d[3][2] = {{m->batch, m->batch_stride}, {m->rows, m->row_stride}, {m->cols, m->col_stride}};
-        for (int i = 1; i < 3; ++i)
-            for (int j = i; j > 0 && d[j][1] < d[j - 1][1]; --j) {
-                int64_t t0 = d[j][0], t1 = d[j][1];
-                d[j][0] = d[j - 1][0], d[j][1] = d[j - 1][1], d[j - 1][0] = t0, d[j - 1][1] = t1;
-            }
-        int64_t reach = 0; /* the largest offset the smaller strides reach */
-        for (int i = 0; i < 3; ++i) {
-            if (d[i][0] <= 1) continue;
-            if (d[i][1] <= reach)
-                return vks__error(VKS_ERROR_INVALID_ARGUMENT,
-                                  "%s: %s's batch entries overlap (batch stride %lld for %lld x %lld matrices with "
-                                  "strides (%lld, %lld)): writes would collide", fn, arg, (long long)m->batch_stride,
-                                  (long long)m->rows, (long long)m->cols, (long long)m->row_stride,
-                                  (long long)m->col_stride);
-            reach += (d[i][0] - 1) * d[i][1];
-        }
-    }
+    /* Batch entries must not overlap each other either. */
+    const int64_t counts[3] = {m->batch, m->rows, m->cols};
+    const int64_t strides[3] = {m->batch_stride, m->row_stride, m->col_stride};
+    if (!vks__strides_disjoint(counts, strides, 3))
+        return vks__error(VKS_ERROR_INVALID_ARGUMENT,
+                          "%s: %s's batch entries overlap (batch stride %lld for %lld x %lld matrices with "
+                          "strides (%lld, %lld)): writes would collide",
+                          fn, arg, (long long)m->batch_stride, (long long)m->rows, (long long)m->cols,
+                          (long long)m->row_stride, (long long)m->col_stride);
     return VKS_OK;
 }
 

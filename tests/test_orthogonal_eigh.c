@@ -324,12 +324,12 @@ static void test_orthogonal_eigh_errors(void **state) {
     /* w is written: eigenvalues that land on one element would race (a stride of 2 is fine) */
     bad = w, bad.strides[0] = 0;
     VKT_FAILS(vks_eigh(ctx, &a, &bad, &v), VKS_ERROR_INVALID_ARGUMENT,
-              "vks_eigh: w's values collide (strides (0) for 4 values): writes would collide");
+              "vks_eigh: w's values collide (strides (0) for 4 values)");
     vks_buffer *W2 = vkt_poisoned(VKS_DTYPE_F32, 16), *A2 = vkt_poisoned(VKS_DTYPE_F32, 32), *V2 = vkt_poisoned(VKS_DTYPE_F32, 32);
     vks_tensor a2 = vks_tensor_3d(A2, VKS_DTYPE_F32, 2, 4, 4), v2 = vks_tensor_3d(V2, VKS_DTYPE_F32, 2, 4, 4);
     vks_tensor w2 = {W2, 0, VKS_DTYPE_F32, 2, {2, 4}, {2, 1}}; /* matrix 1's values start at matrix 0's third */
     VKT_FAILS(vks_eigh(ctx, &a2, &w2, &v2), VKS_ERROR_INVALID_ARGUMENT,
-              "vks_eigh: w's values collide (strides (2, 1) for 2 x 4 values): writes would collide");
+              "vks_eigh: w's values collide (strides (2, 1) for 2 x 4 values)");
     w2.strides[0] = 1, w2.strides[1] = 2; /* interleaved, but distinct: accepted (a2 is NaN, so it runs into that) */
     VKT_FAILS(vks_eigh(ctx, &a2, &w2, &v2), VKS_ERROR_NON_FINITE, "holds NaN or Inf");
     vks_buffer_destroy(W2), vks_buffer_destroy(A2), vks_buffer_destroy(V2);

@@ -122,7 +122,7 @@ static void test_orthogonal_svd_errors(void **state) {
     VKT_FAILS(vks_svd(ctx, &a, &u, &bad, &vh), VKS_ERROR_SHAPE_MISMATCH, "s has rank 1 and 6 values per matrix");
     bad = s, bad.strides[0] = 0; /* s is written: values on one element would race */
     VKT_FAILS(vks_svd(ctx, &a, &u, &bad, &vh), VKS_ERROR_INVALID_ARGUMENT,
-              "vks_svd: s's values collide (strides (0) for 4 values): writes would collide");
+              "vks_svd: s's values collide (strides (0) for 4 values)");
     bad = u, bad.shape[1] = 6;
     VKT_FAILS(vks_svd(ctx, &a, &bad, &s, &vh), VKS_ERROR_SHAPE_MISMATCH, "u is (6, 6) x batch 1; expected (6, 4)");
     bad = u, bad.strides[0] = 2;

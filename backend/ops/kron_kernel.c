@@ -86,11 +86,10 @@ vks_status vks_kron_kernel_matrix(vks_context *ctx, const vks_kernel_desc *desc,
     if (st == VKS_OK && (kv.rows != x1->shape[0] || kv.cols != x2->shape[0]))
         st = vks__error(VKS_ERROR_SHAPE_MISMATCH, "%s: k is %lld x %lld, expected %lld x %lld (x1's by x2's points)", fn,
                         (long long)kv.rows, (long long)kv.cols, (long long)x1->shape[0], (long long)x2->shape[0]);
-    /* Distinct elements for distinct (i, j): the stride between rows (columns for a
-     * column-major k) at least the other extent. */
-    if (st == VKS_OK && (kv.cs == 1 ? kv.rows > 1 && kv.rs < kv.cols : kv.cols > 1 && kv.cs < kv.rows))
-        st = vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: k's rows overlap (strides (%lld, %lld) for %lld x %lld)", fn,
-                        (long long)kv.rs, (long long)kv.cs, (long long)kv.rows, (long long)kv.cols);
+    if (st == VKS_OK) { /* distinct elements for distinct (i, j) */
+        const vks_matrix km = {.batch = 1, .rows = kv.rows, .cols = kv.cols, .row_stride = kv.rs, .col_stride = kv.cs};
+        st = vks__check_output_matrix(&km, fn, "k");
+    }
     if (st == VKS_OK && (vks__kron_overlap(k, x1) || vks__kron_overlap(k, x2)))
         st = vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: k overlaps %s in memory", fn,
                         vks__kron_overlap(k, x1) ? "x1" : "x2");

@@ -130,6 +130,12 @@ vks_status vks_monarch_linear_shapes(int64_t in_features, int64_t out_features, 
     return VKS_OK;
 }
 
+vks_status mon__check_copy_size(int64_t rows, int64_t cols, const char *fn, const char *what) {
+    if ((uint64_t)rows * (uint64_t)cols <= UINT32_MAX) return VKS_OK;
+    return vks__error(VKS_ERROR_OUT_OF_RANGE, "%s: %s would be %lld x %lld elements, past 2^32 (32-bit indexing)", fn,
+                      what, (long long)rows, (long long)cols);
+}
+
 /* ---- forward ------------------------------------------------------------------------------------- */
 
 typedef enum fwd_kind { FWD_PLAIN, FWD_LINEAR } fwd_kind;
@@ -212,15 +218,9 @@ static vks_status forward_record(vks_context *ctx, const mon_problem *pr, vks_mo
     if (path == VKS_MONARCH_PATH_UNFUSED) {
         /* Its zero-padded x (B, k*p) and out2 (B, l*s) are indexed with 32 bits like every
          * tensor; with padded shapes they can be far larger than x and y. */
-        const int64_t kp = pr->k * pr->p, ls = pr->l * pr->s;
-        if (pr->n_in < kp && (uint64_t)pr->batch * (uint64_t)kp > UINT32_MAX)
-            return vks__error(VKS_ERROR_OUT_OF_RANGE,
-                              "%s: the unfused path's zero-padded x would be %lld x %lld elements, past 2^32; use "
-                              "another path", fn, (long long)pr->batch, (long long)kp);
-        if ((uint64_t)pr->batch * (uint64_t)ls > UINT32_MAX)
-            return vks__error(VKS_ERROR_OUT_OF_RANGE,
-                              "%s: the unfused path's out2 would be %lld x %lld elements, past 2^32; use another path",
-                              fn, (long long)pr->batch, (long long)ls);
+        const int64_t kp = pr->k * pr->p;
+        if (pr->n_in < kp) VKS_TRY(mon__check_copy_size(pr->batch, kp, fn, "the unfused path's zero-padded x"));
+        VKS_TRY(mon__check_copy_size(pr->batch, pr->l * pr->s, fn, "the unfused path's out2"));
         return mon__forward_unfused(ctx, pr);
     }
     if (path == VKS_MONARCH_PATH_TWO_PASS || !fusable ||

@@ -209,12 +209,9 @@ vks_status vks_monarch_backward(vks_context *ctx, const vks_monarch_backward_des
             st = vks__error(VKS_ERROR_OUT_OF_RANGE, "%s: %lld rows of %lld intermediate values exceed 2^32", fn,
                             (long long)x.rows, (long long)(k * q));
         /* Padded shapes go through zero-padded copies of x and dy, indexed with 32 bits too. */
-        else if (x.cols < k * p && (uint64_t)x.rows * (uint64_t)(k * p) > UINT32_MAX)
-            st = vks__error(VKS_ERROR_OUT_OF_RANGE, "%s: the zero-padded x would be %lld x %lld elements, past 2^32",
-                            fn, (long long)x.rows, (long long)(k * p));
-        else if (dy.cols < l * s && (uint64_t)x.rows * (uint64_t)(l * s) > UINT32_MAX)
-            st = vks__error(VKS_ERROR_OUT_OF_RANGE, "%s: the zero-padded dy would be %lld x %lld elements, past 2^32",
-                            fn, (long long)x.rows, (long long)(l * s));
+        else if (x.cols < k * p)
+            st = mon__check_copy_size(x.rows, k * p, fn, "the zero-padded x");
+        if (st == VKS_OK && dy.cols < l * s) st = mon__check_copy_size(x.rows, l * s, fn, "the zero-padded dy");
     }
     if (d->dx) {
         CHECK(mon__rows_view(ctx, d->dx, fn, "dx", &dx));

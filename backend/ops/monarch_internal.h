@@ -53,6 +53,10 @@ bool mon__gpu_kernels(const vks_context *ctx);
  * (a k-step of the CPU kernels costs up to 3 loop iterations per 2 terms). */
 #define MON_CPU_K_SLICE 32768
 
+/* A temporary copy of rows x cols elements (zero-padded x or dy, out2) must stay within the
+ * kernels' 32-bit indexing: OUT_OF_RANGE naming `what` otherwise. */
+vks_status mon__check_copy_size(int64_t rows, int64_t cols, const char *fn, const char *what);
+
 /* A strided block-batched GEMM (shaders/common/monarch_bmm_push.glsl). */
 typedef struct mon_bmm {
     vks_dtype dtype;

@@ -102,19 +102,12 @@ vks_status orth_check_info(vks_context *ctx, const vks_tensor *t, int64_t count,
 
 vks_status orth_check_output_vector(int64_t batch, int64_t n, int64_t batch_stride, int64_t stride, const char *fn,
                                     const char *arg) {
-    /* Distinct when one of the two strides steps past everything the other one spans. */
-    const bool values = n > 1, matrices = batch > 1;
-    const bool ok = !values ? !matrices || batch_stride > 0
-                  : !matrices ? stride > 0
-                              : (stride > 0 && batch_stride > (n - 1) * stride) ||
-                                    (batch_stride > 0 && stride > (batch - 1) * batch_stride);
-    if (ok) return VKS_OK;
+    const int64_t counts[2] = {batch, n}, strides[2] = {batch_stride, stride};
+    if (vks__strides_disjoint(counts, strides, 2)) return VKS_OK;
     if (batch > 1 || batch_stride)
-        return vks__error(VKS_ERROR_INVALID_ARGUMENT,
-                          "%s: %s's values collide (strides (%lld, %lld) for %lld x %lld values): writes would collide",
+        return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: %s's values collide (strides (%lld, %lld) for %lld x %lld values)",
                           fn, arg, (long long)batch_stride, (long long)stride, (long long)batch, (long long)n);
-    return vks__error(VKS_ERROR_INVALID_ARGUMENT,
-                      "%s: %s's values collide (strides (%lld) for %lld values): writes would collide", fn, arg,
+    return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: %s's values collide (strides (%lld) for %lld values)", fn, arg,
                       (long long)stride, (long long)n);
 }
 

@@ -505,13 +505,11 @@ static vks_status check_status_tensor(vks_context *ctx, const vks_tensor *status
     if (!status) return VKS_OK;
     VKS_TRY(orth_check_info(ctx, status, c->nmat, c->fn, "options->status"));
     for (uint32_t i = 0; i < count; ++i) {
-        const bool in_g = orth_overlap(status, &g[i]);
-        if (in_g || orth_overlap(status, &out[i])) {
-            char name[32];
-            if (count == 1) snprintf(name, sizeof name, "%s", in_g ? "g" : "out");
-            else snprintf(name, sizeof name, "%s[%u]", in_g ? "g" : "out", i);
-            return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: options->status overlaps %s in memory", c->fn, name);
-        }
+        char gn[24] = "g", on[24] = "out";
+        if (count > 1) snprintf(gn, sizeof gn, "g[%u]", i), snprintf(on, sizeof on, "out[%u]", i);
+        const vks_tensor *ts[] = {&g[i], &out[i]};
+        const char *names[] = {gn, on};
+        VKS_TRY(orth_check_info_apart(status, ts, names, 2, c->fn, "options->status"));
     }
     return VKS_OK;
 }
