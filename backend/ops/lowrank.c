@@ -1,6 +1,6 @@
 /*
  * Low-rank family, part 1: argument helpers, the recorder every low-rank forward goes
- * through (lr_record), fused LoRA and factorized layers.
+ * through (vks__lr_record), fused LoRA and factorized layers.
  *
  * Kernels (chosen per device type, see choose_kernels):
  *   lowrank_plan          device-resident adapter ids -> one checked id per row
@@ -53,7 +53,7 @@ _Static_assert(offsetof(lr_plan_push, m) == 32, "lr_plan_push must mirror shader
 
 /* ---- argument helpers ------------------------------------------------------------------- */
 
-vks_status lr_check_struct(const void *desc, size_t have, size_t want, const char *fn, const char *what) {
+vks_status vks__lr_check_struct(const void *desc, size_t have, size_t want, const char *fn, const char *what) {
     if (!desc) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: %s is NULL", fn, what);
     if (have != want)
         return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: %s->struct_size = %zu, expected %zu (use the _INIT macro)",
@@ -61,7 +61,7 @@ vks_status lr_check_struct(const void *desc, size_t have, size_t want, const cha
     return VKS_OK;
 }
 
-vks_status lr_check_dtype(vks_context *ctx, vks_dtype dt, const char *fn) {
+vks_status vks__lr_check_dtype(vks_context *ctx, vks_dtype dt, const char *fn) {
     if (dt != VKS_DTYPE_F32 && dt != VKS_DTYPE_F16)
         return vks__error(VKS_ERROR_UNSUPPORTED, "%s: dtype %s is not supported (f32, f16)", fn, vks__dtype_name(dt));
     if (dt == VKS_DTYPE_F16 && !vks__has_feature(ctx, VKS_FEATURE_STORAGE16))
@@ -70,13 +70,13 @@ vks_status lr_check_dtype(vks_context *ctx, vks_dtype dt, const char *fn) {
     return VKS_OK;
 }
 
-vks_status lr_same_dtype(const lr_mat *m, vks_dtype dt, const char *fn, const char *arg) {
+vks_status vks__lr_same_dtype(const lr_mat *m, vks_dtype dt, const char *fn, const char *arg) {
     if (m->dtype == dt) return VKS_OK;
     return vks__error(VKS_ERROR_DTYPE_MISMATCH, "%s: %s has dtype %s, expected %s like x", fn, arg,
                       vks__dtype_name(m->dtype), vks__dtype_name(dt));
 }
 
-vks_status lr_rows_view(vks_context *ctx, const vks_tensor *t, int32_t max_ndim, const char *fn, const char *arg,
+vks_status vks__lr_rows_view(vks_context *ctx, const vks_tensor *t, int32_t max_ndim, const char *fn, const char *arg,
                         lr_mat *out) {
     VKS_TRY(vks__check_tensor(ctx, t, fn, arg));
     VKS_TRY(vks__check_ndim(t, 2, max_ndim, fn, arg));
@@ -107,7 +107,7 @@ vks_status lr_rows_view(vks_context *ctx, const vks_tensor *t, int32_t max_ndim,
     return VKS_OK;
 }
 
-vks_status lr_check_bias(vks_context *ctx, const vks_tensor *bias, int64_t n, vks_dtype dt, const char *fn,
+vks_status vks__lr_check_bias(vks_context *ctx, const vks_tensor *bias, int64_t n, vks_dtype dt, const char *fn,
                          VkDeviceAddress *out) {
     *out = 0;
     if (!bias) return VKS_OK;
@@ -121,7 +121,7 @@ vks_status lr_check_bias(vks_context *ctx, const vks_tensor *bias, int64_t n, vk
     return VKS_OK;
 }
 
-vks_status lr_check_y(const lr_mat *my, int64_t m, const char *fn) {
+vks_status vks__lr_check_y(const lr_mat *my, int64_t m, const char *fn) {
     if (my->rows != m)
         return vks__error(VKS_ERROR_SHAPE_MISMATCH, "%s: y has %lld rows but x has %lld", fn, (long long)my->rows,
                           (long long)m);
@@ -131,10 +131,10 @@ vks_status lr_check_y(const lr_mat *my, int64_t m, const char *fn) {
     return VKS_OK;
 }
 
-vks_status lr_check_weight(vks_context *ctx, const vks_tensor *w, vks_dtype dt, int64_t out, int64_t in,
+vks_status vks__lr_check_weight(vks_context *ctx, const vks_tensor *w, vks_dtype dt, int64_t out, int64_t in,
                            const char *fn, lr_mat *mw) {
-    VKS_TRY(lr_rows_view(ctx, w, 2, fn, "w", mw));
-    VKS_TRY(lr_same_dtype(mw, dt, fn, "w"));
+    VKS_TRY(vks__lr_rows_view(ctx, w, 2, fn, "w", mw));
+    VKS_TRY(vks__lr_same_dtype(mw, dt, fn, "w"));
     if (mw->rows != out || mw->cols != in)
         return vks__error(VKS_ERROR_SHAPE_MISMATCH, "%s: w is %lld x %lld, expected (out, in) = %lld x %lld", fn,
                           (long long)mw->rows, (long long)mw->cols, (long long)out, (long long)in);
@@ -148,7 +148,7 @@ static void byte_span(const vks_tensor *t, uint64_t *lo, uint64_t *hi) {
     *hi = t->byte_offset + (uint64_t)(last + 1) * vks__dtype_bytes(t->dtype);
 }
 
-bool lr_tensors_overlap(const vks_tensor *a, const vks_tensor *b) {
+bool vks__lr_tensors_overlap(const vks_tensor *a, const vks_tensor *b) {
     if (!a || !b || a->buffer != b->buffer) return false;
     if (vks__tensor_numel(a) == 0 || vks__tensor_numel(b) == 0) return false;
     uint64_t al, ah, bl, bh;
@@ -157,9 +157,9 @@ bool lr_tensors_overlap(const vks_tensor *a, const vks_tensor *b) {
     return al < bh && bl < ah;
 }
 
-vks_status lr_check_no_overlap(const vks_tensor *out, const vks_tensor *in, const char *fn, const char *out_name,
+vks_status vks__lr_check_no_overlap(const vks_tensor *out, const vks_tensor *in, const char *fn, const char *out_name,
                                const char *in_name) {
-    if (!lr_tensors_overlap(out, in)) return VKS_OK;
+    if (!vks__lr_tensors_overlap(out, in)) return VKS_OK;
     return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: %s overlaps %s in memory; the output must not alias an input",
                       fn, out_name, in_name);
 }
@@ -571,7 +571,7 @@ static vks_status record_locked(vks_context *ctx, const lr_problem *pb) {
     return read_back ? check_status(pb, r.buffer, r.offset + l.status) : VKS_OK;
 }
 
-vks_status lr_record(vks_context *ctx, const lr_problem *pb) {
+vks_status vks__lr_record(vks_context *ctx, const lr_problem *pb) {
     if (pb->m == 0 || (pb->expand && pb->out == 0 && !pb->shrink)) {
         /* Nothing to compute; a caller's status word still says "no problem". */
         if (!pb->dev_map || !pb->dev_map->status_buffer) return VKS_OK;
@@ -602,7 +602,7 @@ vks_status lr_record(vks_context *ctx, const lr_problem *pb) {
                           pb->fn);
     }
     vks_status st = vks__op_begin(ctx, pb->op);
-    if (st == VKS_OK) st = lr_splitk_applies(ctx, pb) ? lr_record_splitk(ctx, pb) : record_locked(ctx, pb);
+    if (st == VKS_OK) st = vks__lr_splitk_applies(ctx, pb) ? vks__lr_record_splitk(ctx, pb) : record_locked(ctx, pb);
     vks__op_end(ctx);
     vks__unlock(ctx);
     return st;
@@ -617,17 +617,17 @@ static vks_status single_adapter(vks_context *ctx, const char *fn, const char *o
                                  const char *b_name) {
     if (!ctx) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: ctx is NULL", fn);
     lr_mat mx, my, mw = {0}, ma, mb;
-    VKS_TRY(lr_rows_view(ctx, x, 4, fn, "x", &mx));
-    VKS_TRY(lr_check_dtype(ctx, mx.dtype, fn));
-    VKS_TRY(lr_rows_view(ctx, y, 4, fn, "y", &my));
-    VKS_TRY(lr_same_dtype(&my, mx.dtype, fn, "y"));
-    VKS_TRY(lr_rows_view(ctx, a, 2, fn, a_name, &ma));
-    VKS_TRY(lr_same_dtype(&ma, mx.dtype, fn, a_name));
-    VKS_TRY(lr_rows_view(ctx, b, 2, fn, b_name, &mb));
-    VKS_TRY(lr_same_dtype(&mb, mx.dtype, fn, b_name));
+    VKS_TRY(vks__lr_rows_view(ctx, x, 4, fn, "x", &mx));
+    VKS_TRY(vks__lr_check_dtype(ctx, mx.dtype, fn));
+    VKS_TRY(vks__lr_rows_view(ctx, y, 4, fn, "y", &my));
+    VKS_TRY(vks__lr_same_dtype(&my, mx.dtype, fn, "y"));
+    VKS_TRY(vks__lr_rows_view(ctx, a, 2, fn, a_name, &ma));
+    VKS_TRY(vks__lr_same_dtype(&ma, mx.dtype, fn, a_name));
+    VKS_TRY(vks__lr_rows_view(ctx, b, 2, fn, b_name, &mb));
+    VKS_TRY(vks__lr_same_dtype(&mb, mx.dtype, fn, b_name));
     const int64_t m = mx.rows, in = mx.cols, out = my.cols, r = ma.rows;
-    VKS_TRY(lr_check_y(&my, m, fn));
-    if (w) VKS_TRY(lr_check_weight(ctx, w, mx.dtype, out, in, fn, &mw));
+    VKS_TRY(vks__lr_check_y(&my, m, fn));
+    if (w) VKS_TRY(vks__lr_check_weight(ctx, w, mx.dtype, out, in, fn, &mw));
     if (ma.cols != in)
         return vks__error(VKS_ERROR_SHAPE_MISMATCH, "%s: %s is %lld x %lld, expected (r, in) with in = %lld", fn, a_name,
                           (long long)ma.rows, (long long)ma.cols, (long long)in);
@@ -635,12 +635,12 @@ static vks_status single_adapter(vks_context *ctx, const char *fn, const char *o
         return vks__error(VKS_ERROR_SHAPE_MISMATCH, "%s: %s is %lld x %lld, expected (out, r) = %lld x %lld", fn, b_name,
                           (long long)mb.rows, (long long)mb.cols, (long long)out, (long long)r);
     VkDeviceAddress bias_addr = 0;
-    VKS_TRY(lr_check_bias(ctx, bias, out, mx.dtype, fn, &bias_addr));
-    VKS_TRY(lr_check_no_overlap(y, x, fn, "y", "x"));
-    VKS_TRY(lr_check_no_overlap(y, w, fn, "y", "w"));
-    VKS_TRY(lr_check_no_overlap(y, a, fn, "y", a_name));
-    VKS_TRY(lr_check_no_overlap(y, b, fn, "y", b_name));
-    VKS_TRY(lr_check_no_overlap(y, bias, fn, "y", "bias"));
+    VKS_TRY(vks__lr_check_bias(ctx, bias, out, mx.dtype, fn, &bias_addr));
+    VKS_TRY(vks__lr_check_no_overlap(y, x, fn, "y", "x"));
+    VKS_TRY(vks__lr_check_no_overlap(y, w, fn, "y", "w"));
+    VKS_TRY(vks__lr_check_no_overlap(y, a, fn, "y", a_name));
+    VKS_TRY(vks__lr_check_no_overlap(y, b, fn, "y", b_name));
+    VKS_TRY(vks__lr_check_no_overlap(y, bias, fn, "y", "bias"));
 
     lr_adapter ad = {.s = ma.address,
                      .e = mb.address,
@@ -668,13 +668,13 @@ static vks_status single_adapter(vks_context *ctx, const char *fn, const char *o
                      .s_mode = LR_S_PLAIN,
                      .shrink = true,
                      .expand = true};
-    return lr_record(ctx, &pb);
+    return vks__lr_record(ctx, &pb);
 }
 
 vks_status vks_lora_forward(vks_context *ctx, const vks_lora_desc *d) {
     static const char fn[] = "vks_lora_forward";
     if (!ctx) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: ctx is NULL", fn);
-    VKS_TRY(lr_check_struct(d, d ? d->struct_size : 0, sizeof(vks_lora_desc), fn, "desc"));
+    VKS_TRY(vks__lr_check_struct(d, d ? d->struct_size : 0, sizeof(vks_lora_desc), fn, "desc"));
     return single_adapter(ctx, fn, "lora_forward", d->x, d->w, d->a, d->b, d->bias, d->y, d->scale, d->beta, "a",
                           "b");
 }

@@ -64,12 +64,12 @@ typedef struct lr_problem {
 } lr_problem;
 
 /* Records the problem (validated by the caller) under the context lock, as one op. */
-vks_status lr_record(vks_context *ctx, const lr_problem *pb);
+vks_status vks__lr_record(vks_context *ctx, const lr_problem *pb);
 
 /* Decode-sized fused LoRA on tensor cores (lowrank_splitk.c): whether it takes the problem,
- * and its recorder (inside lr_record's op). */
-bool lr_splitk_applies(const vks_context *ctx, const lr_problem *pb);
-vks_status lr_record_splitk(vks_context *ctx, const lr_problem *pb);
+ * and its recorder (inside vks__lr_record's op). */
+bool vks__lr_splitk_applies(const vks_context *ctx, const lr_problem *pb);
+vks_status vks__lr_record_splitk(vks_context *ctx, const lr_problem *pb);
 
 /* ---- validation helpers (lowrank.c) ---- */
 
@@ -81,24 +81,24 @@ typedef struct lr_mat {
     int64_t rows, cols, ld;
 } lr_mat;
 
-vks_status lr_rows_view(vks_context *ctx, const vks_tensor *t, int32_t max_ndim, const char *fn, const char *arg,
+vks_status vks__lr_rows_view(vks_context *ctx, const vks_tensor *t, int32_t max_ndim, const char *fn, const char *arg,
                         lr_mat *out);
 /* f32 or f16 (with 16-bit storage). */
-vks_status lr_check_dtype(vks_context *ctx, vks_dtype dt, const char *fn);
-vks_status lr_same_dtype(const lr_mat *m, vks_dtype dt, const char *fn, const char *arg);
+vks_status vks__lr_check_dtype(vks_context *ctx, vks_dtype dt, const char *fn);
+vks_status vks__lr_same_dtype(const lr_mat *m, vks_dtype dt, const char *fn, const char *arg);
 /* Bias: a rank-1 tensor of n elements, unit stride, dtype dt. */
-vks_status lr_check_bias(vks_context *ctx, const vks_tensor *bias, int64_t n, vks_dtype dt, const char *fn,
+vks_status vks__lr_check_bias(vks_context *ctx, const vks_tensor *bias, int64_t n, vks_dtype dt, const char *fn,
                          VkDeviceAddress *out);
 /* y has m rows whose stride is at least its column count. */
-vks_status lr_check_y(const lr_mat *my, int64_t m, const char *fn);
+vks_status vks__lr_check_y(const lr_mat *my, int64_t m, const char *fn);
 /* The base weight w: (out, in), dtype dt. */
-vks_status lr_check_weight(vks_context *ctx, const vks_tensor *w, vks_dtype dt, int64_t out, int64_t in,
+vks_status vks__lr_check_weight(vks_context *ctx, const vks_tensor *w, vks_dtype dt, int64_t out, int64_t in,
                            const char *fn, lr_mat *mw);
 /* Fails when `out` shares bytes with `in` (in may be NULL). */
-vks_status lr_check_no_overlap(const vks_tensor *out, const vks_tensor *in, const char *fn, const char *out_name,
+vks_status vks__lr_check_no_overlap(const vks_tensor *out, const vks_tensor *in, const char *fn, const char *out_name,
                                const char *in_name);
-bool lr_tensors_overlap(const vks_tensor *a, const vks_tensor *b);
+bool vks__lr_tensors_overlap(const vks_tensor *a, const vks_tensor *b);
 /* Struct-size check of a desc. */
-vks_status lr_check_struct(const void *desc, size_t have, size_t want, const char *fn, const char *what);
+vks_status vks__lr_check_struct(const void *desc, size_t have, size_t want, const char *fn, const char *what);
 
 #endif /* VKS_LOWRANK_INTERNAL_H */

@@ -14,10 +14,10 @@ static vks_status merge(vks_context *ctx, const char *fn, const vks_tensor *w, c
                         const vks_tensor *b, double scale, double sign) {
     if (!ctx) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: ctx is NULL", fn);
     lr_mat mw, ma, mb;
-    VKS_TRY(lr_rows_view(ctx, w, 2, fn, "w", &mw));
-    VKS_TRY(lr_check_dtype(ctx, mw.dtype, fn));
-    VKS_TRY(lr_rows_view(ctx, a, 2, fn, "a", &ma));
-    VKS_TRY(lr_rows_view(ctx, b, 2, fn, "b", &mb));
+    VKS_TRY(vks__lr_rows_view(ctx, w, 2, fn, "w", &mw));
+    VKS_TRY(vks__lr_check_dtype(ctx, mw.dtype, fn));
+    VKS_TRY(vks__lr_rows_view(ctx, a, 2, fn, "a", &ma));
+    VKS_TRY(vks__lr_rows_view(ctx, b, 2, fn, "b", &mb));
     if (ma.dtype != mw.dtype || mb.dtype != mw.dtype)
         return vks__error(VKS_ERROR_DTYPE_MISMATCH, "%s: w, a, b have dtypes %s, %s, %s; expected all the same", fn,
                           vks__dtype_name(mw.dtype), vks__dtype_name(ma.dtype), vks__dtype_name(mb.dtype));
@@ -31,8 +31,8 @@ static vks_status merge(vks_context *ctx, const char *fn, const vks_tensor *w, c
     if (mw.rows > 1 && mw.ld < in)
         return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: w's row stride %lld is below its %lld columns (rows overlap)",
                           fn, (long long)mw.ld, (long long)in);
-    VKS_TRY(lr_check_no_overlap(w, a, fn, "w", "a"));
-    VKS_TRY(lr_check_no_overlap(w, b, fn, "w", "b"));
+    VKS_TRY(vks__lr_check_no_overlap(w, a, fn, "w", "a"));
+    VKS_TRY(vks__lr_check_no_overlap(w, b, fn, "w", "b"));
     if (out == 0 || in == 0) return VKS_OK;
     const vks_gemm_args g = {.dtype = mw.dtype,
                              .m = out,
@@ -82,7 +82,7 @@ static vks_status same_dtypes(vks_context *ctx, const vks_tensor *g, const vks_t
     if (g->dtype != VKS_DTYPE_F32 && g->dtype != VKS_DTYPE_F16)
         return vks__error(VKS_ERROR_UNSUPPORTED, "%s: dtype %s is not supported (f32, f16, f64)", fn,
                           vks__dtype_name(g->dtype));
-    return lr_check_dtype(ctx, g->dtype, fn);
+    return vks__lr_check_dtype(ctx, g->dtype, fn);
 }
 
 /* What the GEMM would otherwise reject under its own names: batches, and an output whose
@@ -97,8 +97,8 @@ static vks_status check_output(const vks_tensor *out, const vks_matrix *mo, cons
             return vks__error(VKS_ERROR_SHAPE_MISMATCH, "%s: %s has batch %lld, %s has %lld; expected equal or 1", fn,
                               names[i], (long long)ms[i]->batch, out_name, (long long)mo->batch);
     VKS_TRY(vks__check_output_matrix(mo, fn, out_name));
-    VKS_TRY(lr_check_no_overlap(out, in0, fn, out_name, name0));
-    return lr_check_no_overlap(out, in1, fn, out_name, name1);
+    VKS_TRY(vks__lr_check_no_overlap(out, in0, fn, out_name, name0));
+    return vks__lr_check_no_overlap(out, in1, fn, out_name, name1);
 }
 
 static vks_status check_side(vks_galore_side side, const char *fn) {

@@ -3,7 +3,7 @@
  * Adapters are stacked without padding (per-adapter rank, scale and offsets); each row of x
  * names its adapter through a gathered or segmented mapping, in host memory (checked here)
  * or in device memory (checked by the plan kernel, see lowrank_plan.comp). Everything then
- * runs through lr_record: one shrink, one fused base GEMM + expand.
+ * runs through vks__lr_record: one shrink, one fused base GEMM + expand.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -68,7 +68,7 @@ static vks_status check_i32_vector(vks_context *ctx, const vks_tensor *t, int64_
 /* Validates the adapter stack and fills mp->table (device addresses, ranks, scales). */
 static vks_status check_adapters(vks_context *ctx, const char *fn, const vks_lora_adapters *ad, vks_dtype dt,
                                  int64_t in, int64_t out, bool need_a, bool need_b, multi_plan *mp) {
-    VKS_TRY(lr_check_struct(ad, ad ? ad->struct_size : 0, sizeof(vks_lora_adapters), fn, "adapters"));
+    VKS_TRY(vks__lr_check_struct(ad, ad ? ad->struct_size : 0, sizeof(vks_lora_adapters), fn, "adapters"));
     if (ad->count < 0)
         return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: adapters->count = %d, expected >= 0", fn, ad->count);
     if (ad->count > 0 && !ad->ranks) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: adapters->ranks is NULL", fn);
@@ -263,34 +263,34 @@ static vks_status multi_validate(vks_context *ctx, const char *fn, const vks_lor
                                  const vks_tensor *t, multi_plan *mp) {
     memset(mp, 0, sizeof *mp);
     if (!ctx) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: ctx is NULL", fn);
-    VKS_TRY(lr_check_struct(d, d ? d->struct_size : 0, sizeof(vks_lora_multi_desc), fn, "desc"));
+    VKS_TRY(vks__lr_check_struct(d, d ? d->struct_size : 0, sizeof(vks_lora_multi_desc), fn, "desc"));
     const bool need_x = stage != STAGE_EXPAND || d->w, need_y = stage != STAGE_SHRINK;
     lr_mat mx = {0}, my = {0}, mw = {0}, mt = {0};
     int64_t m = -1, in = 0, out = 0;
     vks_dtype dt = VKS_DTYPE_F32;
     if (need_x) {
-        VKS_TRY(lr_rows_view(ctx, d->x, 4, fn, "x", &mx));
-        VKS_TRY(lr_check_dtype(ctx, mx.dtype, fn));
+        VKS_TRY(vks__lr_rows_view(ctx, d->x, 4, fn, "x", &mx));
+        VKS_TRY(vks__lr_check_dtype(ctx, mx.dtype, fn));
         m = mx.rows, in = mx.cols, dt = mx.dtype;
     }
     if (need_y) {
-        VKS_TRY(lr_rows_view(ctx, d->y, 4, fn, "y", &my));
+        VKS_TRY(vks__lr_rows_view(ctx, d->y, 4, fn, "y", &my));
         if (!need_x) {
-            VKS_TRY(lr_check_dtype(ctx, my.dtype, fn));
+            VKS_TRY(vks__lr_check_dtype(ctx, my.dtype, fn));
             dt = my.dtype, m = my.rows;
         }
-        VKS_TRY(lr_same_dtype(&my, dt, fn, "y"));
-        VKS_TRY(lr_check_y(&my, m, fn));
+        VKS_TRY(vks__lr_same_dtype(&my, dt, fn, "y"));
+        VKS_TRY(vks__lr_check_y(&my, m, fn));
         out = my.cols;
     }
-    if (need_y && d->w) VKS_TRY(lr_check_weight(ctx, d->w, dt, out, in, fn, &mw));
+    if (need_y && d->w) VKS_TRY(vks__lr_check_weight(ctx, d->w, dt, out, in, fn, &mw));
     VkDeviceAddress bias = 0;
-    if (need_y) VKS_TRY(lr_check_bias(ctx, d->bias, out, dt, fn, &bias));
+    if (need_y) VKS_TRY(vks__lr_check_bias(ctx, d->bias, out, dt, fn, &bias));
     VKS_TRY(check_adapters(ctx, fn, d->adapters, dt, in, out, stage != STAGE_EXPAND, stage != STAGE_SHRINK, mp));
     uint32_t max_rank = 0;
     for (int32_t i = 0; i < d->adapters->count; ++i) max_rank = VKS_MAX(max_rank, mp->table[i].rank);
     if (t) {
-        VKS_TRY(lr_rows_view(ctx, t, 2, fn, "t", &mt));
+        VKS_TRY(vks__lr_rows_view(ctx, t, 2, fn, "t", &mt));
         if (mt.dtype != VKS_DTYPE_F32)
             return vks__error(VKS_ERROR_DTYPE_MISMATCH, "%s: t has dtype %s, expected f32", fn,
                               vks__dtype_name(mt.dtype));
@@ -312,11 +312,11 @@ static vks_status multi_validate(vks_context *ctx, const char *fn, const vks_lor
     static const char *const in_names[] = {"x", "w", "bias", "adapters->a", "adapters->b", "t", "indices_dev",
                                            "seg_starts_dev", "seg_adapters_dev", "status"};
     for (size_t i = 0; i < VKS_COUNT_OF(ins); ++i)
-        VKS_TRY(lr_check_no_overlap(out_t, ins[i], fn, out_name, in_names[i]));
+        VKS_TRY(vks__lr_check_no_overlap(out_t, ins[i], fn, out_name, in_names[i]));
     if (d->status)
         for (size_t i = 0; i + 1 < VKS_COUNT_OF(ins); ++i)
-            VKS_TRY(lr_check_no_overlap(d->status, ins[i], fn, "status", in_names[i]));
-    VKS_TRY(lr_check_no_overlap(d->status, out_t, fn, "status", out_name));
+            VKS_TRY(vks__lr_check_no_overlap(d->status, ins[i], fn, "status", in_names[i]));
+    VKS_TRY(vks__lr_check_no_overlap(d->status, out_t, fn, "status", out_name));
 
     VKS_TRY(check_mapping(ctx, fn, d, m, stage == STAGE_FORWARD, mp));
     lr_problem *pb = &mp->pb;
@@ -347,7 +347,7 @@ static vks_status multi_run(vks_context *ctx, const char *fn, const vks_lora_mul
                             const vks_tensor *t) {
     multi_plan mp;
     vks_status st = multi_validate(ctx, fn, d, stage, t, &mp);
-    if (st == VKS_OK) st = lr_record(ctx, &mp.pb);
+    if (st == VKS_OK) st = vks__lr_record(ctx, &mp.pb);
     multi_free(&mp);
     return st;
 }

@@ -15,18 +15,18 @@
 vks_status vks_randlora_forward(vks_context *ctx, const vks_randlora_desc *d) {
     static const char fn[] = "vks_randlora_forward";
     if (!ctx) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: ctx is NULL", fn);
-    VKS_TRY(lr_check_struct(d, d ? d->struct_size : 0, sizeof(vks_randlora_desc), fn, "desc"));
+    VKS_TRY(vks__lr_check_struct(d, d ? d->struct_size : 0, sizeof(vks_randlora_desc), fn, "desc"));
     lr_mat mx, my, mw = {0};
-    VKS_TRY(lr_rows_view(ctx, d->x, 4, fn, "x", &mx));
-    VKS_TRY(lr_check_dtype(ctx, mx.dtype, fn));
+    VKS_TRY(vks__lr_rows_view(ctx, d->x, 4, fn, "x", &mx));
+    VKS_TRY(vks__lr_check_dtype(ctx, mx.dtype, fn));
     const vks_dtype dt = mx.dtype;
-    VKS_TRY(lr_rows_view(ctx, d->y, 4, fn, "y", &my));
-    VKS_TRY(lr_same_dtype(&my, dt, fn, "y"));
+    VKS_TRY(vks__lr_rows_view(ctx, d->y, 4, fn, "y", &my));
+    VKS_TRY(vks__lr_same_dtype(&my, dt, fn, "y"));
     const int64_t m = mx.rows, in = mx.cols, out = my.cols;
-    VKS_TRY(lr_check_y(&my, m, fn));
-    if (d->w) VKS_TRY(lr_check_weight(ctx, d->w, dt, out, in, fn, &mw));
+    VKS_TRY(vks__lr_check_y(&my, m, fn));
+    if (d->w) VKS_TRY(vks__lr_check_weight(ctx, d->w, dt, out, in, fn, &mw));
     VkDeviceAddress bias = 0;
-    VKS_TRY(lr_check_bias(ctx, d->bias, out, dt, fn, &bias));
+    VKS_TRY(vks__lr_check_bias(ctx, d->bias, out, dt, fn, &bias));
     const int64_t dmin = in < out ? in : out, dmax = in < out ? out : in;
 
     /* randlora_A: (r, D) or PEFT's (r, 1, D), D >= d_min. */
@@ -58,8 +58,8 @@ vks_status vks_randlora_forward(vks_context *ctx, const vks_randlora_desc *d) {
         return vks__error(VKS_ERROR_UNSUPPORTED, "%s: lambda must be compact (strides (n, 1))", fn);
     /* randlora_gamma: (n, d_min). */
     lr_mat mg;
-    VKS_TRY(lr_rows_view(ctx, G, 2, fn, "gamma", &mg));
-    VKS_TRY(lr_same_dtype(&mg, dt, fn, "gamma"));
+    VKS_TRY(vks__lr_rows_view(ctx, G, 2, fn, "gamma", &mg));
+    VKS_TRY(vks__lr_same_dtype(&mg, dt, fn, "gamma"));
     if (mg.rows != n || mg.cols != dmin)
         return vks__error(VKS_ERROR_SHAPE_MISMATCH, "%s: gamma is %lld x %lld, expected (n, min(in, out)) = %lld x %lld",
                           fn, (long long)mg.rows, (long long)mg.cols, (long long)n, (long long)dmin);
@@ -81,7 +81,7 @@ vks_status vks_randlora_forward(vks_context *ctx, const vks_randlora_desc *d) {
         return vks__error(VKS_ERROR_OUT_OF_RANGE, "%s: the bases are too large (n*r = %lld)", fn, (long long)R);
     const vks_tensor *ins[] = {d->x, d->w, d->bias, A, B, L, G};
     static const char *const names[] = {"x", "w", "bias", "basis_a", "basis_b", "lambda", "gamma"};
-    for (size_t i = 0; i < VKS_COUNT_OF(ins); ++i) VKS_TRY(lr_check_no_overlap(d->y, ins[i], fn, "y", names[i]));
+    for (size_t i = 0; i < VKS_COUNT_OF(ins); ++i) VKS_TRY(vks__lr_check_no_overlap(d->y, ins[i], fn, "y", names[i]));
 
     const bool in_is_min = in <= out;
     lr_adapter ad = {.rank = (uint32_t)R, .nb = (uint32_t)n, .scale = (float)d->scale,
@@ -114,5 +114,5 @@ vks_status vks_randlora_forward(vks_context *ctx, const vks_randlora_desc *d) {
                      .e_product = !in_is_min,
                      .shrink = true,
                      .expand = true};
-    return lr_record(ctx, &pb);
+    return vks__lr_record(ctx, &pb);
 }

@@ -92,7 +92,7 @@ static bool splitk_fma(void) {
 /* Columns of [W; A] per workgroup of the FMA pass (NC of lowrank_splitk_fma.comp). */
 #define SK_FMA_COLS 64u
 
-bool lr_splitk_applies(const vks_context *ctx, const lr_problem *pb) {
+bool vks__lr_splitk_applies(const vks_context *ctx, const lr_problem *pb) {
     const char *o = splitk_option();
     if (o && !strcmp(o, "0")) return false;
     /* One adapter for all rows, plain operands, a scratch t; f16 (f32 too on FMA units). */
@@ -112,7 +112,7 @@ bool lr_splitk_applies(const vks_context *ctx, const lr_problem *pb) {
     return vks__tensor_cores(ctx) && !vks__cpu_kernels(ctx);
 }
 
-vks_status lr_record_splitk(vks_context *ctx, const lr_problem *pb) {
+vks_status vks__lr_record_splitk(vks_context *ctx, const lr_problem *pb) {
     const lr_adapter *ad = &pb->adapters[0];
     const uint32_t m = pb->m, n = pb->w ? pb->out : 0, r = ad->rank, k = pb->in;
     const uint32_t fm = VKS_CEIL_DIV(m, 16u);

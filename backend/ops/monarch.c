@@ -10,7 +10,7 @@
 
 /* ---- argument checks shared by the family ----------------------------------------------------- */
 
-vks_status mon__check_dtype(const vks_context *ctx, vks_dtype dt, const char *fn, const char *arg) {
+vks_status vks__mon_check_dtype(const vks_context *ctx, vks_dtype dt, const char *fn, const char *arg) {
     if (dt != VKS_DTYPE_F32 && dt != VKS_DTYPE_F16)
         return vks__error(VKS_ERROR_UNSUPPORTED, "%s: %s has dtype %s; Monarch ops support f32 and f16", fn, arg,
                           vks__dtype_name(dt));
@@ -20,7 +20,7 @@ vks_status mon__check_dtype(const vks_context *ctx, vks_dtype dt, const char *fn
     return VKS_OK;
 }
 
-vks_status mon__rows_view(const vks_context *ctx, const vks_tensor *t, const char *fn, const char *arg,
+vks_status vks__mon_rows_view(const vks_context *ctx, const vks_tensor *t, const char *fn, const char *arg,
                           mon_rows *out) {
     VKS_TRY(vks__check_tensor(ctx, t, fn, arg));
     const int32_t nd = t->ndim;
@@ -54,7 +54,7 @@ vks_status mon__rows_view(const vks_context *ctx, const vks_tensor *t, const cha
     return VKS_OK;
 }
 
-vks_status mon__weight_view(const vks_context *ctx, const vks_tensor *t, vks_dtype dt, const char *fn,
+vks_status vks__mon_weight_view(const vks_context *ctx, const vks_tensor *t, vks_dtype dt, const char *fn,
                             const char *arg, int64_t shape[3]) {
     VKS_TRY(vks__check_tensor(ctx, t, fn, arg));
     VKS_TRY(vks__check_ndim(t, 3, 3, fn, arg));
@@ -73,7 +73,7 @@ vks_status mon__weight_view(const vks_context *ctx, const vks_tensor *t, vks_dty
     return VKS_OK;
 }
 
-vks_status mon__vector_view(const vks_context *ctx, const vks_tensor *t, vks_dtype dt, int64_t n, const char *fn,
+vks_status vks__mon_vector_view(const vks_context *ctx, const vks_tensor *t, vks_dtype dt, int64_t n, const char *fn,
                             const char *arg) {
     VKS_TRY(vks__check_tensor(ctx, t, fn, arg));
     VKS_TRY(vks__check_ndim(t, 1, 1, fn, arg));
@@ -92,7 +92,7 @@ static void span(const vks_tensor *t, uint64_t *lo, uint64_t *hi) {
     *hi = t->byte_offset + (uint64_t)(last + 1) * vks__dtype_bytes(t->dtype);
 }
 
-bool mon__overlap(const vks_tensor *a, const vks_tensor *b) {
+bool vks__mon_overlap(const vks_tensor *a, const vks_tensor *b) {
     if (!a || !b || a->buffer != b->buffer) return false;
     uint64_t al, ah, bl, bh;
     span(a, &al, &ah);
@@ -100,11 +100,11 @@ bool mon__overlap(const vks_tensor *a, const vks_tensor *b) {
     return al < bh && bl < ah;
 }
 
-vks_status mon__check_no_alias(const vks_tensor *out, const char *out_name, const vks_tensor *const *ins,
+vks_status vks__mon_check_no_alias(const vks_tensor *out, const char *out_name, const vks_tensor *const *ins,
                                const char *const *in_names, int n_ins, const char *fn) {
     if (!out) return VKS_OK;
     for (int i = 0; i < n_ins; ++i)
-        if (ins[i] && ins[i] != out && mon__overlap(out, ins[i]))
+        if (ins[i] && ins[i] != out && vks__mon_overlap(out, ins[i]))
             return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: %s overlaps %s in memory; outputs must not alias other "
                                                           "arguments", fn, out_name, in_names[i]);
     return VKS_OK;
@@ -130,7 +130,7 @@ vks_status vks_monarch_linear_shapes(int64_t in_features, int64_t out_features, 
     return VKS_OK;
 }
 
-vks_status mon__check_copy_size(int64_t rows, int64_t cols, const char *fn, const char *what) {
+vks_status vks__mon_check_copy_size(int64_t rows, int64_t cols, const char *fn, const char *what) {
     if ((uint64_t)rows * (uint64_t)cols <= UINT32_MAX) return VKS_OK;
     return vks__error(VKS_ERROR_OUT_OF_RANGE, "%s: %s would be %lld x %lld elements, past 2^32 (32-bit indexing)", fn,
                       what, (long long)rows, (long long)cols);
@@ -151,10 +151,10 @@ static vks_status forward_validate(vks_context *ctx, const vks_monarch_desc *d, 
         return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: padded = %d, expected 0 or 1", fn, (int)d->padded);
     VKS_TRY(vks__check_tensor(ctx, d->w1, fn, "w1"));
     const vks_dtype dt = d->w1->dtype;
-    VKS_TRY(mon__check_dtype(ctx, dt, fn, "w1"));
+    VKS_TRY(vks__mon_check_dtype(ctx, dt, fn, "w1"));
     int64_t w1s[3], w2s[3];
-    VKS_TRY(mon__weight_view(ctx, d->w1, dt, fn, "w1", w1s));
-    VKS_TRY(mon__weight_view(ctx, d->w2, dt, fn, "w2", w2s));
+    VKS_TRY(vks__mon_weight_view(ctx, d->w1, dt, fn, "w1", w1s));
+    VKS_TRY(vks__mon_weight_view(ctx, d->w2, dt, fn, "w2", w2s));
     const int64_t k = w1s[0], q = w1s[1], p = w1s[2], l = w2s[0], s = w2s[1], r = w2s[2];
     if (l * r != k * q)
         return vks__error(VKS_ERROR_SHAPE_MISMATCH,
@@ -162,9 +162,9 @@ static vks_status forward_validate(vks_context *ctx, const vks_monarch_desc *d, 
                           "expected l*r == k*q but %lld != %lld", fn, (long long)k, (long long)q, (long long)p,
                           (long long)l, (long long)s, (long long)r, (long long)(l * r), (long long)(k * q));
     mon_rows x, y;
-    VKS_TRY(mon__rows_view(ctx, d->x, fn, "x", &x));
+    VKS_TRY(vks__mon_rows_view(ctx, d->x, fn, "x", &x));
     VKS_TRY(vks__check_dtype(d->x, dt, fn, "x"));
-    VKS_TRY(mon__rows_view(ctx, d->y, fn, "y", &y));
+    VKS_TRY(vks__mon_rows_view(ctx, d->y, fn, "y", &y));
     VKS_TRY(vks__check_dtype(d->y, dt, fn, "y"));
     const bool padded = kind == FWD_LINEAR || d->padded;
     if (kind == FWD_LINEAR) {
@@ -194,10 +194,10 @@ static vks_status forward_validate(vks_context *ctx, const vks_monarch_desc *d, 
     if ((uint64_t)x.rows * (uint64_t)(k * q) > UINT32_MAX)
         return vks__error(VKS_ERROR_OUT_OF_RANGE, "%s: %lld rows of %lld intermediate values exceed 2^32", fn,
                           (long long)x.rows, (long long)(k * q));
-    if (d->bias) VKS_TRY(mon__vector_view(ctx, d->bias, dt, y.cols, fn, "bias"));
+    if (d->bias) VKS_TRY(vks__mon_vector_view(ctx, d->bias, dt, y.cols, fn, "bias"));
     const vks_tensor *ins[] = {d->x, d->w1, d->w2, d->bias};
     const char *names[] = {"x", "w1", "w2", "bias"};
-    VKS_TRY(mon__check_no_alias(d->y, "y", ins, names, 4, fn));
+    VKS_TRY(vks__mon_check_no_alias(d->y, "y", ins, names, 4, fn));
     *pr = (mon_problem){.dtype = dt, .batch = x.rows, .n_in = x.cols, .m_out = y.cols,
                         .k = k, .q = q, .p = p, .l = l, .s = s, .r = r,
                         .x = x.address, .w1 = vks__tensor_address(d->w1), .w2 = vks__tensor_address(d->w2),
@@ -209,7 +209,7 @@ static vks_status forward_validate(vks_context *ctx, const vks_monarch_desc *d, 
 static vks_status forward_record(vks_context *ctx, const mon_problem *pr, vks_monarch_path path, const char *fn) {
     if (pr->batch == 0) return VKS_OK;
     mon_fused_config cfg;
-    const bool fusable = mon__fused_plan(ctx, pr, &cfg);
+    const bool fusable = vks__mon_fused_plan(ctx, pr, &cfg);
     if (path == VKS_MONARCH_PATH_FUSED && !fusable)
         return vks__error(VKS_ERROR_UNSUPPORTED,
                           "%s: path = VKS_MONARCH_PATH_FUSED, but q = %lld is not a multiple of l = %lld or a row "
@@ -219,14 +219,14 @@ static vks_status forward_record(vks_context *ctx, const mon_problem *pr, vks_mo
         /* Its zero-padded x (B, k*p) and out2 (B, l*s) are indexed with 32 bits like every
          * tensor; with padded shapes they can be far larger than x and y. */
         const int64_t kp = pr->k * pr->p;
-        if (pr->n_in < kp) VKS_TRY(mon__check_copy_size(pr->batch, kp, fn, "the unfused path's zero-padded x"));
-        VKS_TRY(mon__check_copy_size(pr->batch, pr->l * pr->s, fn, "the unfused path's out2"));
-        return mon__forward_unfused(ctx, pr);
+        if (pr->n_in < kp) VKS_TRY(vks__mon_check_copy_size(pr->batch, kp, fn, "the unfused path's zero-padded x"));
+        VKS_TRY(vks__mon_check_copy_size(pr->batch, pr->l * pr->s, fn, "the unfused path's out2"));
+        return vks__mon_forward_unfused(ctx, pr);
     }
     if (path == VKS_MONARCH_PATH_TWO_PASS || !fusable ||
-        (path == VKS_MONARCH_PATH_AUTO && !mon__fused_preferred(ctx, pr)))
-        return mon__forward_two_pass(ctx, pr, 0);
-    return mon__forward_fused(ctx, pr, &cfg);
+        (path == VKS_MONARCH_PATH_AUTO && !vks__mon_fused_preferred(ctx, pr)))
+        return vks__mon_forward_two_pass(ctx, pr, 0);
+    return vks__mon_forward_fused(ctx, pr, &cfg);
 }
 
 static vks_status forward(vks_context *ctx, const vks_monarch_desc *desc, const char *fn, fwd_kind kind) {
@@ -265,9 +265,9 @@ vks_status vks_monarch_fusable(vks_context *ctx, const vks_tensor *w1, const vks
     vks__lock(ctx);
     int64_t w1s[3], w2s[3];
     vks_status st = vks__check_tensor(ctx, w1, fn, "w1");
-    if (st == VKS_OK) st = mon__check_dtype(ctx, w1->dtype, fn, "w1");
-    if (st == VKS_OK) st = mon__weight_view(ctx, w1, w1->dtype, fn, "w1", w1s);
-    if (st == VKS_OK) st = mon__weight_view(ctx, w2, w1->dtype, fn, "w2", w2s);
+    if (st == VKS_OK) st = vks__mon_check_dtype(ctx, w1->dtype, fn, "w1");
+    if (st == VKS_OK) st = vks__mon_weight_view(ctx, w1, w1->dtype, fn, "w1", w1s);
+    if (st == VKS_OK) st = vks__mon_weight_view(ctx, w2, w1->dtype, fn, "w2", w2s);
     if (st == VKS_OK && w2s[0] * w2s[2] != w1s[0] * w1s[1])
         st = vks__error(VKS_ERROR_SHAPE_MISMATCH, "%s: l*r = %lld but k*q = %lld", fn, (long long)(w2s[0] * w2s[2]),
                         (long long)(w1s[0] * w1s[1]));
@@ -275,7 +275,7 @@ vks_status vks_monarch_fusable(vks_context *ctx, const vks_tensor *w1, const vks
         mon_problem pr = {.dtype = w1->dtype, .batch = batch, .n_in = w1s[0] * w1s[2], .m_out = w2s[0] * w2s[1],
                           .k = w1s[0], .q = w1s[1], .p = w1s[2], .l = w2s[0], .s = w2s[1], .r = w2s[2]};
         mon_fused_config cfg;
-        *fusable = mon__fused_plan(ctx, &pr, &cfg) ? 1 : 0;
+        *fusable = vks__mon_fused_plan(ctx, &pr, &cfg) ? 1 : 0;
     }
     vks__unlock(ctx);
     return st;

@@ -1,6 +1,6 @@
 /*
  * Block-diagonal linear (forward and backward) and the Monarch backward pass. Every
- * product is one strided block-batched GEMM (mon__bmm_record) whose strides carry the
+ * product is one strided block-batched GEMM (vks__mon_bmm_record) whose strides carry the
  * Monarch permutations, so the backward runs the reference's four products without its
  * explicit shuffles; zero-padded copies are made only for MonarchLinear's ragged shapes.
  */
@@ -51,12 +51,12 @@ static vks_status bd_validate(vks_context *ctx, const vks_tensor *x, const vks_t
                               const char *yname, const char *fn, bd_problem *bp) {
     VKS_TRY(vks__check_tensor(ctx, w, fn, "w"));
     const vks_dtype dt = w->dtype;
-    VKS_TRY(mon__check_dtype(ctx, dt, fn, "w"));
+    VKS_TRY(vks__mon_check_dtype(ctx, dt, fn, "w"));
     int64_t ws[3];
-    VKS_TRY(mon__weight_view(ctx, w, dt, fn, "w", ws));
-    VKS_TRY(mon__rows_view(ctx, x, fn, "x", &bp->x));
+    VKS_TRY(vks__mon_weight_view(ctx, w, dt, fn, "w", ws));
+    VKS_TRY(vks__mon_rows_view(ctx, x, fn, "x", &bp->x));
     VKS_TRY(vks__check_dtype(x, dt, fn, "x"));
-    VKS_TRY(mon__rows_view(ctx, y, fn, yname, &bp->y));
+    VKS_TRY(vks__mon_rows_view(ctx, y, fn, yname, &bp->y));
     VKS_TRY(vks__check_dtype(y, dt, fn, yname));
     const int64_t nb = ws[0], ob = ws[1], ib = ws[2];
     if (bp->x.cols != nb * ib)
@@ -84,21 +84,21 @@ vks_status vks_blockdiag_linear(vks_context *ctx, const vks_blockdiag_desc *d) {
     vks__lock(ctx);
     bd_problem bp;
     vks_status st = bd_validate(ctx, d->x, d->w, d->y, "y", fn, &bp);
-    if (st == VKS_OK && d->bias) st = mon__vector_view(ctx, d->bias, bp.dtype, bp.nb * bp.ob, fn, "bias");
+    if (st == VKS_OK && d->bias) st = vks__mon_vector_view(ctx, d->bias, bp.dtype, bp.nb * bp.ob, fn, "bias");
     if (st == VKS_OK) {
         const vks_tensor *ins[] = {d->x, d->w, d->bias};
         const char *names[] = {"x", "w", "bias"};
-        st = mon__check_no_alias(d->y, "y", ins, names, 3, fn);
+        st = vks__mon_check_no_alias(d->y, "y", ins, names, 3, fn);
     }
     if (st == VKS_OK) {
         st = vks__op_begin(ctx, "blockdiag_linear");
-        mon_bmm g = mon__bmm_init(bp.dtype, bp.nb, bp.batch, bp.ob, bp.ib);
+        mon_bmm g = vks__mon_bmm_init(bp.dtype, bp.nb, bp.batch, bp.ob, bp.ib);
         g.a = bp.x.address, g.a_bs = bp.ib, g.a_rs = bp.x.ld, g.a_cs = 1;
         g.b = bp.w, g.b_bs = bp.ob * bp.ib, g.b_rs = 1, g.b_cs = bp.ib;
         g.c = bp.y.address, g.c_bs = bp.ob, g.c_rs = bp.y.ld, g.c_cs = 1;
         g.bias = d->bias ? vks__tensor_address(d->bias) : 0, g.bias_bs = bp.ob, g.bias_cs = 1;
         g.activation = d->activation;
-        if (st == VKS_OK) st = mon__bmm_record(ctx, &g);
+        if (st == VKS_OK) st = vks__mon_bmm_record(ctx, &g);
         vks__op_end(ctx);
     }
     vks__unlock(ctx);
@@ -116,7 +116,7 @@ vks_status vks_blockdiag_backward(vks_context *ctx, const vks_blockdiag_backward
     mon_rows dx = {0};
     vks_status st = bd_validate(ctx, d->x, d->w, d->dy, "dy", fn, &bp);
     if (st == VKS_OK && d->dx) {
-        st = mon__rows_view(ctx, d->dx, fn, "dx", &dx);
+        st = vks__mon_rows_view(ctx, d->dx, fn, "dx", &dx);
         if (st == VKS_OK) st = vks__check_dtype(d->dx, bp.dtype, fn, "dx");
         if (st == VKS_OK && (dx.rows != bp.batch || dx.cols != bp.nb * bp.ib))
             st = vks__error(VKS_ERROR_SHAPE_MISMATCH, "%s: dx is %lld x %lld, expected x's shape %lld x %lld", fn,
@@ -124,33 +124,33 @@ vks_status vks_blockdiag_backward(vks_context *ctx, const vks_blockdiag_backward
     }
     int64_t dws[3];
     if (st == VKS_OK && d->dw) {
-        st = mon__weight_view(ctx, d->dw, bp.dtype, fn, "dw", dws);
+        st = vks__mon_weight_view(ctx, d->dw, bp.dtype, fn, "dw", dws);
         if (st == VKS_OK && (dws[0] != bp.nb || dws[1] != bp.ob || dws[2] != bp.ib))
             st = vks__error(VKS_ERROR_SHAPE_MISMATCH, "%s: dw is (%lld, %lld, %lld), expected w's shape (%lld, %lld, %lld)",
                             fn, (long long)dws[0], (long long)dws[1], (long long)dws[2], (long long)bp.nb,
                             (long long)bp.ob, (long long)bp.ib);
     }
-    if (st == VKS_OK && d->dbias) st = mon__vector_view(ctx, d->dbias, bp.dtype, bp.nb * bp.ob, fn, "dbias");
+    if (st == VKS_OK && d->dbias) st = vks__mon_vector_view(ctx, d->dbias, bp.dtype, bp.nb * bp.ob, fn, "dbias");
     const vks_tensor *ins[] = {d->x, d->w, d->dy, d->dx, d->dw, d->dbias};
     const char *names[] = {"x", "w", "dy", "dx", "dw", "dbias"};
-    if (st == VKS_OK) st = mon__check_no_alias(d->dx, "dx", ins, names, 6, fn);
-    if (st == VKS_OK) st = mon__check_no_alias(d->dw, "dw", ins, names, 6, fn);
-    if (st == VKS_OK) st = mon__check_no_alias(d->dbias, "dbias", ins, names, 6, fn);
+    if (st == VKS_OK) st = vks__mon_check_no_alias(d->dx, "dx", ins, names, 6, fn);
+    if (st == VKS_OK) st = vks__mon_check_no_alias(d->dw, "dw", ins, names, 6, fn);
+    if (st == VKS_OK) st = vks__mon_check_no_alias(d->dbias, "dbias", ins, names, 6, fn);
     if (st == VKS_OK) {
         st = vks__op_begin(ctx, "blockdiag_backward");
         if (st == VKS_OK && d->dx) { /* dx_i = dy_i w[i] */
-            mon_bmm g = mon__bmm_init(bp.dtype, bp.nb, bp.batch, bp.ib, bp.ob);
+            mon_bmm g = vks__mon_bmm_init(bp.dtype, bp.nb, bp.batch, bp.ib, bp.ob);
             g.a = bp.y.address, g.a_bs = bp.ob, g.a_rs = bp.y.ld, g.a_cs = 1;
             g.b = bp.w, g.b_bs = bp.ob * bp.ib, g.b_rs = bp.ib, g.b_cs = 1;
             g.c = dx.address, g.c_bs = bp.ib, g.c_rs = dx.ld, g.c_cs = 1;
-            st = mon__bmm_record(ctx, &g);
+            st = vks__mon_bmm_record(ctx, &g);
         }
         if (st == VKS_OK && d->dw) { /* dw[i] = dy_i^T x_i */
-            mon_bmm g = mon__bmm_init(bp.dtype, bp.nb, bp.ob, bp.ib, bp.batch);
+            mon_bmm g = vks__mon_bmm_init(bp.dtype, bp.nb, bp.ob, bp.ib, bp.batch);
             g.a = bp.y.address, g.a_bs = bp.ob, g.a_rs = 1, g.a_cs = bp.y.ld;
             g.b = bp.x.address, g.b_bs = bp.ib, g.b_rs = bp.x.ld, g.b_cs = 1;
             g.c = vks__tensor_address(d->dw), g.c_bs = bp.ob * bp.ib, g.c_rs = bp.ib, g.c_cs = 1;
-            st = mon__bmm_record(ctx, &g);
+            st = vks__mon_bmm_record(ctx, &g);
         }
         if (st == VKS_OK && d->dbias)
             st = colsum_record(ctx, bp.dtype, bp.y.address, bp.batch, bp.y.cols, bp.y.ld, vks__tensor_address(d->dbias));
@@ -183,12 +183,12 @@ vks_status vks_monarch_backward(vks_context *ctx, const vks_monarch_backward_des
     } while (0)
     CHECK(vks__check_tensor(ctx, d->w1, fn, "w1"));
     if (st == VKS_OK) dt = d->w1->dtype;
-    CHECK(mon__check_dtype(ctx, dt, fn, "w1"));
-    CHECK(mon__weight_view(ctx, d->w1, dt, fn, "w1", w1s));
-    CHECK(mon__weight_view(ctx, d->w2, dt, fn, "w2", w2s));
-    CHECK(mon__rows_view(ctx, d->x, fn, "x", &x));
+    CHECK(vks__mon_check_dtype(ctx, dt, fn, "w1"));
+    CHECK(vks__mon_weight_view(ctx, d->w1, dt, fn, "w1", w1s));
+    CHECK(vks__mon_weight_view(ctx, d->w2, dt, fn, "w2", w2s));
+    CHECK(vks__mon_rows_view(ctx, d->x, fn, "x", &x));
     CHECK(vks__check_dtype(d->x, dt, fn, "x"));
-    CHECK(mon__rows_view(ctx, d->dy, fn, "dy", &dy));
+    CHECK(vks__mon_rows_view(ctx, d->dy, fn, "dy", &dy));
     CHECK(vks__check_dtype(d->dy, dt, fn, "dy"));
     int64_t k = 0, q = 0, p = 0, l = 0, s = 0, r = 0;
     if (st == VKS_OK) {
@@ -210,35 +210,35 @@ vks_status vks_monarch_backward(vks_context *ctx, const vks_monarch_backward_des
                             (long long)x.rows, (long long)(k * q));
         /* Padded shapes go through zero-padded copies of x and dy, indexed with 32 bits too. */
         else if (x.cols < k * p)
-            st = mon__check_copy_size(x.rows, k * p, fn, "the zero-padded x");
-        if (st == VKS_OK && dy.cols < l * s) st = mon__check_copy_size(x.rows, l * s, fn, "the zero-padded dy");
+            st = vks__mon_check_copy_size(x.rows, k * p, fn, "the zero-padded x");
+        if (st == VKS_OK && dy.cols < l * s) st = vks__mon_check_copy_size(x.rows, l * s, fn, "the zero-padded dy");
     }
     if (d->dx) {
-        CHECK(mon__rows_view(ctx, d->dx, fn, "dx", &dx));
+        CHECK(vks__mon_rows_view(ctx, d->dx, fn, "dx", &dx));
         CHECK(vks__check_dtype(d->dx, dt, fn, "dx"));
         if (st == VKS_OK && (dx.rows != x.rows || dx.cols != x.cols))
             st = vks__error(VKS_ERROR_SHAPE_MISMATCH, "%s: dx is %lld x %lld, expected x's shape %lld x %lld", fn,
                             (long long)dx.rows, (long long)dx.cols, (long long)x.rows, (long long)x.cols);
     }
     if (d->dw1) {
-        CHECK(mon__weight_view(ctx, d->dw1, dt, fn, "dw1", g1));
+        CHECK(vks__mon_weight_view(ctx, d->dw1, dt, fn, "dw1", g1));
         if (st == VKS_OK && (g1[0] != k || g1[1] != q || g1[2] != p))
             st = vks__error(VKS_ERROR_SHAPE_MISMATCH, "%s: dw1 is (%lld, %lld, %lld), expected w1's shape", fn,
                             (long long)g1[0], (long long)g1[1], (long long)g1[2]);
     }
     if (d->dw2) {
-        CHECK(mon__weight_view(ctx, d->dw2, dt, fn, "dw2", g2));
+        CHECK(vks__mon_weight_view(ctx, d->dw2, dt, fn, "dw2", g2));
         if (st == VKS_OK && (g2[0] != l || g2[1] != s || g2[2] != r))
             st = vks__error(VKS_ERROR_SHAPE_MISMATCH, "%s: dw2 is (%lld, %lld, %lld), expected w2's shape", fn,
                             (long long)g2[0], (long long)g2[1], (long long)g2[2]);
     }
-    if (d->dbias) CHECK(mon__vector_view(ctx, d->dbias, dt, dy.cols, fn, "dbias"));
+    if (d->dbias) CHECK(vks__mon_vector_view(ctx, d->dbias, dt, dy.cols, fn, "dbias"));
     const vks_tensor *ins[] = {d->x, d->w1, d->w2, d->dy, d->dx, d->dw1, d->dw2, d->dbias};
     const char *names[] = {"x", "w1", "w2", "dy", "dx", "dw1", "dw2", "dbias"};
-    CHECK(mon__check_no_alias(d->dx, "dx", ins, names, 8, fn));
-    CHECK(mon__check_no_alias(d->dw1, "dw1", ins, names, 8, fn));
-    CHECK(mon__check_no_alias(d->dw2, "dw2", ins, names, 8, fn));
-    CHECK(mon__check_no_alias(d->dbias, "dbias", ins, names, 8, fn));
+    CHECK(vks__mon_check_no_alias(d->dx, "dx", ins, names, 8, fn));
+    CHECK(vks__mon_check_no_alias(d->dw1, "dw1", ins, names, 8, fn));
+    CHECK(vks__mon_check_no_alias(d->dw2, "dw2", ins, names, 8, fn));
+    CHECK(vks__mon_check_no_alias(d->dbias, "dbias", ins, names, 8, fn));
 #undef CHECK
     if (st != VKS_OK) {
         vks__unlock(ctx);
@@ -263,50 +263,50 @@ vks_status vks_monarch_backward(vks_context *ctx, const vks_monarch_backward_des
     if (st == VKS_OK && pad_x) {
         mon_permute pm = {.dtype = dt, .src = x.address, .dst = xp, .n0 = B, .n1 = 1, .n2 = kp, .s0 = x.ld, .s2 = 1,
                           .d0 = kp, .d2 = 1, .src_lim = x.cols, .col_lim = INT32_MAX};
-        st = mon__permute_record(ctx, &pm);
+        st = vks__mon_permute_record(ctx, &pm);
         xa = xp, ldx = kp;
     }
     if (st == VKS_OK && pad_dy) {
         mon_permute pm = {.dtype = dt, .src = dy.address, .dst = dyp, .n0 = B, .n1 = 1, .n2 = ls, .s0 = dy.ld, .s2 = 1,
                           .d0 = ls, .d2 = 1, .src_lim = dy.cols, .col_lim = INT32_MAX};
-        st = mon__permute_record(ctx, &pm);
+        st = vks__mon_permute_record(ctx, &pm);
         dya = dyp, ldy = ls;
     }
     if (st == VKS_OK && need_out1) { /* the forward's intermediate, recomputed: out1 = x_i w1[i]^T */
-        mon_bmm g = mon__bmm_init(dt, k, B, q, p);
+        mon_bmm g = vks__mon_bmm_init(dt, k, B, q, p);
         g.a = xa, g.a_bs = p, g.a_rs = ldx, g.a_cs = 1;
         g.b = vks__tensor_address(d->w1), g.b_bs = q * p, g.b_rs = 1, g.b_cs = p;
         g.c = out1, g.c_bs = q, g.c_rs = kq, g.c_cs = 1;
-        st = mon__bmm_record(ctx, &g);
+        st = vks__mon_bmm_record(ctx, &g);
     }
     if (st == VKS_OK && need_out1) { /* dw2[l] = dout_l^T u_l: dout(t, b) = dy[b, t*l + l_idx], u(b, rho) = out1[b, rho*l + l_idx] */
-        mon_bmm g = mon__bmm_init(dt, l, s, r, B);
+        mon_bmm g = vks__mon_bmm_init(dt, l, s, r, B);
         g.a = dya, g.a_bs = 1, g.a_rs = l, g.a_cs = ldy;
         g.b = out1, g.b_bs = 1, g.b_rs = kq, g.b_cs = l;
         g.c = vks__tensor_address(d->dw2), g.c_bs = s * r, g.c_rs = r, g.c_cs = 1;
-        st = mon__bmm_record(ctx, &g);
+        st = vks__mon_bmm_record(ctx, &g);
     }
     if (st == VKS_OK && need_dout1) { /* du_l = dout_l w2[l], written through the inverse shuffle into dout1 (B, k*q) */
-        mon_bmm g = mon__bmm_init(dt, l, B, r, s);
+        mon_bmm g = vks__mon_bmm_init(dt, l, B, r, s);
         g.a = dya, g.a_bs = 1, g.a_rs = ldy, g.a_cs = l;
         g.b = vks__tensor_address(d->w2), g.b_bs = s * r, g.b_rs = r, g.b_cs = 1;
         g.c = dout1, g.c_bs = 1, g.c_rs = kq, g.c_cs = l;
-        st = mon__bmm_record(ctx, &g);
+        st = vks__mon_bmm_record(ctx, &g);
     }
     if (st == VKS_OK && d->dx) { /* dx_i = dout1_i w1[i], columns past x's width dropped */
-        mon_bmm g = mon__bmm_init(dt, k, B, p, q);
+        mon_bmm g = vks__mon_bmm_init(dt, k, B, p, q);
         g.a = dout1, g.a_bs = q, g.a_rs = kq, g.a_cs = 1;
         g.b = vks__tensor_address(d->w1), g.b_bs = q * p, g.b_rs = p, g.b_cs = 1;
         g.c = dx.address, g.c_bs = p, g.c_rs = dx.ld, g.c_cs = 1;
         g.n_z = p, g.n_j = 1, g.n_lim = x.cols;
-        st = mon__bmm_record(ctx, &g);
+        st = vks__mon_bmm_record(ctx, &g);
     }
     if (st == VKS_OK && d->dw1) { /* dw1[i] = dout1_i^T x_i */
-        mon_bmm g = mon__bmm_init(dt, k, q, p, B);
+        mon_bmm g = vks__mon_bmm_init(dt, k, q, p, B);
         g.a = dout1, g.a_bs = q, g.a_rs = 1, g.a_cs = kq;
         g.b = xa, g.b_bs = p, g.b_rs = ldx, g.b_cs = 1;
         g.c = vks__tensor_address(d->dw1), g.c_bs = q * p, g.c_rs = p, g.c_cs = 1;
-        st = mon__bmm_record(ctx, &g);
+        st = vks__mon_bmm_record(ctx, &g);
     }
     if (st == VKS_OK && d->dbias) st = colsum_record(ctx, dt, dy.address, B, dy.cols, dy.ld, vks__tensor_address(d->dbias));
     vks__op_end(ctx);

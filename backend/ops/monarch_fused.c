@@ -43,13 +43,13 @@ static bool plan_dot(const vks_context *ctx, const mon_problem *pr, mon_fused_co
     return true;
 }
 
-bool mon__fused_plan(const vks_context *ctx, const mon_problem *pr, mon_fused_config *cfg) {
-    if (mon__gpu_kernels(ctx) && plan_dot(ctx, pr, cfg)) return true;
+bool vks__mon_fused_plan(const vks_context *ctx, const mon_problem *pr, mon_fused_config *cfg) {
+    if (vks__mon_gpu_kernels(ctx) && plan_dot(ctx, pr, cfg)) return true;
     if (pr->q % pr->l != 0) return false;
     const int64_t R = pr->q / pr->l;
     const uint64_t shared_floats = ctx->probe.info.max_shared_memory_bytes / 4; /* the intermediate is f32 */
     const bool f16 = pr->dtype == VKS_DTYPE_F16;
-    if (!mon__gpu_kernels(ctx)) {
+    if (!vks__mon_gpu_kernels(ctx)) {
         const uint32_t sg = ctx->probe.info.subgroup_size;
         /* Rows per tile: weights are loaded once per tile, so as many as the batch has, up to 2*SG
          * (measured: 16 rows x 16 blocks beat 8 x 32 and 32 x 8 at n = 1024, nblocks = 32). */
@@ -105,16 +105,16 @@ bool mon__fused_plan(const vks_context *ctx, const mon_problem *pr, mon_fused_co
     return true;
 }
 
-bool mon__fused_preferred(const vks_context *ctx, const mon_problem *pr) {
+bool vks__mon_fused_preferred(const vks_context *ctx, const mon_problem *pr) {
     /* lavapipe: measured faster than two-pass at every shape it takes (it saves the
      * intermediate's global round trip, the loads that dominate there). GPUs: the decode
      * kernel (batch <= 32), one launch instead of two with every block in parallel; the tiled
      * kernel walks w1's blocks in sequence and re-reads x once per group of output blocks,
      * so larger batches go two-pass until measurements say otherwise (docs/monarch.md). */
-    return !mon__gpu_kernels(ctx) || pr->batch <= 32;
+    return !vks__mon_gpu_kernels(ctx) || pr->batch <= 32;
 }
 
-vks_status mon__forward_fused(vks_context *ctx, const mon_problem *pr, const mon_fused_config *cfg) {
+vks_status vks__mon_forward_fused(vks_context *ctx, const mon_problem *pr, const mon_fused_config *cfg) {
     fused_push pc = {.x = pr->x, .w1 = pr->w1, .w2 = pr->w2, .y = pr->y, .bias = pr->bias,
                      .batch = (uint32_t)pr->batch, .n_in = (uint32_t)pr->n_in, .m_out = (uint32_t)pr->m_out,
                      .ldx = (uint32_t)pr->ldx, .ldy = (uint32_t)pr->ldy, .k = (uint32_t)pr->k, .q = (uint32_t)pr->q,

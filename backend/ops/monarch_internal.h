@@ -16,19 +16,19 @@ typedef struct mon_rows {
     int64_t rows, cols, ld;
 } mon_rows;
 
-vks_status mon__rows_view(const vks_context *ctx, const vks_tensor *t, const char *fn, const char *arg,
+vks_status vks__mon_rows_view(const vks_context *ctx, const vks_tensor *t, const char *fn, const char *arg,
                           mon_rows *out);
 /* A compact rank-3 weight tensor (blocks, rows, cols) of dtype `dt` with every size >= 1. */
-vks_status mon__weight_view(const vks_context *ctx, const vks_tensor *t, vks_dtype dt, const char *fn,
+vks_status vks__mon_weight_view(const vks_context *ctx, const vks_tensor *t, vks_dtype dt, const char *fn,
                             const char *arg, int64_t shape[3]);
 /* f32, or f16 with 16-bit storage. */
-vks_status mon__check_dtype(const vks_context *ctx, vks_dtype dt, const char *fn, const char *arg);
+vks_status vks__mon_check_dtype(const vks_context *ctx, vks_dtype dt, const char *fn, const char *arg);
 /* An optional bias / dbias: rank 1, `n` elements, stride 1, dtype dt. */
-vks_status mon__vector_view(const vks_context *ctx, const vks_tensor *t, vks_dtype dt, int64_t n, const char *fn,
+vks_status vks__mon_vector_view(const vks_context *ctx, const vks_tensor *t, vks_dtype dt, int64_t n, const char *fn,
                             const char *arg);
-bool mon__overlap(const vks_tensor *a, const vks_tensor *b);
+bool vks__mon_overlap(const vks_tensor *a, const vks_tensor *b);
 /* Fails when `out` shares memory with any of the (possibly NULL) inputs. */
-vks_status mon__check_no_alias(const vks_tensor *out, const char *out_name, const vks_tensor *const *ins,
+vks_status vks__mon_check_no_alias(const vks_tensor *out, const char *out_name, const vks_tensor *const *ins,
                                const char *const *in_names, int n_ins, const char *fn);
 
 /* One Monarch problem: x (batch, n_in) -> y (batch, m_out), w1 (k, q, p), w2 (l, s, r). */
@@ -45,7 +45,7 @@ typedef struct mon_problem {
 
 /* Which kernel family runs: the GPU one (shared-memory tiles) unless the device is a CPU;
  * VKS_MONARCH_KERNELS=gpu|cpu forces one (tests run the GPU kernels on lavapipe with it). */
-bool mon__gpu_kernels(const vks_context *ctx);
+bool vks__mon_gpu_kernels(const vks_context *ctx);
 
 /* lavapipe (llvmpipe) ends every loop of a shader invocation once 65535 loop iterations
  * have run in it, counted over all its loops and never reset, and the results are then
@@ -55,7 +55,7 @@ bool mon__gpu_kernels(const vks_context *ctx);
 
 /* A temporary copy of rows x cols elements (zero-padded x or dy, out2) must stay within the
  * kernels' 32-bit indexing: OUT_OF_RANGE naming `what` otherwise. */
-vks_status mon__check_copy_size(int64_t rows, int64_t cols, const char *fn, const char *what);
+vks_status vks__mon_check_copy_size(int64_t rows, int64_t cols, const char *fn, const char *what);
 
 /* A strided block-batched GEMM (shaders/common/monarch_bmm_push.glsl). */
 typedef struct mon_bmm {
@@ -63,14 +63,14 @@ typedef struct mon_bmm {
     int64_t m, n, k, blocks;
     VkDeviceAddress a, b, c, bias;
     int64_t a_bs, a_rs, a_cs, b_bs, b_rs, b_cs, c_bs, c_rs, c_cs, bias_bs, bias_cs;
-    /* Limits (mon__bmm_init sets "none"): K_z = min(k, ceil((k_lim - z*k_z)/k_j)) terms,
+    /* Limits (vks__mon_bmm_init sets "none"): K_z = min(k, ceil((k_lim - z*k_z)/k_j)) terms,
      * N_z = min(n, ceil((n_lim - z*n_z)/n_j)) written columns. */
     int64_t k_z, k_j, k_lim, n_z, n_j, n_lim;
     vks_activation activation;
 } mon_bmm;
 
-mon_bmm mon__bmm_init(vks_dtype dt, int64_t blocks, int64_t m, int64_t n, int64_t k);
-vks_status mon__bmm_record(vks_context *ctx, const mon_bmm *g);
+mon_bmm vks__mon_bmm_init(vks_dtype dt, int64_t blocks, int64_t m, int64_t n, int64_t k);
+vks_status vks__mon_bmm_record(vks_context *ctx, const mon_bmm *g);
 
 /* An explicit permutation pass (shaders/monarch_permute.comp). */
 typedef struct mon_permute {
@@ -83,7 +83,7 @@ typedef struct mon_permute {
     vks_activation activation;
 } mon_permute;
 
-vks_status mon__permute_record(vks_context *ctx, const mon_permute *pm);
+vks_status vks__mon_permute_record(vks_context *ctx, const mon_permute *pm);
 
 /* The forward paths. */
 typedef struct mon_fused_config {
@@ -93,13 +93,13 @@ typedef struct mon_fused_config {
 } mon_fused_config;
 
 /* Whether the fused kernel can take this problem on this device (and how). */
-bool mon__fused_plan(const vks_context *ctx, const mon_problem *pr, mon_fused_config *cfg);
+bool vks__mon_fused_plan(const vks_context *ctx, const mon_problem *pr, mon_fused_config *cfg);
 /* Whether VKS_MONARCH_PATH_AUTO takes the fused kernel when it can. */
-bool mon__fused_preferred(const vks_context *ctx, const mon_problem *pr);
-vks_status mon__forward_fused(vks_context *ctx, const mon_problem *pr, const mon_fused_config *cfg);
+bool vks__mon_fused_preferred(const vks_context *ctx, const mon_problem *pr);
+vks_status vks__mon_forward_fused(vks_context *ctx, const mon_problem *pr, const mon_fused_config *cfg);
 /* Two dispatches; out1 (batch, k*q) goes to `scratch` (0: the context's scratch). */
-vks_status mon__forward_two_pass(vks_context *ctx, const mon_problem *pr, VkDeviceAddress scratch);
-vks_status mon__forward_unfused(vks_context *ctx, const mon_problem *pr);
+vks_status vks__mon_forward_two_pass(vks_context *ctx, const mon_problem *pr, VkDeviceAddress scratch);
+vks_status vks__mon_forward_unfused(vks_context *ctx, const mon_problem *pr);
 
 /* Bytes of one element / address of element `index` of an array at `base`. */
 static inline VkDeviceAddress mon__addr(VkDeviceAddress base, int64_t index, vks_dtype dt) {

@@ -88,12 +88,12 @@ vks_status vks_monarch_project(vks_context *ctx, const vks_monarch_project_desc 
     if (ctx->host_cmd)
         st = vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: reads its result back, so it cannot run during external "
                                                     "recording", fn);
-    CHECK(mon__rows_view(ctx, d->m, fn, "m", &mm));
+    CHECK(vks__mon_rows_view(ctx, d->m, fn, "m", &mm));
     if (st == VKS_OK) dt = d->m->dtype;
-    CHECK(mon__check_dtype(ctx, dt, fn, "m"));
+    CHECK(vks__mon_check_dtype(ctx, dt, fn, "m"));
     if (st == VKS_OK && d->m->ndim != 2) st = vks__check_ndim(d->m, 2, 2, fn, "m");
-    CHECK(mon__weight_view(ctx, d->w1, dt, fn, "w1", w1s));
-    CHECK(mon__weight_view(ctx, d->w2, dt, fn, "w2", w2s));
+    CHECK(vks__mon_weight_view(ctx, d->w1, dt, fn, "w1", w1s));
+    CHECK(vks__mon_weight_view(ctx, d->w2, dt, fn, "w2", w2s));
     const int64_t k = w1s[0], q = w1s[1], p = w1s[2], l = w2s[0], s = w2s[1], r = w2s[2];
     if (st == VKS_OK) {
         if (l * r != k * q)
@@ -106,8 +106,8 @@ vks_status vks_monarch_project(vks_context *ctx, const vks_monarch_project_desc 
     }
     const vks_tensor *ins[] = {d->m, d->w1, d->w2};
     const char *names[] = {"m", "w1", "w2"};
-    CHECK(mon__check_no_alias(d->w1, "w1", ins, names, 3, fn));
-    CHECK(mon__check_no_alias(d->w2, "w2", ins, names, 3, fn));
+    CHECK(vks__mon_check_no_alias(d->w1, "w1", ins, names, 3, fn));
+    CHECK(vks__mon_check_no_alias(d->w2, "w2", ins, names, 3, fn));
 #undef CHECK
     /* One 16-byte result per block pair, 32-bit block indices (checked before the loop over
      * the pairs below, which tiny padded m and long weights could make very long). */
@@ -131,7 +131,7 @@ vks_status vks_monarch_project(vks_context *ctx, const vks_monarch_project_desc 
     if (st == VKS_OK) {
         st = vks__op_begin(ctx, "monarch_project");
         if (st == VKS_OK) st = vks__scratch(ctx, (uint64_t)blocks * per_block * 4, &scratch);
-        const bool gpu = mon__gpu_kernels(ctx);
+        const bool gpu = vks__mon_gpu_kernels(ctx);
         const int64_t re = VKS_MIN(rmax, VKS_MIN(s, p)), iters_total = (d->max_iterations ? d->max_iterations : 64) + 1;
         /* Invocations per block: 64 for the GPU kernels; for the CPU ones the fewest (cheapest
          * barriers) that keep an iteration well inside lavapipe's loop budget. On CPU devices

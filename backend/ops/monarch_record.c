@@ -10,7 +10,7 @@
 
 #include "monarch_internal.h"
 
-bool mon__gpu_kernels(const vks_context *ctx) {
+bool vks__mon_gpu_kernels(const vks_context *ctx) {
     /* The environment can force either family on any device (tests run both everywhere);
      * otherwise the runtime's choice, which VKS_CONTEXT_GPU_KERNELS also steers. */
     const char *force = getenv("VKS_MONARCH_KERNELS");
@@ -34,7 +34,7 @@ _Static_assert(sizeof(bmm_push) == 128 && offsetof(bmm_push, m) == 32 && offseto
                    offsetof(bmm_push, n_lim) == 112,
                "bmm_push must mirror shaders/common/monarch_bmm_push.glsl");
 
-mon_bmm mon__bmm_init(vks_dtype dt, int64_t blocks, int64_t m, int64_t n, int64_t k) {
+mon_bmm vks__mon_bmm_init(vks_dtype dt, int64_t blocks, int64_t m, int64_t n, int64_t k) {
     return (mon_bmm){.dtype = dt, .m = m, .n = n, .k = k, .blocks = blocks, .k_z = 0, .k_j = 1, .k_lim = k,
                      .n_z = 0, .n_j = 1, .n_lim = n};
 }
@@ -58,7 +58,7 @@ static bool use_coopmat(const vks_context *ctx, const mon_bmm *g) {
     if (g->dtype != VKS_DTYPE_F16 || !vks__tensor_cores(ctx)) return false;
     if (opt && !strcmp(opt, "0")) return false;
     if (opt && !strcmp(opt, "1")) return true;
-    return g->m <= 256 && mon__gpu_kernels(ctx);
+    return g->m <= 256 && vks__mon_gpu_kernels(ctx);
 }
 
 /* VKS_MONARCH_COOPMAT=emulate: the same tiles with the fragment operations emulated (tests). */
@@ -74,7 +74,7 @@ static bool use_coopmat_emulation(const vks_context *ctx, const mon_bmm *g) {
  * f32 as in f16 on the H100 (docs/monarch.md). */
 static bool use_grouped(const vks_context *ctx) {
     const char *opt = getenv("VKS_MONARCH_GROUPED");
-    return opt && !strcmp(opt, "1") && mon__gpu_kernels(ctx);
+    return opt && !strcmp(opt, "1") && vks__mon_gpu_kernels(ctx);
 }
 
 static bool coopmat_forced(void) {
@@ -124,7 +124,7 @@ static uint32_t cpu_tn(int64_t n, uint32_t sg) {
     return tn;
 }
 
-vks_status mon__bmm_record(vks_context *ctx, const mon_bmm *g) {
+vks_status vks__mon_bmm_record(vks_context *ctx, const mon_bmm *g) {
     if (g->m == 0 || g->n == 0 || g->blocks == 0) return VKS_OK;
     bmm_push pc = {.a = g->a, .b = g->b, .c = g->c, .bias = g->bias,
                    .m = (uint32_t)g->m, .n = (uint32_t)g->n, .k = (uint32_t)g->k,
@@ -159,7 +159,7 @@ vks_status mon__bmm_record(vks_context *ctx, const mon_bmm *g) {
         const uint32_t iters_per_step = 1 + gc.bk + VKS_CEIL_DIV(gc.g * gc.bn * gc.bk, threads) +
                                         VKS_CEIL_DIV(gc.g * gc.bm * gc.bk, threads);
         cpu_kslice = (int64_t)(60000 / iters_per_step) * gc.bk;
-    } else if (!mon__gpu_kernels(ctx)) {
+    } else if (!vks__mon_gpu_kernels(ctx)) {
         /* lavapipe: see shaders/monarch_bmm_regtile.comp. Pairs need the pair to be one
          * aligned unit in every block and row. */
         const uint32_t sg = ctx->probe.info.subgroup_size, tn = cpu_tn(g->n, sg);
@@ -263,7 +263,7 @@ typedef struct permute_push {
 _Static_assert(sizeof(permute_push) == 72 && offsetof(permute_push, d0) == 56,
                "permute_push must mirror shaders/monarch_permute.comp");
 
-vks_status mon__permute_record(vks_context *ctx, const mon_permute *pm) {
+vks_status vks__mon_permute_record(vks_context *ctx, const mon_permute *pm) {
     const int64_t total = pm->n0 * pm->n1 * pm->n2;
     if (total == 0) return VKS_OK;
     permute_push pc = {.src = pm->src, .dst = pm->dst, .bias = pm->bias,
@@ -285,7 +285,7 @@ vks_status mon__permute_record(vks_context *ctx, const mon_permute *pm) {
 /* Stage 1 of the forward: out1 (batch, k*q) row-major = per block i, x_i w1[i]^T, the
  * columns of x past n_in read as zeros. */
 static mon_bmm stage1(const mon_problem *pr, VkDeviceAddress out1) {
-    mon_bmm g = mon__bmm_init(pr->dtype, pr->k, pr->batch, pr->q, pr->p);
+    mon_bmm g = vks__mon_bmm_init(pr->dtype, pr->k, pr->batch, pr->q, pr->p);
     g.a = pr->x, g.a_bs = pr->p, g.a_rs = pr->ldx, g.a_cs = 1;
     g.b = pr->w1, g.b_bs = pr->q * pr->p, g.b_rs = 1, g.b_cs = pr->p;
     g.c = out1, g.c_bs = pr->q, g.c_rs = pr->k * pr->q, g.c_cs = 1;
@@ -293,26 +293,26 @@ static mon_bmm stage1(const mon_problem *pr, VkDeviceAddress out1) {
     return g;
 }
 
-vks_status mon__forward_two_pass(vks_context *ctx, const mon_problem *pr, VkDeviceAddress scratch) {
+vks_status vks__mon_forward_two_pass(vks_context *ctx, const mon_problem *pr, VkDeviceAddress scratch) {
     const int64_t kq = pr->k * pr->q;
     if (!scratch) VKS_TRY(vks__scratch(ctx, (uint64_t)(pr->batch * kq) * vks__dtype_bytes(pr->dtype), &scratch));
     mon_bmm g1 = stage1(pr, scratch);
-    VKS_TRY(mon__bmm_record(ctx, &g1));
+    VKS_TRY(vks__mon_bmm_record(ctx, &g1));
     /* Stage 2, the middle permutation in A's strides and the output one in C's: block
      * l_idx reads u(b, rho) = out1[b, rho*l + l_idx] and writes y[b, t*l + l_idx]. */
-    mon_bmm g2 = mon__bmm_init(pr->dtype, pr->l, pr->batch, pr->s, pr->r);
+    mon_bmm g2 = vks__mon_bmm_init(pr->dtype, pr->l, pr->batch, pr->s, pr->r);
     g2.a = scratch, g2.a_bs = 1, g2.a_rs = kq, g2.a_cs = pr->l;
     g2.b = pr->w2, g2.b_bs = pr->s * pr->r, g2.b_rs = 1, g2.b_cs = pr->r;
     g2.c = pr->y, g2.c_bs = 1, g2.c_rs = pr->ldy, g2.c_cs = pr->l;
     g2.bias = pr->bias, g2.bias_bs = 1, g2.bias_cs = pr->l;
     g2.n_z = 1, g2.n_j = pr->l, g2.n_lim = pr->m_out;
     g2.activation = pr->activation;
-    return mon__bmm_record(ctx, &g2);
+    return vks__mon_bmm_record(ctx, &g2);
 }
 
 static int64_t align_elems(int64_t n) { return (n + 63) & ~(int64_t)63; }
 
-vks_status mon__forward_unfused(vks_context *ctx, const mon_problem *pr) {
+vks_status vks__mon_forward_unfused(vks_context *ctx, const mon_problem *pr) {
     /* As the peers run it: bmm, explicit middle shuffle, bmm, explicit output shuffle;
      * plus a zero-padded copy of x first when x is narrower than k*p. */
     const int64_t B = pr->batch, kp = pr->k * pr->p, kq = pr->k * pr->q, ls = pr->l * pr->s;
@@ -328,7 +328,7 @@ vks_status mon__forward_unfused(vks_context *ctx, const mon_problem *pr) {
     if (pad_x) {
         mon_permute pm = {.dtype = dt, .src = pr->x, .dst = xp, .n0 = B, .n1 = 1, .n2 = kp, .s0 = pr->ldx, .s2 = 1,
                           .d0 = kp, .d2 = 1, .src_lim = pr->n_in, .col_lim = INT32_MAX};
-        VKS_TRY(mon__permute_record(ctx, &pm));
+        VKS_TRY(vks__mon_permute_record(ctx, &pm));
         x = xp, ldx = kp;
     }
     /* out1 (B, k, q) = x_i w1[i]^T per block: the library's dense GEMM on strided views. */
@@ -340,7 +340,7 @@ vks_status mon__forward_unfused(vks_context *ctx, const mon_problem *pr) {
     /* 'b (r l) -> b l r' into a compact (B, l, r). */
     mon_permute mid = {.dtype = dt, .src = out1, .dst = u, .n0 = B, .n1 = pr->l, .n2 = pr->r, .s0 = kq, .s1 = 1,
                        .s2 = pr->l, .d0 = pr->l * pr->r, .d1 = pr->r, .d2 = 1, .col_lim = INT32_MAX};
-    VKS_TRY(mon__permute_record(ctx, &mid));
+    VKS_TRY(vks__mon_permute_record(ctx, &mid));
     /* out2 (B, l, s) = u_l w2[l]^T per block. */
     vks_gemm_args g2 = {.dtype = dt, .m = B, .n = pr->s, .k = pr->r, .batch = pr->l,
                         .a = u, .b = pr->w2, .c = out2,
@@ -351,5 +351,5 @@ vks_status mon__forward_unfused(vks_context *ctx, const mon_problem *pr) {
     mon_permute out = {.dtype = dt, .src = out2, .dst = pr->y, .bias = pr->bias, .n0 = B, .n1 = pr->s, .n2 = pr->l,
                        .s0 = ls, .s1 = 1, .s2 = pr->s, .d0 = pr->ldy, .d1 = pr->l, .d2 = 1,
                        .col_lim = pr->m_out, .activation = pr->activation};
-    return mon__permute_record(ctx, &out);
+    return vks__mon_permute_record(ctx, &out);
 }

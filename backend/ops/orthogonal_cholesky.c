@@ -40,23 +40,23 @@ typedef struct fixup_push {
 } fixup_push;
 _Static_assert(sizeof(fixup_push) == 48, "fixup_push mirrors shaders/orthogonal_chol_fixup.comp");
 
-uint64_t orth_cholesky_ws_bytes(const vks_context *ctx, vks_dtype dt, int64_t batch, int64_t n) {
+uint64_t vks__orth_cholesky_ws_bytes(const vks_context *ctx, vks_dtype dt, int64_t batch, int64_t n) {
     const uint64_t nb = block_size(ctx, dt), es = vks__dtype_bytes(dt);
     return orth_round(batch * nb * nb * es) + orth_round(batch * (uint64_t)n * nb * es);
 }
 
-vks_status orth_cholesky_record(vks_context *ctx, orth_mat a, orth_mat l, VkDeviceAddress status, VkDeviceAddress info,
+vks_status vks__orth_cholesky_record(vks_context *ctx, orth_mat a, orth_mat l, VkDeviceAddress status, VkDeviceAddress info,
                                 orth_ws *ws) {
     const vks_dtype dt = l.dtype;
     const int64_t n = l.rows, batch = l.batch;
     const uint32_t nb = block_size(ctx, dt);
     const size_t es = vks__dtype_bytes(dt);
-    const VkDeviceAddress w = orth_take(ws, batch * nb * nb * es);
-    const VkDeviceAddress panel = orth_take(ws, batch * (uint64_t)n * nb * es);
-    VKS_TRY(orth_ws_fill(ctx, status, 8 * (uint64_t)batch, 0xFFFFFFFFu)); /* -1: no failure */
+    const VkDeviceAddress w = vks__orth_take(ws, batch * nb * nb * es);
+    const VkDeviceAddress panel = vks__orth_take(ws, batch * (uint64_t)n * nb * es);
+    VKS_TRY(vks__orth_ws_fill(ctx, status, 8 * (uint64_t)batch, 0xFFFFFFFFu)); /* -1: no failure */
     if (a.address == l.address && a.row_stride == l.row_stride && a.col_stride == l.col_stride)
-        VKS_TRY(orth_copy(ctx, ORTH_ZERO_UPPER, NULL, &l));
-    else VKS_TRY(orth_copy(ctx, ORTH_COPY_LOWER, &a, &l));
+        VKS_TRY(vks__orth_copy(ctx, ORTH_ZERO_UPPER, NULL, &l));
+    else VKS_TRY(vks__orth_copy(ctx, ORTH_COPY_LOWER, &a, &l));
     const vks_spec dspec = {.count = 2, .values = {vks__cpu_kernels(ctx) ? 64u : 256u, nb}};
     for (int64_t k0 = 0; k0 < n; k0 += nb) {
         const int64_t kb = VKS_MIN((int64_t)nb, n - k0), rest = n - k0 - kb;
@@ -76,12 +76,12 @@ vks_status orth_cholesky_record(vks_context *ctx, orth_mat a, orth_mat l, VkDevi
         const orth_mat p21 = orth_dense(panel, dt, batch, rest, kb);
         orth_mat winv = orth_dense(w, dt, batch, kb, kb);
         winv.row_stride = nb, winv.batch_stride = (int64_t)nb * nb;
-        VKS_TRY(orth_copy(ctx, ORTH_COPY, &l21, &p21));
-        VKS_TRY(orth_gemm(ctx, 1.0, p21, orth_t(winv), 0.0, l21));
+        VKS_TRY(vks__orth_copy(ctx, ORTH_COPY, &l21, &p21));
+        VKS_TRY(vks__orth_gemm(ctx, 1.0, p21, orth_t(winv), 0.0, l21));
         /* A22 -= L21 L21^T, lower triangle in place. */
         const orth_mat l22 = orth_sub(l, k0 + kb, k0 + kb, rest, rest);
         const orth_syrk_args sy = {.s = l21, .cin = l22, .cout = l22, .alpha = -1.0, .beta = 1.0, .mirror = false};
-        VKS_TRY(orth_syrk(ctx, &sy));
+        VKS_TRY(vks__orth_syrk(ctx, &sy));
     }
     fixup_push fp = {.l = l.address,
                      .status = status,
@@ -100,7 +100,7 @@ vks_status orth_cholesky_record(vks_context *ctx, orth_mat a, orth_mat l, VkDevi
 static vks_status cholesky_status(vks_context *ctx, VkDeviceAddress status, int64_t batch, const char *fn) {
     int32_t *st = malloc(8 * (size_t)batch);
     if (!st) return vks__error(VKS_ERROR_OUT_OF_HOST_MEMORY, "%s: out of host memory", fn);
-    vks_status r = orth_ws_read(ctx, status, st, 8 * (uint64_t)batch);
+    vks_status r = vks__orth_ws_read(ctx, status, st, 8 * (uint64_t)batch);
     for (int64_t z = 0; r == VKS_OK && z < batch; ++z) {
         if (st[2 * z] < 0) continue;
         if (st[2 * z + 1])
@@ -126,8 +126,8 @@ vks_status vks_cholesky_ex(vks_context *ctx, const vks_tensor *a, const vks_tens
                           options->struct_size, sizeof(vks_cholesky_options));
     vks__lock(ctx);
     orth_mat ma, ml;
-    vks_status st = orth_view(ctx, a, fn, "a", &ma);
-    if (st == VKS_OK) st = orth_out_view(ctx, l, fn, "l", &ml);
+    vks_status st = vks__orth_view(ctx, a, fn, "a", &ma);
+    if (st == VKS_OK) st = vks__orth_out_view(ctx, l, fn, "l", &ml);
     if (st == VKS_OK && ma.dtype != ml.dtype)
         st = vks__error(VKS_ERROR_DTYPE_MISMATCH, "%s: a has dtype %s but l has %s; expected the same", fn,
                         vks__dtype_name(ma.dtype), vks__dtype_name(ml.dtype));
@@ -142,31 +142,31 @@ vks_status vks_cholesky_ex(vks_context *ctx, const vks_tensor *a, const vks_tens
     if (st == VKS_OK && ml.col_stride != 1 && ml.rows > 1)
         st = vks__error(VKS_ERROR_UNSUPPORTED, "%s: l has strides (%lld, %lld); l must have a unit column stride", fn,
                         (long long)ml.row_stride, (long long)ml.col_stride);
-    const bool in_place = st == VKS_OK && orth_same_view(a, l);
-    if (st == VKS_OK && !in_place && orth_overlap(a, l))
+    const bool in_place = st == VKS_OK && vks__orth_same_view(a, l);
+    if (st == VKS_OK && !in_place && vks__orth_overlap(a, l))
         st = vks__error(VKS_ERROR_INVALID_ARGUMENT,
                         "%s: l overlaps a in memory without being the same tensor; pass l == a for in-place use", fn);
     const vks_tensor *info = options ? options->info : NULL;
-    if (st == VKS_OK && info) st = orth_check_info(ctx, info, ma.batch, fn, "options->info");
+    if (st == VKS_OK && info) st = vks__orth_check_info(ctx, info, ma.batch, fn, "options->info");
     if (st == VKS_OK && info) {
         const vks_tensor *ts[] = {a, l};
         const char *names[] = {"a", "l"};
-        st = orth_check_info_apart(info, ts, names, 2, fn, "options->info");
+        st = vks__orth_check_info_apart(info, ts, names, 2, fn, "options->info");
     }
     if (st != VKS_OK || ma.rows == 0 || ma.batch == 0) {
         vks__unlock(ctx);
         return st;
     }
     orth_ws ws;
-    st = orth_ws_begin(ctx, orth_round(8 * (uint64_t)ma.batch) + orth_cholesky_ws_bytes(ctx, ma.dtype, ma.batch, ma.rows),
+    st = vks__orth_ws_begin(ctx, orth_round(8 * (uint64_t)ma.batch) + vks__orth_cholesky_ws_bytes(ctx, ma.dtype, ma.batch, ma.rows),
                        &ws);
     if (st == VKS_OK) st = vks__op_begin(ctx, "cholesky");
     if (st == VKS_OK) {
-        const VkDeviceAddress status = orth_take(&ws, 8 * (uint64_t)ma.batch);
-        st = orth_cholesky_record(ctx, ma, ml, status, info ? vks__tensor_address(info) : 0, &ws);
+        const VkDeviceAddress status = vks__orth_take(&ws, 8 * (uint64_t)ma.batch);
+        st = vks__orth_cholesky_record(ctx, ma, ml, status, info ? vks__tensor_address(info) : 0, &ws);
         if (st == VKS_OK && !info) st = cholesky_status(ctx, status, ma.batch, fn);
     }
-    if (st == VKS_OK) st = orth_ws_check(&ws, fn);
+    if (st == VKS_OK) st = vks__orth_ws_check(&ws, fn);
     vks__op_end(ctx);
     vks__unlock(ctx);
     return st;
@@ -184,21 +184,21 @@ typedef struct inv_push {
 } inv_push;
 _Static_assert(sizeof(inv_push) == 40, "inv_push mirrors shaders/orthogonal_tri_inv.comp");
 
-uint64_t orth_trsm_ws_bytes(const vks_context *ctx, vks_dtype dt, int64_t batch, int64_t n, int64_t k) {
+uint64_t vks__orth_trsm_ws_bytes(const vks_context *ctx, vks_dtype dt, int64_t batch, int64_t n, int64_t k) {
     const uint64_t nb = block_size(ctx, dt), es = vks__dtype_bytes(dt);
     const uint64_t nblocks = VKS_CEIL_DIV((uint64_t)n, nb);
     return orth_round(batch * nblocks * nb * nb * es) + orth_round(batch * nb * (uint64_t)k * es);
 }
 
-vks_status orth_trsm_record(vks_context *ctx, bool trans, orth_mat l, orth_mat b, orth_mat x, orth_ws *ws) {
+vks_status vks__orth_trsm_record(vks_context *ctx, bool trans, orth_mat l, orth_mat b, orth_mat x, orth_ws *ws) {
     const vks_dtype dt = x.dtype;
     const int64_t n = x.rows, k = x.cols, batch = x.batch;
     const uint32_t nb = block_size(ctx, dt);
     const int64_t nblocks = VKS_CEIL_DIV(n, (int64_t)nb);
     const size_t es = vks__dtype_bytes(dt);
     const int64_t lbatch = l.batch_stride == 0 ? 1 : batch;
-    const VkDeviceAddress inv = orth_take(ws, lbatch * nblocks * nb * nb * es);
-    const VkDeviceAddress tmp = orth_take(ws, batch * nb * k * es);
+    const VkDeviceAddress inv = vks__orth_take(ws, lbatch * nblocks * nb * nb * es);
+    const VkDeviceAddress tmp = vks__orth_take(ws, batch * nb * k * es);
     inv_push ip = {.l = l.address,
                    .w = inv,
                    .l_bs = (uint64_t)l.batch_stride,
@@ -211,7 +211,7 @@ vks_status orth_trsm_record(vks_context *ctx, bool trans, orth_mat l, orth_mat b
                           &ip, sizeof ip, (uint32_t)nblocks, 1, (uint32_t)lbatch));
     if (b.address != x.address || b.row_stride != x.row_stride || b.col_stride != x.col_stride ||
         b.batch_stride != x.batch_stride)
-        VKS_TRY(orth_copy(ctx, ORTH_COPY, &b, &x));
+        VKS_TRY(vks__orth_copy(ctx, ORTH_COPY, &b, &x));
     for (int64_t s = 0; s < nblocks; ++s) {
         const int64_t blk = trans ? nblocks - 1 - s : s;
         const int64_t r0 = blk * nb, kb = VKS_MIN((int64_t)nb, n - r0);
@@ -221,14 +221,14 @@ vks_status orth_trsm_record(vks_context *ctx, bool trans, orth_mat l, orth_mat b
         const orth_mat xi = orth_sub(x, r0, 0, kb, k);
         const orth_mat t = orth_dense(tmp, dt, batch, kb, k);
         /* X_i = inv(L_ii) X_i (or inv(L_ii)^T X_i) through t: a GEMM may not write its input. */
-        VKS_TRY(orth_gemm(ctx, 1.0, trans ? orth_t(wi) : wi, xi, 0.0, t));
-        VKS_TRY(orth_copy(ctx, ORTH_COPY, &t, &xi));
+        VKS_TRY(vks__orth_gemm(ctx, 1.0, trans ? orth_t(wi) : wi, xi, 0.0, t));
+        VKS_TRY(vks__orth_copy(ctx, ORTH_COPY, &t, &xi));
         if (!trans && r0 + kb < n) { /* X_below -= L[below, i] X_i */
             const orth_mat lb = orth_sub(l, r0 + kb, r0, n - r0 - kb, kb);
-            VKS_TRY(orth_gemm(ctx, -1.0, lb, t, 1.0, orth_sub(x, r0 + kb, 0, n - r0 - kb, k)));
+            VKS_TRY(vks__orth_gemm(ctx, -1.0, lb, t, 1.0, orth_sub(x, r0 + kb, 0, n - r0 - kb, k)));
         } else if (trans && r0 > 0) { /* X_above -= L[i, above]^T X_i */
             const orth_mat la = orth_sub(l, r0, 0, kb, r0);
-            VKS_TRY(orth_gemm(ctx, -1.0, orth_t(la), t, 1.0, orth_sub(x, 0, 0, r0, k)));
+            VKS_TRY(vks__orth_gemm(ctx, -1.0, orth_t(la), t, 1.0, orth_sub(x, 0, 0, r0, k)));
         }
     }
     return VKS_OK;
@@ -242,9 +242,9 @@ vks_status vks_trsm(vks_context *ctx, vks_transpose trans, const vks_tensor *l, 
         return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: trans = %d, expected VKS_NO_TRANS or VKS_TRANS", fn, (int)trans);
     vks__lock(ctx);
     orth_mat ml, mb, mx;
-    vks_status st = orth_view(ctx, l, fn, "l", &ml);
-    if (st == VKS_OK) st = orth_view(ctx, b, fn, "b", &mb);
-    if (st == VKS_OK) st = orth_out_view(ctx, x, fn, "x", &mx);
+    vks_status st = vks__orth_view(ctx, l, fn, "l", &ml);
+    if (st == VKS_OK) st = vks__orth_view(ctx, b, fn, "b", &mb);
+    if (st == VKS_OK) st = vks__orth_out_view(ctx, x, fn, "x", &mx);
     if (st == VKS_OK && (ml.dtype != mb.dtype || mx.dtype != mb.dtype))
         st = vks__error(VKS_ERROR_DTYPE_MISMATCH, "%s: l, b, x have dtypes %s, %s, %s; expected all the same", fn,
                         vks__dtype_name(ml.dtype), vks__dtype_name(mb.dtype), vks__dtype_name(mx.dtype));
@@ -262,10 +262,10 @@ vks_status vks_trsm(vks_context *ctx, vks_transpose trans, const vks_tensor *l, 
     if (st == VKS_OK && ml.batch != mb.batch && !(ml.batch == 1 && l->ndim == 2))
         st = vks__error(VKS_ERROR_SHAPE_MISMATCH, "%s: l has batch %lld but b has %lld; expected equal (or a rank-2 l)",
                         fn, (long long)ml.batch, (long long)mb.batch);
-    if (st == VKS_OK && !orth_same_view(b, x) && orth_overlap(b, x))
+    if (st == VKS_OK && !vks__orth_same_view(b, x) && vks__orth_overlap(b, x))
         st = vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: x overlaps b without being the same tensor (x == b is in place)",
                         fn);
-    if (st == VKS_OK && orth_overlap(l, x))
+    if (st == VKS_OK && vks__orth_overlap(l, x))
         st = vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: x overlaps l in memory", fn);
     if (st != VKS_OK || mx.rows == 0 || mx.cols == 0 || mx.batch == 0) {
         vks__unlock(ctx);
@@ -273,10 +273,10 @@ vks_status vks_trsm(vks_context *ctx, vks_transpose trans, const vks_tensor *l, 
     }
     if (ml.batch == 1) ml.batch_stride = 0; /* one l for every batch entry */
     orth_ws ws;
-    st = orth_ws_begin(ctx, orth_trsm_ws_bytes(ctx, mx.dtype, mx.batch, mx.rows, mx.cols), &ws);
+    st = vks__orth_ws_begin(ctx, vks__orth_trsm_ws_bytes(ctx, mx.dtype, mx.batch, mx.rows, mx.cols), &ws);
     if (st == VKS_OK) st = vks__op_begin(ctx, "trsm");
-    if (st == VKS_OK) st = orth_trsm_record(ctx, trans == VKS_TRANS, ml, mb, mx, &ws);
-    if (st == VKS_OK) st = orth_ws_check(&ws, fn);
+    if (st == VKS_OK) st = vks__orth_trsm_record(ctx, trans == VKS_TRANS, ml, mb, mx, &ws);
+    if (st == VKS_OK) st = vks__orth_ws_check(&ws, fn);
     vks__op_end(ctx);
     vks__unlock(ctx);
     return st;

@@ -40,15 +40,15 @@ typedef struct cq_work {
 static uint64_t cq_bytes(const vks_context *ctx, vks_dtype wdt, int64_t batch, int64_t m, int64_t n) {
     const uint64_t es = vks__dtype_bytes(wdt), sq = orth_round((uint64_t)batch * n * n * es);
     const uint64_t tall = orth_round((uint64_t)batch * m * n * es);
-    return 6 * sq + 3 * tall + orth_round(24 * (uint64_t)batch) + orth_cholesky_ws_bytes(ctx, wdt, batch, n) +
-           orth_trsm_ws_bytes(ctx, wdt, batch, n, n);
+    return 6 * sq + 3 * tall + orth_round(24 * (uint64_t)batch) + vks__orth_cholesky_ws_bytes(ctx, wdt, batch, n) +
+           vks__orth_trsm_ws_bytes(ctx, wdt, batch, n, n);
 }
 
 /* G = X^T X (+ shift), L = chol(G) with the status of Cholesky number `which`. */
 static vks_status gram_and_cholesky(vks_context *ctx, cq_work *w, orth_mat x, bool shift, int which,
                                     VkDeviceAddress info, orth_ws *ws) {
     const orth_syrk_args sy = {.s = orth_t(x), .cout = w->g, .alpha = 1.0, .mirror = false};
-    VKS_TRY(orth_syrk(ctx, &sy));
+    VKS_TRY(vks__orth_syrk(ctx, &sy));
     if (shift) {
         const double u = w->wdt == VKS_DTYPE_F64 ? 0x1p-53 : 0x1p-24;
         const double c = 11.0 * ((double)w->m * (double)w->n + (double)w->n * (double)(w->n + 1)) * u;
@@ -62,42 +62,42 @@ static vks_status gram_and_cholesky(vks_context *ctx, cq_work *w, orth_mat x, bo
                               &spec, &sp, w->wdt == VKS_DTYPE_F64 ? 32 : 28, 1, 1, (uint32_t)w->batch));
     }
     ws->used = w->inner_mark;
-    return orth_cholesky_record(ctx, w->g, w->l, w->status + (uint64_t)which * 8 * w->batch, info, ws);
+    return vks__orth_cholesky_record(ctx, w->g, w->l, w->status + (uint64_t)which * 8 * w->batch, info, ws);
 }
 
 /* Y = X L^-T and R <- L^T R, after gram_and_cholesky. */
 static vks_status apply_pass(vks_context *ctx, cq_work *w, orth_mat x, orth_mat y, orth_ws *ws) {
     ws->used = w->inner_mark;
-    VKS_TRY(orth_trsm_record(ctx, false, w->l, w->eye, w->linv, ws));
-    VKS_TRY(orth_gemm(ctx, 1.0, x, orth_t(w->linv), 0.0, y));
+    VKS_TRY(vks__orth_trsm_record(ctx, false, w->l, w->eye, w->linv, ws));
+    VKS_TRY(vks__orth_gemm(ctx, 1.0, x, orth_t(w->linv), 0.0, y));
     if (!w->have_r) {
         const orth_mat lt = orth_t(w->l);
-        VKS_TRY(orth_copy(ctx, ORTH_COPY, &lt, &w->r[w->ri]));
+        VKS_TRY(vks__orth_copy(ctx, ORTH_COPY, &lt, &w->r[w->ri]));
         w->have_r = true;
     } else {
-        VKS_TRY(orth_gemm(ctx, 1.0, orth_t(w->l), w->r[w->ri], 0.0, w->r[1 - w->ri]));
+        VKS_TRY(vks__orth_gemm(ctx, 1.0, orth_t(w->l), w->r[w->ri], 0.0, w->r[1 - w->ri]));
         w->ri = 1 - w->ri;
     }
     return VKS_OK;
 }
 
-uint64_t orth_cholqr2_ws_bytes(const vks_context *ctx, vks_dtype wdt, int64_t batch, int64_t m, int64_t n) {
+uint64_t vks__orth_cholqr2_ws_bytes(const vks_context *ctx, vks_dtype wdt, int64_t batch, int64_t m, int64_t n) {
     const uint64_t es = vks__dtype_bytes(wdt);
     return 6 * orth_round((uint64_t)batch * n * n * es) + orth_round((uint64_t)batch * m * n * es) +
-           orth_cholesky_ws_bytes(ctx, wdt, batch, n) + orth_trsm_ws_bytes(ctx, wdt, batch, n, n);
+           vks__orth_cholesky_ws_bytes(ctx, wdt, batch, n) + vks__orth_trsm_ws_bytes(ctx, wdt, batch, n, n);
 }
 
-vks_status orth_cholqr2_record(vks_context *ctx, orth_mat x, orth_mat q, VkDeviceAddress status, orth_ws *ws) {
+vks_status vks__orth_cholqr2_record(vks_context *ctx, orth_mat x, orth_mat q, VkDeviceAddress status, orth_ws *ws) {
     const vks_dtype wdt = x.dtype;
     const int64_t B = x.batch, m = x.rows, n = x.cols;
     const uint64_t es = vks__dtype_bytes(wdt);
     cq_work w = {.wdt = wdt, .batch = B, .m = m, .n = n, .status = status};
     orth_mat *sq[] = {&w.g, &w.l, &w.linv, &w.eye, &w.r[0], &w.r[1]};
-    for (size_t i = 0; i < VKS_COUNT_OF(sq); ++i) *sq[i] = orth_dense(orth_take(ws, (uint64_t)B * n * n * es), wdt, B, n, n);
-    w.x[0] = orth_dense(orth_take(ws, (uint64_t)B * m * n * es), wdt, B, m, n);
+    for (size_t i = 0; i < VKS_COUNT_OF(sq); ++i) *sq[i] = orth_dense(vks__orth_take(ws, (uint64_t)B * n * n * es), wdt, B, n, n);
+    w.x[0] = orth_dense(vks__orth_take(ws, (uint64_t)B * m * n * es), wdt, B, m, n);
     w.inner_mark = ws->used;
-    VKS_TRY(orth_copy(ctx, ORTH_IDENTITY, NULL, &w.eye));
-    VKS_TRY(orth_ws_fill(ctx, status, 16 * (uint64_t)B, 0xFFFFFFFFu));
+    VKS_TRY(vks__orth_copy(ctx, ORTH_IDENTITY, NULL, &w.eye));
+    VKS_TRY(vks__orth_ws_fill(ctx, status, 16 * (uint64_t)B, 0xFFFFFFFFu));
     VKS_TRY(gram_and_cholesky(ctx, &w, x, false, 0, 0, ws));
     VKS_TRY(apply_pass(ctx, &w, x, w.x[0], ws));
     VKS_TRY(gram_and_cholesky(ctx, &w, w.x[0], false, 1, 0, ws));
@@ -108,7 +108,7 @@ vks_status orth_cholqr2_record(vks_context *ctx, orth_mat x, orth_mat q, VkDevic
 static vks_status check_statuses(vks_context *ctx, const cq_work *w, int count, const char *fn) {
     int32_t *st = malloc(8 * (size_t)w->batch * (size_t)count);
     if (!st) return vks__error(VKS_ERROR_OUT_OF_HOST_MEMORY, "%s: out of host memory", fn);
-    vks_status r = orth_ws_read(ctx, w->status, st, 8 * (uint64_t)w->batch * (uint64_t)count);
+    vks_status r = vks__orth_ws_read(ctx, w->status, st, 8 * (uint64_t)w->batch * (uint64_t)count);
     for (int k = 0; r == VKS_OK && k < count; ++k)
         for (int64_t z = 0; r == VKS_OK && z < w->batch; ++z) {
             const int32_t *s = st + 2 * (k * w->batch + z);
@@ -142,9 +142,9 @@ vks_status vks_cholqr(vks_context *ctx, const vks_tensor *a, const vks_tensor *q
         return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: options->flags = 0x%x has unknown bits", fn, o.flags);
     vks__lock(ctx);
     orth_mat ma, mq, mr = {0};
-    vks_status st = orth_view(ctx, a, fn, "a", &ma);
-    if (st == VKS_OK) st = orth_out_view(ctx, q, fn, "q", &mq);
-    if (st == VKS_OK && r) st = orth_out_view(ctx, r, fn, "r", &mr);
+    vks_status st = vks__orth_view(ctx, a, fn, "a", &ma);
+    if (st == VKS_OK) st = vks__orth_out_view(ctx, q, fn, "q", &mq);
+    if (st == VKS_OK && r) st = vks__orth_out_view(ctx, r, fn, "r", &mr);
     if (st == VKS_OK && (mq.dtype != ma.dtype || (r && mr.dtype != ma.dtype)))
         st = vks__error(VKS_ERROR_DTYPE_MISMATCH, "%s: a, q%s have dtypes %s, %s%s%s; expected the same", fn, r ? ", r" : "",
                         vks__dtype_name(ma.dtype), vks__dtype_name(mq.dtype), r ? ", " : "",
@@ -161,15 +161,15 @@ vks_status vks_cholqr(vks_context *ctx, const vks_tensor *a, const vks_tensor *q
         st = vks__error(VKS_ERROR_SHAPE_MISMATCH, "%s: r is (%lld, %lld) x batch %lld; expected (%lld, %lld) x %lld", fn,
                         (long long)mr.rows, (long long)mr.cols, (long long)mr.batch, (long long)ma.cols,
                         (long long)ma.cols, (long long)ma.batch);
-    if (st == VKS_OK && !orth_same_view(a, q) && orth_overlap(a, q))
+    if (st == VKS_OK && !vks__orth_same_view(a, q) && vks__orth_overlap(a, q))
         st = vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: q overlaps a without being the same tensor", fn);
-    if (st == VKS_OK && r && (orth_overlap(r, a) || orth_overlap(r, q)))
-        st = vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: r overlaps %s in memory", fn, orth_overlap(r, a) ? "a" : "q");
-    if (st == VKS_OK && o.info) st = orth_check_info(ctx, o.info, ma.batch, fn, "options->info");
+    if (st == VKS_OK && r && (vks__orth_overlap(r, a) || vks__orth_overlap(r, q)))
+        st = vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: r overlaps %s in memory", fn, vks__orth_overlap(r, a) ? "a" : "q");
+    if (st == VKS_OK && o.info) st = vks__orth_check_info(ctx, o.info, ma.batch, fn, "options->info");
     if (st == VKS_OK && o.info) {
         const vks_tensor *ts[] = {a, q, r};
         const char *names[] = {"a", "q", "r"};
-        st = orth_check_info_apart(o.info, ts, names, 3, fn, "options->info");
+        st = vks__orth_check_info_apart(o.info, ts, names, 3, fn, "options->info");
     }
     if (o.orth_error) *o.orth_error = 0;
     if (o.shifted) *o.shifted = 0;
@@ -184,27 +184,27 @@ vks_status vks_cholqr(vks_context *ctx, const vks_tensor *a, const vks_tensor *q
     const int64_t B = ma.batch, m = ma.rows, n = ma.cols;
     const uint64_t es = vks__dtype_bytes(wdt);
     orth_ws ws;
-    st = orth_ws_begin(ctx, cq_bytes(ctx, wdt, B, m, n), &ws);
+    st = vks__orth_ws_begin(ctx, cq_bytes(ctx, wdt, B, m, n), &ws);
     if (st != VKS_OK) {
         vks__unlock(ctx);
         return st;
     }
     cq_work w = {.wdt = wdt, .batch = B, .m = m, .n = n};
     orth_mat *sq[] = {&w.g, &w.l, &w.linv, &w.eye, &w.r[0], &w.r[1]};
-    for (size_t i = 0; i < VKS_COUNT_OF(sq); ++i) *sq[i] = orth_dense(orth_take(&ws, (uint64_t)B * n * n * es), wdt, B, n, n);
-    w.x[0] = orth_dense(orth_take(&ws, (uint64_t)B * m * n * es), wdt, B, m, n);
-    w.x[1] = orth_dense(orth_take(&ws, (uint64_t)B * m * n * es), wdt, B, m, n);
-    const orth_mat aw = wdt == ma.dtype ? ma : orth_dense(orth_take(&ws, (uint64_t)B * m * n * es), wdt, B, m, n);
-    w.status = orth_take(&ws, 24 * (uint64_t)B);
+    for (size_t i = 0; i < VKS_COUNT_OF(sq); ++i) *sq[i] = orth_dense(vks__orth_take(&ws, (uint64_t)B * n * n * es), wdt, B, n, n);
+    w.x[0] = orth_dense(vks__orth_take(&ws, (uint64_t)B * m * n * es), wdt, B, m, n);
+    w.x[1] = orth_dense(vks__orth_take(&ws, (uint64_t)B * m * n * es), wdt, B, m, n);
+    const orth_mat aw = wdt == ma.dtype ? ma : orth_dense(vks__orth_take(&ws, (uint64_t)B * m * n * es), wdt, B, m, n);
+    w.status = vks__orth_take(&ws, 24 * (uint64_t)B);
     w.inner_mark = ws.used;
     /* The last pass writes q directly when no conversion is needed. */
     const orth_mat qlast = wdt == ma.dtype ? mq : aw;
     const VkDeviceAddress info = o.info ? vks__tensor_address(o.info) : 0;
 
     st = vks__op_begin(ctx, "cholqr");
-    if (st == VKS_OK && wdt != ma.dtype) st = orth_copy(ctx, ORTH_COPY, &ma, &aw);
-    if (st == VKS_OK) st = orth_copy(ctx, ORTH_IDENTITY, NULL, &w.eye);
-    if (st == VKS_OK) st = orth_ws_fill(ctx, w.status, 24 * (uint64_t)B, 0xFFFFFFFFu);
+    if (st == VKS_OK && wdt != ma.dtype) st = vks__orth_copy(ctx, ORTH_COPY, &ma, &aw);
+    if (st == VKS_OK) st = vks__orth_copy(ctx, ORTH_IDENTITY, NULL, &w.eye);
+    if (st == VKS_OK) st = vks__orth_ws_fill(ctx, w.status, 24 * (uint64_t)B, 0xFFFFFFFFu);
     bool shifted = o.mode == VKS_CHOLQR_SHIFTED_3;
     if (st == VKS_OK && o.mode == VKS_CHOLQR_AUTO) {
         /* Try CholeskyQR2's first factor and look at it. */
@@ -212,8 +212,8 @@ vks_status vks_cholqr(vks_context *ctx, const vks_tensor *a, const vks_tensor *q
         int32_t *sts = st == VKS_OK ? malloc(8 * (size_t)B) : NULL;
         void *ld = st == VKS_OK ? malloc((size_t)(B * n * n) * es) : NULL;
         if (st == VKS_OK && (!sts || !ld)) st = vks__error(VKS_ERROR_OUT_OF_HOST_MEMORY, "%s: out of host memory", fn);
-        if (st == VKS_OK) st = orth_ws_read(ctx, w.status, sts, 8 * (uint64_t)B);
-        if (st == VKS_OK) st = orth_ws_read(ctx, w.l.address, ld, (uint64_t)(B * n * n) * es);
+        if (st == VKS_OK) st = vks__orth_ws_read(ctx, w.status, sts, 8 * (uint64_t)B);
+        if (st == VKS_OK) st = vks__orth_ws_read(ctx, w.l.address, ld, (uint64_t)(B * n * n) * es);
         /* kappa(a) >= max_i L_ii / min_i L_ii; CholeskyQR2 needs kappa <~ u^-1/2. */
         const double limit = 0.1 / sqrt(wdt == VKS_DTYPE_F64 ? 0x1p-53 : 0x1p-24);
         for (int64_t z = 0; st == VKS_OK && z < B; ++z) {
@@ -235,7 +235,7 @@ vks_status vks_cholqr(vks_context *ctx, const vks_tensor *a, const vks_tensor *q
         if (st == VKS_OK && !shifted) st = gram_and_cholesky(ctx, &w, w.x[0], false, 1, 0, &ws);
         if (st == VKS_OK && !shifted) st = apply_pass(ctx, &w, w.x[0], qlast, &ws);
         if (st == VKS_OK && !shifted) st = check_statuses(ctx, &w, 2, fn);
-        if (shifted && st == VKS_OK) st = orth_ws_fill(ctx, w.status, 24 * (uint64_t)B, 0xFFFFFFFFu);
+        if (shifted && st == VKS_OK) st = vks__orth_ws_fill(ctx, w.status, 24 * (uint64_t)B, 0xFFFFFFFFu);
     } else if (st == VKS_OK && !shifted) {
         st = gram_and_cholesky(ctx, &w, aw, false, 0, info, &ws);
         if (st == VKS_OK) st = apply_pass(ctx, &w, aw, w.x[0], &ws);
@@ -253,14 +253,14 @@ vks_status vks_cholqr(vks_context *ctx, const vks_tensor *a, const vks_tensor *q
         if (st == VKS_OK) st = apply_pass(ctx, &w, w.x[1], qlast, &ws);
         if (st == VKS_OK && sync) st = check_statuses(ctx, &w, 3, fn);
     }
-    if (st == VKS_OK && wdt != ma.dtype) st = orth_copy(ctx, ORTH_COPY, &aw, &mq);
-    if (st == VKS_OK && r) st = orth_copy(ctx, ORTH_COPY, &w.r[w.ri], &mr);
+    if (st == VKS_OK && wdt != ma.dtype) st = vks__orth_copy(ctx, ORTH_COPY, &aw, &mq);
+    if (st == VKS_OK && r) st = vks__orth_copy(ctx, ORTH_COPY, &w.r[w.ri], &mr);
     if (st == VKS_OK && o.orth_error) { /* E = Q^T Q - I (lower), measured in the working precision */
         const orth_syrk_args sy = {.s = orth_t(qlast), .cout = w.g, .alpha = 1.0, .gamma = -1.0, .mirror = false};
-        st = orth_syrk(ctx, &sy);
+        st = vks__orth_syrk(ctx, &sy);
         void *e = st == VKS_OK ? malloc((size_t)(B * n * n) * es) : NULL;
         if (st == VKS_OK && !e) st = vks__error(VKS_ERROR_OUT_OF_HOST_MEMORY, "%s: out of host memory", fn);
-        if (st == VKS_OK) st = orth_ws_read(ctx, w.g.address, e, (uint64_t)(B * n * n) * es);
+        if (st == VKS_OK) st = vks__orth_ws_read(ctx, w.g.address, e, (uint64_t)(B * n * n) * es);
         for (int64_t z = 0; st == VKS_OK && z < B; ++z) {
             double s = 0;
             for (int64_t i = 0; i < n; ++i)
@@ -273,7 +273,7 @@ vks_status vks_cholqr(vks_context *ctx, const vks_tensor *a, const vks_tensor *q
         }
         free(e);
     }
-    if (st == VKS_OK) st = orth_ws_check(&ws, fn);
+    if (st == VKS_OK) st = vks__orth_ws_check(&ws, fn);
     vks__op_end(ctx);
     if (o.shifted) *o.shifted = shifted;
     vks__unlock(ctx);

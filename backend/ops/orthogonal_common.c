@@ -10,7 +10,7 @@
 
 /* ---- workspace ---------------------------------------------------------------------------- */
 
-VkDeviceAddress orth_take(orth_ws *ws, uint64_t bytes) {
+VkDeviceAddress vks__orth_take(orth_ws *ws, uint64_t bytes) {
     if (ws->used + orth_round(bytes) > ws->size) {
         ws->overflow = true;
         return ws->base;
@@ -20,29 +20,29 @@ VkDeviceAddress orth_take(orth_ws *ws, uint64_t bytes) {
     return a;
 }
 
-vks_status orth_ws_check(const orth_ws *ws, const char *fn) {
+vks_status vks__orth_ws_check(const orth_ws *ws, const char *fn) {
     if (!ws->overflow) return VKS_OK;
     return vks__error(VKS_ERROR_VULKAN, "%s: internal error: the op's workspace was sized too small (%llu bytes)", fn,
                       (unsigned long long)ws->size);
 }
 
-vks_status orth_ws_begin(vks_context *ctx, uint64_t bytes, orth_ws *ws) {
+vks_status vks__orth_ws_begin(vks_context *ctx, uint64_t bytes, orth_ws *ws) {
     *ws = (orth_ws){0, 0, bytes, false};
     return vks__scratch(ctx, bytes ? bytes : 256, &ws->base);
 }
 
-vks_status orth_ws_fill(vks_context *ctx, VkDeviceAddress addr, uint64_t bytes, uint32_t pattern) {
+vks_status vks__orth_ws_fill(vks_context *ctx, VkDeviceAddress addr, uint64_t bytes, uint32_t pattern) {
     const uint64_t off = addr - ctx->scratch->address;
     return vks__record_fill(ctx, ctx->scratch->buffer, off, (bytes + 3) / 4 * 4, pattern);
 }
 
-vks_status orth_ws_read(vks_context *ctx, VkDeviceAddress addr, void *dst, uint64_t bytes) {
+vks_status vks__orth_ws_read(vks_context *ctx, VkDeviceAddress addr, void *dst, uint64_t bytes) {
     return vks__buffer_read_locked(ctx->scratch, addr - ctx->scratch->address, dst, bytes);
 }
 
 /* ---- checks ------------------------------------------------------------------------------- */
 
-vks_status orth_check_span(const orth_mat *m, const char *fn, const char *arg) {
+vks_status vks__orth_check_span(const orth_mat *m, const char *fn, const char *arg) {
     if (m->rows == 0 || m->cols == 0) return VKS_OK;
     uint64_t last = (uint64_t)(m->rows - 1) * (uint64_t)m->row_stride + (uint64_t)(m->cols - 1) * (uint64_t)m->col_stride;
     if (last >= UINT32_MAX)
@@ -51,7 +51,7 @@ vks_status orth_check_span(const orth_mat *m, const char *fn, const char *arg) {
     return VKS_OK;
 }
 
-vks_status orth_view(vks_context *ctx, const vks_tensor *t, const char *fn, const char *arg, orth_mat *m) {
+vks_status vks__orth_view(vks_context *ctx, const vks_tensor *t, const char *fn, const char *arg, orth_mat *m) {
     VKS_TRY(vks__matrix_view(ctx, t, fn, arg, m));
     if (m->batch > ctx->probe.info.max_workgroup_count[2])
         return vks__error(VKS_ERROR_OUT_OF_RANGE, "%s: %s has a batch of %lld matrices; at most %u per call", fn, arg,
@@ -59,11 +59,11 @@ vks_status orth_view(vks_context *ctx, const vks_tensor *t, const char *fn, cons
     if (m->batch > 1 && m->batch_stride == 0)
         return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: %s has batch %lld with batch stride 0", fn, arg,
                           (long long)m->batch);
-    return orth_check_span(m, fn, arg);
+    return vks__orth_check_span(m, fn, arg);
 }
 
-vks_status orth_out_view(vks_context *ctx, const vks_tensor *t, const char *fn, const char *arg, orth_mat *m) {
-    VKS_TRY(orth_view(ctx, t, fn, arg, m));
+vks_status vks__orth_out_view(vks_context *ctx, const vks_tensor *t, const char *fn, const char *arg, orth_mat *m) {
+    VKS_TRY(vks__orth_view(ctx, t, fn, arg, m));
     return vks__check_output_matrix(m, fn, arg);
 }
 
@@ -74,7 +74,7 @@ static void span(const vks_tensor *t, uint64_t *lo, uint64_t *hi) {
     *hi = t->byte_offset + (uint64_t)(last + 1) * vks__dtype_bytes(t->dtype);
 }
 
-bool orth_overlap(const vks_tensor *x, const vks_tensor *y) {
+bool vks__orth_overlap(const vks_tensor *x, const vks_tensor *y) {
     if (x->buffer != y->buffer || vks__tensor_numel(x) == 0 || vks__tensor_numel(y) == 0) return false;
     uint64_t xl, xh, yl, yh;
     span(x, &xl, &xh);
@@ -82,7 +82,7 @@ bool orth_overlap(const vks_tensor *x, const vks_tensor *y) {
     return xl < yh && yl < xh;
 }
 
-bool orth_same_view(const vks_tensor *x, const vks_tensor *y) {
+bool vks__orth_same_view(const vks_tensor *x, const vks_tensor *y) {
     if (x->buffer != y->buffer || x->byte_offset != y->byte_offset || x->dtype != y->dtype || x->ndim != y->ndim)
         return false;
     for (int32_t i = 0; i < x->ndim; ++i)
@@ -90,7 +90,7 @@ bool orth_same_view(const vks_tensor *x, const vks_tensor *y) {
     return true;
 }
 
-vks_status orth_check_info(vks_context *ctx, const vks_tensor *t, int64_t count, const char *fn, const char *arg) {
+vks_status vks__orth_check_info(vks_context *ctx, const vks_tensor *t, int64_t count, const char *fn, const char *arg) {
     VKS_TRY(vks__check_tensor(ctx, t, fn, arg));
     VKS_TRY(vks__check_dtype(t, VKS_DTYPE_I32, fn, arg));
     if (vks__tensor_numel(t) != count || !vks__tensor_is_contiguous(t))
@@ -100,7 +100,7 @@ vks_status orth_check_info(vks_context *ctx, const vks_tensor *t, int64_t count,
     return VKS_OK;
 }
 
-vks_status orth_check_output_vector(int64_t batch, int64_t n, int64_t batch_stride, int64_t stride, const char *fn,
+vks_status vks__orth_check_output_vector(int64_t batch, int64_t n, int64_t batch_stride, int64_t stride, const char *fn,
                                     const char *arg) {
     const int64_t counts[2] = {batch, n}, strides[2] = {batch_stride, stride};
     if (vks__strides_disjoint(counts, strides, 2)) return VKS_OK;
@@ -111,10 +111,10 @@ vks_status orth_check_output_vector(int64_t batch, int64_t n, int64_t batch_stri
                       (long long)stride, (long long)n);
 }
 
-vks_status orth_check_info_apart(const vks_tensor *info, const vks_tensor *const *ts, const char *const *names, int n,
+vks_status vks__orth_check_info_apart(const vks_tensor *info, const vks_tensor *const *ts, const char *const *names, int n,
                                  const char *fn, const char *arg) {
     for (int i = 0; i < n; ++i)
-        if (ts[i] && orth_overlap(info, ts[i]))
+        if (ts[i] && vks__orth_overlap(info, ts[i]))
             return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: %s overlaps %s in memory", fn, arg, names[i]);
     return VKS_OK;
 }
@@ -127,7 +127,7 @@ typedef struct copy_push {
 } copy_push;
 _Static_assert(sizeof(copy_push) == 56, "copy_push mirrors shaders/orthogonal_copy.comp");
 
-vks_status orth_copy(vks_context *ctx, int mode, const orth_mat *src, const orth_mat *dst) {
+vks_status vks__orth_copy(vks_context *ctx, int mode, const orth_mat *src, const orth_mat *dst) {
     if (dst->rows == 0 || dst->cols == 0 || dst->batch == 0) return VKS_OK;
     copy_push pc = {.src = src ? src->address : 0,
                     .dst = dst->address,
@@ -158,7 +158,7 @@ static orth_mat unit_stride(orth_mat m) {
     return m;
 }
 
-vks_status orth_gemm(vks_context *ctx, double alpha, orth_mat a, orth_mat b, double beta, orth_mat c) {
+vks_status vks__orth_gemm(vks_context *ctx, double alpha, orth_mat a, orth_mat b, double beta, orth_mat c) {
     a = unit_stride(a), b = unit_stride(b), c = unit_stride(c);
     if (c.col_stride != 1) { /* column-major C: C^T = B^T A^T into its row-major view */
         orth_mat t = orth_t(b);
@@ -202,7 +202,7 @@ typedef struct syrk_push {
 } syrk_push;
 _Static_assert(offsetof(syrk_push, v) == 80, "syrk_push mirrors shaders/common/orthogonal_syrk_push.glsl");
 
-vks_status orth_syrk(vks_context *ctx, const orth_syrk_args *a) {
+vks_status vks__orth_syrk(vks_context *ctx, const orth_syrk_args *a) {
     const orth_mat s = unit_stride(a->s);
     const int64_t n = s.rows, k = s.cols; /* k = 0 works: the epilogue alone */
     if (n == 0 || a->cout.batch == 0) return VKS_OK;

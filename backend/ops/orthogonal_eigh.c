@@ -70,13 +70,13 @@ static int64_t padded_size(const vks_context *ctx, vks_dtype dt, int64_t n) {
  * tol ||a||_F: a few ulps times sqrt(N), above the rounding noise the GEMM updates leave. */
 static double conv_tol(vks_dtype dt, int64_t N) { return 4.0 * (dt == VKS_DTYPE_F64 ? 0x1p-53 : 0x1p-24) * sqrt((double)N); }
 
-vks_dtype orth_eigh_work_dtype(const vks_context *ctx, vks_dtype dt, uint32_t flags) {
+vks_dtype vks__orth_eigh_work_dtype(const vks_context *ctx, vks_dtype dt, uint32_t flags) {
     if (dt == VKS_DTYPE_F32 && !(flags & VKS_EIGH_INPUT_PRECISION) && vks__has_feature(ctx, VKS_FEATURE_FLOAT64))
         return VKS_DTYPE_F64;
     return dt;
 }
 
-uint64_t orth_eigh_ws_bytes(const vks_context *ctx, vks_dtype dt, int64_t batch, int64_t n) {
+uint64_t vks__orth_eigh_ws_bytes(const vks_context *ctx, vks_dtype dt, int64_t batch, int64_t n) {
     const uint64_t es = vks__dtype_bytes(dt), N = (uint64_t)padded_size(ctx, dt, n), bs = pair_block(ctx, dt);
     const bool single = N <= bs;
     const uint64_t mats = single ? 2 : 4, pairs = single ? 1 : N / bs, rounds = single ? 0 : 2 * pairs - 1;
@@ -102,8 +102,8 @@ static vks_status read_progress(vks_context *ctx, vks_dtype dt, int64_t batch, u
                                 VkDeviceAddress norms, int32_t *hflags, int32_t *hrot, double *hoffs, double **hnorms,
                                 bool *unconverged, bool *done) {
     const size_t es = vks__dtype_bytes(dt), count = (size_t)batch * rounds * pairs;
-    VKS_TRY(orth_ws_read(ctx, flags, hflags, 16 * (uint64_t)batch));
-    VKS_TRY(orth_ws_read(ctx, rot, hrot, 4 * (uint64_t)batch));
+    VKS_TRY(vks__orth_ws_read(ctx, flags, hflags, 16 * (uint64_t)batch));
+    VKS_TRY(vks__orth_ws_read(ctx, rot, hrot, 4 * (uint64_t)batch));
     *done = true;
     if (!rounds) {
         for (int64_t z = 0; z < batch; ++z) unconverged[z] = hrot[z] != 0, *done = *done && !unconverged[z];
@@ -114,7 +114,7 @@ static vks_status read_progress(vks_context *ctx, vks_dtype dt, int64_t batch, u
         if (!*hnorms) return vks__error(VKS_ERROR_OUT_OF_HOST_MEMORY, "vks_eigh: out of host memory");
         void *raw = malloc((size_t)batch * es);
         if (!raw) return vks__error(VKS_ERROR_OUT_OF_HOST_MEMORY, "vks_eigh: out of host memory");
-        vks_status st = orth_ws_read(ctx, norms, raw, (uint64_t)batch * es);
+        vks_status st = vks__orth_ws_read(ctx, norms, raw, (uint64_t)batch * es);
         for (int64_t z = 0; z < batch; ++z)
             (*hnorms)[z] = es == 8 ? ((const double *)raw)[z] : (double)((const float *)raw)[z];
         free(raw);
@@ -122,7 +122,7 @@ static vks_status read_progress(vks_context *ctx, vks_dtype dt, int64_t batch, u
     }
     void *raw = malloc(count * es + 8);
     if (!raw) return vks__error(VKS_ERROR_OUT_OF_HOST_MEMORY, "vks_eigh: out of host memory");
-    vks_status st = orth_ws_read(ctx, offs, raw, (uint64_t)(count * es));
+    vks_status st = vks__orth_ws_read(ctx, offs, raw, (uint64_t)(count * es));
     for (size_t i = 0; i < count; ++i) hoffs[i] = es == 8 ? ((const double *)raw)[i] : (double)((const float *)raw)[i];
     free(raw);
     VKS_TRY(st);
@@ -135,7 +135,7 @@ static vks_status read_progress(vks_context *ctx, vks_dtype dt, int64_t batch, u
     return VKS_OK;
 }
 
-vks_status orth_eigh_record(vks_context *ctx, vks_dtype dt, orth_mat a, VkDeviceAddress w_out, int64_t w_bs, int64_t w_s,
+vks_status vks__orth_eigh_record(vks_context *ctx, vks_dtype dt, orth_mat a, VkDeviceAddress w_out, int64_t w_bs, int64_t w_s,
                             orth_mat v, VkDeviceAddress info, int fixed_sweeps, int max_sweeps, bool descending,
                             orth_ws *ws, orth_eigh_report *rep) {
     const int64_t n = a.rows, batch = a.batch;
@@ -145,13 +145,13 @@ vks_status orth_eigh_record(vks_context *ctx, vks_dtype dt, orth_mat a, VkDevice
     const bool single = N <= bs;
     const uint32_t pairs = single ? 1 : (uint32_t)(N / bs);
     const uint64_t mat_bytes = (uint64_t)batch * N * N * es;
-    VkDeviceAddress wm = orth_take(ws, mat_bytes), vm = orth_take(ws, mat_bytes);
-    VkDeviceAddress tm = single ? 0 : orth_take(ws, mat_bytes), v2 = single ? 0 : orth_take(ws, mat_bytes);
-    const VkDeviceAddress q = orth_take(ws, (uint64_t)batch * pairs * bs * bs * es);
-    const VkDeviceAddress flags = orth_take(ws, 16 * (uint64_t)batch), rot = orth_take(ws, 4 * (uint64_t)batch);
-    const VkDeviceAddress norms = orth_take(ws, (uint64_t)batch * es);
+    VkDeviceAddress wm = vks__orth_take(ws, mat_bytes), vm = vks__orth_take(ws, mat_bytes);
+    VkDeviceAddress tm = single ? 0 : vks__orth_take(ws, mat_bytes), v2 = single ? 0 : vks__orth_take(ws, mat_bytes);
+    const VkDeviceAddress q = vks__orth_take(ws, (uint64_t)batch * pairs * bs * bs * es);
+    const VkDeviceAddress flags = vks__orth_take(ws, 16 * (uint64_t)batch), rot = vks__orth_take(ws, 4 * (uint64_t)batch);
+    const VkDeviceAddress norms = vks__orth_take(ws, (uint64_t)batch * es);
     const uint32_t rounds = single ? 0 : 2 * pairs - 1;
-    const VkDeviceAddress offs = orth_take(ws, (uint64_t)batch * rounds * pairs * es + 8);
+    const VkDeviceAddress offs = vks__orth_take(ws, (uint64_t)batch * rounds * pairs * es + 8);
     const double tol = conv_tol(dt, N);
     memset(rep, 0, sizeof *rep);
     rep->first_nonfinite = rep->first_unconverged = -1;
@@ -171,7 +171,7 @@ vks_status orth_eigh_record(vks_context *ctx, vks_dtype dt, orth_mat a, VkDevice
     const vks_spec pspec = {.count = 2, .values = {wg, a.dtype != dt}};
     VKS_TRY(vks__dispatch(ctx, pick(dt, VKS_SHADER_ORTHOGONAL_EIGH_PREP_F32, VKS_SHADER_ORTHOGONAL_EIGH_PREP_F64), &pspec,
                           &pp, sizeof pp, 1, 1, (uint32_t)batch));
-    VKS_TRY(orth_ws_fill(ctx, rot, 4 * (uint64_t)batch, 0));
+    VKS_TRY(vks__orth_ws_fill(ctx, rot, 4 * (uint64_t)batch, 0));
     const bool adaptive = fixed_sweeps <= 0;
     const size_t offs_count = (size_t)batch * rounds * pairs;
     int32_t *hflags = adaptive ? malloc(16 * (size_t)batch + 4 * (size_t)batch) : NULL;
@@ -253,9 +253,9 @@ vks_status orth_eigh_record(vks_context *ctx, vks_dtype dt, orth_mat a, VkDevice
                     /* Row slabs of T and W. */
                     orth_mat tr = {tm + off, dt, pairs, bs, N, (int64_t)bs * N, N, 1};
                     orth_mat wr = {wm + off, dt, pairs, bs, N, (int64_t)bs * N, N, 1};
-                    st = orth_gemm(ctx, 1.0, wc, qk, 0.0, tc); /* T = W Q */
-                    if (st == VKS_OK) st = orth_gemm(ctx, 1.0, orth_t(qk), tr, 0.0, wr); /* W = Q^T T */
-                    if (st == VKS_OK) st = orth_gemm(ctx, 1.0, vc, qk, 0.0, v2c); /* V2 = V Q */
+                    st = vks__orth_gemm(ctx, 1.0, wc, qk, 0.0, tc); /* T = W Q */
+                    if (st == VKS_OK) st = vks__orth_gemm(ctx, 1.0, orth_t(qk), tr, 0.0, wr); /* W = Q^T T */
+                    if (st == VKS_OK) st = vks__orth_gemm(ctx, 1.0, vc, qk, 0.0, v2c); /* V2 = V Q */
                 }
                 /* The same permutation every round: its table is recorded once per submit. */
                 if (st == VKS_OK && !perm_addr) st = vks__params(ctx, perm, 4 * slabs, &perm_addr);
@@ -330,8 +330,8 @@ vks_status vks_eigh_ex(vks_context *ctx, const vks_tensor *a, const vks_tensor *
                           fn, o.fixed_sweeps, o.max_sweeps);
     vks__lock(ctx);
     orth_mat ma, mv;
-    vks_status st = orth_view(ctx, a, fn, "a", &ma);
-    if (st == VKS_OK) st = orth_out_view(ctx, v, fn, "v", &mv);
+    vks_status st = vks__orth_view(ctx, a, fn, "a", &ma);
+    if (st == VKS_OK) st = vks__orth_out_view(ctx, v, fn, "v", &mv);
     if (st == VKS_OK) st = vks__check_tensor(ctx, w, fn, "w");
     if (st == VKS_OK && (ma.dtype != mv.dtype || w->dtype != ma.dtype))
         st = vks__error(VKS_ERROR_DTYPE_MISMATCH, "%s: a, w, v have dtypes %s, %s, %s; expected all the same", fn,
@@ -350,31 +350,31 @@ vks_status vks_eigh_ex(vks_context *ctx, const vks_tensor *a, const vks_tensor *
                         w->ndim, (long long)w->shape[w->ndim - 1], batched ? "(batch, n) = " : "(n) = ",
                         (long long)ma.rows);
     if (st == VKS_OK)
-        st = orth_check_output_vector(batched ? w->shape[0] : 1, ma.rows, batched ? w->strides[0] : 0,
+        st = vks__orth_check_output_vector(batched ? w->shape[0] : 1, ma.rows, batched ? w->strides[0] : 0,
                                       w->strides[w->ndim - 1], fn, "w");
-    if (st == VKS_OK && (orth_overlap(a, v) || orth_overlap(a, w) || orth_overlap(v, w)))
+    if (st == VKS_OK && (vks__orth_overlap(a, v) || vks__orth_overlap(a, w) || vks__orth_overlap(v, w)))
         st = vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: %s overlap in memory; a, w and v must be distinct", fn,
-                        orth_overlap(a, v) ? "a and v" : orth_overlap(a, w) ? "a and w" : "v and w");
-    if (st == VKS_OK && o.info) st = orth_check_info(ctx, o.info, ma.batch, fn, "options->info");
+                        vks__orth_overlap(a, v) ? "a and v" : vks__orth_overlap(a, w) ? "a and w" : "v and w");
+    if (st == VKS_OK && o.info) st = vks__orth_check_info(ctx, o.info, ma.batch, fn, "options->info");
     if (st == VKS_OK && o.info) {
         const vks_tensor *ts[] = {a, w, v};
         const char *names[] = {"a", "w", "v"};
-        st = orth_check_info_apart(o.info, ts, names, 3, fn, "options->info");
+        st = vks__orth_check_info_apart(o.info, ts, names, 3, fn, "options->info");
     }
     if (st != VKS_OK || ma.rows == 0 || ma.batch == 0) {
         vks__unlock(ctx);
         return st;
     }
     const int64_t w_s = w->strides[w->ndim - 1], w_bs = batched ? w->strides[0] : 0;
-    const vks_dtype work = orth_eigh_work_dtype(ctx, ma.dtype, o.flags);
+    const vks_dtype work = vks__orth_eigh_work_dtype(ctx, ma.dtype, o.flags);
     orth_ws ws;
-    st = orth_ws_begin(ctx, orth_eigh_ws_bytes(ctx, work, ma.batch, ma.rows), &ws);
+    st = vks__orth_ws_begin(ctx, vks__orth_eigh_ws_bytes(ctx, work, ma.batch, ma.rows), &ws);
     if (st == VKS_OK) st = vks__op_begin(ctx, "eigh");
     orth_eigh_report rep;
     if (st == VKS_OK)
-        st = orth_eigh_record(ctx, work, ma, vks__tensor_address(w), w_bs, w_s, mv,
+        st = vks__orth_eigh_record(ctx, work, ma, vks__tensor_address(w), w_bs, w_s, mv,
                               o.info ? vks__tensor_address(o.info) : 0, o.fixed_sweeps, o.max_sweeps, false, &ws, &rep);
-    if (st == VKS_OK) st = orth_ws_check(&ws, fn);
+    if (st == VKS_OK) st = vks__orth_ws_check(&ws, fn);
     vks__op_end(ctx);
     if (st == VKS_OK && !o.info && rep.first_nonfinite >= 0)
         st = vks__error(VKS_ERROR_NON_FINITE,

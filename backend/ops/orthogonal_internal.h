@@ -4,7 +4,7 @@
  * SVD, SYRK inside Newton-Schulz), with their workspace passed in explicitly.
  *
  * Workspace: a public entry point asks vks__scratch once for everything its recorders need
- * (they report their needs through *_ws_bytes) and carves it with orth_take. Recorders never
+ * (they report their needs through *_ws_bytes) and carves it with vks__orth_take. Recorders never
  * call vks__scratch or public functions that do: the scratch region is shared by every op,
  * and growing it midway would retire the region the outer op still uses.
  */
@@ -40,54 +40,54 @@ static inline orth_mat orth_dense(VkDeviceAddress addr, vks_dtype dt, int64_t ba
 typedef struct orth_ws {
     VkDeviceAddress base;
     uint64_t used, size;
-    bool overflow; /* a recorder took more than was sized: a bug, reported by orth_ws_check */
+    bool overflow; /* a recorder took more than was sized: a bug, reported by vks__orth_ws_check */
 } orth_ws;
 
 static inline uint64_t orth_round(uint64_t bytes) { return (bytes + 255) / 256 * 256; }
 /* The next `bytes` of the workspace (256-byte aligned; callers sized it). */
-VkDeviceAddress orth_take(orth_ws *ws, uint64_t bytes);
-/* VKS_OK, or an internal error when the sizes did not add up (orth_take then handed out the
+VkDeviceAddress vks__orth_take(orth_ws *ws, uint64_t bytes);
+/* VKS_OK, or an internal error when the sizes did not add up (vks__orth_take then handed out the
  * region's start again rather than memory past its end). */
-vks_status orth_ws_check(const orth_ws *ws, const char *fn);
+vks_status vks__orth_ws_check(const orth_ws *ws, const char *fn);
 /* Gets the scratch region of `bytes` for the op being recorded. */
-vks_status orth_ws_begin(vks_context *ctx, uint64_t bytes, orth_ws *ws);
-/* Fill / read back a range of the scratch region (addr from orth_take). Reading flushes. */
-vks_status orth_ws_fill(vks_context *ctx, VkDeviceAddress addr, uint64_t bytes, uint32_t pattern);
-vks_status orth_ws_read(vks_context *ctx, VkDeviceAddress addr, void *dst, uint64_t bytes);
+vks_status vks__orth_ws_begin(vks_context *ctx, uint64_t bytes, orth_ws *ws);
+/* Fill / read back a range of the scratch region (addr from vks__orth_take). Reading flushes. */
+vks_status vks__orth_ws_fill(vks_context *ctx, VkDeviceAddress addr, uint64_t bytes, uint32_t pattern);
+vks_status vks__orth_ws_read(vks_context *ctx, VkDeviceAddress addr, void *dst, uint64_t bytes);
 
 /* ---- argument checks shared by the family ------------------------------------------------ */
 
 /* A matrix view of t that is (rows, cols) — or a batch of them — with its dtype `dt`. */
-vks_status orth_view(vks_context *ctx, const vks_tensor *t, const char *fn, const char *arg, orth_mat *m);
-/* orth_view for a matrix the op writes: its rows must not overlap (vks__check_output_matrix). */
-vks_status orth_out_view(vks_context *ctx, const vks_tensor *t, const char *fn, const char *arg, orth_mat *m);
+vks_status vks__orth_view(vks_context *ctx, const vks_tensor *t, const char *fn, const char *arg, orth_mat *m);
+/* vks__orth_view for a matrix the op writes: its rows must not overlap (vks__check_output_matrix). */
+vks_status vks__orth_out_view(vks_context *ctx, const vks_tensor *t, const char *fn, const char *arg, orth_mat *m);
 /* True when two tensors share any byte. */
-bool orth_overlap(const vks_tensor *x, const vks_tensor *y);
+bool vks__orth_overlap(const vks_tensor *x, const vks_tensor *y);
 /* True when two tensors are the very same view (buffer, offset, dtype, shape, strides). */
-bool orth_same_view(const vks_tensor *x, const vks_tensor *y);
+bool vks__orth_same_view(const vks_tensor *x, const vks_tensor *y);
 /* An optional i32 status tensor of `count` elements (contiguous). */
-vks_status orth_check_info(vks_context *ctx, const vks_tensor *t, int64_t count, const char *fn, const char *arg);
+vks_status vks__orth_check_info(vks_context *ctx, const vks_tensor *t, int64_t count, const char *fn, const char *arg);
 /* A vector output (eigenvalues, singular values): n values per matrix `stride` apart, `batch`
  * matrices `batch_stride` apart; distinct (b, j) must be distinct elements. */
-vks_status orth_check_output_vector(int64_t batch, int64_t n, int64_t batch_stride, int64_t stride, const char *fn,
+vks_status vks__orth_check_output_vector(int64_t batch, int64_t n, int64_t batch_stride, int64_t stride, const char *fn,
                                     const char *arg);
 /* An info tensor is written on the device: it may share memory with none of the op's
  * (possibly NULL) tensors. */
-vks_status orth_check_info_apart(const vks_tensor *info, const vks_tensor *const *ts, const char *const *names, int n,
+vks_status vks__orth_check_info_apart(const vks_tensor *info, const vks_tensor *const *ts, const char *const *names, int n,
                                  const char *fn, const char *arg);
 /* Kernels index inside one matrix with 32-bit integers. */
-vks_status orth_check_span(const orth_mat *m, const char *fn, const char *arg);
+vks_status vks__orth_check_span(const orth_mat *m, const char *fn, const char *arg);
 
 /* ---- recorders ------------------------------------------------------------------------------ */
 
 /* dst = src (MODE 0), lower(src) (1), zero dst's strict upper triangle (2), dst = I (3);
  * src and dst may be one f32 and one f64 (a converting copy; needs shaderFloat64). */
 enum { ORTH_COPY = 0, ORTH_COPY_LOWER = 1, ORTH_ZERO_UPPER = 2, ORTH_IDENTITY = 3 };
-vks_status orth_copy(vks_context *ctx, int mode, const orth_mat *src, const orth_mat *dst);
+vks_status vks__orth_copy(vks_context *ctx, int mode, const orth_mat *src, const orth_mat *dst);
 
 /* C = alpha * A * B + beta * C on views (transposes are views: orth_t); batch from C, a
  * batch stride of 0 broadcasts A or B. C may be row- or column-major. */
-vks_status orth_gemm(vks_context *ctx, double alpha, orth_mat a, orth_mat b, double beta, orth_mat c);
+vks_status vks__orth_gemm(vks_context *ctx, double alpha, orth_mat a, orth_mat b, double beta, orth_mat c);
 
 /* cout = alpha * S S^T + beta * cin + gamma * I for an n x k view S (a transposed view,
  * orth_t, gives S^T S): the lower triangle, and the upper too when mirror. cin may be cout. */
@@ -98,18 +98,18 @@ typedef struct orth_syrk_args {
     double alpha, beta, gamma;
     bool mirror;
 } orth_syrk_args;
-vks_status orth_syrk(vks_context *ctx, const orth_syrk_args *a);
+vks_status vks__orth_syrk(vks_context *ctx, const orth_syrk_args *a);
 
 /* Blocked Cholesky of a (batch x n x n, lower triangle read) into l (may be a itself).
  * status: 2 ints per matrix in the workspace (first failing pivot or -1; NaN/Inf flag);
  * info: 0 or an i32 device array that receives -1 / pivot / -2 per matrix. */
-uint64_t orth_cholesky_ws_bytes(const vks_context *ctx, vks_dtype dt, int64_t batch, int64_t n);
-vks_status orth_cholesky_record(vks_context *ctx, orth_mat a, orth_mat l, VkDeviceAddress status,
+uint64_t vks__orth_cholesky_ws_bytes(const vks_context *ctx, vks_dtype dt, int64_t batch, int64_t n);
+vks_status vks__orth_cholesky_record(vks_context *ctx, orth_mat a, orth_mat l, VkDeviceAddress status,
                                 VkDeviceAddress info, orth_ws *ws);
 
 /* x = l^{-1} b or l^{-T} b (l's batch stride 0 broadcasts); x may be b. */
-uint64_t orth_trsm_ws_bytes(const vks_context *ctx, vks_dtype dt, int64_t batch, int64_t n, int64_t k);
-vks_status orth_trsm_record(vks_context *ctx, bool trans, orth_mat l, orth_mat b, orth_mat x, orth_ws *ws);
+uint64_t vks__orth_trsm_ws_bytes(const vks_context *ctx, vks_dtype dt, int64_t batch, int64_t n, int64_t k);
+vks_status vks__orth_trsm_record(vks_context *ctx, bool trans, orth_mat l, orth_mat b, orth_mat x, orth_ws *ws);
 
 /* Jacobi eigensolver: w (eigenvalues ascending, element (z, i) at w + (z*w_bs + i*w_s)*es),
  * v (eigenvectors in columns). fixed_sweeps > 0: that many sweeps, no synchronization;
@@ -122,15 +122,15 @@ typedef struct orth_eigh_report {
 } orth_eigh_report;
 /* The working precision: f64 for f32 input where the device has it (unless flags say
  * VKS_EIGH_INPUT_PRECISION). `work` of the record and of the workspace size. */
-vks_dtype orth_eigh_work_dtype(const vks_context *ctx, vks_dtype dt, uint32_t flags);
-uint64_t orth_eigh_ws_bytes(const vks_context *ctx, vks_dtype work, int64_t batch, int64_t n);
-vks_status orth_eigh_record(vks_context *ctx, vks_dtype work, orth_mat a, VkDeviceAddress w, int64_t w_bs, int64_t w_s,
+vks_dtype vks__orth_eigh_work_dtype(const vks_context *ctx, vks_dtype dt, uint32_t flags);
+uint64_t vks__orth_eigh_ws_bytes(const vks_context *ctx, vks_dtype work, int64_t batch, int64_t n);
+vks_status vks__orth_eigh_record(vks_context *ctx, vks_dtype work, orth_mat a, VkDeviceAddress w, int64_t w_bs, int64_t w_s,
                             orth_mat v, VkDeviceAddress info, int fixed_sweeps, int max_sweeps, bool descending,
                             orth_ws *ws, orth_eigh_report *rep);
 
 /* CholeskyQR2 of x (batch x m x n, working dtype) into q (may be in the workspace or the
  * caller's, same dtype); status: 16 bytes per matrix (two Choleskys) in the workspace. */
-uint64_t orth_cholqr2_ws_bytes(const vks_context *ctx, vks_dtype wdt, int64_t batch, int64_t m, int64_t n);
-vks_status orth_cholqr2_record(vks_context *ctx, orth_mat x, orth_mat q, VkDeviceAddress status, orth_ws *ws);
+uint64_t vks__orth_cholqr2_ws_bytes(const vks_context *ctx, vks_dtype wdt, int64_t batch, int64_t m, int64_t n);
+vks_status vks__orth_cholqr2_record(vks_context *ctx, orth_mat x, orth_mat q, VkDeviceAddress status, orth_ws *ws);
 
 #endif /* VKS_ORTHOGONAL_INTERNAL_H */

@@ -128,8 +128,8 @@ static vks_status collect(vks_context *ctx, uint32_t count, const vks_tensor *g,
         snprintf(ga, sizeof ga, count > 1 ? "g[%u]" : "g", i);
         snprintf(oa, sizeof oa, count > 1 ? "out[%u]" : "out", i);
         orth_mat mg, mo;
-        VKS_TRY(orth_view(ctx, &g[i], fn, ga, &mg));
-        VKS_TRY(orth_out_view(ctx, &out[i], fn, oa, &mo));
+        VKS_TRY(vks__orth_view(ctx, &g[i], fn, ga, &mg));
+        VKS_TRY(vks__orth_out_view(ctx, &out[i], fn, oa, &mo));
         if (i == 0) c->dt = mg.dtype;
         if (mg.dtype != c->dt || mo.dtype != c->dt)
             return vks__error(VKS_ERROR_DTYPE_MISMATCH, "%s: %s has dtype %s and %s %s; expected %s (one dtype per call)",
@@ -138,10 +138,10 @@ static vks_status collect(vks_context *ctx, uint32_t count, const vks_tensor *g,
             return vks__error(VKS_ERROR_SHAPE_MISMATCH, "%s: %s is (%lld, %lld) x batch %lld but %s is (%lld, %lld) x %lld",
                               fn, oa, (long long)mo.rows, (long long)mo.cols, (long long)mo.batch, ga,
                               (long long)mg.rows, (long long)mg.cols, (long long)mg.batch);
-        if (!orth_same_view(&g[i], &out[i]) && orth_overlap(&g[i], &out[i]))
+        if (!vks__orth_same_view(&g[i], &out[i]) && vks__orth_overlap(&g[i], &out[i]))
             return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: %s overlaps %s without being the same tensor", fn, oa, ga);
         for (uint32_t k = 0; k < i; ++k)
-            if (orth_overlap(&out[k], &out[i]))
+            if (vks__orth_overlap(&out[k], &out[i]))
                 return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: out[%u] and out[%u] overlap in memory", fn, k, i);
         total += mg.batch;
     }
@@ -152,8 +152,8 @@ static vks_status collect(vks_context *ctx, uint32_t count, const vks_tensor *g,
     const size_t es = vks__dtype_bytes(c->dt);
     for (uint32_t i = 0; i < count; ++i) {
         orth_mat mg, mo;
-        orth_view(ctx, &g[i], fn, "g", &mg);
-        orth_view(ctx, &out[i], fn, "out", &mo);
+        vks__orth_view(ctx, &g[i], fn, "g", &mg);
+        vks__orth_view(ctx, &out[i], fn, "out", &mo);
         for (int64_t z = 0; z < mg.batch; ++z)
             c->mats[c->nmat++] = (ns_matrix){.g = mg.address + (uint64_t)(z * mg.batch_stride) * es,
                                              .out = mo.address + (uint64_t)(z * mo.batch_stride) * es,
@@ -198,9 +198,9 @@ static uint64_t group_bytes(const ns_group *gr, size_t es) {
 
 static void group_take(ns_group *gr, size_t es, orth_ws *ws) {
     const uint64_t x = (uint64_t)gr->count * gr->m * gr->n * es, s = (uint64_t)gr->count * gr->m * gr->m * es;
-    gr->x[0] = orth_take(ws, x), gr->x[1] = orth_take(ws, x);
-    gr->a = orth_take(ws, s), gr->b = orth_take(ws, s);
-    if (gr->gram) gr->r[0] = orth_take(ws, s), gr->r[1] = orth_take(ws, s), gr->q[0] = orth_take(ws, s), gr->q[1] = orth_take(ws, s);
+    gr->x[0] = vks__orth_take(ws, x), gr->x[1] = vks__orth_take(ws, x);
+    gr->a = vks__orth_take(ws, s), gr->b = vks__orth_take(ws, s);
+    if (gr->gram) gr->r[0] = vks__orth_take(ws, s), gr->r[1] = vks__orth_take(ws, s), gr->q[0] = vks__orth_take(ws, s), gr->q[1] = vks__orth_take(ws, s);
     gr->cur = 0;
 }
 
@@ -304,19 +304,19 @@ static vks_status ns_step(vks_context *ctx, vks_dtype wdt, ns_group *gr, const d
     const orth_mat x = batch_mat(gr->x[gr->cur], wdt, cnt, m, n), xn = batch_mat(gr->x[1 - gr->cur], wdt, cnt, m, n);
     const orth_mat a = batch_mat(gr->a, wdt, cnt, m, m), b = batch_mat(gr->b, wdt, cnt, m, m);
     orth_syrk_args s1 = {.s = x, .cout = a, .alpha = 1.0, .mirror = true};
-    VKS_TRY(orth_syrk(ctx, &s1));
+    VKS_TRY(vks__orth_syrk(ctx, &s1));
     /* B = c A A^T + b A + a I (A symmetric); with c = 0 the product is skipped (k = 0). */
     orth_mat sa = a;
     if (abc[2] == 0.0) sa.cols = 0;
     orth_syrk_args s2 = {.s = sa, .cin = a, .cout = b, .alpha = abc[2], .beta = abc[1], .gamma = abc[0], .mirror = true};
-    VKS_TRY(orth_syrk(ctx, &s2));
-    VKS_TRY(orth_gemm(ctx, 1.0, b, x, 0.0, xn));
+    VKS_TRY(vks__orth_syrk(ctx, &s2));
+    VKS_TRY(vks__orth_gemm(ctx, 1.0, b, x, 0.0, xn));
     gr->cur = 1 - gr->cur;
     return VKS_OK;
 }
 
 /* Tensor cores (VK_NV_cooperative_matrix) for f16/bf16 input: f16 working copies, and the
- * same three products per step (ns_step with the f16 dtype): orth_syrk picks
+ * same three products per step (ns_step with the f16 dtype): vks__orth_syrk picks
  * orthogonal_syrk_coopmat, the GEMM gemm_coopmat. */
 static bool use_tensor_cores(const vks_context *ctx, vks_dtype dt, uint32_t flags) {
     return (dt == VKS_DTYPE_F16 || dt == VKS_DTYPE_BF16) && vks__tensor_cores(ctx) && !vks__cpu_kernels(ctx) &&
@@ -335,7 +335,7 @@ static vks_status gram_ns(vks_context *ctx, vks_dtype wdt, ns_group *gr, const d
         if (t == 0 || (t % restart == 0)) {
             if (!q_identity) { /* restart: X = Q X0 explicitly */
                 const orth_mat xn = batch_mat(gr->x[1 - gr->cur], wdt, cnt, m, n);
-                VKS_TRY(orth_gemm(ctx, 1.0, batch_mat(gr->q[qi], wdt, cnt, m, m), x, 0.0, xn));
+                VKS_TRY(vks__orth_gemm(ctx, 1.0, batch_mat(gr->q[qi], wdt, cnt, m, m), x, 0.0, xn));
                 gr->cur = 1 - gr->cur;
                 q_identity = true;
             }
@@ -343,32 +343,32 @@ static vks_status gram_ns(vks_context *ctx, vks_dtype wdt, ns_group *gr, const d
                                  .cout = batch_mat(gr->r[ri], wdt, cnt, m, m),
                                  .alpha = 1.0,
                                  .mirror = true};
-            VKS_TRY(orth_syrk(ctx, &s0));
+            VKS_TRY(vks__orth_syrk(ctx, &s0));
         }
         const orth_mat r = batch_mat(gr->r[ri], wdt, cnt, m, m), p = batch_mat(gr->a, wdt, cnt, m, m);
         orth_mat sr = r;
         if (abc[3 * t + 2] == 0.0) sr.cols = 0;
         orth_syrk_args sp = {.s = sr, .cin = r, .cout = p, .alpha = abc[3 * t + 2], .beta = abc[3 * t + 1],
                              .gamma = abc[3 * t], .mirror = true};
-        VKS_TRY(orth_syrk(ctx, &sp)); /* P = p(R) */
+        VKS_TRY(vks__orth_syrk(ctx, &sp)); /* P = p(R) */
         const bool need_r = t + 1 < steps && (t + 1) % restart != 0;
         if (need_r) { /* R <- P^2 R */
             const orth_mat p2 = batch_mat(gr->b, wdt, cnt, m, m);
             orth_syrk_args sq = {.s = p, .cout = p2, .alpha = 1.0, .mirror = true};
-            VKS_TRY(orth_syrk(ctx, &sq));
-            VKS_TRY(orth_gemm(ctx, 1.0, p2, r, 0.0, batch_mat(gr->r[1 - ri], wdt, cnt, m, m)));
+            VKS_TRY(vks__orth_syrk(ctx, &sq));
+            VKS_TRY(vks__orth_gemm(ctx, 1.0, p2, r, 0.0, batch_mat(gr->r[1 - ri], wdt, cnt, m, m)));
             ri = 1 - ri;
         }
         /* Q <- P Q (Q = I: a copy of P). */
         const orth_mat qn = batch_mat(gr->q[1 - qi], wdt, cnt, m, m);
-        if (q_identity) VKS_TRY(orth_copy(ctx, ORTH_COPY, &p, &qn));
-        else VKS_TRY(orth_gemm(ctx, 1.0, p, batch_mat(gr->q[qi], wdt, cnt, m, m), 0.0, qn));
+        if (q_identity) VKS_TRY(vks__orth_copy(ctx, ORTH_COPY, &p, &qn));
+        else VKS_TRY(vks__orth_gemm(ctx, 1.0, p, batch_mat(gr->q[qi], wdt, cnt, m, m), 0.0, qn));
         qi = 1 - qi;
         q_identity = false;
     }
     if (!q_identity) {
         const orth_mat x = batch_mat(gr->x[gr->cur], wdt, cnt, m, n), xn = batch_mat(gr->x[1 - gr->cur], wdt, cnt, m, n);
-        VKS_TRY(orth_gemm(ctx, 1.0, batch_mat(gr->q[qi], wdt, cnt, m, m), x, 0.0, xn));
+        VKS_TRY(vks__orth_gemm(ctx, 1.0, batch_mat(gr->q[qi], wdt, cnt, m, m), x, 0.0, xn));
         gr->cur = 1 - gr->cur;
     }
     return VKS_OK;
@@ -407,15 +407,15 @@ static vks_status ns_run(vks_context *ctx, ns_call *c, const ns_plan *pl) {
                      orth_round((uint64_t)nmat * nparts * 3 * ses_acc);
     for (int32_t k = 0; iterate && k < c->ngroups; ++k) bytes += group_bytes(&c->groups[k], es);
     orth_ws ws;
-    vks_status st = orth_ws_begin(ctx, bytes, &ws);
+    vks_status st = vks__orth_ws_begin(ctx, bytes, &ws);
     if (st != VKS_OK) {
         free(tin), free(tout), free(tx);
         return st;
     }
-    const VkDeviceAddress din = orth_take(&ws, nmat * sizeof(ns_item)), dout = orth_take(&ws, nmat * sizeof(ns_item));
-    const VkDeviceAddress dx = orth_take(&ws, nmat * sizeof(ns_item));
-    const VkDeviceAddress scalars = orth_take(&ws, 2ull * nmat * 8 * ses_acc);
-    const VkDeviceAddress partials = orth_take(&ws, (uint64_t)nmat * nparts * 3 * ses_acc);
+    const VkDeviceAddress din = vks__orth_take(&ws, nmat * sizeof(ns_item)), dout = vks__orth_take(&ws, nmat * sizeof(ns_item));
+    const VkDeviceAddress dx = vks__orth_take(&ws, nmat * sizeof(ns_item));
+    const VkDeviceAddress scalars = vks__orth_take(&ws, 2ull * nmat * 8 * ses_acc);
+    const VkDeviceAddress partials = vks__orth_take(&ws, (uint64_t)nmat * nparts * 3 * ses_acc);
     for (int32_t k = 0; iterate && k < c->ngroups; ++k) group_take(&c->groups[k], es, &ws);
     int64_t max_rows = 1, max_cols = 1;
     for (uint32_t i = 0; i < nmat; ++i) {
@@ -480,12 +480,12 @@ static vks_status ns_run(vks_context *ctx, ns_call *c, const ns_plan *pl) {
     if (st == VKS_OK) st = upload(ctx, dout, tout, nmat * sizeof(ns_item));
     if (st == VKS_OK)
         st = record_convert(ctx, c->dt, mode, iterate, false, pl->half, dout, nmat, max_rows, max_cols, scal_out, 1e-8);
-    if (st == VKS_OK) st = orth_ws_check(&ws, fn);
+    if (st == VKS_OK) st = vks__orth_ws_check(&ws, fn);
     vks__op_end(ctx);
     if (st == VKS_OK && !pl->status) { /* the NaN/Inf flags: synchronizes */
         void *raw = malloc((size_t)nmat * 8 * ses_acc);
         if (!raw) st = vks__error(VKS_ERROR_OUT_OF_HOST_MEMORY, "%s: out of host memory", fn);
-        else st = orth_ws_read(ctx, scalars, raw, (uint64_t)nmat * 8 * ses_acc);
+        else st = vks__orth_ws_read(ctx, scalars, raw, (uint64_t)nmat * 8 * ses_acc);
         for (uint32_t i = 0; st == VKS_OK && i < nmat; ++i) {
             const double bad = ses_acc == 8 ? ((const double *)raw)[8 * i + 2] : ((const float *)raw)[8 * i + 2];
             if (bad != 0)
@@ -503,13 +503,13 @@ static vks_status ns_run(vks_context *ctx, ns_call *c, const ns_plan *pl) {
 static vks_status check_status_tensor(vks_context *ctx, const vks_tensor *status, const ns_call *c, uint32_t count,
                                       const vks_tensor *g, const vks_tensor *out) {
     if (!status) return VKS_OK;
-    VKS_TRY(orth_check_info(ctx, status, c->nmat, c->fn, "options->status"));
+    VKS_TRY(vks__orth_check_info(ctx, status, c->nmat, c->fn, "options->status"));
     for (uint32_t i = 0; i < count; ++i) {
         char gn[24] = "g", on[24] = "out";
         if (count > 1) snprintf(gn, sizeof gn, "g[%u]", i), snprintf(on, sizeof on, "out[%u]", i);
         const vks_tensor *ts[] = {&g[i], &out[i]};
         const char *names[] = {gn, on};
-        VKS_TRY(orth_check_info_apart(status, ts, names, 2, c->fn, "options->status"));
+        VKS_TRY(vks__orth_check_info_apart(status, ts, names, 2, c->fn, "options->status"));
     }
     return VKS_OK;
 }
@@ -645,8 +645,8 @@ vks_status vks_syrk(vks_context *ctx, vks_transpose trans, double alpha, const v
         return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: alpha = %g, beta = %g; expected finite values", fn, alpha, beta);
     vks__lock(ctx);
     orth_mat ma, mc;
-    vks_status st = orth_view(ctx, a, fn, "a", &ma);
-    if (st == VKS_OK) st = orth_out_view(ctx, c, fn, "c", &mc);
+    vks_status st = vks__orth_view(ctx, a, fn, "a", &ma);
+    if (st == VKS_OK) st = vks__orth_out_view(ctx, c, fn, "c", &mc);
     if (st == VKS_OK && ma.dtype != mc.dtype)
         st = vks__error(VKS_ERROR_DTYPE_MISMATCH, "%s: a has dtype %s but c has %s; expected the same", fn,
                         vks__dtype_name(ma.dtype), vks__dtype_name(mc.dtype));
@@ -661,7 +661,7 @@ vks_status vks_syrk(vks_context *ctx, vks_transpose trans, double alpha, const v
     if (st == VKS_OK && mc.col_stride != 1 && mc.rows > 1)
         st = vks__error(VKS_ERROR_UNSUPPORTED, "%s: c must have a unit column stride (strides %lld, %lld)", fn,
                         (long long)mc.row_stride, (long long)mc.col_stride);
-    if (st == VKS_OK && orth_overlap(a, c))
+    if (st == VKS_OK && vks__orth_overlap(a, c))
         st = vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: c overlaps a in memory", fn);
     if (st == VKS_OK) {
         orth_mat sv = s;
@@ -669,7 +669,7 @@ vks_status vks_syrk(vks_context *ctx, vks_transpose trans, double alpha, const v
         sv.batch = mc.batch;
         const orth_syrk_args args = {.s = sv, .cin = mc, .cout = mc, .alpha = alpha, .beta = beta, .mirror = mirror != 0};
         st = vks__op_begin(ctx, "syrk");
-        if (st == VKS_OK) st = orth_syrk(ctx, &args);
+        if (st == VKS_OK) st = vks__orth_syrk(ctx, &args);
         vks__op_end(ctx);
     }
     vks__unlock(ctx);

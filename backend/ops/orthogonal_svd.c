@@ -47,9 +47,9 @@ static vks_status check_out(vks_context *ctx, const vks_tensor *t, const vks_ten
                               (long long)rows);
         *m = (orth_mat){vks__tensor_address(t), t->dtype, batch, 1, rows,
                         want_ndim == 2 ? t->strides[0] : 0, rows, t->strides[t->ndim - 1]};
-        VKS_TRY(orth_check_output_vector(want_ndim == 2 ? batch : 1, rows, m->batch_stride, m->col_stride, fn, arg));
+        VKS_TRY(vks__orth_check_output_vector(want_ndim == 2 ? batch : 1, rows, m->batch_stride, m->col_stride, fn, arg));
     } else {
-        VKS_TRY(orth_view(ctx, t, fn, arg, m));
+        VKS_TRY(vks__orth_view(ctx, t, fn, arg, m));
         if (t->ndim != a->ndim || m->rows != rows || m->cols != cols || m->batch != batch)
             return vks__error(VKS_ERROR_SHAPE_MISMATCH, "%s: %s is (%lld, %lld) x batch %lld; expected (%lld, %lld) x %lld", fn,
                               arg, (long long)m->rows, (long long)m->cols, (long long)m->batch, (long long)rows,
@@ -59,7 +59,7 @@ static vks_status check_out(vks_context *ctx, const vks_tensor *t, const vks_ten
     if (t->dtype != a->dtype)
         return vks__error(VKS_ERROR_DTYPE_MISMATCH, "%s: %s has dtype %s but a has %s; expected the same", fn, arg,
                           vks__dtype_name(t->dtype), vks__dtype_name(a->dtype));
-    if (orth_overlap(t, a)) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: %s overlaps a in memory", fn, arg);
+    if (vks__orth_overlap(t, a)) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: %s overlaps a in memory", fn, arg);
     return VKS_OK;
 }
 
@@ -68,19 +68,19 @@ vks_status vks_svd(vks_context *ctx, const vks_tensor *a, const vks_tensor *u, c
     if (!ctx) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: ctx is NULL", fn);
     vks__lock(ctx);
     orth_mat ma, mu = {0}, ms = {0}, mvh = {0};
-    vks_status st = orth_view(ctx, a, fn, "a", &ma);
+    vks_status st = vks__orth_view(ctx, a, fn, "a", &ma);
     if (st == VKS_OK) st = vks__check_float_dtype(ctx, ma.dtype, fn, "a");
     const int64_t B = ma.batch, m = ma.rows, n = ma.cols, k = VKS_MIN(m, n);
     if (st == VKS_OK) st = check_out(ctx, s, a, B, k, -1, "s", &ms);
     if (st == VKS_OK && u) st = check_out(ctx, u, a, B, m, k, "u", &mu);
     if (st == VKS_OK && vh) st = check_out(ctx, vh, a, B, k, n, "vh", &mvh);
-    if (st == VKS_OK && ((u && orth_overlap(u, s)) || (vh && orth_overlap(vh, s)) || (u && vh && orth_overlap(u, vh))))
+    if (st == VKS_OK && ((u && vks__orth_overlap(u, s)) || (vh && vks__orth_overlap(vh, s)) || (u && vh && vks__orth_overlap(u, vh))))
         st = vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: the outputs u, s, vh overlap in memory", fn);
     if (st != VKS_OK || k == 0 || B == 0) {
         vks__unlock(ctx);
         return st;
     }
-    const vks_dtype wdt = orth_eigh_work_dtype(ctx, ma.dtype, 0);
+    const vks_dtype wdt = vks__orth_eigh_work_dtype(ctx, ma.dtype, 0);
     const size_t es = vks__dtype_bytes(wdt);
     const bool tall = m >= n;
     const int64_t M = tall ? m : n, N = k;
@@ -88,45 +88,45 @@ vks_status vks_svd(vks_context *ctx, const vks_tensor *a, const vks_tensor *u, c
     const uint64_t tall_bytes = orth_round((uint64_t)B * M * N * es), sq = orth_round((uint64_t)B * N * N * es);
     const uint64_t bytes = (wdt != ma.dtype ? tall_bytes : 0) + 2 * tall_bytes + 2 * sq + 2 * orth_round((uint64_t)B * N * es) +
                            orth_round(16 * (uint64_t)B) +
-                           VKS_MAX(orth_eigh_ws_bytes(ctx, wdt, B, N), orth_cholqr2_ws_bytes(ctx, wdt, B, M, N));
+                           VKS_MAX(vks__orth_eigh_ws_bytes(ctx, wdt, B, N), vks__orth_cholqr2_ws_bytes(ctx, wdt, B, M, N));
     orth_ws ws;
-    st = orth_ws_begin(ctx, bytes, &ws);
+    st = vks__orth_ws_begin(ctx, bytes, &ws);
     if (st != VKS_OK) {
         vks__unlock(ctx);
         return st;
     }
-    const orth_mat xw = wdt == ma.dtype ? x : orth_dense(orth_take(&ws, (uint64_t)B * M * N * es), wdt, B, M, N);
-    const orth_mat bm = orth_dense(orth_take(&ws, (uint64_t)B * M * N * es), wdt, B, M, N);
-    const orth_mat um = orth_dense(orth_take(&ws, (uint64_t)B * M * N * es), wdt, B, M, N);
-    const orth_mat g = orth_dense(orth_take(&ws, (uint64_t)B * N * N * es), wdt, B, N, N);
-    const orth_mat vm = orth_dense(orth_take(&ws, (uint64_t)B * N * N * es), wdt, B, N, N);
-    const VkDeviceAddress lam = orth_take(&ws, (uint64_t)B * N * es), sw = orth_take(&ws, (uint64_t)B * N * es);
-    const VkDeviceAddress qst = orth_take(&ws, 16 * (uint64_t)B);
+    const orth_mat xw = wdt == ma.dtype ? x : orth_dense(vks__orth_take(&ws, (uint64_t)B * M * N * es), wdt, B, M, N);
+    const orth_mat bm = orth_dense(vks__orth_take(&ws, (uint64_t)B * M * N * es), wdt, B, M, N);
+    const orth_mat um = orth_dense(vks__orth_take(&ws, (uint64_t)B * M * N * es), wdt, B, M, N);
+    const orth_mat g = orth_dense(vks__orth_take(&ws, (uint64_t)B * N * N * es), wdt, B, N, N);
+    const orth_mat vm = orth_dense(vks__orth_take(&ws, (uint64_t)B * N * N * es), wdt, B, N, N);
+    const VkDeviceAddress lam = vks__orth_take(&ws, (uint64_t)B * N * es), sw = vks__orth_take(&ws, (uint64_t)B * N * es);
+    const VkDeviceAddress qst = vks__orth_take(&ws, 16 * (uint64_t)B);
     const uint64_t inner = ws.used;
     orth_eigh_report rep = {0};
     st = vks__op_begin(ctx, "svd");
-    if (st == VKS_OK && wdt != ma.dtype) st = orth_copy(ctx, ORTH_COPY, &x, &xw);
+    if (st == VKS_OK && wdt != ma.dtype) st = vks__orth_copy(ctx, ORTH_COPY, &x, &xw);
     const orth_syrk_args sy = {.s = orth_t(xw), .cout = g, .alpha = 1.0, .mirror = false};
-    if (st == VKS_OK) st = orth_syrk(ctx, &sy);
-    if (st == VKS_OK) st = orth_eigh_record(ctx, wdt, g, lam, N, 1, vm, 0, 0, 0, true, &ws, &rep);
-    if (st == VKS_OK) st = orth_gemm(ctx, 1.0, xw, vm, 0.0, bm);
+    if (st == VKS_OK) st = vks__orth_syrk(ctx, &sy);
+    if (st == VKS_OK) st = vks__orth_eigh_record(ctx, wdt, g, lam, N, 1, vm, 0, 0, 0, true, &ws, &rep);
+    if (st == VKS_OK) st = vks__orth_gemm(ctx, 1.0, xw, vm, 0.0, bm);
     const double tol = 4.0 * (double)(M + N) * (wdt == VKS_DTYPE_F64 ? 0x1p-53 : 0x1p-24);
     if (st == VKS_OK) st = columns(ctx, 0, bm, sw, tol);
     if (st == VKS_OK) st = columns(ctx, 1, bm, sw, tol);
     ws.used = inner;
-    if (st == VKS_OK) st = orth_cholqr2_record(ctx, bm, um, qst, &ws);
+    if (st == VKS_OK) st = vks__orth_cholqr2_record(ctx, bm, um, qst, &ws);
     /* Outputs: tall a = U S V^T, wide a = V S U^T. */
     const orth_mat sv = {sw, wdt, B, 1, N, N, N, 1};
-    if (st == VKS_OK) st = orth_copy(ctx, ORTH_COPY, &sv, &ms);
+    if (st == VKS_OK) st = vks__orth_copy(ctx, ORTH_COPY, &sv, &ms);
     if (st == VKS_OK && u) {
         const orth_mat src = tall ? um : vm;
-        st = orth_copy(ctx, ORTH_COPY, &src, &mu);
+        st = vks__orth_copy(ctx, ORTH_COPY, &src, &mu);
     }
     if (st == VKS_OK && vh) {
         const orth_mat src = orth_t(tall ? vm : um);
-        st = orth_copy(ctx, ORTH_COPY, &src, &mvh);
+        st = vks__orth_copy(ctx, ORTH_COPY, &src, &mvh);
     }
-    if (st == VKS_OK) st = orth_ws_check(&ws, fn);
+    if (st == VKS_OK) st = vks__orth_ws_check(&ws, fn);
     vks__op_end(ctx);
     if (st == VKS_OK && rep.first_nonfinite >= 0)
         st = vks__error(VKS_ERROR_NON_FINITE, "%s: a (matrix %lld of the batch) holds NaN or Inf", fn,
@@ -136,7 +136,7 @@ vks_status vks_svd(vks_context *ctx, const vks_tensor *a, const vks_tensor *u, c
                         (long long)rep.first_unconverged, rep.sweeps);
     if (st == VKS_OK) { /* U's CholeskyQR: cannot fail for an orthogonal-by-construction B, unless a is extreme */
         int32_t *q = malloc(16 * (size_t)B);
-        st = q ? orth_ws_read(ctx, qst, q, 16 * (uint64_t)B) : vks__error(VKS_ERROR_OUT_OF_HOST_MEMORY, "%s: out of host memory", fn);
+        st = q ? vks__orth_ws_read(ctx, qst, q, 16 * (uint64_t)B) : vks__error(VKS_ERROR_OUT_OF_HOST_MEMORY, "%s: out of host memory", fn);
         for (int64_t z = 0; st == VKS_OK && z < 2 * B; ++z)
             if (q[2 * z] >= 0)
                 st = vks__error(VKS_ERROR_NOT_CONVERGED, "%s: the left singular vectors of matrix %lld could not be "
