@@ -119,9 +119,10 @@ VKS_API vks_cholesky_ex_fn vks_cholesky_ex;
 typedef enum vks_ns_schedule {
     VKS_NS_MUON = 0,          /* (3.4445, -4.7750, 2.0315) each step; default 5 steps. Singular values
                                * end in ~[0.7, 1.2] by design, not at 1 */
-    VKS_NS_POLAR_EXPRESS = 1, /* Amsel et al. 2025: a minimax quintic per step (the 7 published ones,
-                               * the last repeated), with the safety factor 1.01 (a/1.01, b/1.01^3,
-                               * c/1.01^5 on every step but the last) and norm_factor 1.01; default 5 */
+    VKS_NS_POLAR_EXPRESS = 1, /* Amsel et al. 2025: a minimax quintic per step, the paper's list of 8;
+                               * step t uses entry min(t, 7): the safety factor 1.01 (a/1.01,
+                               * b/1.01^3, c/1.01^5) on the first 7 entries, the 8th (1.875, -1.25,
+                               * 0.375) unscaled and repeated; norm_factor 1.01; default 5 */
     VKS_NS_CUBIC = 2,         /* (1.5, -0.5, 0): the classical Newton-Schulz iteration; default 18 */
     VKS_NS_QUINTIC = 3,       /* (15/8, -10/8, 3/8): the classical quintic; default 12 */
     VKS_NS_CUSTOM = 4         /* options->coefficients: steps x (a, b, c) */
