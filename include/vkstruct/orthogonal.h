@@ -234,9 +234,12 @@ VKS_API vks_syrk_fn vks_syrk;
 /* ---- CholeskyQR ---------------------------------------------------------------------------- */
 
 typedef enum vks_cholqr_mode {
-    /* CholeskyQR2, falling back to shifted CholeskyQR3 when the first Cholesky fails or its
-     * factor's diagonal says kappa(a) is beyond CholeskyQR2's reach (~u^-1/2: 4e3 in f32,
-     * 1e8 in f64). Synchronizes once to decide. */
+    /* CholeskyQR2, falling back when the first Cholesky fails or its factor's diagonal says
+     * kappa(a) is beyond CholeskyQR2's reach (~u^-1/2: 4e3 in f32, 1e8 in f64): f32 input on a
+     * device with shaderFloat64 is then factored in f64 working precision (as with
+     * VKS_CHOLQR_F64_WORK: CholeskyQR2 to kappa ~1e8, shifted CholeskyQR3 to ~1e15; the output
+     * stays f32); otherwise shifted CholeskyQR3 in the working precision (f32: kappa to ~3e4).
+     * Synchronizes once to decide. A remaining failure's message says what to do. */
     VKS_CHOLQR_AUTO = 0,
     VKS_CHOLQR_2 = 1,          /* R = chol(A^T A)^T, Q = A R^-1, twice: ||Q^T Q - I|| = O(u) for kappa <~ u^-1/2 */
     VKS_CHOLQR_SHIFTED_3 = 2   /* a first pass on A^T A + s I (Fukaya et al. 2020), then CholeskyQR2 */
