@@ -7,10 +7,12 @@ set -eu
 # Test: cmocka, lavapipe (Mesa's CPU Vulkan driver) and the validation layers.
 # Bench report: gnuplot draws the plots; numpy is the always-available CPU peer, on
 # OpenBLAS (without it Debian's numpy falls back to the reference BLAS, ~30x slower).
+# Run time: liblapack.so.3 (vks_eigh's tridiagonal stage loads it with dlopen; OpenBLAS's
+# provides it through Debian's alternatives, liblapack3 is the reference one).
 PACKAGES="build-essential cmake ninja-build pkg-config
 libvulkan-dev libvulkan-volk-dev glslc spirv-tools
 libcmocka-dev libdlpack-dev mesa-vulkan-drivers vulkan-validationlayers
-gnuplot-nox python3-numpy libopenblas0-pthread"
+gnuplot-nox python3-numpy libopenblas0-pthread liblapack3"
 
 missing=""
 for p in $PACKAGES; do

@@ -312,6 +312,38 @@ vks_status vks__orth_eigh_record(vks_context *ctx, vks_dtype dt, orth_mat a, VkD
                          &fspec, &fp, sizeof fp, (uint32_t)VKS_CEIL_DIV(N, 64), 1, (uint32_t)batch);
 }
 
+/* ---- the method, for every family -------------------------------------------------------- */
+
+vks_eigh_method vks__eigh_method(const vks_context *ctx, vks_eigh_method requested, vks_dtype work, int64_t batch,
+                                 int64_t n, int fixed_sweeps) {
+    if (requested != VKS_EIGH_AUTO) return requested;
+    if (fixed_sweeps > 0 || ctx->host_cmd || !vks__lapack_available()) return VKS_EIGH_JACOBI;
+    /* One Jacobi workgroup per matrix, the whole batch in one dispatch: faster than the host
+     * stage's per-matrix LAPACK calls and its synchronization for batches of small matrices
+     * (docs/orthogonal.md records the crossover measured on lavapipe). */
+    if (batch > 1 && padded_size(ctx, work, n) <= pair_block(ctx, work)) return VKS_EIGH_JACOBI;
+    return VKS_EIGH_TRIDIAGONAL;
+}
+
+uint64_t vks__eigh_ws_bytes(const vks_context *ctx, const vks__eigh_args *g) {
+    const int64_t batch = g->a.batch, n = g->a.rows;
+    if (g->method == VKS_EIGH_TRIDIAGONAL) return vks__orth_eigh_lapack_ws_bytes(g->work, batch, n, g->v.address != 0);
+    const uint64_t v_bytes = g->v.address ? 0 : orth_round((uint64_t)batch * n * n * vks__dtype_bytes(g->work));
+    return v_bytes + vks__orth_eigh_ws_bytes(ctx, g->work, batch, n);
+}
+
+vks_status vks__eigh_record(vks_context *ctx, const vks__eigh_args *g, orth_ws *ws, orth_eigh_report *rep) {
+    if (g->method == VKS_EIGH_TRIDIAGONAL)
+        return vks__orth_eigh_lapack_record(ctx, g->work, g->a, g->w, g->w_bs, g->w_s, g->v, g->info, g->descending, ws,
+                                            rep, g->fn);
+    orth_mat v = g->v;
+    if (!v.address) /* eigenvalues only: Jacobi still rotates a V, in the workspace */
+        v = orth_dense(vks__orth_take(ws, (uint64_t)g->a.batch * g->a.rows * g->a.rows * vks__dtype_bytes(g->work)),
+                       g->work, g->a.batch, g->a.rows, g->a.rows);
+    return vks__orth_eigh_record(ctx, g->work, g->a, g->w, g->w_bs, g->w_s, v, g->info, g->fixed_sweeps, g->max_sweeps,
+                                 g->descending, ws, rep);
+}
+
 vks_status vks_eigh_ex(vks_context *ctx, const vks_tensor *a, const vks_tensor *w, const vks_tensor *v,
                        const vks_eigh_options *options) {
     static const char fn[] = "vks_eigh";
@@ -325,13 +357,18 @@ vks_status vks_eigh_ex(vks_context *ctx, const vks_tensor *a, const vks_tensor *
     }
     if (o.flags & ~(uint32_t)VKS_EIGH_INPUT_PRECISION)
         return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: options->flags = 0x%x has unknown bits", fn, o.flags);
+    if ((unsigned)o.method > VKS_EIGH_TRIDIAGONAL)
+        return vks__error(VKS_ERROR_INVALID_ARGUMENT,
+                          "%s: options->method = %d, expected VKS_EIGH_AUTO, VKS_EIGH_JACOBI or VKS_EIGH_TRIDIAGONAL", fn,
+                          (int)o.method);
     if (o.fixed_sweeps < 0 || o.max_sweeps < 0 || o.fixed_sweeps > 1000 || o.max_sweeps > 1000)
         return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: options->fixed_sweeps = %d, max_sweeps = %d; expected 0..1000",
                           fn, o.fixed_sweeps, o.max_sweeps);
     vks__lock(ctx);
-    orth_mat ma, mv;
+    orth_mat ma, mv = {0};
     vks_status st = vks__orth_view(ctx, a, fn, "a", &ma);
-    if (st == VKS_OK) st = vks__orth_out_view(ctx, v, fn, "v", &mv);
+    if (st == VKS_OK && v) st = vks__orth_out_view(ctx, v, fn, "v", &mv);
+    if (st == VKS_OK && !v) mv = (orth_mat){0, ma.dtype, ma.batch, ma.rows, ma.cols, 0, 0, 0}; /* eigenvalues only */
     if (st == VKS_OK) st = vks__check_tensor(ctx, w, fn, "w");
     if (st == VKS_OK && (ma.dtype != mv.dtype || w->dtype != ma.dtype))
         st = vks__error(VKS_ERROR_DTYPE_MISMATCH, "%s: a, w, v have dtypes %s, %s, %s; expected all the same", fn,
@@ -340,7 +377,7 @@ vks_status vks_eigh_ex(vks_context *ctx, const vks_tensor *a, const vks_tensor *
     if (st == VKS_OK && ma.rows != ma.cols)
         st = vks__error(VKS_ERROR_SHAPE_MISMATCH, "%s: a is %lld x %lld; expected a square matrix", fn,
                         (long long)ma.rows, (long long)ma.cols);
-    if (st == VKS_OK && (v->ndim != a->ndim || mv.rows != ma.rows || mv.cols != ma.cols || mv.batch != ma.batch))
+    if (st == VKS_OK && v && (v->ndim != a->ndim || mv.rows != ma.rows || mv.cols != ma.cols || mv.batch != ma.batch))
         st = vks__error(VKS_ERROR_SHAPE_MISMATCH, "%s: v has shape (%lld, %lld) x batch %lld; expected a's (%lld, %lld) x %lld",
                         fn, (long long)mv.rows, (long long)mv.cols, (long long)mv.batch, (long long)ma.rows,
                         (long long)ma.cols, (long long)ma.batch);
@@ -352,14 +389,14 @@ vks_status vks_eigh_ex(vks_context *ctx, const vks_tensor *a, const vks_tensor *
     if (st == VKS_OK)
         st = vks__orth_check_output_vector(batched ? w->shape[0] : 1, ma.rows, batched ? w->strides[0] : 0,
                                       w->strides[w->ndim - 1], fn, "w");
-    if (st == VKS_OK && (vks__orth_overlap(a, v) || vks__orth_overlap(a, w) || vks__orth_overlap(v, w)))
+    if (st == VKS_OK && ((v && vks__orth_overlap(a, v)) || vks__orth_overlap(a, w) || (v && vks__orth_overlap(v, w))))
         st = vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: %s overlap in memory; a, w and v must be distinct", fn,
-                        vks__orth_overlap(a, v) ? "a and v" : vks__orth_overlap(a, w) ? "a and w" : "v and w");
+                        v && vks__orth_overlap(a, v) ? "a and v" : vks__orth_overlap(a, w) ? "a and w" : "v and w");
     if (st == VKS_OK && o.info) st = vks__orth_check_info(ctx, o.info, ma.batch, fn, "options->info");
     if (st == VKS_OK && o.info) {
         const vks_tensor *ts[] = {a, w, v};
         const char *names[] = {"a", "w", "v"};
-        st = vks__orth_check_info_apart(o.info, ts, names, 3, fn, "options->info");
+        st = vks__orth_check_info_apart(o.info, ts, names, v ? 3 : 2, fn, "options->info");
     }
     if (st != VKS_OK || ma.rows == 0 || ma.batch == 0) {
         vks__unlock(ctx);
@@ -367,13 +404,37 @@ vks_status vks_eigh_ex(vks_context *ctx, const vks_tensor *a, const vks_tensor *
     }
     const int64_t w_s = w->strides[w->ndim - 1], w_bs = batched ? w->strides[0] : 0;
     const vks_dtype work = vks__orth_eigh_work_dtype(ctx, ma.dtype, o.flags);
+    if (st == VKS_OK && o.method == VKS_EIGH_TRIDIAGONAL && ctx->host_cmd)
+        st = vks__error(VKS_ERROR_UNSUPPORTED,
+                        "%s: options->method = VKS_EIGH_TRIDIAGONAL synchronizes, which external recording does not "
+                        "allow; use VKS_EIGH_JACOBI with fixed_sweeps",
+                        fn);
+    if (st == VKS_OK && o.method == VKS_EIGH_TRIDIAGONAL && !vks__lapack_available())
+        st = vks__error(VKS_ERROR_UNSUPPORTED,
+                        "%s: options->method = VKS_EIGH_TRIDIAGONAL needs LAPACK (%s: Debian package liblapack3 or "
+                        "libopenblas0), which could not be loaded; VKS_EIGH_JACOBI needs none",
+                        fn, vks__lapack_library_name());
+    if (st != VKS_OK) {
+        vks__unlock(ctx);
+        return st;
+    }
+    const vks__eigh_args args = {.work = work,
+                                 .method = vks__eigh_method(ctx, o.method, work, ma.batch, ma.rows, o.fixed_sweeps),
+                                 .a = ma,
+                                 .v = mv,
+                                 .w = vks__tensor_address(w),
+                                 .w_bs = w_bs,
+                                 .w_s = w_s,
+                                 .info = o.info ? vks__tensor_address(o.info) : 0,
+                                 .fixed_sweeps = o.fixed_sweeps,
+                                 .max_sweeps = o.max_sweeps,
+                                 .descending = false,
+                                 .fn = fn};
     orth_ws ws;
-    st = vks__orth_ws_begin(ctx, vks__orth_eigh_ws_bytes(ctx, work, ma.batch, ma.rows), &ws);
+    st = vks__orth_ws_begin(ctx, vks__eigh_ws_bytes(ctx, &args), &ws);
     if (st == VKS_OK) st = vks__op_begin(ctx, "eigh");
     orth_eigh_report rep;
-    if (st == VKS_OK)
-        st = vks__orth_eigh_record(ctx, work, ma, vks__tensor_address(w), w_bs, w_s, mv,
-                              o.info ? vks__tensor_address(o.info) : 0, o.fixed_sweeps, o.max_sweeps, false, &ws, &rep);
+    if (st == VKS_OK) st = vks__eigh_record(ctx, &args, &ws, &rep);
     if (st == VKS_OK) st = vks__orth_ws_check(&ws, fn);
     vks__op_end(ctx);
     if (st == VKS_OK && !o.info && rep.first_nonfinite >= 0)
@@ -382,8 +443,12 @@ vks_status vks_eigh_ex(vks_context *ctx, const vks_tensor *a, const vks_tensor *
                         "and v to I",
                         fn, (long long)rep.first_nonfinite);
     else if (st == VKS_OK && !o.info && rep.first_unconverged >= 0)
-        st = vks__error(VKS_ERROR_NOT_CONVERGED, "%s: a (matrix %lld of the batch) did not converge in %d sweeps", fn,
-                        (long long)rep.first_unconverged, rep.sweeps);
+        st = args.method == VKS_EIGH_JACOBI
+                 ? vks__error(VKS_ERROR_NOT_CONVERGED, "%s: a (matrix %lld of the batch) did not converge in %d sweeps",
+                              fn, (long long)rep.first_unconverged, rep.sweeps)
+                 : vks__error(VKS_ERROR_NOT_CONVERGED,
+                              "%s: a (matrix %lld of the batch): LAPACK's tridiagonal eigensolver did not converge", fn,
+                              (long long)rep.first_unconverged);
     vks__unlock(ctx);
     return st;
 }
