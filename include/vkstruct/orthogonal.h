@@ -303,10 +303,13 @@ VKS_API vks_cholqr_fn vks_cholqr;
 
 /* Thin SVD a = u diag(s) vh of a (m, n) or (batch, m, n), torch.linalg.svd(full_matrices=False)'s
  * convention: k = min(m, n), s (k) / (batch, k) descending, u (m, k), vh (k, n) (each may be NULL:
- * not wanted). Small and tall (or wide) matrices, min(m, n) up to 2048: the Gram matrix of the
- * short side, G = a^T a, goes through vks_eigh's Jacobi solver (f64 working precision also for
- * f32 where the device has it), B = a V gives s = ||B[:, j]|| and u = B / s orthonormalized by
- * CholeskyQR2 (columns of zero singular values completed to an orthonormal basis). Accuracy:
+ * not wanted). Small and tall (or wide) matrices, min(m, n) up to 4096: the Gram matrix of the
+ * short side, G = a^T a, goes through vks_eigh's solver (the tridiagonal one, or Jacobi for
+ * batches of small matrices; f64 working precision also for f32 where the device has it),
+ * B = a V gives s = ||B[:, j]|| and u = B / s orthonormalized by CholeskyQR2 (columns of zero
+ * singular values completed to an orthonormal basis; rank-deficient and rank-1 inputs are
+ * supported: where the rounding noise of a makes such columns dependent, every column below
+ * sqrt(u_w) s_0 — the Gram matrix's resolution — is completed instead). Accuracy:
  * absolute errors of ~u_w ||a||_2 in s for the large values and ~u_w ||a||^2 / s_j in the
  * vectors of s_j (u_w the working precision's unit roundoff), as for any Gram-based method.
  * Synchronizes (the eigensolver tests convergence). Errors as vks_eigh. */
