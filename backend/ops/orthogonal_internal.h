@@ -152,8 +152,8 @@ typedef struct vks__eigh_args {
     bool descending;
     const char *fn; /* the public function, for messages */
 } vks__eigh_args;
-/* AUTO -> Jacobi for batches of matrices that fit one Jacobi workgroup, where LAPACK is
- * missing, during external recording, or with fixed sweeps; else TRIDIAGONAL. */
+/* AUTO -> Jacobi where LAPACK is missing, during external recording, with fixed sweeps, and
+ * on GPU kernels for batches of matrices that fit one Jacobi workgroup; else TRIDIAGONAL. */
 vks_eigh_method vks__eigh_method(const vks_context *ctx, vks_eigh_method requested, vks_dtype work, int64_t batch,
                                  int64_t n, int fixed_sweeps);
 uint64_t vks__eigh_ws_bytes(const vks_context *ctx, const vks__eigh_args *args);
