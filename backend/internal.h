@@ -50,6 +50,27 @@ const char *vks__vk_result_name(VkResult result);
         if (vks_try_result_ != VK_SUCCESS) return vks__vk_error(vks_try_result_, what);  \
     } while (0)
 
+/* ---- public structs: the struct_size rule (struct.c) ------------------------------------ */
+
+/* The one struct_size rule (vkstruct.h, vks_struct_init) every entry point applies. Messages
+ * name `fn`, the argument `arg` ("desc", "options", "infos[2]"), its struct_size and the
+ * first released size.
+ *   vks__struct_check:  user non-NULL and struct_size >= the first released size.
+ *   vks__struct_in:     checks, then fills *copy (the library's full struct) with the defaults
+ *                       and the caller's prefix over them; copy->struct_size = sizeof. Ops use
+ *                       the copy, never the caller's struct, past this point.
+ *   vks__struct_in_or_defaults: the same, but user == NULL gives the defaults.
+ *   vks__struct_out:    checks, then writes the first min(struct_size, sizeof) bytes of the
+ *                       library's *full into *user and sets user->struct_size to that count. */
+vks_status vks__struct_check(const char *fn, const char *arg, vks_struct_type type, const void *user);
+vks_status vks__struct_in(const char *fn, const char *arg, vks_struct_type type, const void *user, void *copy);
+vks_status vks__struct_in_or_defaults(const char *fn, const char *arg, vks_struct_type type, const void *user,
+                                      void *copy);
+vks_status vks__struct_out(const char *fn, const char *arg, vks_struct_type type, void *user, const void *full);
+/* The first released size and this library's size of a struct type (0 when unknown). */
+size_t vks__struct_first_size(vks_struct_type type);
+size_t vks__struct_size(vks_struct_type type);
+
 /* ---- global state (loader.c) ------------------------------------------------------------ */
 
 /* Loads libvulkan (once per process until vks_shutdown) and volk's global functions. */

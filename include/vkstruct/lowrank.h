@@ -189,7 +189,8 @@ typedef vks_status vks_galore_project_back_fn(vks_context *ctx, vks_galore_side 
 /* G = scale·R·P or scale·P·R (GaLore's default scale is 0.25); AUTO decides by G's shape. */
 VKS_API vks_galore_project_back_fn vks_galore_project_back;
 
-/* Functions of this family, in ABI order (append only). */
+/* Functions of this family (membership only: the plugin table's order is
+ * VKS_PLUGIN_FUNCTIONS in plugin.h, where a new function is appended too). */
 #define VKS_LOWRANK_FUNCTIONS(X)                                                                                     \
     X(vks_lora_forward)                                                                                              \
     X(vks_factorized_linear)                                                                                         \
