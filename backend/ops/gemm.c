@@ -311,10 +311,9 @@ static vks_status gemm_validate(vks_context *ctx, const vks_gemm_desc *d, vks_ge
 
 vks_status vks_gemm_ex(vks_context *ctx, const vks_gemm_desc *desc) {
     if (!ctx) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "vks_gemm: ctx is NULL");
-    if (!desc) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "vks_gemm_ex: desc is NULL");
-    if (desc->struct_size != sizeof(vks_gemm_desc))
-        return vks__error(VKS_ERROR_INVALID_ARGUMENT, "vks_gemm_ex: desc->struct_size = %zu, expected %zu",
-                          desc->struct_size, sizeof(vks_gemm_desc));
+    vks_gemm_desc desc_full;
+    VKS_TRY(vks__struct_in("vks_gemm_ex", "desc", VKS_STRUCT_GEMM_DESC, desc, &desc_full));
+    desc = &desc_full;
     vks__lock(ctx);
     vks_gemm_args g;
     vks_status st = gemm_validate(ctx, desc, &g);

@@ -21,10 +21,6 @@ typedef struct kernel_push {
 _Static_assert(sizeof(kernel_push) == 64, "kernel_push must mirror shaders/kron_kernel.comp");
 
 static vks_status check_desc(const vks_kernel_desc *desc, const char *fn) {
-    if (!desc) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: desc is NULL", fn);
-    if (desc->struct_size != sizeof(vks_kernel_desc))
-        return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: desc->struct_size = %zu, expected %zu", fn,
-                          desc->struct_size, sizeof(vks_kernel_desc));
     if (desc->dx1 < 0 || desc->dx1 > 2 || desc->dx2 < 0 || desc->dx2 > 2)
         return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: derivative orders dx1 = %d, dx2 = %d; expected 0..2 each", fn,
                           desc->dx1, desc->dx2);
@@ -76,6 +72,9 @@ vks_status vks_kron_kernel_matrix(vks_context *ctx, const vks_kernel_desc *desc,
                                   const vks_tensor *x2, const vks_tensor *k) {
     static const char fn[] = "vks_kron_kernel_matrix";
     if (!ctx) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: ctx is NULL", fn);
+    vks_kernel_desc desc_full;
+    VKS_TRY(vks__struct_in(fn, "desc", VKS_STRUCT_KERNEL_DESC, desc, &desc_full));
+    desc = &desc_full;
     VKS_TRY(check_desc(desc, fn));
     vks__lock(ctx);
     vks_status st = points_view(ctx, x1, fn, "x1");

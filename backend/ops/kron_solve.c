@@ -442,10 +442,9 @@ static vks_status eigh_run(vks_context *ctx, const vks_kron_eigh_desc *desc, con
 vks_status vks_kron_eigh(vks_context *ctx, const vks_kron_eigh_desc *desc) {
     static const char fn[] = "vks_kron_eigh";
     if (!ctx) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: ctx is NULL", fn);
-    if (!desc) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: desc is NULL", fn);
-    if (desc->struct_size != sizeof(vks_kron_eigh_desc))
-        return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: desc->struct_size = %zu, expected %zu", fn, desc->struct_size,
-                          sizeof(vks_kron_eigh_desc));
+    vks_kron_eigh_desc desc_full;
+    VKS_TRY(vks__struct_in(fn, "desc", VKS_STRUCT_KRON_EIGH_DESC, desc, &desc_full));
+    desc = &desc_full;
     vks__lock(ctx);
     int64_t n[VKS_KRON_MAX_DIMS] = {0};
     eigh_work work[VKS_KRON_MAX_DIMS];
@@ -619,10 +618,9 @@ static vks_status solve_record(vks_context *ctx, const vks_kron_solve_desc *desc
 vks_status vks_kron_solve(vks_context *ctx, const vks_kron_solve_desc *desc) {
     static const char fn[] = "vks_kron_solve";
     if (!ctx) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: ctx is NULL", fn);
-    if (!desc) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: desc is NULL", fn);
-    if (desc->struct_size != sizeof(vks_kron_solve_desc))
-        return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: desc->struct_size = %zu, expected %zu", fn, desc->struct_size,
-                          sizeof(vks_kron_solve_desc));
+    vks_kron_solve_desc desc_full;
+    VKS_TRY(vks__struct_in(fn, "desc", VKS_STRUCT_KRON_SOLVE_DESC, desc, &desc_full));
+    desc = &desc_full;
     vks__lock(ctx);
     solve_args a;
     memset(&a, 0, sizeof a);
@@ -798,10 +796,9 @@ static vks_status chol_run(vks_context *ctx, const vks_kron_cholesky_desc *desc,
 vks_status vks_kron_cholesky_solve(vks_context *ctx, const vks_kron_cholesky_desc *desc) {
     static const char fn[] = "vks_kron_cholesky_solve";
     if (!ctx) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: ctx is NULL", fn);
-    if (!desc) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: desc is NULL", fn);
-    if (desc->struct_size != sizeof(vks_kron_cholesky_desc))
-        return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: desc->struct_size = %zu, expected %zu", fn, desc->struct_size,
-                          sizeof(vks_kron_cholesky_desc));
+    vks_kron_cholesky_desc desc_full;
+    VKS_TRY(vks__struct_in(fn, "desc", VKS_STRUCT_KRON_CHOLESKY_DESC, desc, &desc_full));
+    desc = &desc_full;
     vks__lock(ctx);
     int64_t n[VKS_KRON_MAX_DIMS] = {0}, points = 0;
     kron_vec y = {0}, alpha = {0};

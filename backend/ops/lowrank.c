@@ -53,14 +53,6 @@ _Static_assert(offsetof(lr_plan_push, m) == 32, "lr_plan_push must mirror shader
 
 /* ---- argument helpers ------------------------------------------------------------------- */
 
-vks_status vks__lr_check_struct(const void *desc, size_t have, size_t want, const char *fn, const char *what) {
-    if (!desc) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: %s is NULL", fn, what);
-    if (have != want)
-        return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: %s->struct_size = %zu, expected %zu (use the _INIT macro)",
-                          fn, what, have, want);
-    return VKS_OK;
-}
-
 vks_status vks__lr_check_dtype(vks_context *ctx, vks_dtype dt, const char *fn) {
     if (dt != VKS_DTYPE_F32 && dt != VKS_DTYPE_F16)
         return vks__error(VKS_ERROR_UNSUPPORTED, "%s: dtype %s is not supported (f32, f16)", fn, vks__dtype_name(dt));
@@ -674,7 +666,9 @@ static vks_status single_adapter(vks_context *ctx, const char *fn, const char *o
 vks_status vks_lora_forward(vks_context *ctx, const vks_lora_desc *d) {
     static const char fn[] = "vks_lora_forward";
     if (!ctx) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: ctx is NULL", fn);
-    VKS_TRY(vks__lr_check_struct(d, d ? d->struct_size : 0, sizeof(vks_lora_desc), fn, "desc"));
+    vks_lora_desc d_full;
+    VKS_TRY(vks__struct_in(fn, "desc", VKS_STRUCT_LORA_DESC, d, &d_full));
+    d = &d_full;
     return single_adapter(ctx, fn, "lora_forward", d->x, d->w, d->a, d->b, d->bias, d->y, d->scale, d->beta, "a",
                           "b");
 }

@@ -98,7 +98,5 @@ vks_status vks__lr_check_weight(vks_context *ctx, const vks_tensor *w, vks_dtype
 vks_status vks__lr_check_no_overlap(const vks_tensor *out, const vks_tensor *in, const char *fn, const char *out_name,
                                const char *in_name);
 bool vks__lr_tensors_overlap(const vks_tensor *a, const vks_tensor *b);
-/* Struct-size check of a desc. */
-vks_status vks__lr_check_struct(const void *desc, size_t have, size_t want, const char *fn, const char *what);
 
 #endif /* VKS_LOWRANK_INTERNAL_H */

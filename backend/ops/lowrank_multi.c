@@ -68,7 +68,7 @@ static vks_status check_i32_vector(vks_context *ctx, const vks_tensor *t, int64_
 /* Validates the adapter stack and fills mp->table (device addresses, ranks, scales). */
 static vks_status check_adapters(vks_context *ctx, const char *fn, const vks_lora_adapters *ad, vks_dtype dt,
                                  int64_t in, int64_t out, bool need_a, bool need_b, multi_plan *mp) {
-    VKS_TRY(vks__lr_check_struct(ad, ad ? ad->struct_size : 0, sizeof(vks_lora_adapters), fn, "adapters"));
+    if (!ad) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: desc->adapters is NULL", fn);
     if (ad->count < 0)
         return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: adapters->count = %d, expected >= 0", fn, ad->count);
     if (ad->count > 0 && !ad->ranks) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: adapters->ranks is NULL", fn);
@@ -263,7 +263,6 @@ static vks_status multi_validate(vks_context *ctx, const char *fn, const vks_lor
                                  const vks_tensor *t, multi_plan *mp) {
     memset(mp, 0, sizeof *mp);
     if (!ctx) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: ctx is NULL", fn);
-    VKS_TRY(vks__lr_check_struct(d, d ? d->struct_size : 0, sizeof(vks_lora_multi_desc), fn, "desc"));
     const bool need_x = stage != STAGE_EXPAND || d->w, need_y = stage != STAGE_SHRINK;
     lr_mat mx = {0}, my = {0}, mw = {0}, mt = {0};
     int64_t m = -1, in = 0, out = 0;
@@ -345,8 +344,17 @@ static vks_status multi_validate(vks_context *ctx, const char *fn, const vks_lor
 
 static vks_status multi_run(vks_context *ctx, const char *fn, const vks_lora_multi_desc *d, multi_stage stage,
                             const vks_tensor *t) {
+    if (!ctx) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: ctx is NULL", fn);
+    /* The caller's structs as this library's, with defaults past their struct_size. */
+    vks_lora_multi_desc d_full;
+    vks_lora_adapters ad_full;
+    VKS_TRY(vks__struct_in(fn, "desc", VKS_STRUCT_LORA_MULTI_DESC, d, &d_full));
+    if (d_full.adapters) {
+        VKS_TRY(vks__struct_in(fn, "desc->adapters", VKS_STRUCT_LORA_ADAPTERS, d_full.adapters, &ad_full));
+        d_full.adapters = &ad_full;
+    }
     multi_plan mp;
-    vks_status st = multi_validate(ctx, fn, d, stage, t, &mp);
+    vks_status st = multi_validate(ctx, fn, &d_full, stage, t, &mp);
     if (st == VKS_OK) st = vks__lr_record(ctx, &mp.pb);
     multi_free(&mp);
     return st;

@@ -121,9 +121,8 @@ vks_status vks_cholesky_ex(vks_context *ctx, const vks_tensor *a, const vks_tens
                            const vks_cholesky_options *options) {
     static const char fn[] = "vks_cholesky";
     if (!ctx) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: ctx is NULL", fn);
-    if (options && options->struct_size != sizeof(vks_cholesky_options))
-        return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: options->struct_size = %zu, expected %zu", fn,
-                          options->struct_size, sizeof(vks_cholesky_options));
+    vks_cholesky_options o;
+    VKS_TRY(vks__struct_in_or_defaults(fn, "options", VKS_STRUCT_CHOLESKY_OPTIONS, options, &o));
     vks__lock(ctx);
     orth_mat ma, ml;
     vks_status st = vks__orth_view(ctx, a, fn, "a", &ma);
@@ -146,7 +145,7 @@ vks_status vks_cholesky_ex(vks_context *ctx, const vks_tensor *a, const vks_tens
     if (st == VKS_OK && !in_place && vks__orth_overlap(a, l))
         st = vks__error(VKS_ERROR_INVALID_ARGUMENT,
                         "%s: l overlaps a in memory without being the same tensor; pass l == a for in-place use", fn);
-    const vks_tensor *info = options ? options->info : NULL;
+    const vks_tensor *info = o.info;
     if (st == VKS_OK && info) st = vks__orth_check_info(ctx, info, ma.batch, fn, "options->info");
     if (st == VKS_OK && info) {
         const vks_tensor *ts[] = {a, l};

@@ -129,13 +129,8 @@ vks_status vks_cholqr(vks_context *ctx, const vks_tensor *a, const vks_tensor *q
                       const vks_cholqr_options *options) {
     static const char fn[] = "vks_cholqr";
     if (!ctx) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: ctx is NULL", fn);
-    vks_cholqr_options o = VKS_CHOLQR_OPTIONS_INIT;
-    if (options) {
-        if (options->struct_size != sizeof o)
-            return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: options->struct_size = %zu, expected %zu", fn,
-                              options->struct_size, sizeof o);
-        o = *options;
-    }
+    vks_cholqr_options o;
+    VKS_TRY(vks__struct_in_or_defaults(fn, "options", VKS_STRUCT_CHOLQR_OPTIONS, options, &o));
     if ((unsigned)o.mode > VKS_CHOLQR_SHIFTED_3)
         return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: options->mode = %d is not a vks_cholqr_mode", fn, (int)o.mode);
     if (o.flags & ~(uint32_t)VKS_CHOLQR_F64_WORK)

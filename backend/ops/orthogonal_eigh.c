@@ -316,13 +316,8 @@ vks_status vks_eigh_ex(vks_context *ctx, const vks_tensor *a, const vks_tensor *
                        const vks_eigh_options *options) {
     static const char fn[] = "vks_eigh";
     if (!ctx) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: ctx is NULL", fn);
-    vks_eigh_options o = VKS_EIGH_OPTIONS_INIT;
-    if (options) {
-        if (options->struct_size != sizeof(vks_eigh_options))
-            return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: options->struct_size = %zu, expected %zu", fn,
-                              options->struct_size, sizeof(vks_eigh_options));
-        o = *options;
-    }
+    vks_eigh_options o;
+    VKS_TRY(vks__struct_in_or_defaults(fn, "options", VKS_STRUCT_EIGH_OPTIONS, options, &o));
     if (o.flags & ~(uint32_t)VKS_EIGH_INPUT_PRECISION)
         return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: options->flags = 0x%x has unknown bits", fn, o.flags);
     if (o.fixed_sweeps < 0 || o.max_sweeps < 0 || o.fixed_sweeps > 1000 || o.max_sweeps > 1000)

@@ -518,13 +518,8 @@ vks_status vks_newton_schulz_grouped(vks_context *ctx, uint32_t count, const vks
                                      const vks_newton_schulz_options *options) {
     ns_call c = {.fn = count == 1 && g && g->ndim <= 3 ? "vks_newton_schulz" : "vks_newton_schulz_grouped"};
     if (!ctx) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: ctx is NULL", c.fn);
-    vks_newton_schulz_options o = VKS_NEWTON_SCHULZ_OPTIONS_INIT;
-    if (options) {
-        if (options->struct_size != sizeof o)
-            return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: options->struct_size = %zu, expected %zu", c.fn,
-                              options->struct_size, sizeof o);
-        o = *options;
-    }
+    vks_newton_schulz_options o;
+    VKS_TRY(vks__struct_in_or_defaults(c.fn, "options", VKS_STRUCT_NEWTON_SCHULZ_OPTIONS, options, &o));
     if ((unsigned)o.schedule > VKS_NS_CUSTOM)
         return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: options->schedule = %d is not a vks_ns_schedule", c.fn,
                           (int)o.schedule);
@@ -588,13 +583,8 @@ vks_status vks_auon_grouped(vks_context *ctx, uint32_t count, const vks_tensor *
                             const vks_auon_options *options) {
     ns_call c = {.fn = count == 1 ? "vks_auon" : "vks_auon_grouped"};
     if (!ctx) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: ctx is NULL", c.fn);
-    vks_auon_options o = VKS_AUON_OPTIONS_INIT;
-    if (options) {
-        if (options->struct_size != sizeof o)
-            return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: options->struct_size = %zu, expected %zu", c.fn,
-                              options->struct_size, sizeof o);
-        o = *options;
-    }
+    vks_auon_options o;
+    VKS_TRY(vks__struct_in_or_defaults(c.fn, "options", VKS_STRUCT_AUON_OPTIONS, options, &o));
     if ((unsigned)o.variant > VKS_AUON_PAPER)
         return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: options->variant = %d is not a vks_auon_variant", c.fn,
                           (int)o.variant);
