@@ -234,6 +234,7 @@ vks_status vks_context_create(const vks_context_options *opts, vks_context **out
 vks_status vks__context_destroy(vks_context *ctx) {
     vks_status st = VKS_OK;
     vks__unregister_context(ctx);
+    vks__dlpack_detach_context(ctx);
     if (ctx->device) {
         vks__lock(ctx);
         if (ctx->recording) st = vks__flush_locked(ctx);

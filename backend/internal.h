@@ -157,6 +157,10 @@ struct vks_buffer {
     uint64_t block_offset, block_bytes;
     bool wrapped;
     bool internal;
+    /* DLPack exports (dlpack.c) hold references: vks_buffer_destroy with references left
+     * only marks the buffer released; the last export's deleter destroys it. */
+    uint32_t export_refs;
+    bool released;
     struct vks_buffer *prev, *next;
     struct vks_buffer *next_retired; /* internal buffers awaiting destruction */
 };
@@ -324,6 +328,9 @@ struct vks_context {
     size_t pending_count, pending_capacity;
     vks_profile_entry *profile;
     size_t profile_count, profile_capacity;
+
+    /* Live DLPack exports of this context's buffers (dlpack.c), detached at destruction. */
+    struct vks_dlpack_export *exports;
 };
 
 void vks__lock(vks_context *ctx);
@@ -339,6 +346,15 @@ bool vks__cpu_kernels(const vks_context *ctx);
 bool vks__tensor_cores(const vks_context *ctx);
 /* Destroys a context whose lock is not held (also used by vks_shutdown). */
 vks_status vks__context_destroy(vks_context *ctx);
+
+/* ---- DLPack export (dlpack.c) ------------------------------------------------------------------ */
+
+/* Detaches every export of ctx (their deleters then free only their own memory); called by
+ * context destruction before the buffers go. Takes the export lock, then ctx->lock. */
+void vks__dlpack_detach_context(vks_context *ctx);
+/* Destroys a user buffer once recorded work that may use it has finished (flushes when work
+ * is recorded): what vks_buffer_destroy and the last export's deleter do. */
+vks_status vks__buffer_release_locked(vks_buffer *buf);
 
 /* ---- tensors (tensor.c) --------------------------------------------------------------------- */
 

@@ -423,6 +423,20 @@ typedef vks_status vks_tensor_from_dlpack_fn(vks_context *ctx, const DLTensor *s
  * (*owned = NULL). Supported: float16/32/64, bfloat16, int32/64; lanes 1; ndim <= 4. */
 VKS_API vks_tensor_from_dlpack_fn vks_tensor_from_dlpack;
 
+typedef vks_status vks_tensor_to_dlpack_fn(const vks_tensor *t, DLManagedTensor **out);
+/* Exports t as a DLManagedTensor in the convention vks_tensor_from_dlpack imports in place:
+ * device {kDLVulkan, the device's vks_enumerate_devices index (0 for a host's device)},
+ * data = t->buffer (the vks_buffer*), byte_offset, dtype, shape and strides (elements) copied
+ * into the managed tensor, which owns that memory. Call its deleter exactly once when done.
+ * Lifetime: the export holds a reference on the buffer. vks_buffer_destroy while exports
+ * are alive only drops the creator's reference (a second call is INVALID_ARGUMENT): the
+ * buffer stays usable through the exports and is destroyed by the last deleter (after the
+ * work recorded on it). vks_context_destroy (and vks_shutdown) destroy every buffer anyway
+ * and detach the exports: their data is then dangling and must not be used, and their
+ * deleters only free the export's own memory. Deleters may run on any thread, but not after
+ * the library is dlclose()d. The installed dlpack.h (0.x) has no DLManagedTensorVersioned. */
+VKS_API vks_tensor_to_dlpack_fn vks_tensor_to_dlpack;
+
 /* ---- profiling ------------------------------------------------------------------------ */
 
 typedef struct vks_profile_entry {
@@ -528,6 +542,7 @@ VKS_API vks_measure_peaks_fn vks_measure_peaks;
     X(vks_buffer_fill)                                                                   \
     X(vks_dtype_size)                                                                    \
     X(vks_tensor_from_dlpack)                                                            \
+    X(vks_tensor_to_dlpack)                                                              \
     X(vks_profile_get)                                                                   \
     X(vks_profile_clear)                                                                 \
     X(vks_gemm)                                                                          \
