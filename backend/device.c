@@ -31,7 +31,7 @@ static bool has_coopmat_shape(const vks_instance_fns *f, VkPhysicalDevice phys) 
     if (!f->GetPhysicalDeviceCooperativeMatrixPropertiesNV) return false;
     uint32_t n = 0;
     if (f->GetPhysicalDeviceCooperativeMatrixPropertiesNV(phys, &n, NULL) != VK_SUCCESS || n == 0) return false;
-    VkCooperativeMatrixPropertiesNV *props = calloc(n, sizeof *props);
+    VkCooperativeMatrixPropertiesNV *props = vks__calloc(n, sizeof *props);
     if (!props) return false;
     for (uint32_t i = 0; i < n; ++i) props[i].sType = VK_STRUCTURE_TYPE_COOPERATIVE_MATRIX_PROPERTIES_NV;
     bool found = false;
@@ -41,7 +41,7 @@ static bool has_coopmat_shape(const vks_instance_fns *f, VkPhysicalDevice phys) 
                     props[i].AType == VK_COMPONENT_TYPE_FLOAT16_NV && props[i].BType == VK_COMPONENT_TYPE_FLOAT16_NV &&
                     props[i].CType == VK_COMPONENT_TYPE_FLOAT32_NV && props[i].DType == VK_COMPONENT_TYPE_FLOAT32_NV &&
                     props[i].scope == VK_SCOPE_SUBGROUP_NV;
-    free(props);
+    vks__free(props);
     return found;
 }
 
@@ -56,7 +56,7 @@ vks_status vks__probe_physical_device(const vks_instance_fns *f, VkPhysicalDevic
     uint32_t next = 0;
     VkResult r = f->EnumerateDeviceExtensionProperties(phys, NULL, &next, NULL);
     if (r != VK_SUCCESS) return vks__vk_error(r, "vkEnumerateDeviceExtensionProperties");
-    VkExtensionProperties *exts = calloc(next ? next : 1, sizeof *exts);
+    VkExtensionProperties *exts = vks__calloc(next ? next : 1, sizeof *exts);
     if (!exts) return vks__error(VKS_ERROR_OUT_OF_HOST_MEMORY, "probe: out of host memory");
     f->EnumerateDeviceExtensionProperties(phys, NULL, &next, exts);
     out->has_ext_subgroup_size_control = has_extension(exts, next, "VK_EXT_subgroup_size_control");
@@ -64,7 +64,7 @@ vks_status vks__probe_physical_device(const vks_instance_fns *f, VkPhysicalDevic
     out->has_ext_coopmat_nv = has_extension(exts, next, "VK_NV_cooperative_matrix");
     out->has_ext_coopmat_khr = has_extension(exts, next, "VK_KHR_cooperative_matrix");
     out->has_pipeline_stats = has_extension(exts, next, VK_KHR_PIPELINE_EXECUTABLE_PROPERTIES_EXTENSION_NAME);
-    free(exts);
+    vks__free(exts);
 
     VkPhysicalDeviceProperties2 p0 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2};
     f->GetPhysicalDeviceProperties2(phys, &p0);
@@ -212,12 +212,12 @@ VKAPI_ATTR VkBool32 VKAPI_CALL vks__debug_callback(VkDebugUtilsMessageSeverityFl
 static bool layer_available(const char *name) {
     uint32_t n = 0;
     if (vkEnumerateInstanceLayerProperties(&n, NULL) != VK_SUCCESS || n == 0) return false;
-    VkLayerProperties *layers = calloc(n, sizeof *layers);
+    VkLayerProperties *layers = vks__calloc(n, sizeof *layers);
     if (!layers) return false;
     bool found = false;
     if (vkEnumerateInstanceLayerProperties(&n, layers) == VK_SUCCESS)
         for (uint32_t i = 0; i < n && !found; ++i) found = strcmp(layers[i].layerName, name) == 0;
-    free(layers);
+    vks__free(layers);
     return found;
 }
 
@@ -236,7 +236,7 @@ vks_status vks__create_instance(bool validation, vks_context *ctx, VkInstance *o
 
     uint32_t next = 0;
     vkEnumerateInstanceExtensionProperties(NULL, &next, NULL);
-    VkExtensionProperties *exts = calloc(next ? next : 1, sizeof *exts);
+    VkExtensionProperties *exts = vks__calloc(next ? next : 1, sizeof *exts);
     if (!exts) return vks__error(VKS_ERROR_OUT_OF_HOST_MEMORY, "instance: out of host memory");
     vkEnumerateInstanceExtensionProperties(NULL, &next, exts);
     const char *enabled[4];
@@ -251,7 +251,7 @@ vks_status vks__create_instance(bool validation, vks_context *ctx, VkInstance *o
         enabled[nenabled++] = "VK_KHR_portability_enumeration";
         flags |= 0x00000001; /* VK_INSTANCE_CREATE_ENUMERATE_PORTABILITY_BIT_KHR (MoltenVK) */
     }
-    free(exts);
+    vks__free(exts);
 
     VkApplicationInfo app = {.sType = VK_STRUCTURE_TYPE_APPLICATION_INFO,
                              .pApplicationName = "vkstruct",

@@ -29,6 +29,19 @@
 #define VKS_PUSH_CONSTANT_BYTES 128u
 #define VKS_MAX_SPEC_CONSTANTS 16u
 
+/* ---- host memory (alloc.c) -------------------------------------------------------------- */
+
+/* Every host allocation of the backend goes through these, so a test can make the Nth one
+ * fail (vks__alloc_fail_at) and check that each path returns a status and leaks nothing. */
+void *vks__malloc(size_t size);
+void *vks__calloc(size_t count, size_t size);
+void *vks__realloc(void *ptr, size_t size);
+void vks__free(void *ptr);
+/* Test hook, never exported from the shared library (hidden like every vks__ name): the
+ * n-th allocation from now fails (n >= 1), and with `repeat` every one after it too;
+ * n = 0 disarms. Returns how many allocations failed since the previous call. */
+long vks__alloc_fail_at(long n, bool repeat);
+
 /* ---- errors (error.c) ----------------------------------------------------------------- */
 
 /* Stores a formatted message for vks_last_error() and returns `status`. */

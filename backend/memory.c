@@ -33,11 +33,11 @@ static int find_memory_type(const VkPhysicalDeviceMemoryProperties *mp, uint32_t
 /* ---- blocks and the free list ------------------------------------------------------- */
 
 static vks_status block_create(vks_context *ctx, uint64_t size, bool dedicated, vks_mem_block **out) {
-    vks_mem_block *b = calloc(1, sizeof *b);
-    vks_free_range *r = calloc(1, sizeof *r);
+    vks_mem_block *b = vks__calloc(1, sizeof *b);
+    vks_free_range *r = vks__calloc(1, sizeof *r);
     if (!b || !r) {
-        free(b);
-        free(r);
+        vks__free(b);
+        vks__free(r);
         return vks__error(VKS_ERROR_OUT_OF_HOST_MEMORY, "memory: out of host memory");
     }
     VkMemoryAllocateFlagsInfo flags = {.sType = VK_STRUCTURE_TYPE_MEMORY_ALLOCATE_FLAGS_INFO,
@@ -48,8 +48,8 @@ static vks_status block_create(vks_context *ctx, uint64_t size, bool dedicated, 
                                .memoryTypeIndex = ctx->device_memory_type};
     VkResult res = ctx->vk.vkAllocateMemory(ctx->device, &ai, NULL, &b->memory);
     if (res != VK_SUCCESS) {
-        free(b);
-        free(r);
+        vks__free(b);
+        vks__free(r);
         if (res == VK_ERROR_OUT_OF_DEVICE_MEMORY || res == VK_ERROR_OUT_OF_HOST_MEMORY)
             return vks__error(VKS_ERROR_OUT_OF_DEVICE_MEMORY,
                               "memory: allocating a block of %llu bytes failed (%s); %llu bytes in use",
@@ -72,10 +72,10 @@ static vks_status block_create(vks_context *ctx, uint64_t size, bool dedicated, 
 static void block_destroy(vks_context *ctx, vks_mem_block *b) {
     for (vks_free_range *r = b->free_list, *n; r; r = n) {
         n = r->next;
-        free(r);
+        vks__free(r);
     }
     ctx->vk.vkFreeMemory(ctx->device, b->memory, NULL);
-    free(b);
+    vks__free(b);
 }
 
 /* First fit; the alignment padding before the allocation stays a free range. */
@@ -89,7 +89,7 @@ static bool block_alloc(vks_mem_block *b, uint64_t size, uint64_t align, uint64_
         if (start == r->offset) {
             if (tail == 0) {
                 *pr = r->next;
-                free(r);
+                vks__free(r);
             } else {
                 r->offset = start + size;
                 r->size = tail;
@@ -97,7 +97,7 @@ static bool block_alloc(vks_mem_block *b, uint64_t size, uint64_t align, uint64_
         } else {
             r->size = start - r->offset;
             if (tail) {
-                vks_free_range *t = malloc(sizeof *t);
+                vks_free_range *t = vks__malloc(sizeof *t);
                 if (!t) return false;
                 t->offset = start + size;
                 t->size = tail;
@@ -127,7 +127,7 @@ static void block_free(vks_mem_block *b, uint64_t offset, uint64_t size) {
         if (merge_next) {
             prev->size += next->size;
             prev->next = next->next;
-            free(next);
+            vks__free(next);
         }
         return;
     }
@@ -136,7 +136,7 @@ static void block_free(vks_mem_block *b, uint64_t offset, uint64_t size) {
         next->size += size;
         return;
     }
-    vks_free_range *r = malloc(sizeof *r);
+    vks_free_range *r = vks__malloc(sizeof *r);
     if (!r) return; /* the range stays unusable until its block is freed */
     r->offset = offset;
     r->size = size;
@@ -256,7 +256,7 @@ vks_status vks__buffer_create_locked(vks_context *ctx, uint64_t size, bool inter
         return vks__error(VKS_ERROR_OUT_OF_RANGE,
                           "vks_buffer_create: size_bytes = %llu exceeds the device's largest buffer (%llu bytes)",
                           (unsigned long long)size, (unsigned long long)limit);
-    vks_buffer *buf = calloc(1, sizeof *buf);
+    vks_buffer *buf = vks__calloc(1, sizeof *buf);
     if (!buf) return vks__error(VKS_ERROR_OUT_OF_HOST_MEMORY, "vks_buffer_create: out of host memory");
     VkBufferCreateInfo bi = {.sType = VK_STRUCTURE_TYPE_BUFFER_CREATE_INFO,
                              .size = size,
@@ -264,7 +264,7 @@ vks_status vks__buffer_create_locked(vks_context *ctx, uint64_t size, bool inter
                              .sharingMode = VK_SHARING_MODE_EXCLUSIVE};
     VkResult r = ctx->vk.vkCreateBuffer(ctx->device, &bi, NULL, &buf->buffer);
     if (r != VK_SUCCESS) {
-        free(buf);
+        vks__free(buf);
         return vks__vk_error(r, "vkCreateBuffer");
     }
     VkMemoryRequirements req;
@@ -301,7 +301,7 @@ vks_status vks__buffer_create_locked(vks_context *ctx, uint64_t size, bool inter
             block_destroy(ctx, block);
         }
         ctx->vk.vkDestroyBuffer(ctx->device, buf->buffer, NULL);
-        free(buf);
+        vks__free(buf);
         return st;
     }
     VkBufferDeviceAddressInfo ai = {.sType = VK_STRUCTURE_TYPE_BUFFER_DEVICE_ADDRESS_INFO, .buffer = buf->buffer};
@@ -337,7 +337,7 @@ void vks__buffer_destroy_locked(vks_buffer *buf) {
         }
     }
     buf->magic = 0;
-    free(buf);
+    vks__free(buf);
 }
 
 vks_status vks_buffer_create(vks_context *ctx, uint64_t size_bytes, vks_buffer **out) {
@@ -356,7 +356,7 @@ vks_status vks_buffer_wrap(vks_context *ctx, uint64_t vk_buffer, uint64_t size_b
     *out = NULL;
     if (!vk_buffer) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "vks_buffer_wrap: vk_buffer is VK_NULL_HANDLE");
     if (!size_bytes) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "vks_buffer_wrap: size_bytes = 0, expected > 0");
-    vks_buffer *buf = calloc(1, sizeof *buf);
+    vks_buffer *buf = vks__calloc(1, sizeof *buf);
     if (!buf) return vks__error(VKS_ERROR_OUT_OF_HOST_MEMORY, "vks_buffer_wrap: out of host memory");
     buf->buffer = (VkBuffer)(uintptr_t)vk_buffer;
     buf->size = size_bytes;

@@ -536,7 +536,7 @@ static vks_status record_locked(vks_context *ctx, const lr_problem *pb) {
 
     /* The adapter table, with alignment flags for the kernels chosen. */
     const int32_t na = pb->nadapters;
-    lr_adapter *table = calloc((size_t)VKS_MAX(na, 1), sizeof *table);
+    lr_adapter *table = vks__calloc((size_t)VKS_MAX(na, 1), sizeof *table);
     if (!table) return vks__error(VKS_ERROR_OUT_OF_HOST_MEMORY, "%s: out of host memory", pb->fn);
     const uint32_t sh_vec = vec_elems(pb->dtype, k.sh_wide);
     for (int32_t i = 0; i < na; ++i) {
@@ -547,7 +547,7 @@ static vks_status record_locked(vks_context *ctx, const lr_problem *pb) {
         table[i] = a;
     }
     vks_status st = na > 0 ? scratch_upload(ctx, &r, l.table, table, (uint64_t)na * sizeof *table) : VKS_OK;
-    free(table);
+    vks__free(table);
     VKS_TRY(st);
     const VkDeviceAddress table_addr = na > 0 ? r.address + l.table : 0;
     const VkDeviceAddress slot_row = pb->slot_row ? r.address + l.slot_row : 0;

@@ -98,7 +98,7 @@ vks_status vks__orth_cholesky_record(vks_context *ctx, orth_mat a, orth_mat l, V
 
 /* Reads the per-matrix status words and turns the first failure into a status + message. */
 static vks_status cholesky_status(vks_context *ctx, VkDeviceAddress status, int64_t batch, const char *fn) {
-    int32_t *st = malloc(8 * (size_t)batch);
+    int32_t *st = vks__malloc(8 * (size_t)batch);
     if (!st) return vks__error(VKS_ERROR_OUT_OF_HOST_MEMORY, "%s: out of host memory", fn);
     vks_status r = vks__orth_ws_read(ctx, status, st, 8 * (uint64_t)batch);
     for (int64_t z = 0; r == VKS_OK && z < batch; ++z) {
@@ -113,7 +113,7 @@ static vks_status cholesky_status(vks_context *ctx, VkDeviceAddress status, int6
                            "l holds the factor's first %d columns and zeros after them",
                            fn, (long long)z, st[2 * z], st[2 * z]);
     }
-    free(st);
+    vks__free(st);
     return r;
 }
 
