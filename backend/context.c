@@ -71,10 +71,10 @@ vks_status vks_enumerate_devices(vks_device_info *infos, uint32_t capacity, uint
                               "vks_enumerate_devices: infos[%u].struct_size = 0, expected sizeof(vks_device_info) = %zu",
                               i, sizeof(vks_device_info));
     *count = 0;
-    VKS_TRY(vks__loader_acquire(NULL));
+    VKS_TRY(vks__error_in("vks_enumerate_devices", vks__loader_acquire(NULL)));
     VkInstance instance;
     bool dbg;
-    VKS_TRY(vks__create_instance(false, NULL, &instance, &dbg));
+    VKS_TRY(vks__error_in("vks_enumerate_devices", vks__create_instance(false, NULL, &instance, &dbg)));
     vks_instance_fns f;
     vks__load_instance_fns(instance, NULL, &f);
     VkPhysicalDevice *devs = NULL;
@@ -93,7 +93,7 @@ vks_status vks_enumerate_devices(vks_device_info *infos, uint32_t capacity, uint
     vks__free(devs);
     vks__free(probes);
     f.DestroyInstance(instance, NULL);
-    return st;
+    return vks__error_in("vks_enumerate_devices", st);
 }
 
 vks_status vks_probe(uint32_t *usable_devices) {
@@ -225,7 +225,8 @@ vks_status vks_context_create(const vks_context_options *opts, vks_context **out
         char saved[1024];
         snprintf(saved, sizeof saved, "%s", vks_last_error(NULL));
         vks__context_destroy(ctx); /* the half-built one: destroy keeps what it finds */
-        return vks__error(st, "%s", saved);
+        vks__error(st, "%s", saved);
+        return vks__error_in("vks_context_create", st);
     }
     vks__register_context(ctx);
     *out = ctx;

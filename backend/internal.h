@@ -47,6 +47,9 @@ long vks__alloc_fail_at(long n, bool repeat);
 /* Stores a formatted message for vks_last_error() and returns `status`. */
 vks_status vks__error(vks_status status, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+/* A status from internal code, its message led by the public function `fn` when it does
+ * not already start with a public name ("vks_..."): every message names its entry point. */
+vks_status vks__error_in(const char *fn, vks_status status);
 /* Maps a failed VkResult to a status with a message naming the call. */
 vks_status vks__vk_error(VkResult result, const char *what);
 const char *vks__vk_result_name(VkResult result);

@@ -38,7 +38,7 @@ static vks_status block_create(vks_context *ctx, uint64_t size, bool dedicated, 
     if (!b || !r) {
         vks__free(b);
         vks__free(r);
-        return vks__error(VKS_ERROR_OUT_OF_HOST_MEMORY, "memory: out of host memory");
+        return vks__error(VKS_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
     }
     VkMemoryAllocateFlagsInfo flags = {.sType = VK_STRUCTURE_TYPE_MEMORY_ALLOCATE_FLAGS_INFO,
                                        .flags = VK_MEMORY_ALLOCATE_DEVICE_ADDRESS_BIT};
@@ -52,7 +52,7 @@ static vks_status block_create(vks_context *ctx, uint64_t size, bool dedicated, 
         vks__free(r);
         if (res == VK_ERROR_OUT_OF_DEVICE_MEMORY || res == VK_ERROR_OUT_OF_HOST_MEMORY)
             return vks__error(VKS_ERROR_OUT_OF_DEVICE_MEMORY,
-                              "memory: allocating a block of %llu bytes failed (%s); %llu bytes in use",
+                              "allocating a block of %llu bytes failed (%s); %llu bytes in use",
                               (unsigned long long)size, vks__vk_result_name(res),
                               (unsigned long long)ctx->bytes_in_use);
         return vks__vk_error(res, "vkAllocateMemory");
@@ -175,7 +175,7 @@ vks_status vks__memory_init(vks_context *ctx) {
                              VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT);
     if (t < 0) t = find_memory_type(mp, req.memoryTypeBits, VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT, 0);
     if (t < 0) t = find_memory_type(mp, req.memoryTypeBits, 0, 0);
-    if (t < 0) return vks__error(VKS_ERROR_UNSUPPORTED, "memory: no memory type can back a storage buffer");
+    if (t < 0) return vks__error(VKS_ERROR_UNSUPPORTED, "no memory type can back a storage buffer");
     ctx->device_memory_type = (uint32_t)t;
     uint64_t heap = mp->memoryHeaps[mp->memoryTypes[t].heapIndex].size;
 
@@ -194,7 +194,7 @@ vks_status vks__memory_init(vks_context *ctx) {
     const VkMemoryPropertyFlags hv = VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT | VK_MEMORY_PROPERTY_HOST_COHERENT_BIT;
     int h = find_memory_type(mp, req.memoryTypeBits, hv | VK_MEMORY_PROPERTY_HOST_CACHED_BIT, 0);
     if (h < 0) h = find_memory_type(mp, req.memoryTypeBits, hv, 0);
-    if (h < 0) return vks__error(VKS_ERROR_UNSUPPORTED, "memory: no host-visible coherent memory type for staging");
+    if (h < 0) return vks__error(VKS_ERROR_UNSUPPORTED, "no host-visible coherent memory type for staging");
     ctx->host_memory_type = (uint32_t)h;
     VkMemoryAllocateInfo ai = {.sType = VK_STRUCTURE_TYPE_MEMORY_ALLOCATE_INFO,
                                .allocationSize = req.size,
@@ -347,7 +347,7 @@ vks_status vks_buffer_create(vks_context *ctx, uint64_t size_bytes, vks_buffer *
     vks__lock(ctx);
     vks_status st = vks__buffer_create_locked(ctx, size_bytes, false, out);
     vks__unlock(ctx);
-    return st;
+    return vks__error_in("vks_buffer_create", st);
 }
 
 vks_status vks_buffer_wrap(vks_context *ctx, uint64_t vk_buffer, uint64_t size_bytes, vks_buffer **out) {
@@ -526,7 +526,7 @@ vks_status vks__scratch(vks_context *ctx, uint64_t bytes, VkDeviceAddress *out) 
         if (st != VKS_OK) { /* said in the op's name: the caller asked for no buffer */
             char why[256];
             snprintf(why, sizeof why, "%s", vks_last_error(NULL));
-            return vks__error(st, "%s: its working memory (%llu bytes) could not be allocated: %s",
+            return vks__error(st, "vks_%s: its working memory (%llu bytes) could not be allocated: %s",
                               ctx->op_depth ? ctx->current_op.name : "op", (unsigned long long)bytes, why);
         }
         if (ctx->scratch) vks__buffer_retire_locked(ctx->scratch);
@@ -539,14 +539,19 @@ vks_status vks__scratch(vks_context *ctx, uint64_t bytes, VkDeviceAddress *out) 
 
 vks_status vks__params(vks_context *ctx, const void *data, uint32_t bytes, VkDeviceAddress *out) {
     if (bytes == 0 || bytes > 65536 || bytes % 4)
-        return vks__error(VKS_ERROR_INVALID_ARGUMENT, "internal: %u bytes of op parameters (1..65536, multiple of 4)",
-                          bytes);
-    if (!ctx->params) VKS_TRY(vks__buffer_create_locked(ctx, PARAMS_BYTES, true, &ctx->params));
-    if (ctx->params_head + bytes > PARAMS_BYTES) {
-        if (ctx->host_cmd)
-            return vks__error(VKS_ERROR_OUT_OF_RANGE, "more than %llu bytes of op parameters in one external recording",
-                              (unsigned long long)PARAMS_BYTES);
-        VKS_TRY(vks__flush_locked(ctx));
+        return vks__error(VKS_ERROR_INVALID_ARGUMENT, "vks_%s: internal: %u bytes of op parameters (1..65536, multiple of 4)",
+                          ctx->current_op.name, bytes);
+    if (!ctx->params || ctx->params_head + bytes > ctx->params->size) {
+        /* Full: a bigger ring replaces it. Recorded commands (of this op, of earlier ops
+         * not yet submitted, or in a host's command buffer) still read the old one, so it
+         * is retired like outgrown scratch and freed after the next flush outside every op.
+         * A flush here instead would leave an open op's own tables behind. */
+        const uint64_t size = ctx->params ? 2 * ctx->params->size : PARAMS_BYTES;
+        vks_buffer *b = NULL;
+        VKS_TRY(vks__buffer_create_locked(ctx, size, true, &b));
+        if (ctx->params) vks__buffer_retire_locked(ctx->params);
+        ctx->params = b;
+        ctx->params_head = 0;
     }
     uint64_t off = ctx->params_head;
     VKS_TRY(vks__record_update(ctx, ctx->params->buffer, off, data, bytes));

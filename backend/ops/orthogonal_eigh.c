@@ -182,8 +182,11 @@ vks_status vks__orth_eigh_record(vks_context *ctx, vks_dtype dt, orth_mat a, VkD
     }
     int32_t *hrot = hflags ? hflags + 4 * batch : NULL;
     bool *unconverged = adaptive ? vks__calloc((size_t)batch, sizeof *unconverged) : NULL;
-    vks_status st = adaptive && !unconverged ? vks__error(VKS_ERROR_OUT_OF_HOST_MEMORY, "vks_eigh: out of host memory")
-                                             : VKS_OK;
+    if (adaptive && !unconverged) { /* returned at once: a later status must not hide it */
+        vks__free(hflags), vks__free(hoffs);
+        return vks__error(VKS_ERROR_OUT_OF_HOST_MEMORY, "vks_eigh: out of host memory");
+    }
+    vks_status st = VKS_OK;
     double *hnorms = NULL;
     /* Reads the flags (and the sweep's off-diagonal norms); *done when every matrix converged. */
 #define READ_FLAGS(done)                                                                                     \
@@ -217,7 +220,7 @@ vks_status vks__orth_eigh_record(vks_context *ctx, vks_dtype dt, orth_mat a, VkD
         const uint32_t slabs = 2 * pairs, b = bs / 2;
         uint32_t perm[2 * 4096];
         if (slabs > VKS_COUNT_OF(perm)) {
-            vks__free(hflags);
+            vks__free(hflags), vks__free(hoffs), vks__free(unconverged);
             return vks__error(VKS_ERROR_OUT_OF_RANGE, "vks_eigh: n = %lld needs %u slabs; at most %zu", (long long)n,
                               slabs, VKS_COUNT_OF(perm));
         }
