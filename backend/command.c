@@ -325,7 +325,7 @@ vks_status vks_synchronize(vks_context *ctx) {
     vks__lock(ctx);
     vks_status st = vks__flush_locked(ctx);
     vks__unlock(ctx);
-    return st;
+    return vks__error_in("vks_synchronize", st);
 }
 
 vks_status vks_begin_external_recording(vks_context *ctx, void *command_buffer) {

@@ -194,6 +194,7 @@ vks_status vks_context_create(const vks_context_options *opts, vks_context **out
         return vks__error(VKS_ERROR_INVALID_ARGUMENT,
                           "vks_context_create: options.device_index = %d, expected a device index >= 0 or -1 (unset)",
                           o.device_index);
+    VKS_TRY(vks__cache_dir_check(&o));
     if (env_flag("VKS_VALIDATION")) o.flags |= VKS_CONTEXT_VALIDATION;
     const bool print_profile = env_flag("VKS_PROFILE");
     if (print_profile) o.flags |= VKS_CONTEXT_PROFILING;

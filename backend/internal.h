@@ -200,6 +200,8 @@ typedef struct vks_pipeline_entry {
     VkPipeline pipeline;
 } vks_pipeline_entry;
 
+/* INVALID_ARGUMENT when the pipeline cache directory `o` leads to is too long to hold. */
+vks_status vks__cache_dir_check(const vks_context_options *o);
 /* opts NULL: no persistent cache. */
 vks_status vks__pipelines_init(vks_context *ctx, const vks_context_options *opts);
 void vks__pipelines_destroy(vks_context *ctx);

@@ -401,10 +401,14 @@ vks_status vks_buffer_get_vulkan(const vks_buffer *buf, uint64_t *vk_buffer, uin
 
 static vks_status check_range(const vks_buffer *buf, uint64_t offset, uint64_t size, const char *fn,
                               const char *arg) {
-    if (offset > buf->size || size > buf->size - offset)
-        return vks__error(VKS_ERROR_OUT_OF_RANGE, "%s: bytes [%llu, %llu) are outside %s, which has %llu bytes", fn,
-                          (unsigned long long)offset, (unsigned long long)(offset + size), arg,
+    uint64_t end;
+    if (__builtin_add_overflow(offset, size, &end)) /* said without the wrapped sum */
+        return vks__error(VKS_ERROR_OUT_OF_RANGE, "%s: bytes [%llu, %llu + %llu) run past 2^64; %s has %llu bytes", fn,
+                          (unsigned long long)offset, (unsigned long long)offset, (unsigned long long)size, arg,
                           (unsigned long long)buf->size);
+    if (end > buf->size)
+        return vks__error(VKS_ERROR_OUT_OF_RANGE, "%s: bytes [%llu, %llu) are outside %s, which has %llu bytes", fn,
+                          (unsigned long long)offset, (unsigned long long)end, arg, (unsigned long long)buf->size);
     return VKS_OK;
 }
 
@@ -449,7 +453,7 @@ vks_status vks_buffer_write(vks_buffer *dst, uint64_t offset, const void *src, u
     vks__lock(dst->ctx);
     vks_status st = vks__buffer_write_locked(dst, offset, src, size_bytes);
     vks__unlock(dst->ctx);
-    return st;
+    return vks__error_in("vks_buffer_write", st);
 }
 
 vks_status vks_buffer_read(vks_buffer *src, uint64_t offset, void *dst, uint64_t size_bytes) {
@@ -459,13 +463,17 @@ vks_status vks_buffer_read(vks_buffer *src, uint64_t offset, void *dst, uint64_t
     vks__lock(src->ctx);
     vks_status st = vks__buffer_read_locked(src, offset, dst, size_bytes);
     vks__unlock(src->ctx);
-    return st;
+    return vks__error_in("vks_buffer_read", st);
 }
 
 vks_status vks_buffer_copy(vks_buffer *src, uint64_t src_offset, vks_buffer *dst, uint64_t dst_offset,
                            uint64_t size_bytes) {
     VKS_TRY(vks__check_buffer(NULL, src, "vks_buffer_copy", "src"));
-    VKS_TRY(vks__check_buffer(src->ctx, dst, "vks_buffer_copy", "dst"));
+    VKS_TRY(vks__check_buffer(NULL, dst, "vks_buffer_copy", "dst"));
+    if (src->ctx != dst->ctx) /* neither is the wrong one: they differ */
+        return vks__error(VKS_ERROR_INVALID_ARGUMENT,
+                          "vks_buffer_copy: src and dst belong to different contexts (%p and %p); copy through the "
+                          "host or a shared Vulkan device", (void *)src->ctx, (void *)dst->ctx);
     VKS_TRY(check_range(src, src_offset, size_bytes, "vks_buffer_copy", "src"));
     VKS_TRY(check_range(dst, dst_offset, size_bytes, "vks_buffer_copy", "dst"));
     if (src == dst && src_offset < dst_offset + size_bytes && dst_offset < src_offset + size_bytes)

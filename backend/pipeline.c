@@ -37,8 +37,26 @@ static uint64_t fnv1a(const void *data, size_t n) {
     return h;
 }
 
+#define CACHE_DIR_MAX 1023 /* characters of the cache directory; the file name adds 38 */
+
+vks_status vks__cache_dir_check(const vks_context_options *o) {
+    const char *env = getenv("VKS_CACHE_DIR"), *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
+    const char *what = NULL;
+    size_t len = 0;
+    if (o->flags & VKS_CONTEXT_NO_PIPELINE_CACHE) return VKS_OK;
+    if (o->cache_dir) what = "options->cache_dir", len = strlen(o->cache_dir);
+    else if (env) what = "$VKS_CACHE_DIR", len = strlen(env);
+    else if (xdg && *xdg) what = "$XDG_CACHE_HOME", len = strlen(xdg) + strlen("/vkstruct");
+    else if (home && *home) what = "$HOME", len = strlen(home) + strlen("/.cache/vkstruct");
+    if (len > CACHE_DIR_MAX) /* refused rather than cut: a cut path is someone else's directory */
+        return vks__error(VKS_ERROR_INVALID_ARGUMENT,
+                          "vks_context_create: %s gives a pipeline cache directory of %zu characters, at most %d "
+                          "(or VKS_CONTEXT_NO_PIPELINE_CACHE)", what, len, CACHE_DIR_MAX);
+    return VKS_OK;
+}
+
 static char *cache_path(const vks_context *ctx, const vks_context_options *o) {
-    char dir[1024];
+    char dir[CACHE_DIR_MAX + 1];
     const char *env = getenv("VKS_CACHE_DIR");
     if (o->cache_dir) {
         if (!*o->cache_dir) return NULL;
@@ -63,7 +81,7 @@ static char *cache_path(const vks_context *ctx, const vks_context_options *o) {
 
 /* mkdir -p of the directory part of `path`. */
 static int make_parent_dirs(const char *path) {
-    char tmp[1024];
+    char tmp[CACHE_DIR_MAX + 64]; /* the directory and the file name (see cache_path) */
     snprintf(tmp, sizeof tmp, "%s", path);
     char *slash = strrchr(tmp, '/');
     if (!slash) return 0;
@@ -200,7 +218,7 @@ vks_status vks_context_save_pipeline_cache(vks_context *ctx) {
     vks__lock(ctx);
     vks_status st = vks__pipeline_cache_save_locked(ctx);
     vks__unlock(ctx);
-    return st;
+    return vks__error_in("vks_context_save_pipeline_cache", st);
 }
 
 void vks__pipelines_destroy(vks_context *ctx) {

@@ -61,12 +61,14 @@ vks_status vks__lr_check_struct(const void *desc, size_t have, size_t want, cons
     return VKS_OK;
 }
 
-vks_status vks__lr_check_dtype(vks_context *ctx, vks_dtype dt, const char *fn) {
+vks_status vks__lr_check_dtype(vks_context *ctx, vks_dtype dt, const char *fn, const char *arg) {
     if (dt != VKS_DTYPE_F32 && dt != VKS_DTYPE_F16)
-        return vks__error(VKS_ERROR_UNSUPPORTED, "%s: dtype %s is not supported (f32, f16)", fn, vks__dtype_name(dt));
+        return vks__error(VKS_ERROR_UNSUPPORTED, "%s: %s has dtype %s, expected f32 or f16", fn, arg,
+                          vks__dtype_name(dt));
     if (dt == VKS_DTYPE_F16 && !vks__has_feature(ctx, VKS_FEATURE_STORAGE16))
-        return vks__error(VKS_ERROR_UNSUPPORTED, "%s: f16 needs 16-bit storage buffer access, which device '%s' lacks",
-                          fn, ctx->probe.info.name);
+        return vks__error(VKS_ERROR_UNSUPPORTED,
+                          "%s: %s has dtype f16, which needs 16-bit storage buffer access; device '%s' lacks it", fn,
+                          arg, ctx->probe.info.name);
     return VKS_OK;
 }
 
@@ -618,7 +620,7 @@ static vks_status single_adapter(vks_context *ctx, const char *fn, const char *o
     if (!ctx) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: ctx is NULL", fn);
     lr_mat mx, my, mw = {0}, ma, mb;
     VKS_TRY(vks__lr_rows_view(ctx, x, 4, fn, "x", &mx));
-    VKS_TRY(vks__lr_check_dtype(ctx, mx.dtype, fn));
+    VKS_TRY(vks__lr_check_dtype(ctx, mx.dtype, fn, "x"));
     VKS_TRY(vks__lr_rows_view(ctx, y, 4, fn, "y", &my));
     VKS_TRY(vks__lr_same_dtype(&my, mx.dtype, fn, "y"));
     VKS_TRY(vks__lr_rows_view(ctx, a, 2, fn, a_name, &ma));

@@ -270,13 +270,13 @@ static vks_status multi_validate(vks_context *ctx, const char *fn, const vks_lor
     vks_dtype dt = VKS_DTYPE_F32;
     if (need_x) {
         VKS_TRY(vks__lr_rows_view(ctx, d->x, 4, fn, "x", &mx));
-        VKS_TRY(vks__lr_check_dtype(ctx, mx.dtype, fn));
+        VKS_TRY(vks__lr_check_dtype(ctx, mx.dtype, fn, "x"));
         m = mx.rows, in = mx.cols, dt = mx.dtype;
     }
     if (need_y) {
         VKS_TRY(vks__lr_rows_view(ctx, d->y, 4, fn, "y", &my));
         if (!need_x) {
-            VKS_TRY(vks__lr_check_dtype(ctx, my.dtype, fn));
+            VKS_TRY(vks__lr_check_dtype(ctx, my.dtype, fn, "y"));
             dt = my.dtype, m = my.rows;
         }
         VKS_TRY(vks__lr_same_dtype(&my, dt, fn, "y"));

@@ -117,9 +117,9 @@ static vks_status cholesky_status(vks_context *ctx, VkDeviceAddress status, int6
     return r;
 }
 
-vks_status vks_cholesky_ex(vks_context *ctx, const vks_tensor *a, const vks_tensor *l,
-                           const vks_cholesky_options *options) {
-    static const char fn[] = "vks_cholesky";
+/* vks_cholesky and vks_cholesky_ex: messages name `fn`, the function the caller called. */
+static vks_status cholesky_run(vks_context *ctx, const vks_tensor *a, const vks_tensor *l,
+                               const vks_cholesky_options *options, const char *fn) {
     if (!ctx) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: ctx is NULL", fn);
     if (options && options->struct_size != sizeof(vks_cholesky_options))
         return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: options->struct_size = %zu, expected %zu", fn,
@@ -172,8 +172,13 @@ vks_status vks_cholesky_ex(vks_context *ctx, const vks_tensor *a, const vks_tens
     return st;
 }
 
+vks_status vks_cholesky_ex(vks_context *ctx, const vks_tensor *a, const vks_tensor *l,
+                           const vks_cholesky_options *options) {
+    return cholesky_run(ctx, a, l, options, "vks_cholesky_ex");
+}
+
 vks_status vks_cholesky(vks_context *ctx, const vks_tensor *a, const vks_tensor *l) {
-    return vks_cholesky_ex(ctx, a, l, NULL);
+    return cholesky_run(ctx, a, l, NULL, "vks_cholesky");
 }
 
 /* ---- triangular solve ------------------------------------------------------------------------ */

@@ -315,9 +315,9 @@ vks_status vks__orth_eigh_record(vks_context *ctx, vks_dtype dt, orth_mat a, VkD
                          &fspec, &fp, sizeof fp, (uint32_t)VKS_CEIL_DIV(N, 64), 1, (uint32_t)batch);
 }
 
-vks_status vks_eigh_ex(vks_context *ctx, const vks_tensor *a, const vks_tensor *w, const vks_tensor *v,
-                       const vks_eigh_options *options) {
-    static const char fn[] = "vks_eigh";
+/* vks_eigh and vks_eigh_ex: messages name `fn`, the function the caller called. */
+static vks_status eigh_run(vks_context *ctx, const vks_tensor *a, const vks_tensor *w, const vks_tensor *v,
+                           const vks_eigh_options *options, const char *fn) {
     if (!ctx) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: ctx is NULL", fn);
     vks_eigh_options o = VKS_EIGH_OPTIONS_INIT;
     if (options) {
@@ -391,6 +391,11 @@ vks_status vks_eigh_ex(vks_context *ctx, const vks_tensor *a, const vks_tensor *
     return st;
 }
 
+vks_status vks_eigh_ex(vks_context *ctx, const vks_tensor *a, const vks_tensor *w, const vks_tensor *v,
+                       const vks_eigh_options *options) {
+    return eigh_run(ctx, a, w, v, options, "vks_eigh_ex");
+}
+
 vks_status vks_eigh(vks_context *ctx, const vks_tensor *a, const vks_tensor *w, const vks_tensor *v) {
-    return vks_eigh_ex(ctx, a, w, v, NULL);
+    return eigh_run(ctx, a, w, v, NULL, "vks_eigh");
 }

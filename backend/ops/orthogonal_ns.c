@@ -514,9 +514,10 @@ static vks_status check_status_tensor(vks_context *ctx, const vks_tensor *status
     return VKS_OK;
 }
 
-vks_status vks_newton_schulz_grouped(vks_context *ctx, uint32_t count, const vks_tensor *g, const vks_tensor *out,
-                                     const vks_newton_schulz_options *options) {
-    ns_call c = {.fn = count == 1 && g && g->ndim <= 3 ? "vks_newton_schulz" : "vks_newton_schulz_grouped"};
+/* vks_newton_schulz(_grouped): messages name `fn`, the function the caller called. */
+static vks_status ns_grouped(vks_context *ctx, uint32_t count, const vks_tensor *g, const vks_tensor *out,
+                             const vks_newton_schulz_options *options, const char *fn) {
+    ns_call c = {.fn = fn};
     if (!ctx) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: ctx is NULL", c.fn);
     vks_newton_schulz_options o = VKS_NEWTON_SCHULZ_OPTIONS_INIT;
     if (options) {
@@ -581,12 +582,17 @@ vks_status vks_newton_schulz(vks_context *ctx, const vks_tensor *g, const vks_te
                              const vks_newton_schulz_options *options) {
     if (!g || !out)
         return vks__error(VKS_ERROR_INVALID_ARGUMENT, "vks_newton_schulz: %s is NULL", g ? "out" : "g");
-    return vks_newton_schulz_grouped(ctx, 1, g, out, options);
+    return ns_grouped(ctx, 1, g, out, options, "vks_newton_schulz");
 }
 
-vks_status vks_auon_grouped(vks_context *ctx, uint32_t count, const vks_tensor *g, const vks_tensor *out,
-                            const vks_auon_options *options) {
-    ns_call c = {.fn = count == 1 ? "vks_auon" : "vks_auon_grouped"};
+vks_status vks_newton_schulz_grouped(vks_context *ctx, uint32_t count, const vks_tensor *g, const vks_tensor *out,
+                                     const vks_newton_schulz_options *options) {
+    return ns_grouped(ctx, count, g, out, options, "vks_newton_schulz_grouped");
+}
+
+static vks_status auon_grouped(vks_context *ctx, uint32_t count, const vks_tensor *g, const vks_tensor *out,
+                               const vks_auon_options *options, const char *fn) {
+    ns_call c = {.fn = fn};
     if (!ctx) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: ctx is NULL", c.fn);
     vks_auon_options o = VKS_AUON_OPTIONS_INIT;
     if (options) {
@@ -630,7 +636,12 @@ vks_status vks_auon_grouped(vks_context *ctx, uint32_t count, const vks_tensor *
 
 vks_status vks_auon(vks_context *ctx, const vks_tensor *g, const vks_tensor *out, const vks_auon_options *options) {
     if (!g || !out) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "vks_auon: %s is NULL", g ? "out" : "g");
-    return vks_auon_grouped(ctx, 1, g, out, options);
+    return auon_grouped(ctx, 1, g, out, options, "vks_auon");
+}
+
+vks_status vks_auon_grouped(vks_context *ctx, uint32_t count, const vks_tensor *g, const vks_tensor *out,
+                            const vks_auon_options *options) {
+    return auon_grouped(ctx, count, g, out, options, "vks_auon_grouped");
 }
 
 /* ---- public SYRK ------------------------------------------------------------------------------------- */
