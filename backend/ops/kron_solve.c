@@ -331,8 +331,8 @@ static vks_status eigh_check(vks_context *ctx, const vks_kron_eigh_desc *desc, c
     const double eps = dt == VKS_DTYPE_F64 ? DBL_EPSILON : FLT_EPSILON;
     for (int32_t i = 0; i < desc->d; ++i) {
         const vks_tensor *t = desc->eigvals[i];
-        uint8_t *bytes = malloc((size_t)n[i] * es);
-        double *lam = malloc(sizeof(double) * (size_t)n[i]);
+        uint8_t *bytes = vks__malloc((size_t)n[i] * es);
+        double *lam = vks__malloc(sizeof(double) * (size_t)n[i]);
         vks_status st = bytes && lam ? VKS_OK : vks__error(VKS_ERROR_OUT_OF_HOST_MEMORY, "%s: out of host memory", fn);
         if (st == VKS_OK) st = vks__buffer_read_locked(t->buffer, t->byte_offset, bytes, (uint64_t)n[i] * es);
         double big = 0, least = INFINITY;
@@ -365,7 +365,7 @@ static vks_status eigh_check(vks_context *ctx, const vks_kron_eigh_desc *desc, c
             }
             st = vks__buffer_write_locked(t->buffer, t->byte_offset, bytes, (uint64_t)n[i] * es);
         }
-        free(bytes), free(lam);
+        vks__free(bytes), vks__free(lam);
         VKS_TRY(st);
     }
     return VKS_OK;

@@ -106,7 +106,7 @@ vks_status vks__orth_cholqr2_record(vks_context *ctx, orth_mat x, orth_mat q, Vk
 
 /* Reads the statuses of the Choleskys 0..count-1; the first failure becomes the call's error. */
 static vks_status check_statuses(vks_context *ctx, const cq_work *w, int count, const char *fn) {
-    int32_t *st = malloc(8 * (size_t)w->batch * (size_t)count);
+    int32_t *st = vks__malloc(8 * (size_t)w->batch * (size_t)count);
     if (!st) return vks__error(VKS_ERROR_OUT_OF_HOST_MEMORY, "%s: out of host memory", fn);
     vks_status r = vks__orth_ws_read(ctx, w->status, st, 8 * (uint64_t)w->batch * (uint64_t)count);
     for (int k = 0; r == VKS_OK && k < count; ++k)
@@ -121,7 +121,7 @@ static vks_status check_statuses(vks_context *ctx, const cq_work *w, int count, 
                                "pass %d failed at pivot %d%s",
                                fn, (long long)z, k + 1, s[0], k == 0 ? " (try VKS_CHOLQR_SHIFTED_3 or AUTO)" : "");
         }
-    free(st);
+    vks__free(st);
     return r;
 }
 
@@ -204,8 +204,8 @@ vks_status vks_cholqr(vks_context *ctx, const vks_tensor *a, const vks_tensor *q
     if (st == VKS_OK && o.mode == VKS_CHOLQR_AUTO) {
         /* Try CholeskyQR2's first factor and look at it. */
         st = gram_and_cholesky(ctx, &w, aw, false, 0, 0, &ws);
-        int32_t *sts = st == VKS_OK ? malloc(8 * (size_t)B) : NULL;
-        void *ld = st == VKS_OK ? malloc((size_t)(B * n * n) * es) : NULL;
+        int32_t *sts = st == VKS_OK ? vks__malloc(8 * (size_t)B) : NULL;
+        void *ld = st == VKS_OK ? vks__malloc((size_t)(B * n * n) * es) : NULL;
         if (st == VKS_OK && (!sts || !ld)) st = vks__error(VKS_ERROR_OUT_OF_HOST_MEMORY, "%s: out of host memory", fn);
         if (st == VKS_OK) st = vks__orth_ws_read(ctx, w.status, sts, 8 * (uint64_t)B);
         if (st == VKS_OK) st = vks__orth_ws_read(ctx, w.l.address, ld, (uint64_t)(B * n * n) * es);
@@ -225,7 +225,7 @@ vks_status vks_cholqr(vks_context *ctx, const vks_tensor *a, const vks_tensor *q
             }
             if (!(hi <= limit * lo)) shifted = true;
         }
-        free(sts), free(ld);
+        vks__free(sts), vks__free(ld);
         if (st == VKS_OK && !shifted) st = apply_pass(ctx, &w, aw, w.x[0], &ws);
         if (st == VKS_OK && !shifted) st = gram_and_cholesky(ctx, &w, w.x[0], false, 1, 0, &ws);
         if (st == VKS_OK && !shifted) st = apply_pass(ctx, &w, w.x[0], qlast, &ws);
@@ -253,7 +253,7 @@ vks_status vks_cholqr(vks_context *ctx, const vks_tensor *a, const vks_tensor *q
     if (st == VKS_OK && o.orth_error) { /* E = Q^T Q - I (lower), measured in the working precision */
         const orth_syrk_args sy = {.s = orth_t(qlast), .cout = w.g, .alpha = 1.0, .gamma = -1.0, .mirror = false};
         st = vks__orth_syrk(ctx, &sy);
-        void *e = st == VKS_OK ? malloc((size_t)(B * n * n) * es) : NULL;
+        void *e = st == VKS_OK ? vks__malloc((size_t)(B * n * n) * es) : NULL;
         if (st == VKS_OK && !e) st = vks__error(VKS_ERROR_OUT_OF_HOST_MEMORY, "%s: out of host memory", fn);
         if (st == VKS_OK) st = vks__orth_ws_read(ctx, w.g.address, e, (uint64_t)(B * n * n) * es);
         for (int64_t z = 0; st == VKS_OK && z < B; ++z) {
@@ -266,7 +266,7 @@ vks_status vks_cholqr(vks_context *ctx, const vks_tensor *a, const vks_tensor *q
                 }
             *o.orth_error = fmax(*o.orth_error, sqrt(s));
         }
-        free(e);
+        vks__free(e);
     }
     if (st == VKS_OK) st = vks__orth_ws_check(&ws, fn);
     vks__op_end(ctx);

@@ -101,8 +101,8 @@ typedef struct ns_call {
 } ns_call;
 
 static void call_free(ns_call *c) {
-    free(c->mats);
-    free(c->groups);
+    vks__free(c->mats);
+    vks__free(c->groups);
 }
 
 static vks_status check_storage_dtype(vks_context *ctx, vks_dtype dt, const char *fn) {
@@ -147,7 +147,7 @@ static vks_status collect(vks_context *ctx, uint32_t count, const vks_tensor *g,
     }
     VKS_TRY(check_storage_dtype(ctx, c->dt, fn));
     if (total > 1 << 20) return vks__error(VKS_ERROR_OUT_OF_RANGE, "%s: %lld matrices; at most 2^20 per call", fn, (long long)total);
-    c->mats = calloc((size_t)(total ? total : 1), sizeof *c->mats);
+    c->mats = vks__calloc((size_t)(total ? total : 1), sizeof *c->mats);
     if (!c->mats) return vks__error(VKS_ERROR_OUT_OF_HOST_MEMORY, "%s: out of host memory", fn);
     const size_t es = vks__dtype_bytes(c->dt);
     for (uint32_t i = 0; i < count; ++i) {
@@ -170,7 +170,7 @@ static vks_status collect(vks_context *ctx, uint32_t count, const vks_tensor *g,
 
 /* Groups the (non-empty) matrices by their wide shape; gram decides Gram-NS per group. */
 static vks_status make_groups(ns_call *c, vks_ns_gram gram) {
-    c->groups = calloc((size_t)(c->nmat ? c->nmat : 1), sizeof *c->groups);
+    c->groups = vks__calloc((size_t)(c->nmat ? c->nmat : 1), sizeof *c->groups);
     if (!c->groups) return vks__error(VKS_ERROR_OUT_OF_HOST_MEMORY, "%s: out of host memory", c->fn);
     for (int64_t i = 0; i < c->nmat; ++i) {
         ns_matrix *mt = &c->mats[i];
@@ -398,9 +398,9 @@ static vks_status ns_run(vks_context *ctx, ns_call *c, const ns_plan *pl) {
     const bool iterate = pl->steps > 0;
     const uint32_t nmat = (uint32_t)c->nmat, nparts = reduce_parts(ctx, c);
     /* Tables: in (g -> X0 or g for AuON), out (X -> out), and the iterate as a source (hybrid). */
-    ns_item *tin = calloc(nmat, sizeof *tin), *tout = calloc(nmat, sizeof *tout), *tx = calloc(nmat, sizeof *tx);
+    ns_item *tin = vks__calloc(nmat, sizeof *tin), *tout = vks__calloc(nmat, sizeof *tout), *tx = vks__calloc(nmat, sizeof *tx);
     if (!tin || !tout || !tx) {
-        free(tin), free(tout), free(tx);
+        vks__free(tin), vks__free(tout), vks__free(tx);
         return vks__error(VKS_ERROR_OUT_OF_HOST_MEMORY, "%s: out of host memory", fn);
     }
     uint64_t bytes = 3 * orth_round(nmat * sizeof(ns_item)) + orth_round(2ull * nmat * 8 * ses_acc) +
@@ -409,7 +409,7 @@ static vks_status ns_run(vks_context *ctx, ns_call *c, const ns_plan *pl) {
     orth_ws ws;
     vks_status st = vks__orth_ws_begin(ctx, bytes, &ws);
     if (st != VKS_OK) {
-        free(tin), free(tout), free(tx);
+        vks__free(tin), vks__free(tout), vks__free(tx);
         return st;
     }
     const VkDeviceAddress din = vks__orth_take(&ws, nmat * sizeof(ns_item)), dout = vks__orth_take(&ws, nmat * sizeof(ns_item));
@@ -483,7 +483,7 @@ static vks_status ns_run(vks_context *ctx, ns_call *c, const ns_plan *pl) {
     if (st == VKS_OK) st = vks__orth_ws_check(&ws, fn);
     vks__op_end(ctx);
     if (st == VKS_OK && !pl->status) { /* the NaN/Inf flags: synchronizes */
-        void *raw = malloc((size_t)nmat * 8 * ses_acc);
+        void *raw = vks__malloc((size_t)nmat * 8 * ses_acc);
         if (!raw) st = vks__error(VKS_ERROR_OUT_OF_HOST_MEMORY, "%s: out of host memory", fn);
         else st = vks__orth_ws_read(ctx, scalars, raw, (uint64_t)nmat * 8 * ses_acc);
         for (uint32_t i = 0; st == VKS_OK && i < nmat; ++i) {
@@ -492,9 +492,9 @@ static vks_status ns_run(vks_context *ctx, ns_call *c, const ns_plan *pl) {
                 st = vks__error(VKS_ERROR_NON_FINITE, "%s: matrix %u of the call holds NaN or Inf; its output was set to 0",
                                 fn, i);
         }
-        free(raw);
+        vks__free(raw);
     }
-    free(tin), free(tout), free(tx);
+    vks__free(tin), vks__free(tout), vks__free(tx);
     return st;
 }
 
@@ -514,9 +514,10 @@ static vks_status check_status_tensor(vks_context *ctx, const vks_tensor *status
     return VKS_OK;
 }
 
-vks_status vks_newton_schulz_grouped(vks_context *ctx, uint32_t count, const vks_tensor *g, const vks_tensor *out,
-                                     const vks_newton_schulz_options *options) {
-    ns_call c = {.fn = count == 1 && g && g->ndim <= 3 ? "vks_newton_schulz" : "vks_newton_schulz_grouped"};
+/* vks_newton_schulz(_grouped): messages name `fn`, the function the caller called. */
+static vks_status ns_grouped(vks_context *ctx, uint32_t count, const vks_tensor *g, const vks_tensor *out,
+                             const vks_newton_schulz_options *options, const char *fn) {
+    ns_call c = {.fn = fn};
     if (!ctx) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: ctx is NULL", c.fn);
     vks_newton_schulz_options o;
     VKS_TRY(vks__struct_in_or_defaults(c.fn, "options", VKS_STRUCT_NEWTON_SCHULZ_OPTIONS, options, &o));
@@ -576,12 +577,17 @@ vks_status vks_newton_schulz(vks_context *ctx, const vks_tensor *g, const vks_te
                              const vks_newton_schulz_options *options) {
     if (!g || !out)
         return vks__error(VKS_ERROR_INVALID_ARGUMENT, "vks_newton_schulz: %s is NULL", g ? "out" : "g");
-    return vks_newton_schulz_grouped(ctx, 1, g, out, options);
+    return ns_grouped(ctx, 1, g, out, options, "vks_newton_schulz");
 }
 
-vks_status vks_auon_grouped(vks_context *ctx, uint32_t count, const vks_tensor *g, const vks_tensor *out,
-                            const vks_auon_options *options) {
-    ns_call c = {.fn = count == 1 ? "vks_auon" : "vks_auon_grouped"};
+vks_status vks_newton_schulz_grouped(vks_context *ctx, uint32_t count, const vks_tensor *g, const vks_tensor *out,
+                                     const vks_newton_schulz_options *options) {
+    return ns_grouped(ctx, count, g, out, options, "vks_newton_schulz_grouped");
+}
+
+static vks_status auon_grouped(vks_context *ctx, uint32_t count, const vks_tensor *g, const vks_tensor *out,
+                               const vks_auon_options *options, const char *fn) {
+    ns_call c = {.fn = fn};
     if (!ctx) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: ctx is NULL", c.fn);
     vks_auon_options o;
     VKS_TRY(vks__struct_in_or_defaults(c.fn, "options", VKS_STRUCT_AUON_OPTIONS, options, &o));
@@ -620,7 +626,12 @@ vks_status vks_auon_grouped(vks_context *ctx, uint32_t count, const vks_tensor *
 
 vks_status vks_auon(vks_context *ctx, const vks_tensor *g, const vks_tensor *out, const vks_auon_options *options) {
     if (!g || !out) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "vks_auon: %s is NULL", g ? "out" : "g");
-    return vks_auon_grouped(ctx, 1, g, out, options);
+    return auon_grouped(ctx, 1, g, out, options, "vks_auon");
+}
+
+vks_status vks_auon_grouped(vks_context *ctx, uint32_t count, const vks_tensor *g, const vks_tensor *out,
+                            const vks_auon_options *options) {
+    return auon_grouped(ctx, count, g, out, options, "vks_auon_grouped");
 }
 
 /* ---- public SYRK ------------------------------------------------------------------------------------- */
