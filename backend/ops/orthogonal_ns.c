@@ -24,10 +24,18 @@
 
 #define NS_MAX_STEPS 100
 
-static const double polar_express[7][3] = {
-    {8.28721, -23.59589, 17.30039}, {4.10706, -2.94785, 0.54484}, {3.94869, -2.90890, 0.55182},
-    {3.31842, -2.48849, 0.51005},   {2.30065, -1.66890, 0.41881}, {1.89130, -1.26800, 0.37680},
-    {1.875, -1.25, 0.375}, /* repeated from here on, without the safety factor */
+/* Amsel et al. 2025, the paper's code: eight minimax quintics in full precision. The safety
+ * factor (a/1.01, b/1.01^3, c/1.01^5) applies to the first seven list entries; step t uses
+ * entry min(t, 7), so the eighth, unscaled, repeats from step 7 on. */
+static const double polar_express[8][3] = {
+    {8.28721201814563, -23.595886519098837, 17.300387312530933},
+    {4.107059111542203, -2.9478499167379106, 0.5448431082926601},
+    {3.9486908534822946, -2.908902115962949, 0.5518191394370137},
+    {3.3184196573706015, -2.488488024314874, 0.51004894012372},
+    {2.300652019954817, -1.6689039845747493, 0.4188073119525673},
+    {1.891301407787398, -1.2679958271945868, 0.37680408948524835},
+    {1.8750014808534479, -1.2500016453999487, 0.3750001645474248},
+    {1.875, -1.25, 0.375},
 };
 
 static int32_t default_steps(vks_ns_schedule s) {
@@ -59,9 +67,9 @@ vks_status vks_newton_schulz_coefficients(vks_ns_schedule schedule, int32_t step
         case VKS_NS_CUBIC: a = 1.5, b = -0.5, c = 0.0; break;
         case VKS_NS_QUINTIC: a = 15.0 / 8, b = -10.0 / 8, c = 3.0 / 8; break;
         default: {
-            const int k = t < 6 ? t : 6;
+            const int k = t < 7 ? t : 7;
             a = polar_express[k][0], b = polar_express[k][1], c = polar_express[k][2];
-            if (k < 6) a /= 1.01, b /= 1.01 * 1.01 * 1.01, c /= 1.01 * 1.01 * 1.01 * 1.01 * 1.01;
+            if (k < 7) a /= 1.01, b /= 1.01 * 1.01 * 1.01, c /= 1.01 * 1.01 * 1.01 * 1.01 * 1.01;
         }
         }
         abc[3 * t] = a, abc[3 * t + 1] = b, abc[3 * t + 2] = c;
