@@ -48,8 +48,8 @@ static vks_status probe_all(const vks_instance_fns *f, VkInstance instance, VkPh
                             vks_device_probe **probes, uint32_t *count) {
     uint32_t n = 0;
     VKS_TRY_VK(f->EnumeratePhysicalDevices(instance, &n, NULL), "vkEnumeratePhysicalDevices");
-    *devs = calloc(n ? n : 1, sizeof **devs);
-    *probes = calloc(n ? n : 1, sizeof **probes);
+    *devs = vks__calloc(n ? n : 1, sizeof **devs);
+    *probes = vks__calloc(n ? n : 1, sizeof **probes);
     if (!*devs || !*probes) return vks__error(VKS_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
     VkResult r = f->EnumeratePhysicalDevices(instance, &n, *devs);
     if (r != VK_SUCCESS && r != VK_INCOMPLETE) return vks__vk_error(r, "vkEnumeratePhysicalDevices");
@@ -79,10 +79,10 @@ vks_status vks_enumerate_devices(vks_device_info *infos, uint32_t capacity, uint
                               i, e->struct_size, stride);
     }
     *count = 0;
-    VKS_TRY(vks__loader_acquire(NULL));
+    VKS_TRY(vks__error_in("vks_enumerate_devices", vks__loader_acquire(NULL)));
     VkInstance instance;
     bool dbg;
-    VKS_TRY(vks__create_instance(false, NULL, &instance, &dbg));
+    VKS_TRY(vks__error_in("vks_enumerate_devices", vks__create_instance(false, NULL, &instance, &dbg)));
     vks_instance_fns f;
     vks__load_instance_fns(instance, NULL, &f);
     VkPhysicalDevice *devs = NULL;
@@ -97,10 +97,10 @@ vks_status vks_enumerate_devices(vks_device_info *infos, uint32_t capacity, uint
         }
         *count = n;
     }
-    free(devs);
-    free(probes);
+    vks__free(devs);
+    vks__free(probes);
     f.DestroyInstance(instance, NULL);
-    return st;
+    return vks__error_in("vks_enumerate_devices", st);
 }
 
 vks_status vks_probe(uint32_t *usable_devices) {
@@ -174,8 +174,8 @@ static vks_status create_own_device(vks_context *ctx, const vks_context_options 
         ctx->probe = probes[chosen];
         st = vks__create_logical_device(ctx, &probes[chosen]);
     }
-    free(devs);
-    free(probes);
+    vks__free(devs);
+    vks__free(probes);
     return st;
 }
 
@@ -193,11 +193,12 @@ vks_status vks_context_create(const vks_context_options *opts, vks_context **out
         return vks__error(VKS_ERROR_INVALID_ARGUMENT,
                           "vks_context_create: options.device_index = %d, expected a device index >= 0 or -1 (unset)",
                           o.device_index);
+    VKS_TRY(vks__cache_dir_check(&o));
     if (env_flag("VKS_VALIDATION")) o.flags |= VKS_CONTEXT_VALIDATION;
     const bool print_profile = env_flag("VKS_PROFILE");
     if (print_profile) o.flags |= VKS_CONTEXT_PROFILING;
 
-    vks_context *ctx = calloc(1, sizeof *ctx);
+    vks_context *ctx = vks__calloc(1, sizeof *ctx);
     if (!ctx) return vks__error(VKS_ERROR_OUT_OF_HOST_MEMORY, "vks_context_create: out of host memory");
     pthread_mutexattr_t attr;
     pthread_mutexattr_init(&attr);
@@ -224,7 +225,8 @@ vks_status vks_context_create(const vks_context_options *opts, vks_context **out
         char saved[1024];
         snprintf(saved, sizeof saved, "%s", vks_last_error(NULL));
         vks__context_destroy(ctx); /* the half-built one: destroy keeps what it finds */
-        return vks__error(st, "%s", saved);
+        vks__error(st, "%s", saved);
+        return vks__error_in("vks_context_create", st);
     }
     vks__register_context(ctx);
     *out = ctx;
@@ -250,10 +252,10 @@ vks_status vks__context_destroy(vks_context *ctx) {
     }
     if (ctx->messenger) ctx->ifn.DestroyDebugUtilsMessengerEXT(ctx->instance, ctx->messenger, NULL);
     if (ctx->owns_instance && ctx->instance) ctx->ifn.DestroyInstance(ctx->instance, NULL);
-    free(ctx->profile);
-    free(ctx->pending_ops);
+    vks__free(ctx->profile);
+    vks__free(ctx->pending_ops);
     pthread_mutex_destroy(&ctx->lock);
-    free(ctx);
+    vks__free(ctx);
     return st;
 }
 

@@ -46,7 +46,7 @@ static void export_deleter(DLManagedTensor *m) {
         vks__unlock(ctx);
     }
     pthread_mutex_unlock(&g_export_lock);
-    free(e);
+    vks__free(e);
 }
 
 void vks__dlpack_detach_context(vks_context *ctx) {
@@ -85,7 +85,7 @@ vks_status vks_tensor_to_dlpack(const vks_tensor *t, DLManagedTensor **out) {
     vks_status st = vks__check_tensor(ctx, t, fn, "t");
     if (st == VKS_OK && t->buffer->export_refs == UINT32_MAX)
         st = vks__error(VKS_ERROR_OUT_OF_RANGE, "%s: t.buffer already has %u live exports", fn, t->buffer->export_refs);
-    vks_dlpack_export *e = st == VKS_OK ? calloc(1, sizeof *e) : NULL;
+    vks_dlpack_export *e = st == VKS_OK ? vks__calloc(1, sizeof *e) : NULL;
     if (st == VKS_OK && !e) st = vks__error(VKS_ERROR_OUT_OF_HOST_MEMORY, "%s: out of host memory", fn);
     if (st == VKS_OK) {
         for (int32_t i = 0; i < t->ndim; ++i) e->shape[i] = t->shape[i], e->strides[i] = t->strides[i];

@@ -29,11 +29,27 @@
 #define VKS_PUSH_CONSTANT_BYTES 128u
 #define VKS_MAX_SPEC_CONSTANTS 16u
 
+/* ---- host memory (alloc.c) -------------------------------------------------------------- */
+
+/* Every host allocation of the backend goes through these, so a test can make the Nth one
+ * fail (vks__alloc_fail_at) and check that each path returns a status and leaks nothing. */
+void *vks__malloc(size_t size);
+void *vks__calloc(size_t count, size_t size);
+void *vks__realloc(void *ptr, size_t size);
+void vks__free(void *ptr);
+/* Test hook, never exported from the shared library (hidden like every vks__ name): the
+ * n-th allocation from now fails (n >= 1), and with `repeat` every one after it too;
+ * n = 0 disarms. Returns how many allocations failed since the previous call. */
+long vks__alloc_fail_at(long n, bool repeat);
+
 /* ---- errors (error.c) ----------------------------------------------------------------- */
 
 /* Stores a formatted message for vks_last_error() and returns `status`. */
 vks_status vks__error(vks_status status, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+/* A status from internal code, its message led by the public function `fn` when it does
+ * not already start with a public name ("vks_..."): every message names its entry point. */
+vks_status vks__error_in(const char *fn, vks_status status);
 /* Maps a failed VkResult to a status with a message naming the call. */
 vks_status vks__vk_error(VkResult result, const char *what);
 const char *vks__vk_result_name(VkResult result);
@@ -209,6 +225,8 @@ typedef struct vks_pipeline_entry {
     VkPipeline pipeline;
 } vks_pipeline_entry;
 
+/* INVALID_ARGUMENT when the pipeline cache directory `o` leads to is too long to hold. */
+vks_status vks__cache_dir_check(const vks_context_options *o);
 /* opts NULL: no persistent cache. */
 vks_status vks__pipelines_init(vks_context *ctx, const vks_context_options *opts);
 void vks__pipelines_destroy(vks_context *ctx);

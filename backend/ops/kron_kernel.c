@@ -99,10 +99,10 @@ vks_status vks_kron_kernel_matrix(vks_context *ctx, const vks_kernel_desc *desc,
     /* The components as (w, rho, f) triples in the tensors' dtype. */
     const vks_dtype dt = x1->dtype;
     const int32_t q = desc->kind == VKS_KERNEL_SPECTRAL_MIXTURE ? desc->num_mixtures : 1;
-    double *triples = malloc(sizeof(double) * 3 * (size_t)q);
-    float *triples_f = malloc(sizeof(float) * 3 * (size_t)q);
+    double *triples = vks__malloc(sizeof(double) * 3 * (size_t)q);
+    float *triples_f = vks__malloc(sizeof(float) * 3 * (size_t)q);
     if (!triples || !triples_f) {
-        free(triples), free(triples_f);
+        vks__free(triples), vks__free(triples_f);
         vks__unlock(ctx);
         return vks__error(VKS_ERROR_OUT_OF_HOST_MEMORY, "%s: out of host memory", fn);
     }
@@ -159,6 +159,6 @@ vks_status vks_kron_kernel_matrix(vks_context *ctx, const vks_kernel_desc *desc,
         }
     vks__op_end(ctx);
     vks__unlock(ctx);
-    free(triples), free(triples_f);
+    vks__free(triples), vks__free(triples_f);
     return st;
 }

@@ -20,7 +20,7 @@ vks_status vks_randlora_forward(vks_context *ctx, const vks_randlora_desc *d) {
     d = &d_full;
     lr_mat mx, my, mw = {0};
     VKS_TRY(vks__lr_rows_view(ctx, d->x, 4, fn, "x", &mx));
-    VKS_TRY(vks__lr_check_dtype(ctx, mx.dtype, fn));
+    VKS_TRY(vks__lr_check_dtype(ctx, mx.dtype, fn, "x"));
     const vks_dtype dt = mx.dtype;
     VKS_TRY(vks__lr_rows_view(ctx, d->y, 4, fn, "y", &my));
     VKS_TRY(vks__lr_same_dtype(&my, dt, fn, "y"));

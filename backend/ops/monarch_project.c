@@ -177,7 +177,7 @@ vks_status vks_monarch_project(vks_context *ctx, const vks_monarch_project_desc 
     }
     float *host = NULL;
     if (st == VKS_OK) {
-        host = malloc((size_t)blocks * 16);
+        host = vks__malloc((size_t)blocks * 16);
         st = host ? vks__buffer_read_locked(results, 0, host, (uint64_t)blocks * 16)
                   : vks__error(VKS_ERROR_OUT_OF_HOST_MEMORY, "%s: out of host memory", fn);
     }
@@ -203,7 +203,7 @@ vks_status vks_monarch_project(vks_context *ctx, const vks_monarch_project_desc 
             st = vks__struct_out(fn, "result", VKS_STRUCT_MONARCH_PROJECT_RESULT, res, &out);
         }
     }
-    free(host);
+    vks__free(host);
     if (results) {
         if (st != VKS_OK) vks__flush_locked(ctx); /* recorded work may still use it */
         vks__buffer_destroy_locked(results);

@@ -165,7 +165,9 @@ typedef vks_status vks_lora_merge_fn(vks_context *ctx, const vks_tensor *w, cons
                                      const vks_tensor *b, double scale);
 /* In place: W += s·B·A (merge) or W -= s·B·A (unmerge), W: (out, in), A: (r, in), B: (out, r).
  * The update is computed in f32 and added with one rounding per element, so unmerge after
- * merge returns W to within one rounding of the stored dtype. */
+ * merge returns each element of W to within 1 ulp (of the stored dtype) of
+ * max(|W|, |W + s·B·A|) — not of W's own value: entries much smaller than their update drift
+ * by many of their own ulps, as PEFT's do. */
 typedef vks_lora_merge_fn vks_lora_unmerge_fn;
 VKS_API vks_lora_merge_fn vks_lora_merge;
 VKS_API vks_lora_unmerge_fn vks_lora_unmerge;
