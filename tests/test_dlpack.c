@@ -120,7 +120,9 @@ static void test_dlpack_outlives_destroy(void **state) {
     assert_int_equal(live_buffers(vkt->ctx), before); /* m2 still holds it */
     VKT_OK(vks_tensor_from_dlpack(vkt->ctx, &m2->dl_tensor, &back, &owned));
     check_gemm_with(&back, av, 4, 2);
+    int64_t stale_shape[2] = {2, 3}, stale_strides[2] = {4, 1}; /* the export's arrays go with it */
     DLTensor stale = m2->dl_tensor;
+    stale.shape = stale_shape, stale.strides = stale_strides;
     m2->deleter(m2);
     assert_int_equal(live_buffers(vkt->ctx), before - 1); /* gone with the last reference */
     VKT_FAILS(vks_tensor_from_dlpack(vkt->ctx, &stale, &back, &owned), VKS_ERROR_INVALID_ARGUMENT,
