@@ -4,6 +4,7 @@
  * size (guard bytes). */
 #include <string.h>
 
+#include "abi_struct_fields.h"
 #include "vks_test.h"
 
 #define GUARD 0xa5
@@ -365,11 +366,90 @@ static void test_abi_older_desc_at_an_op(void **state) {
     VKT_OK(vks_buffer_destroy(A));
 }
 
+/* The layouts of the public structs against tests/abi_structs_golden.txt: a field moved,
+ * inserted before another or retyped to another size fails here; an append fails until its
+ * lines are added (to the golden file and abi_struct_fields.h) on purpose. */
+static void test_abi_struct_layouts(void **state) {
+    (void)state;
+    typedef struct entry {
+        char text[160];
+    } entry;
+    static const char *const names[] = {
+#define NAME_(t) #t,
+        VKS_ABI_STRUCTS(NAME_)
+#undef NAME_
+    };
+    static const size_t sizes[] = {
+#define SIZE_(t) sizeof(t),
+        VKS_ABI_STRUCTS(SIZE_)
+#undef SIZE_
+    };
+    static const char *const fields[] = {
+#define FIELD_(t, f) #t "." #f,
+        VKS_ABI_STRUCT_FIELDS(FIELD_)
+#undef FIELD_
+    };
+    static const size_t offsets[] = {
+#define OFFSET_(t, f) offsetof(t, f),
+        VKS_ABI_STRUCT_FIELDS(OFFSET_)
+#undef OFFSET_
+    };
+    const size_t n_structs = sizeof names / sizeof names[0], n_fields = sizeof fields / sizeof fields[0];
+    entry *want = calloc(n_structs + n_fields, sizeof *want);
+    assert_non_null(want);
+    for (size_t i = 0; i < n_structs; ++i) snprintf(want[i].text, sizeof want[i].text, "%s sizeof %zu", names[i], sizes[i]);
+    for (size_t i = 0; i < n_fields; ++i)
+        snprintf(want[n_structs + i].text, sizeof want[i].text, "%s %zu", fields[i], offsets[i]);
+    char path[4096];
+    snprintf(path, sizeof path, "%s/tests/abi_structs_golden.txt", VKS_TEST_SOURCE_DIR);
+    FILE *f = fopen(path, "r");
+    if (!f) fail_msg("cannot open %s", path);
+    /* Compared as sets of lines (offsets place the fields), so that an update is "add these
+     * lines"; off LP64 only the names are compared. */
+    const bool lp64 = sizeof(void *) == 8 && sizeof(size_t) == 8;
+    const size_t n_want = n_structs + n_fields;
+    bool *seen = calloc(n_want, sizeof *seen);
+    assert_non_null(seen);
+    char line[256];
+    int mismatches = 0;
+    while (fgets(line, sizeof line, f)) {
+        if (line[0] == '#' || line[0] == '\n') continue;
+        line[strcspn(line, "\n")] = 0;
+        bool found = false;
+        for (size_t j = 0; j < n_want && !found; ++j) {
+            const size_t name_len = strcspn(want[j].text, " ");
+            found = lp64 ? strcmp(line, want[j].text) == 0
+                         : strncmp(line, want[j].text, name_len) == 0 && line[name_len] == ' ';
+            if (found) seen[j] = true;
+        }
+        if (!found) {
+            fprintf(stderr, "golden '%s' does not hold any more (moved, removed or retyped?)\n", line);
+            ++mismatches;
+        }
+    }
+    fclose(f);
+    for (size_t j = 0; j < n_want; ++j)
+        if (!seen[j]) {
+            fprintf(stderr, "'%s' is not in %s (add it if the field was appended on purpose)\n", want[j].text, path);
+            ++mismatches;
+        }
+    free(seen);
+    free(want);
+    assert_int_equal(mismatches, 0);
+    /* every struct with a vks_struct_type is frozen here too */
+    for (size_t k = 0; k < N_KINDS; ++k) {
+        bool listed = false;
+        for (size_t j = 0; j < n_structs; ++j) listed |= strcmp(names[j], kinds[k].name) == 0;
+        if (!listed) fail_msg("%s has a vks_struct_type but no layout in abi_struct_fields.h", kinds[k].name);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_abi_struct_types),
         cmocka_unit_test(test_abi_defaults_equal_macros),
         cmocka_unit_test(test_abi_struct_init_sizes),
+        cmocka_unit_test(test_abi_struct_layouts),
         VKT_TEST(test_abi_output_structs),
         VKT_TEST(test_abi_input_structs),
         VKT_TEST(test_abi_every_entry_point),
