@@ -225,7 +225,7 @@ static void *inflight_read(void *arg) {
     return NULL;
 }
 
-static void test_runtime_destroy_with_calls_in_flight(void **state) {
+static void test_runtime_threads_destroy_in_flight(void **state) {
     (void)state;
     enum { N = 768, READERS = 3 };
     vks_context *ctx = NULL;
@@ -335,7 +335,7 @@ int main(void) {
         VKT_TEST(test_runtime_devices),        VKT_TEST(test_runtime_device_choice),
         VKT_TEST(test_runtime_status_strings), VKT_TEST(test_runtime_last_error_per_thread),
         VKT_TEST(test_runtime_threads_share_context),
-        VKT_TEST(test_runtime_destroy_with_calls_in_flight), VKT_TEST(test_runtime_profiling),
+        VKT_TEST(test_runtime_threads_destroy_in_flight), VKT_TEST(test_runtime_profiling),
         VKT_TEST(test_runtime_stats),          VKT_TEST(test_runtime_measure_peaks),
     };
     return VKT_RUN(tests);
