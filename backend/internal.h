@@ -12,6 +12,7 @@
 
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 
 #include <volk.h>
@@ -274,6 +275,7 @@ vks_status vks__flush_locked(vks_context *ctx);
 
 struct vks_context {
     pthread_mutex_t lock;
+    atomic_int calls_in_flight; /* public calls inside or waiting for `lock` (vks__lock) */
     struct vks_context *registry_next;
 
     /* Vulkan objects; owns_* say which ones the context created and must destroy. */
