@@ -110,12 +110,9 @@ static void env_lowrank(vks_context *ctx, vks_tuning *t) {
 
 /* ---- the caller's struct ------------------------------------------------------------------ */
 
+/* The caller's values, after the struct_size rule made *c a full copy. */
 static vks_status check_caller(const vks_tuning *c) {
     const char *fn = "vks_context_create";
-    if (c->struct_size < sizeof(vks_tuning))
-        return vks__error(VKS_ERROR_INVALID_ARGUMENT,
-                          "%s: options.tuning->struct_size = %zu, expected at least sizeof(vks_tuning) = %zu", fn,
-                          c->struct_size, sizeof(vks_tuning));
     if (c->flags & ~(uint32_t)VKS_TUNING_NO_ENVIRONMENT)
         return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: options.tuning->flags = 0x%x has unknown bits 0x%x", fn,
                           c->flags, c->flags & ~(uint32_t)VKS_TUNING_NO_ENVIRONMENT);
@@ -150,10 +147,13 @@ static vks_status check_caller(const vks_tuning *c) {
     return VKS_OK;
 }
 
-vks_status vks__tuning_settle(vks_context *ctx, const vks_tuning *caller, uint32_t context_flags, vks_tuning *out) {
-    vks_tuning t;
+vks_status vks__tuning_settle(vks_context *ctx, const vks_tuning *user, uint32_t context_flags, vks_tuning *out) {
+    vks_tuning t, copy;
     vks__tuning_defaults(&t);
-    if (caller) {
+    const vks_tuning *caller = NULL;
+    if (user) {
+        VKS_TRY(vks__struct_in("vks_context_create", "options.tuning", VKS_STRUCT_TUNING, user, &copy));
+        caller = &copy;
         VKS_TRY(check_caller(caller));
         if ((context_flags & VKS_CONTEXT_GPU_KERNELS) && caller->kernels == VKS_KERNELS_CPU)
             return vks__error(VKS_ERROR_INVALID_ARGUMENT,
@@ -183,14 +183,6 @@ vks_status vks__tuning_settle(vks_context *ctx, const vks_tuning *caller, uint32
 
 vks_status vks_context_get_tuning(const vks_context *ctx, vks_tuning *tuning) {
     if (!ctx) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "vks_context_get_tuning: ctx is NULL");
-    if (!tuning) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "vks_context_get_tuning: tuning is NULL");
-    if (tuning->struct_size < sizeof(vks_tuning))
-        return vks__error(VKS_ERROR_INVALID_ARGUMENT,
-                          "vks_context_get_tuning: tuning->struct_size = %zu, expected at least sizeof(vks_tuning) = "
-                          "%zu",
-                          tuning->struct_size, sizeof(vks_tuning));
     /* Set once at creation and never written again: no lock needed. */
-    memcpy(tuning, &ctx->tuning, sizeof ctx->tuning);
-    tuning->struct_size = sizeof ctx->tuning;
-    return VKS_OK;
+    return vks__struct_out("vks_context_get_tuning", "tuning", VKS_STRUCT_TUNING, tuning, &ctx->tuning);
 }
