@@ -40,8 +40,19 @@
 extern "C" {
 #endif
 
+/* VKS_API marks the public functions, the only global symbols of both libraries.
+ * Windows (as libuv): dllexport while building the DLL (VKS_BUILDING_DLL, set by the
+ * build), nothing for the static library (VKS_STATIC: the vkstruct::vkstruct_static target
+ * and `pkg-config --static` define it for its users), dllimport for users of the DLL.
+ * Elsewhere: default visibility, the library being built with -fvisibility=hidden. */
 #if defined(_WIN32)
+#if defined(VKS_BUILDING_DLL)
 #define VKS_API __declspec(dllexport)
+#elif defined(VKS_STATIC)
+#define VKS_API
+#else
+#define VKS_API __declspec(dllimport)
+#endif
 #else
 #define VKS_API __attribute__((visibility("default")))
 #endif
