@@ -4,7 +4,6 @@
  * then read by the ops from ctx->tuning. This file is the one place that reads the tuning
  * variables of the environment; nothing under backend/ops/ calls getenv.
  */
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 

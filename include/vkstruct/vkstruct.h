@@ -403,8 +403,9 @@ VKS_API vks_context_get_device_info_fn vks_context_get_device_info;
 
 typedef vks_status vks_context_get_tuning_fn(const vks_context *ctx, vks_tuning *tuning);
 /* The context's tuning, as vks_context_create settled it (caller, flags, environment; fields
- * still at AUTO / 0 are the library's choice, made per device and op). Fills the first
- * tuning->struct_size bytes (at least up to lowrank_splitk_tile) and no more. */
+ * still at AUTO / 0 are the library's choice, made per device and op). An output struct
+ * under the struct_size rule (vks_struct_init): written up to min(tuning->struct_size,
+ * sizeof(vks_tuning)) bytes and no further. */
 VKS_API vks_context_get_tuning_fn vks_context_get_tuning;
 
 typedef struct vks_context_stats {
