@@ -249,7 +249,7 @@ static void test_abi_input_structs(void **state) {
     vks_eigh_options eo = VKS_EIGH_OPTIONS_INIT;
     eo.struct_size = 4;
     VKT_FAILS(vks_eigh_ex(vkt->ctx, &ta, &ta, &tb, &eo), VKS_ERROR_INVALID_ARGUMENT,
-              "vks_eigh: options->struct_size = 4, expected at least");
+              "vks_eigh_ex: options->struct_size = 4, expected at least");
     vks_lora_adapters ad = VKS_LORA_ADAPTERS_INIT;
     ad.struct_size = 3;
     vks_lora_multi_desc md = VKS_LORA_MULTI_DESC_INIT;
