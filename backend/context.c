@@ -1,7 +1,7 @@
 /*
- * Contexts: one device + one compute queue. Creation reads options and environment,
- * picks or adopts a device, and brings up memory, pipelines and the command stream;
- * destruction tears down exactly what the context created.
+ * Contexts: one device + one compute queue. Creation reads options and environment (the
+ * kernel choices through tuning.c, once), picks or adopts a device, and brings up memory,
+ * pipelines and the command stream; destruction tears down exactly what the context created.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,7 +27,8 @@ bool vks__has_feature(const vks_context *ctx, uint32_t features) {
 }
 
 bool vks__cpu_kernels(const vks_context *ctx) {
-    return ctx->probe.info.type == VKS_DEVICE_CPU && !ctx->gpu_kernels;
+    if (ctx->tuning.kernels != VKS_KERNELS_AUTO) return ctx->tuning.kernels == VKS_KERNELS_CPU;
+    return ctx->probe.info.type == VKS_DEVICE_CPU;
 }
 
 bool vks__tensor_cores(const vks_context *ctx) {
@@ -219,11 +220,15 @@ vks_status vks_context_create(const vks_context_options *opts, vks_context **out
     ctx->message_user = o.message_user;
     ctx->profiling = (o.flags & VKS_CONTEXT_PROFILING) != 0;
     ctx->print_profile = print_profile;
-    ctx->gpu_kernels = (o.flags & VKS_CONTEXT_GPU_KERNELS) != 0;
     ctx->pipeline_stats = env_flag("VKS_PIPELINE_STATS");
 
-    vks_status st = o.vulkan ? adopt_host_device(ctx, o.vulkan)
-                             : create_own_device(ctx, &o, (o.flags & VKS_CONTEXT_VALIDATION) != 0);
+    vks_status st = vks__tuning_settle(ctx, o.tuning, o.flags, &ctx->tuning);
+    if (st != VKS_OK) {
+        pthread_mutex_destroy(&ctx->lock);
+        vks__free(ctx);
+        return st;
+    }
+    st = o.vulkan ? adopt_host_device(ctx, o.vulkan) : create_own_device(ctx, &o, (o.flags & VKS_CONTEXT_VALIDATION) != 0);
     if (st == VKS_OK) {
         volkLoadDeviceTable(&ctx->vk, ctx->device);
         if (!o.vulkan) ctx->vk.vkGetDeviceQueue(ctx->device, ctx->queue_family, 0, &ctx->queue);
