@@ -1,0 +1,20 @@
+/*
+ * The op prologue: what every public op entry point does around its own validation and
+ * recording, in one place (see vks_op in internal.h).
+ */
+#include "internal.h"
+
+vks_status vks__op_run(vks_context *ctx, const vks_op *op, void *call) {
+    if (!ctx) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: ctx is NULL", op->fn);
+    if (op->desc_arg) VKS_TRY(vks__check_struct(op->desc, op->desc_size, op->desc_optional, op->fn, op->desc_arg));
+    vks__lock(ctx);
+    bool empty = false;
+    vks_status st = op->validate ? op->validate(ctx, call, &empty) : VKS_OK;
+    if (st == VKS_OK && !empty && op->name && op->record) {
+        st = vks__op_begin(ctx, op->name);
+        if (st == VKS_OK) st = op->record(ctx, call);
+        vks__op_end(ctx);
+    }
+    vks__unlock(ctx);
+    return st;
+}
