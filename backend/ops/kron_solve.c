@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "kron_internal.h"
+#include "orthogonal_internal.h"
 
 #define KRON_LOG_VECS 8
 #define KRON_EIGH_MAX_SWEEPS 100
@@ -242,9 +243,18 @@ static vks_status temp_buffer(vks_context *ctx, uint64_t bytes, vks_buffer **out
 }
 
 /* A compact tensor over an internal buffer, for the orthogonal family's calls. */
-static vks_tensor temp_tensor(vks_buffer *b, vks_dtype dt, int32_t ndim, int64_t n) {
-    const int64_t shape[2] = {n, n};
-    return vks_tensor_make(b, 0, dt, ndim, shape);
+/* A compact n x n matrix at addr, as vks__matrix_view reads a rank-2 tensor. */
+static orth_mat square_matrix(VkDeviceAddress addr, vks_dtype dt, int64_t n) {
+    orth_mat m = orth_dense(addr, dt, 1, n, n);
+    m.batch_stride = 0;
+    return m;
+}
+
+/* A nested recorder's message without its leading "fn: " (the caller puts it in context). */
+static const char *inner_message(vks_context *ctx, const char *fn) {
+    const char *m = vks_last_error(ctx);
+    const size_t len = strlen(fn);
+    return strncmp(m, fn, len) == 0 && m[len] == ':' && m[len + 1] == ' ' ? m + len + 2 : m;
 }
 
 /* ---- vks_kron_eigh ------------------------------------------------------------------------ */
@@ -400,22 +410,19 @@ static vks_status eigh_run(vks_context *ctx, const vks_kron_eigh_desc *desc, con
     }
     vks__op_end(ctx);
     VKS_TRY(st);
-    /* vks_eigh synchronizes per sweep: each factor is an op of its own. Kernel matrices on
-     * grids have clusters of eigenvalues near 0 on which Jacobi converges slowly (an RBF
+    /* The eigensolver synchronizes per sweep: each factor is an op of its own. Kernel matrices
+     * on grids have clusters of eigenvalues near 0 on which Jacobi converges slowly (an RBF
      * matrix of 256 points, lengthscale 0.02, needs 30-60 sweeps): allow up to 100. */
     vks_eigh_options eo = VKS_EIGH_OPTIONS_INIT;
     eo.max_sweeps = KRON_EIGH_MAX_SWEEPS;
     for (int32_t i = 0; i < desc->d; ++i) {
         if (work[i].copy_of >= 0) continue;
-        vks_tensor a = temp_tensor(work[i].in, cdt, 2, n[i]);
-        vks_tensor w = promote ? temp_tensor(work[i].w, cdt, 1, n[i]) : *desc->eigvals[i];
-        vks_tensor v = promote ? temp_tensor(work[i].v, cdt, 2, n[i]) : *desc->eigvecs[i];
-        st = vks_eigh_ex(ctx, &a, &w, &v, &eo);
-        if (st != VKS_OK) {
-            char inner[768];
-            snprintf(inner, sizeof inner, "%s", vks_last_error(ctx));
-            return vks__error(st, "%s: factors[%d]: %s", fn, i, inner);
-        }
+        const orth_mat a = square_matrix(work[i].in->address, cdt, n[i]);
+        const VkDeviceAddress w = promote ? work[i].w->address : vks__tensor_address(desc->eigvals[i]);
+        const orth_mat v = square_matrix(promote ? work[i].v->address : vks__tensor_address(desc->eigvecs[i]), cdt, n[i]);
+        char arg[32];
+        snprintf(arg, sizeof arg, "factors[%d]", i);
+        VKS_TRY(vks__eigh_record(ctx, a, w, 0, 1, v, 0, &eo, fn, arg));
     }
     st = vks__op_begin(ctx, "kron_eigh_finish");
     const size_t es = vks__dtype_bytes(dt);
@@ -690,20 +697,20 @@ static vks_status chol_validate(vks_context *ctx, const vks_kron_cholesky_desc *
 static vks_status chol_factor(vks_context *ctx, const vks_kron_cholesky_desc *desc, int32_t i, chol_work *w,
                               const char *fn) {
     const vks_dtype dt = desc->factors[0]->dtype;
-    vks_tensor l = temp_tensor(w->l, dt, 2, w->n);
+    const orth_mat l = square_matrix(w->l->address, dt, w->n);
     double jitter = desc->jitter;
     for (int32_t attempt = 0;; ++attempt) {
         vks_status st = vks__op_begin(ctx, "kron_cholesky_prep");
         if (st == VKS_OK) st = record_prep(ctx, dt, 0, desc->factors[i], 0, 1, jitter, w->l->address, w->n);
         vks__op_end(ctx);
         VKS_TRY(st);
-        st = vks_cholesky(ctx, &l, &l);
+        st = vks__cholesky_record(ctx, l, l, 0, fn);
         if (st == VKS_OK) {
             w->jitter = jitter;
             return VKS_OK;
         }
         char inner[768];
-        snprintf(inner, sizeof inner, "%s", vks_last_error(ctx));
+        snprintf(inner, sizeof inner, "%s", inner_message(ctx, fn));
         if (st != VKS_ERROR_NOT_POSITIVE_DEFINITE || attempt >= desc->jitter_retries)
             return vks__error(st, "%s: factors[%d] (n = %lld) with jitter %g%s: %s", fn, i, (long long)w->n, jitter,
                               attempt ? " (after retries)" : "", inner);
@@ -725,20 +732,16 @@ static vks_status chol_run(vks_context *ctx, const vks_kron_cholesky_desc *desc,
         VKS_TRY(temp_buffer(ctx, (uint64_t)(n[i] * n[i]) * es, &work[i].l));
         VKS_TRY(chol_factor(ctx, desc, i, &work[i], fn));
         /* K^-1 = L^-T (L^-1 I), into the caller's tensor or a temporary. */
-        vks_tensor inv;
-        if (desc->inverses[i]) {
-            inv = *desc->inverses[i];
-        } else {
-            VKS_TRY(temp_buffer(ctx, (uint64_t)(n[i] * n[i]) * es, &work[i].inv));
-            inv = temp_tensor(work[i].inv, dt, 2, n[i]);
-        }
+        if (!desc->inverses[i]) VKS_TRY(temp_buffer(ctx, (uint64_t)(n[i] * n[i]) * es, &work[i].inv));
+        const orth_mat inv = square_matrix(desc->inverses[i] ? vks__tensor_address(desc->inverses[i])
+                                                           : work[i].inv->address, dt, n[i]);
         vks_status st = vks__op_begin(ctx, "kron_cholesky_identity");
-        if (st == VKS_OK) st = record_prep(ctx, dt, 1, NULL, 0, 0, 0.0, vks__tensor_address(&inv), n[i]);
+        if (st == VKS_OK) st = record_prep(ctx, dt, 1, NULL, 0, 0, 0.0, inv.address, n[i]);
         vks__op_end(ctx);
         VKS_TRY(st);
-        vks_tensor l = temp_tensor(work[i].l, dt, 2, n[i]);
-        VKS_TRY(vks_trsm(ctx, VKS_NO_TRANS, &l, &inv, &inv));
-        VKS_TRY(vks_trsm(ctx, VKS_TRANS, &l, &inv, &inv));
+        const orth_mat l = square_matrix(work[i].l->address, dt, n[i]);
+        VKS_TRY(vks__trsm_record(ctx, false, l, inv, inv, fn));
+        VKS_TRY(vks__trsm_record(ctx, true, l, inv, inv, fn));
     }
     if (desc->jitter_used)
         for (int32_t i = 0; i < d; ++i)

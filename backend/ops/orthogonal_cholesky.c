@@ -117,6 +117,23 @@ static vks_status cholesky_status(vks_context *ctx, VkDeviceAddress status, int6
     return r;
 }
 
+vks_status vks__cholesky_record(vks_context *ctx, orth_mat a, orth_mat l, VkDeviceAddress info, const char *fn) {
+    if (a.rows == 0 || a.batch == 0) return VKS_OK;
+    vks_status st = vks__op_begin(ctx, "cholesky"); /* its workspace is given back at the end */
+    orth_ws ws;
+    if (st == VKS_OK)
+        st = vks__orth_ws_begin(
+            ctx, orth_round(8 * (uint64_t)a.batch) + vks__orth_cholesky_ws_bytes(ctx, a.dtype, a.batch, a.rows), &ws);
+    if (st == VKS_OK) {
+        const VkDeviceAddress status = vks__orth_take(&ws, 8 * (uint64_t)a.batch);
+        st = vks__orth_cholesky_record(ctx, a, l, status, info, &ws);
+        if (st == VKS_OK && !info) st = cholesky_status(ctx, status, a.batch, fn);
+    }
+    if (st == VKS_OK) st = vks__orth_ws_check(&ws, fn);
+    vks__op_end(ctx);
+    return st;
+}
+
 vks_status vks_cholesky_ex(vks_context *ctx, const vks_tensor *a, const vks_tensor *l,
                            const vks_cholesky_options *options) {
     static const char fn[] = "vks_cholesky";
@@ -157,17 +174,7 @@ vks_status vks_cholesky_ex(vks_context *ctx, const vks_tensor *a, const vks_tens
         vks__unlock(ctx);
         return st;
     }
-    orth_ws ws;
-    st = vks__orth_ws_begin(ctx, orth_round(8 * (uint64_t)ma.batch) + vks__orth_cholesky_ws_bytes(ctx, ma.dtype, ma.batch, ma.rows),
-                       &ws);
-    if (st == VKS_OK) st = vks__op_begin(ctx, "cholesky");
-    if (st == VKS_OK) {
-        const VkDeviceAddress status = vks__orth_take(&ws, 8 * (uint64_t)ma.batch);
-        st = vks__orth_cholesky_record(ctx, ma, ml, status, info ? vks__tensor_address(info) : 0, &ws);
-        if (st == VKS_OK && !info) st = cholesky_status(ctx, status, ma.batch, fn);
-    }
-    if (st == VKS_OK) st = vks__orth_ws_check(&ws, fn);
-    vks__op_end(ctx);
+    st = vks__cholesky_record(ctx, ma, ml, info ? vks__tensor_address(info) : 0, fn);
     vks__unlock(ctx);
     return st;
 }
@@ -234,6 +241,17 @@ vks_status vks__orth_trsm_record(vks_context *ctx, bool trans, orth_mat l, orth_
     return VKS_OK;
 }
 
+vks_status vks__trsm_record(vks_context *ctx, bool trans, orth_mat l, orth_mat b, orth_mat x, const char *fn) {
+    if (x.rows == 0 || x.cols == 0 || x.batch == 0) return VKS_OK;
+    vks_status st = vks__op_begin(ctx, "trsm"); /* its workspace is given back at the end */
+    orth_ws ws;
+    if (st == VKS_OK) st = vks__orth_ws_begin(ctx, vks__orth_trsm_ws_bytes(ctx, x.dtype, x.batch, x.rows, x.cols), &ws);
+    if (st == VKS_OK) st = vks__orth_trsm_record(ctx, trans, l, b, x, &ws);
+    if (st == VKS_OK) st = vks__orth_ws_check(&ws, fn);
+    vks__op_end(ctx);
+    return st;
+}
+
 vks_status vks_trsm(vks_context *ctx, vks_transpose trans, const vks_tensor *l, const vks_tensor *b,
                     const vks_tensor *x) {
     static const char fn[] = "vks_trsm";
@@ -272,12 +290,7 @@ vks_status vks_trsm(vks_context *ctx, vks_transpose trans, const vks_tensor *l, 
         return st;
     }
     if (ml.batch == 1) ml.batch_stride = 0; /* one l for every batch entry */
-    orth_ws ws;
-    st = vks__orth_ws_begin(ctx, vks__orth_trsm_ws_bytes(ctx, mx.dtype, mx.batch, mx.rows, mx.cols), &ws);
-    if (st == VKS_OK) st = vks__op_begin(ctx, "trsm");
-    if (st == VKS_OK) st = vks__orth_trsm_record(ctx, trans == VKS_TRANS, ml, mb, mx, &ws);
-    if (st == VKS_OK) st = vks__orth_ws_check(&ws, fn);
-    vks__op_end(ctx);
+    st = vks__trsm_record(ctx, trans == VKS_TRANS, ml, mb, mx, fn);
     vks__unlock(ctx);
     return st;
 }

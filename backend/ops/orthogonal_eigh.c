@@ -312,6 +312,29 @@ vks_status vks__orth_eigh_record(vks_context *ctx, vks_dtype dt, orth_mat a, VkD
                          &fspec, &fp, sizeof fp, (uint32_t)VKS_CEIL_DIV(N, 64), 1, (uint32_t)batch);
 }
 
+vks_status vks__eigh_record(vks_context *ctx, orth_mat a, VkDeviceAddress w, int64_t w_bs, int64_t w_s, orth_mat v,
+                            VkDeviceAddress info, const vks_eigh_options *o, const char *fn, const char *arg) {
+    if (a.rows == 0 || a.batch == 0) return VKS_OK;
+    vks_status st = vks__op_begin(ctx, "eigh"); /* its workspace is given back at the end */
+    const vks_dtype work = vks__orth_eigh_work_dtype(ctx, a.dtype, o->flags);
+    orth_ws ws;
+    if (st == VKS_OK) st = vks__orth_ws_begin(ctx, vks__orth_eigh_ws_bytes(ctx, work, a.batch, a.rows), &ws);
+    orth_eigh_report rep;
+    if (st == VKS_OK)
+        st = vks__orth_eigh_record(ctx, work, a, w, w_bs, w_s, v, info, o->fixed_sweeps, o->max_sweeps, false, &ws, &rep);
+    if (st == VKS_OK) st = vks__orth_ws_check(&ws, fn);
+    if (st == VKS_OK && !info && rep.first_nonfinite >= 0)
+        st = vks__error(VKS_ERROR_NON_FINITE,
+                        "%s: %s (matrix %lld of the batch) holds NaN or Inf in its lower triangle; its w was set to 0 "
+                        "and v to I",
+                        fn, arg, (long long)rep.first_nonfinite);
+    else if (st == VKS_OK && !info && rep.first_unconverged >= 0)
+        st = vks__error(VKS_ERROR_NOT_CONVERGED, "%s: %s (matrix %lld of the batch) did not converge in %d sweeps", fn,
+                        arg, (long long)rep.first_unconverged, rep.sweeps);
+    vks__op_end(ctx);
+    return st;
+}
+
 vks_status vks_eigh_ex(vks_context *ctx, const vks_tensor *a, const vks_tensor *w, const vks_tensor *v,
                        const vks_eigh_options *options) {
     static const char fn[] = "vks_eigh";
@@ -366,24 +389,8 @@ vks_status vks_eigh_ex(vks_context *ctx, const vks_tensor *a, const vks_tensor *
         return st;
     }
     const int64_t w_s = w->strides[w->ndim - 1], w_bs = batched ? w->strides[0] : 0;
-    const vks_dtype work = vks__orth_eigh_work_dtype(ctx, ma.dtype, o.flags);
-    orth_ws ws;
-    st = vks__orth_ws_begin(ctx, vks__orth_eigh_ws_bytes(ctx, work, ma.batch, ma.rows), &ws);
-    if (st == VKS_OK) st = vks__op_begin(ctx, "eigh");
-    orth_eigh_report rep;
-    if (st == VKS_OK)
-        st = vks__orth_eigh_record(ctx, work, ma, vks__tensor_address(w), w_bs, w_s, mv,
-                              o.info ? vks__tensor_address(o.info) : 0, o.fixed_sweeps, o.max_sweeps, false, &ws, &rep);
-    if (st == VKS_OK) st = vks__orth_ws_check(&ws, fn);
-    vks__op_end(ctx);
-    if (st == VKS_OK && !o.info && rep.first_nonfinite >= 0)
-        st = vks__error(VKS_ERROR_NON_FINITE,
-                        "%s: a (matrix %lld of the batch) holds NaN or Inf in its lower triangle; its w was set to 0 "
-                        "and v to I",
-                        fn, (long long)rep.first_nonfinite);
-    else if (st == VKS_OK && !o.info && rep.first_unconverged >= 0)
-        st = vks__error(VKS_ERROR_NOT_CONVERGED, "%s: a (matrix %lld of the batch) did not converge in %d sweeps", fn,
-                        (long long)rep.first_unconverged, rep.sweeps);
+    st = vks__eigh_record(ctx, ma, vks__tensor_address(w), w_bs, w_s, mv, o.info ? vks__tensor_address(o.info) : 0, &o,
+                          fn, "a");
     vks__unlock(ctx);
     return st;
 }

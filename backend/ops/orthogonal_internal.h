@@ -133,4 +133,16 @@ vks_status vks__orth_eigh_record(vks_context *ctx, vks_dtype work, orth_mat a, V
 uint64_t vks__orth_cholqr2_ws_bytes(const vks_context *ctx, vks_dtype wdt, int64_t batch, int64_t m, int64_t n);
 vks_status vks__orth_cholqr2_record(vks_context *ctx, orth_mat x, orth_mat q, VkDeviceAddress status, orth_ws *ws);
 
+/* ---- recorders other families compose through (each inside or outside an op region: it
+ * opens its own, nested one, so its workspace is given back when it returns) ---------------- */
+
+/* vks_eigh_ex on validated views: w's element (z, i) at w + (z*w_bs + i*w_s)*es; info 0: the
+ * first non-finite or unconverged matrix is an error naming fn and arg. */
+vks_status vks__eigh_record(vks_context *ctx, orth_mat a, VkDeviceAddress w, int64_t w_bs, int64_t w_s, orth_mat v,
+                            VkDeviceAddress info, const vks_eigh_options *o, const char *fn, const char *arg);
+/* vks_cholesky_ex on validated views (l may be a); info 0: a failed factorization is an error. */
+vks_status vks__cholesky_record(vks_context *ctx, orth_mat a, orth_mat l, VkDeviceAddress info, const char *fn);
+/* vks_trsm on validated views (x may be b; l's batch stride 0 broadcasts). */
+vks_status vks__trsm_record(vks_context *ctx, bool trans, orth_mat l, orth_mat b, orth_mat x, const char *fn);
+
 #endif /* VKS_ORTHOGONAL_INTERNAL_H */
