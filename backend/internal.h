@@ -232,10 +232,13 @@ void vks__op_end(vks_context *ctx);
  * descriptor's NULL/struct_size check (vks__check_struct), lock, validate, and unless the
  * validator found nothing to compute (*empty), op_begin(name), record, op_end; unlock.
  * `call` is the entry point's own context struct (its arguments, then what validate derives
- * for record). name NULL: nothing is recorded (queries such as vks_monarch_fusable). */
+ * for record). record NULL: a query (vks_monarch_fusable), validate computes the answer.
+ * name NULL with a record step: record opens its own op regions, for calls that read results
+ * back between steps (the Kronecker decompositions), since a flush inside an op region leaves
+ * that region untimed. */
 typedef struct vks_op {
     const char *fn;   /* the public function: every message starts with it */
-    const char *name; /* the op region's name in profiles */
+    const char *name; /* the op region's name in profiles (see above for NULL) */
     const void *desc; /* the descriptor argument (NULL when the function takes none, see desc_arg) */
     const char *desc_arg; /* "desc", "options", ...; NULL: no descriptor to check */
     size_t desc_size;     /* sizeof the descriptor struct this library was built with */
@@ -359,6 +362,7 @@ vks_status vks__check_dtype(const vks_tensor *t, vks_dtype want, const char *fn,
 #define VKS_DTYPES_F32 (1u << VKS_DTYPE_F32)
 #define VKS_DTYPES_F16 (1u << VKS_DTYPE_F16)
 #define VKS_DTYPES_F64 (1u << VKS_DTYPE_F64)
+#define VKS_DTYPES_BF16 (1u << VKS_DTYPE_BF16)
 /* dt is one of `allowed` (VKS_DTYPES_* bits) and the device can run it: f16 needs 16-bit
  * storage, f64 shaderFloat64. UNSUPPORTED naming arg, its dtype and the set otherwise. */
 vks_status vks__check_dtype_in(const vks_context *ctx, vks_dtype dt, uint32_t allowed, const char *fn,
@@ -397,6 +401,10 @@ vks_status vks__check_output_matrix(const vks_matrix *m, const char *fn, const c
 /* Whether the n (<= 4) dimensions with these counts and element strides map distinct indices
  * to distinct elements (the test vks__check_output_matrix ends with). */
 bool vks__strides_disjoint(const int64_t *counts, const int64_t *strides, int n);
+/* For a batch of vectors an op writes (eigenvalues, singular values): distinct (b, i) must be
+ * distinct elements. */
+vks_status vks__check_output_vector(int64_t batch, int64_t n, int64_t batch_stride, int64_t stride, const char *fn,
+                                    const char *arg);
 /* Kernels index within one matrix with 32-bit integers: its last element's index must stay
  * below 2^32 - 1. */
 vks_status vks__check_matrix_span(const vks_matrix *m, const char *fn, const char *arg);

@@ -10,10 +10,14 @@ vks_status vks__op_run(vks_context *ctx, const vks_op *op, void *call) {
     vks__lock(ctx);
     bool empty = false;
     vks_status st = op->validate ? op->validate(ctx, call, &empty) : VKS_OK;
-    if (st == VKS_OK && !empty && op->name && op->record) {
-        st = vks__op_begin(ctx, op->name);
-        if (st == VKS_OK) st = op->record(ctx, call);
-        vks__op_end(ctx);
+    if (st == VKS_OK && !empty && op->record) {
+        if (op->name) {
+            st = vks__op_begin(ctx, op->name);
+            if (st == VKS_OK) st = op->record(ctx, call);
+            vks__op_end(ctx);
+        } else {
+            st = op->record(ctx, call); /* it opens its own op regions */
+        }
     }
     vks__unlock(ctx);
     return st;

@@ -228,6 +228,17 @@ vks_status vks__check_output_matrix(const vks_matrix *m, const char *fn, const c
     return VKS_OK;
 }
 
+vks_status vks__check_output_vector(int64_t batch, int64_t n, int64_t batch_stride, int64_t stride, const char *fn,
+                                    const char *arg) {
+    const int64_t counts[2] = {batch, n}, strides[2] = {batch_stride, stride};
+    if (vks__strides_disjoint(counts, strides, 2)) return VKS_OK;
+    if (batch > 1 || batch_stride)
+        return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: %s's values collide (strides (%lld, %lld) for %lld x %lld values)",
+                          fn, arg, (long long)batch_stride, (long long)stride, (long long)batch, (long long)n);
+    return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: %s's values collide (strides (%lld) for %lld values)", fn, arg,
+                      (long long)stride, (long long)n);
+}
+
 vks_status vks__check_matrix_span(const vks_matrix *m, const char *fn, const char *arg) {
     if (m->rows == 0 || m->cols == 0) return VKS_OK;
     const uint64_t last =
@@ -335,8 +346,8 @@ vks_status vks__check_no_alias(const vks_arg *outs, int n_outs, const vks_arg *i
         for (int j = 0; j < o; ++j)
             if (vks__tensors_overlap(out->t, outs[j].t))
                 return vks__error(VKS_ERROR_INVALID_ARGUMENT,
-                                  "%s: %s and %s overlap in memory; outputs must not alias each other", fn,
-                                  outs[j].name, out->name);
+                                  "%s: %s overlaps %s in memory; outputs must not alias each other", fn, out->name,
+                                  outs[j].name);
         for (int i = 0; i < n_ins; ++i) {
             if (!ins[i].t || !vks__tensors_overlap(out->t, ins[i].t)) continue;
             const bool may_share = out->in_place && strcmp(out->in_place, ins[i].name) == 0;

@@ -215,18 +215,10 @@ static vks_status grid_size(int32_t d, const int64_t *n, const char *fn, int64_t
 /* Optional outputs must not share memory with each other or with the inputs. */
 static vks_status check_disjoint(const vks_tensor *const *outs, const char *const *out_names, int nout,
                                  const vks_tensor *const *ins, const char *const *in_names, int nin, const char *fn) {
-    for (int i = 0; i < nout; ++i) {
-        if (!outs[i]) continue;
-        for (int j = 0; j < nin; ++j)
-            if (ins[j] && vks__kron_overlap(outs[i], ins[j]))
-                return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: %s overlaps %s in memory", fn, out_names[i],
-                                  in_names[j]);
-        for (int j = 0; j < i; ++j)
-            if (outs[j] && vks__kron_overlap(outs[i], outs[j]))
-                return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: %s overlaps %s in memory", fn, out_names[i],
-                                  out_names[j]);
-    }
-    return VKS_OK;
+    vks_arg o[4 + VKS_KRON_MAX_DIMS], in[3 * VKS_KRON_MAX_DIMS + 1];
+    for (int i = 0; i < nout; ++i) o[i] = (vks_arg){outs[i], out_names[i], NULL};
+    for (int j = 0; j < nin; ++j) in[j] = (vks_arg){ins[j], in_names[j], NULL};
+    return vks__check_no_alias(o, nout, in, nin, fn);
 }
 
 /* The calls that read results back cannot run inside a host's command buffer. */
@@ -317,17 +309,16 @@ static vks_status eigh_validate(vks_context *ctx, const vks_kron_eigh_desc *desc
      * and scales) may name the same outputs twice: it is decomposed once. */
     for (int32_t i = 0; i < 2 * desc->d; ++i)
         for (int32_t j = 0; j < i; ++j) {
-            if (!vks__kron_overlap(outs[i], outs[j])) continue;
+            if (!vks__tensors_overlap(outs[i], outs[j])) continue;
             const bool same_input = same_tensor(desc->factors[i / 2], desc->factors[j / 2]) &&
                                     same_tensor(desc->noise_scales[i / 2], desc->noise_scales[j / 2]);
             if (same_tensor(outs[i], outs[j]) && i % 2 == j % 2 && same_input) continue;
             return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: %s overlaps %s in memory%s", fn, onames[i], onames[j],
                               same_tensor(outs[i], outs[j]) ? " (the same tensor for different factors)" : "");
         }
+    /* (each output on its own: the exception above is checked) */
     for (int32_t i = 0; i < 2 * desc->d; ++i)
-        for (int32_t j = 0; j < 2 * desc->d; ++j)
-            if (ins[j] && vks__kron_overlap(outs[i], ins[j]))
-                return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: %s overlaps %s in memory", fn, onames[i], inames[j]);
+        VKS_TRY(check_disjoint(&outs[i], &onames[i], 1, ins, inames, 2 * desc->d, fn));
     return VKS_OK;
 }
 
@@ -446,27 +437,38 @@ static vks_status eigh_run(vks_context *ctx, const vks_kron_eigh_desc *desc, con
     return eigh_check(ctx, desc, n, cdt, fn);
 }
 
-vks_status vks_kron_eigh(vks_context *ctx, const vks_kron_eigh_desc *desc) {
-    static const char fn[] = "vks_kron_eigh";
-    if (!ctx) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: ctx is NULL", fn);
-    if (!desc) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: desc is NULL", fn);
-    if (desc->struct_size != sizeof(vks_kron_eigh_desc))
-        return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: desc->struct_size = %zu, expected %zu", fn, desc->struct_size,
-                          sizeof(vks_kron_eigh_desc));
-    vks__lock(ctx);
-    int64_t n[VKS_KRON_MAX_DIMS] = {0};
+typedef struct kron_eigh_call {
+    const char *fn;
+    const vks_kron_eigh_desc *desc;
+    int64_t n[VKS_KRON_MAX_DIMS];
+} kron_eigh_call;
+
+static vks_status kron_eigh_check(vks_context *ctx, void *call, bool *empty) {
+    kron_eigh_call *c = call;
+    (void)empty;
+    VKS_TRY(no_external_recording(ctx, c->fn));
+    return eigh_validate(ctx, c->desc, c->fn, c->n);
+}
+
+/* Its own op regions: the eigensolver reads back per factor. */
+static vks_status kron_eigh_record(vks_context *ctx, void *call) {
+    const kron_eigh_call *c = call;
     eigh_work work[VKS_KRON_MAX_DIMS];
     memset(work, 0, sizeof work);
-    vks_status st = no_external_recording(ctx, fn);
-    if (st == VKS_OK) st = eigh_validate(ctx, desc, fn, n);
-    if (st == VKS_OK) st = eigh_run(ctx, desc, n, work, fn);
+    const vks_status st = eigh_run(ctx, c->desc, c->n, work, c->fn);
     for (int32_t i = 0; i < VKS_KRON_MAX_DIMS; ++i) {
         if (work[i].in) vks__buffer_retire_locked(work[i].in);
         if (work[i].w) vks__buffer_retire_locked(work[i].w);
         if (work[i].v) vks__buffer_retire_locked(work[i].v);
     }
-    vks__unlock(ctx);
     return st;
+}
+
+vks_status vks_kron_eigh(vks_context *ctx, const vks_kron_eigh_desc *desc) {
+    kron_eigh_call call = {.fn = "vks_kron_eigh", .desc = desc};
+    const vks_op op = {.fn = call.fn, .desc = desc, .desc_arg = "desc", .desc_size = sizeof(vks_kron_eigh_desc),
+                       .validate = kron_eigh_check, .record = kron_eigh_record};
+    return vks__op_run(ctx, &op, &call);
 }
 
 /* ---- vks_kron_solve ----------------------------------------------------------------------- */
@@ -623,24 +625,30 @@ static vks_status solve_record(vks_context *ctx, const vks_kron_solve_desc *desc
                            a->mll);
 }
 
-vks_status vks_kron_solve(vks_context *ctx, const vks_kron_solve_desc *desc) {
-    static const char fn[] = "vks_kron_solve";
-    if (!ctx) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: ctx is NULL", fn);
-    if (!desc) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: desc is NULL", fn);
-    if (desc->struct_size != sizeof(vks_kron_solve_desc))
-        return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: desc->struct_size = %zu, expected %zu", fn, desc->struct_size,
-                          sizeof(vks_kron_solve_desc));
-    vks__lock(ctx);
+typedef struct kron_solve_call {
+    const char *fn;
+    const vks_kron_solve_desc *desc;
     solve_args a;
-    memset(&a, 0, sizeof a);
-    vks_status st = solve_validate(ctx, desc, fn, &a);
-    if (st == VKS_OK && (a.has_alpha || a.has_mean || a.mll || a.logdet)) {
-        st = vks__op_begin(ctx, "kron_solve");
-        if (st == VKS_OK) st = solve_record(ctx, desc, &a);
-        vks__op_end(ctx);
-    }
-    vks__unlock(ctx);
-    return st;
+} kron_solve_call;
+
+static vks_status kron_solve_check(vks_context *ctx, void *call, bool *empty) {
+    kron_solve_call *c = call;
+    VKS_TRY(solve_validate(ctx, c->desc, c->fn, &c->a));
+    *empty = !(c->a.has_alpha || c->a.has_mean || c->a.mll || c->a.logdet);
+    return VKS_OK;
+}
+
+static vks_status kron_solve_record(vks_context *ctx, void *call) {
+    kron_solve_call *c = call;
+    return solve_record(ctx, c->desc, &c->a);
+}
+
+vks_status vks_kron_solve(vks_context *ctx, const vks_kron_solve_desc *desc) {
+    kron_solve_call call = {.fn = "vks_kron_solve", .desc = desc};
+    const vks_op op = {.fn = call.fn, .name = "kron_solve", .desc = desc, .desc_arg = "desc",
+                       .desc_size = sizeof(vks_kron_solve_desc), .validate = kron_solve_check,
+                       .record = kron_solve_record};
+    return vks__op_run(ctx, &op, &call);
 }
 
 /* ---- vks_kron_cholesky_solve ------------------------------------------------------------------ */
@@ -798,25 +806,36 @@ static vks_status chol_run(vks_context *ctx, const vks_kron_cholesky_desc *desc,
     return st;
 }
 
-vks_status vks_kron_cholesky_solve(vks_context *ctx, const vks_kron_cholesky_desc *desc) {
-    static const char fn[] = "vks_kron_cholesky_solve";
-    if (!ctx) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: ctx is NULL", fn);
-    if (!desc) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: desc is NULL", fn);
-    if (desc->struct_size != sizeof(vks_kron_cholesky_desc))
-        return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: desc->struct_size = %zu, expected %zu", fn, desc->struct_size,
-                          sizeof(vks_kron_cholesky_desc));
-    vks__lock(ctx);
-    int64_t n[VKS_KRON_MAX_DIMS] = {0}, points = 0;
-    kron_vec y = {0}, alpha = {0};
+typedef struct kron_chol_call {
+    const char *fn;
+    const vks_kron_cholesky_desc *desc;
+    int64_t n[VKS_KRON_MAX_DIMS], points;
+    kron_vec y, alpha;
+} kron_chol_call;
+
+static vks_status kron_chol_check(vks_context *ctx, void *call, bool *empty) {
+    kron_chol_call *c = call;
+    (void)empty;
+    VKS_TRY(no_external_recording(ctx, c->fn));
+    return chol_validate(ctx, c->desc, c->fn, c->n, &c->points, &c->y, &c->alpha);
+}
+
+/* Its own op regions: each factorization reads its status back. */
+static vks_status kron_chol_record(vks_context *ctx, void *call) {
+    const kron_chol_call *c = call;
     chol_work work[VKS_KRON_MAX_DIMS];
     memset(work, 0, sizeof work);
-    vks_status st = no_external_recording(ctx, fn);
-    if (st == VKS_OK) st = chol_validate(ctx, desc, fn, n, &points, &y, &alpha);
-    if (st == VKS_OK) st = chol_run(ctx, desc, n, points, &y, &alpha, work, fn);
+    const vks_status st = chol_run(ctx, c->desc, c->n, c->points, &c->y, &c->alpha, work, c->fn);
     for (int32_t i = 0; i < VKS_KRON_MAX_DIMS; ++i) {
         if (work[i].l) vks__buffer_retire_locked(work[i].l);
         if (work[i].inv) vks__buffer_retire_locked(work[i].inv);
     }
-    vks__unlock(ctx);
     return st;
+}
+
+vks_status vks_kron_cholesky_solve(vks_context *ctx, const vks_kron_cholesky_desc *desc) {
+    kron_chol_call call = {.fn = "vks_kron_cholesky_solve", .desc = desc};
+    const vks_op op = {.fn = call.fn, .desc = desc, .desc_arg = "desc", .desc_size = sizeof(vks_kron_cholesky_desc),
+                       .validate = kron_chol_check, .record = kron_chol_record};
+    return vks__op_run(ctx, &op, &call);
 }

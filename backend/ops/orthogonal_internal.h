@@ -57,26 +57,15 @@ vks_status vks__orth_ws_read(vks_context *ctx, VkDeviceAddress addr, void *dst, 
 
 /* ---- argument checks shared by the family ------------------------------------------------ */
 
-/* A matrix view of t that is (rows, cols) — or a batch of them — with its dtype `dt`. */
+/* vks__matrix_view with the family's limits: at most maxComputeWorkGroupCount[2] matrices, a
+ * batch stride that is not 0 over several matrices, the 32-bit span (vks__check_matrix_span). */
 vks_status vks__orth_view(vks_context *ctx, const vks_tensor *t, const char *fn, const char *arg, orth_mat *m);
 /* vks__orth_view for a matrix the op writes: its rows must not overlap (vks__check_output_matrix). */
 vks_status vks__orth_out_view(vks_context *ctx, const vks_tensor *t, const char *fn, const char *arg, orth_mat *m);
-/* True when two tensors share any byte. */
-bool vks__orth_overlap(const vks_tensor *x, const vks_tensor *y);
-/* True when two tensors are the very same view (buffer, offset, dtype, shape, strides). */
-bool vks__orth_same_view(const vks_tensor *x, const vks_tensor *y);
 /* An optional i32 status tensor of `count` elements (contiguous). */
 vks_status vks__orth_check_info(vks_context *ctx, const vks_tensor *t, int64_t count, const char *fn, const char *arg);
-/* A vector output (eigenvalues, singular values): n values per matrix `stride` apart, `batch`
- * matrices `batch_stride` apart; distinct (b, j) must be distinct elements. */
-vks_status vks__orth_check_output_vector(int64_t batch, int64_t n, int64_t batch_stride, int64_t stride, const char *fn,
-                                    const char *arg);
-/* An info tensor is written on the device: it may share memory with none of the op's
- * (possibly NULL) tensors. */
-vks_status vks__orth_check_info_apart(const vks_tensor *info, const vks_tensor *const *ts, const char *const *names, int n,
-                                 const char *fn, const char *arg);
-/* Kernels index inside one matrix with 32-bit integers. */
-vks_status vks__orth_check_span(const orth_mat *m, const char *fn, const char *arg);
+/* The rest is tensor.c's vocabulary: vks__check_no_alias, vks__check_output_vector,
+ * vks__check_matrix_span, vks__same_view. */
 
 /* ---- recorders ------------------------------------------------------------------------------ */
 
