@@ -6,7 +6,10 @@
 
 vks_status vks__op_run(vks_context *ctx, const vks_op *op, void *call) {
     if (!ctx) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: ctx is NULL", op->fn);
-    if (op->desc_arg) VKS_TRY(vks__check_struct(op->desc, op->desc_size, op->desc_optional, op->fn, op->desc_arg));
+    if (op->desc_arg)
+        VKS_TRY(op->desc_optional
+                    ? vks__struct_in_or_defaults(op->fn, op->desc_arg, op->desc_type, op->desc, op->desc_copy)
+                    : vks__struct_in(op->fn, op->desc_arg, op->desc_type, op->desc, op->desc_copy));
     vks__lock(ctx);
     bool empty = false;
     vks_status st = op->validate ? op->validate(ctx, call, &empty) : VKS_OK;

@@ -241,7 +241,7 @@ static void test_lowrank_merge_errors(void **state) {
     bad = vks_tensor_2d(P, VKS_DTYPE_F32, 2, 16);
     VKT_FAILS(vks_lora_merge(ctx, &w, &bad, &b, 1.0), VKS_ERROR_INVALID_ARGUMENT, "w overlaps a");
     bad = w, bad.dtype = VKS_DTYPE_F64;
-    VKT_FAILS(vks_lora_merge(ctx, &bad, &a, &b, 1.0), VKS_ERROR_UNSUPPORTED, "w has dtype f64; expected f32 or f16");
+    VKT_FAILS(vks_lora_merge(ctx, &bad, &a, &b, 1.0), VKS_ERROR_UNSUPPORTED, "vks_lora_merge: w has dtype f64; expected f32 or f16");
     VKT_OK(vks_buffer_destroy(P));
 }
 

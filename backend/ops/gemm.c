@@ -184,7 +184,7 @@ vks_status vks__gemm_record(vks_context *ctx, const vks_gemm_args *g) {
 /* The public entry points: the prologue around vks__gemm_check and vks__gemm_record. */
 typedef struct gemm_call {
     const char *fn;
-    const vks_gemm_desc *desc;
+    vks_gemm_desc desc; /* the library's full copy of the caller's */
     vks_gemm_args g;
 } gemm_call;
 
@@ -270,15 +270,15 @@ vks_status vks__gemm_check(vks_context *ctx, const vks_gemm_desc *d, const char 
 
 static vks_status gemm_validate(vks_context *ctx, void *call, bool *empty) {
     gemm_call *gc = call;
-    return vks__gemm_check(ctx, gc->desc, gc->fn, &gc->g, empty);
+    return vks__gemm_check(ctx, &gc->desc, gc->fn, &gc->g, empty);
 }
 
 static vks_status gemm_record(vks_context *ctx, void *call) { return vks__gemm_record(ctx, &((gemm_call *)call)->g); }
 
 static vks_status gemm_run(vks_context *ctx, const char *fn, const vks_gemm_desc *desc) {
-    gemm_call call = {.fn = fn, .desc = desc};
-    const vks_op op = {.fn = fn, .name = "gemm", .desc = desc, .desc_arg = "desc", .desc_size = sizeof(vks_gemm_desc),
-                       .validate = gemm_validate, .record = gemm_record};
+    gemm_call call = {.fn = fn};
+    const vks_op op = {.fn = fn, .name = "gemm", .desc = desc, .desc_arg = "desc", .desc_type = VKS_STRUCT_GEMM_DESC,
+                       .desc_copy = &call.desc, .validate = gemm_validate, .record = gemm_record};
     return vks__op_run(ctx, &op, &call);
 }
 

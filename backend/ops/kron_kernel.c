@@ -70,7 +70,7 @@ static vks_status points_view(const vks_context *ctx, const vks_tensor *t, const
 
 typedef struct kernel_call {
     const char *fn;
-    const vks_kernel_desc *desc;
+    vks_kernel_desc desc; /* the library's full copy of the caller's */
     const vks_tensor *x1, *x2, *k;
     kron_factor kv;
 } kernel_call;
@@ -79,7 +79,7 @@ static vks_status kernel_check(vks_context *ctx, void *call, bool *empty) {
     kernel_call *c = call;
     const char *fn = c->fn;
     const vks_tensor *x1 = c->x1, *x2 = c->x2, *k = c->k;
-    VKS_TRY(check_desc(c->desc, fn));
+    VKS_TRY(check_desc(&c->desc, fn));
     VKS_TRY(points_view(ctx, x1, fn, "x1"));
     VKS_TRY(points_view(ctx, x2, fn, "x2"));
     VKS_TRY(vks__check_dtype(x2, x1->dtype, fn, "x2"));
@@ -101,17 +101,17 @@ static vks_status kernel_check(vks_context *ctx, void *call, bool *empty) {
 static vks_status kernel_record(vks_context *ctx, void *call) {
     const kernel_call *c = call;
     const char *fn = c->fn;
-    const vks_kernel_desc *desc = c->desc;
+    const vks_kernel_desc *desc = &c->desc;
     const vks_tensor *x1 = c->x1, *x2 = c->x2;
     const kron_factor kv = c->kv;
     vks_status st = VKS_OK;
     /* The components as (w, rho, f) triples in the tensors' dtype. */
     const vks_dtype dt = x1->dtype;
     const int32_t q = desc->kind == VKS_KERNEL_SPECTRAL_MIXTURE ? desc->num_mixtures : 1;
-    double *triples = malloc(sizeof(double) * 3 * (size_t)q);
-    float *triples_f = malloc(sizeof(float) * 3 * (size_t)q);
+    double *triples = vks__malloc(sizeof(double) * 3 * (size_t)q);
+    float *triples_f = vks__malloc(sizeof(float) * 3 * (size_t)q);
     if (!triples || !triples_f) {
-        free(triples), free(triples_f);
+        vks__free(triples), vks__free(triples_f);
         return vks__error(VKS_ERROR_OUT_OF_HOST_MEMORY, "%s: out of host memory", fn);
     }
     uint32_t base = 0;
@@ -164,14 +164,15 @@ static vks_status kernel_record(vks_context *ctx, void *call) {
                                &pc, sizeof pc, (uint32_t)VKS_CEIL_DIV(bn2, (int64_t)wx),
                                (uint32_t)VKS_CEIL_DIV(bn1, (int64_t)wy), 1);
         }
-    free(triples), free(triples_f);
+    vks__free(triples), vks__free(triples_f);
     return st;
 }
 
 vks_status vks_kron_kernel_matrix(vks_context *ctx, const vks_kernel_desc *desc, const vks_tensor *x1,
                                   const vks_tensor *x2, const vks_tensor *k) {
-    kernel_call call = {.fn = "vks_kron_kernel_matrix", .desc = desc, .x1 = x1, .x2 = x2, .k = k};
+    kernel_call call = {.fn = "vks_kron_kernel_matrix", .x1 = x1, .x2 = x2, .k = k};
     const vks_op op = {.fn = call.fn, .name = "kron_kernel_matrix", .desc = desc, .desc_arg = "desc",
-                       .desc_size = sizeof(vks_kernel_desc), .validate = kernel_check, .record = kernel_record};
+                       .desc_type = VKS_STRUCT_KERNEL_DESC, .desc_copy = &call.desc, .validate = kernel_check,
+                       .record = kernel_record};
     return vks__op_run(ctx, &op, &call);
 }

@@ -45,7 +45,7 @@ typedef struct eigscale_push {
     uint64_t w, z, zm, partials;
     uint64_t lam[4];
     uint32_t n[4];
-    uint32_t points, k, groups, pad0;
+    uint32_t points, k, groups, floor_after_noise;
     union {
         struct { float noise, floor_; } f;
         struct { double noise, floor_; } d;
@@ -332,8 +332,8 @@ static vks_status eigh_check(vks_context *ctx, const vks_kron_eigh_desc *desc, c
     const double eps = dt == VKS_DTYPE_F64 ? DBL_EPSILON : FLT_EPSILON;
     for (int32_t i = 0; i < desc->d; ++i) {
         const vks_tensor *t = desc->eigvals[i];
-        uint8_t *bytes = malloc((size_t)n[i] * es);
-        double *lam = malloc(sizeof(double) * (size_t)n[i]);
+        uint8_t *bytes = vks__malloc((size_t)n[i] * es);
+        double *lam = vks__malloc(sizeof(double) * (size_t)n[i]);
         vks_status st = bytes && lam ? VKS_OK : vks__error(VKS_ERROR_OUT_OF_HOST_MEMORY, "%s: out of host memory", fn);
         if (st == VKS_OK) st = vks__buffer_read_locked(t->buffer, t->byte_offset, bytes, (uint64_t)n[i] * es);
         double big = 0, least = INFINITY;
@@ -366,7 +366,7 @@ static vks_status eigh_check(vks_context *ctx, const vks_kron_eigh_desc *desc, c
             }
             st = vks__buffer_write_locked(t->buffer, t->byte_offset, bytes, (uint64_t)n[i] * es);
         }
-        free(bytes), free(lam);
+        vks__free(bytes), vks__free(lam);
         VKS_TRY(st);
     }
     return VKS_OK;
@@ -439,7 +439,7 @@ static vks_status eigh_run(vks_context *ctx, const vks_kron_eigh_desc *desc, con
 
 typedef struct kron_eigh_call {
     const char *fn;
-    const vks_kron_eigh_desc *desc;
+    vks_kron_eigh_desc desc; /* the library's full copy of the caller's */
     int64_t n[VKS_KRON_MAX_DIMS];
 } kron_eigh_call;
 
@@ -447,7 +447,7 @@ static vks_status kron_eigh_check(vks_context *ctx, void *call, bool *empty) {
     kron_eigh_call *c = call;
     (void)empty;
     VKS_TRY(no_external_recording(ctx, c->fn));
-    return eigh_validate(ctx, c->desc, c->fn, c->n);
+    return eigh_validate(ctx, &c->desc, c->fn, c->n);
 }
 
 /* Its own op regions: the eigensolver reads back per factor. */
@@ -455,7 +455,7 @@ static vks_status kron_eigh_record(vks_context *ctx, void *call) {
     const kron_eigh_call *c = call;
     eigh_work work[VKS_KRON_MAX_DIMS];
     memset(work, 0, sizeof work);
-    const vks_status st = eigh_run(ctx, c->desc, c->n, work, c->fn);
+    const vks_status st = eigh_run(ctx, &c->desc, c->n, work, c->fn);
     for (int32_t i = 0; i < VKS_KRON_MAX_DIMS; ++i) {
         if (work[i].in) vks__buffer_retire_locked(work[i].in);
         if (work[i].w) vks__buffer_retire_locked(work[i].w);
@@ -465,9 +465,9 @@ static vks_status kron_eigh_record(vks_context *ctx, void *call) {
 }
 
 vks_status vks_kron_eigh(vks_context *ctx, const vks_kron_eigh_desc *desc) {
-    kron_eigh_call call = {.fn = "vks_kron_eigh", .desc = desc};
-    const vks_op op = {.fn = call.fn, .desc = desc, .desc_arg = "desc", .desc_size = sizeof(vks_kron_eigh_desc),
-                       .validate = kron_eigh_check, .record = kron_eigh_record};
+    kron_eigh_call call = {.fn = "vks_kron_eigh"};
+    const vks_op op = {.fn = call.fn, .desc = desc, .desc_arg = "desc", .desc_type = VKS_STRUCT_KRON_EIGH_DESC,
+                       .desc_copy = &call.desc, .validate = kron_eigh_check, .record = kron_eigh_record};
     return vks__op_run(ctx, &op, &call);
 }
 
@@ -493,6 +493,9 @@ static vks_status solve_validate(vks_context *ctx, const vks_kron_solve_desc *de
     if (!(desc->eig_floor >= 0) || !isfinite(desc->eig_floor))
         return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: desc->eig_floor = %g, expected a finite value >= 0", fn,
                           desc->eig_floor);
+    if (desc->flags & ~(uint32_t)VKS_KRON_SOLVE_FLOOR_AFTER_NOISE)
+        return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: desc->flags = 0x%x has unknown bits (known: 0x%x)", fn,
+                          desc->flags, (unsigned)VKS_KRON_SOLVE_FLOOR_AFTER_NOISE);
     if (desc->noise + desc->eig_floor <= 0)
         return vks__error(VKS_ERROR_INVALID_ARGUMENT,
                           "%s: desc->noise = 0 and desc->eig_floor = 0: the system may be singular; use "
@@ -564,9 +567,9 @@ static vks_status solve_validate(vks_context *ctx, const vks_kron_solve_desc *de
 
 static vks_status record_eigscale(vks_context *ctx, const solve_args *a, VkDeviceAddress w, VkDeviceAddress z,
                                   VkDeviceAddress zm, VkDeviceAddress partials, int64_t groups, double noise,
-                                  double floor_) {
+                                  double floor_, bool floor_after_noise) {
     eigscale_push pc = {.w = w, .z = z, .zm = zm, .partials = partials, .points = (uint32_t)a->points,
-                        .k = (uint32_t)a->k, .groups = (uint32_t)groups};
+                        .k = (uint32_t)a->k, .groups = (uint32_t)groups, .floor_after_noise = floor_after_noise};
     for (int32_t i = 0; i < a->d; ++i) pc.lam[i] = a->lam[i], pc.n[i] = (uint32_t)a->n[i];
     if (a->dt == VKS_DTYPE_F64) pc.s.d.noise = noise, pc.s.d.floor_ = floor_;
     else pc.s.f.noise = (float)noise, pc.s.f.floor_ = (float)floor_;
@@ -601,7 +604,7 @@ static vks_status solve_record(vks_context *ctx, const vks_kron_solve_desc *desc
         wv.addr = w;
         VKS_TRY(vks__kron_apply(ctx, a->dt, a->d, a->qt, &src, &wv, 1.0, 0.0, ping, pong));
         VKS_TRY(record_eigscale(ctx, a, w, a->has_alpha ? z : 0, a->has_mean ? zm : 0, partials, groups, desc->noise,
-                                desc->eig_floor));
+                                desc->eig_floor, desc->flags & VKS_KRON_SOLVE_FLOOR_AFTER_NOISE));
         for (int out = 0; out < 2; ++out) {
             if (out == 0 ? !a->has_alpha : !a->has_mean) continue;
             kron_vec in = grids;
@@ -612,7 +615,8 @@ static vks_status solve_record(vks_context *ctx, const vks_kron_solve_desc *desc
             if (a->scaled) VKS_TRY(record_diagscale(ctx, a->dt, a->d, a->n, a->scale, dst, dst, out == 0));
         }
     } else if (a->logdet) {
-        VKS_TRY(record_eigscale(ctx, a, 0, 0, 0, partials, groups, desc->noise, desc->eig_floor));
+        VKS_TRY(record_eigscale(ctx, a, 0, 0, 0, partials, groups, desc->noise, desc->eig_floor,
+                                desc->flags & VKS_KRON_SOLVE_FLOOR_AFTER_NOISE));
     }
     if (!a->logdet && !a->mll) return VKS_OK;
     /* log|K + s2 D| = log|D| + sum log(lambda~ + s2): the scales' part is sum_i (N/n_i) sum_j log c_ij. */
@@ -627,27 +631,27 @@ static vks_status solve_record(vks_context *ctx, const vks_kron_solve_desc *desc
 
 typedef struct kron_solve_call {
     const char *fn;
-    const vks_kron_solve_desc *desc;
+    vks_kron_solve_desc desc; /* the library's full copy of the caller's */
     solve_args a;
 } kron_solve_call;
 
 static vks_status kron_solve_check(vks_context *ctx, void *call, bool *empty) {
     kron_solve_call *c = call;
-    VKS_TRY(solve_validate(ctx, c->desc, c->fn, &c->a));
+    VKS_TRY(solve_validate(ctx, &c->desc, c->fn, &c->a));
     *empty = !(c->a.has_alpha || c->a.has_mean || c->a.mll || c->a.logdet);
     return VKS_OK;
 }
 
 static vks_status kron_solve_record(vks_context *ctx, void *call) {
     kron_solve_call *c = call;
-    return solve_record(ctx, c->desc, &c->a);
+    return solve_record(ctx, &c->desc, &c->a);
 }
 
 vks_status vks_kron_solve(vks_context *ctx, const vks_kron_solve_desc *desc) {
-    kron_solve_call call = {.fn = "vks_kron_solve", .desc = desc};
+    kron_solve_call call = {.fn = "vks_kron_solve"};
     const vks_op op = {.fn = call.fn, .name = "kron_solve", .desc = desc, .desc_arg = "desc",
-                       .desc_size = sizeof(vks_kron_solve_desc), .validate = kron_solve_check,
-                       .record = kron_solve_record};
+                       .desc_type = VKS_STRUCT_KRON_SOLVE_DESC, .desc_copy = &call.desc,
+                       .validate = kron_solve_check, .record = kron_solve_record};
     return vks__op_run(ctx, &op, &call);
 }
 
@@ -808,7 +812,7 @@ static vks_status chol_run(vks_context *ctx, const vks_kron_cholesky_desc *desc,
 
 typedef struct kron_chol_call {
     const char *fn;
-    const vks_kron_cholesky_desc *desc;
+    vks_kron_cholesky_desc desc; /* the library's full copy of the caller's */
     int64_t n[VKS_KRON_MAX_DIMS], points;
     kron_vec y, alpha;
 } kron_chol_call;
@@ -817,7 +821,7 @@ static vks_status kron_chol_check(vks_context *ctx, void *call, bool *empty) {
     kron_chol_call *c = call;
     (void)empty;
     VKS_TRY(no_external_recording(ctx, c->fn));
-    return chol_validate(ctx, c->desc, c->fn, c->n, &c->points, &c->y, &c->alpha);
+    return chol_validate(ctx, &c->desc, c->fn, c->n, &c->points, &c->y, &c->alpha);
 }
 
 /* Its own op regions: each factorization reads its status back. */
@@ -825,7 +829,7 @@ static vks_status kron_chol_record(vks_context *ctx, void *call) {
     const kron_chol_call *c = call;
     chol_work work[VKS_KRON_MAX_DIMS];
     memset(work, 0, sizeof work);
-    const vks_status st = chol_run(ctx, c->desc, c->n, c->points, &c->y, &c->alpha, work, c->fn);
+    const vks_status st = chol_run(ctx, &c->desc, c->n, c->points, &c->y, &c->alpha, work, c->fn);
     for (int32_t i = 0; i < VKS_KRON_MAX_DIMS; ++i) {
         if (work[i].l) vks__buffer_retire_locked(work[i].l);
         if (work[i].inv) vks__buffer_retire_locked(work[i].inv);
@@ -834,8 +838,8 @@ static vks_status kron_chol_record(vks_context *ctx, void *call) {
 }
 
 vks_status vks_kron_cholesky_solve(vks_context *ctx, const vks_kron_cholesky_desc *desc) {
-    kron_chol_call call = {.fn = "vks_kron_cholesky_solve", .desc = desc};
-    const vks_op op = {.fn = call.fn, .desc = desc, .desc_arg = "desc", .desc_size = sizeof(vks_kron_cholesky_desc),
-                       .validate = kron_chol_check, .record = kron_chol_record};
+    kron_chol_call call = {.fn = "vks_kron_cholesky_solve"};
+    const vks_op op = {.fn = call.fn, .desc = desc, .desc_arg = "desc", .desc_type = VKS_STRUCT_KRON_CHOLESKY_DESC,
+                       .desc_copy = &call.desc, .validate = kron_chol_check, .record = kron_chol_record};
     return vks__op_run(ctx, &op, &call);
 }

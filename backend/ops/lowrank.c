@@ -442,7 +442,7 @@ static vks_status record_locked(vks_context *ctx, const lr_problem *pb) {
 
     /* The adapter table, with alignment flags for the kernels chosen. */
     const int32_t na = pb->nadapters;
-    lr_adapter *table = calloc((size_t)VKS_MAX(na, 1), sizeof *table);
+    lr_adapter *table = vks__calloc((size_t)VKS_MAX(na, 1), sizeof *table);
     if (!table) return vks__error(VKS_ERROR_OUT_OF_HOST_MEMORY, "%s: out of host memory", pb->fn);
     const uint32_t sh_vec = vec_elems(pb->dtype, k.sh_wide);
     for (int32_t i = 0; i < na; ++i) {
@@ -453,7 +453,7 @@ static vks_status record_locked(vks_context *ctx, const lr_problem *pb) {
         table[i] = a;
     }
     vks_status st = na > 0 ? scratch_upload(ctx, &r, l.table, table, (uint64_t)na * sizeof *table) : VKS_OK;
-    free(table);
+    vks__free(table);
     VKS_TRY(st);
     const VkDeviceAddress table_addr = na > 0 ? r.address + l.table : 0;
     const VkDeviceAddress slot_row = pb->slot_row ? r.address + l.slot_row : 0;
@@ -512,6 +512,8 @@ vks_status vks__lr_record(vks_context *ctx, const lr_problem *pb) {
 typedef struct single_call {
     lr_problem pb; /* what validation derives */
     lr_adapter ad;
+    vks_lora_desc desc; /* vks_lora_forward: the library's full copy of the caller's */
+    bool from_desc;
     const char *fn, *a_name, *b_name;
     const vks_tensor *x, *w, *a, *b, *bias, *y;
     double scale, beta;
@@ -519,6 +521,11 @@ typedef struct single_call {
 
 static vks_status single_check(vks_context *ctx, void *call, bool *empty) {
     single_call *c = call;
+    if (c->from_desc) {
+        const vks_lora_desc *d = &c->desc;
+        c->x = d->x, c->w = d->w, c->a = d->a, c->b = d->b, c->bias = d->bias, c->y = d->y;
+        c->scale = d->scale, c->beta = d->beta;
+    }
     const char *fn = c->fn, *a_name = c->a_name, *b_name = c->b_name;
     const vks_tensor *w = c->w;
     (void)empty; /* vks__lr_record knows what an empty problem still writes */
@@ -579,13 +586,11 @@ static vks_status single_check(vks_context *ctx, void *call, bool *empty) {
 static vks_status single_record(vks_context *ctx, void *call) { return vks__lr_record(ctx, &((single_call *)call)->pb); }
 
 vks_status vks_lora_forward(vks_context *ctx, const vks_lora_desc *d) {
-    single_call call = {.pb.op = "lora_forward", .fn = "vks_lora_forward", .a_name = "a", .b_name = "b"};
-    if (d) {
-        call.x = d->x, call.w = d->w, call.a = d->a, call.b = d->b, call.bias = d->bias, call.y = d->y;
-        call.scale = d->scale, call.beta = d->beta;
-    }
-    const vks_op op = {.fn = call.fn, .name = call.pb.op, .desc = d, .desc_arg = "desc", .desc_size = sizeof(vks_lora_desc),
-                       .validate = single_check, .record = single_record};
+    single_call call = {.pb.op = "lora_forward", .fn = "vks_lora_forward", .a_name = "a", .b_name = "b",
+                        .from_desc = true};
+    const vks_op op = {.fn = call.fn, .name = call.pb.op, .desc = d, .desc_arg = "desc",
+                       .desc_type = VKS_STRUCT_LORA_DESC, .desc_copy = &call.desc, .validate = single_check,
+                       .record = single_record};
     return vks__op_run(ctx, &op, &call);
 }
 

@@ -15,13 +15,13 @@
 typedef struct randlora_call {
     lr_problem pb; /* what validation derives */
     lr_adapter ad;
-    const vks_randlora_desc *d;
+    vks_randlora_desc d; /* the library's full copy of the caller's */
 } randlora_call;
 
 static vks_status randlora_check(vks_context *ctx, void *call, bool *empty) {
     static const char fn[] = "vks_randlora_forward";
     randlora_call *c = call;
-    const vks_randlora_desc *d = c->d;
+    const vks_randlora_desc *d = &c->d;
     (void)empty; /* vks__lr_record knows what an empty problem still writes */
     lr_mat mx, my, mw = {0};
     VKS_TRY(vks__rows_view(ctx, d->x, 2, 4, false, fn, "x", &mx));
@@ -132,8 +132,9 @@ static vks_status randlora_record(vks_context *ctx, void *call) {
 }
 
 vks_status vks_randlora_forward(vks_context *ctx, const vks_randlora_desc *d) {
-    randlora_call call = {.d = d};
+    randlora_call call = {.pb.op = "randlora_forward"};
     const vks_op op = {.fn = "vks_randlora_forward", .name = "randlora_forward", .desc = d, .desc_arg = "desc",
-                       .desc_size = sizeof(vks_randlora_desc), .validate = randlora_check, .record = randlora_record};
+                       .desc_type = VKS_STRUCT_RANDLORA_DESC, .desc_copy = &call.d, .validate = randlora_check,
+                       .record = randlora_record};
     return vks__op_run(ctx, &op, &call);
 }

@@ -154,28 +154,28 @@ static vks_status forward_record(vks_context *ctx, const mon_problem *pr, vks_mo
 
 typedef struct forward_call {
     const char *fn;
-    const vks_monarch_desc *desc;
+    vks_monarch_desc desc; /* the library's full copy of the caller's */
     fwd_kind kind;
     mon_problem pr;
 } forward_call;
 
 static vks_status forward_check(vks_context *ctx, void *call, bool *empty) {
     forward_call *c = call;
-    VKS_TRY(forward_validate(ctx, c->desc, c->fn, c->kind, &c->pr));
+    VKS_TRY(forward_validate(ctx, &c->desc, c->fn, c->kind, &c->pr));
     *empty = c->pr.batch == 0;
     return VKS_OK;
 }
 
 static vks_status forward_run(vks_context *ctx, void *call) {
     const forward_call *c = call;
-    return forward_record(ctx, &c->pr, c->desc->path, c->fn);
+    return forward_record(ctx, &c->pr, c->desc.path, c->fn);
 }
 
 static vks_status forward(vks_context *ctx, const vks_monarch_desc *desc, const char *fn, fwd_kind kind) {
-    forward_call call = {.fn = fn, .desc = desc, .kind = kind};
+    forward_call call = {.fn = fn, .kind = kind};
     const vks_op op = {.fn = fn, .name = kind == FWD_LINEAR ? "monarch_linear" : "monarch_forward", .desc = desc,
-                       .desc_arg = "desc", .desc_size = sizeof(vks_monarch_desc), .validate = forward_check,
-                       .record = forward_run};
+                       .desc_arg = "desc", .desc_type = VKS_STRUCT_MONARCH_DESC, .desc_copy = &call.desc,
+                       .validate = forward_check, .record = forward_run};
     return vks__op_run(ctx, &op, &call);
 }
 

@@ -69,15 +69,15 @@ static vks_status bd_validate(vks_context *ctx, const vks_tensor *x, const vks_t
 
 typedef struct bd_call {
     const char *fn;
-    const vks_blockdiag_desc *fwd;           /* vks_blockdiag_linear */
-    const vks_blockdiag_backward_desc *bwd;  /* vks_blockdiag_backward */
+    vks_blockdiag_desc fwd;          /* vks_blockdiag_linear: the library's full copy of the caller's */
+    vks_blockdiag_backward_desc bwd; /* vks_blockdiag_backward: likewise */
     bd_problem bp;
     vks_rows dx;
 } bd_call;
 
 static vks_status bd_linear_check(vks_context *ctx, void *call, bool *empty) {
     bd_call *c = call;
-    const vks_blockdiag_desc *d = c->fwd;
+    const vks_blockdiag_desc *d = &c->fwd;
     const char *fn = c->fn;
     (void)empty;
     if ((unsigned)d->activation > VKS_ACT_GELU_ERF)
@@ -92,7 +92,7 @@ static vks_status bd_linear_check(vks_context *ctx, void *call, bool *empty) {
 
 static vks_status bd_linear_record(vks_context *ctx, void *call) {
     const bd_call *c = call;
-    const vks_blockdiag_desc *d = c->fwd;
+    const vks_blockdiag_desc *d = &c->fwd;
     const bd_problem bp = c->bp;
     mon_bmm g = vks__mon_bmm_init(bp.dtype, bp.nb, bp.batch, bp.ob, bp.ib);
     g.a = bp.x.address, g.a_bs = bp.ib, g.a_rs = bp.x.ld, g.a_cs = 1;
@@ -104,15 +104,16 @@ static vks_status bd_linear_record(vks_context *ctx, void *call) {
 }
 
 vks_status vks_blockdiag_linear(vks_context *ctx, const vks_blockdiag_desc *d) {
-    bd_call call = {.fn = "vks_blockdiag_linear", .fwd = d};
+    bd_call call = {.fn = "vks_blockdiag_linear"};
     const vks_op op = {.fn = call.fn, .name = "blockdiag_linear", .desc = d, .desc_arg = "desc",
-                       .desc_size = sizeof(vks_blockdiag_desc), .validate = bd_linear_check, .record = bd_linear_record};
+                       .desc_type = VKS_STRUCT_BLOCKDIAG_DESC, .desc_copy = &call.fwd, .validate = bd_linear_check,
+                       .record = bd_linear_record};
     return vks__op_run(ctx, &op, &call);
 }
 
 static vks_status bd_backward_check(vks_context *ctx, void *call, bool *empty) {
     bd_call *c = call;
-    const vks_blockdiag_backward_desc *d = c->bwd;
+    const vks_blockdiag_backward_desc *d = &c->bwd;
     const char *fn = c->fn;
     (void)empty;
     if (!d->dx && !d->dw && !d->dbias)
@@ -144,7 +145,7 @@ static vks_status bd_backward_check(vks_context *ctx, void *call, bool *empty) {
 
 static vks_status bd_backward_record(vks_context *ctx, void *call) {
     const bd_call *c = call;
-    const vks_blockdiag_backward_desc *d = c->bwd;
+    const vks_blockdiag_backward_desc *d = &c->bwd;
     const bd_problem bp = c->bp;
     if (d->dx) { /* dx_i = dy_i w[i] */
         mon_bmm g = vks__mon_bmm_init(bp.dtype, bp.nb, bp.batch, bp.ib, bp.ob);
@@ -166,10 +167,10 @@ static vks_status bd_backward_record(vks_context *ctx, void *call) {
 }
 
 vks_status vks_blockdiag_backward(vks_context *ctx, const vks_blockdiag_backward_desc *d) {
-    bd_call call = {.fn = "vks_blockdiag_backward", .bwd = d};
+    bd_call call = {.fn = "vks_blockdiag_backward"};
     const vks_op op = {.fn = call.fn, .name = "blockdiag_backward", .desc = d, .desc_arg = "desc",
-                       .desc_size = sizeof(vks_blockdiag_backward_desc), .validate = bd_backward_check,
-                       .record = bd_backward_record};
+                       .desc_type = VKS_STRUCT_BLOCKDIAG_BACKWARD_DESC, .desc_copy = &call.bwd,
+                       .validate = bd_backward_check, .record = bd_backward_record};
     return vks__op_run(ctx, &op, &call);
 }
 
@@ -179,6 +180,7 @@ static int64_t align_elems(int64_t n) { return (n + 63) & ~(int64_t)63; }
 
 typedef struct mb_call {
     const char *fn;
+    vks_monarch_backward_desc desc; /* the library's full copy of the caller's */
     const vks_monarch_backward_desc *d;
     vks_dtype dt;
     vks_rows x, dy, dx;
@@ -187,7 +189,7 @@ typedef struct mb_call {
 
 static vks_status mb_check(vks_context *ctx, void *call, bool *empty) {
     mb_call *c = call;
-    const vks_monarch_backward_desc *d = c->d;
+    const vks_monarch_backward_desc *d = &c->desc;
     const char *fn = c->fn;
     (void)empty; /* an empty batch still writes dw1, dw2 and dbias (zeros) */
     if (!d->dx && !d->dw1 && !d->dw2 && !d->dbias)
@@ -258,7 +260,8 @@ static vks_status mb_check(vks_context *ctx, void *call, bool *empty) {
     const vks_arg ins[] = {{d->x, "x", NULL}, {d->w1, "w1", NULL}, {d->w2, "w2", NULL}, {d->dy, "dy", NULL}};
     CHECK(vks__check_no_alias(outs, 4, ins, 4, fn));
 #undef CHECK
-    *c = (mb_call){.fn = fn, .d = d, .dt = dt, .x = x, .dy = dy, .dx = dx, .k = k, .q = q, .p = p, .l = l, .s = s, .r = r};
+    c->d = d, c->dt = dt, c->x = x, c->dy = dy, c->dx = dx;
+    c->k = k, c->q = q, c->p = p, c->l = l, c->s = s, c->r = r;
     return st;
 }
 
@@ -335,8 +338,9 @@ static vks_status mb_record(vks_context *ctx, void *call) {
 }
 
 vks_status vks_monarch_backward(vks_context *ctx, const vks_monarch_backward_desc *d) {
-    mb_call call = {.fn = "vks_monarch_backward", .d = d};
+    mb_call call = {.fn = "vks_monarch_backward"};
     const vks_op op = {.fn = call.fn, .name = "monarch_backward", .desc = d, .desc_arg = "desc",
-                       .desc_size = sizeof(vks_monarch_backward_desc), .validate = mb_check, .record = mb_record};
+                       .desc_type = VKS_STRUCT_MONARCH_BACKWARD_DESC, .desc_copy = &call.desc, .validate = mb_check,
+                       .record = mb_record};
     return vks__op_run(ctx, &op, &call);
 }

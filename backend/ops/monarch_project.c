@@ -60,7 +60,7 @@ static int64_t block_rank(int64_t lam, int64_t i, int64_t q, int64_t l, int64_t 
 
 typedef struct project_call {
     const char *fn;
-    const vks_monarch_project_desc *d;
+    vks_monarch_project_desc d; /* the library's full copy of the caller's */
     vks_monarch_project_result *res;
     vks_rows mm;
     vks_dtype dt;
@@ -69,10 +69,10 @@ typedef struct project_call {
 
 static vks_status project_check(vks_context *ctx, void *call, bool *empty) {
     project_call *c = call;
-    const vks_monarch_project_desc *d = c->d;
+    const vks_monarch_project_desc *d = &c->d;
     const char *fn = c->fn;
     (void)empty;
-    VKS_TRY(vks__check_struct(c->res, sizeof(vks_monarch_project_result), true, fn, "result"));
+    if (c->res) VKS_TRY(vks__struct_check(fn, "result", VKS_STRUCT_MONARCH_PROJECT_RESULT, c->res));
     if (d->padded != 0 && d->padded != 1)
         return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: padded = %d, expected 0 or 1", fn, (int)d->padded);
     if (d->max_iterations < 0 || d->max_iterations > 100000)
@@ -125,14 +125,14 @@ static vks_status project_check(vks_context *ctx, void *call, bool *empty) {
             st = vks__error(VKS_ERROR_UNSUPPORTED, "%s: a block pair of M has rank %lld (q/l); at most %d is supported",
                             fn, (long long)rmax, MAX_RANK);
     }
-    *c = (project_call){.fn = fn, .d = d, .res = c->res, .mm = mm, .dt = dt, .k = k, .q = q, .p = p, .l = l, .s = s,
-                        .r = r, .rmax = rmax};
+    c->mm = mm, c->dt = dt, c->rmax = rmax;
+    c->k = k, c->q = q, c->p = p, c->l = l, c->s = s, c->r = r;
     return st;
 }
 
 static vks_status project_record(vks_context *ctx, void *call) {
     const project_call *c = call;
-    const vks_monarch_project_desc *d = c->d;
+    const vks_monarch_project_desc *d = &c->d;
     vks_monarch_project_result *res = c->res;
     const char *fn = c->fn;
     const vks_rows mm = c->mm;
@@ -194,7 +194,7 @@ static vks_status project_record(vks_context *ctx, void *call) {
     }
     float *host = NULL;
     if (st == VKS_OK) {
-        host = malloc((size_t)blocks * 16);
+        host = vks__malloc((size_t)blocks * 16);
         st = host ? vks__buffer_read_locked(results, 0, host, (uint64_t)blocks * 16)
                   : vks__error(VKS_ERROR_OUT_OF_HOST_MEMORY, "%s: out of host memory", fn);
     }
@@ -211,14 +211,16 @@ static vks_status project_record(vks_context *ctx, void *call) {
         if (!isfinite(rel))
             st = vks__error(VKS_ERROR_NON_FINITE, "%s: m holds NaN or Inf (the approximation error is not finite)", fn);
         else if (res) {
-            res->relative_error = rel;
-            res->iterations = iters;
-            res->unconverged = unconverged;
-            res->max_rank = (int32_t)rmax;
-            res->blocks = blocks;
+            const vks_monarch_project_result out = {.struct_size = sizeof out,
+                                                    .relative_error = rel,
+                                                    .iterations = iters,
+                                                    .unconverged = unconverged,
+                                                    .max_rank = (int32_t)rmax,
+                                                    .blocks = blocks};
+            st = vks__struct_out(fn, "result", VKS_STRUCT_MONARCH_PROJECT_RESULT, res, &out);
         }
     }
-    free(host);
+    vks__free(host);
     if (results) {
         if (st != VKS_OK) vks__flush_locked(ctx); /* recorded work may still use it */
         vks__buffer_destroy_locked(results);
@@ -227,9 +229,9 @@ static vks_status project_record(vks_context *ctx, void *call) {
 }
 
 vks_status vks_monarch_project(vks_context *ctx, const vks_monarch_project_desc *d, vks_monarch_project_result *res) {
-    project_call call = {.fn = "vks_monarch_project", .d = d, .res = res};
+    project_call call = {.fn = "vks_monarch_project", .res = res};
     const vks_op op = {.fn = call.fn, .name = "monarch_project", .desc = d, .desc_arg = "desc",
-                       .desc_size = sizeof(vks_monarch_project_desc), .validate = project_check,
+                       .desc_type = VKS_STRUCT_MONARCH_PROJECT_DESC, .desc_copy = &call.d, .validate = project_check,
                        .record = project_record};
     return vks__op_run(ctx, &op, &call);
 }

@@ -98,7 +98,7 @@ vks_status vks__orth_cholesky_record(vks_context *ctx, orth_mat a, orth_mat l, V
 
 /* Reads the per-matrix status words and turns the first failure into a status + message. */
 static vks_status cholesky_status(vks_context *ctx, VkDeviceAddress status, int64_t batch, const char *fn) {
-    int32_t *st = malloc(8 * (size_t)batch);
+    int32_t *st = vks__malloc(8 * (size_t)batch);
     if (!st) return vks__error(VKS_ERROR_OUT_OF_HOST_MEMORY, "%s: out of host memory", fn);
     vks_status r = vks__orth_ws_read(ctx, status, st, 8 * (uint64_t)batch);
     for (int64_t z = 0; r == VKS_OK && z < batch; ++z) {
@@ -113,7 +113,7 @@ static vks_status cholesky_status(vks_context *ctx, VkDeviceAddress status, int6
                            "l holds the factor's first %d columns and zeros after them",
                            fn, (long long)z, st[2 * z], st[2 * z]);
     }
-    free(st);
+    vks__free(st);
     return r;
 }
 
@@ -137,7 +137,7 @@ vks_status vks__cholesky_record(vks_context *ctx, orth_mat a, orth_mat l, VkDevi
 typedef struct cholesky_call {
     const char *fn;
     const vks_tensor *a, *l;
-    const vks_cholesky_options *options;
+    vks_cholesky_options o; /* the library's full copy of the caller's, or the defaults */
     orth_mat ma, ml;
 } cholesky_call;
 
@@ -163,7 +163,7 @@ static vks_status cholesky_check(vks_context *ctx, void *call, bool *empty) {
     if (ml.col_stride != 1 && ml.rows > 1)
         return vks__error(VKS_ERROR_UNSUPPORTED, "%s: l has strides (%lld, %lld); l must have a unit column stride", fn,
                           (long long)ml.row_stride, (long long)ml.col_stride);
-    const vks_tensor *info = c->options ? c->options->info : NULL;
+    const vks_tensor *info = c->o.info;
     if (info) VKS_TRY(vks__orth_check_info(ctx, info, ma.batch, fn, "options->info"));
     const vks_arg outs[] = {{l, "l", "a"}, {info, "options->info", NULL}}, ins[] = {{a, "a", NULL}};
     VKS_TRY(vks__check_no_alias(outs, 2, ins, 1, fn));
@@ -174,16 +174,16 @@ static vks_status cholesky_check(vks_context *ctx, void *call, bool *empty) {
 
 static vks_status cholesky_run(vks_context *ctx, void *call) {
     const cholesky_call *c = call;
-    const vks_tensor *info = c->options ? c->options->info : NULL;
+    const vks_tensor *info = c->o.info;
     return vks__cholesky_record(ctx, c->ma, c->ml, info ? vks__tensor_address(info) : 0, c->fn);
 }
 
 static vks_status cholesky(vks_context *ctx, const char *fn, const vks_tensor *a, const vks_tensor *l,
                            const vks_cholesky_options *options) {
-    cholesky_call call = {.fn = fn, .a = a, .l = l, .options = options};
+    cholesky_call call = {.fn = fn, .a = a, .l = l};
     const vks_op op = {.fn = fn, .name = "cholesky", .desc = options, .desc_arg = "options",
-                       .desc_size = sizeof(vks_cholesky_options), .desc_optional = true, .validate = cholesky_check,
-                       .record = cholesky_run};
+                       .desc_type = VKS_STRUCT_CHOLESKY_OPTIONS, .desc_copy = &call.o, .desc_optional = true,
+                       .validate = cholesky_check, .record = cholesky_run};
     return vks__op_run(ctx, &op, &call);
 }
 

@@ -110,21 +110,21 @@ static vks_status read_progress(vks_context *ctx, vks_dtype dt, int64_t batch, u
         return VKS_OK;
     }
     if (!*hnorms) { /* ||scaled a||_F per matrix, once */
-        *hnorms = calloc((size_t)batch, sizeof **hnorms);
+        *hnorms = vks__calloc((size_t)batch, sizeof **hnorms);
         if (!*hnorms) return vks__error(VKS_ERROR_OUT_OF_HOST_MEMORY, "vks_eigh: out of host memory");
-        void *raw = malloc((size_t)batch * es);
+        void *raw = vks__malloc((size_t)batch * es);
         if (!raw) return vks__error(VKS_ERROR_OUT_OF_HOST_MEMORY, "vks_eigh: out of host memory");
         vks_status st = vks__orth_ws_read(ctx, norms, raw, (uint64_t)batch * es);
         for (int64_t z = 0; z < batch; ++z)
             (*hnorms)[z] = es == 8 ? ((const double *)raw)[z] : (double)((const float *)raw)[z];
-        free(raw);
+        vks__free(raw);
         VKS_TRY(st);
     }
-    void *raw = malloc(count * es + 8);
+    void *raw = vks__malloc(count * es + 8);
     if (!raw) return vks__error(VKS_ERROR_OUT_OF_HOST_MEMORY, "vks_eigh: out of host memory");
     vks_status st = vks__orth_ws_read(ctx, offs, raw, (uint64_t)(count * es));
     for (size_t i = 0; i < count; ++i) hoffs[i] = es == 8 ? ((const double *)raw)[i] : (double)((const float *)raw)[i];
-    free(raw);
+    vks__free(raw);
     VKS_TRY(st);
     for (int64_t z = 0; z < batch; ++z) {
         double off = 0;
@@ -174,16 +174,19 @@ vks_status vks__orth_eigh_record(vks_context *ctx, vks_dtype dt, orth_mat a, VkD
     VKS_TRY(vks__orth_ws_fill(ctx, rot, 4 * (uint64_t)batch, 0));
     const bool adaptive = fixed_sweeps <= 0;
     const size_t offs_count = (size_t)batch * rounds * pairs;
-    int32_t *hflags = adaptive ? malloc(16 * (size_t)batch + 4 * (size_t)batch) : NULL;
-    double *hoffs = adaptive ? calloc(offs_count + 1, sizeof *hoffs) : NULL;
+    int32_t *hflags = adaptive ? vks__malloc(16 * (size_t)batch + 4 * (size_t)batch) : NULL;
+    double *hoffs = adaptive ? vks__calloc(offs_count + 1, sizeof *hoffs) : NULL;
     if (adaptive && (!hflags || !hoffs)) {
-        free(hflags), free(hoffs);
+        vks__free(hflags), vks__free(hoffs);
         return vks__error(VKS_ERROR_OUT_OF_HOST_MEMORY, "vks_eigh: out of host memory");
     }
     int32_t *hrot = hflags ? hflags + 4 * batch : NULL;
-    bool *unconverged = adaptive ? calloc((size_t)batch, sizeof *unconverged) : NULL;
-    vks_status st = adaptive && !unconverged ? vks__error(VKS_ERROR_OUT_OF_HOST_MEMORY, "vks_eigh: out of host memory")
-                                             : VKS_OK;
+    bool *unconverged = adaptive ? vks__calloc((size_t)batch, sizeof *unconverged) : NULL;
+    if (adaptive && !unconverged) { /* returned at once: a later status must not hide it */
+        vks__free(hflags), vks__free(hoffs);
+        return vks__error(VKS_ERROR_OUT_OF_HOST_MEMORY, "vks_eigh: out of host memory");
+    }
+    vks_status st = VKS_OK;
     double *hnorms = NULL;
     /* Reads the flags (and the sweep's off-diagonal norms); *done when every matrix converged. */
 #define READ_FLAGS(done)                                                                                     \
@@ -217,7 +220,7 @@ vks_status vks__orth_eigh_record(vks_context *ctx, vks_dtype dt, orth_mat a, VkD
         const uint32_t slabs = 2 * pairs, b = bs / 2;
         uint32_t perm[2 * 4096];
         if (slabs > VKS_COUNT_OF(perm)) {
-            free(hflags);
+            vks__free(hflags), vks__free(hoffs), vks__free(unconverged);
             return vks__error(VKS_ERROR_OUT_OF_RANGE, "vks_eigh: n = %lld needs %u slabs; at most %zu", (long long)n,
                               slabs, VKS_COUNT_OF(perm));
         }
@@ -286,7 +289,7 @@ vks_status vks__orth_eigh_record(vks_context *ctx, vks_dtype dt, orth_mat a, VkD
             if (!hflags[4 * z + 1] && unconverged[z] && rep->first_unconverged < 0) rep->first_unconverged = z;
         }
     }
-    free(hflags), free(hoffs), free(hnorms), free(unconverged);
+    vks__free(hflags), vks__free(hoffs), vks__free(hnorms), vks__free(unconverged);
     if (st != VKS_OK) return st;
     finish_push fp = {.wm = wm,
                       .vm = vm,
@@ -338,8 +341,7 @@ vks_status vks__eigh_record(vks_context *ctx, orth_mat a, VkDeviceAddress w, int
 typedef struct eigh_call {
     const char *fn;
     const vks_tensor *a, *w, *v;
-    const vks_eigh_options *options;
-    vks_eigh_options o; /* the caller's, or the defaults */
+    vks_eigh_options o; /* the library's full copy of the caller's, or the defaults */
     orth_mat ma, mv;
     int64_t w_bs, w_s;
 } eigh_call;
@@ -348,7 +350,6 @@ static vks_status eigh_check(vks_context *ctx, void *call, bool *empty) {
     eigh_call *c = call;
     const char *fn = c->fn;
     const vks_tensor *a = c->a, *w = c->w, *v = c->v;
-    if (c->options) c->o = *c->options; /* its struct_size was checked */
     const vks_eigh_options o = c->o;
     if (o.flags & ~(uint32_t)VKS_EIGH_INPUT_PRECISION)
         return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: options->flags = 0x%x has unknown bits", fn, o.flags);
@@ -395,10 +396,10 @@ static vks_status eigh_run(vks_context *ctx, void *call) {
 
 static vks_status eigh(vks_context *ctx, const char *fn, const vks_tensor *a, const vks_tensor *w, const vks_tensor *v,
                        const vks_eigh_options *options) {
-    eigh_call call = {.fn = fn, .a = a, .w = w, .v = v, .options = options, .o = VKS_EIGH_OPTIONS_INIT};
+    eigh_call call = {.fn = fn, .a = a, .w = w, .v = v};
     const vks_op op = {.fn = fn, .name = "eigh", .desc = options, .desc_arg = "options",
-                       .desc_size = sizeof(vks_eigh_options), .desc_optional = true, .validate = eigh_check,
-                       .record = eigh_run};
+                       .desc_type = VKS_STRUCT_EIGH_OPTIONS, .desc_copy = &call.o, .desc_optional = true,
+                       .validate = eigh_check, .record = eigh_run};
     return vks__op_run(ctx, &op, &call);
 }
 

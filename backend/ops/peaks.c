@@ -131,7 +131,7 @@ typedef struct peaks_call {
 static vks_status peaks_check(vks_context *ctx, void *call, bool *empty) {
     const peaks_call *c = call;
     (void)empty;
-    if (!c->peaks) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "vks_measure_peaks: peaks is NULL");
+    VKS_TRY(vks__struct_check("vks_measure_peaks", "peaks", VKS_STRUCT_DEVICE_PEAKS, c->peaks));
     if (!vks__has_feature(ctx, VKS_FEATURE_TIMESTAMPS))
         return vks__error(VKS_ERROR_UNSUPPORTED, "vks_measure_peaks: device '%s' has no timestamp queries on its "
                                                  "compute queue",
@@ -145,12 +145,7 @@ static vks_status peaks_record(vks_context *ctx, void *call) { return measure_lo
 vks_status vks_measure_peaks(vks_context *ctx, vks_device_peaks *peaks) {
     peaks_call call = {.peaks = peaks, .p = {.struct_size = sizeof(vks_device_peaks)}};
     const vks_op op = {.fn = "vks_measure_peaks", .validate = peaks_check, .record = peaks_record};
-    const vks_status st = vks__op_run(ctx, &op, &call);
-    if (st == VKS_OK) {
-        size_t sz = peaks->struct_size;
-        if (sz == 0 || sz > sizeof call.p) sz = sizeof call.p;
-        memcpy(peaks, &call.p, sz);
-        peaks->struct_size = sz;
-    }
+    vks_status st = vks__op_run(ctx, &op, &call);
+    if (st == VKS_OK) st = vks__struct_out("vks_measure_peaks", "peaks", VKS_STRUCT_DEVICE_PEAKS, peaks, &call.p);
     return st;
 }
