@@ -6,8 +6,6 @@
  * fixed-sweep mode with its info tensor; every argument error. */
 #include <math.h>
 #include <string.h>
-#include <sys/resource.h>
-#include <unistd.h>
 
 #include "reference_orthogonal.h"
 #include "vks_test.h"
@@ -367,50 +365,6 @@ static void test_orthogonal_eigh_values_only(void **state) {
     }
 }
 
-/* The host stage's allocations failing (the address space limited to what is mapped once
- * the scratch and the pipelines exist): VKS_ERROR_OUT_OF_HOST_MEMORY, nothing leaked (the
- * sanitizer builds check), and the next call succeeds. */
-static void test_orthogonal_eigh_host_out_of_memory(void **state) {
-    (void)state;
-    const vks_dtype dt = have(VKS_DTYPE_F64) ? VKS_DTYPE_F64 : VKS_DTYPE_F32;
-    const int64_t n = 300;
-    vkt_rng rng = vkt_rng_seed(950);
-    double *a = calloc((size_t)(n * n), sizeof *a);
-    make_matrix(&rng, SPEC_RANDOM, n, 1.0, a);
-    vks_buffer *A = vkt_upload(dt, a, (size_t)(n * n)), *V = vkt_poisoned(dt, (size_t)(n * n)), *W = vkt_poisoned(dt, (size_t)n);
-    vks_tensor ta = vks_tensor_2d(A, dt, n, n), tv = vks_tensor_2d(V, dt, n, n), tw = vks_tensor_1d(W, dt, n);
-    vks_eigh_options o = VKS_EIGH_OPTIONS_INIT;
-    o.method = VKS_EIGH_TRIDIAGONAL;
-    VKT_OK(vks_eigh_ex(vkt->ctx, &ta, &tw, &tv, &o)); /* scratch, pipelines, LAPACK loaded */
-    struct rlimit old, lim;
-    assert_int_equal(getrlimit(RLIMIT_AS, &old), 0);
-    long pages = 0;
-    FILE *f = fopen("/proc/self/statm", "r");
-    if (!f || fscanf(f, "%ld", &pages) != 1) {
-        if (f) fclose(f);
-        free(a);
-        vks_buffer_destroy(A), vks_buffer_destroy(V), vks_buffer_destroy(W);
-        skip();
-    }
-    fclose(f);
-    lim = old;
-    lim.rlim_cur = (rlim_t)pages * (rlim_t)sysconf(_SC_PAGESIZE);
-    assert_int_equal(setrlimit(RLIMIT_AS, &lim), 0);
-    const vks_status st = vks_eigh_ex(vkt->ctx, &ta, &tw, &tv, &o);
-    char msg[512];
-    snprintf(msg, sizeof msg, "%s", vks_last_error(NULL));
-    assert_int_equal(setrlimit(RLIMIT_AS, &old), 0);
-    if (st != VKS_ERROR_OUT_OF_HOST_MEMORY) fail_msg("status %d (%s), want VKS_ERROR_OUT_OF_HOST_MEMORY", (int)st, msg);
-    assert_non_null(strstr(msg, "vks_eigh: out of host memory"));
-    eigh_case c = {dt, n, 1, SPEC_RANDOM, 1.0, false, 0, false, VKS_EIGH_TRIDIAGONAL};
-    VKT_OK(vks_eigh_ex(vkt->ctx, &ta, &tw, &tv, &o));
-    double *w = vkt_download(W, dt, 0, (size_t)n), *v = vkt_download(V, dt, 0, (size_t)(n * n));
-    vkt_round_to(dt, a, (size_t)(n * n));
-    check_eigh(&c, a, w, v, "after the failed call");
-    free(a), free(w), free(v);
-    vks_buffer_destroy(A), vks_buffer_destroy(V), vks_buffer_destroy(W);
-}
-
 static void test_orthogonal_eigh_non_finite(void **state) {
     (void)state;
     const int64_t sizes[] = {6, 45};
@@ -473,9 +427,9 @@ static void test_orthogonal_eigh_errors(void **state) {
     vks_tensor a16 = vks_tensor_2d(A, VKS_DTYPE_F16, 4, 4), v16 = vks_tensor_2d(V, VKS_DTYPE_F16, 4, 4);
     vks_tensor w16 = vks_tensor_1d(W, VKS_DTYPE_F16, 4);
     VKT_FAILS(vks_eigh(ctx, &a16, &w16, &v16), VKS_ERROR_UNSUPPORTED, "a has dtype f16; expected f32 or f64");
-    VKT_FAILS(vks_eigh(ctx, &a, &w, &a), VKS_ERROR_INVALID_ARGUMENT, "a and v overlap in memory");
+    VKT_FAILS(vks_eigh(ctx, &a, &w, &a), VKS_ERROR_INVALID_ARGUMENT, "v overlaps a in memory");
     bad = vks_tensor_1d(V, VKS_DTYPE_F32, 4);
-    VKT_FAILS(vks_eigh(ctx, &a, &bad, &v), VKS_ERROR_INVALID_ARGUMENT, "v and w overlap in memory");
+    VKT_FAILS(vks_eigh(ctx, &a, &bad, &v), VKS_ERROR_INVALID_ARGUMENT, "w overlaps v in memory");
     vks_eigh_options o = VKS_EIGH_OPTIONS_INIT;
     o.fixed_sweeps = -2;
     VKT_FAILS(vks_eigh_ex(ctx, &a, &w, &v, &o), VKS_ERROR_INVALID_ARGUMENT, "options->fixed_sweeps = -2");
@@ -490,12 +444,12 @@ static void test_orthogonal_eigh_errors(void **state) {
     /* info is written on the device: it may not share memory with a, w or v */
     info = vks_tensor_1d(V, VKS_DTYPE_I32, 1);
     info.byte_offset = 4;
-    VKT_FAILS(vks_eigh_ex(ctx, &a, &w, &v, &o), VKS_ERROR_INVALID_ARGUMENT, "vks_eigh: options->info overlaps v in memory");
+    VKT_FAILS(vks_eigh_ex(ctx, &a, &w, &v, &o), VKS_ERROR_INVALID_ARGUMENT, "vks_eigh_ex: options->info overlaps v in memory");
     info = vks_tensor_1d(W, VKS_DTYPE_I32, 1);
     info.byte_offset = 12;
-    VKT_FAILS(vks_eigh_ex(ctx, &a, &w, &v, &o), VKS_ERROR_INVALID_ARGUMENT, "vks_eigh: options->info overlaps w in memory");
+    VKT_FAILS(vks_eigh_ex(ctx, &a, &w, &v, &o), VKS_ERROR_INVALID_ARGUMENT, "vks_eigh_ex: options->info overlaps w in memory");
     info = vks_tensor_1d(A, VKS_DTYPE_I32, 1);
-    VKT_FAILS(vks_eigh_ex(ctx, &a, &w, &v, &o), VKS_ERROR_INVALID_ARGUMENT, "vks_eigh: options->info overlaps a in memory");
+    VKT_FAILS(vks_eigh_ex(ctx, &a, &w, &v, &o), VKS_ERROR_INVALID_ARGUMENT, "vks_eigh_ex: options->info overlaps a in memory");
     double *got = vkt_download(V, VKS_DTYPE_F32, 0, 16);
     for (int i = 0; i < 16; ++i) assert_true(isnan(got[i]));
     free(got);
@@ -511,7 +465,6 @@ int main(void) {
         VKT_TEST(test_orthogonal_eigh_large),      VKT_TEST(test_orthogonal_eigh_non_finite),
         VKT_TEST(test_orthogonal_eigh_errors),     VKT_TEST(test_orthogonal_eigh_gpu_sizes),
         VKT_TEST(test_orthogonal_eigh_tridiagonal), VKT_TEST(test_orthogonal_eigh_values_only),
-        VKT_TEST(test_orthogonal_eigh_host_out_of_memory),
     };
     int failures = VKT_RUN(tests);
     /* AUTO takes the tridiagonal path for single matrices: the Jacobi solver on the same cases. */

@@ -97,21 +97,21 @@ typedef struct host_stage {
 } host_stage;
 
 static void host_free(host_stage *h) {
-    free(h->a), free(h->z), free(h->d), free(h->e), free(h->tau), free(h->t), free(h->work), free(h->iwork), free(h->io);
+    vks__free(h->a), vks__free(h->z), vks__free(h->d), vks__free(h->e), vks__free(h->tau), vks__free(h->t), vks__free(h->work), vks__free(h->iwork), vks__free(h->io);
 }
 
 static vks_status host_alloc(host_stage *h, int n, size_t es, bool vectors, const char *fn) {
     memset(h, 0, sizeof *h);
     h->n = n;
     const size_t nn = (size_t)n * (size_t)n, nb = (size_t)block_width(n);
-    h->a = malloc(nn * sizeof(double));
-    h->d = malloc((size_t)n * sizeof(double));
-    h->e = malloc((size_t)n * sizeof(double));
-    h->tau = malloc((size_t)n * sizeof(double));
-    h->io = malloc(VKS_MAX(nn, (size_t)block_count(n) * nb * nb) * es); /* Z, Y or the T blocks, converted */
+    h->a = vks__malloc(nn * sizeof(double));
+    h->d = vks__malloc((size_t)n * sizeof(double));
+    h->e = vks__malloc((size_t)n * sizeof(double));
+    h->tau = vks__malloc((size_t)n * sizeof(double));
+    h->io = vks__malloc(VKS_MAX(nn, (size_t)block_count(n) * nb * nb) * es); /* Z, Y or the T blocks, converted */
     if (vectors) {
-        h->z = malloc(nn * sizeof(double));
-        h->t = calloc((size_t)block_count(n) * nb * nb + 1, sizeof(double));
+        h->z = vks__malloc(nn * sizeof(double));
+        h->t = vks__calloc((size_t)block_count(n) * nb * nb + 1, sizeof(double));
     }
     bool ok = h->a && h->d && h->e && h->tau && h->io && (!vectors || (h->z && h->t));
     /* Workspace queries: dsytrd's and dstedc's optimal sizes. */
@@ -122,8 +122,8 @@ static vks_status host_alloc(host_stage *h, int n, size_t es, bool vectors, cons
     h->lwork = (int)fmax(fmax(q1, q2), 1.0);
     h->liwork = iq > 1 ? iq : 1;
     if (ok) {
-        h->work = malloc((size_t)h->lwork * sizeof(double));
-        h->iwork = malloc((size_t)h->liwork * sizeof(int));
+        h->work = vks__malloc((size_t)h->lwork * sizeof(double));
+        h->iwork = vks__malloc((size_t)h->liwork * sizeof(int));
         ok = h->work && h->iwork;
     }
     if (ok) return VKS_OK;
@@ -252,8 +252,8 @@ vks_status vks__orth_eigh_lapack_record(vks_context *ctx, vks_dtype wdt, orth_ma
     VKS_TRY(vks__orth_copy(ctx, ORTH_COPY_LOWER, &a, &acopy));
     host_stage h;
     VKS_TRY(host_alloc(&h, (int)n, es, vectors, fn));
-    int32_t *status = malloc((size_t)batch * sizeof *status);
-    void *in = malloc((size_t)(batch * n * n) * es);
+    int32_t *status = vks__malloc((size_t)batch * sizeof *status);
+    void *in = vks__malloc((size_t)(batch * n * n) * es);
     vks_status st = status && in ? VKS_OK : vks__error(VKS_ERROR_OUT_OF_HOST_MEMORY, "%s: out of host memory", fn);
     if (st == VKS_OK) st = vks__orth_ws_read(ctx, acopy.address, in, (uint64_t)(batch * n * n) * es);
     /* 2. Per matrix on the host; uploads are recorded in order with the device's work. */
@@ -269,7 +269,7 @@ vks_status vks__orth_eigh_lapack_record(vks_context *ctx, vks_dtype wdt, orth_ma
             st = upload(ctx, &h, wdt, h.t, (size_t)(nblk * nb * nb), tb + (uint64_t)z * nblk * nb * nb * es);
     }
     if (st == VKS_OK) st = vks__buffer_write_locked(ctx->scratch, stat - ctx->scratch->address, status, 4 * (uint64_t)batch);
-    free(status), free(in);
+    vks__free(status), vks__free(in);
     host_free(&h);
     rep->synced = true;
     /* 3. V = Q Z, the last block of reflectors first: Z_s -= Y_b (T_b (Y_b^T Z_s)) on the rows

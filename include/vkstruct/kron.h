@@ -189,7 +189,8 @@ typedef vks_status vks_kron_predict_fn(vks_context *ctx, int32_t d, const vks_te
  * is cheaper. */
 VKS_API vks_kron_predict_fn vks_kron_predict;
 
-/* Functions of this family, in ABI order (append only). */
+/* Functions of this family (membership only: the plugin table's order is
+ * VKS_PLUGIN_FUNCTIONS in plugin.h, where a new function is appended too). */
 #define VKS_KRON_FUNCTIONS(X)  \
     X(vks_kron_matmul)         \
     X(vks_kron_kernel_matrix)  \

@@ -318,7 +318,8 @@ typedef vks_status vks_svd_fn(vks_context *ctx, const vks_tensor *a, const vks_t
                               const vks_tensor *vh);
 VKS_API vks_svd_fn vks_svd;
 
-/* Functions of this family, in ABI order (append only). */
+/* Functions of this family (membership only: the plugin table's order is
+ * VKS_PLUGIN_FUNCTIONS in plugin.h, where a new function is appended too). */
 #define VKS_ORTHOGONAL_FUNCTIONS(X)                                                      \
     X(vks_eigh)                                                                          \
     X(vks_cholesky)                                                                      \

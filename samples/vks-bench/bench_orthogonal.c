@@ -428,7 +428,7 @@ static vks_status run_fact(bench_ctx *b, int which, vks_dtype dt, int64_t m, int
     return st;
 }
 
-/* VKS_BENCH_ORTHOGONAL=ns,syrk,fact runs only those parts on GPUs (development; default all). */
+/* VKS_BENCH_ORTHOGONAL=ns,syrk,fact runs only those parts (development; default all). */
 static bool part(const char *name) {
     const char *only = getenv("VKS_BENCH_ORTHOGONAL");
     return !only || strstr(only, name) != NULL;
@@ -440,12 +440,13 @@ vks_status bench_orthogonal(bench_ctx *b) {
     if (b->cpu) {
         static const int64_t shapes[][2] = {{256, 256}, {512, 512}, {256, 1024}};
         const size_t count = b->quick ? 1 : 3;
-        for (int s = 0; s < 2; ++s)
+        for (int s = 0; s < 2 && part("ns"); ++s)
             for (size_t i = 0; i < count; ++i)
                 BENCH_TRY(run_ns(b, sch[s], VKS_DTYPE_F32, 1, shapes[i][0], shapes[i][1], VKS_NS_GRAM_AUTO, true, 0));
-        if (!b->quick) BENCH_TRY(run_ns(b, VKS_NS_MUON, VKS_DTYPE_F32, 1, 256, 1024, VKS_NS_GRAM_OFF, false, 0));
-        BENCH_TRY(run_syrk(b, 256, 256));
-        if (!b->quick) BENCH_TRY(run_syrk(b, 512, 512));
+        if (!b->quick && part("ns")) BENCH_TRY(run_ns(b, VKS_NS_MUON, VKS_DTYPE_F32, 1, 256, 1024, VKS_NS_GRAM_OFF, false, 0));
+        if (part("syrk")) BENCH_TRY(run_syrk(b, 256, 256));
+        if (!b->quick && part("syrk")) BENCH_TRY(run_syrk(b, 512, 512));
+        if (!part("fact")) return VKS_OK;
         BENCH_TRY(run_fact(b, 0, VKS_DTYPE_F32, 0, b->quick ? 128 : 256));
         BENCH_TRY(run_fact(b, 1, VKS_DTYPE_F32, 0, b->quick ? 64 : 128));
         BENCH_TRY(run_fact(b, 2, VKS_DTYPE_F32, b->quick ? 2048 : 4096, 64));
