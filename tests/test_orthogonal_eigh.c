@@ -434,6 +434,12 @@ static void test_orthogonal_eigh_errors(void **state) {
     o.fixed_sweeps = -2;
     VKT_FAILS(vks_eigh_ex(ctx, &a, &w, &v, &o), VKS_ERROR_INVALID_ARGUMENT, "options->fixed_sweeps = -2");
     o = (vks_eigh_options)VKS_EIGH_OPTIONS_INIT;
+    o.method = (vks_eigh_method)7;
+    VKT_FAILS(vks_eigh_ex(ctx, &a, &w, &v, &o), VKS_ERROR_INVALID_ARGUMENT,
+              "vks_eigh_ex: options->method = 7, expected VKS_EIGH_AUTO, VKS_EIGH_JACOBI or VKS_EIGH_TRIDIAGONAL");
+    /* eigenvalues only: v = NULL is fine, but w must still be right */
+    VKT_FAILS(vks_eigh_ex(ctx, &a, NULL, NULL, NULL), VKS_ERROR_INVALID_ARGUMENT, "vks_eigh_ex: w is NULL");
+    o = (vks_eigh_options)VKS_EIGH_OPTIONS_INIT;
     o.struct_size = 1;
     VKT_FAILS(vks_eigh_ex(ctx, &a, &w, &v, &o), VKS_ERROR_INVALID_ARGUMENT, "options->struct_size = 1");
     o = (vks_eigh_options)VKS_EIGH_OPTIONS_INIT;
