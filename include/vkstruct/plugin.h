@@ -115,7 +115,8 @@ extern "C" {
 /* ABI 1.1: append new functions here (any family), until 1.1 is released. */
 #define VKS_PLUGIN_FUNCTIONS_1_1(X)                                    \
     X(vks_struct_init)                                                 \
-    X(vks_tensor_to_dlpack)
+    X(vks_tensor_to_dlpack)                                            \
+    X(vks_context_get_tuning)
 
 /* Every function of the table, in table order. */
 #define VKS_PLUGIN_FUNCTIONS(X) VKS_PLUGIN_FUNCTIONS_1_0(X) VKS_PLUGIN_FUNCTIONS_1_1(X)
