@@ -6,9 +6,9 @@
 
 #define VKS_ABI_STRUCTS(X) \
     X(vks_device_info) \
-    X(vks_tuning) \
     X(vks_vulkan_device) \
     X(vks_context_options) \
+    X(vks_tuning) \
     X(vks_context_stats) \
     X(vks_gemm_desc) \
     X(vks_device_peaks) \
@@ -60,15 +60,6 @@
     X(vks_device_info, max_buffer_bytes) \
     X(vks_device_info, device_local_bytes) \
     X(vks_device_info, timestamp_period_ns) \
-    X(vks_tuning, struct_size) \
-    X(vks_tuning, flags) \
-    X(vks_tuning, kernels) \
-    X(vks_tuning, monarch_coopmat) \
-    X(vks_tuning, monarch_grouped) \
-    X(vks_tuning, gemm_tiled) \
-    X(vks_tuning, lowrank_splitk) \
-    X(vks_tuning, lowrank_splitk_slices) \
-    X(vks_tuning, lowrank_splitk_tile) \
     X(vks_vulkan_device, struct_size) \
     X(vks_vulkan_device, instance) \
     X(vks_vulkan_device, physical_device) \
@@ -86,6 +77,15 @@
     X(vks_context_options, message_user) \
     X(vks_context_options, vulkan) \
     X(vks_context_options, tuning) \
+    X(vks_tuning, struct_size) \
+    X(vks_tuning, flags) \
+    X(vks_tuning, kernels) \
+    X(vks_tuning, monarch_coopmat) \
+    X(vks_tuning, monarch_grouped) \
+    X(vks_tuning, gemm_tiled) \
+    X(vks_tuning, lowrank_splitk) \
+    X(vks_tuning, lowrank_splitk_slices) \
+    X(vks_tuning, lowrank_splitk_tile) \
     X(vks_context_stats, struct_size) \
     X(vks_context_stats, device_bytes_in_use) \
     X(vks_context_stats, device_bytes_reserved) \
