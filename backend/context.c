@@ -6,11 +6,21 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "internal.h"
 
-void vks__lock(vks_context *ctx) { pthread_mutex_lock(&ctx->lock); }
-void vks__unlock(vks_context *ctx) { pthread_mutex_unlock(&ctx->lock); }
+/* Every call counts itself in before it waits for the lock and out after it let go, so
+ * vks_context_destroy can wait for the calls in flight on other threads (see there). */
+void vks__lock(vks_context *ctx) {
+    atomic_fetch_add_explicit(&ctx->calls_in_flight, 1, memory_order_acq_rel);
+    pthread_mutex_lock(&ctx->lock);
+}
+
+void vks__unlock(vks_context *ctx) {
+    pthread_mutex_unlock(&ctx->lock);
+    atomic_fetch_sub_explicit(&ctx->calls_in_flight, 1, memory_order_acq_rel); /* the call's last touch of ctx */
+}
 
 bool vks__has_feature(const vks_context *ctx, uint32_t features) {
     return (ctx->enabled_features & features) == features;
@@ -266,6 +276,13 @@ vks_status vks__context_destroy(vks_context *ctx) {
 
 vks_status vks_context_destroy(vks_context *ctx) {
     if (!ctx) return VKS_OK;
+    /* Calls on other threads that are inside the context (or waiting for its lock) finish
+     * first: tearing down under them was a use-after-free. A call that starts after the
+     * context is gone is the caller's use-after-free, as with any freed object. */
+    while (atomic_load_explicit(&ctx->calls_in_flight, memory_order_acquire) > 0) {
+        const struct timespec pause = {0, 200000}; /* 0.2 ms */
+        nanosleep(&pause, NULL);
+    }
     return vks__context_destroy(ctx);
 }
 

@@ -329,11 +329,11 @@ static void test_lowrank_lora_errors(void **state) {
     VKT_FAILS(vks_lora_forward(ctx, &e), VKS_ERROR_SHAPE_MISMATCH, "y has 3 rows but x has 4");
     bad = w, bad.dtype = VKS_DTYPE_F16;
     e = d, e.w = &bad;
-    VKT_FAILS(vks_lora_forward(ctx, &e), VKS_ERROR_DTYPE_MISMATCH, "w has dtype f16, expected f32 like x");
+    VKT_FAILS(vks_lora_forward(ctx, &e), VKS_ERROR_DTYPE_MISMATCH, "w has dtype f16, expected f32");
     vks_tensor xi = x, yi = y;
     xi.dtype = VKS_DTYPE_I32, yi.dtype = VKS_DTYPE_I32;
     e = d, e.x = &xi, e.y = &yi;
-    VKT_FAILS(vks_lora_forward(ctx, &e), VKS_ERROR_UNSUPPORTED, "vks_lora_forward: x has dtype i32, expected f32 or f16");
+    VKT_FAILS(vks_lora_forward(ctx, &e), VKS_ERROR_UNSUPPORTED, "vks_lora_forward: x has dtype i32; expected f32 or f16");
     bad = w, bad.strides[0] = 1, bad.strides[1] = 8; /* a transposed (Conv1D) view */
     e = d, e.w = &bad;
     VKT_FAILS(vks_lora_forward(ctx, &e), VKS_ERROR_UNSUPPORTED, "w.strides[1] = 8; the last dimension must have stride 1");
@@ -354,7 +354,7 @@ static void test_lowrank_lora_errors(void **state) {
     VKT_FAILS(vks_lora_forward(ctx, &e), VKS_ERROR_OUT_OF_RANGE, "spans bytes");
     vks_tensor x3 = {B, 0, VKS_DTYPE_F32, 3, {2, 2, 16}, {64, 16, 1}}; /* batch stride breaks flattening */
     e = d, e.x = &x3;
-    VKT_FAILS(vks_lora_forward(ctx, &e), VKS_ERROR_UNSUPPORTED, "do not flatten into rows");
+    VKT_FAILS(vks_lora_forward(ctx, &e), VKS_ERROR_UNSUPPORTED, "x.strides[0] = 64; leading dimensions must collapse into rows (expected 32)");
     /* Broadcast leading dimensions whose row count overflows 64 bits (2^64 rows, 0 if it wraps),
      * or merely passes 2^31. */
     vks_tensor xb = {B, 0, VKS_DTYPE_F32, 3, {1ll << 32, 1ll << 32, 16}, {0, 0, 1}};

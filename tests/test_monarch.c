@@ -335,7 +335,7 @@ static void test_monarch_errors(void **state) {
     /* unsupported dtypes: i32, and f64 (not a Monarch dtype) */
     vks_tensor iw1 = vks_tensor_3d(I, VKS_DTYPE_I32, 2, 4, 4);
     e = d, e.w1 = &iw1;
-    VKT_FAILS(vks_monarch_forward(ctx, &e), VKS_ERROR_UNSUPPORTED, "w1 has dtype i32; Monarch ops support f32 and f16");
+    VKT_FAILS(vks_monarch_forward(ctx, &e), VKS_ERROR_UNSUPPORTED, "w1 has dtype i32; expected f32 or f16");
     vks_tensor fw1 = vks_tensor_3d(W1, VKS_DTYPE_F64, 2, 4, 4);
     e = d, e.w1 = &fw1;
     VKT_FAILS(vks_monarch_forward(ctx, &e), VKS_ERROR_UNSUPPORTED, "w1 has dtype f64");
@@ -358,7 +358,7 @@ static void test_monarch_errors(void **state) {
     VKT_FAILS(vks_monarch_forward(ctx, &e), VKS_ERROR_UNSUPPORTED, "x.strides[1] = 2");
     vks_tensor xo = {X, 0, VKS_DTYPE_F32, 2, {3, 8}, {4, 1}};
     e = d, e.x = &xo;
-    VKT_FAILS(vks_monarch_forward(ctx, &e), VKS_ERROR_UNSUPPORTED, "row stride 4 < 8 columns");
+    VKT_FAILS(vks_monarch_forward(ctx, &e), VKS_ERROR_UNSUPPORTED, "x's row stride 4 is below its 8 columns (rows overlap)");
     /* A rank-4 y (2, 1, 3, 12) whose batches are 40 elements apart: the size-1 dimension's
      * stride (40) says nothing about how rows 0..2 and 3..5 sit, so the batch stride must be
      * checked against 3 rows of 12, not against that stride (the kernels would write the six

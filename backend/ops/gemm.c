@@ -177,45 +177,14 @@ vks_status vks__gemm_record(vks_context *ctx, const vks_gemm_args *g) {
 
 /* ---- the public entry points ----------------------------------------------------------- */
 
-static vks_status check_gemm_dtype(vks_context *ctx, vks_dtype dt, const char *fn) {
-    if (dt != VKS_DTYPE_F32 && dt != VKS_DTYPE_F16 && dt != VKS_DTYPE_F64)
-        return vks__error(VKS_ERROR_UNSUPPORTED, "%s: dtype %s is not supported (f32, f16, f64)", fn,
-                          vks__dtype_name(dt));
-    if (dt == VKS_DTYPE_F16 && !vks__has_feature(ctx, VKS_FEATURE_STORAGE16))
-        return vks__error(VKS_ERROR_UNSUPPORTED, "%s: f16 needs 16-bit storage buffer access, which device '%s' lacks",
-                          fn, ctx->probe.info.name);
-    if (dt == VKS_DTYPE_F64 && !vks__has_feature(ctx, VKS_FEATURE_FLOAT64))
-        return vks__error(VKS_ERROR_UNSUPPORTED, "%s: f64 needs shaderFloat64, which device '%s' lacks", fn,
-                          ctx->probe.info.name);
-    return VKS_OK;
-}
+/* The public entry points: the prologue around vks__gemm_check and vks__gemm_record. */
+typedef struct gemm_call {
+    const char *fn;
+    vks_gemm_desc desc; /* the library's full copy of the caller's */
+    vks_gemm_args g;
+} gemm_call;
 
-/* Byte range [lo, hi) a matrix view touches (for overlap checks). */
-static void matrix_span(const vks_tensor *t, uint64_t *lo, uint64_t *hi) {
-    int64_t last = 0;
-    for (int32_t i = 0; i < t->ndim; ++i) last += (t->shape[i] > 0 ? t->shape[i] - 1 : 0) * t->strides[i];
-    *lo = t->byte_offset;
-    *hi = t->byte_offset + (uint64_t)(last + 1) * vks__dtype_bytes(t->dtype);
-}
-
-static bool tensors_overlap(const vks_tensor *x, const vks_tensor *y) {
-    if (x->buffer != y->buffer) return false;
-    uint64_t xl, xh, yl, yh;
-    matrix_span(x, &xl, &xh);
-    matrix_span(y, &yl, &yh);
-    return xl < yh && yl < xh;
-}
-
-static vks_status check_index_range(const vks_matrix *m, const char *fn, const char *arg) {
-    /* Kernels index within one matrix with 32-bit integers. */
-    uint64_t last = (uint64_t)(m->rows - 1) * (uint64_t)m->row_stride + (uint64_t)(m->cols - 1) * (uint64_t)m->col_stride;
-    if (m->rows > 0 && m->cols > 0 && last > UINT32_MAX)
-        return vks__error(VKS_ERROR_OUT_OF_RANGE, "%s: %s spans %llu elements per matrix; at most 2^32 are supported", fn,
-                          arg, (unsigned long long)last + 1);
-    return VKS_OK;
-}
-
-static vks_status gemm_validate(vks_context *ctx, const vks_gemm_desc *d, const char *fn, vks_gemm_args *g) {
+vks_status vks__gemm_check(vks_context *ctx, const vks_gemm_desc *d, const char *fn, vks_gemm_args *g, bool *empty) {
     if (d->trans_a != VKS_NO_TRANS && d->trans_a != VKS_TRANS)
         return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: trans_a = %d, expected VKS_NO_TRANS or VKS_TRANS", fn,
                           (int)d->trans_a);
@@ -233,7 +202,7 @@ static vks_status gemm_validate(vks_context *ctx, const vks_gemm_desc *d, const 
     if (a.dtype != c.dtype || b.dtype != c.dtype)
         return vks__error(VKS_ERROR_DTYPE_MISMATCH, "%s: a, b, c have dtypes %s, %s, %s; expected all the same", fn,
                           vks__dtype_name(a.dtype), vks__dtype_name(b.dtype), vks__dtype_name(c.dtype));
-    VKS_TRY(check_gemm_dtype(ctx, c.dtype, fn));
+    VKS_TRY(vks__check_dtype_in(ctx, c.dtype, VKS_DTYPES_F32 | VKS_DTYPES_F16 | VKS_DTYPES_F64, fn, "c"));
     const bool ta = d->trans_a == VKS_TRANS, tb = d->trans_b == VKS_TRANS;
     const int64_t m = ta ? a.cols : a.rows, ka = ta ? a.rows : a.cols;
     const int64_t kb = tb ? b.cols : b.rows, n = tb ? b.rows : b.cols;
@@ -249,32 +218,18 @@ static vks_status gemm_validate(vks_context *ctx, const vks_gemm_desc *d, const 
     if (b.batch != c.batch && b.batch != 1)
         return vks__error(VKS_ERROR_SHAPE_MISMATCH, "%s: b has batch %lld, c has %lld; expected equal or 1", fn,
                           (long long)b.batch, (long long)c.batch);
-    if (c.batch > 1 && c.batch_stride == 0)
-        return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: c has batch %lld with batch stride 0 (writes would collide)",
-                          fn, (long long)c.batch);
-    if (tensors_overlap(d->c, d->a) || tensors_overlap(d->c, d->b))
-        return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: c overlaps %s in memory; the output must not alias an input",
-                          fn, tensors_overlap(d->c, d->a) ? "a" : "b");
-    VKS_TRY(check_index_range(&a, fn, "a"));
-    VKS_TRY(check_index_range(&b, fn, "b"));
-    VKS_TRY(check_index_range(&c, fn, "c"));
+    VKS_TRY(vks__check_matrix_span(&a, fn, "a"));
+    VKS_TRY(vks__check_matrix_span(&b, fn, "b"));
+    VKS_TRY(vks__check_matrix_span(&c, fn, "c"));
     VkDeviceAddress bias = 0;
     if (d->bias) {
-        VKS_TRY(vks__check_tensor(ctx, d->bias, fn, "bias"));
-        VKS_TRY(vks__check_ndim(d->bias, 1, 1, fn, "bias"));
-        VKS_TRY(vks__check_dtype(d->bias, c.dtype, fn, "bias"));
-        if (d->bias->shape[0] != n || (n > 1 && d->bias->strides[0] != 1))
-            return vks__error(VKS_ERROR_SHAPE_MISMATCH, "%s: bias has shape (%lld) and stride %lld, expected (%lld) and 1",
-                              fn, (long long)d->bias->shape[0], (long long)d->bias->strides[0], (long long)n);
+        VKS_TRY(vks__vector_view(ctx, d->bias, c.dtype, n, fn, "bias", &bias));
         if (c.col_stride != 1)
             return vks__error(VKS_ERROR_UNSUPPORTED, "%s: a bias needs a row-major c (c.strides[-1] = 1)", fn);
-        /* The epilogue reads bias while other workgroups write c: the same memory would race. */
-        if (tensors_overlap(d->c, d->bias))
-            return vks__error(VKS_ERROR_INVALID_ARGUMENT,
-                              "%s: bias overlaps c in memory (both in buffer %p); the output must not alias an input",
-                              fn, (void *)d->bias->buffer);
-        bias = vks__tensor_address(d->bias);
     }
+    const vks_arg outs[] = {{d->c, "c", NULL}}, ins[] = {{d->a, "a", NULL}, {d->b, "b", NULL}, {d->bias, "bias", NULL}};
+    VKS_TRY(vks__check_no_alias(outs, 1, ins, 3, fn));
+    *empty = m == 0 || n == 0 || c.batch == 0; /* k = 0 still writes beta*C + bias */
     /* op(A)(i, k) = a[i*a_rs + k*a_cs]: the transpose flag just swaps the strides. */
     *g = (vks_gemm_args){.dtype = c.dtype,
                          .m = m,
@@ -309,25 +264,21 @@ static vks_status gemm_validate(vks_context *ctx, const vks_gemm_desc *d, const 
     return VKS_OK;
 }
 
-/* vks_gemm and vks_gemm_ex: messages name `fn`, the function the caller called. */
-static vks_status gemm_run(vks_context *ctx, const vks_gemm_desc *desc, const char *fn) {
-    if (!ctx) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: ctx is NULL", fn);
-    vks_gemm_desc desc_full;
-    VKS_TRY(vks__struct_in(fn, "desc", VKS_STRUCT_GEMM_DESC, desc, &desc_full));
-    desc = &desc_full;
-    vks__lock(ctx);
-    vks_gemm_args g;
-    vks_status st = gemm_validate(ctx, desc, fn, &g);
-    if (st == VKS_OK) {
-        st = vks__op_begin(ctx, "gemm");
-        if (st == VKS_OK) st = vks__gemm_record(ctx, &g);
-        vks__op_end(ctx);
-    }
-    vks__unlock(ctx);
-    return st;
+static vks_status gemm_validate(vks_context *ctx, void *call, bool *empty) {
+    gemm_call *gc = call;
+    return vks__gemm_check(ctx, &gc->desc, gc->fn, &gc->g, empty);
 }
 
-vks_status vks_gemm_ex(vks_context *ctx, const vks_gemm_desc *desc) { return gemm_run(ctx, desc, "vks_gemm_ex"); }
+static vks_status gemm_record(vks_context *ctx, void *call) { return vks__gemm_record(ctx, &((gemm_call *)call)->g); }
+
+static vks_status gemm_run(vks_context *ctx, const char *fn, const vks_gemm_desc *desc) {
+    gemm_call call = {.fn = fn};
+    const vks_op op = {.fn = fn, .name = "gemm", .desc = desc, .desc_arg = "desc", .desc_type = VKS_STRUCT_GEMM_DESC,
+                       .desc_copy = &call.desc, .validate = gemm_validate, .record = gemm_record};
+    return vks__op_run(ctx, &op, &call);
+}
+
+vks_status vks_gemm_ex(vks_context *ctx, const vks_gemm_desc *desc) { return gemm_run(ctx, "vks_gemm_ex", desc); }
 
 vks_status vks_gemm(vks_context *ctx, vks_transpose trans_a, vks_transpose trans_b, double alpha, const vks_tensor *a,
                     const vks_tensor *b, double beta, const vks_tensor *c) {
@@ -339,5 +290,5 @@ vks_status vks_gemm(vks_context *ctx, vks_transpose trans_a, vks_transpose trans
     d.a = a;
     d.b = b;
     d.c = c;
-    return gemm_run(ctx, &d, "vks_gemm");
+    return gemm_run(ctx, "vks_gemm", &d);
 }

@@ -395,7 +395,10 @@ VKS_API vks_context_create_fn vks_context_create;
 
 typedef vks_status vks_context_destroy_fn(vks_context *ctx);
 /* Waits for pending work, saves the pipeline cache, destroys every buffer still alive
- * and everything the context created. NULL is a no-op. */
+ * and everything the context created. NULL is a no-op. Calls on other threads that are
+ * already inside a function of this context (or waiting for it) finish first; a call
+ * that starts after the destroy has returned uses freed memory, and a destroy from inside
+ * one of the context's own callbacks would wait for itself (do not). */
 VKS_API vks_context_destroy_fn vks_context_destroy;
 
 typedef vks_status vks_context_get_device_info_fn(const vks_context *ctx, vks_device_info *info);
