@@ -14,6 +14,7 @@
 
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 
 #include <volk.h>
@@ -307,6 +308,7 @@ vks_status vks__flush_locked(vks_context *ctx);
 
 struct vks_context {
     pthread_mutex_t lock;
+    atomic_int calls_in_flight; /* public calls inside or waiting for `lock` (vks__lock) */
     struct vks_context *registry_next;
 
     /* Vulkan objects; owns_* say which ones the context created and must destroy. */
@@ -326,7 +328,7 @@ struct vks_context {
     void *message_user;
     uint64_t validation_messages;
     bool print_profile; /* VKS_PROFILE=1: table at synchronize */
-    bool gpu_kernels;   /* VKS_CONTEXT_GPU_KERNELS */
+    vks_tuning tuning;  /* kernel choices, settled at creation (tuning.c); ops read nothing else */
     bool pipeline_stats; /* VKS_PIPELINE_STATS=1: report each new pipeline's compiler statistics */
 
     /* Memory: blocks per memory type, live buffers, the staging ring. */
@@ -390,14 +392,27 @@ void vks__unlock(vks_context *ctx);
 void vks__message(vks_context *ctx, vks_message_severity sev, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 bool vks__has_feature(const vks_context *ctx, uint32_t features);
-/* True when the kernels for CPU devices (lavapipe) should be chosen: a CPU device, and
- * the context was not asked for GPU kernels (VKS_CONTEXT_GPU_KERNELS). */
+/* True when the kernels for CPU devices (lavapipe) should be chosen: ctx->tuning.kernels
+ * says CPU, or says AUTO on a CPU device. */
 bool vks__cpu_kernels(const vks_context *ctx);
 /* True when the f16 tensor-core kernels (*_coopmat.comp) can run: VK_NV_cooperative_matrix with
  * 16-bit arithmetic and storage, and 32-wide subgroups, which their fragment layouts assume. */
 bool vks__tensor_cores(const vks_context *ctx);
 /* Destroys a context whose lock is not held (also used by vks_shutdown). */
 vks_status vks__context_destroy(vks_context *ctx);
+
+/* ---- tuning (tuning.c) ---------------------------------------------------------------------- */
+
+/* The library's defaults: every choice AUTO / 0 (also what vks_struct_init writes). */
+void vks__tuning_defaults(vks_tuning *t);
+/* Settles ctx->tuning at creation: the caller's struct (the struct_size rule, then its
+ * values checked; NULL: none), the
+ * VKS_CONTEXT_GPU_KERNELS flag, the environment, defaults (see vks_tuning in vkstruct.h).
+ * Warnings for ignored environment values go to ctx's message callback. */
+vks_status vks__tuning_settle(vks_context *ctx, const vks_tuning *caller, uint32_t context_flags, vks_tuning *out);
+/* Whether a tile has the shape its kernel takes, device limits aside (gemm.c, lowrank_splitk.c). */
+bool vks__gemm_tile_wellformed(const vks_gemm_tile *t);
+bool vks__lr_splitk_tile_wellformed(const vks_splitk_tile *t);
 
 /* ---- DLPack export (dlpack.c) ------------------------------------------------------------------ */
 

@@ -7,8 +7,6 @@
  * structured ops reuse for their dense sub-products.
  */
 #include <stddef.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "internal.h"
@@ -35,23 +33,21 @@ static vks_shader_id variant(vks_dtype dt, vks_shader_id f32, vks_shader_id f16,
     return dt == VKS_DTYPE_F16 ? f16 : dt == VKS_DTYPE_F64 ? f64 : f32;
 }
 
-/* The tile of gemm_tiled.comp: BM x BN per workgroup, TM x TN per invocation, BK terms a
- * step, NBUF shared buffers (2: the next tile's loads overlap the current one's arithmetic),
- * COL4: an invocation's columns in runs of 4. */
-typedef struct tiled_shape {
-    uint32_t bm, bn, bk, tm, tn, nbuf, col4;
-} tiled_shape;
+/* The tile of gemm_tiled.comp (vks_gemm_tile): BM x BN per workgroup, TM x TN per
+ * invocation, BK terms a step, NBUF shared buffers (2: the next tile's loads overlap the
+ * current one's arithmetic), COL4: an invocation's columns in runs of 4. */
+bool vks__gemm_tile_wellformed(const vks_gemm_tile *w) {
+    return w->tm != 0 && w->tn != 0 && w->bk != 0 && w->bk <= 64 && w->bm >= w->tm && w->bn >= w->tn &&
+           w->bm % w->tm == 0 && w->bn % w->tn == 0 && w->nbuf >= 1 && w->nbuf <= 2 && w->col4 <= 1 &&
+           !(w->col4 && w->tn % 4) && w->tm * w->tn <= 128;
+}
 
-/* The development knob VKS_GEMM_TILED="bm,bn,bk,tm,tn,nbuf,col4" tries other tiles on GPUs
- * (ignored if it does not fit the kernel or the device). NBUF = 2 and COL4 are built and
- * tested (test_gemm) but off by default: not yet timed on a GPU. */
-static void tiled_override(const vks_context *ctx, vks_dtype dt, tiled_shape *t) {
-    const char *o = getenv("VKS_GEMM_TILED");
-    tiled_shape w;
-    if (!o || sscanf(o, "%u,%u,%u,%u,%u,%u,%u", &w.bm, &w.bn, &w.bk, &w.tm, &w.tn, &w.nbuf, &w.col4) != 7) return;
-    if (w.tm == 0 || w.tn == 0 || w.bk == 0 || w.bk > 64 || w.bm % w.tm || w.bn % w.tn || w.nbuf < 1 || w.nbuf > 2 ||
-        w.col4 > 1 || (w.col4 && w.tn % 4) || w.tm * w.tn > 128)
-        return;
+/* The development knob tuning.gemm_tiled (VKS_GEMM_TILED="bm,bn,bk,tm,tn,nbuf,col4") tries
+ * other tiles on GPUs (ignored where it does not fit the device). NBUF = 2 and COL4 are built
+ * and tested (test_gemm) but off by default: not yet timed on a GPU. */
+static void tiled_override(const vks_context *ctx, vks_dtype dt, vks_gemm_tile *t) {
+    const vks_gemm_tile w = ctx->tuning.gemm_tiled;
+    if (w.bm == 0 || !vks__gemm_tile_wellformed(&w)) return; /* not set (creation checked the rest) */
     const uint32_t threads = (w.bm / w.tm) * (w.bn / w.tn);
     const uint64_t acc_bytes = dt == VKS_DTYPE_F64 ? 8 : 4;
     const uint64_t shared = (uint64_t)w.nbuf * w.bk * ((w.bm + 4) + (w.bn + 4)) * acc_bytes;
@@ -105,7 +101,7 @@ static gemm_config choose_config(const vks_context *ctx, const vks_gemm_args *g,
     }
     /* GPUs: 128x128 tiles (8x8 per invocation, 256 invocations) when there are enough
      * of them to fill the device, 64x64 (4x4) otherwise; f64 always 64x64. */
-    tiled_shape t = {.bm = 128, .bn = 128, .bk = 8, .tm = 8, .tn = 8, .nbuf = 1, .col4 = 0};
+    vks_gemm_tile t = {.bm = 128, .bn = 128, .bk = 8, .tm = 8, .tn = 8, .nbuf = 1, .col4 = 0};
     const int64_t tiles128 = VKS_CEIL_DIV(g->m, 128) * VKS_CEIL_DIV(g->n, 128) * g->batch;
     if (g->dtype == VKS_DTYPE_F64 || tiles128 < 256) t.bm = t.bn = 64, t.tm = t.tn = 4;
     tiled_override(ctx, g->dtype, &t);

@@ -13,7 +13,9 @@
 vks_status vks_lora_pack_offsets(int32_t count, const int32_t *ranks, int64_t in_features, int64_t out_features,
                                  int64_t *a_offsets, int64_t *b_offsets, int64_t *a_elements, int64_t *b_elements) {
     static const char fn[] = "vks_lora_pack_offsets";
-    if (count < 0) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: count = %d, expected >= 0", fn, count);
+    if (count < 0 || count > VKS_LORA_MAX_ADAPTERS)
+        return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: count = %d, expected 0..%d (VKS_LORA_MAX_ADAPTERS)", fn,
+                          count, VKS_LORA_MAX_ADAPTERS);
     if (count > 0 && !ranks) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: ranks is NULL", fn);
     if (in_features < 0 || out_features < 0)
         return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: in_features = %lld, out_features = %lld; expected >= 0", fn,
@@ -69,8 +71,9 @@ static vks_status check_i32_vector(vks_context *ctx, const vks_tensor *t, int64_
 static vks_status check_adapters(vks_context *ctx, const char *fn, const vks_lora_adapters *ad, vks_dtype dt,
                                  int64_t in, int64_t out, bool need_a, bool need_b, multi_plan *mp) {
     if (!ad) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: desc->adapters is NULL", fn);
-    if (ad->count < 0)
-        return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: adapters->count = %d, expected >= 0", fn, ad->count);
+    if (ad->count < 0 || ad->count > VKS_LORA_MAX_ADAPTERS)
+        return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: adapters->count = %d, expected 0..%d (VKS_LORA_MAX_ADAPTERS)",
+                          fn, ad->count, VKS_LORA_MAX_ADAPTERS);
     if (ad->count > 0 && !ad->ranks) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: adapters->ranks is NULL", fn);
     int64_t na = 0, nb = 0;
     const size_t es = vks__dtype_bytes(dt);

@@ -30,8 +30,9 @@ typedef struct mon_problem {
 
 /* ---- recorders (monarch_record.c); callers validated, inside an op region ------------------ */
 
-/* Which kernel family runs: the GPU one (shared-memory tiles) unless the device is a CPU;
- * VKS_MONARCH_KERNELS=gpu|cpu forces one (tests run the GPU kernels on lavapipe with it). */
+/* Which kernel family runs: the GPU one (shared-memory tiles) unless vks__cpu_kernels says
+ * otherwise (the context's tuning.kernels, else the device type; tests run the GPU kernels
+ * on lavapipe with it). */
 bool vks__mon_gpu_kernels(const vks_context *ctx);
 
 /* lavapipe (llvmpipe) ends every loop of a shader invocation once 65535 loop iterations
