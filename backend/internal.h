@@ -201,7 +201,8 @@ vks_status vks__buffer_read_locked(vks_buffer *src, uint64_t offset, void *dst, 
 
 /* Scratch device memory for the op being recorded: the one workspace rule.
  *  - Scratch is taken only inside an op region (the prologue's record step, or a recorder it
- *    calls), by the recorder that uses it, through vks__scratch. Contents undefined.
+ *    calls), by the recorder that uses it, through vks__scratch, which refuses a call outside
+ *    every region (an internal error naming the public function). Contents undefined.
  *  - It is a stack: a region taken lives until the op region it was taken in ends. A nested
  *    recorder (vks__gemm_record, vks__eigh_record, ... called by another op's recorder) takes
  *    its own scratch above everything its caller holds; callers never lend theirs out beyond

@@ -537,6 +537,11 @@ void vks__buffer_retire_locked(vks_buffer *buf) {
 }
 
 vks_status vks__scratch(vks_context *ctx, uint64_t bytes, VkDeviceAddress *out) {
+    /* The workspace rule (internal.h): outside every op region the next op_begin would hand
+     * the same bytes out again. */
+    if (ctx->op_depth == 0)
+        return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: internal: scratch taken outside an op region",
+                          vks__current_fn(ctx));
     const uint64_t base = align_up(ctx->scratch_top, 256);
     const uint64_t need = base + VKS_MAX(bytes, 256);
     if (!ctx->scratch || ctx->scratch->size < need) {
