@@ -26,7 +26,7 @@ vks_status vks__op_run(vks_context *ctx, const vks_op *op, void *call) {
     }
     ctx->current_fn = outer_fn;
     vks__unlock(ctx);
-    return st;
+    return vks__error_in(op->fn, st); /* messages from below the op (a Vulkan call) name it too */
 }
 
 const char *vks__current_fn(const vks_context *ctx) { return ctx->current_fn ? ctx->current_fn : "vks_op"; }
