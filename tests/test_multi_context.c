@@ -293,7 +293,7 @@ static void buffers_stay_with_their_context(void **state) {
     vks_tensor x = vks_tensor_2d(b0, VKS_DTYPE_F32, 8, 8), y = vks_tensor_2d(b1, VKS_DTYPE_F32, 8, 8);
     VKT_FAILS(vks_gemm(slots[1].ctx, VKS_NO_TRANS, VKS_NO_TRANS, 1.0, &x, &y, 0.0, &y), VKS_ERROR_INVALID_ARGUMENT,
               "belongs to another context");
-    VKT_FAILS(vks_buffer_copy(b0, 0, b1, 0, 64), VKS_ERROR_INVALID_ARGUMENT, "another context");
+    VKT_FAILS(vks_buffer_copy(b0, 0, b1, 0, 64), VKS_ERROR_INVALID_ARGUMENT, "different contexts");
     VKT_OK(vks_buffer_destroy(b0));
     VKT_OK(vks_buffer_destroy(b1));
     close_slots(slots);
