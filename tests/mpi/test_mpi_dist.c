@@ -401,6 +401,14 @@ static void kron_solve_case(vks_dtype dt, int32_t d, const int64_t *n, double no
     MPI_Allreduce(mine, hi, 2, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
     assert_true(lo[0] == hi[0] && lo[1] == hi[1]);
     if (g_size > 1) assert_int_equal(stats.exchanges, with_mean ? 3 : 2);
+    /* The bytes docs/scale-out.md's model counts: to slabs of mode 1, everything but this
+     * rank's own columns; back, everything but its own rows; once more for the mean. */
+    int64_t f1, c1;
+    vks_mpi_slab(n[1], g_size, g_rank, &f1, &c1);
+    const uint64_t es = vkt_dtype_bytes(dt), r2 = (uint64_t)(g.rest / n[1]);
+    const uint64_t to_b = (uint64_t)(g.count * (n[1] - c1)) * r2 * es, to_a = (uint64_t)((n[0] - g.count) * c1) * r2 * es;
+    assert_int_equal(stats.bytes_sent, to_b + (with_mean ? 2 : 1) * to_a);
+    assert_int_equal(stats.items, g.count);
 
     for (int32_t i = 0; i < d; ++i) free(k[i]);
     free(dense), free(l), free(want_a), free(want_m), free(got_a), free(got_m), free(one_a), free(one_s);
