@@ -1,23 +1,34 @@
 /*
- * Contexts: one device + one compute queue. Creation reads options and environment,
- * picks or adopts a device, and brings up memory, pipelines and the command stream;
- * destruction tears down exactly what the context created.
+ * Contexts: one device + one compute queue. Creation reads options and environment (the
+ * kernel choices through tuning.c, once), picks or adopts a device, and brings up memory,
+ * pipelines and the command stream; destruction tears down exactly what the context created.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "internal.h"
 
-void vks__lock(vks_context *ctx) { pthread_mutex_lock(&ctx->lock); }
-void vks__unlock(vks_context *ctx) { pthread_mutex_unlock(&ctx->lock); }
+/* Every call counts itself in before it waits for the lock and out after it let go, so
+ * vks_context_destroy can wait for the calls in flight on other threads (see there). */
+void vks__lock(vks_context *ctx) {
+    atomic_fetch_add_explicit(&ctx->calls_in_flight, 1, memory_order_acq_rel);
+    pthread_mutex_lock(&ctx->lock);
+}
+
+void vks__unlock(vks_context *ctx) {
+    pthread_mutex_unlock(&ctx->lock);
+    atomic_fetch_sub_explicit(&ctx->calls_in_flight, 1, memory_order_acq_rel); /* the call's last touch of ctx */
+}
 
 bool vks__has_feature(const vks_context *ctx, uint32_t features) {
     return (ctx->enabled_features & features) == features;
 }
 
 bool vks__cpu_kernels(const vks_context *ctx) {
-    return ctx->probe.info.type == VKS_DEVICE_CPU && !ctx->gpu_kernels;
+    if (ctx->tuning.kernels != VKS_KERNELS_AUTO) return ctx->tuning.kernels == VKS_KERNELS_CPU;
+    return ctx->probe.info.type == VKS_DEVICE_CPU;
 }
 
 bool vks__tensor_cores(const vks_context *ctx) {
@@ -67,16 +78,24 @@ vks_status vks_enumerate_devices(vks_device_info *infos, uint32_t capacity, uint
      * struct_size states: an older caller's elements are smaller than ours, a newer one's
      * larger (each filled up to ours). */
     const size_t stride = capacity ? infos[0].struct_size : 0;
+    /* An element of 64 KiB would be 60 times today's: a garbage size, not a newer header
+     * (stepping by it would run far past the caller's array). */
+    if (capacity > 1 && stride > 65536)
+        return vks__error(VKS_ERROR_INVALID_ARGUMENT,
+                          "vks_enumerate_devices: infos[0].struct_size = %zu (the array's stride) is past 65536 bytes",
+                          stride);
     for (uint32_t i = 0; i < capacity; ++i) {
         char arg[32];
         snprintf(arg, sizeof arg, "infos[%u]", i);
-        const vks_device_info *e = (const vks_device_info *)(const void *)((const char *)infos + (size_t)i * stride);
+        const void *e = (const char *)infos + (size_t)i * stride;
         VKS_TRY(vks__struct_check("vks_enumerate_devices", arg, VKS_STRUCT_DEVICE_INFO, e));
-        if (e->struct_size != stride)
+        size_t size; /* read bytewise: a stride need not keep the elements aligned */
+        memcpy(&size, e, sizeof size);
+        if (size != stride)
             return vks__error(VKS_ERROR_INVALID_ARGUMENT,
                               "vks_enumerate_devices: infos[%u].struct_size = %zu, expected %zu as infos[0] (the "
                               "array's stride)",
-                              i, e->struct_size, stride);
+                              i, size, stride);
     }
     *count = 0;
     VKS_TRY(vks__error_in("vks_enumerate_devices", vks__loader_acquire(NULL)));
@@ -91,9 +110,9 @@ vks_status vks_enumerate_devices(vks_device_info *infos, uint32_t capacity, uint
     vks_status st = probe_all(&f, instance, &devs, &probes, &n);
     if (st == VKS_OK) {
         for (uint32_t i = 0; i < n && i < capacity && st == VKS_OK; ++i) {
-            vks_device_info *e = (vks_device_info *)(void *)((char *)infos + (size_t)i * stride);
-            st = vks__struct_out("vks_enumerate_devices", "infos[i]", VKS_STRUCT_DEVICE_INFO, e, &probes[i].info);
-            e->struct_size = stride; /* keeps the stride for the caller's next call */
+            void *e = (char *)infos + (size_t)i * stride;
+            st = vks__struct_out("vks_enumerate_devices", "infos", VKS_STRUCT_DEVICE_INFO, e, &probes[i].info);
+            memcpy(e, &stride, sizeof stride); /* keeps the stride for the caller's next call */
         }
         *count = n;
     }
@@ -209,11 +228,15 @@ vks_status vks_context_create(const vks_context_options *opts, vks_context **out
     ctx->message_user = o.message_user;
     ctx->profiling = (o.flags & VKS_CONTEXT_PROFILING) != 0;
     ctx->print_profile = print_profile;
-    ctx->gpu_kernels = (o.flags & VKS_CONTEXT_GPU_KERNELS) != 0;
     ctx->pipeline_stats = env_flag("VKS_PIPELINE_STATS");
 
-    vks_status st = o.vulkan ? adopt_host_device(ctx, o.vulkan)
-                             : create_own_device(ctx, &o, (o.flags & VKS_CONTEXT_VALIDATION) != 0);
+    vks_status st = vks__tuning_settle(ctx, o.tuning, o.flags, &ctx->tuning);
+    if (st != VKS_OK) {
+        pthread_mutex_destroy(&ctx->lock);
+        vks__free(ctx);
+        return st;
+    }
+    st = o.vulkan ? adopt_host_device(ctx, o.vulkan) : create_own_device(ctx, &o, (o.flags & VKS_CONTEXT_VALIDATION) != 0);
     if (st == VKS_OK) {
         volkLoadDeviceTable(&ctx->vk, ctx->device);
         if (!o.vulkan) ctx->vk.vkGetDeviceQueue(ctx->device, ctx->queue_family, 0, &ctx->queue);
@@ -261,6 +284,13 @@ vks_status vks__context_destroy(vks_context *ctx) {
 
 vks_status vks_context_destroy(vks_context *ctx) {
     if (!ctx) return VKS_OK;
+    /* Calls on other threads that are inside the context (or waiting for its lock) finish
+     * first: tearing down under them was a use-after-free. A call that starts after the
+     * context is gone is the caller's use-after-free, as with any freed object. */
+    while (atomic_load_explicit(&ctx->calls_in_flight, memory_order_acquire) > 0) {
+        const struct timespec pause = {0, 200000}; /* 0.2 ms */
+        nanosleep(&pause, NULL);
+    }
     return vks__context_destroy(ctx);
 }
 
