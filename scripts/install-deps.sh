@@ -7,10 +7,12 @@ set -eu
 # Test: cmocka, lavapipe (Mesa's CPU Vulkan driver) and the validation layers.
 # Bench report: gnuplot draws the plots; numpy is the always-available CPU peer, on
 # OpenBLAS (without it Debian's numpy falls back to the reference BLAS, ~30x slower).
+# MPI: Open MPI builds vkstruct_mpi and runs its tests under mpirun (the core needs none).
 PACKAGES="build-essential cmake ninja-build pkg-config
 libvulkan-dev libvulkan-volk-dev glslc spirv-tools
 libcmocka-dev libdlpack-dev mesa-vulkan-drivers vulkan-validationlayers
-gnuplot-nox python3-numpy libopenblas0-pthread"
+gnuplot-nox python3-numpy libopenblas0-pthread
+libopenmpi-dev openmpi-bin"
 
 missing=""
 for p in $PACKAGES; do
