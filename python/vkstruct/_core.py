@@ -349,7 +349,7 @@ class _Buffer:
     """A vks_buffer owned by Python; freed with the last array that uses it."""
 
     def __init__(self, ctx, nbytes):
-        self.ctx = ctx
+        self.ctx, self.ptr = ctx, None
         out = ffi.new("vks_buffer **")
         check(lib.vks_buffer_create(ctx.ptr, max(int(nbytes), 4), out))
         self.ptr = out[0]
