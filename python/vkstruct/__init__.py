@@ -18,7 +18,7 @@ from ._core import (  # noqa: E402,F401
     NotPositiveDefiniteError, NonFiniteError, NotConvergedError, asarray, bfloat16, bfloat16_to_float32,
     default_context, devices, empty, from_dlpack, full, set_default_context, zeros)
 from ._gemm import gemm  # noqa: E402,F401
-from . import monarch, lowrank, orth, kron  # noqa: E402,F401
+from . import monarch, lowrank, orth, kron, gp  # noqa: E402,F401
 
 __version__ = "0.1.0"
 

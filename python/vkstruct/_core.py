@@ -550,16 +550,16 @@ def asarray(obj, dtype=None, ctx=None):
     elif not isinstance(obj, np.ndarray) and hasattr(obj, "__dlpack__") and dtype is None:
         return from_dlpack(obj, ctx=ctx)
     host = np.asarray(obj)
-    if dtype is bfloat16 and _NP_BF16 is None:
-        if host.dtype != np.uint16:
-            host = _to_bfloat16_bits(host)
+    if dtype is bfloat16 and (host.dtype == np.uint16 or _NP_BF16 is None):
+        # uint16 with dtype bfloat16 is taken as bit patterns (how bfloat16 travels without ml_dtypes)
+        host = host if host.dtype == np.uint16 else _to_bfloat16_bits(host)
     elif dtype is not None:
         host = host.astype(dtype, copy=False)
     elif host.dtype not in _VKS_DTYPE:
         fail(DtypeMismatchError, f"vkstruct.asarray: dtype {host.dtype} is not supported (expected float16, "
              "bfloat16, float32, float64, int32 or int64; pass dtype= to convert)")
     out = empty(host.shape, dtype if dtype is not None else host.dtype, ctx)
-    return out.write(host)
+    return out.write(host if host.dtype != np.uint16 else host.view(_host_dtype(out.dtype)))
 
 
 # DLPack capsules are read with the CPython capsule API through ctypes.

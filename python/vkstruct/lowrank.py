@@ -90,22 +90,26 @@ def lora_multi(x, w, adapters, *, indices=None, segments=None, bias=None, ctx=No
     return y
 
 
-def randlora(x, w, basis_a, basis_b, lam, gamma, bias=None, *, scale=1.0, ctx=None):
+def randlora(x, w, basis_a, basis_b, lam, gamma, bias=None, *, scale=1.0, y=None, beta=0.0, ctx=None):
     """PEFT's RandLoRA forward: y = x W^T + bias + scale * (the RandLoRA product), never
     forming Delta W. x (M, in), w (out, in) or None, basis_a randlora_A (r, D) or (r, 1, D),
     basis_b randlora_B (D', N, r), lam randlora_lambda (r, n), gamma randlora_gamma
-    (n, d_min) -> y (M, out); out is taken from w, else from basis_b when in <= out."""
-    ctx, (x, w, basis_a, basis_b, lam, gamma, bias) = on_device(
-        x, w, basis_a, basis_b, lam, gamma, bias, ctx=ctx,
-        names=("x", "w", "basis_a", "basis_b", "lambda", "gamma", "bias"))
-    if w is not None:
+    (n, d_min) -> y (M, out), updated as beta*y + ... when y is given; out is taken from
+    y, w or bias."""
+    ctx, (x, w, basis_a, basis_b, lam, gamma, bias, y) = on_device(
+        x, w, basis_a, basis_b, lam, gamma, bias, y, ctx=ctx,
+        names=("x", "w", "basis_a", "basis_b", "lambda", "gamma", "bias", "y"))
+    if y is not None:
+        out = y.shape[-1]
+    elif w is not None:
         out = w.shape[0]
     elif bias is not None:
         out = bias.shape[0]
     else:
-        raise ValueError("vkstruct.lowrank.randlora: with w None, pass bias or use RandLoRALayer (out unknown)")
-    y = empty((x.shape[0], out), x.dtype, ctx)
-    d = new_struct("randlora_desc", scale=scale)
+        raise ValueError("vkstruct.lowrank.randlora: with w None, pass y or bias (out_features unknown)")
+    if y is None:
+        y, beta = empty((x.shape[0], out), x.dtype, ctx), 0.0
+    d = new_struct("randlora_desc", scale=scale, beta=beta)
     keep = [tensor(v) for v in (x, w, bias, y, basis_a, basis_b, lam, gamma)]
     d.x, d.w, d.bias, d.y, d.basis_a, d.basis_b, d.gamma = keep[:6] + keep[7:]
     setattr(d, "lambda", keep[6])  # a Python keyword
