@@ -17,14 +17,18 @@ class KroneckerGP:
     (GPyTorch's ExactMarginalLogLikelihood reports it divided by N); predict() gives the
     posterior mean on a grid (a list of 1-D arrays) or at scattered points (P, d).
 
+    ard: one length-scale per dimension (True) or one shared by all (False: fewer
+    likelihood evaluations in fit).
     factor_eigh: "device" (vkstruct.kron.eigh) or "host" (numpy's LAPACK). The factors are
     only n_i × n_i; on a CPU device (lavapipe) the host LAPACK is the faster path for the
     same CPU, and the device's Jacobi solver needs minutes at n_i = 512.
     """
 
-    def __init__(self, kernel="rbf", lengthscale=1.0, outputscale=1.0, noise=0.1, dtype=np.float64,
+    def __init__(self, kernel="rbf", lengthscale=1.0, outputscale=1.0, noise=0.1, ard=True, dtype=np.float64,
                  factor_eigh="device", ctx=None):
-        self.kernel, self.dtype, self.factor_eigh = kernel, np.dtype(dtype), factor_eigh
+        if factor_eigh not in ("device", "host"):
+            raise ValueError(f"KroneckerGP: factor_eigh {factor_eigh!r} is not 'device' or 'host'")
+        self.kernel, self.dtype, self.factor_eigh, self.ard = kernel, np.dtype(dtype), factor_eigh, ard
         self.lengthscale, self.outputscale, self.noise = lengthscale, float(outputscale), float(noise)
         self.ctx = ctx or default_context()
         self._eig_cache = {}
@@ -92,14 +96,16 @@ class KroneckerGP:
         (L-BFGS-B on their logs: exact gradients in outputscale and noise, forward differences
         in the length-scales). Returns self."""
         self._set_data(grid, y)
-        d, n = len(self.grid), self.y.size
+        n, d_grid = self.y.size, len(self.grid)
+        d = d_grid if self.ard else 1  # length-scale parameters
         if optimize:
             from scipy.optimize import minimize
 
             def objective(theta):
                 """-mll / N and its gradient in theta = log(ls_1..ls_d, outputscale, noise)."""
                 def at(log_ls):
-                    lam, rot = self._rotated(tuple(float(v) for v in np.exp(log_ls)))
+                    ls = np.broadcast_to(np.exp(log_ls), (d_grid,))
+                    lam, rot = self._rotated(tuple(float(v) for v in ls))
                     s = np.exp(theta[d]) * lam + np.exp(theta[d + 1])
                     value = 0.5 * np.sum(rot ** 2 / s) + 0.5 * np.sum(np.log(s)) + 0.5 * n * np.log(2 * np.pi)
                     return value / n, lam, rot, s
@@ -115,10 +121,10 @@ class KroneckerGP:
                     grad[i] = (at(step)[0] - f) / 1e-4
                 return f, grad
 
-            theta0 = np.log(np.concatenate([self._lengthscales(d), [self.outputscale, self.noise]]))
+            theta0 = np.log(np.concatenate([self._lengthscales(d_grid)[:d], [self.outputscale, self.noise]]))
             res = minimize(objective, theta0, jac=True, method="L-BFGS-B",
                            bounds=[(-7, 5)] * d + [(-7, 7), (-12, 3)], options={"maxiter": max_iter})
-            self.lengthscale = np.exp(res.x[:d])
+            self.lengthscale = np.exp(res.x[:d]) if self.ard else float(np.exp(res.x[0]))
             self.outputscale, self.noise = float(np.exp(res.x[d])), float(np.exp(res.x[d + 1]))
             self.optimization = res
         self._solve()
