@@ -274,7 +274,7 @@ class Context:
     @property
     def device(self):
         """The DeviceInfo of this context's device."""
-        info = new_struct("device_info") if hasattr(lib, "VKS_STRUCT_DEVICE_INFO") else ffi.new("vks_device_info *")
+        info = ffi.new("vks_device_info *")
         info.struct_size = ffi.sizeof("vks_device_info")
         check(lib.vks_context_get_device_info(self.ptr, info))
         return _info_dict(info)
