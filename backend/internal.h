@@ -29,11 +29,27 @@
 #define VKS_PUSH_CONSTANT_BYTES 128u
 #define VKS_MAX_SPEC_CONSTANTS 16u
 
+/* ---- host memory (alloc.c) -------------------------------------------------------------- */
+
+/* Every host allocation of the backend goes through these, so a test can make the Nth one
+ * fail (vks__alloc_fail_at) and check that each path returns a status and leaks nothing. */
+void *vks__malloc(size_t size);
+void *vks__calloc(size_t count, size_t size);
+void *vks__realloc(void *ptr, size_t size);
+void vks__free(void *ptr);
+/* Test hook, never exported from the shared library (hidden like every vks__ name): the
+ * n-th allocation from now fails (n >= 1), and with `repeat` every one after it too;
+ * n = 0 disarms. Returns how many allocations failed since the previous call. */
+long vks__alloc_fail_at(long n, bool repeat);
+
 /* ---- errors (error.c) ----------------------------------------------------------------- */
 
 /* Stores a formatted message for vks_last_error() and returns `status`. */
 vks_status vks__error(vks_status status, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+/* A status from internal code, its message led by the public function `fn` when it does
+ * not already start with a public name ("vks_..."): every message names its entry point. */
+vks_status vks__error_in(const char *fn, vks_status status);
 /* Maps a failed VkResult to a status with a message naming the call. */
 vks_status vks__vk_error(VkResult result, const char *what);
 const char *vks__vk_result_name(VkResult result);
@@ -49,6 +65,27 @@ const char *vks__vk_result_name(VkResult result);
         VkResult vks_try_result_ = (call);                                                \
         if (vks_try_result_ != VK_SUCCESS) return vks__vk_error(vks_try_result_, what);  \
     } while (0)
+
+/* ---- public structs: the struct_size rule (struct.c) ------------------------------------ */
+
+/* The one struct_size rule (vkstruct.h, vks_struct_init) every entry point applies. Messages
+ * name `fn`, the argument `arg` ("desc", "options", "infos[2]"), its struct_size and the
+ * first released size.
+ *   vks__struct_check:  user non-NULL and struct_size >= the first released size.
+ *   vks__struct_in:     checks, then fills *copy (the library's full struct) with the defaults
+ *                       and the caller's prefix over them; copy->struct_size = sizeof. Ops use
+ *                       the copy, never the caller's struct, past this point.
+ *   vks__struct_in_or_defaults: the same, but user == NULL gives the defaults.
+ *   vks__struct_out:    checks, then writes the first min(struct_size, sizeof) bytes of the
+ *                       library's *full into *user and sets user->struct_size to that count. */
+vks_status vks__struct_check(const char *fn, const char *arg, vks_struct_type type, const void *user);
+vks_status vks__struct_in(const char *fn, const char *arg, vks_struct_type type, const void *user, void *copy);
+vks_status vks__struct_in_or_defaults(const char *fn, const char *arg, vks_struct_type type, const void *user,
+                                      void *copy);
+vks_status vks__struct_out(const char *fn, const char *arg, vks_struct_type type, void *user, const void *full);
+/* The first released size and this library's size of a struct type (0 when unknown). */
+size_t vks__struct_first_size(vks_struct_type type);
+size_t vks__struct_size(vks_struct_type type);
 
 /* ---- global state (loader.c) ------------------------------------------------------------ */
 
@@ -136,6 +173,10 @@ struct vks_buffer {
     uint64_t block_offset, block_bytes;
     bool wrapped;
     bool internal;
+    /* DLPack exports (dlpack.c) hold references: vks_buffer_destroy with references left
+     * only marks the buffer released; the last export's deleter destroys it. */
+    uint32_t export_refs;
+    bool released;
     struct vks_buffer *prev, *next;
     struct vks_buffer *next_retired; /* internal buffers awaiting destruction */
 };
@@ -184,6 +225,8 @@ typedef struct vks_pipeline_entry {
     VkPipeline pipeline;
 } vks_pipeline_entry;
 
+/* INVALID_ARGUMENT when the pipeline cache directory `o` leads to is too long to hold. */
+vks_status vks__cache_dir_check(const vks_context_options *o);
 /* opts NULL: no persistent cache. */
 vks_status vks__pipelines_init(vks_context *ctx, const vks_context_options *opts);
 void vks__pipelines_destroy(vks_context *ctx);
@@ -303,6 +346,9 @@ struct vks_context {
     size_t pending_count, pending_capacity;
     vks_profile_entry *profile;
     size_t profile_count, profile_capacity;
+
+    /* Live DLPack exports of this context's buffers (dlpack.c), detached at destruction. */
+    struct vks_dlpack_export *exports;
 };
 
 void vks__lock(vks_context *ctx);
@@ -318,6 +364,15 @@ bool vks__cpu_kernels(const vks_context *ctx);
 bool vks__tensor_cores(const vks_context *ctx);
 /* Destroys a context whose lock is not held (also used by vks_shutdown). */
 vks_status vks__context_destroy(vks_context *ctx);
+
+/* ---- DLPack export (dlpack.c) ------------------------------------------------------------------ */
+
+/* Detaches every export of ctx (their deleters then free only their own memory); called by
+ * context destruction before the buffers go. Takes the export lock, then ctx->lock. */
+void vks__dlpack_detach_context(vks_context *ctx);
+/* Destroys a user buffer once recorded work that may use it has finished (flushes when work
+ * is recorded): what vks_buffer_destroy and the last export's deleter do. */
+vks_status vks__buffer_release_locked(vks_buffer *buf);
 
 /* ---- tensors (tensor.c) --------------------------------------------------------------------- */
 

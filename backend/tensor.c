@@ -85,12 +85,18 @@ vks_status vks__check_tensor(const vks_context *ctx, const vks_tensor *t, const 
     if (empty) return VKS_OK;
     uint64_t end;
     if (__builtin_mul_overflow((uint64_t)last + 1, (uint64_t)es, &end) ||
-        __builtin_add_overflow(end, t->byte_offset, &end) || end > t->buffer->size) {
+        __builtin_add_overflow(end, t->byte_offset, &end)) { /* said without the wrapped sum */
+        char s[96];
+        return vks__error(VKS_ERROR_OUT_OF_RANGE,
+                          "%s: %s of shape %s spans %llu elements of %zu bytes from byte %llu, past 2^64; its buffer "
+                          "has %llu bytes", fn, arg, shape_text(t, s, sizeof s), (unsigned long long)last + 1, es,
+                          (unsigned long long)t->byte_offset, (unsigned long long)t->buffer->size);
+    }
+    if (end > t->buffer->size) {
         char s[96];
         return vks__error(VKS_ERROR_OUT_OF_RANGE,
                           "%s: %s of shape %s spans bytes [%llu, %llu) but its buffer has %llu bytes", fn, arg,
-                          shape_text(t, s, sizeof s), (unsigned long long)t->byte_offset,
-                          (unsigned long long)(t->byte_offset + ((uint64_t)last + 1) * es),
+                          shape_text(t, s, sizeof s), (unsigned long long)t->byte_offset, (unsigned long long)end,
                           (unsigned long long)t->buffer->size);
     }
     return VKS_OK;

@@ -272,7 +272,13 @@ static void test_gemm_errors(void **state) {
     d.a = &a, d.b = &b, d.c = &c;
     vks_tensor tb5 = vks_tensor_1d(B, VKS_DTYPE_F32, 5);
     d.bias = &tb5;
-    VKT_FAILS(vks_gemm_ex(ctx, &d), VKS_ERROR_SHAPE_MISMATCH, "bias has shape (5)");
+    VKT_FAILS(vks_gemm_ex(ctx, &d), VKS_ERROR_SHAPE_MISMATCH, "vks_gemm_ex: bias has shape (5)");
+    /* A bias inside c (its last row): the epilogue would read what other workgroups write. */
+    vks_tensor bias_in_c = vks_tensor_1d(C, VKS_DTYPE_F32, 6);
+    bias_in_c.byte_offset = 18 * 4;
+    d.bias = &bias_in_c;
+    VKT_FAILS(vks_gemm_ex(ctx, &d), VKS_ERROR_INVALID_ARGUMENT, "vks_gemm_ex: bias overlaps c in memory");
+    d.bias = NULL;
     d.bias = NULL, d.activation = (vks_activation)9;
     VKT_FAILS(vks_gemm_ex(ctx, &d), VKS_ERROR_INVALID_ARGUMENT, "activation = 9");
     d.activation = VKS_ACT_NONE, d.struct_size = 8;

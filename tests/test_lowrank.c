@@ -323,7 +323,7 @@ static void test_lowrank_lora_errors(void **state) {
     vks_tensor xi = x, yi = y;
     xi.dtype = VKS_DTYPE_I32, yi.dtype = VKS_DTYPE_I32;
     e = d, e.x = &xi, e.y = &yi;
-    VKT_FAILS(vks_lora_forward(ctx, &e), VKS_ERROR_UNSUPPORTED, "dtype i32 is not supported (f32, f16)");
+    VKT_FAILS(vks_lora_forward(ctx, &e), VKS_ERROR_UNSUPPORTED, "vks_lora_forward: x has dtype i32, expected f32 or f16");
     bad = w, bad.strides[0] = 1, bad.strides[1] = 8; /* a transposed (Conv1D) view */
     e = d, e.w = &bad;
     VKT_FAILS(vks_lora_forward(ctx, &e), VKS_ERROR_UNSUPPORTED, "w.strides[1] = 8; the last dimension must have stride 1");

@@ -254,10 +254,10 @@ static void test_orthogonal_cholesky_errors(void **state) {
     VKT_FAILS(vks_cholesky_ex(ctx, &b3, &l3, &o), VKS_ERROR_SHAPE_MISMATCH, "options->info has 3 elements");
     /* info is written on the device: it may not share memory with a or l */
     info = vks_tensor_1d(L, VKS_DTYPE_I32, 1);
-    VKT_FAILS(vks_cholesky_ex(ctx, &a, &l, &o), VKS_ERROR_INVALID_ARGUMENT, "vks_cholesky: options->info overlaps l in memory");
+    VKT_FAILS(vks_cholesky_ex(ctx, &a, &l, &o), VKS_ERROR_INVALID_ARGUMENT, "vks_cholesky_ex: options->info overlaps l in memory");
     info = vks_tensor_1d(A, VKS_DTYPE_I32, 1);
     info.byte_offset = 60;
-    VKT_FAILS(vks_cholesky_ex(ctx, &a, &l, &o), VKS_ERROR_INVALID_ARGUMENT, "vks_cholesky: options->info overlaps a in memory");
+    VKT_FAILS(vks_cholesky_ex(ctx, &a, &l, &o), VKS_ERROR_INVALID_ARGUMENT, "vks_cholesky_ex: options->info overlaps a in memory");
     /* Nothing ran: l is still poisoned. */
     double *got = vkt_download(L, VKS_DTYPE_F32, 0, 16);
     for (int i = 0; i < 16; ++i) assert_true(isnan(got[i]));

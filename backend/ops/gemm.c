@@ -219,8 +219,7 @@ static vks_status check_index_range(const vks_matrix *m, const char *fn, const c
     return VKS_OK;
 }
 
-static vks_status gemm_validate(vks_context *ctx, const vks_gemm_desc *d, vks_gemm_args *g) {
-    static const char fn[] = "vks_gemm";
+static vks_status gemm_validate(vks_context *ctx, const vks_gemm_desc *d, const char *fn, vks_gemm_args *g) {
     if (d->trans_a != VKS_NO_TRANS && d->trans_a != VKS_TRANS)
         return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: trans_a = %d, expected VKS_NO_TRANS or VKS_TRANS", fn,
                           (int)d->trans_a);
@@ -273,6 +272,11 @@ static vks_status gemm_validate(vks_context *ctx, const vks_gemm_desc *d, vks_ge
                               fn, (long long)d->bias->shape[0], (long long)d->bias->strides[0], (long long)n);
         if (c.col_stride != 1)
             return vks__error(VKS_ERROR_UNSUPPORTED, "%s: a bias needs a row-major c (c.strides[-1] = 1)", fn);
+        /* The epilogue reads bias while other workgroups write c: the same memory would race. */
+        if (tensors_overlap(d->c, d->bias))
+            return vks__error(VKS_ERROR_INVALID_ARGUMENT,
+                              "%s: bias overlaps c in memory (both in buffer %p); the output must not alias an input",
+                              fn, (void *)d->bias->buffer);
         bias = vks__tensor_address(d->bias);
     }
     /* op(A)(i, k) = a[i*a_rs + k*a_cs]: the transpose flag just swaps the strides. */
@@ -309,15 +313,15 @@ static vks_status gemm_validate(vks_context *ctx, const vks_gemm_desc *d, vks_ge
     return VKS_OK;
 }
 
-vks_status vks_gemm_ex(vks_context *ctx, const vks_gemm_desc *desc) {
-    if (!ctx) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "vks_gemm: ctx is NULL");
-    if (!desc) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "vks_gemm_ex: desc is NULL");
-    if (desc->struct_size != sizeof(vks_gemm_desc))
-        return vks__error(VKS_ERROR_INVALID_ARGUMENT, "vks_gemm_ex: desc->struct_size = %zu, expected %zu",
-                          desc->struct_size, sizeof(vks_gemm_desc));
+/* vks_gemm and vks_gemm_ex: messages name `fn`, the function the caller called. */
+static vks_status gemm_run(vks_context *ctx, const vks_gemm_desc *desc, const char *fn) {
+    if (!ctx) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: ctx is NULL", fn);
+    vks_gemm_desc desc_full;
+    VKS_TRY(vks__struct_in(fn, "desc", VKS_STRUCT_GEMM_DESC, desc, &desc_full));
+    desc = &desc_full;
     vks__lock(ctx);
     vks_gemm_args g;
-    vks_status st = gemm_validate(ctx, desc, &g);
+    vks_status st = gemm_validate(ctx, desc, fn, &g);
     if (st == VKS_OK) {
         st = vks__op_begin(ctx, "gemm");
         if (st == VKS_OK) st = vks__gemm_record(ctx, &g);
@@ -326,6 +330,8 @@ vks_status vks_gemm_ex(vks_context *ctx, const vks_gemm_desc *desc) {
     vks__unlock(ctx);
     return st;
 }
+
+vks_status vks_gemm_ex(vks_context *ctx, const vks_gemm_desc *desc) { return gemm_run(ctx, desc, "vks_gemm_ex"); }
 
 vks_status vks_gemm(vks_context *ctx, vks_transpose trans_a, vks_transpose trans_b, double alpha, const vks_tensor *a,
                     const vks_tensor *b, double beta, const vks_tensor *c) {
@@ -337,5 +343,5 @@ vks_status vks_gemm(vks_context *ctx, vks_transpose trans_a, vks_transpose trans
     d.a = a;
     d.b = b;
     d.c = c;
-    return vks_gemm_ex(ctx, &d);
+    return gemm_run(ctx, &d, "vks_gemm");
 }

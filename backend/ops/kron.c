@@ -316,7 +316,11 @@ static vks_status factors_view(vks_context *ctx, int32_t d, const vks_tensor *co
     /* The GEMMs index within one right-hand side's grid with 32-bit integers. */
     int64_t size = nin;
     largest = nin;
-    for (int32_t i = 0; i < d; ++i) largest = VKS_MAX(largest, size = size / f[i].cols * f[i].rows);
+    for (int32_t i = 0; i < d; ++i) {
+        if (__builtin_mul_overflow(size / f[i].cols, f[i].rows, &size))
+            return vks__error(VKS_ERROR_OUT_OF_RANGE, "%s: an intermediate grid overflows 64 bits", fn);
+        largest = VKS_MAX(largest, size); /* never an assignment inside VKS_MAX: it evaluates twice */
+    }
     if (largest > INT32_MAX)
         return vks__error(VKS_ERROR_OUT_OF_RANGE, "%s: a grid of %lld points per right-hand side; at most 2^31 - 1", fn,
                           (long long)largest);

@@ -21,10 +21,6 @@ typedef struct kernel_push {
 _Static_assert(sizeof(kernel_push) == 64, "kernel_push must mirror shaders/kron_kernel.comp");
 
 static vks_status check_desc(const vks_kernel_desc *desc, const char *fn) {
-    if (!desc) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: desc is NULL", fn);
-    if (desc->struct_size != sizeof(vks_kernel_desc))
-        return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: desc->struct_size = %zu, expected %zu", fn,
-                          desc->struct_size, sizeof(vks_kernel_desc));
     if (desc->dx1 < 0 || desc->dx1 > 2 || desc->dx2 < 0 || desc->dx2 > 2)
         return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: derivative orders dx1 = %d, dx2 = %d; expected 0..2 each", fn,
                           desc->dx1, desc->dx2);
@@ -76,6 +72,9 @@ vks_status vks_kron_kernel_matrix(vks_context *ctx, const vks_kernel_desc *desc,
                                   const vks_tensor *x2, const vks_tensor *k) {
     static const char fn[] = "vks_kron_kernel_matrix";
     if (!ctx) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: ctx is NULL", fn);
+    vks_kernel_desc desc_full;
+    VKS_TRY(vks__struct_in(fn, "desc", VKS_STRUCT_KERNEL_DESC, desc, &desc_full));
+    desc = &desc_full;
     VKS_TRY(check_desc(desc, fn));
     vks__lock(ctx);
     vks_status st = points_view(ctx, x1, fn, "x1");
@@ -100,10 +99,10 @@ vks_status vks_kron_kernel_matrix(vks_context *ctx, const vks_kernel_desc *desc,
     /* The components as (w, rho, f) triples in the tensors' dtype. */
     const vks_dtype dt = x1->dtype;
     const int32_t q = desc->kind == VKS_KERNEL_SPECTRAL_MIXTURE ? desc->num_mixtures : 1;
-    double *triples = malloc(sizeof(double) * 3 * (size_t)q);
-    float *triples_f = malloc(sizeof(float) * 3 * (size_t)q);
+    double *triples = vks__malloc(sizeof(double) * 3 * (size_t)q);
+    float *triples_f = vks__malloc(sizeof(float) * 3 * (size_t)q);
     if (!triples || !triples_f) {
-        free(triples), free(triples_f);
+        vks__free(triples), vks__free(triples_f);
         vks__unlock(ctx);
         return vks__error(VKS_ERROR_OUT_OF_HOST_MEMORY, "%s: out of host memory", fn);
     }
@@ -160,6 +159,6 @@ vks_status vks_kron_kernel_matrix(vks_context *ctx, const vks_kernel_desc *desc,
         }
     vks__op_end(ctx);
     vks__unlock(ctx);
-    free(triples), free(triples_f);
+    vks__free(triples), vks__free(triples_f);
     return st;
 }

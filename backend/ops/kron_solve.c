@@ -44,7 +44,7 @@ typedef struct eigscale_push {
     uint64_t w, z, zm, partials;
     uint64_t lam[4];
     uint32_t n[4];
-    uint32_t points, k, groups, pad0;
+    uint32_t points, k, groups, floor_after_noise;
     union {
         struct { float noise, floor_; } f;
         struct { double noise, floor_; } d;
@@ -331,8 +331,8 @@ static vks_status eigh_check(vks_context *ctx, const vks_kron_eigh_desc *desc, c
     const double eps = dt == VKS_DTYPE_F64 ? DBL_EPSILON : FLT_EPSILON;
     for (int32_t i = 0; i < desc->d; ++i) {
         const vks_tensor *t = desc->eigvals[i];
-        uint8_t *bytes = malloc((size_t)n[i] * es);
-        double *lam = malloc(sizeof(double) * (size_t)n[i]);
+        uint8_t *bytes = vks__malloc((size_t)n[i] * es);
+        double *lam = vks__malloc(sizeof(double) * (size_t)n[i]);
         vks_status st = bytes && lam ? VKS_OK : vks__error(VKS_ERROR_OUT_OF_HOST_MEMORY, "%s: out of host memory", fn);
         if (st == VKS_OK) st = vks__buffer_read_locked(t->buffer, t->byte_offset, bytes, (uint64_t)n[i] * es);
         double big = 0, least = INFINITY;
@@ -365,7 +365,7 @@ static vks_status eigh_check(vks_context *ctx, const vks_kron_eigh_desc *desc, c
             }
             st = vks__buffer_write_locked(t->buffer, t->byte_offset, bytes, (uint64_t)n[i] * es);
         }
-        free(bytes), free(lam);
+        vks__free(bytes), vks__free(lam);
         VKS_TRY(st);
     }
     return VKS_OK;
@@ -442,10 +442,9 @@ static vks_status eigh_run(vks_context *ctx, const vks_kron_eigh_desc *desc, con
 vks_status vks_kron_eigh(vks_context *ctx, const vks_kron_eigh_desc *desc) {
     static const char fn[] = "vks_kron_eigh";
     if (!ctx) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: ctx is NULL", fn);
-    if (!desc) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: desc is NULL", fn);
-    if (desc->struct_size != sizeof(vks_kron_eigh_desc))
-        return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: desc->struct_size = %zu, expected %zu", fn, desc->struct_size,
-                          sizeof(vks_kron_eigh_desc));
+    vks_kron_eigh_desc desc_full;
+    VKS_TRY(vks__struct_in(fn, "desc", VKS_STRUCT_KRON_EIGH_DESC, desc, &desc_full));
+    desc = &desc_full;
     vks__lock(ctx);
     int64_t n[VKS_KRON_MAX_DIMS] = {0};
     eigh_work work[VKS_KRON_MAX_DIMS];
@@ -484,6 +483,9 @@ static vks_status solve_validate(vks_context *ctx, const vks_kron_solve_desc *de
     if (!(desc->eig_floor >= 0) || !isfinite(desc->eig_floor))
         return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: desc->eig_floor = %g, expected a finite value >= 0", fn,
                           desc->eig_floor);
+    if (desc->flags & ~(uint32_t)VKS_KRON_SOLVE_FLOOR_AFTER_NOISE)
+        return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: desc->flags = 0x%x has unknown bits (known: 0x%x)", fn,
+                          desc->flags, (unsigned)VKS_KRON_SOLVE_FLOOR_AFTER_NOISE);
     if (desc->noise + desc->eig_floor <= 0)
         return vks__error(VKS_ERROR_INVALID_ARGUMENT,
                           "%s: desc->noise = 0 and desc->eig_floor = 0: the system may be singular; use "
@@ -555,9 +557,9 @@ static vks_status solve_validate(vks_context *ctx, const vks_kron_solve_desc *de
 
 static vks_status record_eigscale(vks_context *ctx, const solve_args *a, VkDeviceAddress w, VkDeviceAddress z,
                                   VkDeviceAddress zm, VkDeviceAddress partials, int64_t groups, double noise,
-                                  double floor_) {
+                                  double floor_, bool floor_after_noise) {
     eigscale_push pc = {.w = w, .z = z, .zm = zm, .partials = partials, .points = (uint32_t)a->points,
-                        .k = (uint32_t)a->k, .groups = (uint32_t)groups};
+                        .k = (uint32_t)a->k, .groups = (uint32_t)groups, .floor_after_noise = floor_after_noise};
     for (int32_t i = 0; i < a->d; ++i) pc.lam[i] = a->lam[i], pc.n[i] = (uint32_t)a->n[i];
     if (a->dt == VKS_DTYPE_F64) pc.s.d.noise = noise, pc.s.d.floor_ = floor_;
     else pc.s.f.noise = (float)noise, pc.s.f.floor_ = (float)floor_;
@@ -592,7 +594,7 @@ static vks_status solve_record(vks_context *ctx, const vks_kron_solve_desc *desc
         wv.addr = w;
         VKS_TRY(vks__kron_apply(ctx, a->dt, a->d, a->qt, &src, &wv, 1.0, 0.0, ping, pong));
         VKS_TRY(record_eigscale(ctx, a, w, a->has_alpha ? z : 0, a->has_mean ? zm : 0, partials, groups, desc->noise,
-                                desc->eig_floor));
+                                desc->eig_floor, desc->flags & VKS_KRON_SOLVE_FLOOR_AFTER_NOISE));
         for (int out = 0; out < 2; ++out) {
             if (out == 0 ? !a->has_alpha : !a->has_mean) continue;
             kron_vec in = grids;
@@ -603,7 +605,8 @@ static vks_status solve_record(vks_context *ctx, const vks_kron_solve_desc *desc
             if (a->scaled) VKS_TRY(record_diagscale(ctx, a->dt, a->d, a->n, a->scale, dst, dst, out == 0));
         }
     } else if (a->logdet) {
-        VKS_TRY(record_eigscale(ctx, a, 0, 0, 0, partials, groups, desc->noise, desc->eig_floor));
+        VKS_TRY(record_eigscale(ctx, a, 0, 0, 0, partials, groups, desc->noise, desc->eig_floor,
+                                desc->flags & VKS_KRON_SOLVE_FLOOR_AFTER_NOISE));
     }
     if (!a->logdet && !a->mll) return VKS_OK;
     /* log|K + s2 D| = log|D| + sum log(lambda~ + s2): the scales' part is sum_i (N/n_i) sum_j log c_ij. */
@@ -619,10 +622,9 @@ static vks_status solve_record(vks_context *ctx, const vks_kron_solve_desc *desc
 vks_status vks_kron_solve(vks_context *ctx, const vks_kron_solve_desc *desc) {
     static const char fn[] = "vks_kron_solve";
     if (!ctx) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: ctx is NULL", fn);
-    if (!desc) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: desc is NULL", fn);
-    if (desc->struct_size != sizeof(vks_kron_solve_desc))
-        return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: desc->struct_size = %zu, expected %zu", fn, desc->struct_size,
-                          sizeof(vks_kron_solve_desc));
+    vks_kron_solve_desc desc_full;
+    VKS_TRY(vks__struct_in(fn, "desc", VKS_STRUCT_KRON_SOLVE_DESC, desc, &desc_full));
+    desc = &desc_full;
     vks__lock(ctx);
     solve_args a;
     memset(&a, 0, sizeof a);
@@ -798,10 +800,9 @@ static vks_status chol_run(vks_context *ctx, const vks_kron_cholesky_desc *desc,
 vks_status vks_kron_cholesky_solve(vks_context *ctx, const vks_kron_cholesky_desc *desc) {
     static const char fn[] = "vks_kron_cholesky_solve";
     if (!ctx) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: ctx is NULL", fn);
-    if (!desc) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: desc is NULL", fn);
-    if (desc->struct_size != sizeof(vks_kron_cholesky_desc))
-        return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: desc->struct_size = %zu, expected %zu", fn, desc->struct_size,
-                          sizeof(vks_kron_cholesky_desc));
+    vks_kron_cholesky_desc desc_full;
+    VKS_TRY(vks__struct_in(fn, "desc", VKS_STRUCT_KRON_CHOLESKY_DESC, desc, &desc_full));
+    desc = &desc_full;
     vks__lock(ctx);
     int64_t n[VKS_KRON_MAX_DIMS] = {0}, points = 0;
     kron_vec y = {0}, alpha = {0};

@@ -53,20 +53,14 @@ _Static_assert(offsetof(lr_plan_push, m) == 32, "lr_plan_push must mirror shader
 
 /* ---- argument helpers ------------------------------------------------------------------- */
 
-vks_status vks__lr_check_struct(const void *desc, size_t have, size_t want, const char *fn, const char *what) {
-    if (!desc) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: %s is NULL", fn, what);
-    if (have != want)
-        return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: %s->struct_size = %zu, expected %zu (use the _INIT macro)",
-                          fn, what, have, want);
-    return VKS_OK;
-}
-
-vks_status vks__lr_check_dtype(vks_context *ctx, vks_dtype dt, const char *fn) {
+vks_status vks__lr_check_dtype(vks_context *ctx, vks_dtype dt, const char *fn, const char *arg) {
     if (dt != VKS_DTYPE_F32 && dt != VKS_DTYPE_F16)
-        return vks__error(VKS_ERROR_UNSUPPORTED, "%s: dtype %s is not supported (f32, f16)", fn, vks__dtype_name(dt));
+        return vks__error(VKS_ERROR_UNSUPPORTED, "%s: %s has dtype %s, expected f32 or f16", fn, arg,
+                          vks__dtype_name(dt));
     if (dt == VKS_DTYPE_F16 && !vks__has_feature(ctx, VKS_FEATURE_STORAGE16))
-        return vks__error(VKS_ERROR_UNSUPPORTED, "%s: f16 needs 16-bit storage buffer access, which device '%s' lacks",
-                          fn, ctx->probe.info.name);
+        return vks__error(VKS_ERROR_UNSUPPORTED,
+                          "%s: %s has dtype f16, which needs 16-bit storage buffer access; device '%s' lacks it", fn,
+                          arg, ctx->probe.info.name);
     return VKS_OK;
 }
 
@@ -536,7 +530,7 @@ static vks_status record_locked(vks_context *ctx, const lr_problem *pb) {
 
     /* The adapter table, with alignment flags for the kernels chosen. */
     const int32_t na = pb->nadapters;
-    lr_adapter *table = calloc((size_t)VKS_MAX(na, 1), sizeof *table);
+    lr_adapter *table = vks__calloc((size_t)VKS_MAX(na, 1), sizeof *table);
     if (!table) return vks__error(VKS_ERROR_OUT_OF_HOST_MEMORY, "%s: out of host memory", pb->fn);
     const uint32_t sh_vec = vec_elems(pb->dtype, k.sh_wide);
     for (int32_t i = 0; i < na; ++i) {
@@ -547,7 +541,7 @@ static vks_status record_locked(vks_context *ctx, const lr_problem *pb) {
         table[i] = a;
     }
     vks_status st = na > 0 ? scratch_upload(ctx, &r, l.table, table, (uint64_t)na * sizeof *table) : VKS_OK;
-    free(table);
+    vks__free(table);
     VKS_TRY(st);
     const VkDeviceAddress table_addr = na > 0 ? r.address + l.table : 0;
     const VkDeviceAddress slot_row = pb->slot_row ? r.address + l.slot_row : 0;
@@ -618,7 +612,7 @@ static vks_status single_adapter(vks_context *ctx, const char *fn, const char *o
     if (!ctx) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: ctx is NULL", fn);
     lr_mat mx, my, mw = {0}, ma, mb;
     VKS_TRY(vks__lr_rows_view(ctx, x, 4, fn, "x", &mx));
-    VKS_TRY(vks__lr_check_dtype(ctx, mx.dtype, fn));
+    VKS_TRY(vks__lr_check_dtype(ctx, mx.dtype, fn, "x"));
     VKS_TRY(vks__lr_rows_view(ctx, y, 4, fn, "y", &my));
     VKS_TRY(vks__lr_same_dtype(&my, mx.dtype, fn, "y"));
     VKS_TRY(vks__lr_rows_view(ctx, a, 2, fn, a_name, &ma));
@@ -674,7 +668,9 @@ static vks_status single_adapter(vks_context *ctx, const char *fn, const char *o
 vks_status vks_lora_forward(vks_context *ctx, const vks_lora_desc *d) {
     static const char fn[] = "vks_lora_forward";
     if (!ctx) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: ctx is NULL", fn);
-    VKS_TRY(vks__lr_check_struct(d, d ? d->struct_size : 0, sizeof(vks_lora_desc), fn, "desc"));
+    vks_lora_desc d_full;
+    VKS_TRY(vks__struct_in(fn, "desc", VKS_STRUCT_LORA_DESC, d, &d_full));
+    d = &d_full;
     return single_adapter(ctx, fn, "lora_forward", d->x, d->w, d->a, d->b, d->bias, d->y, d->scale, d->beta, "a",
                           "b");
 }

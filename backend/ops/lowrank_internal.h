@@ -84,7 +84,7 @@ typedef struct lr_mat {
 vks_status vks__lr_rows_view(vks_context *ctx, const vks_tensor *t, int32_t max_ndim, const char *fn, const char *arg,
                         lr_mat *out);
 /* f32 or f16 (with 16-bit storage). */
-vks_status vks__lr_check_dtype(vks_context *ctx, vks_dtype dt, const char *fn);
+vks_status vks__lr_check_dtype(vks_context *ctx, vks_dtype dt, const char *fn, const char *arg);
 vks_status vks__lr_same_dtype(const lr_mat *m, vks_dtype dt, const char *fn, const char *arg);
 /* Bias: a rank-1 tensor of n elements, unit stride, dtype dt. */
 vks_status vks__lr_check_bias(vks_context *ctx, const vks_tensor *bias, int64_t n, vks_dtype dt, const char *fn,
@@ -98,7 +98,5 @@ vks_status vks__lr_check_weight(vks_context *ctx, const vks_tensor *w, vks_dtype
 vks_status vks__lr_check_no_overlap(const vks_tensor *out, const vks_tensor *in, const char *fn, const char *out_name,
                                const char *in_name);
 bool vks__lr_tensors_overlap(const vks_tensor *a, const vks_tensor *b);
-/* Struct-size check of a desc. */
-vks_status vks__lr_check_struct(const void *desc, size_t have, size_t want, const char *fn, const char *what);
 
 #endif /* VKS_LOWRANK_INTERNAL_H */

@@ -15,7 +15,7 @@ static vks_status merge(vks_context *ctx, const char *fn, const vks_tensor *w, c
     if (!ctx) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: ctx is NULL", fn);
     lr_mat mw, ma, mb;
     VKS_TRY(vks__lr_rows_view(ctx, w, 2, fn, "w", &mw));
-    VKS_TRY(vks__lr_check_dtype(ctx, mw.dtype, fn));
+    VKS_TRY(vks__lr_check_dtype(ctx, mw.dtype, fn, "w"));
     VKS_TRY(vks__lr_rows_view(ctx, a, 2, fn, "a", &ma));
     VKS_TRY(vks__lr_rows_view(ctx, b, 2, fn, "b", &mb));
     if (ma.dtype != mw.dtype || mb.dtype != mw.dtype)
@@ -80,9 +80,9 @@ static vks_status same_dtypes(vks_context *ctx, const vks_tensor *g, const vks_t
     /* The GEMM's dtypes. */
     if (g->dtype == VKS_DTYPE_F64) return vks__check_float_dtype(ctx, g->dtype, fn, "g");
     if (g->dtype != VKS_DTYPE_F32 && g->dtype != VKS_DTYPE_F16)
-        return vks__error(VKS_ERROR_UNSUPPORTED, "%s: dtype %s is not supported (f32, f16, f64)", fn,
+        return vks__error(VKS_ERROR_UNSUPPORTED, "%s: g has dtype %s, expected f32, f16 or f64", fn,
                           vks__dtype_name(g->dtype));
-    return vks__lr_check_dtype(ctx, g->dtype, fn);
+    return vks__lr_check_dtype(ctx, g->dtype, fn, "g");
 }
 
 /* What the GEMM would otherwise reject under its own names: batches, and an output whose

@@ -46,9 +46,9 @@ typedef struct multi_plan {
 } multi_plan;
 
 static void multi_free(multi_plan *mp) {
-    free(mp->table);
-    free(mp->slot_adapter);
-    free(mp->slot_row);
+    vks__free(mp->table);
+    vks__free(mp->slot_adapter);
+    vks__free(mp->slot_row);
 }
 
 /* An i32 tensor of n elements with unit stride. */
@@ -68,7 +68,7 @@ static vks_status check_i32_vector(vks_context *ctx, const vks_tensor *t, int64_
 /* Validates the adapter stack and fills mp->table (device addresses, ranks, scales). */
 static vks_status check_adapters(vks_context *ctx, const char *fn, const vks_lora_adapters *ad, vks_dtype dt,
                                  int64_t in, int64_t out, bool need_a, bool need_b, multi_plan *mp) {
-    VKS_TRY(vks__lr_check_struct(ad, ad ? ad->struct_size : 0, sizeof(vks_lora_adapters), fn, "adapters"));
+    if (!ad) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: desc->adapters is NULL", fn);
     if (ad->count < 0)
         return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: adapters->count = %d, expected >= 0", fn, ad->count);
     if (ad->count > 0 && !ad->ranks) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: adapters->ranks is NULL", fn);
@@ -87,7 +87,7 @@ static vks_status check_adapters(vks_context *ctx, const char *fn, const vks_lor
         *(i ? &nb : &na) = vks__tensor_numel(ts[i]);
         *(i ? &b_addr : &a_addr) = vks__tensor_address(ts[i]);
     }
-    mp->table = calloc((size_t)VKS_MAX(ad->count, 1), sizeof *mp->table);
+    mp->table = vks__calloc((size_t)VKS_MAX(ad->count, 1), sizeof *mp->table);
     if (!mp->table) return vks__error(VKS_ERROR_OUT_OF_HOST_MEMORY, "%s: out of host memory", fn);
     int64_t a_next = 0, b_next = 0; /* packed offsets when the caller gives none */
     for (int32_t i = 0; i < ad->count; ++i) {
@@ -170,7 +170,7 @@ static vks_status check_mapping(vks_context *ctx, const char *fn, const vks_lora
         return VKS_OK;
     }
     /* Host-resident: one id per row, checked. */
-    int32_t *ids = malloc(sizeof(int32_t) * (size_t)VKS_MAX(m, 1));
+    int32_t *ids = vks__malloc(sizeof(int32_t) * (size_t)VKS_MAX(m, 1));
     if (!ids) return vks__error(VKS_ERROR_OUT_OF_HOST_MEMORY, "%s: out of host memory", fn);
     mp->slot_adapter = ids;
     if (gathered) {
@@ -207,11 +207,11 @@ static vks_status check_mapping(vks_context *ctx, const char *fn, const vks_lora
     }
     if (!sort || !gathered) return VKS_OK;
     /* Slots sorted by adapter (stable counting sort), so that tiles hold few adapters. */
-    uint32_t *rows = malloc(sizeof(uint32_t) * (size_t)VKS_MAX(m, 1));
-    int64_t *start = calloc((size_t)count + 2, sizeof *start);
-    int32_t *sorted = malloc(sizeof(int32_t) * (size_t)VKS_MAX(m, 1));
+    uint32_t *rows = vks__malloc(sizeof(uint32_t) * (size_t)VKS_MAX(m, 1));
+    int64_t *start = vks__calloc((size_t)count + 2, sizeof *start);
+    int32_t *sorted = vks__malloc(sizeof(int32_t) * (size_t)VKS_MAX(m, 1));
     if (!rows || !start || !sorted) {
-        free(rows), free(start), free(sorted);
+        vks__free(rows), vks__free(start), vks__free(sorted);
         return vks__error(VKS_ERROR_OUT_OF_HOST_MEMORY, "%s: out of host memory", fn);
     }
     for (int64_t i = 0; i < m; ++i) start[ids[i] + 2]++; /* id -1 -> bucket 0 */
@@ -221,8 +221,8 @@ static vks_status check_mapping(vks_context *ctx, const char *fn, const vks_lora
         rows[pos] = (uint32_t)i;
         sorted[pos] = ids[i];
     }
-    free(start);
-    free(ids);
+    vks__free(start);
+    vks__free(ids);
     mp->slot_adapter = sorted;
     mp->slot_row = rows;
     return VKS_OK;
@@ -231,10 +231,10 @@ static vks_status check_mapping(vks_context *ctx, const char *fn, const vks_lora
 /* Keeps only the adapters some row uses (host mappings), renumbered in order of first use:
  * the table uploaded per call then grows with the batch, not with the adapters loaded. */
 static vks_status compact_table(const char *fn, multi_plan *mp, int32_t count, int64_t m) {
-    int32_t *remap = malloc(sizeof(int32_t) * (size_t)VKS_MAX(count, 1));
-    lr_adapter *used_table = malloc(sizeof(lr_adapter) * (size_t)VKS_MAX(VKS_MIN(count, m), 1));
+    int32_t *remap = vks__malloc(sizeof(int32_t) * (size_t)VKS_MAX(count, 1));
+    lr_adapter *used_table = vks__malloc(sizeof(lr_adapter) * (size_t)VKS_MAX(VKS_MIN(count, m), 1));
     if (!remap || !used_table) {
-        free(remap), free(used_table);
+        vks__free(remap), vks__free(used_table);
         return vks__error(VKS_ERROR_OUT_OF_HOST_MEMORY, "%s: out of host memory", fn);
     }
     for (int32_t i = 0; i < count; ++i) remap[i] = -1;
@@ -250,8 +250,8 @@ static vks_status compact_table(const char *fn, multi_plan *mp, int32_t count, i
         }
         mp->slot_adapter[s] = remap[a];
     }
-    free(remap);
-    free(mp->table);
+    vks__free(remap);
+    vks__free(mp->table);
     mp->table = used_table;
     mp->pb.adapters = used_table;
     mp->pb.nadapters = used;
@@ -263,20 +263,19 @@ static vks_status multi_validate(vks_context *ctx, const char *fn, const vks_lor
                                  const vks_tensor *t, multi_plan *mp) {
     memset(mp, 0, sizeof *mp);
     if (!ctx) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: ctx is NULL", fn);
-    VKS_TRY(vks__lr_check_struct(d, d ? d->struct_size : 0, sizeof(vks_lora_multi_desc), fn, "desc"));
     const bool need_x = stage != STAGE_EXPAND || d->w, need_y = stage != STAGE_SHRINK;
     lr_mat mx = {0}, my = {0}, mw = {0}, mt = {0};
     int64_t m = -1, in = 0, out = 0;
     vks_dtype dt = VKS_DTYPE_F32;
     if (need_x) {
         VKS_TRY(vks__lr_rows_view(ctx, d->x, 4, fn, "x", &mx));
-        VKS_TRY(vks__lr_check_dtype(ctx, mx.dtype, fn));
+        VKS_TRY(vks__lr_check_dtype(ctx, mx.dtype, fn, "x"));
         m = mx.rows, in = mx.cols, dt = mx.dtype;
     }
     if (need_y) {
         VKS_TRY(vks__lr_rows_view(ctx, d->y, 4, fn, "y", &my));
         if (!need_x) {
-            VKS_TRY(vks__lr_check_dtype(ctx, my.dtype, fn));
+            VKS_TRY(vks__lr_check_dtype(ctx, my.dtype, fn, "y"));
             dt = my.dtype, m = my.rows;
         }
         VKS_TRY(vks__lr_same_dtype(&my, dt, fn, "y"));
@@ -345,8 +344,17 @@ static vks_status multi_validate(vks_context *ctx, const char *fn, const vks_lor
 
 static vks_status multi_run(vks_context *ctx, const char *fn, const vks_lora_multi_desc *d, multi_stage stage,
                             const vks_tensor *t) {
+    if (!ctx) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: ctx is NULL", fn);
+    /* The caller's structs as this library's, with defaults past their struct_size. */
+    vks_lora_multi_desc d_full;
+    vks_lora_adapters ad_full;
+    VKS_TRY(vks__struct_in(fn, "desc", VKS_STRUCT_LORA_MULTI_DESC, d, &d_full));
+    if (d_full.adapters) {
+        VKS_TRY(vks__struct_in(fn, "desc->adapters", VKS_STRUCT_LORA_ADAPTERS, d_full.adapters, &ad_full));
+        d_full.adapters = &ad_full;
+    }
     multi_plan mp;
-    vks_status st = multi_validate(ctx, fn, d, stage, t, &mp);
+    vks_status st = multi_validate(ctx, fn, &d_full, stage, t, &mp);
     if (st == VKS_OK) st = vks__lr_record(ctx, &mp.pb);
     multi_free(&mp);
     return st;

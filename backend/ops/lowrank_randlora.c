@@ -15,10 +15,12 @@
 vks_status vks_randlora_forward(vks_context *ctx, const vks_randlora_desc *d) {
     static const char fn[] = "vks_randlora_forward";
     if (!ctx) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: ctx is NULL", fn);
-    VKS_TRY(vks__lr_check_struct(d, d ? d->struct_size : 0, sizeof(vks_randlora_desc), fn, "desc"));
+    vks_randlora_desc d_full;
+    VKS_TRY(vks__struct_in(fn, "desc", VKS_STRUCT_RANDLORA_DESC, d, &d_full));
+    d = &d_full;
     lr_mat mx, my, mw = {0};
     VKS_TRY(vks__lr_rows_view(ctx, d->x, 4, fn, "x", &mx));
-    VKS_TRY(vks__lr_check_dtype(ctx, mx.dtype, fn));
+    VKS_TRY(vks__lr_check_dtype(ctx, mx.dtype, fn, "x"));
     const vks_dtype dt = mx.dtype;
     VKS_TRY(vks__lr_rows_view(ctx, d->y, 4, fn, "y", &my));
     VKS_TRY(vks__lr_same_dtype(&my, dt, fn, "y"));

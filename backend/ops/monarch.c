@@ -231,10 +231,9 @@ static vks_status forward_record(vks_context *ctx, const mon_problem *pr, vks_mo
 
 static vks_status forward(vks_context *ctx, const vks_monarch_desc *desc, const char *fn, fwd_kind kind) {
     if (!ctx) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: ctx is NULL", fn);
-    if (!desc) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: desc is NULL", fn);
-    if (desc->struct_size != sizeof(vks_monarch_desc))
-        return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: desc->struct_size = %zu, expected %zu", fn,
-                          desc->struct_size, sizeof(vks_monarch_desc));
+    vks_monarch_desc desc_full;
+    VKS_TRY(vks__struct_in(fn, "desc", VKS_STRUCT_MONARCH_DESC, desc, &desc_full));
+    desc = &desc_full;
     vks__lock(ctx);
     mon_problem pr;
     vks_status st = forward_validate(ctx, desc, fn, kind, &pr);

@@ -30,13 +30,6 @@ static vks_status colsum_record(vks_context *ctx, vks_dtype dt, VkDeviceAddress 
     return VKS_OK;
 }
 
-static vks_status check_desc(const void *desc, size_t got, size_t want, const char *fn) {
-    if (!desc) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: desc is NULL", fn);
-    if (got != want)
-        return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: desc->struct_size = %zu, expected %zu", fn, got, want);
-    return VKS_OK;
-}
-
 /* ---- block-diagonal linear ---------------------------------------------------------------------- */
 
 typedef struct bd_problem {
@@ -77,7 +70,9 @@ static vks_status bd_validate(vks_context *ctx, const vks_tensor *x, const vks_t
 vks_status vks_blockdiag_linear(vks_context *ctx, const vks_blockdiag_desc *d) {
     static const char fn[] = "vks_blockdiag_linear";
     if (!ctx) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: ctx is NULL", fn);
-    VKS_TRY(check_desc(d, d ? d->struct_size : 0, sizeof(vks_blockdiag_desc), fn));
+    vks_blockdiag_desc d_full;
+    VKS_TRY(vks__struct_in(fn, "desc", VKS_STRUCT_BLOCKDIAG_DESC, d, &d_full));
+    d = &d_full;
     if ((unsigned)d->activation > VKS_ACT_GELU_ERF)
         return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: activation = %d is not a vks_activation", fn,
                           (int)d->activation);
@@ -108,7 +103,9 @@ vks_status vks_blockdiag_linear(vks_context *ctx, const vks_blockdiag_desc *d) {
 vks_status vks_blockdiag_backward(vks_context *ctx, const vks_blockdiag_backward_desc *d) {
     static const char fn[] = "vks_blockdiag_backward";
     if (!ctx) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: ctx is NULL", fn);
-    VKS_TRY(check_desc(d, d ? d->struct_size : 0, sizeof(vks_blockdiag_backward_desc), fn));
+    vks_blockdiag_backward_desc d_full;
+    VKS_TRY(vks__struct_in(fn, "desc", VKS_STRUCT_BLOCKDIAG_BACKWARD_DESC, d, &d_full));
+    d = &d_full;
     if (!d->dx && !d->dw && !d->dbias)
         return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: dx, dw and dbias are all NULL; nothing to compute", fn);
     vks__lock(ctx);
@@ -167,7 +164,9 @@ static int64_t align_elems(int64_t n) { return (n + 63) & ~(int64_t)63; }
 vks_status vks_monarch_backward(vks_context *ctx, const vks_monarch_backward_desc *d) {
     static const char fn[] = "vks_monarch_backward";
     if (!ctx) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: ctx is NULL", fn);
-    VKS_TRY(check_desc(d, d ? d->struct_size : 0, sizeof(vks_monarch_backward_desc), fn));
+    vks_monarch_backward_desc d_full;
+    VKS_TRY(vks__struct_in(fn, "desc", VKS_STRUCT_MONARCH_BACKWARD_DESC, d, &d_full));
+    d = &d_full;
     if (!d->dx && !d->dw1 && !d->dw2 && !d->dbias)
         return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: dx, dw1, dw2 and dbias are all NULL; nothing to compute", fn);
     if (d->padded != 0 && d->padded != 1)

@@ -61,13 +61,10 @@ static int64_t block_rank(int64_t lam, int64_t i, int64_t q, int64_t l, int64_t 
 vks_status vks_monarch_project(vks_context *ctx, const vks_monarch_project_desc *d, vks_monarch_project_result *res) {
     static const char fn[] = "vks_monarch_project";
     if (!ctx) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: ctx is NULL", fn);
-    if (!d) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: desc is NULL", fn);
-    if (d->struct_size != sizeof(vks_monarch_project_desc))
-        return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: desc->struct_size = %zu, expected %zu", fn, d->struct_size,
-                          sizeof(vks_monarch_project_desc));
-    if (res && res->struct_size != sizeof(vks_monarch_project_result))
-        return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: result->struct_size = %zu, expected %zu", fn,
-                          res->struct_size, sizeof(vks_monarch_project_result));
+    vks_monarch_project_desc d_full;
+    VKS_TRY(vks__struct_in(fn, "desc", VKS_STRUCT_MONARCH_PROJECT_DESC, d, &d_full));
+    d = &d_full;
+    if (res) VKS_TRY(vks__struct_check(fn, "result", VKS_STRUCT_MONARCH_PROJECT_RESULT, res));
     if (d->padded != 0 && d->padded != 1)
         return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: padded = %d, expected 0 or 1", fn, (int)d->padded);
     if (d->max_iterations < 0 || d->max_iterations > 100000)
@@ -180,7 +177,7 @@ vks_status vks_monarch_project(vks_context *ctx, const vks_monarch_project_desc 
     }
     float *host = NULL;
     if (st == VKS_OK) {
-        host = malloc((size_t)blocks * 16);
+        host = vks__malloc((size_t)blocks * 16);
         st = host ? vks__buffer_read_locked(results, 0, host, (uint64_t)blocks * 16)
                   : vks__error(VKS_ERROR_OUT_OF_HOST_MEMORY, "%s: out of host memory", fn);
     }
@@ -197,14 +194,16 @@ vks_status vks_monarch_project(vks_context *ctx, const vks_monarch_project_desc 
         if (!isfinite(rel))
             st = vks__error(VKS_ERROR_NON_FINITE, "%s: m holds NaN or Inf (the approximation error is not finite)", fn);
         else if (res) {
-            res->relative_error = rel;
-            res->iterations = iters;
-            res->unconverged = unconverged;
-            res->max_rank = (int32_t)rmax;
-            res->blocks = blocks;
+            const vks_monarch_project_result out = {.struct_size = sizeof out,
+                                                    .relative_error = rel,
+                                                    .iterations = iters,
+                                                    .unconverged = unconverged,
+                                                    .max_rank = (int32_t)rmax,
+                                                    .blocks = blocks};
+            st = vks__struct_out(fn, "result", VKS_STRUCT_MONARCH_PROJECT_RESULT, res, &out);
         }
     }
-    free(host);
+    vks__free(host);
     if (results) {
         if (st != VKS_OK) vks__flush_locked(ctx); /* recorded work may still use it */
         vks__buffer_destroy_locked(results);

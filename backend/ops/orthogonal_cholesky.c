@@ -98,7 +98,7 @@ vks_status vks__orth_cholesky_record(vks_context *ctx, orth_mat a, orth_mat l, V
 
 /* Reads the per-matrix status words and turns the first failure into a status + message. */
 static vks_status cholesky_status(vks_context *ctx, VkDeviceAddress status, int64_t batch, const char *fn) {
-    int32_t *st = malloc(8 * (size_t)batch);
+    int32_t *st = vks__malloc(8 * (size_t)batch);
     if (!st) return vks__error(VKS_ERROR_OUT_OF_HOST_MEMORY, "%s: out of host memory", fn);
     vks_status r = vks__orth_ws_read(ctx, status, st, 8 * (uint64_t)batch);
     for (int64_t z = 0; r == VKS_OK && z < batch; ++z) {
@@ -113,17 +113,16 @@ static vks_status cholesky_status(vks_context *ctx, VkDeviceAddress status, int6
                            "l holds the factor's first %d columns and zeros after them",
                            fn, (long long)z, st[2 * z], st[2 * z]);
     }
-    free(st);
+    vks__free(st);
     return r;
 }
 
-vks_status vks_cholesky_ex(vks_context *ctx, const vks_tensor *a, const vks_tensor *l,
-                           const vks_cholesky_options *options) {
-    static const char fn[] = "vks_cholesky";
+/* vks_cholesky and vks_cholesky_ex: messages name `fn`, the function the caller called. */
+static vks_status cholesky_run(vks_context *ctx, const vks_tensor *a, const vks_tensor *l,
+                               const vks_cholesky_options *options, const char *fn) {
     if (!ctx) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: ctx is NULL", fn);
-    if (options && options->struct_size != sizeof(vks_cholesky_options))
-        return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: options->struct_size = %zu, expected %zu", fn,
-                          options->struct_size, sizeof(vks_cholesky_options));
+    vks_cholesky_options o;
+    VKS_TRY(vks__struct_in_or_defaults(fn, "options", VKS_STRUCT_CHOLESKY_OPTIONS, options, &o));
     vks__lock(ctx);
     orth_mat ma, ml;
     vks_status st = vks__orth_view(ctx, a, fn, "a", &ma);
@@ -146,7 +145,7 @@ vks_status vks_cholesky_ex(vks_context *ctx, const vks_tensor *a, const vks_tens
     if (st == VKS_OK && !in_place && vks__orth_overlap(a, l))
         st = vks__error(VKS_ERROR_INVALID_ARGUMENT,
                         "%s: l overlaps a in memory without being the same tensor; pass l == a for in-place use", fn);
-    const vks_tensor *info = options ? options->info : NULL;
+    const vks_tensor *info = o.info;
     if (st == VKS_OK && info) st = vks__orth_check_info(ctx, info, ma.batch, fn, "options->info");
     if (st == VKS_OK && info) {
         const vks_tensor *ts[] = {a, l};
@@ -172,8 +171,13 @@ vks_status vks_cholesky_ex(vks_context *ctx, const vks_tensor *a, const vks_tens
     return st;
 }
 
+vks_status vks_cholesky_ex(vks_context *ctx, const vks_tensor *a, const vks_tensor *l,
+                           const vks_cholesky_options *options) {
+    return cholesky_run(ctx, a, l, options, "vks_cholesky_ex");
+}
+
 vks_status vks_cholesky(vks_context *ctx, const vks_tensor *a, const vks_tensor *l) {
-    return vks_cholesky_ex(ctx, a, l, NULL);
+    return cholesky_run(ctx, a, l, NULL, "vks_cholesky");
 }
 
 /* ---- triangular solve ------------------------------------------------------------------------ */

@@ -104,11 +104,18 @@ vks_status vks__orth_cholqr2_record(vks_context *ctx, orth_mat x, orth_mat q, Vk
     return apply_pass(ctx, &w, w.x[0], q, ws);
 }
 
-/* Reads the statuses of the Choleskys 0..count-1; the first failure becomes the call's error. */
-static vks_status check_statuses(vks_context *ctx, const cq_work *w, int count, const char *fn) {
-    int32_t *st = malloc(8 * (size_t)w->batch * (size_t)count);
+/* Reads the statuses of the Choleskys 0..count-1; the first failure becomes the call's error,
+ * with what to do about it. */
+static vks_status check_statuses(vks_context *ctx, const cq_work *w, int count, const char *fn, vks_cholqr_mode mode) {
+    int32_t *st = vks__malloc(8 * (size_t)w->batch * (size_t)count);
     if (!st) return vks__error(VKS_ERROR_OUT_OF_HOST_MEMORY, "%s: out of host memory", fn);
     vks_status r = vks__orth_ws_read(ctx, w->status, st, 8 * (uint64_t)w->batch * (uint64_t)count);
+    const bool f32 = w->wdt == VKS_DTYPE_F32, f64_dev = vks__has_feature(ctx, VKS_FEATURE_FLOAT64);
+    const char *advice = mode == VKS_CHOLQR_2 ? "; try VKS_CHOLQR_SHIFTED_3 or AUTO"
+                         : f32 && f64_dev    ? "; set VKS_CHOLQR_F64_WORK (f64 working precision reaches kappa ~1e15)"
+                         : f32 ? "; this device has no shaderFloat64: pass the matrix in f64 on a device that has it, or "
+                                 "drop (or regularize) nearly dependent columns"
+                               : "; drop (or regularize) nearly dependent columns";
     for (int k = 0; r == VKS_OK && k < count; ++k)
         for (int64_t z = 0; r == VKS_OK && z < w->batch; ++z) {
             const int32_t *s = st + 2 * (k * w->batch + z);
@@ -117,11 +124,11 @@ static vks_status check_statuses(vks_context *ctx, const cq_work *w, int count, 
                 r = vks__error(VKS_ERROR_NON_FINITE, "%s: a (matrix %lld of the batch) holds NaN or Inf", fn, (long long)z);
             else
                 r = vks__error(VKS_ERROR_NOT_POSITIVE_DEFINITE,
-                               "%s: a (matrix %lld of the batch) is numerically rank-deficient: the Cholesky factor of "
-                               "pass %d failed at pivot %d%s",
-                               fn, (long long)z, k + 1, s[0], k == 0 ? " (try VKS_CHOLQR_SHIFTED_3 or AUTO)" : "");
+                               "%s: a (matrix %lld of the batch) is numerically rank-deficient in %s working precision: "
+                               "the Cholesky factor of pass %d failed at pivot %d%s",
+                               fn, (long long)z, f32 ? "f32" : "f64", k + 1, s[0], advice);
         }
-    free(st);
+    vks__free(st);
     return r;
 }
 
@@ -129,13 +136,8 @@ vks_status vks_cholqr(vks_context *ctx, const vks_tensor *a, const vks_tensor *q
                       const vks_cholqr_options *options) {
     static const char fn[] = "vks_cholqr";
     if (!ctx) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: ctx is NULL", fn);
-    vks_cholqr_options o = VKS_CHOLQR_OPTIONS_INIT;
-    if (options) {
-        if (options->struct_size != sizeof o)
-            return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: options->struct_size = %zu, expected %zu", fn,
-                              options->struct_size, sizeof o);
-        o = *options;
-    }
+    vks_cholqr_options o;
+    VKS_TRY(vks__struct_in_or_defaults(fn, "options", VKS_STRUCT_CHOLQR_OPTIONS, options, &o));
     if ((unsigned)o.mode > VKS_CHOLQR_SHIFTED_3)
         return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: options->mode = %d is not a vks_cholqr_mode", fn, (int)o.mode);
     if (o.flags & ~(uint32_t)VKS_CHOLQR_F64_WORK)
@@ -205,12 +207,12 @@ vks_status vks_cholqr(vks_context *ctx, const vks_tensor *a, const vks_tensor *q
     if (st == VKS_OK && wdt != ma.dtype) st = vks__orth_copy(ctx, ORTH_COPY, &ma, &aw);
     if (st == VKS_OK) st = vks__orth_copy(ctx, ORTH_IDENTITY, NULL, &w.eye);
     if (st == VKS_OK) st = vks__orth_ws_fill(ctx, w.status, 24 * (uint64_t)B, 0xFFFFFFFFu);
-    bool shifted = o.mode == VKS_CHOLQR_SHIFTED_3;
+    bool shifted = o.mode == VKS_CHOLQR_SHIFTED_3, escalate = false;
     if (st == VKS_OK && o.mode == VKS_CHOLQR_AUTO) {
         /* Try CholeskyQR2's first factor and look at it. */
         st = gram_and_cholesky(ctx, &w, aw, false, 0, 0, &ws);
-        int32_t *sts = st == VKS_OK ? malloc(8 * (size_t)B) : NULL;
-        void *ld = st == VKS_OK ? malloc((size_t)(B * n * n) * es) : NULL;
+        int32_t *sts = st == VKS_OK ? vks__malloc(8 * (size_t)B) : NULL;
+        void *ld = st == VKS_OK ? vks__malloc((size_t)(B * n * n) * es) : NULL;
         if (st == VKS_OK && (!sts || !ld)) st = vks__error(VKS_ERROR_OUT_OF_HOST_MEMORY, "%s: out of host memory", fn);
         if (st == VKS_OK) st = vks__orth_ws_read(ctx, w.status, sts, 8 * (uint64_t)B);
         if (st == VKS_OK) st = vks__orth_ws_read(ctx, w.l.address, ld, (uint64_t)(B * n * n) * es);
@@ -218,7 +220,7 @@ vks_status vks_cholqr(vks_context *ctx, const vks_tensor *a, const vks_tensor *q
         const double limit = 0.1 / sqrt(wdt == VKS_DTYPE_F64 ? 0x1p-53 : 0x1p-24);
         for (int64_t z = 0; st == VKS_OK && z < B; ++z) {
             if (sts[2 * z] >= 0) {
-                if (sts[2 * z + 1]) st = check_statuses(ctx, &w, 1, fn);
+                if (sts[2 * z + 1]) st = check_statuses(ctx, &w, 1, fn, o.mode);
                 shifted = true;
                 continue;
             }
@@ -230,18 +232,24 @@ vks_status vks_cholqr(vks_context *ctx, const vks_tensor *a, const vks_tensor *q
             }
             if (!(hi <= limit * lo)) shifted = true;
         }
-        free(sts), free(ld);
-        if (st == VKS_OK && !shifted) st = apply_pass(ctx, &w, aw, w.x[0], &ws);
-        if (st == VKS_OK && !shifted) st = gram_and_cholesky(ctx, &w, w.x[0], false, 1, 0, &ws);
-        if (st == VKS_OK && !shifted) st = apply_pass(ctx, &w, w.x[0], qlast, &ws);
-        if (st == VKS_OK && !shifted) st = check_statuses(ctx, &w, 2, fn);
+        vks__free(sts), vks__free(ld);
+        /* f32 beyond CholeskyQR2's reach: where the device has f64, factor in f64 (CholeskyQR2
+         * there reaches kappa ~1e8, shifted ~1e15) rather than shifted in f32, whose second
+         * pass fails from kappa ~3e4 (its shift, bounded with u = 2^-24, is large). Nothing
+         * has been written to q yet, so in-place calls restart safely. */
+        escalate = st == VKS_OK && shifted && wdt == VKS_DTYPE_F32 && vks__has_feature(ctx, VKS_FEATURE_FLOAT64);
+        if (escalate) shifted = false;
+        if (st == VKS_OK && !shifted && !escalate) st = apply_pass(ctx, &w, aw, w.x[0], &ws);
+        if (st == VKS_OK && !shifted && !escalate) st = gram_and_cholesky(ctx, &w, w.x[0], false, 1, 0, &ws);
+        if (st == VKS_OK && !shifted && !escalate) st = apply_pass(ctx, &w, w.x[0], qlast, &ws);
+        if (st == VKS_OK && !shifted && !escalate) st = check_statuses(ctx, &w, 2, fn, o.mode);
         if (shifted && st == VKS_OK) st = vks__orth_ws_fill(ctx, w.status, 24 * (uint64_t)B, 0xFFFFFFFFu);
     } else if (st == VKS_OK && !shifted) {
         st = gram_and_cholesky(ctx, &w, aw, false, 0, info, &ws);
         if (st == VKS_OK) st = apply_pass(ctx, &w, aw, w.x[0], &ws);
         if (st == VKS_OK) st = gram_and_cholesky(ctx, &w, w.x[0], false, 1, 0, &ws);
         if (st == VKS_OK) st = apply_pass(ctx, &w, w.x[0], qlast, &ws);
-        if (st == VKS_OK && !o.info) st = check_statuses(ctx, &w, 2, fn);
+        if (st == VKS_OK && !o.info) st = check_statuses(ctx, &w, 2, fn, o.mode);
     }
     if (st == VKS_OK && shifted) {
         const bool sync = o.mode == VKS_CHOLQR_AUTO || !o.info;
@@ -251,14 +259,21 @@ vks_status vks_cholqr(vks_context *ctx, const vks_tensor *a, const vks_tensor *q
         if (st == VKS_OK) st = apply_pass(ctx, &w, w.x[0], w.x[1], &ws);
         if (st == VKS_OK) st = gram_and_cholesky(ctx, &w, w.x[1], false, 2, 0, &ws);
         if (st == VKS_OK) st = apply_pass(ctx, &w, w.x[1], qlast, &ws);
-        if (st == VKS_OK && sync) st = check_statuses(ctx, &w, 3, fn);
+        if (st == VKS_OK && sync) st = check_statuses(ctx, &w, 3, fn, o.mode);
+    }
+    if (escalate) {
+        vks__op_end(ctx);
+        vks__unlock(ctx);
+        vks_cholqr_options o64 = o;
+        o64.flags |= VKS_CHOLQR_F64_WORK;
+        return vks_cholqr(ctx, a, q, r, &o64);
     }
     if (st == VKS_OK && wdt != ma.dtype) st = vks__orth_copy(ctx, ORTH_COPY, &aw, &mq);
     if (st == VKS_OK && r) st = vks__orth_copy(ctx, ORTH_COPY, &w.r[w.ri], &mr);
     if (st == VKS_OK && o.orth_error) { /* E = Q^T Q - I (lower), measured in the working precision */
         const orth_syrk_args sy = {.s = orth_t(qlast), .cout = w.g, .alpha = 1.0, .gamma = -1.0, .mirror = false};
         st = vks__orth_syrk(ctx, &sy);
-        void *e = st == VKS_OK ? malloc((size_t)(B * n * n) * es) : NULL;
+        void *e = st == VKS_OK ? vks__malloc((size_t)(B * n * n) * es) : NULL;
         if (st == VKS_OK && !e) st = vks__error(VKS_ERROR_OUT_OF_HOST_MEMORY, "%s: out of host memory", fn);
         if (st == VKS_OK) st = vks__orth_ws_read(ctx, w.g.address, e, (uint64_t)(B * n * n) * es);
         for (int64_t z = 0; st == VKS_OK && z < B; ++z) {
@@ -271,7 +286,7 @@ vks_status vks_cholqr(vks_context *ctx, const vks_tensor *a, const vks_tensor *q
                 }
             *o.orth_error = fmax(*o.orth_error, sqrt(s));
         }
-        free(e);
+        vks__free(e);
     }
     if (st == VKS_OK) st = vks__orth_ws_check(&ws, fn);
     vks__op_end(ctx);

@@ -110,21 +110,21 @@ static vks_status read_progress(vks_context *ctx, vks_dtype dt, int64_t batch, u
         return VKS_OK;
     }
     if (!*hnorms) { /* ||scaled a||_F per matrix, once */
-        *hnorms = calloc((size_t)batch, sizeof **hnorms);
+        *hnorms = vks__calloc((size_t)batch, sizeof **hnorms);
         if (!*hnorms) return vks__error(VKS_ERROR_OUT_OF_HOST_MEMORY, "vks_eigh: out of host memory");
-        void *raw = malloc((size_t)batch * es);
+        void *raw = vks__malloc((size_t)batch * es);
         if (!raw) return vks__error(VKS_ERROR_OUT_OF_HOST_MEMORY, "vks_eigh: out of host memory");
         vks_status st = vks__orth_ws_read(ctx, norms, raw, (uint64_t)batch * es);
         for (int64_t z = 0; z < batch; ++z)
             (*hnorms)[z] = es == 8 ? ((const double *)raw)[z] : (double)((const float *)raw)[z];
-        free(raw);
+        vks__free(raw);
         VKS_TRY(st);
     }
-    void *raw = malloc(count * es + 8);
+    void *raw = vks__malloc(count * es + 8);
     if (!raw) return vks__error(VKS_ERROR_OUT_OF_HOST_MEMORY, "vks_eigh: out of host memory");
     vks_status st = vks__orth_ws_read(ctx, offs, raw, (uint64_t)(count * es));
     for (size_t i = 0; i < count; ++i) hoffs[i] = es == 8 ? ((const double *)raw)[i] : (double)((const float *)raw)[i];
-    free(raw);
+    vks__free(raw);
     VKS_TRY(st);
     for (int64_t z = 0; z < batch; ++z) {
         double off = 0;
@@ -174,16 +174,19 @@ vks_status vks__orth_eigh_record(vks_context *ctx, vks_dtype dt, orth_mat a, VkD
     VKS_TRY(vks__orth_ws_fill(ctx, rot, 4 * (uint64_t)batch, 0));
     const bool adaptive = fixed_sweeps <= 0;
     const size_t offs_count = (size_t)batch * rounds * pairs;
-    int32_t *hflags = adaptive ? malloc(16 * (size_t)batch + 4 * (size_t)batch) : NULL;
-    double *hoffs = adaptive ? calloc(offs_count + 1, sizeof *hoffs) : NULL;
+    int32_t *hflags = adaptive ? vks__malloc(16 * (size_t)batch + 4 * (size_t)batch) : NULL;
+    double *hoffs = adaptive ? vks__calloc(offs_count + 1, sizeof *hoffs) : NULL;
     if (adaptive && (!hflags || !hoffs)) {
-        free(hflags), free(hoffs);
+        vks__free(hflags), vks__free(hoffs);
         return vks__error(VKS_ERROR_OUT_OF_HOST_MEMORY, "vks_eigh: out of host memory");
     }
     int32_t *hrot = hflags ? hflags + 4 * batch : NULL;
-    bool *unconverged = adaptive ? calloc((size_t)batch, sizeof *unconverged) : NULL;
-    vks_status st = adaptive && !unconverged ? vks__error(VKS_ERROR_OUT_OF_HOST_MEMORY, "vks_eigh: out of host memory")
-                                             : VKS_OK;
+    bool *unconverged = adaptive ? vks__calloc((size_t)batch, sizeof *unconverged) : NULL;
+    if (adaptive && !unconverged) { /* returned at once: a later status must not hide it */
+        vks__free(hflags), vks__free(hoffs);
+        return vks__error(VKS_ERROR_OUT_OF_HOST_MEMORY, "vks_eigh: out of host memory");
+    }
+    vks_status st = VKS_OK;
     double *hnorms = NULL;
     /* Reads the flags (and the sweep's off-diagonal norms); *done when every matrix converged. */
 #define READ_FLAGS(done)                                                                                     \
@@ -217,7 +220,7 @@ vks_status vks__orth_eigh_record(vks_context *ctx, vks_dtype dt, orth_mat a, VkD
         const uint32_t slabs = 2 * pairs, b = bs / 2;
         uint32_t perm[2 * 4096];
         if (slabs > VKS_COUNT_OF(perm)) {
-            free(hflags);
+            vks__free(hflags), vks__free(hoffs), vks__free(unconverged);
             return vks__error(VKS_ERROR_OUT_OF_RANGE, "vks_eigh: n = %lld needs %u slabs; at most %zu", (long long)n,
                               slabs, VKS_COUNT_OF(perm));
         }
@@ -286,7 +289,7 @@ vks_status vks__orth_eigh_record(vks_context *ctx, vks_dtype dt, orth_mat a, VkD
             if (!hflags[4 * z + 1] && unconverged[z] && rep->first_unconverged < 0) rep->first_unconverged = z;
         }
     }
-    free(hflags), free(hoffs), free(hnorms), free(unconverged);
+    vks__free(hflags), vks__free(hoffs), vks__free(hnorms), vks__free(unconverged);
     if (st != VKS_OK) return st;
     finish_push fp = {.wm = wm,
                       .vm = vm,
@@ -312,17 +315,12 @@ vks_status vks__orth_eigh_record(vks_context *ctx, vks_dtype dt, orth_mat a, VkD
                          &fspec, &fp, sizeof fp, (uint32_t)VKS_CEIL_DIV(N, 64), 1, (uint32_t)batch);
 }
 
-vks_status vks_eigh_ex(vks_context *ctx, const vks_tensor *a, const vks_tensor *w, const vks_tensor *v,
-                       const vks_eigh_options *options) {
-    static const char fn[] = "vks_eigh";
+/* vks_eigh and vks_eigh_ex: messages name `fn`, the function the caller called. */
+static vks_status eigh_run(vks_context *ctx, const vks_tensor *a, const vks_tensor *w, const vks_tensor *v,
+                           const vks_eigh_options *options, const char *fn) {
     if (!ctx) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: ctx is NULL", fn);
-    vks_eigh_options o = VKS_EIGH_OPTIONS_INIT;
-    if (options) {
-        if (options->struct_size != sizeof(vks_eigh_options))
-            return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: options->struct_size = %zu, expected %zu", fn,
-                              options->struct_size, sizeof(vks_eigh_options));
-        o = *options;
-    }
+    vks_eigh_options o;
+    VKS_TRY(vks__struct_in_or_defaults(fn, "options", VKS_STRUCT_EIGH_OPTIONS, options, &o));
     if (o.flags & ~(uint32_t)VKS_EIGH_INPUT_PRECISION)
         return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: options->flags = 0x%x has unknown bits", fn, o.flags);
     if (o.fixed_sweeps < 0 || o.max_sweeps < 0 || o.fixed_sweeps > 1000 || o.max_sweeps > 1000)
@@ -388,6 +386,11 @@ vks_status vks_eigh_ex(vks_context *ctx, const vks_tensor *a, const vks_tensor *
     return st;
 }
 
+vks_status vks_eigh_ex(vks_context *ctx, const vks_tensor *a, const vks_tensor *w, const vks_tensor *v,
+                       const vks_eigh_options *options) {
+    return eigh_run(ctx, a, w, v, options, "vks_eigh_ex");
+}
+
 vks_status vks_eigh(vks_context *ctx, const vks_tensor *a, const vks_tensor *w, const vks_tensor *v) {
-    return vks_eigh_ex(ctx, a, w, v, NULL);
+    return eigh_run(ctx, a, w, v, NULL, "vks_eigh");
 }

@@ -24,10 +24,18 @@
 
 #define NS_MAX_STEPS 100
 
-static const double polar_express[7][3] = {
-    {8.28721, -23.59589, 17.30039}, {4.10706, -2.94785, 0.54484}, {3.94869, -2.90890, 0.55182},
-    {3.31842, -2.48849, 0.51005},   {2.30065, -1.66890, 0.41881}, {1.89130, -1.26800, 0.37680},
-    {1.875, -1.25, 0.375}, /* repeated from here on, without the safety factor */
+/* Amsel et al. 2025, the paper's code: eight minimax quintics in full precision. The safety
+ * factor (a/1.01, b/1.01^3, c/1.01^5) applies to the first seven list entries; step t uses
+ * entry min(t, 7), so the eighth, unscaled, repeats from step 7 on. */
+static const double polar_express[8][3] = {
+    {8.28721201814563, -23.595886519098837, 17.300387312530933},
+    {4.107059111542203, -2.9478499167379106, 0.5448431082926601},
+    {3.9486908534822946, -2.908902115962949, 0.5518191394370137},
+    {3.3184196573706015, -2.488488024314874, 0.51004894012372},
+    {2.300652019954817, -1.6689039845747493, 0.4188073119525673},
+    {1.891301407787398, -1.2679958271945868, 0.37680408948524835},
+    {1.8750014808534479, -1.2500016453999487, 0.3750001645474248},
+    {1.875, -1.25, 0.375},
 };
 
 static int32_t default_steps(vks_ns_schedule s) {
@@ -59,9 +67,9 @@ vks_status vks_newton_schulz_coefficients(vks_ns_schedule schedule, int32_t step
         case VKS_NS_CUBIC: a = 1.5, b = -0.5, c = 0.0; break;
         case VKS_NS_QUINTIC: a = 15.0 / 8, b = -10.0 / 8, c = 3.0 / 8; break;
         default: {
-            const int k = t < 6 ? t : 6;
+            const int k = t < 7 ? t : 7;
             a = polar_express[k][0], b = polar_express[k][1], c = polar_express[k][2];
-            if (k < 6) a /= 1.01, b /= 1.01 * 1.01 * 1.01, c /= 1.01 * 1.01 * 1.01 * 1.01 * 1.01;
+            if (k < 7) a /= 1.01, b /= 1.01 * 1.01 * 1.01, c /= 1.01 * 1.01 * 1.01 * 1.01 * 1.01;
         }
         }
         abc[3 * t] = a, abc[3 * t + 1] = b, abc[3 * t + 2] = c;
@@ -101,8 +109,8 @@ typedef struct ns_call {
 } ns_call;
 
 static void call_free(ns_call *c) {
-    free(c->mats);
-    free(c->groups);
+    vks__free(c->mats);
+    vks__free(c->groups);
 }
 
 static vks_status check_storage_dtype(vks_context *ctx, vks_dtype dt, const char *fn) {
@@ -147,7 +155,7 @@ static vks_status collect(vks_context *ctx, uint32_t count, const vks_tensor *g,
     }
     VKS_TRY(check_storage_dtype(ctx, c->dt, fn));
     if (total > 1 << 20) return vks__error(VKS_ERROR_OUT_OF_RANGE, "%s: %lld matrices; at most 2^20 per call", fn, (long long)total);
-    c->mats = calloc((size_t)(total ? total : 1), sizeof *c->mats);
+    c->mats = vks__calloc((size_t)(total ? total : 1), sizeof *c->mats);
     if (!c->mats) return vks__error(VKS_ERROR_OUT_OF_HOST_MEMORY, "%s: out of host memory", fn);
     const size_t es = vks__dtype_bytes(c->dt);
     for (uint32_t i = 0; i < count; ++i) {
@@ -170,7 +178,7 @@ static vks_status collect(vks_context *ctx, uint32_t count, const vks_tensor *g,
 
 /* Groups the (non-empty) matrices by their wide shape; gram decides Gram-NS per group. */
 static vks_status make_groups(ns_call *c, vks_ns_gram gram) {
-    c->groups = calloc((size_t)(c->nmat ? c->nmat : 1), sizeof *c->groups);
+    c->groups = vks__calloc((size_t)(c->nmat ? c->nmat : 1), sizeof *c->groups);
     if (!c->groups) return vks__error(VKS_ERROR_OUT_OF_HOST_MEMORY, "%s: out of host memory", c->fn);
     for (int64_t i = 0; i < c->nmat; ++i) {
         ns_matrix *mt = &c->mats[i];
@@ -398,9 +406,9 @@ static vks_status ns_run(vks_context *ctx, ns_call *c, const ns_plan *pl) {
     const bool iterate = pl->steps > 0;
     const uint32_t nmat = (uint32_t)c->nmat, nparts = reduce_parts(ctx, c);
     /* Tables: in (g -> X0 or g for AuON), out (X -> out), and the iterate as a source (hybrid). */
-    ns_item *tin = calloc(nmat, sizeof *tin), *tout = calloc(nmat, sizeof *tout), *tx = calloc(nmat, sizeof *tx);
+    ns_item *tin = vks__calloc(nmat, sizeof *tin), *tout = vks__calloc(nmat, sizeof *tout), *tx = vks__calloc(nmat, sizeof *tx);
     if (!tin || !tout || !tx) {
-        free(tin), free(tout), free(tx);
+        vks__free(tin), vks__free(tout), vks__free(tx);
         return vks__error(VKS_ERROR_OUT_OF_HOST_MEMORY, "%s: out of host memory", fn);
     }
     uint64_t bytes = 3 * orth_round(nmat * sizeof(ns_item)) + orth_round(2ull * nmat * 8 * ses_acc) +
@@ -409,7 +417,7 @@ static vks_status ns_run(vks_context *ctx, ns_call *c, const ns_plan *pl) {
     orth_ws ws;
     vks_status st = vks__orth_ws_begin(ctx, bytes, &ws);
     if (st != VKS_OK) {
-        free(tin), free(tout), free(tx);
+        vks__free(tin), vks__free(tout), vks__free(tx);
         return st;
     }
     const VkDeviceAddress din = vks__orth_take(&ws, nmat * sizeof(ns_item)), dout = vks__orth_take(&ws, nmat * sizeof(ns_item));
@@ -483,7 +491,7 @@ static vks_status ns_run(vks_context *ctx, ns_call *c, const ns_plan *pl) {
     if (st == VKS_OK) st = vks__orth_ws_check(&ws, fn);
     vks__op_end(ctx);
     if (st == VKS_OK && !pl->status) { /* the NaN/Inf flags: synchronizes */
-        void *raw = malloc((size_t)nmat * 8 * ses_acc);
+        void *raw = vks__malloc((size_t)nmat * 8 * ses_acc);
         if (!raw) st = vks__error(VKS_ERROR_OUT_OF_HOST_MEMORY, "%s: out of host memory", fn);
         else st = vks__orth_ws_read(ctx, scalars, raw, (uint64_t)nmat * 8 * ses_acc);
         for (uint32_t i = 0; st == VKS_OK && i < nmat; ++i) {
@@ -492,9 +500,9 @@ static vks_status ns_run(vks_context *ctx, ns_call *c, const ns_plan *pl) {
                 st = vks__error(VKS_ERROR_NON_FINITE, "%s: matrix %u of the call holds NaN or Inf; its output was set to 0",
                                 fn, i);
         }
-        free(raw);
+        vks__free(raw);
     }
-    free(tin), free(tout), free(tx);
+    vks__free(tin), vks__free(tout), vks__free(tx);
     return st;
 }
 
@@ -514,17 +522,13 @@ static vks_status check_status_tensor(vks_context *ctx, const vks_tensor *status
     return VKS_OK;
 }
 
-vks_status vks_newton_schulz_grouped(vks_context *ctx, uint32_t count, const vks_tensor *g, const vks_tensor *out,
-                                     const vks_newton_schulz_options *options) {
-    ns_call c = {.fn = count == 1 && g && g->ndim <= 3 ? "vks_newton_schulz" : "vks_newton_schulz_grouped"};
+/* vks_newton_schulz(_grouped): messages name `fn`, the function the caller called. */
+static vks_status ns_grouped(vks_context *ctx, uint32_t count, const vks_tensor *g, const vks_tensor *out,
+                             const vks_newton_schulz_options *options, const char *fn) {
+    ns_call c = {.fn = fn};
     if (!ctx) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: ctx is NULL", c.fn);
-    vks_newton_schulz_options o = VKS_NEWTON_SCHULZ_OPTIONS_INIT;
-    if (options) {
-        if (options->struct_size != sizeof o)
-            return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: options->struct_size = %zu, expected %zu", c.fn,
-                              options->struct_size, sizeof o);
-        o = *options;
-    }
+    vks_newton_schulz_options o;
+    VKS_TRY(vks__struct_in_or_defaults(c.fn, "options", VKS_STRUCT_NEWTON_SCHULZ_OPTIONS, options, &o));
     if ((unsigned)o.schedule > VKS_NS_CUSTOM)
         return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: options->schedule = %d is not a vks_ns_schedule", c.fn,
                           (int)o.schedule);
@@ -581,20 +585,20 @@ vks_status vks_newton_schulz(vks_context *ctx, const vks_tensor *g, const vks_te
                              const vks_newton_schulz_options *options) {
     if (!g || !out)
         return vks__error(VKS_ERROR_INVALID_ARGUMENT, "vks_newton_schulz: %s is NULL", g ? "out" : "g");
-    return vks_newton_schulz_grouped(ctx, 1, g, out, options);
+    return ns_grouped(ctx, 1, g, out, options, "vks_newton_schulz");
 }
 
-vks_status vks_auon_grouped(vks_context *ctx, uint32_t count, const vks_tensor *g, const vks_tensor *out,
-                            const vks_auon_options *options) {
-    ns_call c = {.fn = count == 1 ? "vks_auon" : "vks_auon_grouped"};
+vks_status vks_newton_schulz_grouped(vks_context *ctx, uint32_t count, const vks_tensor *g, const vks_tensor *out,
+                                     const vks_newton_schulz_options *options) {
+    return ns_grouped(ctx, count, g, out, options, "vks_newton_schulz_grouped");
+}
+
+static vks_status auon_grouped(vks_context *ctx, uint32_t count, const vks_tensor *g, const vks_tensor *out,
+                               const vks_auon_options *options, const char *fn) {
+    ns_call c = {.fn = fn};
     if (!ctx) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: ctx is NULL", c.fn);
-    vks_auon_options o = VKS_AUON_OPTIONS_INIT;
-    if (options) {
-        if (options->struct_size != sizeof o)
-            return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: options->struct_size = %zu, expected %zu", c.fn,
-                              options->struct_size, sizeof o);
-        o = *options;
-    }
+    vks_auon_options o;
+    VKS_TRY(vks__struct_in_or_defaults(c.fn, "options", VKS_STRUCT_AUON_OPTIONS, options, &o));
     if ((unsigned)o.variant > VKS_AUON_PAPER)
         return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: options->variant = %d is not a vks_auon_variant", c.fn,
                           (int)o.variant);
@@ -630,7 +634,12 @@ vks_status vks_auon_grouped(vks_context *ctx, uint32_t count, const vks_tensor *
 
 vks_status vks_auon(vks_context *ctx, const vks_tensor *g, const vks_tensor *out, const vks_auon_options *options) {
     if (!g || !out) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "vks_auon: %s is NULL", g ? "out" : "g");
-    return vks_auon_grouped(ctx, 1, g, out, options);
+    return auon_grouped(ctx, 1, g, out, options, "vks_auon");
+}
+
+vks_status vks_auon_grouped(vks_context *ctx, uint32_t count, const vks_tensor *g, const vks_tensor *out,
+                            const vks_auon_options *options) {
+    return auon_grouped(ctx, count, g, out, options, "vks_auon_grouped");
 }
 
 /* ---- public SYRK ------------------------------------------------------------------------------------- */

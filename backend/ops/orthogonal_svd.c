@@ -135,13 +135,13 @@ vks_status vks_svd(vks_context *ctx, const vks_tensor *a, const vks_tensor *u, c
         st = vks__error(VKS_ERROR_NOT_CONVERGED, "%s: the eigensolver did not converge for matrix %lld in %d sweeps", fn,
                         (long long)rep.first_unconverged, rep.sweeps);
     if (st == VKS_OK) { /* U's CholeskyQR: cannot fail for an orthogonal-by-construction B, unless a is extreme */
-        int32_t *q = malloc(16 * (size_t)B);
+        int32_t *q = vks__malloc(16 * (size_t)B);
         st = q ? vks__orth_ws_read(ctx, qst, q, 16 * (uint64_t)B) : vks__error(VKS_ERROR_OUT_OF_HOST_MEMORY, "%s: out of host memory", fn);
         for (int64_t z = 0; st == VKS_OK && z < 2 * B; ++z)
             if (q[2 * z] >= 0)
                 st = vks__error(VKS_ERROR_NOT_CONVERGED, "%s: the left singular vectors of matrix %lld could not be "
                                                          "orthonormalized (pivot %d)", fn, (long long)(z % B), q[2 * z]);
-        free(q);
+        vks__free(q);
     }
     vks__unlock(ctx);
     return st;

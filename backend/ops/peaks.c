@@ -125,7 +125,7 @@ static vks_status measure_locked(vks_context *ctx, vks_device_peaks *out) {
 
 vks_status vks_measure_peaks(vks_context *ctx, vks_device_peaks *peaks) {
     if (!ctx) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "vks_measure_peaks: ctx is NULL");
-    if (!peaks) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "vks_measure_peaks: peaks is NULL");
+    VKS_TRY(vks__struct_check("vks_measure_peaks", "peaks", VKS_STRUCT_DEVICE_PEAKS, peaks));
     if (!vks__has_feature(ctx, VKS_FEATURE_TIMESTAMPS))
         return vks__error(VKS_ERROR_UNSUPPORTED, "vks_measure_peaks: device '%s' has no timestamp queries on its "
                                                  "compute queue",
@@ -134,11 +134,6 @@ vks_status vks_measure_peaks(vks_context *ctx, vks_device_peaks *peaks) {
     vks__lock(ctx);
     vks_status st = measure_locked(ctx, &p);
     vks__unlock(ctx);
-    if (st == VKS_OK) {
-        size_t sz = peaks->struct_size;
-        if (sz == 0 || sz > sizeof p) sz = sizeof p;
-        memcpy(peaks, &p, sz);
-        peaks->struct_size = sz;
-    }
+    if (st == VKS_OK) st = vks__struct_out("vks_measure_peaks", "peaks", VKS_STRUCT_DEVICE_PEAKS, peaks, &p);
     return st;
 }

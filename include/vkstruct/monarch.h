@@ -169,6 +169,8 @@ typedef struct vks_monarch_project_result {
     int64_t blocks;           /* block pairs (l_idx, i) projected */
 } vks_monarch_project_result;
 
+#define VKS_MONARCH_PROJECT_RESULT_INIT {.struct_size = sizeof(vks_monarch_project_result)}
+
 typedef vks_status vks_monarch_project_fn(vks_context *ctx, const vks_monarch_project_desc *desc,
                                           vks_monarch_project_result *result);
 /* The Frobenius-optimal Monarch approximation of a dense matrix, computed on the device.
@@ -181,7 +183,8 @@ typedef vks_status vks_monarch_project_fn(vks_context *ctx, const vks_monarch_pr
  * during external recording. NaN or Inf in m gives VKS_ERROR_NON_FINITE. */
 VKS_API vks_monarch_project_fn vks_monarch_project;
 
-/* Functions of this family, in ABI order (append only). */
+/* Functions of this family (membership only: the plugin table's order is
+ * VKS_PLUGIN_FUNCTIONS in plugin.h, where a new function is appended too). */
 #define VKS_MONARCH_FUNCTIONS(X)                                                           \
     X(vks_blockdiag_linear)                                                                \
     X(vks_blockdiag_backward)                                                              \

@@ -7,8 +7,11 @@
  *    vks_status_string() and vks_last_error(), which return strings.
  *  - Nothing aborts, exits or prints: a failure returns a status and leaves a message
  *    naming the argument, its value and what was expected in vks_last_error().
- *  - Handles are opaque. Structs that may grow start with `size_t struct_size`; set it
- *    to sizeof(the struct) (the *_INIT macros do) so older callers keep working.
+ *  - Handles are opaque. Structs that may grow start with `size_t struct_size`. Fill one
+ *    with vks_struct_init() (or, in C, its *_INIT macro, which holds the same defaults):
+ *    a zero-filled struct is NOT the defaults (zero means e.g. device_index 0, LoRA scale 0,
+ *    eig_floor 0) and its struct_size of 0 is refused. Every entry point applies one rule to
+ *    struct_size (see vks_struct_init below).
  *  - Tensors are described by value (vks_tensor): buffer + byte offset + dtype + shape +
  *    strides in elements, row-major unless the strides say otherwise.
  *  - Ops are recorded into the context's command stream and run at vks_synchronize()
@@ -139,6 +142,59 @@ typedef struct vks_device_info {
     double timestamp_period_ns;
 } vks_device_info;
 
+/* Output structs: the macros only set struct_size (designated initializers; C++ < 20 uses
+ * vks_struct_init). */
+#define VKS_DEVICE_INFO_INIT {.struct_size = sizeof(vks_device_info)}
+
+/* ---- struct defaults and the struct_size rule ------------------------------------ */
+
+/* One value per public struct with a leading struct_size. Values are ABI: append only. */
+typedef enum vks_struct_type {
+    VKS_STRUCT_CONTEXT_OPTIONS = 1,        /* vks_context_options */
+    VKS_STRUCT_TUNING = 2,                 /* vks_tuning */
+    VKS_STRUCT_GEMM_DESC = 3,              /* vks_gemm_desc */
+    VKS_STRUCT_VULKAN_DEVICE = 4,          /* vks_vulkan_device */
+    VKS_STRUCT_DEVICE_INFO = 5,            /* vks_device_info (output) */
+    VKS_STRUCT_CONTEXT_STATS = 6,          /* vks_context_stats (output) */
+    VKS_STRUCT_DEVICE_PEAKS = 7,           /* vks_device_peaks (output) */
+    VKS_STRUCT_BLOCKDIAG_DESC = 8,         /* vks_blockdiag_desc */
+    VKS_STRUCT_BLOCKDIAG_BACKWARD_DESC = 9, /* vks_blockdiag_backward_desc */
+    VKS_STRUCT_MONARCH_DESC = 10,          /* vks_monarch_desc */
+    VKS_STRUCT_MONARCH_BACKWARD_DESC = 11, /* vks_monarch_backward_desc */
+    VKS_STRUCT_MONARCH_PROJECT_DESC = 12,  /* vks_monarch_project_desc */
+    VKS_STRUCT_MONARCH_PROJECT_RESULT = 13, /* vks_monarch_project_result (output) */
+    VKS_STRUCT_LORA_DESC = 14,             /* vks_lora_desc */
+    VKS_STRUCT_LORA_ADAPTERS = 15,         /* vks_lora_adapters */
+    VKS_STRUCT_LORA_MULTI_DESC = 16,       /* vks_lora_multi_desc */
+    VKS_STRUCT_RANDLORA_DESC = 17,         /* vks_randlora_desc */
+    VKS_STRUCT_EIGH_OPTIONS = 18,          /* vks_eigh_options */
+    VKS_STRUCT_CHOLESKY_OPTIONS = 19,      /* vks_cholesky_options */
+    VKS_STRUCT_NEWTON_SCHULZ_OPTIONS = 20, /* vks_newton_schulz_options */
+    VKS_STRUCT_AUON_OPTIONS = 21,          /* vks_auon_options */
+    VKS_STRUCT_CHOLQR_OPTIONS = 22,        /* vks_cholqr_options */
+    VKS_STRUCT_KERNEL_DESC = 23,           /* vks_kernel_desc */
+    VKS_STRUCT_KRON_EIGH_DESC = 24,        /* vks_kron_eigh_desc */
+    VKS_STRUCT_KRON_SOLVE_DESC = 25,       /* vks_kron_solve_desc */
+    VKS_STRUCT_KRON_CHOLESKY_DESC = 26     /* vks_kron_cholesky_desc */
+} vks_struct_type;
+
+typedef vks_status vks_struct_init_fn(vks_struct_type type, void *s, size_t struct_size);
+/* Writes the library's defaults for `type` into the first struct_size bytes of s (the
+ * caller's sizeof; the bytes past the library's own size are left as they were) and sets
+ * s->struct_size to the number of bytes written, min(struct_size, the library's size).
+ * Output structs get zeros. Bindings use this instead of copying the _INIT macros.
+ *
+ * The struct_size rule, the same at every entry point:
+ *  - any struct_size from the struct's first released size up is accepted;
+ *  - input structs: the fields past the caller's struct_size take their defaults, and the
+ *    bytes past the library's size (a newer caller) are ignored;
+ *  - output structs are written up to min(struct_size, the library's size) bytes and no
+ *    further; their struct_size is set to that count;
+ *  - a struct_size below the first released size (0 from a zero-filled struct included)
+ *    is VKS_ERROR_INVALID_ARGUMENT naming the function, the argument, its struct_size and
+ *    the minimum. */
+VKS_API vks_struct_init_fn vks_struct_init;
+
 /* ---- errors --------------------------------------------------------------------------- */
 
 typedef const char *vks_status_string_fn(vks_status status);
@@ -207,6 +263,8 @@ typedef struct vks_vulkan_device {
     void (*(*get_instance_proc_addr)(void *instance, const char *name))(void);
 } vks_vulkan_device;
 
+#define VKS_VULKAN_DEVICE_INIT {sizeof(vks_vulkan_device), NULL, NULL, NULL, NULL, 0u, 0u, NULL}
+
 typedef struct vks_context_options {
     size_t struct_size;         /* sizeof(vks_context_options) */
     int32_t device_index;       /* >= 0: this device; -1: not set */
@@ -245,6 +303,8 @@ typedef struct vks_context_stats {
     uint64_t submits;
     uint64_t validation_messages; /* warnings and errors from the validation layer */
 } vks_context_stats;
+
+#define VKS_CONTEXT_STATS_INIT {.struct_size = sizeof(vks_context_stats)}
 
 typedef vks_status vks_context_get_stats_fn(const vks_context *ctx, vks_context_stats *stats);
 VKS_API vks_context_get_stats_fn vks_context_get_stats;
@@ -363,6 +423,20 @@ typedef vks_status vks_tensor_from_dlpack_fn(vks_context *ctx, const DLTensor *s
  * (*owned = NULL). Supported: float16/32/64, bfloat16, int32/64; lanes 1; ndim <= 4. */
 VKS_API vks_tensor_from_dlpack_fn vks_tensor_from_dlpack;
 
+typedef vks_status vks_tensor_to_dlpack_fn(const vks_tensor *t, DLManagedTensor **out);
+/* Exports t as a DLManagedTensor in the convention vks_tensor_from_dlpack imports in place:
+ * device {kDLVulkan, the device's vks_enumerate_devices index (0 for a host's device)},
+ * data = t->buffer (the vks_buffer*), byte_offset, dtype, shape and strides (elements) copied
+ * into the managed tensor, which owns that memory. Call its deleter exactly once when done.
+ * Lifetime: the export holds a reference on the buffer. vks_buffer_destroy while exports
+ * are alive only drops the creator's reference (a second call is INVALID_ARGUMENT): the
+ * buffer stays usable through the exports and is destroyed by the last deleter (after the
+ * work recorded on it). vks_context_destroy (and vks_shutdown) destroy every buffer anyway
+ * and detach the exports: their data is then dangling and must not be used, and their
+ * deleters only free the export's own memory. Deleters may run on any thread, but not after
+ * the library is dlclose()d. The installed dlpack.h (0.x) has no DLManagedTensorVersioned. */
+VKS_API vks_tensor_to_dlpack_fn vks_tensor_to_dlpack;
+
 /* ---- profiling ------------------------------------------------------------------------ */
 
 typedef struct vks_profile_entry {
@@ -432,16 +506,20 @@ typedef struct vks_device_peaks {
     double mma_gflops_f16; /* f16 x f16 + f32 on matrix units (cooperative matrices); 0: none */
 } vks_device_peaks;
 
+#define VKS_DEVICE_PEAKS_INIT {.struct_size = sizeof(vks_device_peaks)}
+
 typedef vks_status vks_measure_peaks_fn(vks_context *ctx, vks_device_peaks *peaks);
 /* Measures the device's copy bandwidth, FMA rates and (where vkstruct uses them) matrix-unit
- * rate with timestamp queries (~1 s). */
+ * rate with timestamp queries (~1 s). Public on purpose: these are the denominators of
+ * vks-bench's efficiency figures, and a host can size its own roofline with them. */
 VKS_API vks_measure_peaks_fn vks_measure_peaks;
 
 /* ---- the list of every public function, for the plugin table ----------------------- */
 
-/* In ABI order: append only. vks_probe, vks_get_proc_address and vks_shutdown have
- * fixed places of their own in the plugin table (plugin.h). */
+/* The core functions (membership only: the plugin table's order is VKS_PLUGIN_FUNCTIONS in
+ * plugin.h, where a new function is appended too). */
 #define VKS_CORE_FUNCTIONS(X)                                                            \
+    X(vks_probe)                                                                         \
     X(vks_status_string)                                                                 \
     X(vks_last_error)                                                                    \
     X(vks_enumerate_devices)                                                             \
@@ -464,11 +542,15 @@ VKS_API vks_measure_peaks_fn vks_measure_peaks;
     X(vks_buffer_fill)                                                                   \
     X(vks_dtype_size)                                                                    \
     X(vks_tensor_from_dlpack)                                                            \
+    X(vks_tensor_to_dlpack)                                                              \
     X(vks_profile_get)                                                                   \
     X(vks_profile_clear)                                                                 \
     X(vks_gemm)                                                                          \
     X(vks_gemm_ex)                                                                       \
-    X(vks_measure_peaks)
+    X(vks_measure_peaks)                                                                 \
+    X(vks_get_proc_address)                                                              \
+    X(vks_shutdown)                                                                      \
+    X(vks_struct_init)
 
 typedef void (*vks_proc)(void);
 typedef vks_proc vks_get_proc_address_fn(const char *name);
