@@ -3,8 +3,8 @@
 The cdef is not written by hand: the headers are run through the C preprocessor, only the
 declarations of vkstruct's own headers and dlpack.h are kept, and what cffi cannot parse
 (attributes, static inline helpers) is dropped. The C compiler then checks every declaration
-against the same headers when the module is compiled, so no struct layout or default is
-copied into Python.
+against the same headers when the module is compiled, so no struct layout is copied into
+Python; defaults come from the library at run time (vks_struct_init).
 
 usage: gen_ffi.py --cc CC --out FILE.c -I DIR [-I DIR ...]
 """
@@ -13,10 +13,6 @@ import re
 import subprocess
 
 import cffi
-
-# Until the library exports vks_struct_init (defaults at run time), the binding takes each
-# struct's defaults from its *_INIT macro, compiled here in C against the headers.
-INIT_HELPER = "static void vkspy_init_{name}({name} *p) {{ {name} t = {macro}; *p = t; }}\n"
 
 # DLPack 1.x versioned capsules (numpy >= 2, torch >= 2.4) carry DLManagedTensorVersioned,
 # which Debian's dlpack.h (0.6) predates. Its layout is fixed by the DLPack 1.0 standard.
@@ -87,20 +83,6 @@ def preprocessed_declarations(cc, includes):
     return strip_attributes(strip_inline_functions("\n".join(lines)))
 
 
-def init_macros(includes):
-    """(struct name, macro) for every *_INIT macro in the public headers."""
-    found = []
-    for d in includes:
-        for header in ("vkstruct.h", "monarch.h", "lowrank.h", "orthogonal.h", "kron.h"):
-            try:
-                text = open(f"{d}/vkstruct/{header}").read()
-            except OSError:
-                continue
-            for macro in re.findall(r"^#define (VKS_\w+)_INIT\b", text, re.M):
-                found.append(("vks_" + macro[4:].lower(), macro + "_INIT"))
-    return found
-
-
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--cc", required=True)
@@ -109,15 +91,12 @@ def main():
     opts = ap.parse_args()
 
     decls = preprocessed_declarations(opts.cc, opts.includes)
-    inits = init_macros(opts.includes)
-    helpers = "".join(INIT_HELPER.format(name=n, macro=m) for n, m in inits)
     ffi = cffi.FFI()
     ffi.cdef(decls)
     ffi.cdef(DLPACK_VERSIONED)
     # Validation-layer and library messages reach Python through this callback.
     ffi.cdef('extern "Python" void vkspy_on_message(void *, vks_message_source, vks_message_severity, const char *);')
-    ffi.cdef("".join(f"void vkspy_init_{n}({n} *p);\n" for n, _ in inits))
-    ffi.set_source("vkstruct._vkstruct", "#include <vkstruct/vkstruct.h>\n" + DLPACK_VERSIONED + helpers)
+    ffi.set_source("vkstruct._vkstruct", "#include <vkstruct/vkstruct.h>\n" + DLPACK_VERSIONED)
     ffi.emit_c_code(opts.out)
 
 

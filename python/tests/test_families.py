@@ -295,7 +295,7 @@ def test_kron_eigh_solve_predict(ctx, rng):
     ks = [oracles.rbf(g, g, 0.4) for g in grids]
     y = randn(rng, 54, dtype=np.float64)
     vecs, vals = vkstruct.kron.eigh(ks)
-    out = vkstruct.kron.solve(vecs, vals, y, noise=0.1)
+    out = vkstruct.kron.solve(vecs, vals, y, noise=0.1, eig_floor=0.0)  # no clamp: the dense solve
     dense = oracles.kron_all(ks) + 0.1 * np.eye(54)
     alpha = np.linalg.solve(dense, y)
     assert rel_err(out["alpha"].numpy(), alpha) < 1e-10
@@ -304,6 +304,11 @@ def test_kron_eigh_solve_predict(ctx, rng):
     assert abs(out["logdet"].numpy()[0] - logdet) < 1e-9
     mll = -0.5 * y @ alpha - 0.5 * logdet - 27 * np.log(2 * np.pi)
     assert abs(out["mll"].numpy()[0] - mll) < 1e-9
+    # by default (GPyTorch's way) K's eigenvalues are floored at 1e-7 before sigma^2 is added
+    lam, q = np.linalg.eigh(oracles.kron_all(ks))
+    floored = q @ ((q.T @ y) / (np.maximum(lam, 1e-7) + 0.1))
+    default = vkstruct.kron.solve(vecs, vals, y, noise=0.1, want=("alpha",))
+    assert rel_err(default["alpha"].numpy(), floored) < 1e-10
     pts = rng.uniform(0, 1, (5, 2)) * [1, 2]
     cross = [oracles.rbf(pts[:, i], grids[i], 0.4) for i in range(2)]
     mean = vkstruct.kron.predict(cross, out["alpha"])

@@ -84,15 +84,11 @@ def fail(cls, message):
 
 
 def new_struct(name, **fields):
-    """A `vks_<name>` with the library's defaults (vks_struct_init where the library has it,
-    else the header's _INIT macro compiled into the binding), then the given fields."""
+    """A `vks_<name>` filled with the library's defaults (vks_struct_init with the
+    VKS_STRUCT_<NAME> the header defines), then the given fields."""
     ctype = "vks_" + name
     p = ffi.new(ctype + " *")
-    init_name = "VKS_STRUCT_" + name.upper()
-    if hasattr(lib, "vks_struct_init") and hasattr(lib, init_name):
-        check(lib.vks_struct_init(getattr(lib, init_name), p, ffi.sizeof(ctype)))
-    else:
-        getattr(lib, "vkspy_init_" + ctype)(p)
+    check(lib.vks_struct_init(getattr(lib, "VKS_STRUCT_" + name.upper()), p, ffi.sizeof(ctype)))
     for k, v in fields.items():
         setattr(p, k, v)
     return p

@@ -3,7 +3,7 @@ numpy out; the N-sized work runs on the device through vkstruct.kron)."""
 import numpy as np
 
 from . import kron
-from ._core import asarray, default_context
+from ._core import asarray, default_context, new_struct
 
 
 class KroneckerGP:
@@ -25,13 +25,16 @@ class KroneckerGP:
     """
 
     def __init__(self, kernel="rbf", lengthscale=1.0, outputscale=1.0, noise=0.1, ard=True, dtype=np.float64,
-                 factor_eigh="device", ctx=None):
+                 factor_eigh="device", eig_floor=None, ctx=None):
         if factor_eigh not in ("device", "host"):
             raise ValueError(f"KroneckerGP: factor_eigh {factor_eigh!r} is not 'device' or 'host'")
         self.kernel, self.dtype, self.factor_eigh, self.ard = kernel, np.dtype(dtype), factor_eigh, ard
         self.lengthscale, self.outputscale, self.noise = lengthscale, float(outputscale), float(noise)
         self.ctx = ctx or default_context()
         self._eig_cache = {}
+        # K's eigenvalues are floored here before the noise is added (GPyTorch's way); None:
+        # the library's default (vks_kron_solve_desc.eig_floor), 0: no floor
+        self.eig_floor = float(new_struct("kron_solve_desc").eig_floor if eig_floor is None else eig_floor)
 
     # -- the pieces ---------------------------------------------------------------------------
     def _lengthscales(self, d):
@@ -75,7 +78,7 @@ class KroneckerGP:
         """log p(y) = -y^T alpha / 2 - log|K + noise I| / 2 - N log(2 pi) / 2 at the current
         hyperparameters (computed on the device by vkstruct.kron.solve)."""
         vecs, vals = self._eig()
-        out = kron.solve(vecs, vals, self._y_dev, noise=self.noise, eig_floor=0.0, want=("mll",))
+        out = kron.solve(vecs, vals, self._y_dev, noise=self.noise, eig_floor=self.eig_floor, want=("mll",))
         return float(out["mll"].numpy()[0])
 
     # -- fitting ------------------------------------------------------------------------------
@@ -106,14 +109,14 @@ class KroneckerGP:
                 def at(log_ls):
                     ls = np.broadcast_to(np.exp(log_ls), (d_grid,))
                     lam, rot = self._rotated(tuple(float(v) for v in ls))
-                    s = np.exp(theta[d]) * lam + np.exp(theta[d + 1])
+                    s = np.maximum(np.exp(theta[d]) * lam, self.eig_floor) + np.exp(theta[d + 1])
                     value = 0.5 * np.sum(rot ** 2 / s) + 0.5 * np.sum(np.log(s)) + 0.5 * n * np.log(2 * np.pi)
                     return value / n, lam, rot, s
 
                 f, lam, rot, s = at(theta[:d])
                 grad = np.empty_like(theta)
                 w = 0.5 * (1 / s - rot ** 2 / s ** 2)  # d(-mll)/ds
-                grad[d] = np.sum(w * lam) * np.exp(theta[d]) / n
+                grad[d] = np.sum(w * lam * (np.exp(theta[d]) * lam > self.eig_floor)) * np.exp(theta[d]) / n
                 grad[d + 1] = np.sum(w) * np.exp(theta[d + 1]) / n
                 for i in range(d):
                     step = np.array(theta[:d])
@@ -132,7 +135,8 @@ class KroneckerGP:
 
     def _solve(self):
         vecs, vals = self._eig()
-        out = kron.solve(vecs, vals, self._y_dev, noise=self.noise, eig_floor=0.0, want=("alpha", "mll"))
+        out = kron.solve(vecs, vals, self._y_dev, noise=self.noise, eig_floor=self.eig_floor,
+                         want=("alpha", "mll"))
         self._alpha, self.mll_ = out["alpha"], float(out["mll"].numpy()[0])
 
     # -- prediction ---------------------------------------------------------------------------
