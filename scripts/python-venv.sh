@@ -8,7 +8,7 @@
 set -eu
 VENV=${1:-.venv}
 PEERS="peft==0.16.0 transformers==4.44.2 accelerate==0.34.2 huggingface_hub==0.25.2 tokenizers==0.19.1
-safetensors==0.4.5 regex tqdm filelock fsspec requests urllib3 idna certifi charset_normalizer
+safetensors==0.4.5 regex tqdm filelock fsspec requests urllib3 idna certifi charset_normalizer packaging psutil pyyaml
 linear_operator==0.5.2 jaxtyping==0.2.19 typeguard==2.13.3"
 
 if [ ! -x "$VENV/bin/python" ]; then
