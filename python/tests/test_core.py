@@ -196,3 +196,24 @@ def test_synchronize_and_default_context(ctx):
 def test_zeros_full(ctx):
     assert np.array_equal(vkstruct.zeros((3, 5)).numpy(), np.zeros((3, 5)))
     assert np.array_equal(vkstruct.full((2, 3), 7.5, np.float64).numpy(), np.full((2, 3), 7.5))
+
+
+def test_context_tuning(rng):
+    from vkstruct._ffi import lib
+
+    if not hasattr(lib, "vks_context_get_tuning"):
+        print("this library has no per-context tuning: Context(tuning=) must refuse")
+        with pytest.raises(vkstruct.UnsupportedError, match="per-context tuning"):
+            vkstruct.Context(tuning={"kernels": "VKS_KERNELS_GPU"})
+        return
+    with pytest.raises(vkstruct.InvalidArgumentError, match="no field 'bogus'"):
+        vkstruct.Context(tuning={"bogus": 1})
+    with vkstruct.Context(tuning={"kernels": "VKS_KERNELS_GPU"}) as c:
+        assert c.tuning["kernels"] == "VKS_KERNELS_GPU"
+        a, b = rng.standard_normal((19, 45)).astype(np.float32), rng.standard_normal((45, 23)).astype(np.float32)
+        assert rel_err(vkstruct.gemm(vkstruct.asarray(a, ctx=c), b).numpy(), a.astype(np.float64) @ b) < 2e-6
+
+
+def test_stats_as_dict(ctx):
+    s = ctx.stats()
+    assert isinstance(s, dict) and s["live_buffers"] >= 0 and "struct_size" not in s

@@ -94,6 +94,31 @@ def new_struct(name, **fields):
     return p
 
 
+def as_python(value, ctype):
+    """A struct as a dict (recursively), arrays as lists, enums by name."""
+    if ctype.kind == "struct":
+        return {n: as_python(getattr(value, n), f.type) for n, f in ctype.fields if n != "struct_size"}
+    if ctype.kind == "array":
+        return [as_python(v, ctype.item) for v in value]
+    if ctype.kind == "enum":
+        return ctype.elements.get(value, value)
+    return value
+
+
+def set_fields(struct, values, where):
+    """Sets struct fields from a dict (nested dicts for nested structs; enum values by name
+    or number), refusing unknown names."""
+    fields = dict(ffi.typeof(struct).fields if ffi.typeof(struct).kind == "struct"
+                  else ffi.typeof(struct).item.fields)
+    for k, v in dict(values).items():
+        if k == "struct_size" or k not in fields:
+            fail(InvalidArgumentError, f"{where}: no field {k!r} (fields: {', '.join(n for n in fields if n != 'struct_size')})")
+        if fields[k].type.kind == "struct" and isinstance(v, dict):
+            set_fields(getattr(struct, k), v, f"{where}.{k}")
+        else:
+            setattr(struct, k, v)
+
+
 # ---- dtypes -----------------------------------------------------------------------------
 
 _VKS_DTYPE = {
@@ -251,10 +276,7 @@ class Context:
             if not hasattr(lib, "vks_context_get_tuning"):
                 fail(UnsupportedError, "vkstruct.Context: this build of the library has no per-context tuning")
             t = new_struct("tuning")
-            for k, v in dict(tuning).items():
-                if k == "struct_size" or not hasattr(t, k):
-                    fail(InvalidArgumentError, f"vkstruct.Context: tuning has no field {k!r}")
-                setattr(t, k, v)
+            set_fields(t, tuning, "vkstruct.Context: tuning")
             keep.append(t)
             opts.tuning = t
         out = ffi.new("vks_context **")
@@ -283,13 +305,13 @@ class Context:
         t = ffi.new("vks_tuning *")
         t.struct_size = ffi.sizeof("vks_tuning")
         check(lib.vks_context_get_tuning(self.ptr, t))
-        return {n: getattr(t, n) for n, _ in ffi.typeof("vks_tuning").fields if n != "struct_size"}
+        return as_python(t[0], ffi.typeof("vks_tuning"))
 
     def stats(self):
         s = ffi.new("vks_context_stats *")
         s.struct_size = ffi.sizeof("vks_context_stats")
         check(lib.vks_context_get_stats(self.ptr, s))
-        return {n: getattr(s, n) for n, _ in ffi.typeof("vks_context_stats").fields if n != "struct_size"}
+        return as_python(s[0], ffi.typeof("vks_context_stats"))
 
     def synchronize(self):
         """Runs everything recorded on this context and waits for it (GIL released)."""
