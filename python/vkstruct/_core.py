@@ -374,9 +374,12 @@ class _Buffer:
         ctx._buffers.add(self)
 
     def __del__(self):
-        if self.ptr is not None and self.ctx._ptr is not None:
-            lib.vks_buffer_destroy(self.ptr)
-            self.ptr = None
+        try:
+            if self.ptr is not None and self.ctx._ptr is not None:
+                lib.vks_buffer_destroy(self.ptr)
+                self.ptr = None
+        except Exception:  # pragma: no cover - interpreter shutdown
+            pass
 
 
 class Array:
