@@ -1,23 +1,34 @@
 /*
- * Contexts: one device + one compute queue. Creation reads options and environment,
- * picks or adopts a device, and brings up memory, pipelines and the command stream;
- * destruction tears down exactly what the context created.
+ * Contexts: one device + one compute queue. Creation reads options and environment (the
+ * kernel choices through tuning.c, once), picks or adopts a device, and brings up memory,
+ * pipelines and the command stream; destruction tears down exactly what the context created.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "internal.h"
 
-void vks__lock(vks_context *ctx) { pthread_mutex_lock(&ctx->lock); }
-void vks__unlock(vks_context *ctx) { pthread_mutex_unlock(&ctx->lock); }
+/* Every call counts itself in before it waits for the lock and out after it let go, so
+ * vks_context_destroy can wait for the calls in flight on other threads (see there). */
+void vks__lock(vks_context *ctx) {
+    atomic_fetch_add_explicit(&ctx->calls_in_flight, 1, memory_order_acq_rel);
+    pthread_mutex_lock(&ctx->lock);
+}
+
+void vks__unlock(vks_context *ctx) {
+    pthread_mutex_unlock(&ctx->lock);
+    atomic_fetch_sub_explicit(&ctx->calls_in_flight, 1, memory_order_acq_rel); /* the call's last touch of ctx */
+}
 
 bool vks__has_feature(const vks_context *ctx, uint32_t features) {
     return (ctx->enabled_features & features) == features;
 }
 
 bool vks__cpu_kernels(const vks_context *ctx) {
-    return ctx->probe.info.type == VKS_DEVICE_CPU && !ctx->gpu_kernels;
+    if (ctx->tuning.kernels != VKS_KERNELS_AUTO) return ctx->tuning.kernels == VKS_KERNELS_CPU;
+    return ctx->probe.info.type == VKS_DEVICE_CPU;
 }
 
 bool vks__tensor_cores(const vks_context *ctx) {
@@ -209,11 +220,15 @@ vks_status vks_context_create(const vks_context_options *opts, vks_context **out
     ctx->message_user = o.message_user;
     ctx->profiling = (o.flags & VKS_CONTEXT_PROFILING) != 0;
     ctx->print_profile = print_profile;
-    ctx->gpu_kernels = (o.flags & VKS_CONTEXT_GPU_KERNELS) != 0;
     ctx->pipeline_stats = env_flag("VKS_PIPELINE_STATS");
 
-    vks_status st = o.vulkan ? adopt_host_device(ctx, o.vulkan)
-                             : create_own_device(ctx, &o, (o.flags & VKS_CONTEXT_VALIDATION) != 0);
+    vks_status st = vks__tuning_settle(ctx, o.tuning, o.flags, &ctx->tuning);
+    if (st != VKS_OK) {
+        pthread_mutex_destroy(&ctx->lock);
+        vks__free(ctx);
+        return st;
+    }
+    st = o.vulkan ? adopt_host_device(ctx, o.vulkan) : create_own_device(ctx, &o, (o.flags & VKS_CONTEXT_VALIDATION) != 0);
     if (st == VKS_OK) {
         volkLoadDeviceTable(&ctx->vk, ctx->device);
         if (!o.vulkan) ctx->vk.vkGetDeviceQueue(ctx->device, ctx->queue_family, 0, &ctx->queue);
@@ -261,6 +276,13 @@ vks_status vks__context_destroy(vks_context *ctx) {
 
 vks_status vks_context_destroy(vks_context *ctx) {
     if (!ctx) return VKS_OK;
+    /* Calls on other threads that are inside the context (or waiting for its lock) finish
+     * first: tearing down under them was a use-after-free. A call that starts after the
+     * context is gone is the caller's use-after-free, as with any freed object. */
+    while (atomic_load_explicit(&ctx->calls_in_flight, memory_order_acquire) > 0) {
+        const struct timespec pause = {0, 200000}; /* 0.2 ms */
+        nanosleep(&pause, NULL);
+    }
     return vks__context_destroy(ctx);
 }
 

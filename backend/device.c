@@ -242,7 +242,7 @@ vks_status vks__create_instance(bool validation, vks_context *ctx, VkInstance *o
     VkExtensionProperties *exts = vks__calloc(next ? next : 1, sizeof *exts);
     if (!exts) return vks__error(VKS_ERROR_OUT_OF_HOST_MEMORY, "out of host memory listing the instance extensions");
     vkEnumerateInstanceExtensionProperties(NULL, &next, exts);
-    const char *enabled[4];
+    const char *enabled[5];
     uint32_t nenabled = 0;
     VkInstanceCreateFlags flags = 0;
     *debug_utils = false;
@@ -272,9 +272,19 @@ vks_status vks__create_instance(bool validation, vks_context *ctx, VkInstance *o
                        VK_DEBUG_UTILS_MESSAGE_TYPE_PERFORMANCE_BIT_EXT,
         .pfnUserCallback = vks__debug_callback,
         .pUserData = ctx};
+    /* VKS_VALIDATION_SYNC=1 adds the layer's synchronization validation (hazards between
+     * the commands we record: a missing or too-weak barrier), off by default for its cost. */
+    const char *sync_env = getenv("VKS_VALIDATION_SYNC");
+    const bool sync = validation && sync_env && *sync_env && strcmp(sync_env, "0") != 0;
+    const VkValidationFeatureEnableEXT sync_feature = VK_VALIDATION_FEATURE_ENABLE_SYNCHRONIZATION_VALIDATION_EXT;
+    VkValidationFeaturesEXT features = {.sType = VK_STRUCTURE_TYPE_VALIDATION_FEATURES_EXT,
+                                        .pNext = (*debug_utils && validation) ? &dbg : NULL,
+                                        .enabledValidationFeatureCount = 1,
+                                        .pEnabledValidationFeatures = &sync_feature};
+    if (sync) enabled[nenabled++] = VK_EXT_VALIDATION_FEATURES_EXTENSION_NAME; /* the layer provides it */
     const char *layer = VKS_VALIDATION_LAYER;
     VkInstanceCreateInfo ci = {.sType = VK_STRUCTURE_TYPE_INSTANCE_CREATE_INFO,
-                               .pNext = (*debug_utils && validation) ? &dbg : NULL,
+                               .pNext = sync ? (const void *)&features : (*debug_utils && validation) ? (const void *)&dbg : NULL,
                                .flags = flags,
                                .pApplicationInfo = &app,
                                .enabledLayerCount = validation ? 1 : 0,

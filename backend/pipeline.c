@@ -308,7 +308,9 @@ vks_status vks__pipeline_get(vks_context *ctx, vks_shader_id shader, const vks_s
     if (ctx->pipeline_count == ctx->pipeline_capacity) {
         size_t cap = ctx->pipeline_capacity ? ctx->pipeline_capacity * 2 : 32;
         vks_pipeline_entry *p = vks__realloc(ctx->pipelines, cap * sizeof *p);
-        if (!p) return vks__error(VKS_ERROR_OUT_OF_HOST_MEMORY, "pipelines: out of host memory");
+        if (!p)
+            return vks__error(VKS_ERROR_OUT_OF_HOST_MEMORY, "vks_%s: out of host memory for its pipeline table",
+                              ctx->current_op.name);
         ctx->pipelines = p;
         ctx->pipeline_capacity = cap;
     }

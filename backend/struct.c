@@ -17,6 +17,7 @@
 /* X(enum, C type, _INIT macro, last field of the first release, is an output) */
 #define VKS_STRUCT_KINDS(X)                                                                                  \
     X(VKS_STRUCT_CONTEXT_OPTIONS, vks_context_options, VKS_CONTEXT_OPTIONS_INIT, message_user, false)      \
+    X(VKS_STRUCT_TUNING, vks_tuning, VKS_TUNING_INIT, lowrank_splitk_tile, false)                          \
     X(VKS_STRUCT_GEMM_DESC, vks_gemm_desc, VKS_GEMM_DESC_INIT, activation, false)                           \
     X(VKS_STRUCT_VULKAN_DEVICE, vks_vulkan_device, VKS_VULKAN_DEVICE_INIT, get_instance_proc_addr, false)   \
     X(VKS_STRUCT_DEVICE_INFO, vks_device_info, VKS_DEVICE_INFO_INIT, timestamp_period_ns, true)             \
@@ -65,9 +66,6 @@ static const struct_kind g_kinds[] = {
 #define VKS_KIND_(e, type, init, last, out) [e] = {#type, sizeof(type), VKS_SIZE_THROUGH(type, last), &defaults_##e, out},
     VKS_STRUCT_KINDS(VKS_KIND_)
 #undef VKS_KIND_
-    /* VKS_STRUCT_TUNING is reserved for vks_tuning (per-context tuning); until its struct
-     * is merged it has no entry and vks_struct_init answers VKS_ERROR_UNSUPPORTED. Wiring
-     * it is one line in VKS_STRUCT_KINDS: X(VKS_STRUCT_TUNING, vks_tuning, VKS_TUNING_INIT, <last field>, false). */
 };
 
 static const struct_kind *kind_of(vks_struct_type type) {
@@ -86,9 +84,6 @@ size_t vks__struct_size(vks_struct_type type) {
 }
 
 static vks_status unknown_type(const char *fn, vks_struct_type type) {
-    if (type == VKS_STRUCT_TUNING)
-        return vks__error(VKS_ERROR_UNSUPPORTED, "%s: type = VKS_STRUCT_TUNING (%d) is not available in this build", fn,
-                          (int)type);
     return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: type = %d is not a vks_struct_type this library knows", fn,
                       (int)type);
 }

@@ -4,6 +4,7 @@
  * size (guard bytes). */
 #include <string.h>
 
+#include "abi_struct_fields.h"
 #include "vks_test.h"
 
 #define GUARD 0xa5
@@ -14,6 +15,7 @@
  * so memcmp compares the fields and nothing else). */
 #define STRUCTS(X)                                                                                                   \
     X(VKS_STRUCT_CONTEXT_OPTIONS, vks_context_options, VKS_CONTEXT_OPTIONS_INIT, message_user)                     \
+    X(VKS_STRUCT_TUNING, vks_tuning, VKS_TUNING_INIT, lowrank_splitk_tile)                                          \
     X(VKS_STRUCT_GEMM_DESC, vks_gemm_desc, VKS_GEMM_DESC_INIT, activation)                                          \
     X(VKS_STRUCT_VULKAN_DEVICE, vks_vulkan_device, VKS_VULKAN_DEVICE_INIT, get_instance_proc_addr)                  \
     X(VKS_STRUCT_DEVICE_INFO, vks_device_info, VKS_DEVICE_INFO_INIT, timestamp_period_ns)                           \
@@ -65,7 +67,7 @@ static size_t struct_size_of(const void *s) {
 /* Every type is listed once and the enum values are the ABI's (append only). */
 static void test_abi_struct_types(void **state) {
     (void)state;
-    assert_int_equal(N_KINDS, 25); /* + VKS_STRUCT_TUNING */
+    assert_int_equal(N_KINDS, 26);
     assert_int_equal(VKS_STRUCT_CONTEXT_OPTIONS, 1);
     assert_int_equal(VKS_STRUCT_TUNING, 2);
     assert_int_equal(VKS_STRUCT_GEMM_DESC, 3);
@@ -141,8 +143,9 @@ static void test_abi_struct_init_sizes(void **state) {
     VKT_FAILS(vks_struct_init((vks_struct_type)0, buf, sizeof buf), VKS_ERROR_INVALID_ARGUMENT, "type = 0");
     VKT_FAILS(vks_struct_init((vks_struct_type)999, buf, sizeof buf), VKS_ERROR_INVALID_ARGUMENT, "type = 999");
     VKT_FAILS(vks_struct_init((vks_struct_type)-3, buf, sizeof buf), VKS_ERROR_INVALID_ARGUMENT, "type = -3");
-    /* Reserved for vks_tuning (helper `tuning`); this line changes when it is wired. */
-    VKT_FAILS(vks_struct_init(VKS_STRUCT_TUNING, buf, sizeof buf), VKS_ERROR_UNSUPPORTED, "VKS_STRUCT_TUNING");
+    /* vks_tuning's first release is larger than buf. */
+    VKT_FAILS(vks_struct_init(VKS_STRUCT_TUNING, buf, sizeof buf), VKS_ERROR_INVALID_ARGUMENT,
+              "vks_struct_init: struct_size = 64, expected at least");
 }
 
 /* Output structs at the entry points: sizes 1..7 (accepted before) and one below the first
@@ -276,13 +279,183 @@ static void test_abi_input_structs(void **state) {
     VKT_OK(vks_buffer_destroy(C));
 }
 
+/* Every entry point that takes a struct refuses a struct_size of 7 (accepted by some before)
+ * with a message naming itself, the argument and the size: the one rule is applied
+ * everywhere. The tensors beside option structs are valid, so only the struct can fail. */
+static void test_abi_every_entry_point(void **state) {
+    (void)state;
+    _Alignas(16) unsigned char raw[4096];
+    memset(raw, 0, sizeof raw);
+    const size_t seven = 7;
+    memcpy(raw, &seven, sizeof seven);
+    void *bad = raw;
+    vks_context *ctx = vkt->ctx;
+    vks_buffer *buf = vkt_poisoned(VKS_DTYPE_F32, 64);
+    vks_tensor sq = vks_tensor_2d(buf, VKS_DTYPE_F32, 4, 4), sq2 = sq, vec = vks_tensor_1d(buf, VKS_DTYPE_F32, 4);
+    sq2.byte_offset = 16 * sizeof(float);
+    vec.byte_offset = 32 * sizeof(float);
+    const vks_tensor gs[2] = {sq, sq}, outs[2] = {sq2, sq2};
+    vks_context *none = NULL;
+    uint32_t n = 0;
+#define REFUSED(call, needle) VKT_FAILS(call, VKS_ERROR_INVALID_ARGUMENT, needle ".struct_size = 7, expected at least")
+#define REFUSED_P(call, needle) VKT_FAILS(call, VKS_ERROR_INVALID_ARGUMENT, needle "->struct_size = 7, expected at least")
+    REFUSED_P(vks_context_create(bad, &none), "vks_context_create: options");
+    vks_context_options o = vkt_options();
+    o.vulkan = bad;
+    REFUSED_P(vks_context_create(&o, &none), "vks_context_create: options->vulkan");
+    assert_null(none);
+    REFUSED(vks_enumerate_devices(bad, 1, &n), "vks_enumerate_devices: infos[0]");
+    REFUSED_P(vks_context_get_device_info(ctx, bad), "vks_context_get_device_info: info");
+    REFUSED_P(vks_context_get_stats(ctx, bad), "vks_context_get_stats: stats");
+    REFUSED_P(vks_measure_peaks(ctx, bad), "vks_measure_peaks: peaks");
+    REFUSED_P(vks_gemm_ex(ctx, bad), "vks_gemm_ex: desc");
+    REFUSED_P(vks_blockdiag_linear(ctx, bad), "vks_blockdiag_linear: desc");
+    REFUSED_P(vks_blockdiag_backward(ctx, bad), "vks_blockdiag_backward: desc");
+    REFUSED_P(vks_monarch_forward(ctx, bad), "vks_monarch_forward: desc");
+    REFUSED_P(vks_monarch_linear(ctx, bad), "vks_monarch_linear: desc");
+    REFUSED_P(vks_monarch_backward(ctx, bad), "vks_monarch_backward: desc");
+    REFUSED_P(vks_monarch_project(ctx, bad, NULL), "vks_monarch_project: desc");
+    REFUSED_P(vks_lora_forward(ctx, bad), "vks_lora_forward: desc");
+    REFUSED_P(vks_lora_multi_forward(ctx, bad), "vks_lora_multi_forward: desc");
+    REFUSED_P(vks_lora_multi_shrink(ctx, bad, &sq), "vks_lora_multi_shrink: desc");
+    REFUSED_P(vks_lora_multi_expand(ctx, bad, &sq), "vks_lora_multi_expand: desc");
+    REFUSED_P(vks_randlora_forward(ctx, bad), "vks_randlora_forward: desc");
+    REFUSED_P(vks_eigh_ex(ctx, &sq, &vec, &sq2, bad), "vks_eigh_ex: options");
+    REFUSED_P(vks_cholesky_ex(ctx, &sq, &sq2, bad), "vks_cholesky_ex: options");
+    REFUSED_P(vks_newton_schulz(ctx, &sq, &sq2, bad), "vks_newton_schulz: options");
+    REFUSED_P(vks_newton_schulz_grouped(ctx, 2, gs, outs, bad), "vks_newton_schulz_grouped: options");
+    REFUSED_P(vks_auon(ctx, &sq, &sq2, bad), "vks_auon: options");
+    REFUSED_P(vks_auon_grouped(ctx, 2, gs, outs, bad), "vks_auon_grouped: options");
+    REFUSED_P(vks_cholqr(ctx, &sq, &sq2, NULL, bad), "vks_cholqr: options");
+    REFUSED_P(vks_kron_kernel_matrix(ctx, bad, &vec, &vec, &sq), "vks_kron_kernel_matrix: desc");
+    REFUSED_P(vks_kron_eigh(ctx, bad), "vks_kron_eigh: desc");
+    REFUSED_P(vks_kron_solve(ctx, bad), "vks_kron_solve: desc");
+    REFUSED_P(vks_kron_cholesky_solve(ctx, bad), "vks_kron_cholesky_solve: desc");
+#undef REFUSED
+#undef REFUSED_P
+    VKT_OK(vks_buffer_destroy(buf));
+}
+
+/* An older caller of an op whose struct grew: vks_kron_solve_desc gained `flags` after its
+ * first release. With the first released size, garbage where `flags` would be is never read
+ * (flags takes its default, 0); the same bytes inside a full-size struct are refused. The
+ * solve itself is checked: Q = I, lambda = (1, 2, 4), sigma^2 = 1, y = (2, 3, 5) gives
+ * alpha = y / (lambda + 1) = (1, 1, 1). */
+static void test_abi_older_desc_at_an_op(void **state) {
+    (void)state;
+    const double q[9] = {1, 0, 0, 0, 1, 0, 0, 0, 1}, lam[3] = {1, 2, 4}, y[3] = {2, 3, 5};
+    vks_buffer *Q = vkt_upload(VKS_DTYPE_F32, q, 9), *L = vkt_upload(VKS_DTYPE_F32, lam, 3);
+    vks_buffer *Y = vkt_upload(VKS_DTYPE_F32, y, 3), *A = vkt_poisoned(VKS_DTYPE_F32, 3);
+    vks_tensor tq = vks_tensor_2d(Q, VKS_DTYPE_F32, 3, 3), tl = vks_tensor_1d(L, VKS_DTYPE_F32, 3);
+    vks_tensor ty = vks_tensor_1d(Y, VKS_DTYPE_F32, 3), ta = vks_tensor_1d(A, VKS_DTYPE_F32, 3);
+    vks_kron_solve_desc d;
+    memset(&d, GUARD, sizeof d);
+    const size_t first = SIZE_THROUGH(vks_kron_solve_desc, mll);
+    assert_true(first < sizeof d); /* the struct did grow */
+    VKT_OK(vks_struct_init(VKS_STRUCT_KRON_SOLVE_DESC, &d, first));
+    d.d = 1, d.eigvecs[0] = &tq, d.eigvals[0] = &tl, d.noise = 1.0, d.y = &ty, d.alpha = &ta;
+    assert_int_equal(d.struct_size, first);
+    VKT_OK(vks_kron_solve(vkt->ctx, &d));
+    double *alpha = vkt_download(A, VKS_DTYPE_F32, 0, 3);
+    const double want[3] = {1, 1, 1};
+    vkt_assert_close(alpha, want, 3, 1e-6, "kron_solve from a first-release desc");
+    free(alpha);
+    d.struct_size = sizeof d; /* now the garbage is this caller's `flags` */
+    VKT_FAILS(vks_kron_solve(vkt->ctx, &d), VKS_ERROR_INVALID_ARGUMENT, "desc->flags = 0xa5a5a5a5");
+    VKT_OK(vks_buffer_destroy(Q));
+    VKT_OK(vks_buffer_destroy(L));
+    VKT_OK(vks_buffer_destroy(Y));
+    VKT_OK(vks_buffer_destroy(A));
+}
+
+/* The layouts of the public structs against tests/abi_structs_golden.txt: a field moved,
+ * inserted before another or retyped to another size fails here; an append fails until its
+ * lines are added (to the golden file and abi_struct_fields.h) on purpose. */
+static void test_abi_struct_layouts(void **state) {
+    (void)state;
+    typedef struct entry {
+        char text[160];
+    } entry;
+    static const char *const names[] = {
+#define NAME_(t) #t,
+        VKS_ABI_STRUCTS(NAME_)
+#undef NAME_
+    };
+    static const size_t sizes[] = {
+#define SIZE_(t) sizeof(t),
+        VKS_ABI_STRUCTS(SIZE_)
+#undef SIZE_
+    };
+    static const char *const fields[] = {
+#define FIELD_(t, f) #t "." #f,
+        VKS_ABI_STRUCT_FIELDS(FIELD_)
+#undef FIELD_
+    };
+    static const size_t offsets[] = {
+#define OFFSET_(t, f) offsetof(t, f),
+        VKS_ABI_STRUCT_FIELDS(OFFSET_)
+#undef OFFSET_
+    };
+    const size_t n_structs = sizeof names / sizeof names[0], n_fields = sizeof fields / sizeof fields[0];
+    entry *want = calloc(n_structs + n_fields, sizeof *want);
+    assert_non_null(want);
+    for (size_t i = 0; i < n_structs; ++i) snprintf(want[i].text, sizeof want[i].text, "%s sizeof %zu", names[i], sizes[i]);
+    for (size_t i = 0; i < n_fields; ++i)
+        snprintf(want[n_structs + i].text, sizeof want[i].text, "%s %zu", fields[i], offsets[i]);
+    char path[4096];
+    snprintf(path, sizeof path, "%s/tests/abi_structs_golden.txt", VKS_TEST_SOURCE_DIR);
+    FILE *f = fopen(path, "r");
+    if (!f) fail_msg("cannot open %s", path);
+    /* Compared as sets of lines (offsets place the fields), so that an update is "add these
+     * lines"; off LP64 only the names are compared. */
+    const bool lp64 = sizeof(void *) == 8 && sizeof(size_t) == 8;
+    const size_t n_want = n_structs + n_fields;
+    bool *seen = calloc(n_want, sizeof *seen);
+    assert_non_null(seen);
+    char line[256];
+    int mismatches = 0;
+    while (fgets(line, sizeof line, f)) {
+        if (line[0] == '#' || line[0] == '\n') continue;
+        line[strcspn(line, "\n")] = 0;
+        bool found = false;
+        for (size_t j = 0; j < n_want && !found; ++j) {
+            const size_t name_len = strcspn(want[j].text, " ");
+            found = lp64 ? strcmp(line, want[j].text) == 0
+                         : strncmp(line, want[j].text, name_len) == 0 && line[name_len] == ' ';
+            if (found) seen[j] = true;
+        }
+        if (!found) {
+            fprintf(stderr, "golden '%s' does not hold any more (moved, removed or retyped?)\n", line);
+            ++mismatches;
+        }
+    }
+    fclose(f);
+    for (size_t j = 0; j < n_want; ++j)
+        if (!seen[j]) {
+            fprintf(stderr, "'%s' is not in %s (add it if the field was appended on purpose)\n", want[j].text, path);
+            ++mismatches;
+        }
+    free(seen);
+    free(want);
+    assert_int_equal(mismatches, 0);
+    /* every struct with a vks_struct_type is frozen here too */
+    for (size_t k = 0; k < N_KINDS; ++k) {
+        bool listed = false;
+        for (size_t j = 0; j < n_structs; ++j) listed |= strcmp(names[j], kinds[k].name) == 0;
+        if (!listed) fail_msg("%s has a vks_struct_type but no layout in abi_struct_fields.h", kinds[k].name);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_abi_struct_types),
         cmocka_unit_test(test_abi_defaults_equal_macros),
         cmocka_unit_test(test_abi_struct_init_sizes),
+        cmocka_unit_test(test_abi_struct_layouts),
         VKT_TEST(test_abi_output_structs),
         VKT_TEST(test_abi_input_structs),
+        VKT_TEST(test_abi_every_entry_point),
+        VKT_TEST(test_abi_older_desc_at_an_op),
     };
     return VKT_RUN(tests);
 }

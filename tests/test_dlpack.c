@@ -1,6 +1,7 @@
 /* DLPack both ways: vks_tensor_to_dlpack's fields, export then import in place, every dtype,
  * the export's reference on the buffer (vks_buffer_destroy while exported, the last deleter
  * destroying it), deleters after the context is gone, and bad arguments. */
+#include <pthread.h>
 #include <string.h>
 
 #include "vks_test.h"
@@ -120,7 +121,9 @@ static void test_dlpack_outlives_destroy(void **state) {
     assert_int_equal(live_buffers(vkt->ctx), before); /* m2 still holds it */
     VKT_OK(vks_tensor_from_dlpack(vkt->ctx, &m2->dl_tensor, &back, &owned));
     check_gemm_with(&back, av, 4, 2);
+    int64_t stale_shape[2] = {2, 3}, stale_strides[2] = {4, 1}; /* the export's arrays go with it */
     DLTensor stale = m2->dl_tensor;
+    stale.shape = stale_shape, stale.strides = stale_strides;
     m2->deleter(m2);
     assert_int_equal(live_buffers(vkt->ctx), before - 1); /* gone with the last reference */
     VKT_FAILS(vks_tensor_from_dlpack(vkt->ctx, &stale, &back, &owned), VKS_ERROR_INVALID_ARGUMENT,
@@ -148,6 +151,54 @@ static void test_dlpack_after_context_destroy(void **state) {
     mb->deleter(mb);
     /* the test's own context is unaffected */
     assert_true(live_buffers(vkt->ctx) < 1000);
+}
+
+/* Exports made and deleted on several threads while the test thread records on the same
+ * context: the references balance, and the buffer then destroys at once. */
+typedef struct export_job {
+    const vks_tensor *t;
+    int rounds;
+    int failures;
+} export_job;
+
+static void *export_many(void *arg) {
+    export_job *job = arg;
+    for (int i = 0; i < job->rounds; ++i) {
+        DLManagedTensor *m = NULL;
+        if (vks_tensor_to_dlpack(job->t, &m) != VKS_OK || !m || m->dl_tensor.data != job->t->buffer) {
+            job->failures++;
+            continue;
+        }
+        m->deleter(m);
+    }
+    return NULL;
+}
+
+static void test_dlpack_threads(void **state) {
+    (void)state;
+    vks_buffer *buf = NULL;
+    VKT_OK(vks_buffer_create(vkt->ctx, 4096, &buf));
+    vks_tensor t = vks_tensor_1d(buf, VKS_DTYPE_F32, 1024);
+    export_job jobs[3];
+    pthread_t th[3];
+    for (int i = 0; i < 3; ++i) {
+        jobs[i] = (export_job){&t, 300, 0};
+        assert_int_equal(pthread_create(&th[i], NULL, export_many, &jobs[i]), 0);
+    }
+    float x[16], back[16];
+    for (int r = 0; r < 50; ++r) {
+        for (int i = 0; i < 16; ++i) x[i] = (float)(r * 16 + i);
+        VKT_OK(vks_buffer_write(buf, 64, x, sizeof x));
+        VKT_OK(vks_buffer_read(buf, 64, back, sizeof back));
+        assert_memory_equal(x, back, sizeof x);
+    }
+    for (int i = 0; i < 3; ++i) {
+        assert_int_equal(pthread_join(th[i], NULL), 0);
+        assert_int_equal(jobs[i].failures, 0);
+    }
+    const uint32_t before = live_buffers(vkt->ctx);
+    VKT_OK(vks_buffer_destroy(buf)); /* no reference left: destroyed now */
+    assert_int_equal(live_buffers(vkt->ctx), before - 1);
 }
 
 static void test_dlpack_errors(void **state) {
@@ -178,6 +229,7 @@ int main(void) {
         VKT_TEST(test_dlpack_dtypes),
         VKT_TEST(test_dlpack_outlives_destroy),
         VKT_TEST(test_dlpack_after_context_destroy),
+        VKT_TEST(test_dlpack_threads),
         VKT_TEST(test_dlpack_errors),
     };
     return VKT_RUN(tests);

@@ -51,9 +51,13 @@ VKS_API vks_factorized_linear_fn vks_factorized_linear;
 /* Many adapters of one layer, stacked without padding: A_i (r_i, in) row-major at element
  * a_offsets[i] of `a`, B_i (out, r_i) row-major at element b_offsets[i] of `b`. `a` and `b`
  * are compact tensors of any shape, read as flat arrays in the dtype of x. */
+/* The most adapters one stack may hold (ids 0..count-1): past a million adapters a
+ * served model's stack is a bug, and each one costs a 64-byte table entry per call. */
+#define VKS_LORA_MAX_ADAPTERS (1 << 20)
+
 typedef struct vks_lora_adapters {
     size_t struct_size;       /* sizeof(vks_lora_adapters) */
-    int32_t count;            /* number of adapters (ids 0..count-1) */
+    int32_t count;            /* number of adapters (ids 0..count-1), 0..VKS_LORA_MAX_ADAPTERS */
     const int32_t *ranks;     /* count ranks r_i >= 0 (0: the adapter adds nothing) */
     const double *scales;     /* count scales s_i (PEFT: lora_alpha_i / r_i); NULL: all 1 */
     const int64_t *a_offsets; /* NULL: packed in order (see vks_lora_pack_offsets) */

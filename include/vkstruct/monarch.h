@@ -16,14 +16,16 @@
  * (k, q, p) / (l, s, r) / (nblocks, out, in); dtypes f32, or f16 storage (needs
  * VKS_FEATURE_STORAGE16) with f32 accumulation, all tensors of one call the same dtype.
  *
- * Environment (read at each call, for testing and benchmarking):
- *   VKS_MONARCH_KERNELS=gpu|cpu   use the GPU (shared-memory) or CPU (subgroup-shuffle) kernels
- *                                 whatever the device type
- *   VKS_MONARCH_COOPMAT=1|0       f16 block-diagonal products on tensor cores (where the device
- *                                 has VK_NV_cooperative_matrix) for every product, or none;
- *                                 unset: for products of at most 256 rows per block, where
- *                                 they measured faster; =emulate runs the same tiles without
- *                                 them (tests)
+ * Kernel choices come from the context's tuning (vks_tuning in vkstruct.h, settled at
+ * vks_context_create from the caller and the environment; for testing and benchmarking):
+ *   kernels (VKS_KERNELS=gpu|cpu)  the GPU (shared-memory) or CPU (subgroup-shuffle) kernels
+ *                                  whatever the device type
+ *   monarch_coopmat (VKS_MONARCH_COOPMAT=1|0)  f16 block-diagonal products on tensor cores
+ *                                  (where the device has VK_NV_cooperative_matrix) for every
+ *                                  product, or none; AUTO: for products of at most 256 rows per
+ *                                  block, where they measured faster; EMULATE (=emulate) runs
+ *                                  the same tiles without them (tests)
+ *   monarch_grouped (VKS_MONARCH_GROUPED=1)  the grouped block-batched kernel (opt-in)
  */
 #ifndef VKSTRUCT_MONARCH_H
 #define VKSTRUCT_MONARCH_H

@@ -72,6 +72,38 @@ static vks_status sc_gemm(long fail_at, long *failed, double **out, size_t *coun
     return st;
 }
 
+/* A GEMM on a fresh context: its pipeline is created (and its table grown) under failure. */
+static vks_status sc_fresh_gemm(long fail_at, long *failed, double **out, size_t *count) {
+    enum { M = 9, N = 7, K = 5 };
+    vks_context *c = NULL;
+    vks_context_options o = vkt_options();
+    o.flags |= VKS_CONTEXT_NO_PIPELINE_CACHE;
+    VKT_OK(vks_context_create(&o, &c));
+    vkt_rng rng = vkt_rng_seed(8);
+    double *a = vkt_random(&rng, M * K, -1, 1), *b = vkt_random(&rng, K * N, -1, 1);
+    float fa[M * K], fb[K * N], fc[M * N];
+    for (int i = 0; i < M * K; ++i) fa[i] = (float)a[i];
+    for (int i = 0; i < K * N; ++i) fb[i] = (float)b[i];
+    vks_buffer *A, *B, *C;
+    VKT_OK(vks_buffer_create(c, sizeof fa, &A));
+    VKT_OK(vks_buffer_create(c, sizeof fb, &B));
+    VKT_OK(vks_buffer_create(c, sizeof fc, &C));
+    VKT_OK(vks_buffer_write(A, 0, fa, sizeof fa));
+    VKT_OK(vks_buffer_write(B, 0, fb, sizeof fb));
+    vks_tensor ta = vks_tensor_2d(A, VKS_DTYPE_F32, M, K), tb = vks_tensor_2d(B, VKS_DTYPE_F32, K, N);
+    vks_tensor tc = vks_tensor_2d(C, VKS_DTYPE_F32, M, N);
+    vks_status st;
+    ARMED(vks_gemm(c, VKS_NO_TRANS, VKS_NO_TRANS, 1.0, &ta, &tb, 0.0, &tc));
+    if (st == VKS_OK) {
+        VKT_OK(vks_buffer_read(C, 0, fc, sizeof fc));
+        *out = malloc(sizeof(double) * M * N), *count = M * N;
+        for (int i = 0; i < M * N; ++i) (*out)[i] = fc[i];
+    }
+    free(a), free(b);
+    VKT_OK(vks_context_destroy(c));
+    return st;
+}
+
 /* n = 8: one block; n = 80: the blocked Jacobi with its host-side convergence checks. */
 static vks_status eigh_n(int64_t n, long fail_at, long *failed, double **out, size_t *count) {
     double *a = spd(n, 2 + (uint64_t)n);
@@ -329,6 +361,7 @@ static void sweep(const char *name, scenario_fn *fn) {
 SWEEP(context)
 SWEEP(buffers)
 SWEEP(gemm)
+SWEEP(fresh_gemm)
 SWEEP(eigh_small)
 SWEEP(eigh_blocked)
 SWEEP(cholesky)
@@ -342,7 +375,7 @@ SWEEP(monarch_project)
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        VKT_TEST(test_alloc_context),      VKT_TEST(test_alloc_buffers),     VKT_TEST(test_alloc_gemm),
+        VKT_TEST(test_alloc_context),      VKT_TEST(test_alloc_buffers),     VKT_TEST(test_alloc_gemm), VKT_TEST(test_alloc_fresh_gemm),
         VKT_TEST(test_alloc_eigh_small),   VKT_TEST(test_alloc_eigh_blocked), VKT_TEST(test_alloc_cholesky),
         VKT_TEST(test_alloc_cholqr),       VKT_TEST(test_alloc_newton_schulz), VKT_TEST(test_alloc_svd),
         VKT_TEST(test_alloc_lora_multi),   VKT_TEST(test_alloc_kron_kernel),  VKT_TEST(test_alloc_kron_solve),
