@@ -208,6 +208,8 @@ def test_context_tuning(rng):
         return
     with pytest.raises(vkstruct.InvalidArgumentError, match="no field 'bogus'"):
         vkstruct.Context(tuning={"bogus": 1})
+    with pytest.raises(vkstruct.InvalidArgumentError, match="kernels 'VKS_KERNELS_NOPE' is not one of"):
+        vkstruct.Context(tuning={"kernels": "VKS_KERNELS_NOPE"})
     with vkstruct.Context(tuning={"kernels": "VKS_KERNELS_GPU"}) as c:
         assert c.tuning["kernels"] == "VKS_KERNELS_GPU"
         a, b = rng.standard_normal((19, 45)).astype(np.float32), rng.standard_normal((45, 23)).astype(np.float32)

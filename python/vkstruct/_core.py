@@ -113,8 +113,13 @@ def set_fields(struct, values, where):
     for k, v in dict(values).items():
         if k == "struct_size" or k not in fields:
             fail(InvalidArgumentError, f"{where}: no field {k!r} (fields: {', '.join(n for n in fields if n != 'struct_size')})")
-        if fields[k].type.kind == "struct" and isinstance(v, dict):
+        ftype = fields[k].type
+        if ftype.kind == "struct" and isinstance(v, dict):
             set_fields(getattr(struct, k), v, f"{where}.{k}")
+        elif ftype.kind == "enum" and isinstance(v, str):
+            if v not in ftype.relements:
+                fail(InvalidArgumentError, f"{where}: {k} {v!r} is not one of {', '.join(ftype.relements)}")
+            setattr(struct, k, ftype.relements[v])
         else:
             setattr(struct, k, v)
 
