@@ -42,7 +42,8 @@ def test_fit_increases_the_likelihood_and_recovers_the_noise(ctx, rng):
     gp.fit(grid, y)
     assert gp.log_marginal_likelihood() > before + 100
     assert 0.5 * 0.05 ** 2 < gp.noise < 2 * 0.05 ** 2
-    assert np.abs(gp.predict(grid) - f).max() < 0.05
+    err = gp.predict(grid) - f  # the posterior mean removes most of the noise (sd 0.05)
+    assert np.sqrt(np.mean(err ** 2)) < 0.02 and np.abs(err).max() < 0.1
 
 
 def test_against_gpytorch_kronecker_added_diag(ctx, rng):
