@@ -2,11 +2,9 @@
 the peers' formulas written from REFERENCE.md (fly's blockdiag_butterfly_multiply, Muon)."""
 import math
 
-import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch", reason="torch is not installed: vkstruct.torch untested")
-import vkstruct  # noqa: E402
 import vkstruct.torch as vt  # noqa: E402
 
 

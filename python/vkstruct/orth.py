@@ -2,8 +2,7 @@
 a batch (batch, m, n)."""
 import numpy as np
 
-from ._core import Array
-from ._ops import check, choice, empty, ffi, lib, new_struct, on_device, tensor
+from ._ops import check, choice, empty, ffi, lib, new_struct, on_device
 
 _SCHEDULES = {"muon": lib.VKS_NS_MUON, "polar_express": lib.VKS_NS_POLAR_EXPRESS, "cubic": lib.VKS_NS_CUBIC,
               "quintic": lib.VKS_NS_QUINTIC, "custom": lib.VKS_NS_CUSTOM}
@@ -131,4 +130,3 @@ def syrk(a, *, trans=False, alpha=1.0, c=None, beta=0.0, mirror=True, ctx=None):
 
 __all__ = ["newton_schulz", "polar_express", "newton_schulz_coefficients", "auon", "cholqr", "cholesky", "trsm",
            "eigh", "svd", "syrk"]
-del Array, tensor

@@ -1,6 +1,5 @@
 """PEFT LoRA / RandLoRA layers served by vkstruct (the adapters' weights unchanged)."""
 import numpy as np
-import torch
 from torch import nn
 
 import vkstruct as vk
