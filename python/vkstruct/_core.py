@@ -11,7 +11,7 @@ try:  # numpy has no bfloat16; ml_dtypes (jax's) gives it one when installed
     import ml_dtypes as _ml_dtypes
 
     _NP_BF16 = np.dtype(_ml_dtypes.bfloat16)
-except ImportError:  # pragma: no cover - depends on the environment
+except Exception:  # pragma: no cover - absent, or built for another numpy
     _NP_BF16 = None
 
 # ---- errors ---------------------------------------------------------------------------
