@@ -1,7 +1,7 @@
 /*
- * Contexts: one device + one compute queue. Creation reads options and environment,
- * picks or adopts a device, and brings up memory, pipelines and the command stream;
- * destruction tears down exactly what the context created.
+ * Contexts: one device + one compute queue. Creation reads options and environment (the
+ * kernel choices through tuning.c, once), picks or adopts a device, and brings up memory,
+ * pipelines and the command stream; destruction tears down exactly what the context created.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,7 +27,8 @@ bool vks__has_feature(const vks_context *ctx, uint32_t features) {
 }
 
 bool vks__cpu_kernels(const vks_context *ctx) {
-    return ctx->probe.info.type == VKS_DEVICE_CPU && !ctx->gpu_kernels;
+    if (ctx->tuning.kernels != VKS_KERNELS_AUTO) return ctx->tuning.kernels == VKS_KERNELS_CPU;
+    return ctx->probe.info.type == VKS_DEVICE_CPU;
 }
 
 bool vks__tensor_cores(const vks_context *ctx) {
@@ -73,13 +74,21 @@ vks_status vks_enumerate_devices(vks_device_info *infos, uint32_t capacity, uint
     if (capacity && !infos)
         return vks__error(VKS_ERROR_INVALID_ARGUMENT, "vks_enumerate_devices: infos is NULL but capacity = %u",
                           capacity);
-    /* A struct_size of 0 is a caller that did not set it: writing a whole info could run
-     * past an older, smaller struct. Larger than ours: a newer caller, filled up to ours. */
-    for (uint32_t i = 0; i < capacity; ++i)
-        if (infos[i].struct_size == 0)
+    /* The array's stride is the caller's sizeof(vks_device_info), which every element's
+     * struct_size states: an older caller's elements are smaller than ours, a newer one's
+     * larger (each filled up to ours). */
+    const size_t stride = capacity ? infos[0].struct_size : 0;
+    for (uint32_t i = 0; i < capacity; ++i) {
+        char arg[32];
+        snprintf(arg, sizeof arg, "infos[%u]", i);
+        const vks_device_info *e = (const vks_device_info *)(const void *)((const char *)infos + (size_t)i * stride);
+        VKS_TRY(vks__struct_check("vks_enumerate_devices", arg, VKS_STRUCT_DEVICE_INFO, e));
+        if (e->struct_size != stride)
             return vks__error(VKS_ERROR_INVALID_ARGUMENT,
-                              "vks_enumerate_devices: infos[%u].struct_size = 0, expected sizeof(vks_device_info) = %zu",
-                              i, sizeof(vks_device_info));
+                              "vks_enumerate_devices: infos[%u].struct_size = %zu, expected %zu as infos[0] (the "
+                              "array's stride)",
+                              i, e->struct_size, stride);
+    }
     *count = 0;
     VKS_TRY(vks__error_in("vks_enumerate_devices", vks__loader_acquire(NULL)));
     VkInstance instance;
@@ -92,11 +101,10 @@ vks_status vks_enumerate_devices(vks_device_info *infos, uint32_t capacity, uint
     uint32_t n = 0;
     vks_status st = probe_all(&f, instance, &devs, &probes, &n);
     if (st == VKS_OK) {
-        for (uint32_t i = 0; i < n && i < capacity; ++i) {
-            size_t sz = infos[i].struct_size;
-            if (sz > sizeof(vks_device_info)) sz = sizeof(vks_device_info);
-            memcpy(&infos[i], &probes[i].info, sz);
-            infos[i].struct_size = sz;
+        for (uint32_t i = 0; i < n && i < capacity && st == VKS_OK; ++i) {
+            vks_device_info *e = (vks_device_info *)(void *)((char *)infos + (size_t)i * stride);
+            st = vks__struct_out("vks_enumerate_devices", "infos[i]", VKS_STRUCT_DEVICE_INFO, e, &probes[i].info);
+            e->struct_size = stride; /* keeps the stride for the caller's next call */
         }
         *count = n;
     }
@@ -121,11 +129,10 @@ vks_status vks_probe(uint32_t *usable_devices) {
 
 /* Adopts a host's instance/device: nothing created here is global, nothing of the
  * host's is destroyed later. */
-static vks_status adopt_host_device(vks_context *ctx, const vks_vulkan_device *v) {
-    if (v->struct_size < sizeof(vks_vulkan_device))
-        return vks__error(VKS_ERROR_INVALID_ARGUMENT,
-                          "vks_context_create: options.vulkan->struct_size = %zu, expected %zu", v->struct_size,
-                          sizeof(vks_vulkan_device));
+static vks_status adopt_host_device(vks_context *ctx, const vks_vulkan_device *user) {
+    vks_vulkan_device v_full;
+    VKS_TRY(vks__struct_in("vks_context_create", "options->vulkan", VKS_STRUCT_VULKAN_DEVICE, user, &v_full));
+    const vks_vulkan_device *v = &v_full;
     if (!v->instance || !v->physical_device || !v->device || !v->queue)
         return vks__error(VKS_ERROR_INVALID_ARGUMENT,
                           "vks_context_create: options.vulkan needs instance, physical_device, device and "
@@ -186,15 +193,8 @@ static vks_status create_own_device(vks_context *ctx, const vks_context_options 
 vks_status vks_context_create(const vks_context_options *opts, vks_context **out) {
     if (!out) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "vks_context_create: out is NULL");
     *out = NULL;
-    vks_context_options o = VKS_CONTEXT_OPTIONS_INIT;
-    if (opts) {
-        if (opts->struct_size < offsetof(vks_context_options, vulkan) || opts->struct_size > sizeof o)
-            return vks__error(VKS_ERROR_INVALID_ARGUMENT,
-                              "vks_context_create: options->struct_size = %zu, expected sizeof(vks_context_options) "
-                              "= %zu",
-                              opts->struct_size, sizeof o);
-        memcpy(&o, opts, opts->struct_size);
-    }
+    vks_context_options o;
+    VKS_TRY(vks__struct_in_or_defaults("vks_context_create", "options", VKS_STRUCT_CONTEXT_OPTIONS, opts, &o));
     const uint32_t known = VKS_CONTEXT_VALIDATION | VKS_CONTEXT_PROFILING | VKS_CONTEXT_NO_PIPELINE_CACHE |
                            VKS_CONTEXT_GPU_KERNELS;
     if (o.flags & ~known)
@@ -220,11 +220,15 @@ vks_status vks_context_create(const vks_context_options *opts, vks_context **out
     ctx->message_user = o.message_user;
     ctx->profiling = (o.flags & VKS_CONTEXT_PROFILING) != 0;
     ctx->print_profile = print_profile;
-    ctx->gpu_kernels = (o.flags & VKS_CONTEXT_GPU_KERNELS) != 0;
     ctx->pipeline_stats = env_flag("VKS_PIPELINE_STATS");
 
-    vks_status st = o.vulkan ? adopt_host_device(ctx, o.vulkan)
-                             : create_own_device(ctx, &o, (o.flags & VKS_CONTEXT_VALIDATION) != 0);
+    vks_status st = vks__tuning_settle(ctx, o.tuning, o.flags, &ctx->tuning);
+    if (st != VKS_OK) {
+        pthread_mutex_destroy(&ctx->lock);
+        vks__free(ctx);
+        return st;
+    }
+    st = o.vulkan ? adopt_host_device(ctx, o.vulkan) : create_own_device(ctx, &o, (o.flags & VKS_CONTEXT_VALIDATION) != 0);
     if (st == VKS_OK) {
         volkLoadDeviceTable(&ctx->vk, ctx->device);
         if (!o.vulkan) ctx->vk.vkGetDeviceQueue(ctx->device, ctx->queue_family, 0, &ctx->queue);
@@ -247,6 +251,7 @@ vks_status vks_context_create(const vks_context_options *opts, vks_context **out
 vks_status vks__context_destroy(vks_context *ctx) {
     vks_status st = VKS_OK;
     vks__unregister_context(ctx);
+    vks__dlpack_detach_context(ctx);
     if (ctx->device) {
         vks__lock(ctx);
         if (ctx->recording) st = vks__flush_locked(ctx);
@@ -283,25 +288,12 @@ vks_status vks_context_destroy(vks_context *ctx) {
 
 vks_status vks_context_get_device_info(const vks_context *ctx, vks_device_info *info) {
     if (!ctx) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "vks_context_get_device_info: ctx is NULL");
-    if (!info) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "vks_context_get_device_info: info is NULL");
-    size_t sz = info->struct_size;
-    if (sz == 0)
-        return vks__error(VKS_ERROR_INVALID_ARGUMENT,
-                          "vks_context_get_device_info: info->struct_size = 0, expected sizeof(vks_device_info) = %zu",
-                          sizeof *info);
-    if (sz > sizeof *info) sz = sizeof *info;
-    memcpy(info, &ctx->probe.info, sz);
-    info->struct_size = sz;
-    return VKS_OK;
+    return vks__struct_out("vks_context_get_device_info", "info", VKS_STRUCT_DEVICE_INFO, info, &ctx->probe.info);
 }
 
 vks_status vks_context_get_stats(const vks_context *cctx, vks_context_stats *stats) {
     if (!cctx) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "vks_context_get_stats: ctx is NULL");
-    if (!stats) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "vks_context_get_stats: stats is NULL");
-    if (stats->struct_size == 0)
-        return vks__error(VKS_ERROR_INVALID_ARGUMENT,
-                          "vks_context_get_stats: stats->struct_size = 0, expected sizeof(vks_context_stats) = %zu",
-                          sizeof(vks_context_stats));
+    VKS_TRY(vks__struct_check("vks_context_get_stats", "stats", VKS_STRUCT_CONTEXT_STATS, stats));
     vks_context *ctx = (vks_context *)cctx; /* the lock is the only thing touched */
     vks_context_stats s = {.struct_size = sizeof s};
     vks__lock(ctx);
@@ -316,9 +308,5 @@ vks_status vks_context_get_stats(const vks_context *cctx, vks_context_stats *sta
     s.submits = ctx->submits;
     s.validation_messages = __atomic_load_n(&ctx->validation_messages, __ATOMIC_RELAXED);
     vks__unlock(ctx);
-    size_t sz = stats->struct_size;
-    if (sz > sizeof s) sz = sizeof s;
-    memcpy(stats, &s, sz);
-    stats->struct_size = sz;
-    return VKS_OK;
+    return vks__struct_out("vks_context_get_stats", "stats", VKS_STRUCT_CONTEXT_STATS, stats, &s);
 }

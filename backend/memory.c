@@ -370,15 +370,29 @@ vks_status vks_buffer_wrap(vks_context *ctx, uint64_t vk_buffer, uint64_t size_b
     return VKS_OK;
 }
 
+vks_status vks__buffer_release_locked(vks_buffer *buf) {
+    /* Kernels address memory directly, so a freed range reused by a later allocation
+     * while recorded work still runs would be a hazard: finish that work first. */
+    vks_status st = buf->ctx->recording ? vks__flush_locked(buf->ctx) : VKS_OK;
+    vks__buffer_destroy_locked(buf);
+    return st;
+}
+
 vks_status vks_buffer_destroy(vks_buffer *buf) {
     if (!buf) return VKS_OK;
     VKS_TRY(vks__check_buffer(NULL, buf, "vks_buffer_destroy", "buf"));
     vks_context *ctx = buf->ctx;
     vks__lock(ctx);
-    /* Kernels address memory directly, so a freed range reused by a later allocation
-     * while recorded work still runs would be a hazard: finish that work first. */
-    vks_status st = ctx->recording ? vks__flush_locked(ctx) : VKS_OK;
-    vks__buffer_destroy_locked(buf);
+    vks_status st = VKS_OK;
+    if (buf->released)
+        st = vks__error(VKS_ERROR_INVALID_ARGUMENT,
+                        "vks_buffer_destroy: buf = %p was already destroyed (%u DLPack exports keep it alive until "
+                        "their deleters run)",
+                        (void *)buf, buf->export_refs);
+    else if (buf->export_refs > 0)
+        buf->released = true; /* the last export's deleter destroys it */
+    else
+        st = vks__buffer_release_locked(buf);
     vks__unlock(ctx);
     return st;
 }

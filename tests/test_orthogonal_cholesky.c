@@ -237,7 +237,7 @@ static void test_orthogonal_cholesky_errors(void **state) {
     bad = vks_tensor_1d(A, VKS_DTYPE_F32, 16);
     VKT_FAILS(vks_cholesky(ctx, &bad, &l), VKS_ERROR_SHAPE_MISMATCH, "expected rank 2..3");
     bad = a, bad.byte_offset = 4; /* partial overlap with a */
-    VKT_FAILS(vks_cholesky(ctx, &a, &bad), VKS_ERROR_INVALID_ARGUMENT, "l overlaps a in memory");
+    VKT_FAILS(vks_cholesky(ctx, &a, &bad), VKS_ERROR_INVALID_ARGUMENT, "l overlaps a without being the same tensor");
     bad = l, bad.strides[0] = 1, bad.strides[1] = 4;
     VKT_FAILS(vks_cholesky(ctx, &a, &bad), VKS_ERROR_UNSUPPORTED, "l must have a unit column stride");
     vks_cholesky_options o = VKS_CHOLESKY_OPTIONS_INIT;

@@ -21,10 +21,6 @@ typedef struct kernel_push {
 _Static_assert(sizeof(kernel_push) == 64, "kernel_push must mirror shaders/kron_kernel.comp");
 
 static vks_status check_desc(const vks_kernel_desc *desc, const char *fn) {
-    if (!desc) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: desc is NULL", fn);
-    if (desc->struct_size != sizeof(vks_kernel_desc))
-        return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: desc->struct_size = %zu, expected %zu", fn,
-                          desc->struct_size, sizeof(vks_kernel_desc));
     if (desc->dx1 < 0 || desc->dx1 > 2 || desc->dx2 < 0 || desc->dx2 > 2)
         return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: derivative orders dx1 = %d, dx2 = %d; expected 0..2 each", fn,
                           desc->dx1, desc->dx2);
@@ -72,31 +68,43 @@ static vks_status points_view(const vks_context *ctx, const vks_tensor *t, const
     return VKS_OK;
 }
 
-vks_status vks_kron_kernel_matrix(vks_context *ctx, const vks_kernel_desc *desc, const vks_tensor *x1,
-                                  const vks_tensor *x2, const vks_tensor *k) {
-    static const char fn[] = "vks_kron_kernel_matrix";
-    if (!ctx) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: ctx is NULL", fn);
-    VKS_TRY(check_desc(desc, fn));
-    vks__lock(ctx);
-    vks_status st = points_view(ctx, x1, fn, "x1");
-    if (st == VKS_OK) st = points_view(ctx, x2, fn, "x2");
-    if (st == VKS_OK) st = vks__check_dtype(x2, x1->dtype, fn, "x2");
+typedef struct kernel_call {
+    const char *fn;
+    vks_kernel_desc desc; /* the library's full copy of the caller's */
+    const vks_tensor *x1, *x2, *k;
+    kron_factor kv;
+} kernel_call;
+
+static vks_status kernel_check(vks_context *ctx, void *call, bool *empty) {
+    kernel_call *c = call;
+    const char *fn = c->fn;
+    const vks_tensor *x1 = c->x1, *x2 = c->x2, *k = c->k;
+    VKS_TRY(check_desc(&c->desc, fn));
+    VKS_TRY(points_view(ctx, x1, fn, "x1"));
+    VKS_TRY(points_view(ctx, x2, fn, "x2"));
+    VKS_TRY(vks__check_dtype(x2, x1->dtype, fn, "x2"));
     kron_factor kv = {0};
-    if (st == VKS_OK) st = vks__kron_factor_view(ctx, k, VKS_NO_TRANS, x1->dtype, fn, "k", &kv);
-    if (st == VKS_OK && (kv.rows != x1->shape[0] || kv.cols != x2->shape[0]))
-        st = vks__error(VKS_ERROR_SHAPE_MISMATCH, "%s: k is %lld x %lld, expected %lld x %lld (x1's by x2's points)", fn,
-                        (long long)kv.rows, (long long)kv.cols, (long long)x1->shape[0], (long long)x2->shape[0]);
-    if (st == VKS_OK) { /* distinct elements for distinct (i, j) */
-        const vks_matrix km = {.batch = 1, .rows = kv.rows, .cols = kv.cols, .row_stride = kv.rs, .col_stride = kv.cs};
-        st = vks__check_output_matrix(&km, fn, "k");
-    }
-    if (st == VKS_OK && (vks__kron_overlap(k, x1) || vks__kron_overlap(k, x2)))
-        st = vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: k overlaps %s in memory", fn,
-                        vks__kron_overlap(k, x1) ? "x1" : "x2");
-    if (st != VKS_OK) {
-        vks__unlock(ctx);
-        return st;
-    }
+    VKS_TRY(vks__kron_factor_view(ctx, k, VKS_NO_TRANS, x1->dtype, fn, "k", &kv));
+    if (kv.rows != x1->shape[0] || kv.cols != x2->shape[0])
+        return vks__error(VKS_ERROR_SHAPE_MISMATCH, "%s: k is %lld x %lld, expected %lld x %lld (x1's by x2's points)", fn,
+                          (long long)kv.rows, (long long)kv.cols, (long long)x1->shape[0], (long long)x2->shape[0]);
+    /* distinct elements for distinct (i, j) */
+    const vks_matrix km = {.batch = 1, .rows = kv.rows, .cols = kv.cols, .row_stride = kv.rs, .col_stride = kv.cs};
+    VKS_TRY(vks__check_output_matrix(&km, fn, "k"));
+    const vks_arg outs[] = {{k, "k", NULL}}, ins[] = {{x1, "x1", NULL}, {x2, "x2", NULL}};
+    VKS_TRY(vks__check_no_alias(outs, 1, ins, 2, fn));
+    c->kv = kv;
+    *empty = kv.rows == 0 || kv.cols == 0;
+    return VKS_OK;
+}
+
+static vks_status kernel_record(vks_context *ctx, void *call) {
+    const kernel_call *c = call;
+    const char *fn = c->fn;
+    const vks_kernel_desc *desc = &c->desc;
+    const vks_tensor *x1 = c->x1, *x2 = c->x2;
+    const kron_factor kv = c->kv;
+    vks_status st = VKS_OK;
     /* The components as (w, rho, f) triples in the tensors' dtype. */
     const vks_dtype dt = x1->dtype;
     const int32_t q = desc->kind == VKS_KERNEL_SPECTRAL_MIXTURE ? desc->num_mixtures : 1;
@@ -104,7 +112,6 @@ vks_status vks_kron_kernel_matrix(vks_context *ctx, const vks_kernel_desc *desc,
     float *triples_f = vks__malloc(sizeof(float) * 3 * (size_t)q);
     if (!triples || !triples_f) {
         vks__free(triples), vks__free(triples_f);
-        vks__unlock(ctx);
         return vks__error(VKS_ERROR_OUT_OF_HOST_MEMORY, "%s: out of host memory", fn);
     }
     uint32_t base = 0;
@@ -129,7 +136,6 @@ vks_status vks_kron_kernel_matrix(vks_context *ctx, const vks_kernel_desc *desc,
     const uint32_t wx = cpu ? ctx->probe.info.subgroup_size : 32, wy = cpu ? 1 : 8;
     const uint32_t order = (uint32_t)(desc->dx1 + desc->dx2);
     const vks_spec spec = {.count = 5, .values = {wx, wy, base, order, (uint32_t)(desc->dx2 & 1)}};
-    st = vks__op_begin(ctx, "kron_kernel_matrix");
     VkDeviceAddress params = 0;
     if (st == VKS_OK && n1 > 0 && n2 > 0) {
         const bool f64 = dt == VKS_DTYPE_F64;
@@ -158,8 +164,15 @@ vks_status vks_kron_kernel_matrix(vks_context *ctx, const vks_kernel_desc *desc,
                                &pc, sizeof pc, (uint32_t)VKS_CEIL_DIV(bn2, (int64_t)wx),
                                (uint32_t)VKS_CEIL_DIV(bn1, (int64_t)wy), 1);
         }
-    vks__op_end(ctx);
-    vks__unlock(ctx);
     vks__free(triples), vks__free(triples_f);
     return st;
+}
+
+vks_status vks_kron_kernel_matrix(vks_context *ctx, const vks_kernel_desc *desc, const vks_tensor *x1,
+                                  const vks_tensor *x2, const vks_tensor *k) {
+    kernel_call call = {.fn = "vks_kron_kernel_matrix", .x1 = x1, .x2 = x2, .k = k};
+    const vks_op op = {.fn = call.fn, .name = "kron_kernel_matrix", .desc = desc, .desc_arg = "desc",
+                       .desc_type = VKS_STRUCT_KERNEL_DESC, .desc_copy = &call.desc, .validate = kernel_check,
+                       .record = kernel_record};
+    return vks__op_run(ctx, &op, &call);
 }
