@@ -23,5 +23,5 @@ vks_status vks__op_run(vks_context *ctx, const vks_op *op, void *call) {
         }
     }
     vks__unlock(ctx);
-    return st;
+    return vks__error_in(op->fn, st); /* messages from below the op (a Vulkan call) name it too */
 }
