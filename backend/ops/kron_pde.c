@@ -99,6 +99,25 @@ static vks_status record_mode(pde_solver *s, const int64_t *dims, int32_t t, VkD
     int64_t pre = 1, post = 1;
     for (int32_t i = 0; i < t; ++i) pre *= dims[i];
     for (int32_t i = t + 1; i < s->d; ++i) post *= dims[i];
+    if (post == 1) { /* the last mode: one GEMM Y (pre x rows) = X (pre x cols) A^T, not pre GEMVs */
+        const vks_gemm_args g = {.dtype = s->dt,
+                                 .m = pre,
+                                 .n = rows,
+                                 .k = dims[t],
+                                 .batch = 1,
+                                 .a = x,
+                                 .b = a,
+                                 .c = y,
+                                 .a_rs = dims[t],
+                                 .a_cs = 1,
+                                 .b_rs = cs,
+                                 .b_cs = rs,
+                                 .c_rs = rows,
+                                 .alpha = alpha,
+                                 .beta = beta,
+                                 .activation = VKS_ACT_NONE};
+        return vks__gemm_record(s->ctx, &g);
+    }
     const vks_gemm_args g = {.dtype = s->dt,
                              .m = rows,
                              .n = post,

@@ -31,8 +31,8 @@ PROBLEMS = [
     ("poisson2d-sin100", 2, 0.0, lambda x: np.sin(100 * x[0]) * np.sin(100 * x[1]),
      lambda x: -2e4 * np.sin(100 * x[0]) * np.sin(100 * x[1])),
     ("poisson2d-mix", 2, 0.0, lambda x: mix(x[0]) + mix(x[1]), lambda x: mix_dd(x[0]) + mix_dd(x[1])),
-    ("helmholtz2d", 2, 64.0, lambda x: np.sin(20 * x[0]) * np.cos(15 * x[1]),
-     lambda x: -561.0 * np.sin(20 * x[0]) * np.cos(15 * x[1])),
+    ("helmholtz2d", 2, 10.0, lambda x: np.sin(20 * x[0]) * np.cos(15 * x[1]),
+     lambda x: -615.0 * np.sin(20 * x[0]) * np.cos(15 * x[1])),
 ]
 
 
