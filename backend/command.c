@@ -113,7 +113,7 @@ void vks__op_end(vks_context *ctx) {
     ctx->vk.vkCmdWriteTimestamp(ctx->cmd, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, ctx->query_pool, op.query_begin + 1);
     if (ctx->pending_count == ctx->pending_capacity) {
         size_t cap = ctx->pending_capacity ? ctx->pending_capacity * 2 : 64;
-        vks_pending_op *p = realloc(ctx->pending_ops, cap * sizeof *p);
+        vks_pending_op *p = vks__realloc(ctx->pending_ops, cap * sizeof *p);
         if (!p) return; /* this op goes untimed */
         ctx->pending_ops = p;
         ctx->pending_capacity = cap;
@@ -129,13 +129,13 @@ vks_status vks__dispatch(vks_context *ctx, vks_shader_id shader, const vks_spec 
      * op's name (callers check the limits they know up front; this is the backstop). */
     if (gx > maxc[0] || gy > maxc[1] || gz > maxc[2])
         return vks__error(VKS_ERROR_OUT_OF_RANGE,
-                          "%s: these shapes need %u x %u x %u workgroups of kernel %s, beyond device '%s' "
+                          "vks_%s: these shapes need %u x %u x %u workgroups of kernel %s, beyond device '%s' "
                           "(maxComputeWorkGroupCount %u x %u x %u); split the call",
-                          ctx->op_depth ? ctx->current_op.name : "dispatch", gx, gy, gz, vks_shader_table[shader].name,
+                          ctx->op_depth ? ctx->current_op.name : "dispatch", gx, gy, gz, vks__shader_table[shader].name,
                           ctx->probe.info.name, maxc[0], maxc[1], maxc[2]);
     if (push_bytes > VKS_PUSH_CONSTANT_BYTES)
         return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: %u bytes of push constants, at most %u",
-                          vks_shader_table[shader].name, push_bytes, VKS_PUSH_CONSTANT_BYTES);
+                          vks__shader_table[shader].name, push_bytes, VKS_PUSH_CONSTANT_BYTES);
     VkPipeline pipeline;
     VKS_TRY(vks__pipeline_get(ctx, shader, spec, &pipeline));
     VkCommandBuffer cb;
@@ -201,7 +201,7 @@ vks_status vks__record_timestamp(vks_context *ctx, VkQueryPool pool, uint32_t qu
 static void append_profile(vks_context *ctx, const vks_profile_entry *e) {
     if (ctx->profile_count == ctx->profile_capacity) {
         size_t cap = ctx->profile_capacity ? ctx->profile_capacity * 2 : 256;
-        vks_profile_entry *p = realloc(ctx->profile, cap * sizeof *p);
+        vks_profile_entry *p = vks__realloc(ctx->profile, cap * sizeof *p);
         if (!p) return;
         ctx->profile = p;
         ctx->profile_capacity = cap;
@@ -240,7 +240,7 @@ static void print_profile(vks_context *ctx, size_t first) {
 
 static vks_status collect_profile(vks_context *ctx) {
     if (!ctx->queries_used) return VKS_OK;
-    uint64_t *ts = malloc(ctx->queries_used * sizeof *ts);
+    uint64_t *ts = vks__malloc(ctx->queries_used * sizeof *ts);
     if (!ts) return vks__error(VKS_ERROR_OUT_OF_HOST_MEMORY, "profiling: out of host memory");
     VkResult r = ctx->vk.vkGetQueryPoolResults(ctx->device, ctx->query_pool, 0, ctx->queries_used,
                                                ctx->queries_used * sizeof *ts, ts, sizeof *ts,
@@ -260,7 +260,7 @@ static vks_status collect_profile(vks_context *ctx) {
         }
         if (ctx->print_profile) print_profile(ctx, first);
     }
-    free(ts);
+    vks__free(ts);
     ctx->vk.vkResetQueryPool(ctx->device, ctx->query_pool, 0, ctx->queries_used);
     ctx->queries_used = 0;
     ctx->pending_count = 0;
@@ -325,7 +325,7 @@ vks_status vks_synchronize(vks_context *ctx) {
     vks__lock(ctx);
     vks_status st = vks__flush_locked(ctx);
     vks__unlock(ctx);
-    return st;
+    return vks__error_in("vks_synchronize", st);
 }
 
 vks_status vks_begin_external_recording(vks_context *ctx, void *command_buffer) {

@@ -1,23 +1,34 @@
 /*
- * Contexts: one device + one compute queue. Creation reads options and environment,
- * picks or adopts a device, and brings up memory, pipelines and the command stream;
- * destruction tears down exactly what the context created.
+ * Contexts: one device + one compute queue. Creation reads options and environment (the
+ * kernel choices through tuning.c, once), picks or adopts a device, and brings up memory,
+ * pipelines and the command stream; destruction tears down exactly what the context created.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "internal.h"
 
-void vks__lock(vks_context *ctx) { pthread_mutex_lock(&ctx->lock); }
-void vks__unlock(vks_context *ctx) { pthread_mutex_unlock(&ctx->lock); }
+/* Every call counts itself in before it waits for the lock and out after it let go, so
+ * vks_context_destroy can wait for the calls in flight on other threads (see there). */
+void vks__lock(vks_context *ctx) {
+    atomic_fetch_add_explicit(&ctx->calls_in_flight, 1, memory_order_acq_rel);
+    pthread_mutex_lock(&ctx->lock);
+}
+
+void vks__unlock(vks_context *ctx) {
+    pthread_mutex_unlock(&ctx->lock);
+    atomic_fetch_sub_explicit(&ctx->calls_in_flight, 1, memory_order_acq_rel); /* the call's last touch of ctx */
+}
 
 bool vks__has_feature(const vks_context *ctx, uint32_t features) {
     return (ctx->enabled_features & features) == features;
 }
 
 bool vks__cpu_kernels(const vks_context *ctx) {
-    return ctx->probe.info.type == VKS_DEVICE_CPU && !ctx->gpu_kernels;
+    if (ctx->tuning.kernels != VKS_KERNELS_AUTO) return ctx->tuning.kernels == VKS_KERNELS_CPU;
+    return ctx->probe.info.type == VKS_DEVICE_CPU;
 }
 
 bool vks__tensor_cores(const vks_context *ctx) {
@@ -48,8 +59,8 @@ static vks_status probe_all(const vks_instance_fns *f, VkInstance instance, VkPh
                             vks_device_probe **probes, uint32_t *count) {
     uint32_t n = 0;
     VKS_TRY_VK(f->EnumeratePhysicalDevices(instance, &n, NULL), "vkEnumeratePhysicalDevices");
-    *devs = calloc(n ? n : 1, sizeof **devs);
-    *probes = calloc(n ? n : 1, sizeof **probes);
+    *devs = vks__calloc(n ? n : 1, sizeof **devs);
+    *probes = vks__calloc(n ? n : 1, sizeof **probes);
     if (!*devs || !*probes) return vks__error(VKS_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
     VkResult r = f->EnumeratePhysicalDevices(instance, &n, *devs);
     if (r != VK_SUCCESS && r != VK_INCOMPLETE) return vks__vk_error(r, "vkEnumeratePhysicalDevices");
@@ -63,18 +74,34 @@ vks_status vks_enumerate_devices(vks_device_info *infos, uint32_t capacity, uint
     if (capacity && !infos)
         return vks__error(VKS_ERROR_INVALID_ARGUMENT, "vks_enumerate_devices: infos is NULL but capacity = %u",
                           capacity);
-    /* A struct_size of 0 is a caller that did not set it: writing a whole info could run
-     * past an older, smaller struct. Larger than ours: a newer caller, filled up to ours. */
-    for (uint32_t i = 0; i < capacity; ++i)
-        if (infos[i].struct_size == 0)
+    /* The array's stride is the caller's sizeof(vks_device_info), which every element's
+     * struct_size states: an older caller's elements are smaller than ours, a newer one's
+     * larger (each filled up to ours). */
+    const size_t stride = capacity ? infos[0].struct_size : 0;
+    /* An element of 64 KiB would be 60 times today's: a garbage size, not a newer header
+     * (stepping by it would run far past the caller's array). */
+    if (capacity > 1 && stride > 65536)
+        return vks__error(VKS_ERROR_INVALID_ARGUMENT,
+                          "vks_enumerate_devices: infos[0].struct_size = %zu (the array's stride) is past 65536 bytes",
+                          stride);
+    for (uint32_t i = 0; i < capacity; ++i) {
+        char arg[32];
+        snprintf(arg, sizeof arg, "infos[%u]", i);
+        const void *e = (const char *)infos + (size_t)i * stride;
+        VKS_TRY(vks__struct_check("vks_enumerate_devices", arg, VKS_STRUCT_DEVICE_INFO, e));
+        size_t size; /* read bytewise: a stride need not keep the elements aligned */
+        memcpy(&size, e, sizeof size);
+        if (size != stride)
             return vks__error(VKS_ERROR_INVALID_ARGUMENT,
-                              "vks_enumerate_devices: infos[%u].struct_size = 0, expected sizeof(vks_device_info) = %zu",
-                              i, sizeof(vks_device_info));
+                              "vks_enumerate_devices: infos[%u].struct_size = %zu, expected %zu as infos[0] (the "
+                              "array's stride)",
+                              i, size, stride);
+    }
     *count = 0;
-    VKS_TRY(vks__loader_acquire(NULL));
+    VKS_TRY(vks__error_in("vks_enumerate_devices", vks__loader_acquire(NULL)));
     VkInstance instance;
     bool dbg;
-    VKS_TRY(vks__create_instance(false, NULL, &instance, &dbg));
+    VKS_TRY(vks__error_in("vks_enumerate_devices", vks__create_instance(false, NULL, &instance, &dbg)));
     vks_instance_fns f;
     vks__load_instance_fns(instance, NULL, &f);
     VkPhysicalDevice *devs = NULL;
@@ -82,18 +109,17 @@ vks_status vks_enumerate_devices(vks_device_info *infos, uint32_t capacity, uint
     uint32_t n = 0;
     vks_status st = probe_all(&f, instance, &devs, &probes, &n);
     if (st == VKS_OK) {
-        for (uint32_t i = 0; i < n && i < capacity; ++i) {
-            size_t sz = infos[i].struct_size;
-            if (sz > sizeof(vks_device_info)) sz = sizeof(vks_device_info);
-            memcpy(&infos[i], &probes[i].info, sz);
-            infos[i].struct_size = sz;
+        for (uint32_t i = 0; i < n && i < capacity && st == VKS_OK; ++i) {
+            void *e = (char *)infos + (size_t)i * stride;
+            st = vks__struct_out("vks_enumerate_devices", "infos", VKS_STRUCT_DEVICE_INFO, e, &probes[i].info);
+            memcpy(e, &stride, sizeof stride); /* keeps the stride for the caller's next call */
         }
         *count = n;
     }
-    free(devs);
-    free(probes);
+    vks__free(devs);
+    vks__free(probes);
     f.DestroyInstance(instance, NULL);
-    return st;
+    return vks__error_in("vks_enumerate_devices", st);
 }
 
 vks_status vks_probe(uint32_t *usable_devices) {
@@ -111,11 +137,10 @@ vks_status vks_probe(uint32_t *usable_devices) {
 
 /* Adopts a host's instance/device: nothing created here is global, nothing of the
  * host's is destroyed later. */
-static vks_status adopt_host_device(vks_context *ctx, const vks_vulkan_device *v) {
-    if (v->struct_size < sizeof(vks_vulkan_device))
-        return vks__error(VKS_ERROR_INVALID_ARGUMENT,
-                          "vks_context_create: options.vulkan->struct_size = %zu, expected %zu", v->struct_size,
-                          sizeof(vks_vulkan_device));
+static vks_status adopt_host_device(vks_context *ctx, const vks_vulkan_device *user) {
+    vks_vulkan_device v_full;
+    VKS_TRY(vks__struct_in("vks_context_create", "options->vulkan", VKS_STRUCT_VULKAN_DEVICE, user, &v_full));
+    const vks_vulkan_device *v = &v_full;
     if (!v->instance || !v->physical_device || !v->device || !v->queue)
         return vks__error(VKS_ERROR_INVALID_ARGUMENT,
                           "vks_context_create: options.vulkan needs instance, physical_device, device and "
@@ -168,23 +193,16 @@ static vks_status create_own_device(vks_context *ctx, const vks_context_options 
         ctx->probe = probes[chosen];
         st = vks__create_logical_device(ctx, &probes[chosen]);
     }
-    free(devs);
-    free(probes);
+    vks__free(devs);
+    vks__free(probes);
     return st;
 }
 
 vks_status vks_context_create(const vks_context_options *opts, vks_context **out) {
     if (!out) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "vks_context_create: out is NULL");
     *out = NULL;
-    vks_context_options o = VKS_CONTEXT_OPTIONS_INIT;
-    if (opts) {
-        if (opts->struct_size < offsetof(vks_context_options, vulkan) || opts->struct_size > sizeof o)
-            return vks__error(VKS_ERROR_INVALID_ARGUMENT,
-                              "vks_context_create: options->struct_size = %zu, expected sizeof(vks_context_options) "
-                              "= %zu",
-                              opts->struct_size, sizeof o);
-        memcpy(&o, opts, opts->struct_size);
-    }
+    vks_context_options o;
+    VKS_TRY(vks__struct_in_or_defaults("vks_context_create", "options", VKS_STRUCT_CONTEXT_OPTIONS, opts, &o));
     const uint32_t known = VKS_CONTEXT_VALIDATION | VKS_CONTEXT_PROFILING | VKS_CONTEXT_NO_PIPELINE_CACHE |
                            VKS_CONTEXT_GPU_KERNELS;
     if (o.flags & ~known)
@@ -194,11 +212,12 @@ vks_status vks_context_create(const vks_context_options *opts, vks_context **out
         return vks__error(VKS_ERROR_INVALID_ARGUMENT,
                           "vks_context_create: options.device_index = %d, expected a device index >= 0 or -1 (unset)",
                           o.device_index);
+    VKS_TRY(vks__cache_dir_check(&o));
     if (env_flag("VKS_VALIDATION")) o.flags |= VKS_CONTEXT_VALIDATION;
     const bool print_profile = env_flag("VKS_PROFILE");
     if (print_profile) o.flags |= VKS_CONTEXT_PROFILING;
 
-    vks_context *ctx = calloc(1, sizeof *ctx);
+    vks_context *ctx = vks__calloc(1, sizeof *ctx);
     if (!ctx) return vks__error(VKS_ERROR_OUT_OF_HOST_MEMORY, "vks_context_create: out of host memory");
     pthread_mutexattr_t attr;
     pthread_mutexattr_init(&attr);
@@ -209,11 +228,15 @@ vks_status vks_context_create(const vks_context_options *opts, vks_context **out
     ctx->message_user = o.message_user;
     ctx->profiling = (o.flags & VKS_CONTEXT_PROFILING) != 0;
     ctx->print_profile = print_profile;
-    ctx->gpu_kernels = (o.flags & VKS_CONTEXT_GPU_KERNELS) != 0;
     ctx->pipeline_stats = env_flag("VKS_PIPELINE_STATS");
 
-    vks_status st = o.vulkan ? adopt_host_device(ctx, o.vulkan)
-                             : create_own_device(ctx, &o, (o.flags & VKS_CONTEXT_VALIDATION) != 0);
+    vks_status st = vks__tuning_settle(ctx, o.tuning, o.flags, &ctx->tuning);
+    if (st != VKS_OK) {
+        pthread_mutex_destroy(&ctx->lock);
+        vks__free(ctx);
+        return st;
+    }
+    st = o.vulkan ? adopt_host_device(ctx, o.vulkan) : create_own_device(ctx, &o, (o.flags & VKS_CONTEXT_VALIDATION) != 0);
     if (st == VKS_OK) {
         volkLoadDeviceTable(&ctx->vk, ctx->device);
         if (!o.vulkan) ctx->vk.vkGetDeviceQueue(ctx->device, ctx->queue_family, 0, &ctx->queue);
@@ -225,7 +248,8 @@ vks_status vks_context_create(const vks_context_options *opts, vks_context **out
         char saved[1024];
         snprintf(saved, sizeof saved, "%s", vks_last_error(NULL));
         vks__context_destroy(ctx); /* the half-built one: destroy keeps what it finds */
-        return vks__error(st, "%s", saved);
+        vks__error(st, "%s", saved);
+        return vks__error_in("vks_context_create", st);
     }
     vks__register_context(ctx);
     *out = ctx;
@@ -235,6 +259,7 @@ vks_status vks_context_create(const vks_context_options *opts, vks_context **out
 vks_status vks__context_destroy(vks_context *ctx) {
     vks_status st = VKS_OK;
     vks__unregister_context(ctx);
+    vks__dlpack_detach_context(ctx);
     if (ctx->device) {
         vks__lock(ctx);
         if (ctx->recording) st = vks__flush_locked(ctx);
@@ -250,39 +275,33 @@ vks_status vks__context_destroy(vks_context *ctx) {
     }
     if (ctx->messenger) ctx->ifn.DestroyDebugUtilsMessengerEXT(ctx->instance, ctx->messenger, NULL);
     if (ctx->owns_instance && ctx->instance) ctx->ifn.DestroyInstance(ctx->instance, NULL);
-    free(ctx->profile);
-    free(ctx->pending_ops);
+    vks__free(ctx->profile);
+    vks__free(ctx->pending_ops);
     pthread_mutex_destroy(&ctx->lock);
-    free(ctx);
+    vks__free(ctx);
     return st;
 }
 
 vks_status vks_context_destroy(vks_context *ctx) {
     if (!ctx) return VKS_OK;
+    /* Calls on other threads that are inside the context (or waiting for its lock) finish
+     * first: tearing down under them was a use-after-free. A call that starts after the
+     * context is gone is the caller's use-after-free, as with any freed object. */
+    while (atomic_load_explicit(&ctx->calls_in_flight, memory_order_acquire) > 0) {
+        const struct timespec pause = {0, 200000}; /* 0.2 ms */
+        nanosleep(&pause, NULL);
+    }
     return vks__context_destroy(ctx);
 }
 
 vks_status vks_context_get_device_info(const vks_context *ctx, vks_device_info *info) {
     if (!ctx) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "vks_context_get_device_info: ctx is NULL");
-    if (!info) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "vks_context_get_device_info: info is NULL");
-    size_t sz = info->struct_size;
-    if (sz == 0)
-        return vks__error(VKS_ERROR_INVALID_ARGUMENT,
-                          "vks_context_get_device_info: info->struct_size = 0, expected sizeof(vks_device_info) = %zu",
-                          sizeof *info);
-    if (sz > sizeof *info) sz = sizeof *info;
-    memcpy(info, &ctx->probe.info, sz);
-    info->struct_size = sz;
-    return VKS_OK;
+    return vks__struct_out("vks_context_get_device_info", "info", VKS_STRUCT_DEVICE_INFO, info, &ctx->probe.info);
 }
 
 vks_status vks_context_get_stats(const vks_context *cctx, vks_context_stats *stats) {
     if (!cctx) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "vks_context_get_stats: ctx is NULL");
-    if (!stats) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "vks_context_get_stats: stats is NULL");
-    if (stats->struct_size == 0)
-        return vks__error(VKS_ERROR_INVALID_ARGUMENT,
-                          "vks_context_get_stats: stats->struct_size = 0, expected sizeof(vks_context_stats) = %zu",
-                          sizeof(vks_context_stats));
+    VKS_TRY(vks__struct_check("vks_context_get_stats", "stats", VKS_STRUCT_CONTEXT_STATS, stats));
     vks_context *ctx = (vks_context *)cctx; /* the lock is the only thing touched */
     vks_context_stats s = {.struct_size = sizeof s};
     vks__lock(ctx);
@@ -297,9 +316,5 @@ vks_status vks_context_get_stats(const vks_context *cctx, vks_context_stats *sta
     s.submits = ctx->submits;
     s.validation_messages = __atomic_load_n(&ctx->validation_messages, __ATOMIC_RELAXED);
     vks__unlock(ctx);
-    size_t sz = stats->struct_size;
-    if (sz > sizeof s) sz = sizeof s;
-    memcpy(stats, &s, sz);
-    stats->struct_size = sz;
-    return VKS_OK;
+    return vks__struct_out("vks_context_get_stats", "stats", VKS_STRUCT_CONTEXT_STATS, stats, &s);
 }

@@ -31,7 +31,7 @@ static bool has_coopmat_shape(const vks_instance_fns *f, VkPhysicalDevice phys) 
     if (!f->GetPhysicalDeviceCooperativeMatrixPropertiesNV) return false;
     uint32_t n = 0;
     if (f->GetPhysicalDeviceCooperativeMatrixPropertiesNV(phys, &n, NULL) != VK_SUCCESS || n == 0) return false;
-    VkCooperativeMatrixPropertiesNV *props = calloc(n, sizeof *props);
+    VkCooperativeMatrixPropertiesNV *props = vks__calloc(n, sizeof *props);
     if (!props) return false;
     for (uint32_t i = 0; i < n; ++i) props[i].sType = VK_STRUCTURE_TYPE_COOPERATIVE_MATRIX_PROPERTIES_NV;
     bool found = false;
@@ -41,7 +41,7 @@ static bool has_coopmat_shape(const vks_instance_fns *f, VkPhysicalDevice phys) 
                     props[i].AType == VK_COMPONENT_TYPE_FLOAT16_NV && props[i].BType == VK_COMPONENT_TYPE_FLOAT16_NV &&
                     props[i].CType == VK_COMPONENT_TYPE_FLOAT32_NV && props[i].DType == VK_COMPONENT_TYPE_FLOAT32_NV &&
                     props[i].scope == VK_SCOPE_SUBGROUP_NV;
-    free(props);
+    vks__free(props);
     return found;
 }
 
@@ -56,15 +56,15 @@ vks_status vks__probe_physical_device(const vks_instance_fns *f, VkPhysicalDevic
     uint32_t next = 0;
     VkResult r = f->EnumerateDeviceExtensionProperties(phys, NULL, &next, NULL);
     if (r != VK_SUCCESS) return vks__vk_error(r, "vkEnumerateDeviceExtensionProperties");
-    VkExtensionProperties *exts = calloc(next ? next : 1, sizeof *exts);
-    if (!exts) return vks__error(VKS_ERROR_OUT_OF_HOST_MEMORY, "probe: out of host memory");
+    VkExtensionProperties *exts = vks__calloc(next ? next : 1, sizeof *exts);
+    if (!exts) return vks__error(VKS_ERROR_OUT_OF_HOST_MEMORY, "out of host memory listing a device's extensions");
     f->EnumerateDeviceExtensionProperties(phys, NULL, &next, exts);
     out->has_ext_subgroup_size_control = has_extension(exts, next, "VK_EXT_subgroup_size_control");
     out->has_ext_portability_subset = has_extension(exts, next, "VK_KHR_portability_subset");
     out->has_ext_coopmat_nv = has_extension(exts, next, "VK_NV_cooperative_matrix");
     out->has_ext_coopmat_khr = has_extension(exts, next, "VK_KHR_cooperative_matrix");
     out->has_pipeline_stats = has_extension(exts, next, VK_KHR_PIPELINE_EXECUTABLE_PROPERTIES_EXTENSION_NAME);
-    free(exts);
+    vks__free(exts);
 
     VkPhysicalDeviceProperties2 p0 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2};
     f->GetPhysicalDeviceProperties2(phys, &p0);
@@ -209,16 +209,17 @@ VKAPI_ATTR VkBool32 VKAPI_CALL vks__debug_callback(VkDebugUtilsMessageSeverityFl
     return VK_FALSE;
 }
 
-static bool layer_available(const char *name) {
+/* VKS_OK and *found, or a status (out of host memory is not "not installed"). */
+static vks_status layer_available(const char *name, bool *found) {
     uint32_t n = 0;
-    if (vkEnumerateInstanceLayerProperties(&n, NULL) != VK_SUCCESS || n == 0) return false;
-    VkLayerProperties *layers = calloc(n, sizeof *layers);
-    if (!layers) return false;
-    bool found = false;
+    *found = false;
+    if (vkEnumerateInstanceLayerProperties(&n, NULL) != VK_SUCCESS || n == 0) return VKS_OK;
+    VkLayerProperties *layers = vks__calloc(n, sizeof *layers);
+    if (!layers) return vks__error(VKS_ERROR_OUT_OF_HOST_MEMORY, "out of host memory listing the Vulkan layers");
     if (vkEnumerateInstanceLayerProperties(&n, layers) == VK_SUCCESS)
-        for (uint32_t i = 0; i < n && !found; ++i) found = strcmp(layers[i].layerName, name) == 0;
-    free(layers);
-    return found;
+        for (uint32_t i = 0; i < n && !*found; ++i) *found = strcmp(layers[i].layerName, name) == 0;
+    vks__free(layers);
+    return VKS_OK;
 }
 
 vks_status vks__create_instance(bool validation, vks_context *ctx, VkInstance *out, bool *debug_utils) {
@@ -229,17 +230,19 @@ vks_status vks__create_instance(bool validation, vks_context *ctx, VkInstance *o
                           VK_API_VERSION_MAJOR(version), VK_API_VERSION_MINOR(version));
     if (version > VK_API_VERSION_1_3) version = VK_API_VERSION_1_3;
 
-    if (validation && !layer_available(VKS_VALIDATION_LAYER))
+    bool have_layer = false;
+    if (validation) VKS_TRY(layer_available(VKS_VALIDATION_LAYER, &have_layer));
+    if (validation && !have_layer)
         return vks__error(VKS_ERROR_UNSUPPORTED,
                           "validation was requested (VKS_CONTEXT_VALIDATION or VKS_VALIDATION=1) but "
                           "%s is not installed (Debian: vulkan-validationlayers)", VKS_VALIDATION_LAYER);
 
     uint32_t next = 0;
     vkEnumerateInstanceExtensionProperties(NULL, &next, NULL);
-    VkExtensionProperties *exts = calloc(next ? next : 1, sizeof *exts);
-    if (!exts) return vks__error(VKS_ERROR_OUT_OF_HOST_MEMORY, "instance: out of host memory");
+    VkExtensionProperties *exts = vks__calloc(next ? next : 1, sizeof *exts);
+    if (!exts) return vks__error(VKS_ERROR_OUT_OF_HOST_MEMORY, "out of host memory listing the instance extensions");
     vkEnumerateInstanceExtensionProperties(NULL, &next, exts);
-    const char *enabled[4];
+    const char *enabled[5];
     uint32_t nenabled = 0;
     VkInstanceCreateFlags flags = 0;
     *debug_utils = false;
@@ -251,7 +254,7 @@ vks_status vks__create_instance(bool validation, vks_context *ctx, VkInstance *o
         enabled[nenabled++] = "VK_KHR_portability_enumeration";
         flags |= 0x00000001; /* VK_INSTANCE_CREATE_ENUMERATE_PORTABILITY_BIT_KHR (MoltenVK) */
     }
-    free(exts);
+    vks__free(exts);
 
     VkApplicationInfo app = {.sType = VK_STRUCTURE_TYPE_APPLICATION_INFO,
                              .pApplicationName = "vkstruct",
@@ -269,9 +272,19 @@ vks_status vks__create_instance(bool validation, vks_context *ctx, VkInstance *o
                        VK_DEBUG_UTILS_MESSAGE_TYPE_PERFORMANCE_BIT_EXT,
         .pfnUserCallback = vks__debug_callback,
         .pUserData = ctx};
+    /* VKS_VALIDATION_SYNC=1 adds the layer's synchronization validation (hazards between
+     * the commands we record: a missing or too-weak barrier), off by default for its cost. */
+    const char *sync_env = getenv("VKS_VALIDATION_SYNC");
+    const bool sync = validation && sync_env && *sync_env && strcmp(sync_env, "0") != 0;
+    const VkValidationFeatureEnableEXT sync_feature = VK_VALIDATION_FEATURE_ENABLE_SYNCHRONIZATION_VALIDATION_EXT;
+    VkValidationFeaturesEXT features = {.sType = VK_STRUCTURE_TYPE_VALIDATION_FEATURES_EXT,
+                                        .pNext = (*debug_utils && validation) ? &dbg : NULL,
+                                        .enabledValidationFeatureCount = 1,
+                                        .pEnabledValidationFeatures = &sync_feature};
+    if (sync) enabled[nenabled++] = VK_EXT_VALIDATION_FEATURES_EXTENSION_NAME; /* the layer provides it */
     const char *layer = VKS_VALIDATION_LAYER;
     VkInstanceCreateInfo ci = {.sType = VK_STRUCTURE_TYPE_INSTANCE_CREATE_INFO,
-                               .pNext = (*debug_utils && validation) ? &dbg : NULL,
+                               .pNext = sync ? (const void *)&features : (*debug_utils && validation) ? (const void *)&dbg : NULL,
                                .flags = flags,
                                .pApplicationInfo = &app,
                                .enabledLayerCount = validation ? 1 : 0,

@@ -1,5 +1,6 @@
 /* Status strings and the per-thread message behind vks_last_error(). */
 #include <stdio.h>
+#include <string.h>
 
 #include "internal.h"
 
@@ -28,6 +29,13 @@ vks_status vks__error(vks_status status, const char *fmt, ...) {
     vsnprintf(tls_message, sizeof tls_message, fmt, ap);
     va_end(ap);
     return status;
+}
+
+vks_status vks__error_in(const char *fn, vks_status status) {
+    if (status == VKS_OK || strncmp(tls_message, "vks_", 4) == 0) return status;
+    char inner[sizeof tls_message];
+    memcpy(inner, tls_message, sizeof inner);
+    return vks__error(status, "%s: %s", fn, inner);
 }
 
 const char *vks__vk_result_name(VkResult r) {

@@ -33,12 +33,12 @@ static int find_memory_type(const VkPhysicalDeviceMemoryProperties *mp, uint32_t
 /* ---- blocks and the free list ------------------------------------------------------- */
 
 static vks_status block_create(vks_context *ctx, uint64_t size, bool dedicated, vks_mem_block **out) {
-    vks_mem_block *b = calloc(1, sizeof *b);
-    vks_free_range *r = calloc(1, sizeof *r);
+    vks_mem_block *b = vks__calloc(1, sizeof *b);
+    vks_free_range *r = vks__calloc(1, sizeof *r);
     if (!b || !r) {
-        free(b);
-        free(r);
-        return vks__error(VKS_ERROR_OUT_OF_HOST_MEMORY, "memory: out of host memory");
+        vks__free(b);
+        vks__free(r);
+        return vks__error(VKS_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
     }
     VkMemoryAllocateFlagsInfo flags = {.sType = VK_STRUCTURE_TYPE_MEMORY_ALLOCATE_FLAGS_INFO,
                                        .flags = VK_MEMORY_ALLOCATE_DEVICE_ADDRESS_BIT};
@@ -48,11 +48,11 @@ static vks_status block_create(vks_context *ctx, uint64_t size, bool dedicated, 
                                .memoryTypeIndex = ctx->device_memory_type};
     VkResult res = ctx->vk.vkAllocateMemory(ctx->device, &ai, NULL, &b->memory);
     if (res != VK_SUCCESS) {
-        free(b);
-        free(r);
+        vks__free(b);
+        vks__free(r);
         if (res == VK_ERROR_OUT_OF_DEVICE_MEMORY || res == VK_ERROR_OUT_OF_HOST_MEMORY)
             return vks__error(VKS_ERROR_OUT_OF_DEVICE_MEMORY,
-                              "memory: allocating a block of %llu bytes failed (%s); %llu bytes in use",
+                              "allocating a block of %llu bytes failed (%s); %llu bytes in use",
                               (unsigned long long)size, vks__vk_result_name(res),
                               (unsigned long long)ctx->bytes_in_use);
         return vks__vk_error(res, "vkAllocateMemory");
@@ -72,10 +72,10 @@ static vks_status block_create(vks_context *ctx, uint64_t size, bool dedicated, 
 static void block_destroy(vks_context *ctx, vks_mem_block *b) {
     for (vks_free_range *r = b->free_list, *n; r; r = n) {
         n = r->next;
-        free(r);
+        vks__free(r);
     }
     ctx->vk.vkFreeMemory(ctx->device, b->memory, NULL);
-    free(b);
+    vks__free(b);
 }
 
 /* First fit; the alignment padding before the allocation stays a free range. */
@@ -89,7 +89,7 @@ static bool block_alloc(vks_mem_block *b, uint64_t size, uint64_t align, uint64_
         if (start == r->offset) {
             if (tail == 0) {
                 *pr = r->next;
-                free(r);
+                vks__free(r);
             } else {
                 r->offset = start + size;
                 r->size = tail;
@@ -97,7 +97,7 @@ static bool block_alloc(vks_mem_block *b, uint64_t size, uint64_t align, uint64_
         } else {
             r->size = start - r->offset;
             if (tail) {
-                vks_free_range *t = malloc(sizeof *t);
+                vks_free_range *t = vks__malloc(sizeof *t);
                 if (!t) return false;
                 t->offset = start + size;
                 t->size = tail;
@@ -127,7 +127,7 @@ static void block_free(vks_mem_block *b, uint64_t offset, uint64_t size) {
         if (merge_next) {
             prev->size += next->size;
             prev->next = next->next;
-            free(next);
+            vks__free(next);
         }
         return;
     }
@@ -136,7 +136,7 @@ static void block_free(vks_mem_block *b, uint64_t offset, uint64_t size) {
         next->size += size;
         return;
     }
-    vks_free_range *r = malloc(sizeof *r);
+    vks_free_range *r = vks__malloc(sizeof *r);
     if (!r) return; /* the range stays unusable until its block is freed */
     r->offset = offset;
     r->size = size;
@@ -175,7 +175,7 @@ vks_status vks__memory_init(vks_context *ctx) {
                              VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT);
     if (t < 0) t = find_memory_type(mp, req.memoryTypeBits, VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT, 0);
     if (t < 0) t = find_memory_type(mp, req.memoryTypeBits, 0, 0);
-    if (t < 0) return vks__error(VKS_ERROR_UNSUPPORTED, "memory: no memory type can back a storage buffer");
+    if (t < 0) return vks__error(VKS_ERROR_UNSUPPORTED, "no memory type can back a storage buffer");
     ctx->device_memory_type = (uint32_t)t;
     uint64_t heap = mp->memoryHeaps[mp->memoryTypes[t].heapIndex].size;
 
@@ -194,7 +194,7 @@ vks_status vks__memory_init(vks_context *ctx) {
     const VkMemoryPropertyFlags hv = VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT | VK_MEMORY_PROPERTY_HOST_COHERENT_BIT;
     int h = find_memory_type(mp, req.memoryTypeBits, hv | VK_MEMORY_PROPERTY_HOST_CACHED_BIT, 0);
     if (h < 0) h = find_memory_type(mp, req.memoryTypeBits, hv, 0);
-    if (h < 0) return vks__error(VKS_ERROR_UNSUPPORTED, "memory: no host-visible coherent memory type for staging");
+    if (h < 0) return vks__error(VKS_ERROR_UNSUPPORTED, "no host-visible coherent memory type for staging");
     ctx->host_memory_type = (uint32_t)h;
     VkMemoryAllocateInfo ai = {.sType = VK_STRUCTURE_TYPE_MEMORY_ALLOCATE_INFO,
                                .allocationSize = req.size,
@@ -256,7 +256,7 @@ vks_status vks__buffer_create_locked(vks_context *ctx, uint64_t size, bool inter
         return vks__error(VKS_ERROR_OUT_OF_RANGE,
                           "vks_buffer_create: size_bytes = %llu exceeds the device's largest buffer (%llu bytes)",
                           (unsigned long long)size, (unsigned long long)limit);
-    vks_buffer *buf = calloc(1, sizeof *buf);
+    vks_buffer *buf = vks__calloc(1, sizeof *buf);
     if (!buf) return vks__error(VKS_ERROR_OUT_OF_HOST_MEMORY, "vks_buffer_create: out of host memory");
     VkBufferCreateInfo bi = {.sType = VK_STRUCTURE_TYPE_BUFFER_CREATE_INFO,
                              .size = size,
@@ -264,7 +264,7 @@ vks_status vks__buffer_create_locked(vks_context *ctx, uint64_t size, bool inter
                              .sharingMode = VK_SHARING_MODE_EXCLUSIVE};
     VkResult r = ctx->vk.vkCreateBuffer(ctx->device, &bi, NULL, &buf->buffer);
     if (r != VK_SUCCESS) {
-        free(buf);
+        vks__free(buf);
         return vks__vk_error(r, "vkCreateBuffer");
     }
     VkMemoryRequirements req;
@@ -301,7 +301,7 @@ vks_status vks__buffer_create_locked(vks_context *ctx, uint64_t size, bool inter
             block_destroy(ctx, block);
         }
         ctx->vk.vkDestroyBuffer(ctx->device, buf->buffer, NULL);
-        free(buf);
+        vks__free(buf);
         return st;
     }
     VkBufferDeviceAddressInfo ai = {.sType = VK_STRUCTURE_TYPE_BUFFER_DEVICE_ADDRESS_INFO, .buffer = buf->buffer};
@@ -337,7 +337,7 @@ void vks__buffer_destroy_locked(vks_buffer *buf) {
         }
     }
     buf->magic = 0;
-    free(buf);
+    vks__free(buf);
 }
 
 vks_status vks_buffer_create(vks_context *ctx, uint64_t size_bytes, vks_buffer **out) {
@@ -347,7 +347,7 @@ vks_status vks_buffer_create(vks_context *ctx, uint64_t size_bytes, vks_buffer *
     vks__lock(ctx);
     vks_status st = vks__buffer_create_locked(ctx, size_bytes, false, out);
     vks__unlock(ctx);
-    return st;
+    return vks__error_in("vks_buffer_create", st);
 }
 
 vks_status vks_buffer_wrap(vks_context *ctx, uint64_t vk_buffer, uint64_t size_bytes, vks_buffer **out) {
@@ -356,7 +356,7 @@ vks_status vks_buffer_wrap(vks_context *ctx, uint64_t vk_buffer, uint64_t size_b
     *out = NULL;
     if (!vk_buffer) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "vks_buffer_wrap: vk_buffer is VK_NULL_HANDLE");
     if (!size_bytes) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "vks_buffer_wrap: size_bytes = 0, expected > 0");
-    vks_buffer *buf = calloc(1, sizeof *buf);
+    vks_buffer *buf = vks__calloc(1, sizeof *buf);
     if (!buf) return vks__error(VKS_ERROR_OUT_OF_HOST_MEMORY, "vks_buffer_wrap: out of host memory");
     buf->buffer = (VkBuffer)(uintptr_t)vk_buffer;
     buf->size = size_bytes;
@@ -370,15 +370,29 @@ vks_status vks_buffer_wrap(vks_context *ctx, uint64_t vk_buffer, uint64_t size_b
     return VKS_OK;
 }
 
+vks_status vks__buffer_release_locked(vks_buffer *buf) {
+    /* Kernels address memory directly, so a freed range reused by a later allocation
+     * while recorded work still runs would be a hazard: finish that work first. */
+    vks_status st = buf->ctx->recording ? vks__flush_locked(buf->ctx) : VKS_OK;
+    vks__buffer_destroy_locked(buf);
+    return st;
+}
+
 vks_status vks_buffer_destroy(vks_buffer *buf) {
     if (!buf) return VKS_OK;
     VKS_TRY(vks__check_buffer(NULL, buf, "vks_buffer_destroy", "buf"));
     vks_context *ctx = buf->ctx;
     vks__lock(ctx);
-    /* Kernels address memory directly, so a freed range reused by a later allocation
-     * while recorded work still runs would be a hazard: finish that work first. */
-    vks_status st = ctx->recording ? vks__flush_locked(ctx) : VKS_OK;
-    vks__buffer_destroy_locked(buf);
+    vks_status st = VKS_OK;
+    if (buf->released)
+        st = vks__error(VKS_ERROR_INVALID_ARGUMENT,
+                        "vks_buffer_destroy: buf = %p was already destroyed (%u DLPack exports keep it alive until "
+                        "their deleters run)",
+                        (void *)buf, buf->export_refs);
+    else if (buf->export_refs > 0)
+        buf->released = true; /* the last export's deleter destroys it */
+    else
+        st = vks__buffer_release_locked(buf);
     vks__unlock(ctx);
     return st;
 }
@@ -401,10 +415,14 @@ vks_status vks_buffer_get_vulkan(const vks_buffer *buf, uint64_t *vk_buffer, uin
 
 static vks_status check_range(const vks_buffer *buf, uint64_t offset, uint64_t size, const char *fn,
                               const char *arg) {
-    if (offset > buf->size || size > buf->size - offset)
-        return vks__error(VKS_ERROR_OUT_OF_RANGE, "%s: bytes [%llu, %llu) are outside %s, which has %llu bytes", fn,
-                          (unsigned long long)offset, (unsigned long long)(offset + size), arg,
+    uint64_t end;
+    if (__builtin_add_overflow(offset, size, &end)) /* said without the wrapped sum */
+        return vks__error(VKS_ERROR_OUT_OF_RANGE, "%s: bytes [%llu, %llu + %llu) run past 2^64; %s has %llu bytes", fn,
+                          (unsigned long long)offset, (unsigned long long)offset, (unsigned long long)size, arg,
                           (unsigned long long)buf->size);
+    if (end > buf->size)
+        return vks__error(VKS_ERROR_OUT_OF_RANGE, "%s: bytes [%llu, %llu) are outside %s, which has %llu bytes", fn,
+                          (unsigned long long)offset, (unsigned long long)end, arg, (unsigned long long)buf->size);
     return VKS_OK;
 }
 
@@ -449,7 +467,7 @@ vks_status vks_buffer_write(vks_buffer *dst, uint64_t offset, const void *src, u
     vks__lock(dst->ctx);
     vks_status st = vks__buffer_write_locked(dst, offset, src, size_bytes);
     vks__unlock(dst->ctx);
-    return st;
+    return vks__error_in("vks_buffer_write", st);
 }
 
 vks_status vks_buffer_read(vks_buffer *src, uint64_t offset, void *dst, uint64_t size_bytes) {
@@ -459,13 +477,17 @@ vks_status vks_buffer_read(vks_buffer *src, uint64_t offset, void *dst, uint64_t
     vks__lock(src->ctx);
     vks_status st = vks__buffer_read_locked(src, offset, dst, size_bytes);
     vks__unlock(src->ctx);
-    return st;
+    return vks__error_in("vks_buffer_read", st);
 }
 
 vks_status vks_buffer_copy(vks_buffer *src, uint64_t src_offset, vks_buffer *dst, uint64_t dst_offset,
                            uint64_t size_bytes) {
     VKS_TRY(vks__check_buffer(NULL, src, "vks_buffer_copy", "src"));
-    VKS_TRY(vks__check_buffer(src->ctx, dst, "vks_buffer_copy", "dst"));
+    VKS_TRY(vks__check_buffer(NULL, dst, "vks_buffer_copy", "dst"));
+    if (src->ctx != dst->ctx) /* neither is the wrong one: they differ */
+        return vks__error(VKS_ERROR_INVALID_ARGUMENT,
+                          "vks_buffer_copy: src and dst belong to different contexts (%p and %p); copy through the "
+                          "host or a shared Vulkan device", (void *)src->ctx, (void *)dst->ctx);
     VKS_TRY(check_range(src, src_offset, size_bytes, "vks_buffer_copy", "src"));
     VKS_TRY(check_range(dst, dst_offset, size_bytes, "vks_buffer_copy", "dst"));
     if (src == dst && src_offset < dst_offset + size_bytes && dst_offset < src_offset + size_bytes)
@@ -526,7 +548,7 @@ vks_status vks__scratch(vks_context *ctx, uint64_t bytes, VkDeviceAddress *out) 
         if (st != VKS_OK) { /* said in the op's name: the caller asked for no buffer */
             char why[256];
             snprintf(why, sizeof why, "%s", vks_last_error(NULL));
-            return vks__error(st, "%s: its working memory (%llu bytes) could not be allocated: %s",
+            return vks__error(st, "vks_%s: its working memory (%llu bytes) could not be allocated: %s",
                               ctx->op_depth ? ctx->current_op.name : "op", (unsigned long long)bytes, why);
         }
         if (ctx->scratch) vks__buffer_retire_locked(ctx->scratch);
@@ -539,14 +561,19 @@ vks_status vks__scratch(vks_context *ctx, uint64_t bytes, VkDeviceAddress *out) 
 
 vks_status vks__params(vks_context *ctx, const void *data, uint32_t bytes, VkDeviceAddress *out) {
     if (bytes == 0 || bytes > 65536 || bytes % 4)
-        return vks__error(VKS_ERROR_INVALID_ARGUMENT, "internal: %u bytes of op parameters (1..65536, multiple of 4)",
-                          bytes);
-    if (!ctx->params) VKS_TRY(vks__buffer_create_locked(ctx, PARAMS_BYTES, true, &ctx->params));
-    if (ctx->params_head + bytes > PARAMS_BYTES) {
-        if (ctx->host_cmd)
-            return vks__error(VKS_ERROR_OUT_OF_RANGE, "more than %llu bytes of op parameters in one external recording",
-                              (unsigned long long)PARAMS_BYTES);
-        VKS_TRY(vks__flush_locked(ctx));
+        return vks__error(VKS_ERROR_INVALID_ARGUMENT, "vks_%s: internal: %u bytes of op parameters (1..65536, multiple of 4)",
+                          ctx->current_op.name, bytes);
+    if (!ctx->params || ctx->params_head + bytes > ctx->params->size) {
+        /* Full: a bigger ring replaces it. Recorded commands (of this op, of earlier ops
+         * not yet submitted, or in a host's command buffer) still read the old one, so it
+         * is retired like outgrown scratch and freed after the next flush outside every op.
+         * A flush here instead would leave an open op's own tables behind. */
+        const uint64_t size = ctx->params ? 2 * ctx->params->size : PARAMS_BYTES;
+        vks_buffer *b = NULL;
+        VKS_TRY(vks__buffer_create_locked(ctx, size, true, &b));
+        if (ctx->params) vks__buffer_retire_locked(ctx->params);
+        ctx->params = b;
+        ctx->params_head = 0;
     }
     uint64_t off = ctx->params_head;
     VKS_TRY(vks__record_update(ctx, ctx->params->buffer, off, data, bytes));

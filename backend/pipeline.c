@@ -37,8 +37,26 @@ static uint64_t fnv1a(const void *data, size_t n) {
     return h;
 }
 
+#define CACHE_DIR_MAX 1023 /* characters of the cache directory; the file name adds 38 */
+
+vks_status vks__cache_dir_check(const vks_context_options *o) {
+    const char *env = getenv("VKS_CACHE_DIR"), *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
+    const char *what = NULL;
+    size_t len = 0;
+    if (o->flags & VKS_CONTEXT_NO_PIPELINE_CACHE) return VKS_OK;
+    if (o->cache_dir) what = "options->cache_dir", len = strlen(o->cache_dir);
+    else if (env) what = "$VKS_CACHE_DIR", len = strlen(env);
+    else if (xdg && *xdg) what = "$XDG_CACHE_HOME", len = strlen(xdg) + strlen("/vkstruct");
+    else if (home && *home) what = "$HOME", len = strlen(home) + strlen("/.cache/vkstruct");
+    if (len > CACHE_DIR_MAX) /* refused rather than cut: a cut path is someone else's directory */
+        return vks__error(VKS_ERROR_INVALID_ARGUMENT,
+                          "vks_context_create: %s gives a pipeline cache directory of %zu characters, at most %d "
+                          "(or VKS_CONTEXT_NO_PIPELINE_CACHE)", what, len, CACHE_DIR_MAX);
+    return VKS_OK;
+}
+
 static char *cache_path(const vks_context *ctx, const vks_context_options *o) {
-    char dir[1024];
+    char dir[CACHE_DIR_MAX + 1];
     const char *env = getenv("VKS_CACHE_DIR");
     if (o->cache_dir) {
         if (!*o->cache_dir) return NULL;
@@ -56,14 +74,14 @@ static char *cache_path(const vks_context *ctx, const vks_context_options *o) {
     char uuid[33];
     for (int i = 0; i < 16; ++i) snprintf(uuid + 2 * i, 3, "%02x", ctx->probe.info.pipeline_cache_uuid[i]);
     size_t n = strlen(dir) + 40;
-    char *path = malloc(n);
+    char *path = vks__malloc(n);
     if (path) snprintf(path, n, "%s/%s.bin", dir, uuid);
     return path;
 }
 
 /* mkdir -p of the directory part of `path`. */
 static int make_parent_dirs(const char *path) {
-    char tmp[1024];
+    char tmp[CACHE_DIR_MAX + 64]; /* the directory and the file name (see cache_path) */
     snprintf(tmp, sizeof tmp, "%s", path);
     char *slash = strrchr(tmp, '/');
     if (!slash) return 0;
@@ -91,7 +109,7 @@ static void *load_cache_file(vks_context *ctx, const char *path, size_t *size) {
              memcmp(h.uuid, di->pipeline_cache_uuid, 16) != 0)
         why = "made by another device or driver";
     else if (h.data_size < 32 || h.data_size > (1ull << 31)) why = "implausible size";
-    else if (!(data = malloc(h.data_size))) why = "out of host memory";
+    else if (!(data = vks__malloc(h.data_size))) why = "out of host memory";
     else if (fread(data, 1, h.data_size, f) != h.data_size) why = "truncated data";
     else if (fnv1a(data, h.data_size) != h.data_hash) why = "checksum mismatch";
     else {
@@ -104,7 +122,7 @@ static void *load_cache_file(vks_context *ctx, const char *path, size_t *size) {
     fclose(f);
     if (why) {
         vks__message(ctx, VKS_MESSAGE_INFO, "pipeline cache %s ignored: %s", path, why);
-        free(data);
+        vks__free(data);
         return NULL;
     }
     ctx->pipeline_cache_loaded_hash = h.data_hash;
@@ -135,7 +153,7 @@ vks_status vks__pipelines_init(vks_context *ctx, const vks_context_options *o) {
         size = 0;
         r = ctx->vk.vkCreatePipelineCache(ctx->device, &ci, NULL, &ctx->pipeline_cache);
     }
-    free(data);
+    vks__free(data);
     VKS_TRY_VK(r, "vkCreatePipelineCache");
     ctx->pipeline_cache_loaded_bytes = size;
     return VKS_OK;
@@ -146,11 +164,11 @@ vks_status vks__pipeline_cache_save_locked(vks_context *ctx) {
     size_t size = 0;
     VKS_TRY_VK(ctx->vk.vkGetPipelineCacheData(ctx->device, ctx->pipeline_cache, &size, NULL), "vkGetPipelineCacheData");
     if (size == 0) return VKS_OK;
-    void *data = malloc(size);
+    void *data = vks__malloc(size);
     if (!data) return vks__error(VKS_ERROR_OUT_OF_HOST_MEMORY, "pipeline cache: out of host memory");
     VkResult r = ctx->vk.vkGetPipelineCacheData(ctx->device, ctx->pipeline_cache, &size, data);
     if (r != VK_SUCCESS) {
-        free(data);
+        vks__free(data);
         return vks__vk_error(r, "vkGetPipelineCacheData");
     }
     const vks_device_info *di = &ctx->probe.info;
@@ -163,15 +181,15 @@ vks_status vks__pipeline_cache_save_locked(vks_context *ctx) {
     memcpy(h.magic, CACHE_MAGIC, 8);
     memcpy(h.uuid, di->pipeline_cache_uuid, 16);
     if (h.data_hash == ctx->pipeline_cache_loaded_hash && size == ctx->pipeline_cache_loaded_bytes) {
-        free(data); /* nothing new since it was loaded */
+        vks__free(data); /* nothing new since it was loaded */
         return VKS_OK;
     }
     const char *path = ctx->pipeline_cache_path;
     size_t n = strlen(path) + 32;
-    char *tmp = malloc(n);
+    char *tmp = vks__malloc(n);
     vks_status st = VKS_OK;
     if (!tmp) {
-        free(data);
+        vks__free(data);
         return vks__error(VKS_ERROR_OUT_OF_HOST_MEMORY, "pipeline cache: out of host memory");
     }
     snprintf(tmp, n, "%s.%ld.tmp", path, (long)getpid());
@@ -190,8 +208,8 @@ vks_status vks__pipeline_cache_save_locked(vks_context *ctx) {
             ctx->pipeline_cache_loaded_bytes = size;
         }
     }
-    free(tmp);
-    free(data);
+    vks__free(tmp);
+    vks__free(data);
     return st;
 }
 
@@ -200,7 +218,7 @@ vks_status vks_context_save_pipeline_cache(vks_context *ctx) {
     vks__lock(ctx);
     vks_status st = vks__pipeline_cache_save_locked(ctx);
     vks__unlock(ctx);
-    return st;
+    return vks__error_in("vks_context_save_pipeline_cache", st);
 }
 
 void vks__pipelines_destroy(vks_context *ctx) {
@@ -211,8 +229,8 @@ void vks__pipelines_destroy(vks_context *ctx) {
         if (ctx->modules[i]) ctx->vk.vkDestroyShaderModule(ctx->device, ctx->modules[i], NULL);
     if (ctx->pipeline_cache) ctx->vk.vkDestroyPipelineCache(ctx->device, ctx->pipeline_cache, NULL);
     if (ctx->pipeline_layout) ctx->vk.vkDestroyPipelineLayout(ctx->device, ctx->pipeline_layout, NULL);
-    free(ctx->pipelines);
-    free(ctx->pipeline_cache_path);
+    vks__free(ctx->pipelines);
+    vks__free(ctx->pipeline_cache_path);
     ctx->pipelines = NULL;
     ctx->pipeline_count = ctx->pipeline_capacity = 0;
     ctx->pipeline_cache = VK_NULL_HANDLE;
@@ -258,7 +276,7 @@ vks_status vks__pipeline_get(vks_context *ctx, vks_shader_id shader, const vks_s
             *out = ctx->pipelines[i].pipeline;
             return VKS_OK;
         }
-    const vks_shader_code *code = &vks_shader_table[shader];
+    const vks_shader_code *code = &vks__shader_table[shader];
     if (!ctx->modules[shader]) {
         VkShaderModuleCreateInfo mi = {.sType = VK_STRUCTURE_TYPE_SHADER_MODULE_CREATE_INFO,
                                        .codeSize = *code->size_bytes,
@@ -289,8 +307,10 @@ vks_status vks__pipeline_get(vks_context *ctx, vks_shader_id shader, const vks_s
         .layout = ctx->pipeline_layout};
     if (ctx->pipeline_count == ctx->pipeline_capacity) {
         size_t cap = ctx->pipeline_capacity ? ctx->pipeline_capacity * 2 : 32;
-        vks_pipeline_entry *p = realloc(ctx->pipelines, cap * sizeof *p);
-        if (!p) return vks__error(VKS_ERROR_OUT_OF_HOST_MEMORY, "pipelines: out of host memory");
+        vks_pipeline_entry *p = vks__realloc(ctx->pipelines, cap * sizeof *p);
+        if (!p)
+            return vks__error(VKS_ERROR_OUT_OF_HOST_MEMORY, "vks_%s: out of host memory for its pipeline table",
+                              ctx->current_op.name);
         ctx->pipelines = p;
         ctx->pipeline_capacity = cap;
     }

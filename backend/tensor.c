@@ -85,12 +85,18 @@ vks_status vks__check_tensor(const vks_context *ctx, const vks_tensor *t, const 
     if (empty) return VKS_OK;
     uint64_t end;
     if (__builtin_mul_overflow((uint64_t)last + 1, (uint64_t)es, &end) ||
-        __builtin_add_overflow(end, t->byte_offset, &end) || end > t->buffer->size) {
+        __builtin_add_overflow(end, t->byte_offset, &end)) { /* said without the wrapped sum */
+        char s[96];
+        return vks__error(VKS_ERROR_OUT_OF_RANGE,
+                          "%s: %s of shape %s spans %llu elements of %zu bytes from byte %llu, past 2^64; its buffer "
+                          "has %llu bytes", fn, arg, shape_text(t, s, sizeof s), (unsigned long long)last + 1, es,
+                          (unsigned long long)t->byte_offset, (unsigned long long)t->buffer->size);
+    }
+    if (end > t->buffer->size) {
         char s[96];
         return vks__error(VKS_ERROR_OUT_OF_RANGE,
                           "%s: %s of shape %s spans bytes [%llu, %llu) but its buffer has %llu bytes", fn, arg,
-                          shape_text(t, s, sizeof s), (unsigned long long)t->byte_offset,
-                          (unsigned long long)(t->byte_offset + ((uint64_t)last + 1) * es),
+                          shape_text(t, s, sizeof s), (unsigned long long)t->byte_offset, (unsigned long long)end,
                           (unsigned long long)t->buffer->size);
     }
     return VKS_OK;
@@ -112,14 +118,34 @@ vks_status vks__check_dtype(const vks_tensor *t, vks_dtype want, const char *fn,
                       vks__dtype_name(want));
 }
 
-vks_status vks__check_float_dtype(const vks_context *ctx, vks_dtype dt, const char *fn, const char *arg) {
-    if (dt != VKS_DTYPE_F32 && dt != VKS_DTYPE_F64)
-        return vks__error(VKS_ERROR_UNSUPPORTED, "%s: %s has dtype %s; expected f32 or f64", fn, arg,
-                          vks__dtype_name(dt));
+vks_status vks__check_dtype_in(const vks_context *ctx, vks_dtype dt, uint32_t allowed, const char *fn,
+                               const char *arg) {
+    if ((unsigned)dt >= 32 || !(allowed & (1u << dt))) {
+        char list[64] = "";
+        const vks_dtype order[] = {VKS_DTYPE_F32, VKS_DTYPE_F16, VKS_DTYPE_BF16, VKS_DTYPE_F64, VKS_DTYPE_I32,
+                                   VKS_DTYPE_I64};
+        int n = 0, total = 0;
+        for (size_t i = 0; i < VKS_COUNT_OF(order); ++i) total += (allowed >> order[i]) & 1;
+        for (size_t i = 0; i < VKS_COUNT_OF(order); ++i) {
+            if (!((allowed >> order[i]) & 1)) continue;
+            const size_t used = strlen(list);
+            snprintf(list + used, sizeof list - used, "%s%s", n == 0 ? "" : n + 1 == total ? " or " : ", ",
+                     vks__dtype_name(order[i]));
+            ++n;
+        }
+        return vks__error(VKS_ERROR_UNSUPPORTED, "%s: %s has dtype %s; expected %s", fn, arg, vks__dtype_name(dt), list);
+    }
+    if ((dt == VKS_DTYPE_F16 || dt == VKS_DTYPE_BF16) && !vks__has_feature(ctx, VKS_FEATURE_STORAGE16))
+        return vks__error(VKS_ERROR_UNSUPPORTED, "%s: %s needs 16-bit storage buffer access, which device '%s' lacks",
+                          fn, vks__dtype_name(dt), ctx->probe.info.name);
     if (dt == VKS_DTYPE_F64 && !vks__has_feature(ctx, VKS_FEATURE_FLOAT64))
         return vks__error(VKS_ERROR_UNSUPPORTED, "%s: f64 needs shaderFloat64, which device '%s' lacks", fn,
                           ctx->probe.info.name);
     return VKS_OK;
+}
+
+vks_status vks__check_float_dtype(const vks_context *ctx, vks_dtype dt, const char *fn, const char *arg) {
+    return vks__check_dtype_in(ctx, dt, VKS_DTYPES_F32 | VKS_DTYPES_F64, fn, arg);
 }
 
 vks_status vks__matrix_view(const vks_context *ctx, const vks_tensor *t, const char *fn, const char *arg,
@@ -192,6 +218,141 @@ vks_status vks__check_output_matrix(const vks_matrix *m, const char *fn, const c
                           "strides (%lld, %lld)): writes would collide",
                           fn, arg, (long long)m->batch_stride, (long long)m->rows, (long long)m->cols,
                           (long long)m->row_stride, (long long)m->col_stride);
+    return VKS_OK;
+}
+
+vks_status vks__check_output_vector(int64_t batch, int64_t n, int64_t batch_stride, int64_t stride, const char *fn,
+                                    const char *arg) {
+    const int64_t counts[2] = {batch, n}, strides[2] = {batch_stride, stride};
+    if (vks__strides_disjoint(counts, strides, 2)) return VKS_OK;
+    if (batch > 1 || batch_stride)
+        return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: %s's values collide (strides (%lld, %lld) for %lld x %lld values)",
+                          fn, arg, (long long)batch_stride, (long long)stride, (long long)batch, (long long)n);
+    return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: %s's values collide (strides (%lld) for %lld values)", fn, arg,
+                      (long long)stride, (long long)n);
+}
+
+vks_status vks__check_matrix_span(const vks_matrix *m, const char *fn, const char *arg) {
+    if (m->rows == 0 || m->cols == 0) return VKS_OK;
+    const uint64_t last =
+        (uint64_t)(m->rows - 1) * (uint64_t)m->row_stride + (uint64_t)(m->cols - 1) * (uint64_t)m->col_stride;
+    if (last >= UINT32_MAX)
+        return vks__error(VKS_ERROR_OUT_OF_RANGE, "%s: %s spans %llu elements per matrix; at most 2^32 - 1 are supported",
+                          fn, arg, (unsigned long long)last + 1);
+    return VKS_OK;
+}
+
+vks_status vks__rows_view(const vks_context *ctx, const vks_tensor *t, int32_t min_ndim, int32_t max_ndim,
+                          bool distinct_rows, const char *fn, const char *arg, vks_rows *out) {
+    VKS_TRY(vks__check_tensor(ctx, t, fn, arg));
+    VKS_TRY(vks__check_ndim(t, min_ndim, max_ndim, fn, arg));
+    const int32_t last = t->ndim - 1;
+    const int64_t cols = t->shape[last];
+    int64_t rows = 1;
+    for (int32_t i = 0; i < last; ++i)
+        if (__builtin_mul_overflow(rows, t->shape[i], &rows)) /* broadcast dims (stride 0) can be huge */
+            return vks__error(VKS_ERROR_OUT_OF_RANGE, "%s: %s has more than 2^63 rows (its leading dimensions)", fn, arg);
+    if (rows > INT32_MAX)
+        return vks__error(VKS_ERROR_OUT_OF_RANGE, "%s: %s has %lld rows; at most 2^31 - 1", fn, arg, (long long)rows);
+    if (cols > 1 && t->strides[last] != 1)
+        return vks__error(VKS_ERROR_UNSUPPORTED, "%s: %s.strides[%d] = %lld; the last dimension must have stride 1", fn,
+                          arg, last, (long long)t->strides[last]);
+    /* The row stride is that of the innermost leading dimension with more than one index; every
+     * other leading dimension must step over the rows of the dimensions after it. A size-1
+     * dimension's stride is never used, so it stands for nothing; an empty tensor has no rows
+     * to place. */
+    int64_t ld = cols;
+    if (rows > 1) {
+        int32_t inner = last - 1;
+        while (t->shape[inner] == 1) --inner;
+        ld = t->strides[inner];
+        int64_t below = t->shape[inner]; /* rows spanned by the dimensions after i */
+        for (int32_t i = inner - 1; i >= 0; --i) {
+            if (t->shape[i] > 1 && t->strides[i] != ld * below)
+                return vks__error(VKS_ERROR_UNSUPPORTED,
+                                  "%s: %s.strides[%d] = %lld; leading dimensions must collapse into rows "
+                                  "(expected %lld)",
+                                  fn, arg, i, (long long)t->strides[i], (long long)(ld * below));
+            below *= t->shape[i];
+        }
+        if (distinct_rows && ld < cols)
+            return vks__error(VKS_ERROR_UNSUPPORTED, "%s: %s's row stride %lld is below its %lld columns (rows overlap)",
+                              fn, arg, (long long)ld, (long long)cols);
+    }
+    /* Kernels index within a tensor with 32-bit element offsets. */
+    const uint64_t span = rows > 0 && cols > 0 ? (uint64_t)(rows - 1) * (uint64_t)ld + (uint64_t)cols : 0;
+    if (cols > INT32_MAX || ld > INT32_MAX || span > UINT32_MAX)
+        return vks__error(VKS_ERROR_OUT_OF_RANGE, "%s: %s spans %llu elements; at most 2^32 (rows, columns < 2^31)", fn,
+                          arg, (unsigned long long)span);
+    *out = (vks_rows){.t = t, .address = vks__tensor_address(t), .dtype = t->dtype, .rows = rows, .cols = cols, .ld = ld};
+    return VKS_OK;
+}
+
+vks_status vks__check_output_rows(const vks_rows *r, const char *fn, const char *arg) {
+    if (r->rows > 1 && r->cols > 0 && r->ld < r->cols)
+        return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: %s's row stride %lld is below its %lld columns (rows overlap)",
+                          fn, arg, (long long)r->ld, (long long)r->cols);
+    return VKS_OK;
+}
+
+vks_status vks__vector_view(const vks_context *ctx, const vks_tensor *t, vks_dtype dt, int64_t n, const char *fn,
+                            const char *arg, VkDeviceAddress *address) {
+    VKS_TRY(vks__check_tensor(ctx, t, fn, arg));
+    VKS_TRY(vks__check_ndim(t, 1, 1, fn, arg));
+    VKS_TRY(vks__check_dtype(t, dt, fn, arg));
+    if (t->shape[0] != n || (n > 1 && t->strides[0] != 1))
+        return vks__error(VKS_ERROR_SHAPE_MISMATCH, "%s: %s has shape (%lld) and stride %lld, expected (%lld) and 1", fn,
+                          arg, (long long)t->shape[0], (long long)t->strides[0], (long long)n);
+    if (address) *address = vks__tensor_address(t);
+    return VKS_OK;
+}
+
+/* Byte range [lo, hi) a non-empty tensor's elements lie in. */
+static void byte_span(const vks_tensor *t, uint64_t *lo, uint64_t *hi) {
+    uint64_t last = 0;
+    for (int32_t i = 0; i < t->ndim; ++i) last += (uint64_t)(t->shape[i] - 1) * (uint64_t)t->strides[i];
+    *lo = t->byte_offset;
+    *hi = t->byte_offset + (last + 1) * vks__dtype_bytes(t->dtype);
+}
+
+bool vks__tensors_overlap(const vks_tensor *a, const vks_tensor *b) {
+    if (!a || !b || a->buffer != b->buffer) return false;
+    if (vks__tensor_numel(a) == 0 || vks__tensor_numel(b) == 0) return false; /* no bytes */
+    uint64_t al, ah, bl, bh;
+    byte_span(a, &al, &ah);
+    byte_span(b, &bl, &bh);
+    return al < bh && bl < ah;
+}
+
+bool vks__same_view(const vks_tensor *a, const vks_tensor *b) {
+    if (a->buffer != b->buffer || a->byte_offset != b->byte_offset || a->dtype != b->dtype || a->ndim != b->ndim)
+        return false;
+    for (int32_t i = 0; i < a->ndim; ++i)
+        if (a->shape[i] != b->shape[i] || (a->shape[i] > 1 && a->strides[i] != b->strides[i])) return false;
+    return true;
+}
+
+vks_status vks__check_no_alias(const vks_arg *outs, int n_outs, const vks_arg *ins, int n_ins, const char *fn) {
+    for (int o = 0; o < n_outs; ++o) {
+        const vks_arg *out = &outs[o];
+        if (!out->t) continue;
+        for (int j = 0; j < o; ++j)
+            if (vks__tensors_overlap(out->t, outs[j].t))
+                return vks__error(VKS_ERROR_INVALID_ARGUMENT,
+                                  "%s: %s overlaps %s in memory; outputs must not alias each other", fn, out->name,
+                                  outs[j].name);
+        for (int i = 0; i < n_ins; ++i) {
+            if (!ins[i].t || !vks__tensors_overlap(out->t, ins[i].t)) continue;
+            const bool may_share = out->in_place && strcmp(out->in_place, ins[i].name) == 0;
+            if (may_share && vks__same_view(out->t, ins[i].t)) continue;
+            if (may_share)
+                return vks__error(VKS_ERROR_INVALID_ARGUMENT,
+                                  "%s: %s overlaps %s without being the same tensor (in place: pass %s == %s)", fn,
+                                  out->name, ins[i].name, out->name, ins[i].name);
+            return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: %s overlaps %s in memory; outputs must not alias inputs",
+                              fn, out->name, ins[i].name);
+        }
+    }
     return VKS_OK;
 }
 

@@ -9,11 +9,16 @@ function(vks_set_warnings)
   endforeach()
 endfunction()
 
-# ASan + UBSan on the given targets; any UB report aborts the test that hit it.
+# ASan + UBSan on the given targets (VKS_SANITIZE); any UB report aborts the test that hit
+# it. With VKS_TSAN instead: ThreadSanitizer (it cannot be combined with ASan).
 function(vks_enable_sanitizers)
+  if(VKS_TSAN)
+    set(flags -fsanitize=thread)
+  else()
+    set(flags -fsanitize=address,undefined -fno-sanitize-recover=all)
+  endif()
   foreach(t ${ARGN})
-    target_compile_options(${t} PRIVATE -fsanitize=address,undefined -fno-sanitize-recover=all
-      -fno-omit-frame-pointer)
-    target_link_options(${t} PRIVATE -fsanitize=address,undefined)
+    target_compile_options(${t} PRIVATE ${flags} -fno-omit-frame-pointer)
+    target_link_options(${t} PRIVATE ${flags})
   endforeach()
 endfunction()

@@ -26,7 +26,9 @@ static int run(const vks_plugin_api *api) {
     if (!usable) return 0; /* a host would fall back to its own code here */
     vks_context *ctx = NULL;
     CHECK(api, api->vks_context_create(NULL, &ctx));
-    vks_device_info info = {.struct_size = sizeof info};
+    /* Structs get the library's defaults through the table (a zero-filled one is refused). */
+    vks_device_info info;
+    CHECK(api, api->vks_struct_init(VKS_STRUCT_DEVICE_INFO, &info, sizeof info));
     CHECK(api, api->vks_context_get_device_info(ctx, &info));
     /* C = A * B, 3x2 = (3x4)(4x2), through the table only. */
     float a[12] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12}, b[8] = {1, 0, 0, 1, 1, 0, 0, 1}, c[6];
@@ -58,10 +60,9 @@ int main(int argc, char **argv) {
     }
     vks_plugin_get_api_fn *get_api = (vks_plugin_get_api_fn *)dlsym(lib, "vks_plugin_get_api");
     const vks_plugin_api *api = get_api ? get_api(VKS_PLUGIN_ABI_MAJOR) : NULL;
-    /* Version checks a host makes: the major it was built for, and a table big enough
-     * for every field it will touch. */
-    if (!api || api->abi_major != VKS_PLUGIN_ABI_MAJOR ||
-        api->struct_size < offsetof(vks_plugin_api, vks_shutdown) + sizeof api->vks_shutdown) {
+    /* Version checks a host makes: the major it was built for, and a table that has every
+     * field it will touch (the newest one it uses here: vks_struct_init, ABI 1.1). */
+    if (!api || api->abi_major != VKS_PLUGIN_ABI_MAJOR || !VKS_PLUGIN_HAS(api, vks_struct_init)) {
         fprintf(stderr, "plugin-host: %s does not offer plugin ABI %d\n", path, VKS_PLUGIN_ABI_MAJOR);
         dlclose(lib);
         return 1;

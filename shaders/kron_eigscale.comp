@@ -1,6 +1,8 @@
 //! variants: f32 f64
 // The middle of the Kronecker eigen-solve, one pass over w = Q^T y (k grids one after
-// another): with lambda(e) = prod_i max(lambda_i[e_i], 0) and den = max(lambda + noise, floor),
+// another): with lambda(e) = max(prod_i max(lambda_i[e_i], 0), floor) and den = lambda + noise
+// (GPyTorch's constant-noise path; with floor_after_noise: lambda unclamped and
+// den = max(lambda + noise, floor)),
 //   z  = w / den              (alpha = Q z)          when z != 0
 //   zm = lambda w / den       (mean = Q zm = K alpha) when zm != 0
 // and per workgroup the partial sums of w^2 / den (y^T alpha, per right-hand side) and,
@@ -22,7 +24,7 @@ layout(push_constant) uniform EigscalePush {
     uint64_t w, z, zm, partials;
     uint64_t lam[4];
     uint n[4];
-    uint points, k, groups, pad0;
+    uint points, k, groups, floor_after_noise;
     ACC noise, floor_;
 } p;
 
@@ -47,7 +49,8 @@ void main() {
             rest /= p.n[t];
             lam *= max(to_acc(TBuf(p.lam[t]).v[idx]), ACC(0));
         }
-        const ACC den = max(lam + p.noise, p.floor_);
+        if (p.floor_after_noise == 0) lam = max(lam, p.floor_);
+        const ACC den = p.floor_after_noise != 0 ? max(lam + p.noise, p.floor_) : lam + p.noise;
         if (with_log) logs += kr_log(den);
         if (p.w != 0) {
             const ACC wv = to_acc(TBuf(t_addr(p.w, off + e)).v[0]);

@@ -234,7 +234,7 @@ static void test_gemm_errors(void **state) {
     VKT_FAILS(vks_gemm(ctx, 0, 0, 1, &a, &bad, 0, &c), VKS_ERROR_DTYPE_MISMATCH, "dtypes f32, f16, f32");
     vks_tensor ia = vks_tensor_2d(I, VKS_DTYPE_I32, 4, 5), ib = vks_tensor_2d(I, VKS_DTYPE_I32, 5, 6);
     vks_tensor ic = {I, 40 * 4, VKS_DTYPE_I32, 2, {4, 6}, {6, 1}};
-    VKT_FAILS(vks_gemm(ctx, 0, 0, 1, &ia, &ib, 0, &ic), VKS_ERROR_UNSUPPORTED, "dtype i32 is not supported");
+    VKT_FAILS(vks_gemm(ctx, 0, 0, 1, &ia, &ib, 0, &ic), VKS_ERROR_UNSUPPORTED, "c has dtype i32; expected f32, f16 or f64");
     bad = vks_tensor_1d(A, VKS_DTYPE_F32, 20);
     VKT_FAILS(vks_gemm(ctx, 0, 0, 1, &bad, &b, 0, &c), VKS_ERROR_SHAPE_MISMATCH, "expected rank 2..3");
     bad = vks_tensor_2d(A, VKS_DTYPE_F32, 10, 10);
@@ -272,7 +272,13 @@ static void test_gemm_errors(void **state) {
     d.a = &a, d.b = &b, d.c = &c;
     vks_tensor tb5 = vks_tensor_1d(B, VKS_DTYPE_F32, 5);
     d.bias = &tb5;
-    VKT_FAILS(vks_gemm_ex(ctx, &d), VKS_ERROR_SHAPE_MISMATCH, "bias has shape (5)");
+    VKT_FAILS(vks_gemm_ex(ctx, &d), VKS_ERROR_SHAPE_MISMATCH, "vks_gemm_ex: bias has shape (5)");
+    /* A bias inside c (its last row): the epilogue would read what other workgroups write. */
+    vks_tensor bias_in_c = vks_tensor_1d(C, VKS_DTYPE_F32, 6);
+    bias_in_c.byte_offset = 18 * 4;
+    d.bias = &bias_in_c;
+    VKT_FAILS(vks_gemm_ex(ctx, &d), VKS_ERROR_INVALID_ARGUMENT, "vks_gemm_ex: c overlaps bias in memory");
+    d.bias = NULL;
     d.bias = NULL, d.activation = (vks_activation)9;
     VKT_FAILS(vks_gemm_ex(ctx, &d), VKS_ERROR_INVALID_ARGUMENT, "activation = 9");
     d.activation = VKS_ACT_NONE, d.struct_size = 8;
@@ -293,22 +299,33 @@ static void test_gemm_errors(void **state) {
     vks_buffer_destroy(A), vks_buffer_destroy(B), vks_buffer_destroy(C), vks_buffer_destroy(I);
 }
 
-/* gemm_tiled's options that are off by default (VKS_GEMM_TILED: double-buffered shared
- * memory, columns in runs of 4, other tiles), through the kernels GPUs run: f32/f16 tiles
- * of 128 x 128 and 128 x 64 with both options, and a 3-term step that leaves partial steps
- * everywhere. f64 at 128 x 128 does not fit lavapipe's 32 KiB and takes the default there. */
-static const char *const tiled_options[] = {"128,128,8,8,8,2,1", "128,64,4,8,4,2,1", "32,64,3,4,4,2,0"};
+/* gemm_tiled's options that are off by default (vks_tuning.gemm_tiled: double-buffered
+ * shared memory, columns in runs of 4, other tiles), through the kernels GPUs run: f32/f16
+ * tiles of 128 x 128 and 128 x 64 with both options, and a 3-term step that leaves partial
+ * steps everywhere. f64 at 128 x 128 does not fit lavapipe's 32 KiB and takes the default there. */
+static const vks_gemm_tile tiled_options[] = {
+    {.bm = 128, .bn = 128, .bk = 8, .tm = 8, .tn = 8, .nbuf = 2, .col4 = 1},
+    {.bm = 128, .bn = 64, .bk = 4, .tm = 8, .tn = 4, .nbuf = 2, .col4 = 1},
+    {.bm = 32, .bn = 64, .bk = 3, .tm = 4, .tn = 4, .nbuf = 2, .col4 = 0},
+};
+static const char *const tiled_option_names[] = {"gemm_tiled 128,128,8,8,8,2,1", "gemm_tiled 128,64,4,8,4,2,1",
+                                                 "gemm_tiled 32,64,3,4,4,2,0"};
 static size_t tiled_option;
 
 static int tiled_options_setup(void **state) {
-    setenv("VKS_GEMM_TILED", tiled_options[tiled_option], 1);
-    return vkt_device_is_cpu() ? vkt_gpu_kernels_setup(state) : vkt_group_setup(state);
+    vks_tuning t = VKS_TUNING_INIT;
+    t.kernels = VKS_KERNELS_GPU;
+    t.gemm_tiled = tiled_options[tiled_option];
+    vkt_set_tuning(&t); /* vkt_group_teardown resets it */
+    if (vkt_group_setup(state)) return -1;
+    vks_tuning got = {.struct_size = sizeof got}; /* the context took the tile */
+    return vks_context_get_tuning(vkt->ctx, &got) == VKS_OK &&
+                   !memcmp(&got.gemm_tiled, &t.gemm_tiled, sizeof got.gemm_tiled)
+               ? 0
+               : -1;
 }
 
-static int tiled_options_teardown(void **state) {
-    unsetenv("VKS_GEMM_TILED");
-    return vkt_group_teardown(state);
-}
+static int tiled_options_teardown(void **state) { return vkt_group_teardown(state); }
 
 /* The same cases through the kernels GPUs run (on lavapipe: VKS_CONTEXT_GPU_KERNELS). */
 int main(void) {
@@ -332,7 +349,7 @@ int main(void) {
         VKT_TEST(test_gemm_long_k),                VKT_TEST(test_gemm_strided_views),
     };
     for (tiled_option = 0; tiled_option < sizeof tiled_options / sizeof tiled_options[0]; ++tiled_option)
-        failures += cmocka_run_group_tests_name(tiled_options[tiled_option], tiled, tiled_options_setup,
+        failures += cmocka_run_group_tests_name(tiled_option_names[tiled_option], tiled, tiled_options_setup,
                                                 tiled_options_teardown);
     return failures;
 }

@@ -209,6 +209,58 @@ static void run_large(int d, const int64_t *dims, vks_dtype dt, uint64_t seed) {
     vks_buffer_destroy(X), vks_buffer_destroy(Y);
 }
 
+/* Tall factors: the grid grows through the modes (1600 -> 80000 -> 4e6 points, and
+ * 1 -> 50000), well inside 32-bit indexing. Each intermediate size is counted once (a
+ * double-evaluating max once counted 1e10 and 2.5e9 and refused these calls). Checked
+ * at sampled outputs against y[i, j] = sum_{p, q} A[i, p] B[j, q] x[p, q]. */
+static void run_tall(int d, int64_t rows, int64_t cols, uint64_t seed) {
+    const vks_dtype dt = VKS_DTYPE_F32;
+    vkt_rng rng = vkt_rng_seed(seed);
+    int64_t n = 1, m = 1;
+    vks_buffer *fb[2];
+    vks_tensor ft[2];
+    const vks_tensor *fp[2];
+    double *fh[2];
+    for (int t = 0; t < d; ++t) {
+        n *= cols, m *= rows;
+        fh[t] = vkt_random(&rng, (size_t)(rows * cols), -1, 1);
+        vkt_round_to(dt, fh[t], (size_t)(rows * cols));
+        fb[t] = vkt_upload(dt, fh[t], (size_t)(rows * cols));
+        ft[t] = vks_tensor_2d(fb[t], dt, rows, cols);
+        fp[t] = &ft[t];
+    }
+    double *x = vkt_random(&rng, (size_t)n, -1, 1);
+    vkt_round_to(dt, x, (size_t)n);
+    vks_buffer *X = vkt_upload(dt, x, (size_t)n), *Y = vkt_poisoned(dt, (size_t)m);
+    vks_tensor tx = vks_tensor_1d(X, dt, n), ty = vks_tensor_1d(Y, dt, m);
+    VKT_OK(vks_kron_matmul(vkt->ctx, d, fp, VKS_NO_TRANS, 1.0, &tx, 0.0, &ty));
+    double *got = vkt_download(Y, dt, 0, (size_t)m);
+    for (int64_t i = 0; i < m; ++i) assert_true(isfinite(got[i])); /* every element written */
+    enum { SAMPLES = 32 };
+    double g[SAMPLES], w[SAMPLES];
+    for (int s = 0; s < SAMPLES; ++s) {
+        const int64_t e = (int64_t)vkt_uniform(&rng, 0, (double)m);
+        const int64_t i = d == 2 ? e / rows : e, j = d == 2 ? e % rows : 0;
+        double sum = 0;
+        for (int64_t p = 0; p < cols; ++p)
+            for (int64_t q = 0; q < (d == 2 ? cols : 1); ++q)
+                sum += fh[0][i * cols + p] * (d == 2 ? fh[1][j * cols + q] : 1.0) * x[p * (d == 2 ? cols : 1) + q];
+        g[s] = got[e], w[s] = sum;
+    }
+    char what[64];
+    snprintf(what, sizeof what, "kron_matmul d=%d %lldx%lld factors", d, (long long)rows, (long long)cols);
+    vkt_assert_close(g, w, SAMPLES, vkt_tol(dt) * 4, what);
+    free(x), free(got);
+    for (int t = 0; t < d; ++t) free(fh[t]), vks_buffer_destroy(fb[t]);
+    vks_buffer_destroy(X), vks_buffer_destroy(Y);
+}
+
+static void test_kron_matmul_tall_factors(void **state) {
+    (void)state;
+    run_tall(2, 2000, 40, 80);
+    run_tall(1, 50000, 1, 81);
+}
+
 static void test_kron_matmul_large(void **state) {
     (void)state;
     const int64_t two[] = {256, 200}, three[] = {40, 36, 30};
@@ -293,6 +345,44 @@ static void test_kron_kernel_values(void **state) {
             free(got);
         }
     }
+}
+
+/* Thousands of spectral-mixture matrices recorded without a synchronize: each call's
+ * parameter table goes into the context's parameter ring, which must grow (and keep the
+ * earlier tables alive) instead of writing past its end. Each call has its own weights,
+ * so a table overwritten or lost shows in that call's slice of the output. */
+static void test_kron_kernel_many_unsynchronized(void **state) {
+    (void)state;
+    enum { CALLS = 5000, N1 = 2, N2 = 3 };
+    const vks_dtype dt = VKS_DTYPE_F32;
+    double x1[N1] = {0.0, 0.25}, x2[N2] = {0.5, 0.0, 1.0};
+    vks_buffer *X1 = vkt_upload(dt, x1, N1), *X2 = vkt_upload(dt, x2, N2);
+    vks_buffer *K = vkt_poisoned(dt, (size_t)CALLS * N1 * N2);
+    kernel_case c;
+    sm_case(&c, 0);
+    vks_tensor t1 = vks_tensor_1d(X1, dt, N1), t2 = vks_tensor_1d(X2, dt, N2);
+    for (int call = 0; call < CALLS; ++call) {
+        vks_kernel_desc desc = c.desc;
+        double w[3];
+        for (int q = 0; q < 3; ++q) w[q] = c.ref.w[q] * (1.0 + call % 97);
+        desc.sm_weights = w;
+        const int64_t shape[2] = {N1, N2};
+        vks_tensor tk = vks_tensor_make(K, (uint64_t)call * N1 * N2 * 4, dt, 2, shape);
+        VKT_OK(vks_kron_kernel_matrix(vkt->ctx, &desc, &t1, &t2, &tk));
+    }
+    double *got = vkt_download(K, dt, 0, (size_t)CALLS * N1 * N2);
+    double want[N1 * N2];
+    for (int call = 0; call < CALLS; ++call) {
+        ref_kron_kernel ref = c.ref;
+        for (int q = 0; q < 3; ++q) ref.w[q] *= 1.0 + call % 97;
+        for (int i = 0; i < N1; ++i)
+            for (int j = 0; j < N2; ++j) want[i * N2 + j] = ref_kron_kernel_value(&ref, x1[i], x2[j]);
+        char what[64];
+        snprintf(what, sizeof what, "unsynchronized call %d", call);
+        vkt_assert_close(got + (size_t)call * N1 * N2, want, N1 * N2, 2e-6, what);
+    }
+    free(got);
+    vks_buffer_destroy(X1), vks_buffer_destroy(X2), vks_buffer_destroy(K);
 }
 
 /* More points on either side than one row of workgroups covers (cross-covariances of many
@@ -560,8 +650,10 @@ int main(void) {
         VKT_TEST(test_kron_matmul_f64),
         VKT_TEST(test_kron_matmul_size_one),
         VKT_TEST(test_kron_matmul_large),
+        VKT_TEST(test_kron_matmul_tall_factors),
         VKT_TEST(test_kron_kernel_values),
         VKT_TEST(test_kron_kernel_many_points),
+        VKT_TEST(test_kron_kernel_many_unsynchronized),
         VKT_TEST(test_kron_kernel_derivatives),
         VKT_TEST(test_kron_kernel_identities),
         VKT_TEST(test_kron_predict_points),

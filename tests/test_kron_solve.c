@@ -343,56 +343,97 @@ static void test_kron_solve_jitter(void **state) {
     run_solve(&sc, 160);
 }
 
-/* eig_floor clamps lambda + noise from below (GPyTorch's 1e-7): against the floored
- * operator built from factors of known spectrum, some eigenvalues exactly 0. */
+/* GPyTorch parity of the constant-noise solve (linear_operator 0.6): K's eigenvalues are
+ * clamped at eig_floor and sigma^2 is added with no clamp after; the old rule (clamp
+ * lambda + sigma^2) stays available as VKS_KRON_SOLVE_FLOOR_AFTER_NOISE. A 9 x 13 x 6 grid at
+ * sigma^2 = 1e-8, factors of known spectrum (the small eigenvalues well apart from the
+ * others, so the solve is well-conditioned apart from the floor itself), against float64
+ * oracles written both ways with the exact Q = Q1 ⊗ Q2 ⊗ Q3. */
 static void test_kron_solve_eig_floor(void **state) {
     (void)state;
     if (!has_f64()) skip();
     const vks_dtype dt = VKS_DTYPE_F64;
-    enum { N1 = 6, N2 = 5, NP = N1 * N2 };
-    const double lam1[N1] = {0, 0, 1e-3, 0.5, 1.0, 3.0}, lam2[N2] = {0, 2e-4, 0.1, 1.0, 2.0};
-    double q1[N1 * N1], q2[N2 * N2];
-    double *k1 = spectrum_factor(N1, lam1, 170, q1), *k2 = spectrum_factor(N2, lam2, 171, q2);
-    vks_buffer *K1 = vkt_upload(dt, k1, N1 * N1), *K2 = vkt_upload(dt, k2, N2 * N2);
-    vks_tensor t1 = vks_tensor_2d(K1, dt, N1, N1), t2 = vks_tensor_2d(K2, dt, N2, N2);
-    eig2 fe;
-    eig2_run(dt, &t1, &t2, N1, N2, &fe);
-    /* The exact zeros come back as zeros or tiny values; none below 0 (clamped). */
-    double *gl1 = vkt_download(fe.l[0], dt, 0, N1);
+    enum { N1 = 9, N2 = 13, N3 = 6, NP = N1 * N2 * N3 };
+    const int64_t n[3] = {N1, N2, N3};
+    const double lam1[N1] = {0, 1e-12, 1e-10, 3e-9, 1e-3, 0.1, 0.5, 1.0, 2.0};
+    double lam2[N2], lam3[N3];
+    for (int i = 0; i < N2; ++i) lam2[i] = 0.5 + 0.125 * i;
+    for (int i = 0; i < N3; ++i) lam3[i] = 0.6 + 0.25 * i;
+    const double *lam[3] = {lam1, lam2, lam3};
+    double *q[3], *k[3];
+    vks_buffer *K[3], *Q[3], *L[3];
+    vks_tensor tk[3], tq[3], tl[3];
+    vks_kron_eigh_desc ed = VKS_KRON_EIGH_DESC_INIT;
+    ed.d = 3;
+    for (int t = 0; t < 3; ++t) {
+        q[t] = malloc(sizeof(double) * (size_t)(n[t] * n[t]));
+        k[t] = spectrum_factor(n[t], lam[t], 170 + t, q[t]);
+        K[t] = vkt_upload(dt, k[t], (size_t)(n[t] * n[t]));
+        Q[t] = vkt_poisoned(dt, (size_t)(n[t] * n[t])), L[t] = vkt_poisoned(dt, (size_t)n[t]);
+        tk[t] = vks_tensor_2d(K[t], dt, n[t], n[t]), tq[t] = vks_tensor_2d(Q[t], dt, n[t], n[t]);
+        tl[t] = vks_tensor_1d(L[t], dt, n[t]);
+        ed.factors[t] = &tk[t], ed.eigvecs[t] = &tq[t], ed.eigvals[t] = &tl[t];
+    }
+    VKT_OK(vks_kron_eigh(vkt->ctx, &ed));
+    /* The exact zero comes back as a tiny value or 0; none below 0 (clamped). */
+    double *gl1 = vkt_download(L[0], dt, 0, N1);
     for (int i = 0; i < N1; ++i) assert_true(gl1[i] >= 0 && fabs(gl1[i] - lam1[i]) < 1e-14);
     vkt_rng rng = vkt_rng_seed(172);
     double *y = vkt_random(&rng, NP, -1, 1);
     vks_buffer *Y = vkt_upload(dt, y, NP), *A = vkt_poisoned(dt, NP), *LD = vkt_poisoned(dt, 1);
     vks_tensor ty = vks_tensor_1d(Y, dt, NP), ta = vks_tensor_1d(A, dt, NP), tld = vks_tensor_1d(LD, dt, 1);
-    const double noise = 1e-9, floor_ = VKS_KRON_EIG_FLOOR_DEFAULT;
-    vks_kron_solve_desc sd = VKS_KRON_SOLVE_DESC_INIT;
-    assert_true(sd.eig_floor == floor_);
-    sd.d = 2, sd.eigvecs[0] = &fe.tq[0], sd.eigvecs[1] = &fe.tq[1], sd.eigvals[0] = &fe.tl[0], sd.eigvals[1] = &fe.tl[1];
-    sd.noise = noise, sd.y = &ty, sd.alpha = &ta, sd.logdet = &tld;
-    VKT_OK(vks_kron_solve(vkt->ctx, &sd));
-    double *alpha = vkt_download(A, dt, 0, NP), *logdet = vkt_download(LD, dt, 0, 1);
-    /* Oracle: Q diag(1 / max(lam + noise, floor)) Q^T y with the explicit Q = fe.q[0] ⊗ fe.q[1]. */
-    ref_mat qf[2] = {ref_rowmajor(q1, N1, N1), ref_rowmajor(q2, N2, N2)};
-    double *q = malloc(sizeof(double) * NP * NP), want[NP], w[NP], want_ld = 0;
-    ref_kron_dense(2, qf, q);
+    const double noise = 1e-8, floor_ = VKS_KRON_EIG_FLOOR_DEFAULT;
+    ref_mat qf[3] = {ref_rowmajor(q[0], N1, N1), ref_rowmajor(q[1], N2, N2), ref_rowmajor(q[2], N3, N3)};
+    double *qd = malloc(sizeof(double) * NP * NP), *w = malloc(sizeof(double) * NP), *qty = malloc(sizeof(double) * NP);
+    double *want[2] = {malloc(sizeof(double) * NP), malloc(sizeof(double) * NP)}, want_ld[2] = {0, 0};
+    ref_kron_dense(3, qf, qd);
     for (int e = 0; e < NP; ++e) {
         double s = 0;
-        for (int j = 0; j < NP; ++j) s += q[j * NP + e] * y[j];
-        const double den = fmax(lam1[e / N2] * lam2[e % N2] + noise, floor_);
-        w[e] = s / den;
-        want_ld += log(den);
+        for (int j = 0; j < NP; ++j) s += qd[j * NP + e] * y[j];
+        qty[e] = s;
     }
-    for (int i = 0; i < NP; ++i) {
-        double s = 0;
-        for (int e = 0; e < NP; ++e) s += q[i * NP + e] * w[e];
-        want[i] = s;
+    for (int mode = 0; mode < 2; ++mode) {
+        for (int e = 0; e < NP; ++e) {
+            const double l = lam1[e / (N2 * N3)] * lam2[e / N3 % N2] * lam3[e % N3];
+            /* mode 0, GPyTorch: clamp K's eigenvalue, add sigma^2; mode 1: clamp lambda + sigma^2. */
+            const double den = mode == 0 ? fmax(l, floor_) + noise : fmax(l + noise, floor_);
+            w[e] = qty[e] / den;
+            want_ld[mode] += log(den);
+        }
+        for (int i = 0; i < NP; ++i) {
+            double s = 0;
+            for (int e = 0; e < NP; ++e) s += qd[i * NP + e] * w[e];
+            want[mode][i] = s;
+        }
     }
-    /* cond = 3*2/1e-7: the eigenvectors' rounding is amplified by that much. */
-    vkt_assert_close(alpha, want, NP, 1e-7, "floored solve");
-    assert_true(fabs(logdet[0] - want_ld) < 1e-7 * fabs(want_ld));
-    free(gl1), free(y), free(alpha), free(logdet), free(q), free(k1), free(k2);
-    vks_buffer *bufs[] = {K1, K2, fe.q[0], fe.q[1], fe.l[0], fe.l[1], Y, A, LD};
-    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; ++i) vks_buffer_destroy(bufs[i]);
+    for (int mode = 0; mode < 2; ++mode) {
+        vks_kron_solve_desc sd = VKS_KRON_SOLVE_DESC_INIT;
+        assert_true(sd.eig_floor == floor_ && sd.flags == 0);
+        sd.d = 3;
+        for (int t = 0; t < 3; ++t) sd.eigvecs[t] = &tq[t], sd.eigvals[t] = &tl[t];
+        sd.noise = noise, sd.y = &ty, sd.alpha = &ta, sd.logdet = &tld;
+        sd.flags = mode ? VKS_KRON_SOLVE_FLOOR_AFTER_NOISE : 0;
+        VKT_OK(vks_kron_solve(vkt->ctx, &sd));
+        double *alpha = vkt_download(A, dt, 0, NP), *logdet = vkt_download(LD, dt, 0, 1);
+        /* cond ~ 2 * 4 * 1.85 / 1e-7: the eigenvectors' rounding is amplified by that much. */
+        vkt_assert_close(alpha, want[mode], NP, 1e-6, mode ? "floor after noise" : "GPyTorch floor");
+        assert_true(fabs(logdet[0] - want_ld[mode]) < 1e-9 * fabs(want_ld[mode]));
+        /* The two rules differ by far more than the tolerance here (sigma^2 < floor). */
+        double diff = 0, norm = 0;
+        for (int i = 0; i < NP; ++i) diff = fmax(diff, fabs(want[0][i] - want[1][i])), norm = fmax(norm, fabs(want[0][i]));
+        assert_true(diff > 1e-2 * norm && fabs(want_ld[0] - want_ld[1]) > 1.0);
+        free(alpha), free(logdet);
+    }
+    vks_kron_solve_desc bad = VKS_KRON_SOLVE_DESC_INIT;
+    bad.d = 3, bad.noise = noise, bad.flags = 6, bad.logdet = &tld;
+    for (int t = 0; t < 3; ++t) bad.eigvecs[t] = &tq[t], bad.eigvals[t] = &tl[t];
+    VKT_FAILS(vks_kron_solve(vkt->ctx, &bad), VKS_ERROR_INVALID_ARGUMENT, "vks_kron_solve: desc->flags = 0x6 has unknown bits");
+    free(gl1), free(y), free(qd), free(w), free(qty), free(want[0]), free(want[1]);
+    for (int t = 0; t < 3; ++t) {
+        free(q[t]), free(k[t]);
+        vks_buffer_destroy(K[t]), vks_buffer_destroy(Q[t]), vks_buffer_destroy(L[t]);
+    }
+    vks_buffer_destroy(Y), vks_buffer_destroy(A), vks_buffer_destroy(LD);
 }
 
 /* The eigendecompositions themselves: K_i Q_i = Q_i Lambda_i and Q_i^T Q_i = I, with the

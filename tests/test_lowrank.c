@@ -170,12 +170,13 @@ static void test_lowrank_lora_f16(void **state) {
 
 /* The decode path on tensor cores (backend/ops/lowrank_splitk.c: split-K over [W; A], then
  * the reduce epilogue), f16, single adapter, up to 64 rows. On devices without
- * VK_NV_cooperative_matrix it runs with emulated fragments (VKS_LOWRANK_SPLITK=emulate), so
+ * VK_NV_cooperative_matrix it runs with emulated fragments (tuning: VKS_SPLITK_EMULATE), so
  * that lavapipe checks the tiling, staging and partial sums; on NVIDIA it runs as shipped,
  * and once more with forced slice counts. Shapes: aligned (fragments straight from W),
  * k % 16 != 0, ragged out, padded and misaligned rows (staged fragments), ranks 1..256, no
  * base weight, bias and beta; and the first shapes past its limits. Then the same cases, in
- * f16 and in f32, through the pass on FMA units (VKS_LOWRANK_SPLITK=fma, any device). */
+ * f16 and in f32, through the pass on FMA units (VKS_SPLITK_FMA, any device). Each mode on a
+ * context tuned for it. */
 static void test_lowrank_lora_splitk(void **state) {
     (void)state;
     if (!has_f16()) skip();
@@ -188,11 +189,20 @@ static void test_lowrank_lora_splitk(void **state) {
         /* just past the path's limits (65 rows, rank 257): the general kernels take them */
         {65, 64, 40, 8, true, true, 0.0, VKS_DTYPE_F16},         {2, 64, 32, 257, true, false, 0.0, VKS_DTYPE_F16},
     };
-    const char *modes[] = {tensor_cores ? NULL : "emulate", tensor_cores ? "1" : NULL, tensor_cores ? "7" : NULL,
-                           "fma"};
+    /* as shipped (emulated without tensor cores), 1 and 7 slices on tensor cores, FMA units */
+    const struct {
+        bool run;
+        vks_splitk_mode mode;
+        uint32_t slices;
+    } modes[] = {{true, tensor_cores ? VKS_SPLITK_AUTO : VKS_SPLITK_EMULATE, 0},
+                 {tensor_cores, VKS_SPLITK_AUTO, 1},
+                 {tensor_cores, VKS_SPLITK_AUTO, 7},
+                 {true, VKS_SPLITK_FMA, 0}};
     for (size_t mi = 0; mi < 4; ++mi) {
-        if (mi > 0 && !modes[mi]) continue;
-        if (modes[mi]) setenv("VKS_LOWRANK_SPLITK", modes[mi], 1);
+        if (!modes[mi].run) continue;
+        vks_tuning t = VKS_TUNING_INIT;
+        t.lowrank_splitk = modes[mi].mode, t.lowrank_splitk_slices = modes[mi].slices;
+        vkt_push_tuned_context(&t);
         for (size_t i = 0; i < sizeof cases / sizeof cases[0]; ++i) run_lora(&cases[i], 300 + i);
         if (mi == 3)
             for (size_t i = 0; i < sizeof cases / sizeof cases[0]; ++i) {
@@ -200,7 +210,7 @@ static void test_lowrank_lora_splitk(void **state) {
                 c.dt = VKS_DTYPE_F32;
                 run_lora(&c, 320 + i);
             }
-        unsetenv("VKS_LOWRANK_SPLITK");
+        vkt_pop_context();
     }
 }
 
@@ -319,11 +329,11 @@ static void test_lowrank_lora_errors(void **state) {
     VKT_FAILS(vks_lora_forward(ctx, &e), VKS_ERROR_SHAPE_MISMATCH, "y has 3 rows but x has 4");
     bad = w, bad.dtype = VKS_DTYPE_F16;
     e = d, e.w = &bad;
-    VKT_FAILS(vks_lora_forward(ctx, &e), VKS_ERROR_DTYPE_MISMATCH, "w has dtype f16, expected f32 like x");
+    VKT_FAILS(vks_lora_forward(ctx, &e), VKS_ERROR_DTYPE_MISMATCH, "w has dtype f16, expected f32");
     vks_tensor xi = x, yi = y;
     xi.dtype = VKS_DTYPE_I32, yi.dtype = VKS_DTYPE_I32;
     e = d, e.x = &xi, e.y = &yi;
-    VKT_FAILS(vks_lora_forward(ctx, &e), VKS_ERROR_UNSUPPORTED, "dtype i32 is not supported (f32, f16)");
+    VKT_FAILS(vks_lora_forward(ctx, &e), VKS_ERROR_UNSUPPORTED, "vks_lora_forward: x has dtype i32; expected f32 or f16");
     bad = w, bad.strides[0] = 1, bad.strides[1] = 8; /* a transposed (Conv1D) view */
     e = d, e.w = &bad;
     VKT_FAILS(vks_lora_forward(ctx, &e), VKS_ERROR_UNSUPPORTED, "w.strides[1] = 8; the last dimension must have stride 1");
@@ -344,7 +354,7 @@ static void test_lowrank_lora_errors(void **state) {
     VKT_FAILS(vks_lora_forward(ctx, &e), VKS_ERROR_OUT_OF_RANGE, "spans bytes");
     vks_tensor x3 = {B, 0, VKS_DTYPE_F32, 3, {2, 2, 16}, {64, 16, 1}}; /* batch stride breaks flattening */
     e = d, e.x = &x3;
-    VKT_FAILS(vks_lora_forward(ctx, &e), VKS_ERROR_UNSUPPORTED, "do not flatten into rows");
+    VKT_FAILS(vks_lora_forward(ctx, &e), VKS_ERROR_UNSUPPORTED, "x.strides[0] = 64; leading dimensions must collapse into rows (expected 32)");
     /* Broadcast leading dimensions whose row count overflows 64 bits (2^64 rows, 0 if it wraps),
      * or merely passes 2^31. */
     vks_tensor xb = {B, 0, VKS_DTYPE_F32, 3, {1ll << 32, 1ll << 32, 16}, {0, 0, 1}};

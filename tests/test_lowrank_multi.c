@@ -432,6 +432,11 @@ static void test_lowrank_multi_errors(void **state) {
     VKT_FAILS(vks_lora_multi_forward(ctx, &d), VKS_ERROR_OUT_OF_RANGE, "adapter 2's B (16 x 2 at element -3)");
     ad = k.ad, ad.ranks = NULL;
     VKT_FAILS(vks_lora_multi_forward(ctx, &d), VKS_ERROR_INVALID_ARGUMENT, "adapters->ranks is NULL");
+    /* A count past any real stack is refused before anything is allocated or read for it
+     * (INT32_MAX once tried a 128 GiB table). */
+    ad = k.ad, ad.count = INT32_MAX;
+    VKT_FAILS(vks_lora_multi_forward(ctx, &d), VKS_ERROR_INVALID_ARGUMENT,
+              "vks_lora_multi_forward: adapters->count = 2147483647, expected 0..1048576");
     ad = k.ad, ad.a = NULL;
     VKT_FAILS(vks_lora_multi_forward(ctx, &d), VKS_ERROR_INVALID_ARGUMENT, "vks_lora_multi_forward: adapters->a is NULL");
     ad = k.ad, ad.b = NULL;
@@ -490,6 +495,8 @@ static void test_lowrank_multi_errors(void **state) {
     assert_true(ao[0] == 0 && ao[1] == 96 && ao[2] == 288 && na == 336 && bo[2] == 192 && nb == 224);
     VKT_FAILS(vks_lora_pack_offsets(3, neg_rank, 24, 16, ao, bo, &na, &nb), VKS_ERROR_INVALID_ARGUMENT, "ranks[1] = -1");
     VKT_FAILS(vks_lora_pack_offsets(-1, ranks, 24, 16, NULL, NULL, NULL, NULL), VKS_ERROR_INVALID_ARGUMENT, "count = -1");
+    VKT_FAILS(vks_lora_pack_offsets(VKS_LORA_MAX_ADAPTERS + 1, ranks, 24, 16, NULL, NULL, NULL, NULL),
+              VKS_ERROR_INVALID_ARGUMENT, "vks_lora_pack_offsets: count = 1048577, expected 0..1048576");
     VKT_FAILS(vks_lora_pack_offsets(1, ranks, 24, -16, NULL, NULL, NULL, NULL), VKS_ERROR_INVALID_ARGUMENT,
               "out_features = -16");
     free_data(&md);

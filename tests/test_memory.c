@@ -132,6 +132,25 @@ static void test_memory_errors(void **state) {
     VKT_OK(vks_buffer_create(vkt->ctx, 64, &b));
     VKT_FAILS(vks_buffer_write(b, 60, &byte, 8), VKS_ERROR_OUT_OF_RANGE, "bytes [60, 68) are outside dst, which has 64");
     VKT_FAILS(vks_buffer_read(b, 65, &byte, 1), VKS_ERROR_OUT_OF_RANGE, "outside src");
+    /* offset + size past 2^64: said as given, not as the wrapped sum (which would be 4). */
+    VKT_FAILS(vks_buffer_write(b, UINT64_MAX - 3, &byte, 8), VKS_ERROR_OUT_OF_RANGE,
+              "vks_buffer_write: bytes [18446744073709551612, 18446744073709551612 + 8) run past 2^64; dst has 64");
+    VKT_FAILS(vks_buffer_copy(b, 8, b, UINT64_MAX, 2), VKS_ERROR_OUT_OF_RANGE, "run past 2^64; dst has 64");
+    vks_tensor far = vks_tensor_1d(b, VKS_DTYPE_F32, 4);
+    far.byte_offset = UINT64_MAX - 7;
+    VKT_FAILS(vks_gemm(vkt->ctx, VKS_NO_TRANS, VKS_NO_TRANS, 1.0, &far, &far, 0.0, &far), VKS_ERROR_OUT_OF_RANGE,
+              "from byte 18446744073709551608, past 2^64");
+    /* A copy between contexts: neither buffer is the wrong one, the pair is. */
+    vks_context *other = NULL;
+    vks_context_options o = vkt_options();
+    VKT_OK(vks_context_create(&o, &other));
+    vks_buffer *foreign = NULL;
+    VKT_OK(vks_buffer_create(other, 64, &foreign));
+    VKT_FAILS(vks_buffer_copy(foreign, 0, b, 0, 16), VKS_ERROR_INVALID_ARGUMENT,
+              "vks_buffer_copy: src and dst belong to different contexts");
+    VKT_FAILS(vks_buffer_copy(b, 0, foreign, 0, 16), VKS_ERROR_INVALID_ARGUMENT,
+              "vks_buffer_copy: src and dst belong to different contexts");
+    VKT_OK(vks_context_destroy(other));
     VKT_FAILS(vks_buffer_read(b, 0, NULL, 1), VKS_ERROR_INVALID_ARGUMENT, "dst is NULL");
     VKT_FAILS(vks_buffer_write(NULL, 0, &byte, 1), VKS_ERROR_INVALID_ARGUMENT, "dst is NULL");
     VKT_FAILS(vks_buffer_copy(b, 0, b, 8, 16), VKS_ERROR_INVALID_ARGUMENT, "overlap");

@@ -18,29 +18,8 @@ typedef struct fwd_case {
     int64_t ld_pad; /* extra elements per row of x and y */
 } fwd_case;
 
-/* Sets (value non-NULL) or clears an environment variable, returning the old value (malloc'd
- * or NULL) for env_restore: the tests that force a kernel family leave the caller's choice
- * in place for the tests after them. */
-static char *env_swap(const char *name, const char *value) {
-    const char *old = getenv(name);
-    char *saved = old ? strdup(old) : NULL;
-    if (value) setenv(name, value, 1);
-    else unsetenv(name);
-    return saved;
-}
-static void env_restore(const char *name, char *saved) {
-    if (saved) setenv(name, saved, 1);
-    else unsetenv(name);
-    free(saved);
-}
-
-/* Whether the GPU kernel family runs (see VKS_MONARCH_KERNELS). */
-static bool gpu_kernels(void) {
-    const char *k = getenv("VKS_MONARCH_KERNELS");
-    if (k && !strcmp(k, "gpu")) return true;
-    if (k && !strcmp(k, "cpu")) return false;
-    return vkt->info.type != VKS_DEVICE_CPU;
-}
+/* Whether the GPU kernel family runs (the context's tuning, else the device type). */
+static bool gpu_kernels(void) { return vkt_gpu_kernels(); }
 
 static const char *path_name(vks_monarch_path p) {
     static const char *names[] = {"auto", "fused", "two-pass", "unfused"};
@@ -356,7 +335,7 @@ static void test_monarch_errors(void **state) {
     /* unsupported dtypes: i32, and f64 (not a Monarch dtype) */
     vks_tensor iw1 = vks_tensor_3d(I, VKS_DTYPE_I32, 2, 4, 4);
     e = d, e.w1 = &iw1;
-    VKT_FAILS(vks_monarch_forward(ctx, &e), VKS_ERROR_UNSUPPORTED, "w1 has dtype i32; Monarch ops support f32 and f16");
+    VKT_FAILS(vks_monarch_forward(ctx, &e), VKS_ERROR_UNSUPPORTED, "w1 has dtype i32; expected f32 or f16");
     vks_tensor fw1 = vks_tensor_3d(W1, VKS_DTYPE_F64, 2, 4, 4);
     e = d, e.w1 = &fw1;
     VKT_FAILS(vks_monarch_forward(ctx, &e), VKS_ERROR_UNSUPPORTED, "w1 has dtype f64");
@@ -379,7 +358,7 @@ static void test_monarch_errors(void **state) {
     VKT_FAILS(vks_monarch_forward(ctx, &e), VKS_ERROR_UNSUPPORTED, "x.strides[1] = 2");
     vks_tensor xo = {X, 0, VKS_DTYPE_F32, 2, {3, 8}, {4, 1}};
     e = d, e.x = &xo;
-    VKT_FAILS(vks_monarch_forward(ctx, &e), VKS_ERROR_UNSUPPORTED, "row stride 4 < 8 columns");
+    VKT_FAILS(vks_monarch_forward(ctx, &e), VKS_ERROR_UNSUPPORTED, "x's row stride 4 is below its 8 columns (rows overlap)");
     /* A rank-4 y (2, 1, 3, 12) whose batches are 40 elements apart: the size-1 dimension's
      * stride (40) says nothing about how rows 0..2 and 3..5 sit, so the batch stride must be
      * checked against 3 rows of 12, not against that stride (the kernels would write the six
@@ -518,10 +497,12 @@ static void test_monarch_scratch_too_large(void **state) {
 }
 
 /* The kernels of the other device family (GPU kernels on lavapipe, CPU ones on a GPU), forced
- * with VKS_MONARCH_KERNELS, so that both are checked wherever the suite runs. */
+ * through a context tuned for them, so that both are checked wherever the suite runs. */
 static void test_monarch_other_kernel_family(void **state) {
     (void)state;
-    char *saved = env_swap("VKS_MONARCH_KERNELS", gpu_kernels() ? "cpu" : "gpu");
+    vks_tuning t = VKS_TUNING_INIT;
+    t.kernels = gpu_kernels() ? VKS_KERNELS_CPU : VKS_KERNELS_GPU;
+    vkt_push_tuned_context(&t);
     static const int64_t some[][7] = {{2, 6, 5, 3, 4, 4, 9}, {3, 2, 4, 6, 3, 1, 5}, {5, 7, 9, 7, 11, 5, 13},
                                       {16, 16, 16, 16, 16, 16, 33}, {8, 16, 8, 8, 8, 16, 70}};
     run_all_paths_f32(some, sizeof some / sizeof some[0], 900);
@@ -532,37 +513,40 @@ static void test_monarch_other_kernel_family(void **state) {
         run_all_paths(&h, 911);
     }
     run_blockdiag(4, 7, 9, 13, VKS_DTYPE_F32, true, VKS_ACT_RELU, 912);
-    env_restore("VKS_MONARCH_KERNELS", saved);
+    vkt_pop_context();
 }
 
 /* The tensor-core GEMM tiles (f16): on a device with VK_NV_cooperative_matrix the real
- * kernel (opt-in VKS_MONARCH_COOPMAT=1), elsewhere its emulation (=emulate), with the GPU
- * kernel family forced. Shapes that cover every 16 x 16 fragment of the 64 x 64 tiles,
+ * kernel (opt-in monarch_coopmat = VKS_COOPMAT_ON), elsewhere its emulation (EMULATE), with
+ * the GPU kernel family forced. Shapes that cover every 16 x 16 fragment of the 64 x 64 tiles,
  * several 32-term steps with a ragged last one, and ragged edges. */
 static void test_monarch_coopmat_tiles(void **state) {
     (void)state;
     if (!(vkt->info.features & VKS_FEATURE_STORAGE16)) skip();
     const bool real = (vkt->info.features & VKS_FEATURE_COOPMAT_NV) && (vkt->info.features & VKS_FEATURE_FLOAT16);
-    char *saved_c = env_swap("VKS_MONARCH_COOPMAT", real ? "1" : "emulate");
-    char *saved_k = env_swap("VKS_MONARCH_KERNELS", "gpu");
+    vks_tuning t = VKS_TUNING_INIT;
+    t.kernels = VKS_KERNELS_GPU;
+    t.monarch_coopmat = real ? VKS_COOPMAT_ON : VKS_COOPMAT_EMULATE;
+    vkt_push_tuned_context(&t);
     run_blockdiag(2, 70, 45, 100, VKS_DTYPE_F16, true, VKS_ACT_GELU_TANH, 950);
     run_blockdiag(3, 130, 97, 67, VKS_DTYPE_F16, false, VKS_ACT_NONE, 951);
     fwd_case c = {2, 64, 40, 2, 72, 64, 90, 0, 0, VKS_DTYPE_F16, true, VKS_ACT_RELU};
     run_forward(&c, VKS_MONARCH_PATH_TWO_PASS, false, 952);
     run_forward(&c, VKS_MONARCH_PATH_UNFUSED, false, 953);
-    env_restore("VKS_MONARCH_COOPMAT", saved_c);
-    env_restore("VKS_MONARCH_KERNELS", saved_k);
+    vkt_pop_context();
 }
 
-/* The grouped block-batched kernel (opt-in VKS_MONARCH_GROUPED=1, GPU family forced): every
+/* The grouped block-batched kernel (opt-in monarch_grouped = ON, GPU family forced): every
  * product of every path through it. Block counts that fill groups of 8 (f32) and 16 (f16),
  * ragged groups (5, 20, 33 blocks), one block, rows not a multiple of the 32- and 16-row
  * tiles, blocks narrower than 8 columns, padding, and a 60000-term reduction: one pass
  * would meet lavapipe's loop limiter, so CPU devices cut it into slices of 25256. */
 static void test_monarch_grouped_kernel(void **state) {
     (void)state;
-    char *saved_g = env_swap("VKS_MONARCH_GROUPED", "1");
-    char *saved_k = env_swap("VKS_MONARCH_KERNELS", "gpu");
+    vks_tuning t = VKS_TUNING_INIT;
+    t.kernels = VKS_KERNELS_GPU;
+    t.monarch_grouped = VKS_TUNING_ON;
+    vkt_push_tuned_context(&t);
     static const int64_t some[][7] = {{2, 6, 5, 3, 4, 4, 9},      {5, 7, 9, 7, 11, 5, 13}, {16, 16, 16, 16, 16, 16, 33},
                                       {20, 20, 8, 20, 9, 20, 41}, {1, 5, 7, 1, 6, 5, 3},   {33, 33, 2, 33, 70, 33, 3}};
     run_all_paths_f32(some, sizeof some / sizeof some[0], 960);
@@ -577,8 +561,7 @@ static void test_monarch_grouped_kernel(void **state) {
     }
     run_blockdiag(9, 70, 13, 35, VKS_DTYPE_F32, true, VKS_ACT_GELU_TANH, 974);
     run_blockdiag(2, 3, 60000, 2, VKS_DTYPE_F32, true, VKS_ACT_NONE, 975);
-    env_restore("VKS_MONARCH_GROUPED", saved_g);
-    env_restore("VKS_MONARCH_KERNELS", saved_k);
+    vkt_pop_context();
 }
 
 /* Nothing leaks: every buffer of the tests is gone; the plugin table lists the family. */

@@ -250,18 +250,15 @@ static void test_monarch_blockdiag_backward(void **state) {
 /* The other device family's kernels (see test_monarch_other_kernel_family). */
 static void test_monarch_backward_other_kernel_family(void **state) {
     (void)state;
-    const char *cur = getenv("VKS_MONARCH_KERNELS");
-    const bool gpu = cur && !strcmp(cur, "gpu") ? true : cur && !strcmp(cur, "cpu") ? false : vkt->info.type != VKS_DEVICE_CPU;
-    char *saved = cur ? strdup(cur) : NULL;
-    setenv("VKS_MONARCH_KERNELS", gpu ? "cpu" : "gpu", 1);
+    vks_tuning other = VKS_TUNING_INIT;
+    other.kernels = vkt_gpu_kernels() ? VKS_KERNELS_CPU : VKS_KERNELS_GPU;
+    vkt_push_tuned_context(&other);
     bwd_case c = {2, 6, 5, 3, 4, 4, 9, 0, 0, VKS_DTYPE_F32, 15};
     run_backward(&c, 1600);
     bwd_case c2 = {4, 3, 3, 4, 4, 3, 5, 10, 13, VKS_DTYPE_F32, 15};
     run_backward(&c2, 1601);
     run_blockdiag_backward(4, 7, 9, 13, VKS_DTYPE_F32, 1602);
-    if (saved) setenv("VKS_MONARCH_KERNELS", saved, 1);
-    else unsetenv("VKS_MONARCH_KERNELS");
-    free(saved);
+    vkt_pop_context();
 }
 
 /* An empty batch: the weight and bias gradients are sums over no rows, so they are zero
@@ -301,14 +298,11 @@ static void run_empty_batch(void) {
 static void test_monarch_backward_empty_batch(void **state) {
     (void)state;
     run_empty_batch();
-    const char *cur = getenv("VKS_MONARCH_KERNELS");
-    const bool gpu = cur && !strcmp(cur, "gpu") ? true : cur && !strcmp(cur, "cpu") ? false : vkt->info.type != VKS_DEVICE_CPU;
-    char *saved = cur ? strdup(cur) : NULL;
-    setenv("VKS_MONARCH_KERNELS", gpu ? "cpu" : "gpu", 1);
+    vks_tuning other = VKS_TUNING_INIT;
+    other.kernels = vkt_gpu_kernels() ? VKS_KERNELS_CPU : VKS_KERNELS_GPU;
+    vkt_push_tuned_context(&other);
     run_empty_batch();
-    if (saved) setenv("VKS_MONARCH_KERNELS", saved, 1);
-    else unsetenv("VKS_MONARCH_KERNELS");
-    free(saved);
+    vkt_pop_context();
 }
 
 static void test_monarch_backward_errors(void **state) {

@@ -214,10 +214,9 @@ static void test_monarch_project_f16(void **state) {
 /* The GPU kernel's workgroup shape on this device, and the CPU one on a GPU. */
 static void test_monarch_project_other_kernel_family(void **state) {
     (void)state;
-    const char *cur = getenv("VKS_MONARCH_KERNELS");
-    const bool gpu = cur && !strcmp(cur, "gpu") ? true : cur && !strcmp(cur, "cpu") ? false : vkt->info.type != VKS_DEVICE_CPU;
-    char *saved = cur ? strdup(cur) : NULL;
-    setenv("VKS_MONARCH_KERNELS", gpu ? "cpu" : "gpu", 1);
+    vks_tuning other = VKS_TUNING_INIT;
+    other.kernels = vkt_gpu_kernels() ? VKS_KERNELS_CPU : VKS_KERNELS_GPU;
+    vkt_push_tuned_context(&other);
     vkt_rng rng = vkt_rng_seed(2600);
     const proj_shape sh = {2, 6, 5, 3, 4, 4};
     double *m = random_monarch(&sh, &rng);
@@ -225,9 +224,7 @@ static void test_monarch_project_other_kernel_family(void **state) {
     proj_out o = project(&sh, m, 12, 10, VKS_DTYPE_F32, 0, 0.0);
     if (!(o.error <= 1e-5)) fail_msg("other kernels: error %.3g", o.error);
     free(m);
-    if (saved) setenv("VKS_MONARCH_KERNELS", saved, 1);
-    else unsetenv("VKS_MONARCH_KERNELS");
-    free(saved);
+    vkt_pop_context();
 }
 
 static void test_monarch_project_errors(void **state) {

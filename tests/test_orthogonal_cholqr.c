@@ -116,9 +116,18 @@ static void test_orthogonal_cholqr_shapes(void **state) {
 
 static void test_orthogonal_cholqr_conditioning(void **state) {
     (void)state;
-    /* f32, kappa 1e4: beyond CholeskyQR2 (~4e3): AUTO takes the shifted variant. */
-    cq_case c = {VKS_DTYPE_F32, 400, 12, 1, 1e4, VKS_CHOLQR_AUTO, 0, false, true, false, 1};
+    /* f32, kappa 1e4: beyond CholeskyQR2 (~4e3): AUTO escalates to f64 working precision where
+     * the device has it (there CholeskyQR2 suffices), else takes the shifted variant. */
+    const int f64_dev = have(VKS_DTYPE_F64);
+    cq_case c = {VKS_DTYPE_F32, 400, 12, 1, 1e4, VKS_CHOLQR_AUTO, 0, false, true, false, f64_dev ? 0 : 1};
     run_cholqr(&c, 30);
+    /* The issue's case: 2003 x 37 in f32 at kappa 3e4 and 1e5 (shifted f32 fails from ~3e4; numpy's
+     * f32 shifted CholeskyQR3 reaches 1e5). AUTO must reach them (through f64 where the device has
+     * it; without shaderFloat64 only 3e4 is within reach, and 1e5 is not run). */
+    cq_case hard = {VKS_DTYPE_F32, 2003, 37, 1, 3e4, VKS_CHOLQR_AUTO, 0, false, true, false, -1};
+    run_cholqr(&hard, 35);
+    hard.kappa = 1e5, hard.in_place = true;
+    if (f64_dev) run_cholqr(&hard, 36);
     c.kappa = 10, c.expect_shifted = 0; /* and not when it need not */
     run_cholqr(&c, 31);
     cq_case s3 = {VKS_DTYPE_F32, 300, 10, 2, 1e3, VKS_CHOLQR_SHIFTED_3, 0, false, true, false, 1};

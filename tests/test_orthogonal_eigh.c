@@ -340,9 +340,9 @@ static void test_orthogonal_eigh_errors(void **state) {
     vks_tensor a16 = vks_tensor_2d(A, VKS_DTYPE_F16, 4, 4), v16 = vks_tensor_2d(V, VKS_DTYPE_F16, 4, 4);
     vks_tensor w16 = vks_tensor_1d(W, VKS_DTYPE_F16, 4);
     VKT_FAILS(vks_eigh(ctx, &a16, &w16, &v16), VKS_ERROR_UNSUPPORTED, "a has dtype f16; expected f32 or f64");
-    VKT_FAILS(vks_eigh(ctx, &a, &w, &a), VKS_ERROR_INVALID_ARGUMENT, "a and v overlap in memory");
+    VKT_FAILS(vks_eigh(ctx, &a, &w, &a), VKS_ERROR_INVALID_ARGUMENT, "v overlaps a in memory");
     bad = vks_tensor_1d(V, VKS_DTYPE_F32, 4);
-    VKT_FAILS(vks_eigh(ctx, &a, &bad, &v), VKS_ERROR_INVALID_ARGUMENT, "v and w overlap in memory");
+    VKT_FAILS(vks_eigh(ctx, &a, &bad, &v), VKS_ERROR_INVALID_ARGUMENT, "w overlaps v in memory");
     vks_eigh_options o = VKS_EIGH_OPTIONS_INIT;
     o.fixed_sweeps = -2;
     VKT_FAILS(vks_eigh_ex(ctx, &a, &w, &v, &o), VKS_ERROR_INVALID_ARGUMENT, "options->fixed_sweeps = -2");
@@ -357,12 +357,12 @@ static void test_orthogonal_eigh_errors(void **state) {
     /* info is written on the device: it may not share memory with a, w or v */
     info = vks_tensor_1d(V, VKS_DTYPE_I32, 1);
     info.byte_offset = 4;
-    VKT_FAILS(vks_eigh_ex(ctx, &a, &w, &v, &o), VKS_ERROR_INVALID_ARGUMENT, "vks_eigh: options->info overlaps v in memory");
+    VKT_FAILS(vks_eigh_ex(ctx, &a, &w, &v, &o), VKS_ERROR_INVALID_ARGUMENT, "vks_eigh_ex: options->info overlaps v in memory");
     info = vks_tensor_1d(W, VKS_DTYPE_I32, 1);
     info.byte_offset = 12;
-    VKT_FAILS(vks_eigh_ex(ctx, &a, &w, &v, &o), VKS_ERROR_INVALID_ARGUMENT, "vks_eigh: options->info overlaps w in memory");
+    VKT_FAILS(vks_eigh_ex(ctx, &a, &w, &v, &o), VKS_ERROR_INVALID_ARGUMENT, "vks_eigh_ex: options->info overlaps w in memory");
     info = vks_tensor_1d(A, VKS_DTYPE_I32, 1);
-    VKT_FAILS(vks_eigh_ex(ctx, &a, &w, &v, &o), VKS_ERROR_INVALID_ARGUMENT, "vks_eigh: options->info overlaps a in memory");
+    VKT_FAILS(vks_eigh_ex(ctx, &a, &w, &v, &o), VKS_ERROR_INVALID_ARGUMENT, "vks_eigh_ex: options->info overlaps a in memory");
     double *got = vkt_download(V, VKS_DTYPE_F32, 0, 16);
     for (int i = 0; i < 16; ++i) assert_true(isnan(got[i]));
     free(got);

@@ -463,12 +463,28 @@ static void test_orthogonal_ns_coefficients(void **state) {
     VKT_OK(vks_newton_schulz_coefficients(VKS_NS_MUON, 0, abc, 100, &steps));
     assert_int_equal(steps, 5);
     assert_true(abc[12] == 3.4445 && abc[13] == -4.7750 && abc[14] == 2.0315);
-    VKT_OK(vks_newton_schulz_coefficients(VKS_NS_POLAR_EXPRESS, 9, abc, 100, &steps));
-    assert_int_equal(steps, 9);
-    assert_true(fabs(abc[0] - 8.28721 / 1.01) < 1e-12 && fabs(abc[1] + 23.59589 / pow(1.01, 3)) < 1e-12);
-    assert_true(fabs(abc[2] - 17.30039 / pow(1.01, 5)) < 1e-12);
-    assert_true(fabs(abc[15] - 1.89130 / 1.01) < 1e-12); /* step 6: the last distinct one, still scaled */
-    for (int t = 6; t < 9; ++t) assert_true(abc[3 * t] == 1.875 && abc[3 * t + 1] == -1.25 && abc[3 * t + 2] == 0.375);
+    /* Polar Express against a float64 oracle of the paper's schedule: the list of eight, the
+     * safety factor on the first seven entries, step t uses entry min(t, 7). */
+    static const double pe[8][3] = {
+        {8.28721201814563, -23.595886519098837, 17.300387312530933},
+        {4.107059111542203, -2.9478499167379106, 0.5448431082926601},
+        {3.9486908534822946, -2.908902115962949, 0.5518191394370137},
+        {3.3184196573706015, -2.488488024314874, 0.51004894012372},
+        {2.300652019954817, -1.6689039845747493, 0.4188073119525673},
+        {1.891301407787398, -1.2679958271945868, 0.37680408948524835},
+        {1.8750014808534479, -1.2500016453999487, 0.3750001645474248},
+        {1.875, -1.25, 0.375}};
+    VKT_OK(vks_newton_schulz_coefficients(VKS_NS_POLAR_EXPRESS, 11, abc, 100, &steps));
+    assert_int_equal(steps, 11);
+    for (int t = 0; t < 11; ++t) {
+        const int k = t < 7 ? t : 7;
+        const double f = k < 7 ? 1.01 : 1.0;
+        const double want[3] = {pe[k][0] / f, pe[k][1] / (f * f * f), pe[k][2] / (f * f * f * f * f)};
+        for (int j = 0; j < 3; ++j) assert_true(fabs(abc[3 * t + j] - want[j]) <= 1e-15 * fabs(want[j]));
+    }
+    /* Step 6 is the seventh polynomial divided by the safety factor, not (1.875, -1.25, 0.375). */
+    assert_true(fabs(abc[18] - 1.8750014808534479 / 1.01) < 1e-14 && abc[18] < 1.875);
+    for (int t = 7; t < 11; ++t) assert_true(abc[3 * t] == 1.875 && abc[3 * t + 1] == -1.25 && abc[3 * t + 2] == 0.375);
     VKT_OK(vks_newton_schulz_coefficients(VKS_NS_CUBIC, 0, abc, 100, &steps));
     assert_true(steps == 18 && abc[0] == 1.5 && abc[1] == -0.5 && abc[2] == 0);
     VKT_OK(vks_newton_schulz_coefficients(VKS_NS_QUINTIC, 0, abc, 100, &steps));
@@ -539,7 +555,16 @@ static void test_orthogonal_ns_errors(void **state) {
         VKT_FAILS(vks_newton_schulz_grouped(ctx, 2, gl, ol, NULL), VKS_ERROR_DTYPE_MISMATCH, "one dtype per call");
     vks_tensor ol2[2] = {o, vks_tensor_2d(O, VKS_DTYPE_F32, 2, 3)}, gl2[2] = {g, vks_tensor_2d(G, VKS_DTYPE_F32, 2, 3)};
     gl2[1].byte_offset = 30 * 4;
-    VKT_FAILS(vks_newton_schulz_grouped(ctx, 2, gl2, ol2, NULL), VKS_ERROR_INVALID_ARGUMENT, "out[0] and out[1] overlap");
+    VKT_FAILS(vks_newton_schulz_grouped(ctx, 2, gl2, ol2, NULL), VKS_ERROR_INVALID_ARGUMENT, "out[1] overlaps out[0] in memory");
+    /* A group of one names the grouped function (the one called), not vks_newton_schulz. */
+    vks_newton_schulz_options bad_size = VKS_NEWTON_SCHULZ_OPTIONS_INIT;
+    bad_size.struct_size = 3;
+    VKT_FAILS(vks_newton_schulz_grouped(ctx, 1, gl2, ol2, &bad_size), VKS_ERROR_INVALID_ARGUMENT,
+              "vks_newton_schulz_grouped: options->struct_size = 3");
+    vks_auon_options bad_auon = VKS_AUON_OPTIONS_INIT;
+    bad_auon.struct_size = 3;
+    VKT_FAILS(vks_auon_grouped(ctx, 1, gl2, ol2, &bad_auon), VKS_ERROR_INVALID_ARGUMENT,
+              "vks_auon_grouped: options->struct_size = 3");
     /* An output whose rows collide (every row of out at the same place). */
     vks_tensor orow = o;
     orow.strides[0] = 0;

@@ -137,7 +137,7 @@ static void test_orthogonal_svd_errors(void **state) {
     bad.byte_offset = 8;
     VKT_FAILS(vks_svd(ctx, &a, &u, &s, &bad), VKS_ERROR_INVALID_ARGUMENT, "vh overlaps a in memory");
     bad = vh, bad.byte_offset = u.byte_offset;
-    VKT_FAILS(vks_svd(ctx, &a, &u, &s, &bad), VKS_ERROR_INVALID_ARGUMENT, "the outputs u, s, vh overlap");
+    VKT_FAILS(vks_svd(ctx, &a, &u, &s, &bad), VKS_ERROR_INVALID_ARGUMENT, "vh overlaps u in memory");
     vks_tensor a16 = vks_tensor_2d(A, VKS_DTYPE_F16, 6, 4);
     VKT_FAILS(vks_svd(ctx, &a16, NULL, &s, NULL), VKS_ERROR_UNSUPPORTED, "a has dtype f16");
     /* NaN input */

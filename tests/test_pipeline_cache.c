@@ -129,6 +129,34 @@ static void test_pipeline_cache_disabled(void **state) {
     rmdir(off);
 }
 
+/* A directory too long to hold is refused, naming where it came from, never cut to
+ * 1023 characters (a cut path is some other directory). */
+static void test_pipeline_cache_long_dir(void **state) {
+    (void)state;
+    char long_dir[1100];
+    memset(long_dir, 'a', sizeof long_dir - 1);
+    long_dir[0] = '/', long_dir[sizeof long_dir - 1] = '\0';
+    vks_context_options o = vkt_options();
+    o.cache_dir = long_dir;
+    vks_context *ctx = NULL;
+    VKT_FAILS(vks_context_create(&o, &ctx), VKS_ERROR_INVALID_ARGUMENT,
+              "vks_context_create: options->cache_dir gives a pipeline cache directory of 1099 characters, at most 1023");
+    assert_null(ctx);
+    long_dir[1023] = '\0'; /* exactly the limit: accepted (the directory need not exist to run) */
+    VKT_OK(vks_context_create(&o, &ctx));
+    VKT_OK(vks_context_destroy(ctx));
+    long_dir[1023] = 'a';
+    o.cache_dir = NULL;
+    char *saved = getenv("VKS_CACHE_DIR") ? strdup(getenv("VKS_CACHE_DIR")) : NULL;
+    setenv("VKS_CACHE_DIR", long_dir, 1);
+    VKT_FAILS(vks_context_create(&o, &ctx), VKS_ERROR_INVALID_ARGUMENT, "$VKS_CACHE_DIR gives a pipeline cache directory");
+    o.flags |= VKS_CONTEXT_NO_PIPELINE_CACHE; /* no cache: nothing to refuse */
+    VKT_OK(vks_context_create(&o, &ctx));
+    VKT_OK(vks_context_destroy(ctx));
+    if (saved) setenv("VKS_CACHE_DIR", saved, 1), free(saved);
+    else unsetenv("VKS_CACHE_DIR");
+}
+
 /* An unwritable directory: creation still works; an explicit save reports VKS_ERROR_IO. */
 static void test_pipeline_cache_unwritable(void **state) {
     (void)state;
@@ -174,6 +202,7 @@ int main(void) {
         VKT_TEST(test_pipeline_cache_corrupt_files),
         VKT_TEST(test_pipeline_cache_disabled),
         VKT_TEST(test_pipeline_cache_unwritable),
+        VKT_TEST(test_pipeline_cache_long_dir),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -12,10 +12,19 @@ static void count_message(void *user, vks_message_source source, vks_message_sev
     snprintf(env->last_message, sizeof env->last_message, "%s", msg);
 }
 
+/* The tuning vkt_options passes (vkt_set_tuning), and whether there is one. */
+static vks_tuning group_tuning;
+static bool group_tuned;
+
+void vkt_set_tuning(const vks_tuning *t) {
+    group_tuned = t != NULL;
+    if (t) group_tuning = *t;
+}
+
 vks_context_options vkt_options(void) {
     vks_context_options o = VKS_CONTEXT_OPTIONS_INIT;
     o.flags = getenv("VKT_NO_VALIDATION") ? 0u : VKS_CONTEXT_VALIDATION;
-    if (getenv("VKT_GPU_KERNELS")) o.flags |= VKS_CONTEXT_GPU_KERNELS;
+    o.tuning = group_tuned ? &group_tuning : NULL;
     o.message_callback = count_message;
     o.message_user = vkt;
     return o;
@@ -39,8 +48,48 @@ int vkt_group_setup(void **state) {
 }
 
 int vkt_gpu_kernels_setup(void **state) {
-    setenv("VKT_GPU_KERNELS", "1", 1); /* vkt_group_teardown unsets it */
+    vks_tuning t = VKS_TUNING_INIT;
+    t.kernels = VKS_KERNELS_GPU;
+    vkt_set_tuning(&t); /* vkt_group_teardown resets it */
     return vkt_group_setup(state);
+}
+
+bool vkt_gpu_kernels(void) {
+    vks_tuning t = {.struct_size = sizeof t};
+    VKT_OK(vks_context_get_tuning(vkt->ctx, &t));
+    if (t.kernels != VKS_KERNELS_AUTO) return t.kernels == VKS_KERNELS_GPU;
+    return vkt->info.type != VKS_DEVICE_CPU;
+}
+
+/* The suite's context while a tuned one stands in for it (vkt_push_tuned_context). */
+static vks_context *pushed_from;
+
+void vkt_push_tuned_context(const vks_tuning *t) {
+    assert_null(pushed_from);
+    vks_tuning own = *t;
+    if (own.kernels == VKS_KERNELS_AUTO) { /* keep the suite's kernel family */
+        vks_tuning cur = {.struct_size = sizeof cur};
+        VKT_OK(vks_context_get_tuning(vkt->ctx, &cur));
+        own.kernels = cur.kernels;
+    }
+    vks_context_options o = vkt_options();
+    o.tuning = &own;
+    vks_context *ctx = NULL;
+    VKT_OK(vks_context_create(&o, &ctx));
+    pushed_from = vkt->ctx;
+    vkt->ctx = ctx;
+}
+
+void vkt_pop_context(void) {
+    if (!pushed_from) return;
+    vks_context *tuned = vkt->ctx;
+    vkt->ctx = pushed_from;
+    pushed_from = NULL;
+    vks_context_stats st = {.struct_size = sizeof st};
+    VKT_OK(vks_context_get_stats(tuned, &st));
+    const uint32_t left = st.live_buffers;
+    VKT_OK(vks_context_destroy(tuned));
+    if (left) fail_msg("vkt_pop_context: the tuned context still had %u buffer(s)", left);
 }
 
 bool vkt_device_is_cpu(void) {
@@ -58,7 +107,7 @@ int vkt_group_teardown(void **state) {
     (void)state;
     vks_status st = vks_context_destroy(vkt->ctx);
     int rc = (st == VKS_OK && vkt->messages == 0) ? 0 : -1;
-    unsetenv("VKT_GPU_KERNELS");
+    vkt_set_tuning(NULL);
     if (vkt->messages) fprintf(stderr, "validation at teardown: %s\n", vkt->last_message);
     free(vkt);
     vkt = NULL;
@@ -73,6 +122,11 @@ int vkt_test_setup(void **state) {
 
 int vkt_test_teardown(void **state) {
     (void)state;
+    if (pushed_from) { /* a test that failed with a tuned context standing in */
+        vks_context_destroy(vkt->ctx);
+        vkt->ctx = pushed_from;
+        pushed_from = NULL;
+    }
     if (vkt->messages != vkt->messages_at_start) {
         fprintf(stderr, "validation layer: %llu message(s) during the test; last:\n%s\n",
                 (unsigned long long)(vkt->messages - vkt->messages_at_start), vkt->last_message);

@@ -30,15 +30,26 @@ typedef struct vkt_env {
 /* The environment of the running executable (set by vkt_group_setup). */
 extern vkt_env *vkt;
 
-/* Context options every test context uses: validation on, messages counted. */
+/* Context options every test context uses: validation on, messages counted, the tuning
+ * of vkt_set_tuning. Tests choose kernels through vks_tuning, never the environment. */
 vks_context_options vkt_options(void);
+/* The tuning vkt_options passes from now on (copied; NULL: none); vkt_group_teardown resets it. */
+void vkt_set_tuning(const vks_tuning *t);
 int vkt_group_setup(void **state);
 /* Whether the suite's device ($VKS_DEVICE, default llvmpipe) is a CPU: then a test may
- * run its cases a second time with VKT_GPU_KERNELS=1 set (VKS_CONTEXT_GPU_KERNELS). */
+ * run its cases a second time with the GPU kernels (vks_tuning.kernels = VKS_KERNELS_GPU). */
 bool vkt_device_is_cpu(void);
-/* vkt_group_setup with VKT_GPU_KERNELS=1: the group setup of that second run
+/* vkt_group_setup with kernels = VKS_KERNELS_GPU: the group setup of that second run
  * (cmocka_run_group_tests_name(name, tests, vkt_gpu_kernels_setup, vkt_group_teardown)). */
 int vkt_gpu_kernels_setup(void **state);
+/* Whether vkt->ctx runs the GPU kernel family (its tuning, else its device type). */
+bool vkt_gpu_kernels(void);
+/* Until vkt_pop_context, vkt->ctx is a new context of the same device tuned by `t` (its
+ * kernels, when AUTO, those of the suite's context): what a test records and uploads goes
+ * there. vkt_pop_context destroys it (failing if buffers were left) and restores the suite's;
+ * a failed test's teardown does that too. */
+void vkt_push_tuned_context(const vks_tuning *t);
+void vkt_pop_context(void);
 int vkt_group_teardown(void **state);
 int vkt_test_setup(void **state);
 int vkt_test_teardown(void **state);

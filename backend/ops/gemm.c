@@ -7,8 +7,6 @@
  * structured ops reuse for their dense sub-products.
  */
 #include <stddef.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "internal.h"
@@ -35,23 +33,21 @@ static vks_shader_id variant(vks_dtype dt, vks_shader_id f32, vks_shader_id f16,
     return dt == VKS_DTYPE_F16 ? f16 : dt == VKS_DTYPE_F64 ? f64 : f32;
 }
 
-/* The tile of gemm_tiled.comp: BM x BN per workgroup, TM x TN per invocation, BK terms a
- * step, NBUF shared buffers (2: the next tile's loads overlap the current one's arithmetic),
- * COL4: an invocation's columns in runs of 4. */
-typedef struct tiled_shape {
-    uint32_t bm, bn, bk, tm, tn, nbuf, col4;
-} tiled_shape;
+/* The tile of gemm_tiled.comp (vks_gemm_tile): BM x BN per workgroup, TM x TN per
+ * invocation, BK terms a step, NBUF shared buffers (2: the next tile's loads overlap the
+ * current one's arithmetic), COL4: an invocation's columns in runs of 4. */
+bool vks__gemm_tile_wellformed(const vks_gemm_tile *w) {
+    return w->tm != 0 && w->tn != 0 && w->bk != 0 && w->bk <= 64 && w->bm >= w->tm && w->bn >= w->tn &&
+           w->bm % w->tm == 0 && w->bn % w->tn == 0 && w->nbuf >= 1 && w->nbuf <= 2 && w->col4 <= 1 &&
+           !(w->col4 && w->tn % 4) && w->tm * w->tn <= 128;
+}
 
-/* The development knob VKS_GEMM_TILED="bm,bn,bk,tm,tn,nbuf,col4" tries other tiles on GPUs
- * (ignored if it does not fit the kernel or the device). NBUF = 2 and COL4 are built and
- * tested (test_gemm) but off by default: not yet timed on a GPU. */
-static void tiled_override(const vks_context *ctx, vks_dtype dt, tiled_shape *t) {
-    const char *o = getenv("VKS_GEMM_TILED");
-    tiled_shape w;
-    if (!o || sscanf(o, "%u,%u,%u,%u,%u,%u,%u", &w.bm, &w.bn, &w.bk, &w.tm, &w.tn, &w.nbuf, &w.col4) != 7) return;
-    if (w.tm == 0 || w.tn == 0 || w.bk == 0 || w.bk > 64 || w.bm % w.tm || w.bn % w.tn || w.nbuf < 1 || w.nbuf > 2 ||
-        w.col4 > 1 || (w.col4 && w.tn % 4) || w.tm * w.tn > 128)
-        return;
+/* The development knob tuning.gemm_tiled (VKS_GEMM_TILED="bm,bn,bk,tm,tn,nbuf,col4") tries
+ * other tiles on GPUs (ignored where it does not fit the device). NBUF = 2 and COL4 are built
+ * and tested (test_gemm) but off by default: not yet timed on a GPU. */
+static void tiled_override(const vks_context *ctx, vks_dtype dt, vks_gemm_tile *t) {
+    const vks_gemm_tile w = ctx->tuning.gemm_tiled;
+    if (w.bm == 0 || !vks__gemm_tile_wellformed(&w)) return; /* not set (creation checked the rest) */
     const uint32_t threads = (w.bm / w.tm) * (w.bn / w.tn);
     const uint64_t acc_bytes = dt == VKS_DTYPE_F64 ? 8 : 4;
     const uint64_t shared = (uint64_t)w.nbuf * w.bk * ((w.bm + 4) + (w.bn + 4)) * acc_bytes;
@@ -105,7 +101,7 @@ static gemm_config choose_config(const vks_context *ctx, const vks_gemm_args *g,
     }
     /* GPUs: 128x128 tiles (8x8 per invocation, 256 invocations) when there are enough
      * of them to fill the device, 64x64 (4x4) otherwise; f64 always 64x64. */
-    tiled_shape t = {.bm = 128, .bn = 128, .bk = 8, .tm = 8, .tn = 8, .nbuf = 1, .col4 = 0};
+    vks_gemm_tile t = {.bm = 128, .bn = 128, .bk = 8, .tm = 8, .tn = 8, .nbuf = 1, .col4 = 0};
     const int64_t tiles128 = VKS_CEIL_DIV(g->m, 128) * VKS_CEIL_DIV(g->n, 128) * g->batch;
     if (g->dtype == VKS_DTYPE_F64 || tiles128 < 256) t.bm = t.bn = 64, t.tm = t.tn = 4;
     tiled_override(ctx, g->dtype, &t);
@@ -181,46 +177,14 @@ vks_status vks__gemm_record(vks_context *ctx, const vks_gemm_args *g) {
 
 /* ---- the public entry points ----------------------------------------------------------- */
 
-static vks_status check_gemm_dtype(vks_context *ctx, vks_dtype dt, const char *fn) {
-    if (dt != VKS_DTYPE_F32 && dt != VKS_DTYPE_F16 && dt != VKS_DTYPE_F64)
-        return vks__error(VKS_ERROR_UNSUPPORTED, "%s: dtype %s is not supported (f32, f16, f64)", fn,
-                          vks__dtype_name(dt));
-    if (dt == VKS_DTYPE_F16 && !vks__has_feature(ctx, VKS_FEATURE_STORAGE16))
-        return vks__error(VKS_ERROR_UNSUPPORTED, "%s: f16 needs 16-bit storage buffer access, which device '%s' lacks",
-                          fn, ctx->probe.info.name);
-    if (dt == VKS_DTYPE_F64 && !vks__has_feature(ctx, VKS_FEATURE_FLOAT64))
-        return vks__error(VKS_ERROR_UNSUPPORTED, "%s: f64 needs shaderFloat64, which device '%s' lacks", fn,
-                          ctx->probe.info.name);
-    return VKS_OK;
-}
+/* The public entry points: the prologue around vks__gemm_check and vks__gemm_record. */
+typedef struct gemm_call {
+    const char *fn;
+    vks_gemm_desc desc; /* the library's full copy of the caller's */
+    vks_gemm_args g;
+} gemm_call;
 
-/* Byte range [lo, hi) a matrix view touches (for overlap checks). */
-static void matrix_span(const vks_tensor *t, uint64_t *lo, uint64_t *hi) {
-    int64_t last = 0;
-    for (int32_t i = 0; i < t->ndim; ++i) last += (t->shape[i] > 0 ? t->shape[i] - 1 : 0) * t->strides[i];
-    *lo = t->byte_offset;
-    *hi = t->byte_offset + (uint64_t)(last + 1) * vks__dtype_bytes(t->dtype);
-}
-
-static bool tensors_overlap(const vks_tensor *x, const vks_tensor *y) {
-    if (x->buffer != y->buffer) return false;
-    uint64_t xl, xh, yl, yh;
-    matrix_span(x, &xl, &xh);
-    matrix_span(y, &yl, &yh);
-    return xl < yh && yl < xh;
-}
-
-static vks_status check_index_range(const vks_matrix *m, const char *fn, const char *arg) {
-    /* Kernels index within one matrix with 32-bit integers. */
-    uint64_t last = (uint64_t)(m->rows - 1) * (uint64_t)m->row_stride + (uint64_t)(m->cols - 1) * (uint64_t)m->col_stride;
-    if (m->rows > 0 && m->cols > 0 && last > UINT32_MAX)
-        return vks__error(VKS_ERROR_OUT_OF_RANGE, "%s: %s spans %llu elements per matrix; at most 2^32 are supported", fn,
-                          arg, (unsigned long long)last + 1);
-    return VKS_OK;
-}
-
-static vks_status gemm_validate(vks_context *ctx, const vks_gemm_desc *d, vks_gemm_args *g) {
-    static const char fn[] = "vks_gemm";
+vks_status vks__gemm_check(vks_context *ctx, const vks_gemm_desc *d, const char *fn, vks_gemm_args *g, bool *empty) {
     if (d->trans_a != VKS_NO_TRANS && d->trans_a != VKS_TRANS)
         return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: trans_a = %d, expected VKS_NO_TRANS or VKS_TRANS", fn,
                           (int)d->trans_a);
@@ -238,7 +202,7 @@ static vks_status gemm_validate(vks_context *ctx, const vks_gemm_desc *d, vks_ge
     if (a.dtype != c.dtype || b.dtype != c.dtype)
         return vks__error(VKS_ERROR_DTYPE_MISMATCH, "%s: a, b, c have dtypes %s, %s, %s; expected all the same", fn,
                           vks__dtype_name(a.dtype), vks__dtype_name(b.dtype), vks__dtype_name(c.dtype));
-    VKS_TRY(check_gemm_dtype(ctx, c.dtype, fn));
+    VKS_TRY(vks__check_dtype_in(ctx, c.dtype, VKS_DTYPES_F32 | VKS_DTYPES_F16 | VKS_DTYPES_F64, fn, "c"));
     const bool ta = d->trans_a == VKS_TRANS, tb = d->trans_b == VKS_TRANS;
     const int64_t m = ta ? a.cols : a.rows, ka = ta ? a.rows : a.cols;
     const int64_t kb = tb ? b.cols : b.rows, n = tb ? b.rows : b.cols;
@@ -254,27 +218,18 @@ static vks_status gemm_validate(vks_context *ctx, const vks_gemm_desc *d, vks_ge
     if (b.batch != c.batch && b.batch != 1)
         return vks__error(VKS_ERROR_SHAPE_MISMATCH, "%s: b has batch %lld, c has %lld; expected equal or 1", fn,
                           (long long)b.batch, (long long)c.batch);
-    if (c.batch > 1 && c.batch_stride == 0)
-        return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: c has batch %lld with batch stride 0 (writes would collide)",
-                          fn, (long long)c.batch);
-    if (tensors_overlap(d->c, d->a) || tensors_overlap(d->c, d->b))
-        return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: c overlaps %s in memory; the output must not alias an input",
-                          fn, tensors_overlap(d->c, d->a) ? "a" : "b");
-    VKS_TRY(check_index_range(&a, fn, "a"));
-    VKS_TRY(check_index_range(&b, fn, "b"));
-    VKS_TRY(check_index_range(&c, fn, "c"));
+    VKS_TRY(vks__check_matrix_span(&a, fn, "a"));
+    VKS_TRY(vks__check_matrix_span(&b, fn, "b"));
+    VKS_TRY(vks__check_matrix_span(&c, fn, "c"));
     VkDeviceAddress bias = 0;
     if (d->bias) {
-        VKS_TRY(vks__check_tensor(ctx, d->bias, fn, "bias"));
-        VKS_TRY(vks__check_ndim(d->bias, 1, 1, fn, "bias"));
-        VKS_TRY(vks__check_dtype(d->bias, c.dtype, fn, "bias"));
-        if (d->bias->shape[0] != n || (n > 1 && d->bias->strides[0] != 1))
-            return vks__error(VKS_ERROR_SHAPE_MISMATCH, "%s: bias has shape (%lld) and stride %lld, expected (%lld) and 1",
-                              fn, (long long)d->bias->shape[0], (long long)d->bias->strides[0], (long long)n);
+        VKS_TRY(vks__vector_view(ctx, d->bias, c.dtype, n, fn, "bias", &bias));
         if (c.col_stride != 1)
             return vks__error(VKS_ERROR_UNSUPPORTED, "%s: a bias needs a row-major c (c.strides[-1] = 1)", fn);
-        bias = vks__tensor_address(d->bias);
     }
+    const vks_arg outs[] = {{d->c, "c", NULL}}, ins[] = {{d->a, "a", NULL}, {d->b, "b", NULL}, {d->bias, "bias", NULL}};
+    VKS_TRY(vks__check_no_alias(outs, 1, ins, 3, fn));
+    *empty = m == 0 || n == 0 || c.batch == 0; /* k = 0 still writes beta*C + bias */
     /* op(A)(i, k) = a[i*a_rs + k*a_cs]: the transpose flag just swaps the strides. */
     *g = (vks_gemm_args){.dtype = c.dtype,
                          .m = m,
@@ -309,23 +264,21 @@ static vks_status gemm_validate(vks_context *ctx, const vks_gemm_desc *d, vks_ge
     return VKS_OK;
 }
 
-vks_status vks_gemm_ex(vks_context *ctx, const vks_gemm_desc *desc) {
-    if (!ctx) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "vks_gemm: ctx is NULL");
-    if (!desc) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "vks_gemm_ex: desc is NULL");
-    if (desc->struct_size != sizeof(vks_gemm_desc))
-        return vks__error(VKS_ERROR_INVALID_ARGUMENT, "vks_gemm_ex: desc->struct_size = %zu, expected %zu",
-                          desc->struct_size, sizeof(vks_gemm_desc));
-    vks__lock(ctx);
-    vks_gemm_args g;
-    vks_status st = gemm_validate(ctx, desc, &g);
-    if (st == VKS_OK) {
-        st = vks__op_begin(ctx, "gemm");
-        if (st == VKS_OK) st = vks__gemm_record(ctx, &g);
-        vks__op_end(ctx);
-    }
-    vks__unlock(ctx);
-    return st;
+static vks_status gemm_validate(vks_context *ctx, void *call, bool *empty) {
+    gemm_call *gc = call;
+    return vks__gemm_check(ctx, &gc->desc, gc->fn, &gc->g, empty);
 }
+
+static vks_status gemm_record(vks_context *ctx, void *call) { return vks__gemm_record(ctx, &((gemm_call *)call)->g); }
+
+static vks_status gemm_run(vks_context *ctx, const char *fn, const vks_gemm_desc *desc) {
+    gemm_call call = {.fn = fn};
+    const vks_op op = {.fn = fn, .name = "gemm", .desc = desc, .desc_arg = "desc", .desc_type = VKS_STRUCT_GEMM_DESC,
+                       .desc_copy = &call.desc, .validate = gemm_validate, .record = gemm_record};
+    return vks__op_run(ctx, &op, &call);
+}
+
+vks_status vks_gemm_ex(vks_context *ctx, const vks_gemm_desc *desc) { return gemm_run(ctx, "vks_gemm_ex", desc); }
 
 vks_status vks_gemm(vks_context *ctx, vks_transpose trans_a, vks_transpose trans_b, double alpha, const vks_tensor *a,
                     const vks_tensor *b, double beta, const vks_tensor *c) {
@@ -337,5 +290,5 @@ vks_status vks_gemm(vks_context *ctx, vks_transpose trans_a, vks_transpose trans
     d.a = a;
     d.b = b;
     d.c = c;
-    return vks_gemm_ex(ctx, &d);
+    return gemm_run(ctx, "vks_gemm", &d);
 }

@@ -107,20 +107,12 @@ vks_status vks__kron_vec_view(const vks_context *ctx, const vks_tensor *t, int64
     return VKS_OK;
 }
 
-bool vks__kron_overlap(const vks_tensor *a, const vks_tensor *b) {
-    if (!a || !b || a->buffer != b->buffer) return false;
-    uint64_t lo[2], hi[2];
-    const vks_tensor *t[2] = {a, b};
-    for (int i = 0; i < 2; ++i) {
-        int64_t last = 0;
-        for (int32_t j = 0; j < t[i]->ndim; ++j) {
-            if (t[i]->shape[j] == 0) return false;
-            last += (t[i]->shape[j] - 1) * t[i]->strides[j];
-        }
-        lo[i] = t[i]->byte_offset;
-        hi[i] = t[i]->byte_offset + (uint64_t)(last + 1) * vks__dtype_bytes(t[i]->dtype);
+void vks__kron_indexed_args(const vks_tensor *const *ts, int32_t d, const char *name, char (*names)[32],
+                            vks_arg *out) {
+    for (int32_t i = 0; i < d; ++i) {
+        snprintf(names[i], 32, "%s[%d]", name, i);
+        out[i] = (vks_arg){ts[i], names[i], NULL};
     }
-    return lo[0] < hi[1] && lo[1] < hi[0];
 }
 
 const char *vks__kron_dims_text(int32_t d, const int64_t *n, char *buf, size_t size) {
@@ -316,7 +308,11 @@ static vks_status factors_view(vks_context *ctx, int32_t d, const vks_tensor *co
     /* The GEMMs index within one right-hand side's grid with 32-bit integers. */
     int64_t size = nin;
     largest = nin;
-    for (int32_t i = 0; i < d; ++i) largest = VKS_MAX(largest, size = size / f[i].cols * f[i].rows);
+    for (int32_t i = 0; i < d; ++i) {
+        if (__builtin_mul_overflow(size / f[i].cols, f[i].rows, &size))
+            return vks__error(VKS_ERROR_OUT_OF_RANGE, "%s: an intermediate grid overflows 64 bits", fn);
+        largest = VKS_MAX(largest, size); /* never an assignment inside VKS_MAX: it evaluates twice */
+    }
     if (largest > INT32_MAX)
         return vks__error(VKS_ERROR_OUT_OF_RANGE, "%s: a grid of %lld points per right-hand side; at most 2^31 - 1", fn,
                           (long long)largest);
@@ -325,40 +321,55 @@ static vks_status factors_view(vks_context *ctx, int32_t d, const vks_tensor *co
     return VKS_OK;
 }
 
+typedef struct matmul_call {
+    const char *fn;
+    int32_t d;
+    const vks_tensor *const *factors;
+    vks_transpose trans;
+    double alpha, beta;
+    const vks_tensor *x, *y;
+    kron_factor f[VKS_KRON_MAX_DIMS];
+    kron_vec xv, yv;
+} matmul_call;
+
+static vks_status matmul_check(vks_context *ctx, void *call, bool *empty) {
+    matmul_call *c = call;
+    const char *fn = c->fn;
+    const int32_t d = c->d;
+    VKS_TRY(vks__kron_check_d(d, fn));
+    if (c->trans != VKS_NO_TRANS && c->trans != VKS_TRANS)
+        return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: trans = %d, expected VKS_NO_TRANS or VKS_TRANS", fn,
+                          (int)c->trans);
+    int64_t n_in = 0, n_out = 0;
+    VKS_TRY(factors_view(ctx, d, c->factors, c->trans, fn, "factors", c->f, &n_in, &n_out));
+    const vks_dtype dt = c->factors[0]->dtype;
+    VKS_TRY(vks__kron_vec_view(ctx, c->x, n_in, -1, dt, fn, "x", &c->xv));
+    VKS_TRY(vks__kron_vec_view(ctx, c->y, n_out, c->xv.k, dt, fn, "y", &c->yv));
+    vks_arg ins[1 + VKS_KRON_MAX_DIMS] = {{c->x, "x", NULL}};
+    char names[VKS_KRON_MAX_DIMS][32];
+    vks__kron_indexed_args(c->factors, d, "factors", names, ins + 1);
+    const vks_arg outs[] = {{c->y, "y", NULL}};
+    VKS_TRY(vks__check_no_alias(outs, 1, ins, 1 + d, fn));
+    *empty = c->xv.k == 0;
+    return VKS_OK;
+}
+
+static vks_status matmul_record(vks_context *ctx, void *call) {
+    const matmul_call *c = call;
+    const vks_dtype dt = c->factors[0]->dtype;
+    const int64_t elems = vks__kron_apply_scratch(c->d, c->f, c->xv.k);
+    VkDeviceAddress scratch = 0;
+    VKS_TRY(vks__scratch(ctx, 2 * (uint64_t)elems * vks__dtype_bytes(dt), &scratch));
+    return vks__kron_apply(ctx, dt, c->d, c->f, &c->xv, &c->yv, c->alpha, c->beta, scratch,
+                           scratch + (uint64_t)elems * vks__dtype_bytes(dt));
+}
+
 vks_status vks_kron_matmul(vks_context *ctx, int32_t d, const vks_tensor *const *factors, vks_transpose trans,
                            double alpha, const vks_tensor *x, double beta, const vks_tensor *y) {
-    static const char fn[] = "vks_kron_matmul";
-    if (!ctx) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: ctx is NULL", fn);
-    VKS_TRY(vks__kron_check_d(d, fn));
-    if (trans != VKS_NO_TRANS && trans != VKS_TRANS)
-        return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: trans = %d, expected VKS_NO_TRANS or VKS_TRANS", fn,
-                          (int)trans);
-    vks__lock(ctx);
-    kron_factor f[VKS_KRON_MAX_DIMS];
-    int64_t n_in = 0, n_out = 0;
-    kron_vec xv, yv;
-    vks_status st = factors_view(ctx, d, factors, trans, fn, "factors", f, &n_in, &n_out);
-    if (st == VKS_OK) st = vks__kron_vec_view(ctx, x, n_in, -1, factors[0]->dtype, fn, "x", &xv);
-    if (st == VKS_OK) st = vks__kron_vec_view(ctx, y, n_out, xv.k, factors[0]->dtype, fn, "y", &yv);
-    if (st == VKS_OK && vks__kron_overlap(x, y))
-        st = vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: y overlaps x in memory; the output must not alias the input",
-                        fn);
-    for (int32_t i = 0; st == VKS_OK && i < d; ++i)
-        if (vks__kron_overlap(factors[i], y))
-            st = vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: y overlaps factors[%d] in memory", fn, i);
-    if (st == VKS_OK && xv.k > 0) {
-        const vks_dtype dt = factors[0]->dtype;
-        const int64_t elems = vks__kron_apply_scratch(d, f, xv.k);
-        VkDeviceAddress scratch = 0;
-        st = vks__op_begin(ctx, "kron_matmul");
-        if (st == VKS_OK) st = vks__scratch(ctx, 2 * (uint64_t)elems * vks__dtype_bytes(dt), &scratch);
-        if (st == VKS_OK)
-            st = vks__kron_apply(ctx, dt, d, f, &xv, &yv, alpha, beta, scratch,
-                                 scratch + (uint64_t)elems * vks__dtype_bytes(dt));
-        vks__op_end(ctx);
-    }
-    vks__unlock(ctx);
-    return st;
+    matmul_call call = {.fn = "vks_kron_matmul", .d = d, .factors = factors, .trans = trans, .alpha = alpha,
+                        .beta = beta, .x = x, .y = y};
+    const vks_op op = {.fn = call.fn, .name = "kron_matmul", .validate = matmul_check, .record = matmul_record};
+    return vks__op_run(ctx, &op, &call);
 }
 
 /* ---- vks_kron_predict ------------------------------------------------------------------- */
@@ -373,14 +384,25 @@ _Static_assert(sizeof(rowdot_push) == 56, "rowdot_push must mirror shaders/kron_
 /* Elements of one ping-pong buffer of the scattered-point contraction. */
 #define PREDICT_CHUNK_ELEMS (1ll << 24)
 
-vks_status vks_kron_predict(vks_context *ctx, int32_t d, const vks_tensor *const *cross, const vks_tensor *alpha,
-                            const vks_tensor *mean) {
-    static const char fn[] = "vks_kron_predict";
-    if (!ctx) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: ctx is NULL", fn);
-    VKS_TRY(vks__kron_check_d(d, fn));
-    vks__lock(ctx);
-    /* cross[i] is (P, n_i), viewed as op(C_i) = C_i^T: rows = n_i, cols = P. */
+typedef struct predict_call {
+    const char *fn;
+    int32_t d;
+    const vks_tensor *const *cross;
+    const vks_tensor *alpha, *mean;
     kron_factor c[VKS_KRON_MAX_DIMS];
+    int64_t n, points;
+    kron_vec av, mv;
+} predict_call;
+
+static vks_status predict_check(vks_context *ctx, void *call, bool *empty) {
+    predict_call *pc = call;
+    const char *fn = pc->fn;
+    const int32_t d = pc->d;
+    const vks_tensor *const *cross = pc->cross;
+    const vks_tensor *alpha = pc->alpha, *mean = pc->mean;
+    VKS_TRY(vks__kron_check_d(d, fn));
+    /* cross[i] is (P, n_i), viewed as op(C_i) = C_i^T: rows = n_i, cols = P. */
+    kron_factor *c = pc->c;
     int64_t n = 1, points = 0;
     kron_vec av, mv;
     vks_status st = cross ? vks__check_tensor(ctx, cross[0], fn, "cross[0]")
@@ -404,15 +426,27 @@ vks_status vks_kron_predict(vks_context *ctx, int32_t d, const vks_tensor *const
     if (st == VKS_OK && av.k > 1 && ((av.n > 1 && !av.row_major) || (mv.n > 1 && !mv.row_major)))
         st = vks__error(VKS_ERROR_UNSUPPORTED, "%s: with %lld right-hand sides alpha and mean must be row-major (N, k)",
                         fn, (long long)av.k);
-    if (st == VKS_OK && vks__kron_overlap(alpha, mean))
-        st = vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: mean overlaps alpha in memory", fn);
-    for (int32_t i = 0; st == VKS_OK && i < d; ++i)
-        if (vks__kron_overlap(cross[i], mean))
-            st = vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: mean overlaps cross[%d] in memory", fn, i);
-    if (st != VKS_OK || av.k == 0 || points == 0) {
-        vks__unlock(ctx);
-        return st;
+    if (st == VKS_OK) {
+        vks_arg ins[1 + VKS_KRON_MAX_DIMS] = {{alpha, "alpha", NULL}};
+        char names[VKS_KRON_MAX_DIMS][32];
+        vks__kron_indexed_args(cross, d, "cross", names, ins + 1);
+        const vks_arg outs[] = {{mean, "mean", NULL}};
+        st = vks__check_no_alias(outs, 1, ins, 1 + d, fn);
     }
+    if (st == VKS_OK) {
+        pc->n = n, pc->points = points, pc->av = av, pc->mv = mv;
+        *empty = av.k == 0 || points == 0;
+    }
+    return st;
+}
+
+static vks_status predict_record(vks_context *ctx, void *call) {
+    const predict_call *pcall = call;
+    const int32_t d = pcall->d;
+    const vks_tensor *const *cross = pcall->cross;
+    const kron_factor *c = pcall->c;
+    const int64_t n = pcall->n, points = pcall->points;
+    const kron_vec av = pcall->av, mv = pcall->mv;
     const vks_dtype dt = cross[0]->dtype;
     const size_t es = vks__dtype_bytes(dt);
     const int64_t k = av.k;
@@ -422,8 +456,8 @@ vks_status vks_kron_predict(vks_context *ctx, int32_t d, const vks_tensor *const
     const bool cpu = vks__cpu_kernels(ctx);
     const uint32_t wg = cpu ? ctx->probe.info.subgroup_size : 256;
     VkDeviceAddress scratch = 0;
-    st = vks__op_begin(ctx, "kron_predict");
-    if (st == VKS_OK && d > 1) st = vks__scratch(ctx, 2 * (uint64_t)(chunk * width) * es, &scratch);
+    vks_status st = VKS_OK;
+    if (d > 1) st = vks__scratch(ctx, 2 * (uint64_t)(chunk * width) * es, &scratch);
     for (int64_t p0 = 0; st == VKS_OK && p0 < points; p0 += chunk) {
         const int64_t pc = VKS_MIN(chunk, points - p0);
         VkDeviceAddress buf[2] = {scratch, scratch + (uint64_t)(chunk * width) * es};
@@ -466,7 +500,12 @@ vks_status vks_kron_predict(vks_context *ctx, int32_t d, const vks_tensor *const
                                &pc_, sizeof pc_, gx, gy, 1);
         }
     }
-    vks__op_end(ctx);
-    vks__unlock(ctx);
     return st;
+}
+
+vks_status vks_kron_predict(vks_context *ctx, int32_t d, const vks_tensor *const *cross, const vks_tensor *alpha,
+                            const vks_tensor *mean) {
+    predict_call call = {.fn = "vks_kron_predict", .d = d, .cross = cross, .alpha = alpha, .mean = mean};
+    const vks_op op = {.fn = call.fn, .name = "kron_predict", .validate = predict_check, .record = predict_record};
+    return vks__op_run(ctx, &op, &call);
 }

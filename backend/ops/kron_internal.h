@@ -36,8 +36,10 @@ vks_status vks__kron_vector_compact(const vks_context *ctx, const vks_tensor *t,
 /* x: (n) or (n, k) in one of the two layouts; k_expected < 0 accepts any k. */
 vks_status vks__kron_vec_view(const vks_context *ctx, const vks_tensor *t, int64_t n, int64_t k_expected,
                               vks_dtype dt, const char *fn, const char *arg, kron_vec *out);
-/* Whether two tensors' byte ranges in one buffer intersect. */
-bool vks__kron_overlap(const vks_tensor *a, const vks_tensor *b);
+/* vks_arg entries "name[i]" for the d tensors ts (names: d buffers of 32 bytes), for
+ * vks__check_no_alias. */
+void vks__kron_indexed_args(const vks_tensor *const *ts, int32_t d, const char *name, char (*names)[32],
+                            vks_arg *out);
 /* Formats "(n_1 x ... x n_d)" for messages. */
 const char *vks__kron_dims_text(int32_t d, const int64_t *n, char *buf, size_t size);
 

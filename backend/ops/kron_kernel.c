@@ -20,11 +20,7 @@ typedef struct kernel_push {
 } kernel_push;
 _Static_assert(sizeof(kernel_push) == 64, "kernel_push must mirror shaders/kron_kernel.comp");
 
-vks_status vks__kron_kernel_check(const vks_kernel_desc *desc, const char *fn) {
-    if (!desc) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: desc is NULL", fn);
-    if (desc->struct_size != sizeof(vks_kernel_desc))
-        return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: desc->struct_size = %zu, expected %zu", fn,
-                          desc->struct_size, sizeof(vks_kernel_desc));
+static vks_status check_desc(const vks_kernel_desc *desc, const char *fn) {
     if (desc->dx1 < 0 || desc->dx1 > 2 || desc->dx2 < 0 || desc->dx2 > 2)
         return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: derivative orders dx1 = %d, dx2 = %d; expected 0..2 each", fn,
                           desc->dx1, desc->dx2);
@@ -63,15 +59,62 @@ vks_status vks__kron_kernel_check(const vks_kernel_desc *desc, const char *fn) {
     }
 }
 
+vks_status vks__kron_kernel_check(const vks_kernel_desc *desc, const char *fn) {
+    if (!desc) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s is NULL", fn);
+    if (desc->struct_size != sizeof(vks_kernel_desc))
+        return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s->struct_size = %zu, expected %zu", fn, desc->struct_size,
+                          sizeof(vks_kernel_desc));
+    return check_desc(desc, fn);
+}
+
+static vks_status points_view(const vks_context *ctx, const vks_tensor *t, const char *fn, const char *arg) {
+    VKS_TRY(vks__check_tensor(ctx, t, fn, arg));
+    VKS_TRY(vks__check_ndim(t, 1, 1, fn, arg));
+    VKS_TRY(vks__check_float_dtype(ctx, t->dtype, fn, arg));
+    if (t->shape[0] > 1 && (uint64_t)(t->shape[0] - 1) * (uint64_t)t->strides[0] > INT32_MAX)
+        return vks__error(VKS_ERROR_OUT_OF_RANGE, "%s: %s spans more than 2^31 elements", fn, arg);
+    return VKS_OK;
+}
+
+typedef struct kernel_call {
+    const char *fn;
+    vks_kernel_desc desc; /* the library's full copy of the caller's */
+    const vks_tensor *x1, *x2, *k;
+    kron_factor kv;
+} kernel_call;
+
+static vks_status kernel_check(vks_context *ctx, void *call, bool *empty) {
+    kernel_call *c = call;
+    const char *fn = c->fn;
+    const vks_tensor *x1 = c->x1, *x2 = c->x2, *k = c->k;
+    VKS_TRY(check_desc(&c->desc, fn));
+    VKS_TRY(points_view(ctx, x1, fn, "x1"));
+    VKS_TRY(points_view(ctx, x2, fn, "x2"));
+    VKS_TRY(vks__check_dtype(x2, x1->dtype, fn, "x2"));
+    kron_factor kv = {0};
+    VKS_TRY(vks__kron_factor_view(ctx, k, VKS_NO_TRANS, x1->dtype, fn, "k", &kv));
+    if (kv.rows != x1->shape[0] || kv.cols != x2->shape[0])
+        return vks__error(VKS_ERROR_SHAPE_MISMATCH, "%s: k is %lld x %lld, expected %lld x %lld (x1's by x2's points)", fn,
+                          (long long)kv.rows, (long long)kv.cols, (long long)x1->shape[0], (long long)x2->shape[0]);
+    /* distinct elements for distinct (i, j) */
+    const vks_matrix km = {.batch = 1, .rows = kv.rows, .cols = kv.cols, .row_stride = kv.rs, .col_stride = kv.cs};
+    VKS_TRY(vks__check_output_matrix(&km, fn, "k"));
+    const vks_arg outs[] = {{k, "k", NULL}}, ins[] = {{x1, "x1", NULL}, {x2, "x2", NULL}};
+    VKS_TRY(vks__check_no_alias(outs, 1, ins, 2, fn));
+    c->kv = kv;
+    *empty = kv.rows == 0 || kv.cols == 0;
+    return VKS_OK;
+}
+
 vks_status vks__kron_kernel_record(vks_context *ctx, const vks_kernel_desc *desc, vks_dtype dt, const kron_points *x1,
                                    const kron_points *x2, const kron_factor *kv, int32_t dx1, int32_t dx2,
                                    const char *fn) {
     /* The components as (w, rho, f) triples in the tensors' dtype. */
     const int32_t q = desc->kind == VKS_KERNEL_SPECTRAL_MIXTURE ? desc->num_mixtures : 1;
-    double *triples = malloc(sizeof(double) * 3 * (size_t)q);
-    float *triples_f = malloc(sizeof(float) * 3 * (size_t)q);
+    double *triples = vks__malloc(sizeof(double) * 3 * (size_t)q);
+    float *triples_f = vks__malloc(sizeof(float) * 3 * (size_t)q);
     if (!triples || !triples_f) {
-        free(triples), free(triples_f);
+        vks__free(triples), vks__free(triples_f);
         return vks__error(VKS_ERROR_OUT_OF_HOST_MEMORY, "%s: out of host memory", fn);
     }
     uint32_t base = 0;
@@ -125,52 +168,22 @@ vks_status vks__kron_kernel_record(vks_context *ctx, const vks_kernel_desc *desc
                                &pc, sizeof pc, (uint32_t)VKS_CEIL_DIV(bn2, (int64_t)wx),
                                (uint32_t)VKS_CEIL_DIV(bn1, (int64_t)wy), 1);
         }
-    free(triples), free(triples_f);
+    vks__free(triples), vks__free(triples_f);
     return st;
 }
 
-static vks_status points_view(const vks_context *ctx, const vks_tensor *t, const char *fn, const char *arg) {
-    VKS_TRY(vks__check_tensor(ctx, t, fn, arg));
-    VKS_TRY(vks__check_ndim(t, 1, 1, fn, arg));
-    VKS_TRY(vks__check_float_dtype(ctx, t->dtype, fn, arg));
-    if (t->shape[0] > 1 && (uint64_t)(t->shape[0] - 1) * (uint64_t)t->strides[0] > INT32_MAX)
-        return vks__error(VKS_ERROR_OUT_OF_RANGE, "%s: %s spans more than 2^31 elements", fn, arg);
-    return VKS_OK;
+static vks_status kernel_record(vks_context *ctx, void *call) {
+    const kernel_call *c = call;
+    const kron_points p1 = {vks__tensor_address(c->x1), c->x1->shape[0], c->x1->strides[0]};
+    const kron_points p2 = {vks__tensor_address(c->x2), c->x2->shape[0], c->x2->strides[0]};
+    return vks__kron_kernel_record(ctx, &c->desc, c->x1->dtype, &p1, &p2, &c->kv, c->desc.dx1, c->desc.dx2, c->fn);
 }
 
 vks_status vks_kron_kernel_matrix(vks_context *ctx, const vks_kernel_desc *desc, const vks_tensor *x1,
                                   const vks_tensor *x2, const vks_tensor *k) {
-    static const char fn[] = "vks_kron_kernel_matrix";
-    if (!ctx) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: ctx is NULL", fn);
-    VKS_TRY(vks__kron_kernel_check(desc, fn));
-    vks__lock(ctx);
-    vks_status st = points_view(ctx, x1, fn, "x1");
-    if (st == VKS_OK) st = points_view(ctx, x2, fn, "x2");
-    if (st == VKS_OK) st = vks__check_dtype(x2, x1->dtype, fn, "x2");
-    kron_factor kv = {0};
-    if (st == VKS_OK) st = vks__kron_factor_view(ctx, k, VKS_NO_TRANS, x1->dtype, fn, "k", &kv);
-    if (st == VKS_OK && (kv.rows != x1->shape[0] || kv.cols != x2->shape[0]))
-        st = vks__error(VKS_ERROR_SHAPE_MISMATCH, "%s: k is %lld x %lld, expected %lld x %lld (x1's by x2's points)", fn,
-                        (long long)kv.rows, (long long)kv.cols, (long long)x1->shape[0], (long long)x2->shape[0]);
-    if (st == VKS_OK) { /* distinct elements for distinct (i, j) */
-        const vks_matrix km = {.batch = 1, .rows = kv.rows, .cols = kv.cols, .row_stride = kv.rs, .col_stride = kv.cs};
-        st = vks__check_output_matrix(&km, fn, "k");
-    }
-    if (st == VKS_OK && (vks__kron_overlap(k, x1) || vks__kron_overlap(k, x2)))
-        st = vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: k overlaps %s in memory", fn,
-                        vks__kron_overlap(k, x1) ? "x1" : "x2");
-    if (st != VKS_OK) {
-        vks__unlock(ctx);
-        return st;
-    }
-    st = vks__op_begin(ctx, "kron_kernel_matrix");
-    if (st == VKS_OK) {
-        const kron_points p1 = {vks__tensor_address(x1), x1->shape[0], x1->strides[0]};
-        const kron_points p2 = {vks__tensor_address(x2), x2->shape[0], x2->strides[0]};
-        st = vks__kron_kernel_record(ctx, desc, x1->dtype, &p1, &p2, &kv, desc->dx1, desc->dx2, fn);
-    }
-    vks__op_end(ctx);
-    vks__unlock(ctx);
-    return st;
+    kernel_call call = {.fn = "vks_kron_kernel_matrix", .x1 = x1, .x2 = x2, .k = k};
+    const vks_op op = {.fn = call.fn, .name = "kron_kernel_matrix", .desc = desc, .desc_arg = "desc",
+                       .desc_type = VKS_STRUCT_KERNEL_DESC, .desc_copy = &call.desc, .validate = kernel_check,
+                       .record = kernel_record};
+    return vks__op_run(ctx, &op, &call);
 }
-

@@ -191,7 +191,7 @@ static vks_status record_precond(pde_solver *s, VkDeviceAddress w, VkDeviceAddre
 static vks_status read_dots(pde_solver *s, int count, double *out, const char *fn) {
     vks__op_end(s->ctx);
     const size_t bytes = (size_t)(count * s->groups) * s->es;
-    uint8_t *raw = malloc(bytes);
+    uint8_t *raw = vks__malloc(bytes);
     if (!raw) {
         (void)vks__op_begin(s->ctx, "kron_pde_solve");
         return vks__error(VKS_ERROR_OUT_OF_HOST_MEMORY, "%s: out of host memory", fn);
@@ -213,7 +213,7 @@ static vks_status read_dots(pde_solver *s, int count, double *out, const char *f
         }
         out[j] = sum;
     }
-    free(raw);
+    vks__free(raw);
     const vks_status st2 = vks__op_begin(s->ctx, "kron_pde_solve");
     return st != VKS_OK ? st : st2;
 }
@@ -353,7 +353,7 @@ static vks_status read_vector(const vks_tensor *t, int64_t n, double *out) {
 /* NaN/Inf anywhere in f or the boundary values is refused up front: the entries the
  * equations do not use still pass through the selection GEMMs (0 * NaN = NaN). */
 static vks_status check_data(pde_solver *s, const vks_kron_pde_desc *desc, const char *fn) {
-    double *h = malloc(sizeof(double) * (size_t)s->points);
+    double *h = vks__malloc(sizeof(double) * (size_t)s->points);
     if (!h) return vks__error(VKS_ERROR_OUT_OF_HOST_MEMORY, "%s: out of host memory", fn);
     vks_status st = VKS_OK;
     for (int which = 0; which < 2 && st == VKS_OK; ++which) {
@@ -374,7 +374,7 @@ static vks_status check_data(pde_solver *s, const vks_kron_pde_desc *desc, const
                             on_boundary ? " boundary" : "n interior");
         }
     }
-    free(h);
+    vks__free(h);
     return st;
 }
 
@@ -406,11 +406,11 @@ static vks_status setup_buffers(pde_solver *s) {
 static vks_status upload(pde_solver *s, VkDeviceAddress addr, const double *v, int64_t count) {
     const uint64_t off = addr - s->buf->address;
     if (s->dt == VKS_DTYPE_F64) return vks__buffer_write_locked(s->buf, off, v, (uint64_t)count * 8);
-    float *f = malloc(sizeof(float) * (size_t)count);
+    float *f = vks__malloc(sizeof(float) * (size_t)count);
     if (!f) return vks__error(VKS_ERROR_OUT_OF_HOST_MEMORY, "vks_kron_pde_solve: out of host memory");
     for (int64_t j = 0; j < count; ++j) f[j] = (float)v[j];
     const vks_status st = vks__buffer_write_locked(s->buf, off, f, (uint64_t)count * 4);
-    free(f);
+    vks__free(f);
     return st;
 }
 
@@ -420,8 +420,8 @@ static vks_status setup_dim(pde_solver *s, const vks_kron_pde_desc *desc, int32_
     pde_dim *q = &s->dim[i];
     const int64_t n = q->n, m = q->m;
     vks_buffer *kb = NULL;
-    double *k = malloc(sizeof(double) * (size_t)(n * n)), *k2 = malloc(sizeof(double) * (size_t)(n * n));
-    double *inv = malloc(sizeof(double) * (size_t)(n * n)), *x = malloc(sizeof(double) * (size_t)n);
+    double *k = vks__malloc(sizeof(double) * (size_t)(n * n)), *k2 = vks__malloc(sizeof(double) * (size_t)(n * n));
+    double *inv = vks__malloc(sizeof(double) * (size_t)(n * n)), *x = vks__malloc(sizeof(double) * (size_t)n);
     vks_status st = k && k2 && inv && x ? VKS_OK : vks__error(VKS_ERROR_OUT_OF_HOST_MEMORY, "%s: out of host memory", fn);
     for (int64_t j = 0; st == VKS_OK && j < n; ++j) x[j] = desc->lo[i] + (double)j * q->h;
     if (st == VKS_OK) st = vks__buffer_create_locked(s->ctx, (uint64_t)(n + 2 * n * n) * 8, true, &kb);
@@ -470,7 +470,7 @@ static vks_status setup_dim(pde_solver *s, const vks_kron_pde_desc *desc, int32_
                 k[r * m + c] = scale * sin(PDE_PI * (double)((r + 1) * (c + 1) % (2 * (m + 1))) / (double)(m + 1));
         st = upload(s, q->s, k, m * m);
     }
-    free(k), free(k2), free(inv), free(x);
+    vks__free(k), vks__free(k2), vks__free(inv), vks__free(x);
     return st;
 }
 
@@ -479,11 +479,11 @@ static vks_status setup_dim(pde_solver *s, const vks_kron_pde_desc *desc, int32_
  * Helmholtz operator) are kept away from 0: this is only the preconditioner. */
 static vks_status setup_recip(pde_solver *s) {
     double *mu[VKS_KRON_MAX_DIMS] = {NULL};
-    double *r = malloc(sizeof(double) * (size_t)s->interior);
+    double *r = vks__malloc(sizeof(double) * (size_t)s->interior);
     bool ok = r != NULL;
     for (int32_t i = 0; i < s->d; ++i) {
         const int64_t m = s->dim[i].m;
-        mu[i] = malloc(sizeof(double) * (size_t)m);
+        mu[i] = vks__malloc(sizeof(double) * (size_t)m);
         ok = ok && mu[i];
         for (int64_t k = 0; mu[i] && k < m; ++k) {
             const double sn = sin((double)(k + 1) * PDE_PI / (2.0 * (double)(m + 1)));
@@ -508,8 +508,8 @@ static vks_status setup_recip(pde_solver *s) {
         r[e] = 1.0 / v;
     }
     if (st == VKS_OK) st = upload(s, s->recip, r, s->interior);
-    for (int32_t i = 0; i < s->d; ++i) free(mu[i]);
-    free(r);
+    for (int32_t i = 0; i < s->d; ++i) vks__free(mu[i]);
+    vks__free(r);
     return st;
 }
 

@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "kron_internal.h"
+#include "orthogonal_internal.h"
 
 #define KRON_LOG_VECS 8
 #define KRON_EIGH_MAX_SWEEPS 100
@@ -44,7 +45,7 @@ typedef struct eigscale_push {
     uint64_t w, z, zm, partials;
     uint64_t lam[4];
     uint32_t n[4];
-    uint32_t points, k, groups, pad0;
+    uint32_t points, k, groups, floor_after_noise;
     union {
         struct { float noise, floor_; } f;
         struct { double noise, floor_; } d;
@@ -214,18 +215,10 @@ static vks_status grid_size(int32_t d, const int64_t *n, const char *fn, int64_t
 /* Optional outputs must not share memory with each other or with the inputs. */
 static vks_status check_disjoint(const vks_tensor *const *outs, const char *const *out_names, int nout,
                                  const vks_tensor *const *ins, const char *const *in_names, int nin, const char *fn) {
-    for (int i = 0; i < nout; ++i) {
-        if (!outs[i]) continue;
-        for (int j = 0; j < nin; ++j)
-            if (ins[j] && vks__kron_overlap(outs[i], ins[j]))
-                return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: %s overlaps %s in memory", fn, out_names[i],
-                                  in_names[j]);
-        for (int j = 0; j < i; ++j)
-            if (outs[j] && vks__kron_overlap(outs[i], outs[j]))
-                return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: %s overlaps %s in memory", fn, out_names[i],
-                                  out_names[j]);
-    }
-    return VKS_OK;
+    vks_arg o[4 + VKS_KRON_MAX_DIMS], in[3 * VKS_KRON_MAX_DIMS + 1];
+    for (int i = 0; i < nout; ++i) o[i] = (vks_arg){outs[i], out_names[i], NULL};
+    for (int j = 0; j < nin; ++j) in[j] = (vks_arg){ins[j], in_names[j], NULL};
+    return vks__check_no_alias(o, nout, in, nin, fn);
 }
 
 /* The calls that read results back cannot run inside a host's command buffer. */
@@ -242,9 +235,18 @@ static vks_status temp_buffer(vks_context *ctx, uint64_t bytes, vks_buffer **out
 }
 
 /* A compact tensor over an internal buffer, for the orthogonal family's calls. */
-static vks_tensor temp_tensor(vks_buffer *b, vks_dtype dt, int32_t ndim, int64_t n) {
-    const int64_t shape[2] = {n, n};
-    return vks_tensor_make(b, 0, dt, ndim, shape);
+/* A compact n x n matrix at addr, as vks__matrix_view reads a rank-2 tensor. */
+static orth_mat square_matrix(VkDeviceAddress addr, vks_dtype dt, int64_t n) {
+    orth_mat m = orth_dense(addr, dt, 1, n, n);
+    m.batch_stride = 0;
+    return m;
+}
+
+/* A nested recorder's message without its leading "fn: " (the caller puts it in context). */
+static const char *inner_message(vks_context *ctx, const char *fn) {
+    const char *m = vks_last_error(ctx);
+    const size_t len = strlen(fn);
+    return strncmp(m, fn, len) == 0 && m[len] == ':' && m[len + 1] == ' ' ? m + len + 2 : m;
 }
 
 /* ---- vks_kron_eigh ------------------------------------------------------------------------ */
@@ -307,17 +309,16 @@ static vks_status eigh_validate(vks_context *ctx, const vks_kron_eigh_desc *desc
      * and scales) may name the same outputs twice: it is decomposed once. */
     for (int32_t i = 0; i < 2 * desc->d; ++i)
         for (int32_t j = 0; j < i; ++j) {
-            if (!vks__kron_overlap(outs[i], outs[j])) continue;
+            if (!vks__tensors_overlap(outs[i], outs[j])) continue;
             const bool same_input = same_tensor(desc->factors[i / 2], desc->factors[j / 2]) &&
                                     same_tensor(desc->noise_scales[i / 2], desc->noise_scales[j / 2]);
             if (same_tensor(outs[i], outs[j]) && i % 2 == j % 2 && same_input) continue;
             return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: %s overlaps %s in memory%s", fn, onames[i], onames[j],
                               same_tensor(outs[i], outs[j]) ? " (the same tensor for different factors)" : "");
         }
+    /* (each output on its own: the exception above is checked) */
     for (int32_t i = 0; i < 2 * desc->d; ++i)
-        for (int32_t j = 0; j < 2 * desc->d; ++j)
-            if (ins[j] && vks__kron_overlap(outs[i], ins[j]))
-                return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: %s overlaps %s in memory", fn, onames[i], inames[j]);
+        VKS_TRY(check_disjoint(&outs[i], &onames[i], 1, ins, inames, 2 * desc->d, fn));
     return VKS_OK;
 }
 
@@ -331,8 +332,8 @@ static vks_status eigh_check(vks_context *ctx, const vks_kron_eigh_desc *desc, c
     const double eps = dt == VKS_DTYPE_F64 ? DBL_EPSILON : FLT_EPSILON;
     for (int32_t i = 0; i < desc->d; ++i) {
         const vks_tensor *t = desc->eigvals[i];
-        uint8_t *bytes = malloc((size_t)n[i] * es);
-        double *lam = malloc(sizeof(double) * (size_t)n[i]);
+        uint8_t *bytes = vks__malloc((size_t)n[i] * es);
+        double *lam = vks__malloc(sizeof(double) * (size_t)n[i]);
         vks_status st = bytes && lam ? VKS_OK : vks__error(VKS_ERROR_OUT_OF_HOST_MEMORY, "%s: out of host memory", fn);
         if (st == VKS_OK) st = vks__buffer_read_locked(t->buffer, t->byte_offset, bytes, (uint64_t)n[i] * es);
         double big = 0, least = INFINITY;
@@ -365,7 +366,7 @@ static vks_status eigh_check(vks_context *ctx, const vks_kron_eigh_desc *desc, c
             }
             st = vks__buffer_write_locked(t->buffer, t->byte_offset, bytes, (uint64_t)n[i] * es);
         }
-        free(bytes), free(lam);
+        vks__free(bytes), vks__free(lam);
         VKS_TRY(st);
     }
     return VKS_OK;
@@ -400,22 +401,19 @@ static vks_status eigh_run(vks_context *ctx, const vks_kron_eigh_desc *desc, con
     }
     vks__op_end(ctx);
     VKS_TRY(st);
-    /* vks_eigh synchronizes per sweep: each factor is an op of its own. Kernel matrices on
-     * grids have clusters of eigenvalues near 0 on which Jacobi converges slowly (an RBF
+    /* The eigensolver synchronizes per sweep: each factor is an op of its own. Kernel matrices
+     * on grids have clusters of eigenvalues near 0 on which Jacobi converges slowly (an RBF
      * matrix of 256 points, lengthscale 0.02, needs 30-60 sweeps): allow up to 100. */
     vks_eigh_options eo = VKS_EIGH_OPTIONS_INIT;
     eo.max_sweeps = KRON_EIGH_MAX_SWEEPS;
     for (int32_t i = 0; i < desc->d; ++i) {
         if (work[i].copy_of >= 0) continue;
-        vks_tensor a = temp_tensor(work[i].in, cdt, 2, n[i]);
-        vks_tensor w = promote ? temp_tensor(work[i].w, cdt, 1, n[i]) : *desc->eigvals[i];
-        vks_tensor v = promote ? temp_tensor(work[i].v, cdt, 2, n[i]) : *desc->eigvecs[i];
-        st = vks_eigh_ex(ctx, &a, &w, &v, &eo);
-        if (st != VKS_OK) {
-            char inner[768];
-            snprintf(inner, sizeof inner, "%s", vks_last_error(ctx));
-            return vks__error(st, "%s: factors[%d]: %s", fn, i, inner);
-        }
+        const orth_mat a = square_matrix(work[i].in->address, cdt, n[i]);
+        const VkDeviceAddress w = promote ? work[i].w->address : vks__tensor_address(desc->eigvals[i]);
+        const orth_mat v = square_matrix(promote ? work[i].v->address : vks__tensor_address(desc->eigvecs[i]), cdt, n[i]);
+        char arg[32];
+        snprintf(arg, sizeof arg, "factors[%d]", i);
+        VKS_TRY(vks__eigh_record(ctx, a, w, 0, 1, v, 0, &eo, fn, arg));
     }
     st = vks__op_begin(ctx, "kron_eigh_finish");
     const size_t es = vks__dtype_bytes(dt);
@@ -439,27 +437,38 @@ static vks_status eigh_run(vks_context *ctx, const vks_kron_eigh_desc *desc, con
     return eigh_check(ctx, desc, n, cdt, fn);
 }
 
-vks_status vks_kron_eigh(vks_context *ctx, const vks_kron_eigh_desc *desc) {
-    static const char fn[] = "vks_kron_eigh";
-    if (!ctx) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: ctx is NULL", fn);
-    if (!desc) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: desc is NULL", fn);
-    if (desc->struct_size != sizeof(vks_kron_eigh_desc))
-        return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: desc->struct_size = %zu, expected %zu", fn, desc->struct_size,
-                          sizeof(vks_kron_eigh_desc));
-    vks__lock(ctx);
-    int64_t n[VKS_KRON_MAX_DIMS] = {0};
+typedef struct kron_eigh_call {
+    const char *fn;
+    vks_kron_eigh_desc desc; /* the library's full copy of the caller's */
+    int64_t n[VKS_KRON_MAX_DIMS];
+} kron_eigh_call;
+
+static vks_status kron_eigh_check(vks_context *ctx, void *call, bool *empty) {
+    kron_eigh_call *c = call;
+    (void)empty;
+    VKS_TRY(no_external_recording(ctx, c->fn));
+    return eigh_validate(ctx, &c->desc, c->fn, c->n);
+}
+
+/* Its own op regions: the eigensolver reads back per factor. */
+static vks_status kron_eigh_record(vks_context *ctx, void *call) {
+    const kron_eigh_call *c = call;
     eigh_work work[VKS_KRON_MAX_DIMS];
     memset(work, 0, sizeof work);
-    vks_status st = no_external_recording(ctx, fn);
-    if (st == VKS_OK) st = eigh_validate(ctx, desc, fn, n);
-    if (st == VKS_OK) st = eigh_run(ctx, desc, n, work, fn);
+    const vks_status st = eigh_run(ctx, &c->desc, c->n, work, c->fn);
     for (int32_t i = 0; i < VKS_KRON_MAX_DIMS; ++i) {
         if (work[i].in) vks__buffer_retire_locked(work[i].in);
         if (work[i].w) vks__buffer_retire_locked(work[i].w);
         if (work[i].v) vks__buffer_retire_locked(work[i].v);
     }
-    vks__unlock(ctx);
     return st;
+}
+
+vks_status vks_kron_eigh(vks_context *ctx, const vks_kron_eigh_desc *desc) {
+    kron_eigh_call call = {.fn = "vks_kron_eigh"};
+    const vks_op op = {.fn = call.fn, .desc = desc, .desc_arg = "desc", .desc_type = VKS_STRUCT_KRON_EIGH_DESC,
+                       .desc_copy = &call.desc, .validate = kron_eigh_check, .record = kron_eigh_record};
+    return vks__op_run(ctx, &op, &call);
 }
 
 /* ---- vks_kron_solve ----------------------------------------------------------------------- */
@@ -484,6 +493,9 @@ static vks_status solve_validate(vks_context *ctx, const vks_kron_solve_desc *de
     if (!(desc->eig_floor >= 0) || !isfinite(desc->eig_floor))
         return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: desc->eig_floor = %g, expected a finite value >= 0", fn,
                           desc->eig_floor);
+    if (desc->flags & ~(uint32_t)VKS_KRON_SOLVE_FLOOR_AFTER_NOISE)
+        return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: desc->flags = 0x%x has unknown bits (known: 0x%x)", fn,
+                          desc->flags, (unsigned)VKS_KRON_SOLVE_FLOOR_AFTER_NOISE);
     if (desc->noise + desc->eig_floor <= 0)
         return vks__error(VKS_ERROR_INVALID_ARGUMENT,
                           "%s: desc->noise = 0 and desc->eig_floor = 0: the system may be singular; use "
@@ -555,9 +567,9 @@ static vks_status solve_validate(vks_context *ctx, const vks_kron_solve_desc *de
 
 static vks_status record_eigscale(vks_context *ctx, const solve_args *a, VkDeviceAddress w, VkDeviceAddress z,
                                   VkDeviceAddress zm, VkDeviceAddress partials, int64_t groups, double noise,
-                                  double floor_) {
+                                  double floor_, bool floor_after_noise) {
     eigscale_push pc = {.w = w, .z = z, .zm = zm, .partials = partials, .points = (uint32_t)a->points,
-                        .k = (uint32_t)a->k, .groups = (uint32_t)groups};
+                        .k = (uint32_t)a->k, .groups = (uint32_t)groups, .floor_after_noise = floor_after_noise};
     for (int32_t i = 0; i < a->d; ++i) pc.lam[i] = a->lam[i], pc.n[i] = (uint32_t)a->n[i];
     if (a->dt == VKS_DTYPE_F64) pc.s.d.noise = noise, pc.s.d.floor_ = floor_;
     else pc.s.f.noise = (float)noise, pc.s.f.floor_ = (float)floor_;
@@ -592,7 +604,7 @@ static vks_status solve_record(vks_context *ctx, const vks_kron_solve_desc *desc
         wv.addr = w;
         VKS_TRY(vks__kron_apply(ctx, a->dt, a->d, a->qt, &src, &wv, 1.0, 0.0, ping, pong));
         VKS_TRY(record_eigscale(ctx, a, w, a->has_alpha ? z : 0, a->has_mean ? zm : 0, partials, groups, desc->noise,
-                                desc->eig_floor));
+                                desc->eig_floor, desc->flags & VKS_KRON_SOLVE_FLOOR_AFTER_NOISE));
         for (int out = 0; out < 2; ++out) {
             if (out == 0 ? !a->has_alpha : !a->has_mean) continue;
             kron_vec in = grids;
@@ -603,7 +615,8 @@ static vks_status solve_record(vks_context *ctx, const vks_kron_solve_desc *desc
             if (a->scaled) VKS_TRY(record_diagscale(ctx, a->dt, a->d, a->n, a->scale, dst, dst, out == 0));
         }
     } else if (a->logdet) {
-        VKS_TRY(record_eigscale(ctx, a, 0, 0, 0, partials, groups, desc->noise, desc->eig_floor));
+        VKS_TRY(record_eigscale(ctx, a, 0, 0, 0, partials, groups, desc->noise, desc->eig_floor,
+                                desc->flags & VKS_KRON_SOLVE_FLOOR_AFTER_NOISE));
     }
     if (!a->logdet && !a->mll) return VKS_OK;
     /* log|K + s2 D| = log|D| + sum log(lambda~ + s2): the scales' part is sum_i (N/n_i) sum_j log c_ij. */
@@ -616,24 +629,30 @@ static vks_status solve_record(vks_context *ctx, const vks_kron_solve_desc *desc
                            a->mll);
 }
 
-vks_status vks_kron_solve(vks_context *ctx, const vks_kron_solve_desc *desc) {
-    static const char fn[] = "vks_kron_solve";
-    if (!ctx) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: ctx is NULL", fn);
-    if (!desc) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: desc is NULL", fn);
-    if (desc->struct_size != sizeof(vks_kron_solve_desc))
-        return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: desc->struct_size = %zu, expected %zu", fn, desc->struct_size,
-                          sizeof(vks_kron_solve_desc));
-    vks__lock(ctx);
+typedef struct kron_solve_call {
+    const char *fn;
+    vks_kron_solve_desc desc; /* the library's full copy of the caller's */
     solve_args a;
-    memset(&a, 0, sizeof a);
-    vks_status st = solve_validate(ctx, desc, fn, &a);
-    if (st == VKS_OK && (a.has_alpha || a.has_mean || a.mll || a.logdet)) {
-        st = vks__op_begin(ctx, "kron_solve");
-        if (st == VKS_OK) st = solve_record(ctx, desc, &a);
-        vks__op_end(ctx);
-    }
-    vks__unlock(ctx);
-    return st;
+} kron_solve_call;
+
+static vks_status kron_solve_check(vks_context *ctx, void *call, bool *empty) {
+    kron_solve_call *c = call;
+    VKS_TRY(solve_validate(ctx, &c->desc, c->fn, &c->a));
+    *empty = !(c->a.has_alpha || c->a.has_mean || c->a.mll || c->a.logdet);
+    return VKS_OK;
+}
+
+static vks_status kron_solve_record(vks_context *ctx, void *call) {
+    kron_solve_call *c = call;
+    return solve_record(ctx, &c->desc, &c->a);
+}
+
+vks_status vks_kron_solve(vks_context *ctx, const vks_kron_solve_desc *desc) {
+    kron_solve_call call = {.fn = "vks_kron_solve"};
+    const vks_op op = {.fn = call.fn, .name = "kron_solve", .desc = desc, .desc_arg = "desc",
+                       .desc_type = VKS_STRUCT_KRON_SOLVE_DESC, .desc_copy = &call.desc,
+                       .validate = kron_solve_check, .record = kron_solve_record};
+    return vks__op_run(ctx, &op, &call);
 }
 
 /* ---- vks_kron_cholesky_solve ------------------------------------------------------------------ */
@@ -690,20 +709,20 @@ static vks_status chol_validate(vks_context *ctx, const vks_kron_cholesky_desc *
 static vks_status chol_factor(vks_context *ctx, const vks_kron_cholesky_desc *desc, int32_t i, chol_work *w,
                               const char *fn) {
     const vks_dtype dt = desc->factors[0]->dtype;
-    vks_tensor l = temp_tensor(w->l, dt, 2, w->n);
+    const orth_mat l = square_matrix(w->l->address, dt, w->n);
     double jitter = desc->jitter;
     for (int32_t attempt = 0;; ++attempt) {
         vks_status st = vks__op_begin(ctx, "kron_cholesky_prep");
         if (st == VKS_OK) st = record_prep(ctx, dt, 0, desc->factors[i], 0, 1, jitter, w->l->address, w->n);
         vks__op_end(ctx);
         VKS_TRY(st);
-        st = vks_cholesky(ctx, &l, &l);
+        st = vks__cholesky_record(ctx, l, l, 0, fn);
         if (st == VKS_OK) {
             w->jitter = jitter;
             return VKS_OK;
         }
         char inner[768];
-        snprintf(inner, sizeof inner, "%s", vks_last_error(ctx));
+        snprintf(inner, sizeof inner, "%s", inner_message(ctx, fn));
         if (st != VKS_ERROR_NOT_POSITIVE_DEFINITE || attempt >= desc->jitter_retries)
             return vks__error(st, "%s: factors[%d] (n = %lld) with jitter %g%s: %s", fn, i, (long long)w->n, jitter,
                               attempt ? " (after retries)" : "", inner);
@@ -725,20 +744,16 @@ static vks_status chol_run(vks_context *ctx, const vks_kron_cholesky_desc *desc,
         VKS_TRY(temp_buffer(ctx, (uint64_t)(n[i] * n[i]) * es, &work[i].l));
         VKS_TRY(chol_factor(ctx, desc, i, &work[i], fn));
         /* K^-1 = L^-T (L^-1 I), into the caller's tensor or a temporary. */
-        vks_tensor inv;
-        if (desc->inverses[i]) {
-            inv = *desc->inverses[i];
-        } else {
-            VKS_TRY(temp_buffer(ctx, (uint64_t)(n[i] * n[i]) * es, &work[i].inv));
-            inv = temp_tensor(work[i].inv, dt, 2, n[i]);
-        }
+        if (!desc->inverses[i]) VKS_TRY(temp_buffer(ctx, (uint64_t)(n[i] * n[i]) * es, &work[i].inv));
+        const orth_mat inv = square_matrix(desc->inverses[i] ? vks__tensor_address(desc->inverses[i])
+                                                           : work[i].inv->address, dt, n[i]);
         vks_status st = vks__op_begin(ctx, "kron_cholesky_identity");
-        if (st == VKS_OK) st = record_prep(ctx, dt, 1, NULL, 0, 0, 0.0, vks__tensor_address(&inv), n[i]);
+        if (st == VKS_OK) st = record_prep(ctx, dt, 1, NULL, 0, 0, 0.0, inv.address, n[i]);
         vks__op_end(ctx);
         VKS_TRY(st);
-        vks_tensor l = temp_tensor(work[i].l, dt, 2, n[i]);
-        VKS_TRY(vks_trsm(ctx, VKS_NO_TRANS, &l, &inv, &inv));
-        VKS_TRY(vks_trsm(ctx, VKS_TRANS, &l, &inv, &inv));
+        const orth_mat l = square_matrix(work[i].l->address, dt, n[i]);
+        VKS_TRY(vks__trsm_record(ctx, false, l, inv, inv, fn));
+        VKS_TRY(vks__trsm_record(ctx, true, l, inv, inv, fn));
     }
     if (desc->jitter_used)
         for (int32_t i = 0; i < d; ++i)
@@ -795,25 +810,36 @@ static vks_status chol_run(vks_context *ctx, const vks_kron_cholesky_desc *desc,
     return st;
 }
 
-vks_status vks_kron_cholesky_solve(vks_context *ctx, const vks_kron_cholesky_desc *desc) {
-    static const char fn[] = "vks_kron_cholesky_solve";
-    if (!ctx) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: ctx is NULL", fn);
-    if (!desc) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: desc is NULL", fn);
-    if (desc->struct_size != sizeof(vks_kron_cholesky_desc))
-        return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: desc->struct_size = %zu, expected %zu", fn, desc->struct_size,
-                          sizeof(vks_kron_cholesky_desc));
-    vks__lock(ctx);
-    int64_t n[VKS_KRON_MAX_DIMS] = {0}, points = 0;
-    kron_vec y = {0}, alpha = {0};
+typedef struct kron_chol_call {
+    const char *fn;
+    vks_kron_cholesky_desc desc; /* the library's full copy of the caller's */
+    int64_t n[VKS_KRON_MAX_DIMS], points;
+    kron_vec y, alpha;
+} kron_chol_call;
+
+static vks_status kron_chol_check(vks_context *ctx, void *call, bool *empty) {
+    kron_chol_call *c = call;
+    (void)empty;
+    VKS_TRY(no_external_recording(ctx, c->fn));
+    return chol_validate(ctx, &c->desc, c->fn, c->n, &c->points, &c->y, &c->alpha);
+}
+
+/* Its own op regions: each factorization reads its status back. */
+static vks_status kron_chol_record(vks_context *ctx, void *call) {
+    const kron_chol_call *c = call;
     chol_work work[VKS_KRON_MAX_DIMS];
     memset(work, 0, sizeof work);
-    vks_status st = no_external_recording(ctx, fn);
-    if (st == VKS_OK) st = chol_validate(ctx, desc, fn, n, &points, &y, &alpha);
-    if (st == VKS_OK) st = chol_run(ctx, desc, n, points, &y, &alpha, work, fn);
+    const vks_status st = chol_run(ctx, &c->desc, c->n, c->points, &c->y, &c->alpha, work, c->fn);
     for (int32_t i = 0; i < VKS_KRON_MAX_DIMS; ++i) {
         if (work[i].l) vks__buffer_retire_locked(work[i].l);
         if (work[i].inv) vks__buffer_retire_locked(work[i].inv);
     }
-    vks__unlock(ctx);
     return st;
+}
+
+vks_status vks_kron_cholesky_solve(vks_context *ctx, const vks_kron_cholesky_desc *desc) {
+    kron_chol_call call = {.fn = "vks_kron_cholesky_solve"};
+    const vks_op op = {.fn = call.fn, .desc = desc, .desc_arg = "desc", .desc_type = VKS_STRUCT_KRON_CHOLESKY_DESC,
+                       .desc_copy = &call.desc, .validate = kron_chol_check, .record = kron_chol_record};
+    return vks__op_run(ctx, &op, &call);
 }

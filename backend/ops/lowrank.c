@@ -53,115 +53,21 @@ _Static_assert(offsetof(lr_plan_push, m) == 32, "lr_plan_push must mirror shader
 
 /* ---- argument helpers ------------------------------------------------------------------- */
 
-vks_status vks__lr_check_struct(const void *desc, size_t have, size_t want, const char *fn, const char *what) {
-    if (!desc) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: %s is NULL", fn, what);
-    if (have != want)
-        return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: %s->struct_size = %zu, expected %zu (use the _INIT macro)",
-                          fn, what, have, want);
-    return VKS_OK;
-}
-
-vks_status vks__lr_check_dtype(vks_context *ctx, vks_dtype dt, const char *fn) {
-    if (dt != VKS_DTYPE_F32 && dt != VKS_DTYPE_F16)
-        return vks__error(VKS_ERROR_UNSUPPORTED, "%s: dtype %s is not supported (f32, f16)", fn, vks__dtype_name(dt));
-    if (dt == VKS_DTYPE_F16 && !vks__has_feature(ctx, VKS_FEATURE_STORAGE16))
-        return vks__error(VKS_ERROR_UNSUPPORTED, "%s: f16 needs 16-bit storage buffer access, which device '%s' lacks",
-                          fn, ctx->probe.info.name);
-    return VKS_OK;
-}
-
-vks_status vks__lr_same_dtype(const lr_mat *m, vks_dtype dt, const char *fn, const char *arg) {
-    if (m->dtype == dt) return VKS_OK;
-    return vks__error(VKS_ERROR_DTYPE_MISMATCH, "%s: %s has dtype %s, expected %s like x", fn, arg,
-                      vks__dtype_name(m->dtype), vks__dtype_name(dt));
-}
-
-vks_status vks__lr_rows_view(vks_context *ctx, const vks_tensor *t, int32_t max_ndim, const char *fn, const char *arg,
-                        lr_mat *out) {
-    VKS_TRY(vks__check_tensor(ctx, t, fn, arg));
-    VKS_TRY(vks__check_ndim(t, 2, max_ndim, fn, arg));
-    const int32_t last = t->ndim - 1;
-    int64_t rows = 1;
-    for (int32_t d = 0; d < last; ++d)
-        if (__builtin_mul_overflow(rows, t->shape[d], &rows)) /* broadcast dims (stride 0) can be huge */
-            return vks__error(VKS_ERROR_OUT_OF_RANGE, "%s: %s has more than 2^63 rows (its leading dimensions)", fn, arg);
-    if (rows > INT32_MAX)
-        return vks__error(VKS_ERROR_OUT_OF_RANGE, "%s: %s has %lld rows; at most 2^31 - 1", fn, arg, (long long)rows);
-    const int64_t cols = t->shape[last];
-    if (cols > 1 && t->strides[last] != 1)
-        return vks__error(VKS_ERROR_UNSUPPORTED, "%s: %s.strides[%d] = %lld; the last dimension must have stride 1", fn,
-                          arg, last, (long long)t->strides[last]);
-    /* Leading dimensions must flatten into rows of one stride. */
-    for (int32_t d = 0; d + 1 < last; ++d)
-        if (t->shape[d] > 1 && t->shape[d + 1] > 0 && t->strides[d] != t->shape[d + 1] * t->strides[d + 1])
-            return vks__error(VKS_ERROR_UNSUPPORTED,
-                              "%s: %s's leading dimensions do not flatten into rows (strides[%d] = %lld, expected %lld)",
-                              fn, arg, d, (long long)t->strides[d], (long long)(t->shape[d + 1] * t->strides[d + 1]));
-    int64_t ld = t->strides[last - 1];
-    if (rows <= 1) ld = cols;
-    const uint64_t span = rows > 0 && cols > 0 ? (uint64_t)(rows - 1) * (uint64_t)ld + (uint64_t)cols : 0;
-    if (rows > INT32_MAX || cols > INT32_MAX || ld > INT32_MAX || span > UINT32_MAX)
-        return vks__error(VKS_ERROR_OUT_OF_RANGE, "%s: %s spans %llu elements; at most 2^32 (rows, columns < 2^31)", fn,
-                          arg, (unsigned long long)span);
-    *out = (lr_mat){.t = t, .address = vks__tensor_address(t), .dtype = t->dtype, .rows = rows, .cols = cols, .ld = ld};
-    return VKS_OK;
-}
-
-vks_status vks__lr_check_bias(vks_context *ctx, const vks_tensor *bias, int64_t n, vks_dtype dt, const char *fn,
-                         VkDeviceAddress *out) {
-    *out = 0;
-    if (!bias) return VKS_OK;
-    VKS_TRY(vks__check_tensor(ctx, bias, fn, "bias"));
-    VKS_TRY(vks__check_ndim(bias, 1, 1, fn, "bias"));
-    VKS_TRY(vks__check_dtype(bias, dt, fn, "bias"));
-    if (bias->shape[0] != n || (n > 1 && bias->strides[0] != 1))
-        return vks__error(VKS_ERROR_SHAPE_MISMATCH, "%s: bias has shape (%lld) and stride %lld, expected (%lld) and 1",
-                          fn, (long long)bias->shape[0], (long long)bias->strides[0], (long long)n);
-    *out = vks__tensor_address(bias);
-    return VKS_OK;
-}
-
 vks_status vks__lr_check_y(const lr_mat *my, int64_t m, const char *fn) {
     if (my->rows != m)
         return vks__error(VKS_ERROR_SHAPE_MISMATCH, "%s: y has %lld rows but x has %lld", fn, (long long)my->rows,
                           (long long)m);
-    if (my->rows > 1 && my->ld < my->cols)
-        return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: y's row stride %lld is below its %lld columns (rows overlap)",
-                          fn, (long long)my->ld, (long long)my->cols);
-    return VKS_OK;
+    return vks__check_output_rows(my, fn, "y");
 }
 
 vks_status vks__lr_check_weight(vks_context *ctx, const vks_tensor *w, vks_dtype dt, int64_t out, int64_t in,
                            const char *fn, lr_mat *mw) {
-    VKS_TRY(vks__lr_rows_view(ctx, w, 2, fn, "w", mw));
-    VKS_TRY(vks__lr_same_dtype(mw, dt, fn, "w"));
+    VKS_TRY(vks__rows_view(ctx, w, 2, 2, false, fn, "w", mw));
+    VKS_TRY(vks__check_dtype(w, dt, fn, "w"));
     if (mw->rows != out || mw->cols != in)
         return vks__error(VKS_ERROR_SHAPE_MISMATCH, "%s: w is %lld x %lld, expected (out, in) = %lld x %lld", fn,
                           (long long)mw->rows, (long long)mw->cols, (long long)out, (long long)in);
     return VKS_OK;
-}
-
-static void byte_span(const vks_tensor *t, uint64_t *lo, uint64_t *hi) {
-    int64_t last = 0;
-    for (int32_t i = 0; i < t->ndim; ++i) last += (t->shape[i] > 0 ? t->shape[i] - 1 : 0) * t->strides[i];
-    *lo = t->byte_offset;
-    *hi = t->byte_offset + (uint64_t)(last + 1) * vks__dtype_bytes(t->dtype);
-}
-
-bool vks__lr_tensors_overlap(const vks_tensor *a, const vks_tensor *b) {
-    if (!a || !b || a->buffer != b->buffer) return false;
-    if (vks__tensor_numel(a) == 0 || vks__tensor_numel(b) == 0) return false;
-    uint64_t al, ah, bl, bh;
-    byte_span(a, &al, &ah);
-    byte_span(b, &bl, &bh);
-    return al < bh && bl < ah;
-}
-
-vks_status vks__lr_check_no_overlap(const vks_tensor *out, const vks_tensor *in, const char *fn, const char *out_name,
-                               const char *in_name) {
-    if (!vks__lr_tensors_overlap(out, in)) return VKS_OK;
-    return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: %s overlaps %s in memory; the output must not alias an input",
-                      fn, out_name, in_name);
 }
 
 /* ---- kernel choice -------------------------------------------------------------------------- */
@@ -536,7 +442,7 @@ static vks_status record_locked(vks_context *ctx, const lr_problem *pb) {
 
     /* The adapter table, with alignment flags for the kernels chosen. */
     const int32_t na = pb->nadapters;
-    lr_adapter *table = calloc((size_t)VKS_MAX(na, 1), sizeof *table);
+    lr_adapter *table = vks__calloc((size_t)VKS_MAX(na, 1), sizeof *table);
     if (!table) return vks__error(VKS_ERROR_OUT_OF_HOST_MEMORY, "%s: out of host memory", pb->fn);
     const uint32_t sh_vec = vec_elems(pb->dtype, k.sh_wide);
     for (int32_t i = 0; i < na; ++i) {
@@ -547,7 +453,7 @@ static vks_status record_locked(vks_context *ctx, const lr_problem *pb) {
         table[i] = a;
     }
     vks_status st = na > 0 ? scratch_upload(ctx, &r, l.table, table, (uint64_t)na * sizeof *table) : VKS_OK;
-    free(table);
+    vks__free(table);
     VKS_TRY(st);
     const VkDeviceAddress table_addr = na > 0 ? r.address + l.table : 0;
     const VkDeviceAddress slot_row = pb->slot_row ? r.address + l.slot_row : 0;
@@ -571,19 +477,8 @@ static vks_status record_locked(vks_context *ctx, const lr_problem *pb) {
     return read_back ? check_status(pb, r.buffer, r.offset + l.status) : VKS_OK;
 }
 
-vks_status vks__lr_record(vks_context *ctx, const lr_problem *pb) {
-    if (pb->m == 0 || (pb->expand && pb->out == 0 && !pb->shrink)) {
-        /* Nothing to compute; a caller's status word still says "no problem". */
-        if (!pb->dev_map || !pb->dev_map->status_buffer) return VKS_OK;
-        const int32_t clean[2] = {0, INT32_MAX};
-        vks__lock(ctx);
-        vks_status st = vks__op_begin(ctx, pb->op);
-        if (st == VKS_OK)
-            st = vks__record_update(ctx, pb->dev_map->status_buffer->buffer, pb->dev_map->status_offset, clean, 8);
-        vks__op_end(ctx);
-        vks__unlock(ctx);
-        return st;
-    }
+vks_status vks__lr_check_problem(const vks_context *ctx, const lr_problem *pb) {
+    if (pb->m == 0 || (pb->expand && pb->out == 0 && !pb->shrink)) return VKS_OK;
     /* The expand's loops over the ranks of the adapters in a tile (at most 32 of them) are not
      * sliced: on CPU devices they must stay within the loop limiter's budget. */
     const uint64_t rank_loop = (uint64_t)pb->max_rank * (uint64_t)VKS_MIN(VKS_MAX(pb->nadapters, 1), 32);
@@ -592,39 +487,57 @@ vks_status vks__lr_record(vks_context *ctx, const lr_problem *pb) {
                           "%s: rank %u (x %d adapters) exceeds what a CPU device can reduce in one dispatch (lavapipe "
                           "stops loops after 65535 iterations); at most 32768 in all",
                           pb->fn, pb->max_rank, VKS_MIN(VKS_MAX(pb->nadapters, 1), 32));
-    vks__lock(ctx);
     const bool read_back = pb->dev_map && !pb->dev_map->status_buffer;
-    if (read_back && ctx->host_cmd) {
-        vks__unlock(ctx);
+    if (read_back && ctx->host_cmd)
         return vks__error(VKS_ERROR_INVALID_ARGUMENT,
                           "%s: a device-resident adapter mapping needs desc->status while a host records (the op "
                           "cannot wait for its check)",
                           pb->fn);
+    return VKS_OK;
+}
+
+vks_status vks__lr_record(vks_context *ctx, const lr_problem *pb) {
+    if (pb->m == 0 || (pb->expand && pb->out == 0 && !pb->shrink)) {
+        /* Nothing to compute; a caller's status word still says "no problem". */
+        if (!pb->dev_map || !pb->dev_map->status_buffer) return VKS_OK;
+        const int32_t clean[2] = {0, INT32_MAX};
+        return vks__record_update(ctx, pb->dev_map->status_buffer->buffer, pb->dev_map->status_offset, clean, 8);
     }
-    vks_status st = vks__op_begin(ctx, pb->op);
-    if (st == VKS_OK) st = vks__lr_splitk_applies(ctx, pb) ? vks__lr_record_splitk(ctx, pb) : record_locked(ctx, pb);
-    vks__op_end(ctx);
-    vks__unlock(ctx);
-    return st;
+    return vks__lr_splitk_applies(ctx, pb) ? vks__lr_record_splitk(ctx, pb) : record_locked(ctx, pb);
 }
 
 /* ---- fused LoRA and factorized layers ----------------------------------------------------------- */
 
-/* y = beta*y + x W^T + s (x A^T) B^T + bias, with w optional (fn names the public function). */
-static vks_status single_adapter(vks_context *ctx, const char *fn, const char *op, const vks_tensor *x,
-                                 const vks_tensor *w, const vks_tensor *a, const vks_tensor *b, const vks_tensor *bias,
-                                 const vks_tensor *y, double scale, double beta, const char *a_name,
-                                 const char *b_name) {
-    if (!ctx) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: ctx is NULL", fn);
+/* y = beta*y + x W^T + s (x A^T) B^T + bias, with w optional. */
+typedef struct single_call {
+    lr_problem pb; /* what validation derives */
+    lr_adapter ad;
+    vks_lora_desc desc; /* vks_lora_forward: the library's full copy of the caller's */
+    bool from_desc;
+    const char *fn, *a_name, *b_name;
+    const vks_tensor *x, *w, *a, *b, *bias, *y;
+    double scale, beta;
+} single_call;
+
+static vks_status single_check(vks_context *ctx, void *call, bool *empty) {
+    single_call *c = call;
+    if (c->from_desc) {
+        const vks_lora_desc *d = &c->desc;
+        c->x = d->x, c->w = d->w, c->a = d->a, c->b = d->b, c->bias = d->bias, c->y = d->y;
+        c->scale = d->scale, c->beta = d->beta;
+    }
+    const char *fn = c->fn, *a_name = c->a_name, *b_name = c->b_name;
+    const vks_tensor *w = c->w;
+    (void)empty; /* vks__lr_record knows what an empty problem still writes */
     lr_mat mx, my, mw = {0}, ma, mb;
-    VKS_TRY(vks__lr_rows_view(ctx, x, 4, fn, "x", &mx));
-    VKS_TRY(vks__lr_check_dtype(ctx, mx.dtype, fn));
-    VKS_TRY(vks__lr_rows_view(ctx, y, 4, fn, "y", &my));
-    VKS_TRY(vks__lr_same_dtype(&my, mx.dtype, fn, "y"));
-    VKS_TRY(vks__lr_rows_view(ctx, a, 2, fn, a_name, &ma));
-    VKS_TRY(vks__lr_same_dtype(&ma, mx.dtype, fn, a_name));
-    VKS_TRY(vks__lr_rows_view(ctx, b, 2, fn, b_name, &mb));
-    VKS_TRY(vks__lr_same_dtype(&mb, mx.dtype, fn, b_name));
+    VKS_TRY(vks__rows_view(ctx, c->x, 2, 4, false, fn, "x", &mx));
+    VKS_TRY(vks__check_dtype_in(ctx, mx.dtype, VKS_LR_DTYPES, fn, "x"));
+    VKS_TRY(vks__rows_view(ctx, c->y, 2, 4, false, fn, "y", &my));
+    VKS_TRY(vks__check_dtype(c->y, mx.dtype, fn, "y"));
+    VKS_TRY(vks__rows_view(ctx, c->a, 2, 2, false, fn, a_name, &ma));
+    VKS_TRY(vks__check_dtype(c->a, mx.dtype, fn, a_name));
+    VKS_TRY(vks__rows_view(ctx, c->b, 2, 2, false, fn, b_name, &mb));
+    VKS_TRY(vks__check_dtype(c->b, mx.dtype, fn, b_name));
     const int64_t m = mx.rows, in = mx.cols, out = my.cols, r = ma.rows;
     VKS_TRY(vks__lr_check_y(&my, m, fn));
     if (w) VKS_TRY(vks__lr_check_weight(ctx, w, mx.dtype, out, in, fn, &mw));
@@ -635,52 +548,56 @@ static vks_status single_adapter(vks_context *ctx, const char *fn, const char *o
         return vks__error(VKS_ERROR_SHAPE_MISMATCH, "%s: %s is %lld x %lld, expected (out, r) = %lld x %lld", fn, b_name,
                           (long long)mb.rows, (long long)mb.cols, (long long)out, (long long)r);
     VkDeviceAddress bias_addr = 0;
-    VKS_TRY(vks__lr_check_bias(ctx, bias, out, mx.dtype, fn, &bias_addr));
-    VKS_TRY(vks__lr_check_no_overlap(y, x, fn, "y", "x"));
-    VKS_TRY(vks__lr_check_no_overlap(y, w, fn, "y", "w"));
-    VKS_TRY(vks__lr_check_no_overlap(y, a, fn, "y", a_name));
-    VKS_TRY(vks__lr_check_no_overlap(y, b, fn, "y", b_name));
-    VKS_TRY(vks__lr_check_no_overlap(y, bias, fn, "y", "bias"));
+    if (c->bias) VKS_TRY(vks__vector_view(ctx, c->bias, mx.dtype, out, fn, "bias", &bias_addr));
+    const vks_arg outs[] = {{c->y, "y", NULL}};
+    const vks_arg ins[] = {{c->x, "x", NULL}, {w, "w", NULL}, {c->a, a_name, NULL}, {c->b, b_name, NULL},
+                           {c->bias, "bias", NULL}};
+    VKS_TRY(vks__check_no_alias(outs, 1, ins, 5, fn));
 
-    lr_adapter ad = {.s = ma.address,
-                     .e = mb.address,
-                     .rank = (uint32_t)r,
-                     .s_ld = (uint32_t)ma.ld,
-                     .e_ld = (uint32_t)mb.ld,
-                     .scale = (float)scale};
-    lr_problem pb = {.fn = fn,
-                     .op = op,
-                     .dtype = mx.dtype,
-                     .m = (uint32_t)m,
-                     .in = (uint32_t)in,
-                     .out = (uint32_t)out,
-                     .x = mx.address,
-                     .w = w ? mw.address : 0,
-                     .y = my.address,
-                     .bias = bias_addr,
-                     .ldx = (uint32_t)mx.ld,
-                     .ldw = w ? (uint32_t)mw.ld : 0,
-                     .ldy = (uint32_t)my.ld,
-                     .beta = (float)beta,
-                     .adapters = &ad,
-                     .nadapters = 1,
-                     .max_rank = (uint32_t)r,
-                     .s_mode = LR_S_PLAIN,
-                     .shrink = true,
-                     .expand = true};
-    return vks__lr_record(ctx, &pb);
+    c->ad = (lr_adapter){.s = ma.address,
+                         .e = mb.address,
+                         .rank = (uint32_t)r,
+                         .s_ld = (uint32_t)ma.ld,
+                         .e_ld = (uint32_t)mb.ld,
+                         .scale = (float)c->scale};
+    c->pb = (lr_problem){.fn = fn,
+                         .op = c->pb.op,
+                         .dtype = mx.dtype,
+                         .m = (uint32_t)m,
+                         .in = (uint32_t)in,
+                         .out = (uint32_t)out,
+                         .x = mx.address,
+                         .w = w ? mw.address : 0,
+                         .y = my.address,
+                         .bias = bias_addr,
+                         .ldx = (uint32_t)mx.ld,
+                         .ldw = w ? (uint32_t)mw.ld : 0,
+                         .ldy = (uint32_t)my.ld,
+                         .beta = (float)c->beta,
+                         .adapters = &c->ad,
+                         .nadapters = 1,
+                         .max_rank = (uint32_t)r,
+                         .s_mode = LR_S_PLAIN,
+                         .shrink = true,
+                         .expand = true};
+    return vks__lr_check_problem(ctx, &c->pb);
 }
 
+static vks_status single_record(vks_context *ctx, void *call) { return vks__lr_record(ctx, &((single_call *)call)->pb); }
+
 vks_status vks_lora_forward(vks_context *ctx, const vks_lora_desc *d) {
-    static const char fn[] = "vks_lora_forward";
-    if (!ctx) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: ctx is NULL", fn);
-    VKS_TRY(vks__lr_check_struct(d, d ? d->struct_size : 0, sizeof(vks_lora_desc), fn, "desc"));
-    return single_adapter(ctx, fn, "lora_forward", d->x, d->w, d->a, d->b, d->bias, d->y, d->scale, d->beta, "a",
-                          "b");
+    single_call call = {.pb.op = "lora_forward", .fn = "vks_lora_forward", .a_name = "a", .b_name = "b",
+                        .from_desc = true};
+    const vks_op op = {.fn = call.fn, .name = call.pb.op, .desc = d, .desc_arg = "desc",
+                       .desc_type = VKS_STRUCT_LORA_DESC, .desc_copy = &call.desc, .validate = single_check,
+                       .record = single_record};
+    return vks__op_run(ctx, &op, &call);
 }
 
 vks_status vks_factorized_linear(vks_context *ctx, const vks_tensor *x, const vks_tensor *v, const vks_tensor *u,
                                  const vks_tensor *bias, const vks_tensor *y) {
-    return single_adapter(ctx, "vks_factorized_linear", "factorized_linear", x, NULL, v, u, bias, y, 1.0, 0.0, "v",
-                          "u");
+    single_call call = {.pb.op = "factorized_linear", .fn = "vks_factorized_linear", .a_name = "v", .b_name = "u",
+                        .x = x, .a = v, .b = u, .bias = bias, .y = y, .scale = 1.0, .beta = 0.0};
+    const vks_op op = {.fn = call.fn, .name = call.pb.op, .validate = single_check, .record = single_record};
+    return vks__op_run(ctx, &op, &call);
 }

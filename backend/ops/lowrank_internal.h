@@ -63,42 +63,25 @@ typedef struct lr_problem {
     uint32_t ldt;
 } lr_problem;
 
-/* Records the problem (validated by the caller) under the context lock, as one op. */
+/* Records the problem (validated by the caller, vks__lr_check_problem) inside the prologue's op region. */
 vks_status vks__lr_record(vks_context *ctx, const lr_problem *pb);
+/* The limits vks__lr_record's kernels impose, checked before anything is recorded. */
+vks_status vks__lr_check_problem(const vks_context *ctx, const lr_problem *pb);
 
 /* Decode-sized fused LoRA on tensor cores (lowrank_splitk.c): whether it takes the problem,
  * and its recorder (inside vks__lr_record's op). */
 bool vks__lr_splitk_applies(const vks_context *ctx, const lr_problem *pb);
 vks_status vks__lr_record_splitk(vks_context *ctx, const lr_problem *pb);
 
-/* ---- validation helpers (lowrank.c) ---- */
+/* ---- validation helpers (lowrank.c; the vocabulary is tensor.c's) ---- */
 
-/* A matrix with unit column stride: rank 2, or rank 3..4 whose leading dims flatten into rows. */
-typedef struct lr_mat {
-    const vks_tensor *t;
-    VkDeviceAddress address;
-    vks_dtype dtype;
-    int64_t rows, cols, ld;
-} lr_mat;
-
-vks_status vks__lr_rows_view(vks_context *ctx, const vks_tensor *t, int32_t max_ndim, const char *fn, const char *arg,
-                        lr_mat *out);
-/* f32 or f16 (with 16-bit storage). */
-vks_status vks__lr_check_dtype(vks_context *ctx, vks_dtype dt, const char *fn);
-vks_status vks__lr_same_dtype(const lr_mat *m, vks_dtype dt, const char *fn, const char *arg);
-/* Bias: a rank-1 tensor of n elements, unit stride, dtype dt. */
-vks_status vks__lr_check_bias(vks_context *ctx, const vks_tensor *bias, int64_t n, vks_dtype dt, const char *fn,
-                         VkDeviceAddress *out);
-/* y has m rows whose stride is at least its column count. */
+/* x, y, w, a, b, t: rows views (vks__rows_view, rank 2..4 or 2). */
+typedef vks_rows lr_mat;
+#define VKS_LR_DTYPES (VKS_DTYPES_F32 | VKS_DTYPES_F16)
+/* y has m rows (those of x) that do not overlap. */
 vks_status vks__lr_check_y(const lr_mat *my, int64_t m, const char *fn);
 /* The base weight w: (out, in), dtype dt. */
 vks_status vks__lr_check_weight(vks_context *ctx, const vks_tensor *w, vks_dtype dt, int64_t out, int64_t in,
-                           const char *fn, lr_mat *mw);
-/* Fails when `out` shares bytes with `in` (in may be NULL). */
-vks_status vks__lr_check_no_overlap(const vks_tensor *out, const vks_tensor *in, const char *fn, const char *out_name,
-                               const char *in_name);
-bool vks__lr_tensors_overlap(const vks_tensor *a, const vks_tensor *b);
-/* Struct-size check of a desc. */
-vks_status vks__lr_check_struct(const void *desc, size_t have, size_t want, const char *fn, const char *what);
+                                const char *fn, lr_mat *mw);
 
 #endif /* VKS_LOWRANK_INTERNAL_H */

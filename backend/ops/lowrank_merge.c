@@ -10,14 +10,21 @@
 
 #include "lowrank_internal.h"
 
-static vks_status merge(vks_context *ctx, const char *fn, const vks_tensor *w, const vks_tensor *a,
-                        const vks_tensor *b, double scale, double sign) {
-    if (!ctx) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: ctx is NULL", fn);
+typedef struct merge_call {
+    const char *fn;
+    const vks_tensor *w, *a, *b;
+    double scale, sign;
+    vks_gemm_args g;
+} merge_call;
+
+static vks_status merge_check(vks_context *ctx, void *call, bool *empty) {
+    merge_call *c = call;
+    const char *fn = c->fn;
     lr_mat mw, ma, mb;
-    VKS_TRY(vks__lr_rows_view(ctx, w, 2, fn, "w", &mw));
-    VKS_TRY(vks__lr_check_dtype(ctx, mw.dtype, fn));
-    VKS_TRY(vks__lr_rows_view(ctx, a, 2, fn, "a", &ma));
-    VKS_TRY(vks__lr_rows_view(ctx, b, 2, fn, "b", &mb));
+    VKS_TRY(vks__rows_view(ctx, c->w, 2, 2, false, fn, "w", &mw));
+    VKS_TRY(vks__check_dtype_in(ctx, mw.dtype, VKS_LR_DTYPES, fn, "w"));
+    VKS_TRY(vks__rows_view(ctx, c->a, 2, 2, false, fn, "a", &ma));
+    VKS_TRY(vks__rows_view(ctx, c->b, 2, 2, false, fn, "b", &mb));
     if (ma.dtype != mw.dtype || mb.dtype != mw.dtype)
         return vks__error(VKS_ERROR_DTYPE_MISMATCH, "%s: w, a, b have dtypes %s, %s, %s; expected all the same", fn,
                           vks__dtype_name(mw.dtype), vks__dtype_name(ma.dtype), vks__dtype_name(mb.dtype));
@@ -28,34 +35,37 @@ static vks_status merge(vks_context *ctx, const char *fn, const vks_tensor *w, c
     if (mb.rows != out || mb.cols != r)
         return vks__error(VKS_ERROR_SHAPE_MISMATCH, "%s: b is %lld x %lld, expected (out, r) = %lld x %lld", fn,
                           (long long)mb.rows, (long long)mb.cols, (long long)out, (long long)r);
-    if (mw.rows > 1 && mw.ld < in)
-        return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: w's row stride %lld is below its %lld columns (rows overlap)",
-                          fn, (long long)mw.ld, (long long)in);
-    VKS_TRY(vks__lr_check_no_overlap(w, a, fn, "w", "a"));
-    VKS_TRY(vks__lr_check_no_overlap(w, b, fn, "w", "b"));
-    if (out == 0 || in == 0) return VKS_OK;
-    const vks_gemm_args g = {.dtype = mw.dtype,
-                             .m = out,
-                             .n = in,
-                             .k = r,
-                             .batch = 1,
-                             .a = mb.address,
-                             .b = ma.address,
-                             .c = mw.address,
-                             .a_rs = mb.ld,
-                             .a_cs = 1,
-                             .b_rs = ma.ld,
-                             .b_cs = 1,
-                             .c_rs = mw.ld,
-                             .alpha = sign * scale,
-                             .beta = 1.0,
-                             .activation = VKS_ACT_NONE};
-    vks__lock(ctx);
-    vks_status st = vks__op_begin(ctx, sign > 0 ? "lora_merge" : "lora_unmerge");
-    if (st == VKS_OK) st = vks__gemm_record(ctx, &g);
-    vks__op_end(ctx);
-    vks__unlock(ctx);
-    return st;
+    VKS_TRY(vks__check_output_rows(&mw, fn, "w"));
+    const vks_arg outs[] = {{c->w, "w", NULL}}, ins[] = {{c->a, "a", NULL}, {c->b, "b", NULL}};
+    VKS_TRY(vks__check_no_alias(outs, 1, ins, 2, fn));
+    *empty = out == 0 || in == 0;
+    c->g = (vks_gemm_args){.dtype = mw.dtype,
+                           .m = out,
+                           .n = in,
+                           .k = r,
+                           .batch = 1,
+                           .a = mb.address,
+                           .b = ma.address,
+                           .c = mw.address,
+                           .a_rs = mb.ld,
+                           .a_cs = 1,
+                           .b_rs = ma.ld,
+                           .b_cs = 1,
+                           .c_rs = mw.ld,
+                           .alpha = c->sign * c->scale,
+                           .beta = 1.0,
+                           .activation = VKS_ACT_NONE};
+    return VKS_OK;
+}
+
+static vks_status merge_record(vks_context *ctx, void *call) { return vks__gemm_record(ctx, &((merge_call *)call)->g); }
+
+static vks_status merge(vks_context *ctx, const char *fn, const vks_tensor *w, const vks_tensor *a,
+                        const vks_tensor *b, double scale, double sign) {
+    merge_call call = {.fn = fn, .w = w, .a = a, .b = b, .scale = scale, .sign = sign};
+    const vks_op op = {.fn = fn, .name = sign > 0 ? "lora_merge" : "lora_unmerge", .validate = merge_check,
+                       .record = merge_record};
+    return vks__op_run(ctx, &op, &call);
 }
 
 vks_status vks_lora_merge(vks_context *ctx, const vks_tensor *w, const vks_tensor *a, const vks_tensor *b,
@@ -78,15 +88,11 @@ static vks_status same_dtypes(vks_context *ctx, const vks_tensor *g, const vks_t
         return vks__error(VKS_ERROR_DTYPE_MISMATCH, "%s: g, p, r have dtypes %s, %s, %s; expected all the same", fn,
                           vks__dtype_name(g->dtype), vks__dtype_name(p->dtype), vks__dtype_name(r->dtype));
     /* The GEMM's dtypes. */
-    if (g->dtype == VKS_DTYPE_F64) return vks__check_float_dtype(ctx, g->dtype, fn, "g");
-    if (g->dtype != VKS_DTYPE_F32 && g->dtype != VKS_DTYPE_F16)
-        return vks__error(VKS_ERROR_UNSUPPORTED, "%s: dtype %s is not supported (f32, f16, f64)", fn,
-                          vks__dtype_name(g->dtype));
-    return vks__lr_check_dtype(ctx, g->dtype, fn);
+    return vks__check_dtype_in(ctx, g->dtype, VKS_DTYPES_F32 | VKS_DTYPES_F16 | VKS_DTYPES_F64, fn, "g");
 }
 
-/* What the GEMM would otherwise reject under its own names: batches, and an output whose
- * matrices or rows collide or that aliases an input. */
+/* What the GEMM would otherwise reject under its own argument names: batches, and an output
+ * whose matrices or rows collide or that aliases an input. */
 static vks_status check_output(const vks_tensor *out, const vks_matrix *mo, const char *out_name, const vks_tensor *in0,
                                const vks_matrix *m0, const char *name0, const vks_tensor *in1, const vks_matrix *m1,
                                const char *name1, const char *fn) {
@@ -97,8 +103,8 @@ static vks_status check_output(const vks_tensor *out, const vks_matrix *mo, cons
             return vks__error(VKS_ERROR_SHAPE_MISMATCH, "%s: %s has batch %lld, %s has %lld; expected equal or 1", fn,
                               names[i], (long long)ms[i]->batch, out_name, (long long)mo->batch);
     VKS_TRY(vks__check_output_matrix(mo, fn, out_name));
-    VKS_TRY(vks__lr_check_no_overlap(out, in0, fn, out_name, name0));
-    return vks__lr_check_no_overlap(out, in1, fn, out_name, name1);
+    const vks_arg outs[] = {{out, out_name, NULL}}, ins[] = {{in0, name0, NULL}, {in1, name1, NULL}};
+    return vks__check_no_alias(outs, 1, ins, 2, fn);
 }
 
 static vks_status check_side(vks_galore_side side, const char *fn) {
@@ -107,22 +113,10 @@ static vks_status check_side(vks_galore_side side, const char *fn) {
                       (int)side);
 }
 
-/* Runs a GEMM as part of the op `op`; its own checks (dtypes, batches, aliasing) apply. */
-static vks_status galore_gemm(vks_context *ctx, const char *op, vks_transpose ta, vks_transpose tb, double alpha,
-                              const vks_tensor *a, const vks_tensor *b, const vks_tensor *c) {
-    vks__lock(ctx);
-    vks_status st = vks__op_begin(ctx, op);
-    if (st == VKS_OK) st = vks_gemm(ctx, ta, tb, alpha, a, b, 0.0, c);
-    vks__op_end(ctx);
-    vks__unlock(ctx);
-    return st;
-}
-
 /* The shapes both directions share: G (m, n); RIGHT: P (rank, n), R (m, rank); LEFT:
  * P (m, rank), R (rank, n). Resolves AUTO as GaLore does (m >= n: RIGHT). */
 static vks_status galore_check(vks_context *ctx, const char *fn, bool back, vks_galore_side *side, const vks_tensor *g,
                                const vks_tensor *p, const vks_tensor *r) {
-    if (!ctx) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: ctx is NULL", fn);
     VKS_TRY(check_side(*side, fn));
     vks_matrix mg, mp, mr;
     VKS_TRY(vks__matrix_view(ctx, g, fn, "g", &mg));
@@ -151,18 +145,45 @@ static vks_status galore_check(vks_context *ctx, const char *fn, bool back, vks_
     return VKS_OK;
 }
 
+/* One GaLore product: its shapes (galore_check), then the GEMM's own checks under the GaLore
+ * function's name. */
+typedef struct galore_call {
+    const char *fn;
+    bool back;
+    vks_galore_side side;
+    const vks_tensor *g, *p, *r;
+    double scale;
+    vks_gemm_args gemm;
+} galore_call;
+
+static vks_status galore_validate(vks_context *ctx, void *call, bool *empty) {
+    galore_call *c = call;
+    VKS_TRY(galore_check(ctx, c->fn, c->back, &c->side, c->g, c->p, c->r));
+    vks_gemm_desc d = VKS_GEMM_DESC_INIT;
+    const bool right = c->side == VKS_GALORE_RIGHT;
+    if (!c->back) { /* RIGHT: R = G P^T; LEFT: R = P^T G */
+        d.trans_a = right ? VKS_NO_TRANS : VKS_TRANS, d.trans_b = right ? VKS_TRANS : VKS_NO_TRANS;
+        d.a = right ? c->g : c->p, d.b = right ? c->p : c->g, d.c = c->r, d.alpha = 1.0;
+    } else { /* RIGHT: G = scale R P; LEFT: G = scale P R */
+        d.a = right ? c->r : c->p, d.b = right ? c->p : c->r, d.c = c->g, d.alpha = c->scale;
+    }
+    return vks__gemm_check(ctx, &d, c->fn, &c->gemm, empty);
+}
+
+static vks_status galore_record(vks_context *ctx, void *call) { return vks__gemm_record(ctx, &((galore_call *)call)->gemm); }
+
 vks_status vks_galore_project(vks_context *ctx, vks_galore_side side, const vks_tensor *g, const vks_tensor *p,
                               const vks_tensor *r) {
-    VKS_TRY(galore_check(ctx, "vks_galore_project", false, &side, g, p, r));
-    if (side == VKS_GALORE_RIGHT) /* R = G P^T */
-        return galore_gemm(ctx, "galore_project", VKS_NO_TRANS, VKS_TRANS, 1.0, g, p, r);
-    return galore_gemm(ctx, "galore_project", VKS_TRANS, VKS_NO_TRANS, 1.0, p, g, r); /* R = P^T G */
+    galore_call call = {.fn = "vks_galore_project", .side = side, .g = g, .p = p, .r = r};
+    const vks_op op = {.fn = call.fn, .name = "galore_project", .validate = galore_validate, .record = galore_record};
+    return vks__op_run(ctx, &op, &call);
 }
 
 vks_status vks_galore_project_back(vks_context *ctx, vks_galore_side side, const vks_tensor *r, const vks_tensor *p,
                                    double scale, const vks_tensor *g) {
-    VKS_TRY(galore_check(ctx, "vks_galore_project_back", true, &side, g, p, r));
-    if (side == VKS_GALORE_RIGHT) /* G = scale R P */
-        return galore_gemm(ctx, "galore_project_back", VKS_NO_TRANS, VKS_NO_TRANS, scale, r, p, g);
-    return galore_gemm(ctx, "galore_project_back", VKS_NO_TRANS, VKS_NO_TRANS, scale, p, r, g); /* G = scale P R */
+    galore_call call = {.fn = "vks_galore_project_back", .back = true, .side = side, .g = g, .p = p, .r = r,
+                        .scale = scale};
+    const vks_op op = {.fn = call.fn, .name = "galore_project_back", .validate = galore_validate,
+                       .record = galore_record};
+    return vks__op_run(ctx, &op, &call);
 }

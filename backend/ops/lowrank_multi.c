@@ -13,7 +13,9 @@
 vks_status vks_lora_pack_offsets(int32_t count, const int32_t *ranks, int64_t in_features, int64_t out_features,
                                  int64_t *a_offsets, int64_t *b_offsets, int64_t *a_elements, int64_t *b_elements) {
     static const char fn[] = "vks_lora_pack_offsets";
-    if (count < 0) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: count = %d, expected >= 0", fn, count);
+    if (count < 0 || count > VKS_LORA_MAX_ADAPTERS)
+        return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: count = %d, expected 0..%d (VKS_LORA_MAX_ADAPTERS)", fn,
+                          count, VKS_LORA_MAX_ADAPTERS);
     if (count > 0 && !ranks) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: ranks is NULL", fn);
     if (in_features < 0 || out_features < 0)
         return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: in_features = %lld, out_features = %lld; expected >= 0", fn,
@@ -46,9 +48,9 @@ typedef struct multi_plan {
 } multi_plan;
 
 static void multi_free(multi_plan *mp) {
-    free(mp->table);
-    free(mp->slot_adapter);
-    free(mp->slot_row);
+    vks__free(mp->table);
+    vks__free(mp->slot_adapter);
+    vks__free(mp->slot_row);
 }
 
 /* An i32 tensor of n elements with unit stride. */
@@ -68,9 +70,10 @@ static vks_status check_i32_vector(vks_context *ctx, const vks_tensor *t, int64_
 /* Validates the adapter stack and fills mp->table (device addresses, ranks, scales). */
 static vks_status check_adapters(vks_context *ctx, const char *fn, const vks_lora_adapters *ad, vks_dtype dt,
                                  int64_t in, int64_t out, bool need_a, bool need_b, multi_plan *mp) {
-    VKS_TRY(vks__lr_check_struct(ad, ad ? ad->struct_size : 0, sizeof(vks_lora_adapters), fn, "adapters"));
-    if (ad->count < 0)
-        return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: adapters->count = %d, expected >= 0", fn, ad->count);
+    if (!ad) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: desc->adapters is NULL", fn);
+    if (ad->count < 0 || ad->count > VKS_LORA_MAX_ADAPTERS)
+        return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: adapters->count = %d, expected 0..%d (VKS_LORA_MAX_ADAPTERS)",
+                          fn, ad->count, VKS_LORA_MAX_ADAPTERS);
     if (ad->count > 0 && !ad->ranks) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: adapters->ranks is NULL", fn);
     int64_t na = 0, nb = 0;
     const size_t es = vks__dtype_bytes(dt);
@@ -87,7 +90,7 @@ static vks_status check_adapters(vks_context *ctx, const char *fn, const vks_lor
         *(i ? &nb : &na) = vks__tensor_numel(ts[i]);
         *(i ? &b_addr : &a_addr) = vks__tensor_address(ts[i]);
     }
-    mp->table = calloc((size_t)VKS_MAX(ad->count, 1), sizeof *mp->table);
+    mp->table = vks__calloc((size_t)VKS_MAX(ad->count, 1), sizeof *mp->table);
     if (!mp->table) return vks__error(VKS_ERROR_OUT_OF_HOST_MEMORY, "%s: out of host memory", fn);
     int64_t a_next = 0, b_next = 0; /* packed offsets when the caller gives none */
     for (int32_t i = 0; i < ad->count; ++i) {
@@ -170,7 +173,7 @@ static vks_status check_mapping(vks_context *ctx, const char *fn, const vks_lora
         return VKS_OK;
     }
     /* Host-resident: one id per row, checked. */
-    int32_t *ids = malloc(sizeof(int32_t) * (size_t)VKS_MAX(m, 1));
+    int32_t *ids = vks__malloc(sizeof(int32_t) * (size_t)VKS_MAX(m, 1));
     if (!ids) return vks__error(VKS_ERROR_OUT_OF_HOST_MEMORY, "%s: out of host memory", fn);
     mp->slot_adapter = ids;
     if (gathered) {
@@ -207,11 +210,11 @@ static vks_status check_mapping(vks_context *ctx, const char *fn, const vks_lora
     }
     if (!sort || !gathered) return VKS_OK;
     /* Slots sorted by adapter (stable counting sort), so that tiles hold few adapters. */
-    uint32_t *rows = malloc(sizeof(uint32_t) * (size_t)VKS_MAX(m, 1));
-    int64_t *start = calloc((size_t)count + 2, sizeof *start);
-    int32_t *sorted = malloc(sizeof(int32_t) * (size_t)VKS_MAX(m, 1));
+    uint32_t *rows = vks__malloc(sizeof(uint32_t) * (size_t)VKS_MAX(m, 1));
+    int64_t *start = vks__calloc((size_t)count + 2, sizeof *start);
+    int32_t *sorted = vks__malloc(sizeof(int32_t) * (size_t)VKS_MAX(m, 1));
     if (!rows || !start || !sorted) {
-        free(rows), free(start), free(sorted);
+        vks__free(rows), vks__free(start), vks__free(sorted);
         return vks__error(VKS_ERROR_OUT_OF_HOST_MEMORY, "%s: out of host memory", fn);
     }
     for (int64_t i = 0; i < m; ++i) start[ids[i] + 2]++; /* id -1 -> bucket 0 */
@@ -221,8 +224,8 @@ static vks_status check_mapping(vks_context *ctx, const char *fn, const vks_lora
         rows[pos] = (uint32_t)i;
         sorted[pos] = ids[i];
     }
-    free(start);
-    free(ids);
+    vks__free(start);
+    vks__free(ids);
     mp->slot_adapter = sorted;
     mp->slot_row = rows;
     return VKS_OK;
@@ -231,10 +234,10 @@ static vks_status check_mapping(vks_context *ctx, const char *fn, const vks_lora
 /* Keeps only the adapters some row uses (host mappings), renumbered in order of first use:
  * the table uploaded per call then grows with the batch, not with the adapters loaded. */
 static vks_status compact_table(const char *fn, multi_plan *mp, int32_t count, int64_t m) {
-    int32_t *remap = malloc(sizeof(int32_t) * (size_t)VKS_MAX(count, 1));
-    lr_adapter *used_table = malloc(sizeof(lr_adapter) * (size_t)VKS_MAX(VKS_MIN(count, m), 1));
+    int32_t *remap = vks__malloc(sizeof(int32_t) * (size_t)VKS_MAX(count, 1));
+    lr_adapter *used_table = vks__malloc(sizeof(lr_adapter) * (size_t)VKS_MAX(VKS_MIN(count, m), 1));
     if (!remap || !used_table) {
-        free(remap), free(used_table);
+        vks__free(remap), vks__free(used_table);
         return vks__error(VKS_ERROR_OUT_OF_HOST_MEMORY, "%s: out of host memory", fn);
     }
     for (int32_t i = 0; i < count; ++i) remap[i] = -1;
@@ -250,8 +253,8 @@ static vks_status compact_table(const char *fn, multi_plan *mp, int32_t count, i
         }
         mp->slot_adapter[s] = remap[a];
     }
-    free(remap);
-    free(mp->table);
+    vks__free(remap);
+    vks__free(mp->table);
     mp->table = used_table;
     mp->pb.adapters = used_table;
     mp->pb.nadapters = used;
@@ -262,61 +265,54 @@ static vks_status compact_table(const char *fn, multi_plan *mp, int32_t count, i
 static vks_status multi_validate(vks_context *ctx, const char *fn, const vks_lora_multi_desc *d, multi_stage stage,
                                  const vks_tensor *t, multi_plan *mp) {
     memset(mp, 0, sizeof *mp);
-    if (!ctx) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: ctx is NULL", fn);
-    VKS_TRY(vks__lr_check_struct(d, d ? d->struct_size : 0, sizeof(vks_lora_multi_desc), fn, "desc"));
     const bool need_x = stage != STAGE_EXPAND || d->w, need_y = stage != STAGE_SHRINK;
     lr_mat mx = {0}, my = {0}, mw = {0}, mt = {0};
     int64_t m = -1, in = 0, out = 0;
     vks_dtype dt = VKS_DTYPE_F32;
     if (need_x) {
-        VKS_TRY(vks__lr_rows_view(ctx, d->x, 4, fn, "x", &mx));
-        VKS_TRY(vks__lr_check_dtype(ctx, mx.dtype, fn));
+        VKS_TRY(vks__rows_view(ctx, d->x, 2, 4, false, fn, "x", &mx));
+        VKS_TRY(vks__check_dtype_in(ctx, mx.dtype, VKS_LR_DTYPES, fn, "x"));
         m = mx.rows, in = mx.cols, dt = mx.dtype;
     }
     if (need_y) {
-        VKS_TRY(vks__lr_rows_view(ctx, d->y, 4, fn, "y", &my));
+        VKS_TRY(vks__rows_view(ctx, d->y, 2, 4, false, fn, "y", &my));
         if (!need_x) {
-            VKS_TRY(vks__lr_check_dtype(ctx, my.dtype, fn));
+            VKS_TRY(vks__check_dtype_in(ctx, my.dtype, VKS_LR_DTYPES, fn, "y"));
             dt = my.dtype, m = my.rows;
         }
-        VKS_TRY(vks__lr_same_dtype(&my, dt, fn, "y"));
+        VKS_TRY(vks__check_dtype(d->y, dt, fn, "y"));
         VKS_TRY(vks__lr_check_y(&my, m, fn));
         out = my.cols;
     }
     if (need_y && d->w) VKS_TRY(vks__lr_check_weight(ctx, d->w, dt, out, in, fn, &mw));
     VkDeviceAddress bias = 0;
-    if (need_y) VKS_TRY(vks__lr_check_bias(ctx, d->bias, out, dt, fn, &bias));
+    if (need_y && d->bias) VKS_TRY(vks__vector_view(ctx, d->bias, dt, out, fn, "bias", &bias));
     VKS_TRY(check_adapters(ctx, fn, d->adapters, dt, in, out, stage != STAGE_EXPAND, stage != STAGE_SHRINK, mp));
     uint32_t max_rank = 0;
     for (int32_t i = 0; i < d->adapters->count; ++i) max_rank = VKS_MAX(max_rank, mp->table[i].rank);
     if (t) {
-        VKS_TRY(vks__lr_rows_view(ctx, t, 2, fn, "t", &mt));
+        VKS_TRY(vks__rows_view(ctx, t, 2, 2, false, fn, "t", &mt));
         if (mt.dtype != VKS_DTYPE_F32)
             return vks__error(VKS_ERROR_DTYPE_MISMATCH, "%s: t has dtype %s, expected f32", fn,
                               vks__dtype_name(mt.dtype));
         if (mt.rows != m || mt.cols < (int64_t)max_rank)
             return vks__error(VKS_ERROR_SHAPE_MISMATCH, "%s: t is %lld x %lld, expected %lld rows and >= %u columns", fn,
                               (long long)mt.rows, (long long)mt.cols, (long long)m, max_rank);
-        if (mt.rows > 1 && mt.ld < mt.cols)
-            return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: t's row stride %lld is below its %lld columns", fn,
-                              (long long)mt.ld, (long long)mt.cols);
+        if (stage == STAGE_SHRINK) VKS_TRY(vks__check_output_rows(&mt, fn, "t"));
     }
-    /* Outputs must not alias inputs. */
-    const vks_tensor *out_t = stage == STAGE_SHRINK ? t : d->y;
-    const char *out_name = stage == STAGE_SHRINK ? "t" : "y";
-    const vks_tensor *ins[] = {need_x ? d->x : NULL, need_y ? d->w : NULL, need_y ? d->bias : NULL,
-                               stage != STAGE_EXPAND ? d->adapters->a : NULL,
-                               stage != STAGE_SHRINK ? d->adapters->b : NULL,
-                               stage == STAGE_EXPAND ? t : NULL, d->indices_dev, d->seg_starts_dev, d->seg_adapters_dev,
-                               d->status};
-    static const char *const in_names[] = {"x", "w", "bias", "adapters->a", "adapters->b", "t", "indices_dev",
-                                           "seg_starts_dev", "seg_adapters_dev", "status"};
-    for (size_t i = 0; i < VKS_COUNT_OF(ins); ++i)
-        VKS_TRY(vks__lr_check_no_overlap(out_t, ins[i], fn, out_name, in_names[i]));
-    if (d->status)
-        for (size_t i = 0; i + 1 < VKS_COUNT_OF(ins); ++i)
-            VKS_TRY(vks__lr_check_no_overlap(d->status, ins[i], fn, "status", in_names[i]));
-    VKS_TRY(vks__lr_check_no_overlap(d->status, out_t, fn, "status", out_name));
+    /* Outputs (y or t, and the status word) must not alias inputs or each other. */
+    const vks_arg outs[] = {{stage == STAGE_SHRINK ? t : d->y, stage == STAGE_SHRINK ? "t" : "y", NULL},
+                            {d->status, "status", NULL}};
+    const vks_arg ins[] = {{need_x ? d->x : NULL, "x", NULL},
+                           {need_y ? d->w : NULL, "w", NULL},
+                           {need_y ? d->bias : NULL, "bias", NULL},
+                           {stage != STAGE_EXPAND ? d->adapters->a : NULL, "adapters->a", NULL},
+                           {stage != STAGE_SHRINK ? d->adapters->b : NULL, "adapters->b", NULL},
+                           {stage == STAGE_EXPAND ? t : NULL, "t", NULL},
+                           {d->indices_dev, "indices_dev", NULL},
+                           {d->seg_starts_dev, "seg_starts_dev", NULL},
+                           {d->seg_adapters_dev, "seg_adapters_dev", NULL}};
+    VKS_TRY(vks__check_no_alias(outs, 2, ins, VKS_COUNT_OF(ins), fn));
 
     VKS_TRY(check_mapping(ctx, fn, d, m, stage == STAGE_FORWARD, mp));
     lr_problem *pb = &mp->pb;
@@ -343,12 +339,44 @@ static vks_status multi_validate(vks_context *ctx, const char *fn, const vks_lor
     return VKS_OK;
 }
 
+typedef struct multi_call {
+    const char *fn;
+    vks_lora_multi_desc d;     /* the library's full copies of the caller's structs */
+    vks_lora_adapters adapters;
+    multi_stage stage;
+    const vks_tensor *t;
+    multi_plan mp;
+} multi_call;
+
+static vks_status multi_check(vks_context *ctx, void *call, bool *empty) {
+    multi_call *c = call;
+    (void)empty; /* vks__lr_record knows what an empty problem still writes */
+    if (c->stage != STAGE_FORWARD && !c->t) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: t is NULL", c->fn);
+    if (c->d.adapters) { /* the adapter stack through the struct_size rule too */
+        VKS_TRY(vks__struct_in(c->fn, "desc->adapters", VKS_STRUCT_LORA_ADAPTERS, c->d.adapters, &c->adapters));
+        c->d.adapters = &c->adapters;
+    }
+    VKS_TRY(multi_validate(ctx, c->fn, &c->d, c->stage, c->t, &c->mp));
+    return vks__lr_check_problem(ctx, &c->mp.pb);
+}
+
+static vks_status multi_record(vks_context *ctx, void *call) { return vks__lr_record(ctx, &((multi_call *)call)->mp.pb); }
+
 static vks_status multi_run(vks_context *ctx, const char *fn, const vks_lora_multi_desc *d, multi_stage stage,
                             const vks_tensor *t) {
-    multi_plan mp;
-    vks_status st = multi_validate(ctx, fn, d, stage, t, &mp);
-    if (st == VKS_OK) st = vks__lr_record(ctx, &mp.pb);
-    multi_free(&mp);
+    multi_call call = {.fn = fn, .stage = stage, .t = t};
+    const vks_op op = {.fn = fn,
+                       .name = stage == STAGE_FORWARD  ? "lora_multi_forward"
+                               : stage == STAGE_SHRINK ? "lora_multi_shrink"
+                                                       : "lora_multi_expand",
+                       .desc = d,
+                       .desc_arg = "desc",
+                       .desc_type = VKS_STRUCT_LORA_MULTI_DESC,
+                       .desc_copy = &call.d,
+                       .validate = multi_check,
+                       .record = multi_record};
+    const vks_status st = vks__op_run(ctx, &op, &call);
+    multi_free(&call.mp);
     return st;
 }
 
@@ -357,11 +385,9 @@ vks_status vks_lora_multi_forward(vks_context *ctx, const vks_lora_multi_desc *d
 }
 
 vks_status vks_lora_multi_shrink(vks_context *ctx, const vks_lora_multi_desc *desc, const vks_tensor *t) {
-    if (!t) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "vks_lora_multi_shrink: t is NULL");
     return multi_run(ctx, "vks_lora_multi_shrink", desc, STAGE_SHRINK, t);
 }
 
 vks_status vks_lora_multi_expand(vks_context *ctx, const vks_lora_multi_desc *desc, const vks_tensor *t) {
-    if (!t) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "vks_lora_multi_expand: t is NULL");
     return multi_run(ctx, "vks_lora_multi_expand", desc, STAGE_EXPAND, t);
 }

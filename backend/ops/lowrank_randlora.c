@@ -12,21 +12,28 @@
  */
 #include "lowrank_internal.h"
 
-vks_status vks_randlora_forward(vks_context *ctx, const vks_randlora_desc *d) {
+typedef struct randlora_call {
+    lr_problem pb; /* what validation derives */
+    lr_adapter ad;
+    vks_randlora_desc d; /* the library's full copy of the caller's */
+} randlora_call;
+
+static vks_status randlora_check(vks_context *ctx, void *call, bool *empty) {
     static const char fn[] = "vks_randlora_forward";
-    if (!ctx) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: ctx is NULL", fn);
-    VKS_TRY(vks__lr_check_struct(d, d ? d->struct_size : 0, sizeof(vks_randlora_desc), fn, "desc"));
+    randlora_call *c = call;
+    const vks_randlora_desc *d = &c->d;
+    (void)empty; /* vks__lr_record knows what an empty problem still writes */
     lr_mat mx, my, mw = {0};
-    VKS_TRY(vks__lr_rows_view(ctx, d->x, 4, fn, "x", &mx));
-    VKS_TRY(vks__lr_check_dtype(ctx, mx.dtype, fn));
+    VKS_TRY(vks__rows_view(ctx, d->x, 2, 4, false, fn, "x", &mx));
+    VKS_TRY(vks__check_dtype_in(ctx, mx.dtype, VKS_LR_DTYPES, fn, "x"));
     const vks_dtype dt = mx.dtype;
-    VKS_TRY(vks__lr_rows_view(ctx, d->y, 4, fn, "y", &my));
-    VKS_TRY(vks__lr_same_dtype(&my, dt, fn, "y"));
+    VKS_TRY(vks__rows_view(ctx, d->y, 2, 4, false, fn, "y", &my));
+    VKS_TRY(vks__check_dtype(d->y, dt, fn, "y"));
     const int64_t m = mx.rows, in = mx.cols, out = my.cols;
     VKS_TRY(vks__lr_check_y(&my, m, fn));
     if (d->w) VKS_TRY(vks__lr_check_weight(ctx, d->w, dt, out, in, fn, &mw));
     VkDeviceAddress bias = 0;
-    VKS_TRY(vks__lr_check_bias(ctx, d->bias, out, dt, fn, &bias));
+    if (d->bias) VKS_TRY(vks__vector_view(ctx, d->bias, dt, out, fn, "bias", &bias));
     const int64_t dmin = in < out ? in : out, dmax = in < out ? out : in;
 
     /* randlora_A: (r, D) or PEFT's (r, 1, D), D >= d_min. */
@@ -58,8 +65,8 @@ vks_status vks_randlora_forward(vks_context *ctx, const vks_randlora_desc *d) {
         return vks__error(VKS_ERROR_UNSUPPORTED, "%s: lambda must be compact (strides (n, 1))", fn);
     /* randlora_gamma: (n, d_min). */
     lr_mat mg;
-    VKS_TRY(vks__lr_rows_view(ctx, G, 2, fn, "gamma", &mg));
-    VKS_TRY(vks__lr_same_dtype(&mg, dt, fn, "gamma"));
+    VKS_TRY(vks__rows_view(ctx, G, 2, 2, false, fn, "gamma", &mg));
+    VKS_TRY(vks__check_dtype(G, dt, fn, "gamma"));
     if (mg.rows != n || mg.cols != dmin)
         return vks__error(VKS_ERROR_SHAPE_MISMATCH, "%s: gamma is %lld x %lld, expected (n, min(in, out)) = %lld x %lld",
                           fn, (long long)mg.rows, (long long)mg.cols, (long long)n, (long long)dmin);
@@ -79,9 +86,11 @@ vks_status vks_randlora_forward(vks_context *ctx, const vks_randlora_desc *d) {
     const int64_t b_ld = dmax > 1 ? B->strides[0] : n * r, R = n * r;
     if (R > INT32_MAX / 2 || a_ld > INT32_MAX || b_ld > INT32_MAX)
         return vks__error(VKS_ERROR_OUT_OF_RANGE, "%s: the bases are too large (n*r = %lld)", fn, (long long)R);
-    const vks_tensor *ins[] = {d->x, d->w, d->bias, A, B, L, G};
-    static const char *const names[] = {"x", "w", "bias", "basis_a", "basis_b", "lambda", "gamma"};
-    for (size_t i = 0; i < VKS_COUNT_OF(ins); ++i) VKS_TRY(vks__lr_check_no_overlap(d->y, ins[i], fn, "y", names[i]));
+    const vks_arg outs[] = {{d->y, "y", NULL}};
+    const vks_arg ins[] = {{d->x, "x", NULL},       {d->w, "w", NULL},       {d->bias, "bias", NULL},
+                           {A, "basis_a", NULL},    {B, "basis_b", NULL},    {L, "lambda", NULL},
+                           {G, "gamma", NULL}};
+    VKS_TRY(vks__check_no_alias(outs, 1, ins, VKS_COUNT_OF(ins), fn));
 
     const bool in_is_min = in <= out;
     lr_adapter ad = {.rank = (uint32_t)R, .nb = (uint32_t)n, .scale = (float)d->scale,
@@ -93,7 +102,8 @@ vks_status vks_randlora_forward(vks_context *ctx, const vks_randlora_desc *d) {
         ad.s = vks__tensor_address(B), ad.s_ld = (uint32_t)b_ld; /* B_flat (in, n*r), read transposed */
         ad.e = vks__tensor_address(A), ad.e_ld = (uint32_t)a_ld; /* Â_flat (n*r, out), formed per element */
     }
-    lr_problem pb = {.fn = fn,
+    c->ad = ad;
+    c->pb = (lr_problem){.fn = fn,
                      .op = "randlora_forward",
                      .dtype = dt,
                      .m = (uint32_t)m,
@@ -107,12 +117,24 @@ vks_status vks_randlora_forward(vks_context *ctx, const vks_randlora_desc *d) {
                      .ldw = d->w ? (uint32_t)mw.ld : 0,
                      .ldy = (uint32_t)my.ld,
                      .beta = (float)d->beta,
-                     .adapters = &ad,
+                     .adapters = &c->ad,
                      .nadapters = 1,
                      .max_rank = (uint32_t)R,
                      .s_mode = in_is_min ? LR_S_PRODUCT : LR_S_TRANSPOSED,
                      .e_product = !in_is_min,
                      .shrink = true,
                      .expand = true};
-    return vks__lr_record(ctx, &pb);
+    return vks__lr_check_problem(ctx, &c->pb);
+}
+
+static vks_status randlora_record(vks_context *ctx, void *call) {
+    return vks__lr_record(ctx, &((randlora_call *)call)->pb);
+}
+
+vks_status vks_randlora_forward(vks_context *ctx, const vks_randlora_desc *d) {
+    randlora_call call = {.pb.op = "randlora_forward"};
+    const vks_op op = {.fn = "vks_randlora_forward", .name = "randlora_forward", .desc = d, .desc_arg = "desc",
+                       .desc_type = VKS_STRUCT_RANDLORA_DESC, .desc_copy = &call.d, .validate = randlora_check,
+                       .record = randlora_record};
+    return vks__op_run(ctx, &op, &call);
 }

@@ -10,16 +10,15 @@
  *   shaders/lowrank_splitk_reduce.comp   the epilogue
  * The general kernels (lowrank.c) take everything this path does not.
  *
- * VKS_LOWRANK_SPLITK=0 turns the path off, =emulate runs it with emulated fragments wherever
- * f16 storage exists (the tests do, so that lavapipe checks the tiling), =<n> forces n slices.
- * =fma runs the split pass on FMA units instead (shaders/lowrank_splitk_fma.comp), f32 or f16
- * on any device: opt-in until timed on a GPU (for f32 decode, and f16 on GPUs without tensor
- * cores, which take the general kernels by default).
+ * The context's tuning steers it (vks_tuning; VKS_LOWRANK_SPLITK in the environment):
+ * lowrank_splitk OFF turns the path off, EMULATE runs it with emulated fragments wherever f16
+ * storage exists (the tests do, so that lavapipe checks the tiling), lowrank_splitk_slices
+ * forces a slice count. FMA runs the split pass on FMA units instead
+ * (shaders/lowrank_splitk_fma.comp), f32 or f16 on any device: opt-in until timed on a GPU
+ * (for f32 decode, and f16 on GPUs without tensor cores, which take the general kernels by
+ * default).
  */
 #include <stddef.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 
 #include "lowrank_internal.h"
 
@@ -56,19 +55,22 @@ static uint32_t sk_shared_bytes(const sk_tile *t, uint32_t fm) {
     return 16u * (16 * fm * (t->kstage / 8 + 1) + t->nw * t->fn * 16 * (2 * t->u + 1));
 }
 
+bool vks__lr_splitk_tile_wellformed(const vks_splitk_tile *w) {
+    return w->nw >= 1 && w->nw <= 16 && w->fn >= 1 && w->fn <= 4 && w->u >= 1 && w->u <= 16 && w->kstage >= 16 &&
+           w->kstage % 16 == 0;
+}
+
 /* 8 subgroups of 16 columns, batches of 8 k steps (4 for 64 rows, whose x takes the room);
  * measured on the H100 against 4 x 32 columns and batches of 4 (16 rows, 4096 -> 4096 / 11008:
  * 0.029 / 0.066 ms against 0.037 / 0.094): more subgroups per SM, more bytes in flight. Each
- * fits NVIDIA's 48 KiB per workgroup. The development knob
- * VKS_LOWRANK_SPLITK_TILE="nw,fn,u,kstage" tries others (ignored if it does not fit). */
+ * fits NVIDIA's 48 KiB per workgroup. The development knob tuning.lowrank_splitk_tile
+ * (VKS_LOWRANK_SPLITK_TILE="nw,fn,u,kstage") tries others (ignored where it does not fit). */
 static sk_tile choose_tile(const vks_context *ctx, uint32_t fm, bool emu) {
     sk_tile t = {.nw = 8, .fn = 1, .u = fm <= 2 ? 8 : 4, .kstage = fm == 1 ? 256 : 128};
     if (emu) t.u = 2;
-    const char *o = getenv("VKS_LOWRANK_SPLITK_TILE");
-    sk_tile w;
-    if (o && sscanf(o, "%u,%u,%u,%u", &w.nw, &w.fn, &w.u, &w.kstage) == 4 && w.nw >= 1 && w.nw <= 16 && w.fn >= 1 &&
-        w.fn <= 4 && w.u >= 1 && w.u <= 16 && w.kstage >= 16 && w.kstage % 16 == 0 &&
-        sk_shared_bytes(&w, fm) <= ctx->probe.info.max_shared_memory_bytes)
+    const vks_splitk_tile *o = &ctx->tuning.lowrank_splitk_tile;
+    const sk_tile w = {.nw = o->nw, .fn = o->fn, .u = o->u, .kstage = o->kstage};
+    if (vks__lr_splitk_tile_wellformed(o) && sk_shared_bytes(&w, fm) <= ctx->probe.info.max_shared_memory_bytes)
         t = w;
     return t;
 }
@@ -76,27 +78,17 @@ static sk_tile choose_tile(const vks_context *ctx, uint32_t fm, bool emu) {
 /* Workgroups the split aims at, at least (about one per multiprocessor of a large GPU). */
 #define SK_TARGET_GROUPS 128u
 
-/* "emulate", "0", a slice count, or NULL. */
-static const char *splitk_option(void) { return getenv("VKS_LOWRANK_SPLITK"); }
+static bool splitk_emulated(const vks_context *ctx) { return ctx->tuning.lowrank_splitk == VKS_SPLITK_EMULATE; }
 
-static bool splitk_emulated(void) {
-    const char *o = splitk_option();
-    return o && !strcmp(o, "emulate");
-}
-
-static bool splitk_fma(void) {
-    const char *o = splitk_option();
-    return o && !strcmp(o, "fma");
-}
+static bool splitk_fma(const vks_context *ctx) { return ctx->tuning.lowrank_splitk == VKS_SPLITK_FMA; }
 
 /* Columns of [W; A] per workgroup of the FMA pass (NC of lowrank_splitk_fma.comp). */
 #define SK_FMA_COLS 64u
 
 bool vks__lr_splitk_applies(const vks_context *ctx, const lr_problem *pb) {
-    const char *o = splitk_option();
-    if (o && !strcmp(o, "0")) return false;
+    if (ctx->tuning.lowrank_splitk == VKS_SPLITK_OFF) return false;
     /* One adapter for all rows, plain operands, a scratch t; f16 (f32 too on FMA units). */
-    const bool fma = splitk_fma();
+    const bool fma = splitk_fma(ctx);
     if ((pb->dtype != VKS_DTYPE_F16 && !(fma && pb->dtype == VKS_DTYPE_F32)) || pb->multi || pb->slot_row ||
         pb->dev_map || pb->nadapters != 1 || pb->s_mode != LR_S_PLAIN || pb->e_product || pb->t || !pb->shrink ||
         !pb->expand)
@@ -104,11 +96,11 @@ bool vks__lr_splitk_applies(const vks_context *ctx, const lr_problem *pb) {
     const lr_adapter *ad = &pb->adapters[0];
     if (pb->m > SK_MAX_ROWS || ad->rank == 0 || ad->rank > SK_MAX_RANK || ad->post || pb->in == 0) return false;
     if (fma) return true; /* the dtype's own checks passed; 17 KiB of shared memory */
-    const bool emu = splitk_emulated() && !vks__tensor_cores(ctx);
+    const bool emu = splitk_emulated(ctx) && !vks__tensor_cores(ctx);
     const uint32_t fm = VKS_CEIL_DIV(pb->m, 16u);
     const sk_tile tile = choose_tile(ctx, fm, emu);
     if (sk_shared_bytes(&tile, fm) > ctx->probe.info.max_shared_memory_bytes) return false;
-    if (splitk_emulated()) return vks__has_feature(ctx, VKS_FEATURE_STORAGE16 | VKS_FEATURE_FLOAT16);
+    if (splitk_emulated(ctx)) return vks__has_feature(ctx, VKS_FEATURE_STORAGE16 | VKS_FEATURE_FLOAT16);
     return vks__tensor_cores(ctx) && !vks__cpu_kernels(ctx);
 }
 
@@ -118,7 +110,7 @@ vks_status vks__lr_record_splitk(vks_context *ctx, const lr_problem *pb) {
     const uint32_t fm = VKS_CEIL_DIV(m, 16u);
     /* The emulation takes batches of two k steps (the loop's guards still run; lavapipe
      * compiles the unrolled emulated products slowly). */
-    const bool emu = splitk_emulated() && !vks__tensor_cores(ctx), fma = splitk_fma();
+    const bool emu = splitk_emulated(ctx) && !vks__tensor_cores(ctx), fma = splitk_fma(ctx);
     const sk_tile tile = choose_tile(ctx, fm, emu);
     const uint32_t cols = fma ? SK_FMA_COLS : tile.nw * tile.fn * 16;
     const uint32_t wgroups = VKS_CEIL_DIV(n, cols), groups = wgroups + VKS_CEIL_DIV(r, cols);
@@ -130,8 +122,7 @@ vks_status vks__lr_record_splitk(vks_context *ctx, const lr_problem *pb) {
     uint32_t ksplit = VKS_MAX(4u, SK_TARGET_GROUPS / groups);
     ksplit = VKS_MIN(ksplit, VKS_MAX(1u, steps / 4));
     ksplit = VKS_MIN(ksplit, VKS_MAX(1u, k / (16 * m)));
-    const char *o = splitk_option();
-    if (o && atoi(o) > 0) ksplit = VKS_MIN((uint32_t)atoi(o), steps);
+    if (ctx->tuning.lowrank_splitk_slices > 0) ksplit = VKS_MIN(ctx->tuning.lowrank_splitk_slices, steps);
     const uint32_t kchunk = 16 * VKS_CEIL_DIV(steps, ksplit);
     ksplit = VKS_CEIL_DIV(k, kchunk);
     if (ksplit > ctx->probe.info.max_workgroup_count[1])

@@ -8,51 +8,7 @@
 
 #include "monarch_internal.h"
 
-/* ---- argument checks shared by the family ----------------------------------------------------- */
-
-vks_status vks__mon_check_dtype(const vks_context *ctx, vks_dtype dt, const char *fn, const char *arg) {
-    if (dt != VKS_DTYPE_F32 && dt != VKS_DTYPE_F16)
-        return vks__error(VKS_ERROR_UNSUPPORTED, "%s: %s has dtype %s; Monarch ops support f32 and f16", fn, arg,
-                          vks__dtype_name(dt));
-    if (dt == VKS_DTYPE_F16 && !vks__has_feature(ctx, VKS_FEATURE_STORAGE16))
-        return vks__error(VKS_ERROR_UNSUPPORTED, "%s: f16 needs 16-bit storage buffer access, which device '%s' lacks",
-                          fn, ctx->probe.info.name);
-    return VKS_OK;
-}
-
-vks_status vks__mon_rows_view(const vks_context *ctx, const vks_tensor *t, const char *fn, const char *arg,
-                          mon_rows *out) {
-    VKS_TRY(vks__check_tensor(ctx, t, fn, arg));
-    const int32_t nd = t->ndim;
-    const int64_t cols = t->shape[nd - 1];
-    if (cols > 1 && t->strides[nd - 1] != 1)
-        return vks__error(VKS_ERROR_UNSUPPORTED, "%s: %s.strides[%d] = %lld; the last dimension must be contiguous (1)",
-                          fn, arg, nd - 1, (long long)t->strides[nd - 1]);
-    int64_t rows = 1, ld = cols;
-    if (nd >= 2) {
-        ld = t->strides[nd - 2];
-        rows = t->shape[nd - 2];
-        /* Leading dimensions must collapse into one row stride: dimension i steps over the
-         * rows of the dimensions after it (a size-1 dimension's own stride is never used, so
-         * it cannot stand for them). */
-        for (int32_t i = nd - 3; i >= 0; --i) {
-            if (t->shape[i] > 1 && t->strides[i] != ld * rows)
-                return vks__error(VKS_ERROR_UNSUPPORTED,
-                                  "%s: %s.strides[%d] = %lld; leading dimensions must collapse into rows "
-                                  "(expected %lld)", fn, arg, i, (long long)t->strides[i], (long long)(ld * rows));
-            rows *= t->shape[i];
-        }
-        if (rows > 1 && ld < cols)
-            return vks__error(VKS_ERROR_UNSUPPORTED, "%s: %s has row stride %lld < %lld columns (rows overlap)", fn,
-                              arg, (long long)ld, (long long)cols);
-    }
-    if (rows <= 1) ld = cols;
-    /* Kernels index within a tensor with 32-bit element offsets. */
-    if (rows > 0 && cols > 0 && (uint64_t)(rows - 1) * (uint64_t)ld + (uint64_t)cols > UINT32_MAX)
-        return vks__error(VKS_ERROR_OUT_OF_RANGE, "%s: %s spans more than 2^32 elements", fn, arg);
-    *out = (mon_rows){.address = vks__tensor_address(t), .rows = rows, .cols = cols, .ld = ld};
-    return VKS_OK;
-}
+/* ---- argument checks shared by the family (the rest is tensor.c's vocabulary) ----------------- */
 
 vks_status vks__mon_weight_view(const vks_context *ctx, const vks_tensor *t, vks_dtype dt, const char *fn,
                             const char *arg, int64_t shape[3]) {
@@ -73,44 +29,16 @@ vks_status vks__mon_weight_view(const vks_context *ctx, const vks_tensor *t, vks
     return VKS_OK;
 }
 
-vks_status vks__mon_vector_view(const vks_context *ctx, const vks_tensor *t, vks_dtype dt, int64_t n, const char *fn,
-                            const char *arg) {
-    VKS_TRY(vks__check_tensor(ctx, t, fn, arg));
-    VKS_TRY(vks__check_ndim(t, 1, 1, fn, arg));
-    VKS_TRY(vks__check_dtype(t, dt, fn, arg));
-    if (t->shape[0] != n || (n > 1 && t->strides[0] != 1))
-        return vks__error(VKS_ERROR_SHAPE_MISMATCH, "%s: %s has shape (%lld) and stride %lld, expected (%lld) and 1", fn,
-                          arg, (long long)t->shape[0], (long long)t->strides[0], (long long)n);
-    return VKS_OK;
-}
-
-/* Byte range [lo, hi) a tensor touches. */
-static void span(const vks_tensor *t, uint64_t *lo, uint64_t *hi) {
-    int64_t last = 0;
-    for (int32_t i = 0; i < t->ndim; ++i) last += (t->shape[i] > 0 ? t->shape[i] - 1 : 0) * t->strides[i];
-    *lo = t->byte_offset;
-    *hi = t->byte_offset + (uint64_t)(last + 1) * vks__dtype_bytes(t->dtype);
-}
-
-bool vks__mon_overlap(const vks_tensor *a, const vks_tensor *b) {
-    if (!a || !b || a->buffer != b->buffer) return false;
-    uint64_t al, ah, bl, bh;
-    span(a, &al, &ah);
-    span(b, &bl, &bh);
-    return al < bh && bl < ah;
-}
-
-vks_status vks__mon_check_no_alias(const vks_tensor *out, const char *out_name, const vks_tensor *const *ins,
-                               const char *const *in_names, int n_ins, const char *fn) {
-    if (!out) return VKS_OK;
-    for (int i = 0; i < n_ins; ++i)
-        if (ins[i] && ins[i] != out && vks__mon_overlap(out, ins[i]))
-            return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: %s overlaps %s in memory; outputs must not alias other "
-                                                          "arguments", fn, out_name, in_names[i]);
-    return VKS_OK;
-}
-
 /* ---- MonarchLinear shapes ---------------------------------------------------------------------- */
+
+void vks__mon_linear_shapes(int64_t in_features, int64_t out_features, int64_t nblocks, int64_t w1_shape[3],
+                            int64_t w2_shape[3]) {
+    /* Ceiling divisions that cannot overflow (both features >= 1). */
+    const int64_t in_blk = (in_features - 1) / nblocks + 1, out_blk = (out_features - 1) / nblocks + 1;
+    const bool expanding = in_blk < out_blk;
+    w1_shape[0] = nblocks, w1_shape[1] = expanding ? in_blk : out_blk, w1_shape[2] = in_blk;
+    w2_shape[0] = nblocks, w2_shape[1] = out_blk, w2_shape[2] = expanding ? in_blk : out_blk;
+}
 
 vks_status vks_monarch_linear_shapes(int64_t in_features, int64_t out_features, int64_t nblocks, int64_t w1_shape[3],
                                      int64_t w2_shape[3]) {
@@ -122,11 +50,7 @@ vks_status vks_monarch_linear_shapes(int64_t in_features, int64_t out_features, 
                           (long long)in_features, (long long)out_features);
     if (nblocks < 1)
         return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: nblocks = %lld, expected >= 1", fn, (long long)nblocks);
-    /* Ceiling divisions that cannot overflow (both features >= 1). */
-    const int64_t in_blk = (in_features - 1) / nblocks + 1, out_blk = (out_features - 1) / nblocks + 1;
-    const bool expanding = in_blk < out_blk;
-    w1_shape[0] = nblocks, w1_shape[1] = expanding ? in_blk : out_blk, w1_shape[2] = in_blk;
-    w2_shape[0] = nblocks, w2_shape[1] = out_blk, w2_shape[2] = expanding ? in_blk : out_blk;
+    vks__mon_linear_shapes(in_features, out_features, nblocks, w1_shape, w2_shape);
     return VKS_OK;
 }
 
@@ -151,7 +75,7 @@ static vks_status forward_validate(vks_context *ctx, const vks_monarch_desc *d, 
         return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: padded = %d, expected 0 or 1", fn, (int)d->padded);
     VKS_TRY(vks__check_tensor(ctx, d->w1, fn, "w1"));
     const vks_dtype dt = d->w1->dtype;
-    VKS_TRY(vks__mon_check_dtype(ctx, dt, fn, "w1"));
+    VKS_TRY(vks__check_dtype_in(ctx, dt, VKS_MON_DTYPES, fn, "w1"));
     int64_t w1s[3], w2s[3];
     VKS_TRY(vks__mon_weight_view(ctx, d->w1, dt, fn, "w1", w1s));
     VKS_TRY(vks__mon_weight_view(ctx, d->w2, dt, fn, "w2", w2s));
@@ -161,10 +85,10 @@ static vks_status forward_validate(vks_context *ctx, const vks_monarch_desc *d, 
                           "%s: w1 is (k, q, p) = (%lld, %lld, %lld) and w2 is (l, s, r) = (%lld, %lld, %lld); "
                           "expected l*r == k*q but %lld != %lld", fn, (long long)k, (long long)q, (long long)p,
                           (long long)l, (long long)s, (long long)r, (long long)(l * r), (long long)(k * q));
-    mon_rows x, y;
-    VKS_TRY(vks__mon_rows_view(ctx, d->x, fn, "x", &x));
+    vks_rows x, y;
+    VKS_TRY(vks__rows_view(ctx, d->x, 1, 4, true, fn, "x", &x));
     VKS_TRY(vks__check_dtype(d->x, dt, fn, "x"));
-    VKS_TRY(vks__mon_rows_view(ctx, d->y, fn, "y", &y));
+    VKS_TRY(vks__rows_view(ctx, d->y, 1, 4, true, fn, "y", &y));
     VKS_TRY(vks__check_dtype(d->y, dt, fn, "y"));
     const bool padded = kind == FWD_LINEAR || d->padded;
     if (kind == FWD_LINEAR) {
@@ -173,7 +97,7 @@ static vks_status forward_validate(vks_context *ctx, const vks_monarch_desc *d, 
         if (x.cols < 1 || y.cols < 1)
             return vks__error(VKS_ERROR_SHAPE_MISMATCH, "%s: x has %lld columns and y %lld, expected >= 1", fn,
                               (long long)x.cols, (long long)y.cols);
-        VKS_TRY(vks_monarch_linear_shapes(x.cols, y.cols, w1s[0], e1, e2));
+        vks__mon_linear_shapes(x.cols, y.cols, w1s[0], e1, e2);
         if (memcmp(e1, w1s, sizeof e1) || memcmp(e2, w2s, sizeof e2))
             return vks__error(VKS_ERROR_SHAPE_MISMATCH,
                               "%s: MonarchLinear(in=%lld, out=%lld, nblocks=%lld) has w1 (%lld, %lld, %lld) and w2 "
@@ -194,10 +118,10 @@ static vks_status forward_validate(vks_context *ctx, const vks_monarch_desc *d, 
     if ((uint64_t)x.rows * (uint64_t)(k * q) > UINT32_MAX)
         return vks__error(VKS_ERROR_OUT_OF_RANGE, "%s: %lld rows of %lld intermediate values exceed 2^32", fn,
                           (long long)x.rows, (long long)(k * q));
-    if (d->bias) VKS_TRY(vks__mon_vector_view(ctx, d->bias, dt, y.cols, fn, "bias"));
-    const vks_tensor *ins[] = {d->x, d->w1, d->w2, d->bias};
-    const char *names[] = {"x", "w1", "w2", "bias"};
-    VKS_TRY(vks__mon_check_no_alias(d->y, "y", ins, names, 4, fn));
+    if (d->bias) VKS_TRY(vks__vector_view(ctx, d->bias, dt, y.cols, fn, "bias", NULL));
+    const vks_arg outs[] = {{d->y, "y", NULL}};
+    const vks_arg ins[] = {{d->x, "x", NULL}, {d->w1, "w1", NULL}, {d->w2, "w2", NULL}, {d->bias, "bias", NULL}};
+    VKS_TRY(vks__check_no_alias(outs, 1, ins, 4, fn));
     *pr = (mon_problem){.dtype = dt, .batch = x.rows, .n_in = x.cols, .m_out = y.cols,
                         .k = k, .q = q, .p = p, .l = l, .s = s, .r = r,
                         .x = x.address, .w1 = vks__tensor_address(d->w1), .w2 = vks__tensor_address(d->w2),
@@ -207,7 +131,6 @@ static vks_status forward_validate(vks_context *ctx, const vks_monarch_desc *d, 
 }
 
 static vks_status forward_record(vks_context *ctx, const mon_problem *pr, vks_monarch_path path, const char *fn) {
-    if (pr->batch == 0) return VKS_OK;
     mon_fused_config cfg;
     const bool fusable = vks__mon_fused_plan(ctx, pr, &cfg);
     if (path == VKS_MONARCH_PATH_FUSED && !fusable)
@@ -229,22 +152,31 @@ static vks_status forward_record(vks_context *ctx, const mon_problem *pr, vks_mo
     return vks__mon_forward_fused(ctx, pr, &cfg);
 }
 
-static vks_status forward(vks_context *ctx, const vks_monarch_desc *desc, const char *fn, fwd_kind kind) {
-    if (!ctx) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: ctx is NULL", fn);
-    if (!desc) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: desc is NULL", fn);
-    if (desc->struct_size != sizeof(vks_monarch_desc))
-        return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: desc->struct_size = %zu, expected %zu", fn,
-                          desc->struct_size, sizeof(vks_monarch_desc));
-    vks__lock(ctx);
+typedef struct forward_call {
+    const char *fn;
+    vks_monarch_desc desc; /* the library's full copy of the caller's */
+    fwd_kind kind;
     mon_problem pr;
-    vks_status st = forward_validate(ctx, desc, fn, kind, &pr);
-    if (st == VKS_OK) {
-        st = vks__op_begin(ctx, kind == FWD_LINEAR ? "monarch_linear" : "monarch_forward");
-        if (st == VKS_OK) st = forward_record(ctx, &pr, desc->path, fn);
-        vks__op_end(ctx);
-    }
-    vks__unlock(ctx);
-    return st;
+} forward_call;
+
+static vks_status forward_check(vks_context *ctx, void *call, bool *empty) {
+    forward_call *c = call;
+    VKS_TRY(forward_validate(ctx, &c->desc, c->fn, c->kind, &c->pr));
+    *empty = c->pr.batch == 0;
+    return VKS_OK;
+}
+
+static vks_status forward_run(vks_context *ctx, void *call) {
+    const forward_call *c = call;
+    return forward_record(ctx, &c->pr, c->desc.path, c->fn);
+}
+
+static vks_status forward(vks_context *ctx, const vks_monarch_desc *desc, const char *fn, fwd_kind kind) {
+    forward_call call = {.fn = fn, .kind = kind};
+    const vks_op op = {.fn = fn, .name = kind == FWD_LINEAR ? "monarch_linear" : "monarch_forward", .desc = desc,
+                       .desc_arg = "desc", .desc_type = VKS_STRUCT_MONARCH_DESC, .desc_copy = &call.desc,
+                       .validate = forward_check, .record = forward_run};
+    return vks__op_run(ctx, &op, &call);
 }
 
 vks_status vks_monarch_forward(vks_context *ctx, const vks_monarch_desc *desc) {
@@ -255,28 +187,40 @@ vks_status vks_monarch_linear(vks_context *ctx, const vks_monarch_desc *desc) {
     return forward(ctx, desc, "vks_monarch_linear", FWD_LINEAR);
 }
 
+typedef struct fusable_call {
+    const char *fn;
+    const vks_tensor *w1, *w2;
+    int64_t batch;
+    int32_t *fusable;
+} fusable_call;
+
+/* A query: validation computes the answer, nothing is recorded. */
+static vks_status fusable_check(vks_context *ctx, void *call, bool *empty) {
+    const fusable_call *c = call;
+    const char *fn = c->fn;
+    (void)empty;
+    if (!c->fusable) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: fusable is NULL", fn);
+    if (c->batch < 1 || c->batch > UINT32_MAX)
+        return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: batch = %lld, expected 1 .. 2^32-1", fn, (long long)c->batch);
+    int64_t w1s[3], w2s[3];
+    VKS_TRY(vks__check_tensor(ctx, c->w1, fn, "w1"));
+    const vks_dtype dt = c->w1->dtype;
+    VKS_TRY(vks__check_dtype_in(ctx, dt, VKS_MON_DTYPES, fn, "w1"));
+    VKS_TRY(vks__mon_weight_view(ctx, c->w1, dt, fn, "w1", w1s));
+    VKS_TRY(vks__mon_weight_view(ctx, c->w2, dt, fn, "w2", w2s));
+    if (w2s[0] * w2s[2] != w1s[0] * w1s[1])
+        return vks__error(VKS_ERROR_SHAPE_MISMATCH, "%s: l*r = %lld but k*q = %lld", fn, (long long)(w2s[0] * w2s[2]),
+                          (long long)(w1s[0] * w1s[1]));
+    mon_problem pr = {.dtype = dt, .batch = c->batch, .n_in = w1s[0] * w1s[2], .m_out = w2s[0] * w2s[1],
+                      .k = w1s[0], .q = w1s[1], .p = w1s[2], .l = w2s[0], .s = w2s[1], .r = w2s[2]};
+    mon_fused_config cfg;
+    *c->fusable = vks__mon_fused_plan(ctx, &pr, &cfg) ? 1 : 0;
+    return VKS_OK;
+}
+
 vks_status vks_monarch_fusable(vks_context *ctx, const vks_tensor *w1, const vks_tensor *w2, int64_t batch,
                                int32_t *fusable) {
-    static const char fn[] = "vks_monarch_fusable";
-    if (!ctx) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: ctx is NULL", fn);
-    if (!fusable) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: fusable is NULL", fn);
-    if (batch < 1 || batch > UINT32_MAX)
-        return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: batch = %lld, expected 1 .. 2^32-1", fn, (long long)batch);
-    vks__lock(ctx);
-    int64_t w1s[3], w2s[3];
-    vks_status st = vks__check_tensor(ctx, w1, fn, "w1");
-    if (st == VKS_OK) st = vks__mon_check_dtype(ctx, w1->dtype, fn, "w1");
-    if (st == VKS_OK) st = vks__mon_weight_view(ctx, w1, w1->dtype, fn, "w1", w1s);
-    if (st == VKS_OK) st = vks__mon_weight_view(ctx, w2, w1->dtype, fn, "w2", w2s);
-    if (st == VKS_OK && w2s[0] * w2s[2] != w1s[0] * w1s[1])
-        st = vks__error(VKS_ERROR_SHAPE_MISMATCH, "%s: l*r = %lld but k*q = %lld", fn, (long long)(w2s[0] * w2s[2]),
-                        (long long)(w1s[0] * w1s[1]));
-    if (st == VKS_OK) {
-        mon_problem pr = {.dtype = w1->dtype, .batch = batch, .n_in = w1s[0] * w1s[2], .m_out = w2s[0] * w2s[1],
-                          .k = w1s[0], .q = w1s[1], .p = w1s[2], .l = w2s[0], .s = w2s[1], .r = w2s[2]};
-        mon_fused_config cfg;
-        *fusable = vks__mon_fused_plan(ctx, &pr, &cfg) ? 1 : 0;
-    }
-    vks__unlock(ctx);
-    return st;
+    fusable_call call = {.fn = "vks_monarch_fusable", .w1 = w1, .w2 = w2, .batch = batch, .fusable = fusable};
+    const vks_op op = {.fn = call.fn, .validate = fusable_check};
+    return vks__op_run(ctx, &op, &call);
 }

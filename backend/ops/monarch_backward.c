@@ -30,19 +30,12 @@ static vks_status colsum_record(vks_context *ctx, vks_dtype dt, VkDeviceAddress 
     return VKS_OK;
 }
 
-static vks_status check_desc(const void *desc, size_t got, size_t want, const char *fn) {
-    if (!desc) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: desc is NULL", fn);
-    if (got != want)
-        return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: desc->struct_size = %zu, expected %zu", fn, got, want);
-    return VKS_OK;
-}
-
 /* ---- block-diagonal linear ---------------------------------------------------------------------- */
 
 typedef struct bd_problem {
     vks_dtype dtype;
     int64_t batch, nb, ob, ib;
-    mon_rows x, y; /* y: forward output or dy */
+    vks_rows x, y; /* y: forward output or dy */
     VkDeviceAddress w;
 } bd_problem;
 
@@ -51,12 +44,12 @@ static vks_status bd_validate(vks_context *ctx, const vks_tensor *x, const vks_t
                               const char *yname, const char *fn, bd_problem *bp) {
     VKS_TRY(vks__check_tensor(ctx, w, fn, "w"));
     const vks_dtype dt = w->dtype;
-    VKS_TRY(vks__mon_check_dtype(ctx, dt, fn, "w"));
+    VKS_TRY(vks__check_dtype_in(ctx, dt, VKS_MON_DTYPES, fn, "w"));
     int64_t ws[3];
     VKS_TRY(vks__mon_weight_view(ctx, w, dt, fn, "w", ws));
-    VKS_TRY(vks__mon_rows_view(ctx, x, fn, "x", &bp->x));
+    VKS_TRY(vks__rows_view(ctx, x, 1, 4, true, fn, "x", &bp->x));
     VKS_TRY(vks__check_dtype(x, dt, fn, "x"));
-    VKS_TRY(vks__mon_rows_view(ctx, y, fn, yname, &bp->y));
+    VKS_TRY(vks__rows_view(ctx, y, 1, 4, true, fn, yname, &bp->y));
     VKS_TRY(vks__check_dtype(y, dt, fn, yname));
     const int64_t nb = ws[0], ob = ws[1], ib = ws[2];
     if (bp->x.cols != nb * ib)
@@ -74,108 +67,138 @@ static vks_status bd_validate(vks_context *ctx, const vks_tensor *x, const vks_t
     return VKS_OK;
 }
 
-vks_status vks_blockdiag_linear(vks_context *ctx, const vks_blockdiag_desc *d) {
-    static const char fn[] = "vks_blockdiag_linear";
-    if (!ctx) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: ctx is NULL", fn);
-    VKS_TRY(check_desc(d, d ? d->struct_size : 0, sizeof(vks_blockdiag_desc), fn));
+typedef struct bd_call {
+    const char *fn;
+    vks_blockdiag_desc fwd;          /* vks_blockdiag_linear: the library's full copy of the caller's */
+    vks_blockdiag_backward_desc bwd; /* vks_blockdiag_backward: likewise */
+    bd_problem bp;
+    vks_rows dx;
+} bd_call;
+
+static vks_status bd_linear_check(vks_context *ctx, void *call, bool *empty) {
+    bd_call *c = call;
+    const vks_blockdiag_desc *d = &c->fwd;
+    const char *fn = c->fn;
+    (void)empty;
     if ((unsigned)d->activation > VKS_ACT_GELU_ERF)
         return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: activation = %d is not a vks_activation", fn,
                           (int)d->activation);
-    vks__lock(ctx);
-    bd_problem bp;
-    vks_status st = bd_validate(ctx, d->x, d->w, d->y, "y", fn, &bp);
-    if (st == VKS_OK && d->bias) st = vks__mon_vector_view(ctx, d->bias, bp.dtype, bp.nb * bp.ob, fn, "bias");
-    if (st == VKS_OK) {
-        const vks_tensor *ins[] = {d->x, d->w, d->bias};
-        const char *names[] = {"x", "w", "bias"};
-        st = vks__mon_check_no_alias(d->y, "y", ins, names, 3, fn);
+    VKS_TRY(bd_validate(ctx, d->x, d->w, d->y, "y", fn, &c->bp));
+    if (d->bias) VKS_TRY(vks__vector_view(ctx, d->bias, c->bp.dtype, c->bp.nb * c->bp.ob, fn, "bias", NULL));
+    const vks_arg outs[] = {{d->y, "y", NULL}};
+    const vks_arg ins[] = {{d->x, "x", NULL}, {d->w, "w", NULL}, {d->bias, "bias", NULL}};
+    return vks__check_no_alias(outs, 1, ins, 3, fn);
+}
+
+static vks_status bd_linear_record(vks_context *ctx, void *call) {
+    const bd_call *c = call;
+    const vks_blockdiag_desc *d = &c->fwd;
+    const bd_problem bp = c->bp;
+    mon_bmm g = vks__mon_bmm_init(bp.dtype, bp.nb, bp.batch, bp.ob, bp.ib);
+    g.a = bp.x.address, g.a_bs = bp.ib, g.a_rs = bp.x.ld, g.a_cs = 1;
+    g.b = bp.w, g.b_bs = bp.ob * bp.ib, g.b_rs = 1, g.b_cs = bp.ib;
+    g.c = bp.y.address, g.c_bs = bp.ob, g.c_rs = bp.y.ld, g.c_cs = 1;
+    g.bias = d->bias ? vks__tensor_address(d->bias) : 0, g.bias_bs = bp.ob, g.bias_cs = 1;
+    g.activation = d->activation;
+    return vks__mon_bmm_record(ctx, &g);
+}
+
+vks_status vks_blockdiag_linear(vks_context *ctx, const vks_blockdiag_desc *d) {
+    bd_call call = {.fn = "vks_blockdiag_linear"};
+    const vks_op op = {.fn = call.fn, .name = "blockdiag_linear", .desc = d, .desc_arg = "desc",
+                       .desc_type = VKS_STRUCT_BLOCKDIAG_DESC, .desc_copy = &call.fwd, .validate = bd_linear_check,
+                       .record = bd_linear_record};
+    return vks__op_run(ctx, &op, &call);
+}
+
+static vks_status bd_backward_check(vks_context *ctx, void *call, bool *empty) {
+    bd_call *c = call;
+    const vks_blockdiag_backward_desc *d = &c->bwd;
+    const char *fn = c->fn;
+    (void)empty;
+    if (!d->dx && !d->dw && !d->dbias)
+        return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: dx, dw and dbias are all NULL; nothing to compute", fn);
+    bd_problem *bp = &c->bp;
+    VKS_TRY(bd_validate(ctx, d->x, d->w, d->dy, "dy", fn, bp));
+    if (d->dx) {
+        VKS_TRY(vks__rows_view(ctx, d->dx, 1, 4, true, fn, "dx", &c->dx));
+        VKS_TRY(vks__check_dtype(d->dx, bp->dtype, fn, "dx"));
+        if (c->dx.rows != bp->batch || c->dx.cols != bp->nb * bp->ib)
+            return vks__error(VKS_ERROR_SHAPE_MISMATCH, "%s: dx is %lld x %lld, expected x's shape %lld x %lld", fn,
+                              (long long)c->dx.rows, (long long)c->dx.cols, (long long)bp->batch,
+                              (long long)(bp->nb * bp->ib));
     }
-    if (st == VKS_OK) {
-        st = vks__op_begin(ctx, "blockdiag_linear");
-        mon_bmm g = vks__mon_bmm_init(bp.dtype, bp.nb, bp.batch, bp.ob, bp.ib);
-        g.a = bp.x.address, g.a_bs = bp.ib, g.a_rs = bp.x.ld, g.a_cs = 1;
-        g.b = bp.w, g.b_bs = bp.ob * bp.ib, g.b_rs = 1, g.b_cs = bp.ib;
-        g.c = bp.y.address, g.c_bs = bp.ob, g.c_rs = bp.y.ld, g.c_cs = 1;
-        g.bias = d->bias ? vks__tensor_address(d->bias) : 0, g.bias_bs = bp.ob, g.bias_cs = 1;
-        g.activation = d->activation;
-        if (st == VKS_OK) st = vks__mon_bmm_record(ctx, &g);
-        vks__op_end(ctx);
+    if (d->dw) {
+        int64_t dws[3];
+        VKS_TRY(vks__mon_weight_view(ctx, d->dw, bp->dtype, fn, "dw", dws));
+        if (dws[0] != bp->nb || dws[1] != bp->ob || dws[2] != bp->ib)
+            return vks__error(VKS_ERROR_SHAPE_MISMATCH,
+                              "%s: dw is (%lld, %lld, %lld), expected w's shape (%lld, %lld, %lld)", fn,
+                              (long long)dws[0], (long long)dws[1], (long long)dws[2], (long long)bp->nb,
+                              (long long)bp->ob, (long long)bp->ib);
     }
-    vks__unlock(ctx);
-    return st;
+    if (d->dbias) VKS_TRY(vks__vector_view(ctx, d->dbias, bp->dtype, bp->nb * bp->ob, fn, "dbias", NULL));
+    const vks_arg outs[] = {{d->dx, "dx", NULL}, {d->dw, "dw", NULL}, {d->dbias, "dbias", NULL}};
+    const vks_arg ins[] = {{d->x, "x", NULL}, {d->w, "w", NULL}, {d->dy, "dy", NULL}};
+    return vks__check_no_alias(outs, 3, ins, 3, fn);
+}
+
+static vks_status bd_backward_record(vks_context *ctx, void *call) {
+    const bd_call *c = call;
+    const vks_blockdiag_backward_desc *d = &c->bwd;
+    const bd_problem bp = c->bp;
+    if (d->dx) { /* dx_i = dy_i w[i] */
+        mon_bmm g = vks__mon_bmm_init(bp.dtype, bp.nb, bp.batch, bp.ib, bp.ob);
+        g.a = bp.y.address, g.a_bs = bp.ob, g.a_rs = bp.y.ld, g.a_cs = 1;
+        g.b = bp.w, g.b_bs = bp.ob * bp.ib, g.b_rs = bp.ib, g.b_cs = 1;
+        g.c = c->dx.address, g.c_bs = bp.ib, g.c_rs = c->dx.ld, g.c_cs = 1;
+        VKS_TRY(vks__mon_bmm_record(ctx, &g));
+    }
+    if (d->dw) { /* dw[i] = dy_i^T x_i */
+        mon_bmm g = vks__mon_bmm_init(bp.dtype, bp.nb, bp.ob, bp.ib, bp.batch);
+        g.a = bp.y.address, g.a_bs = bp.ob, g.a_rs = 1, g.a_cs = bp.y.ld;
+        g.b = bp.x.address, g.b_bs = bp.ib, g.b_rs = bp.x.ld, g.b_cs = 1;
+        g.c = vks__tensor_address(d->dw), g.c_bs = bp.ob * bp.ib, g.c_rs = bp.ib, g.c_cs = 1;
+        VKS_TRY(vks__mon_bmm_record(ctx, &g));
+    }
+    if (d->dbias)
+        VKS_TRY(colsum_record(ctx, bp.dtype, bp.y.address, bp.batch, bp.y.cols, bp.y.ld, vks__tensor_address(d->dbias)));
+    return VKS_OK;
 }
 
 vks_status vks_blockdiag_backward(vks_context *ctx, const vks_blockdiag_backward_desc *d) {
-    static const char fn[] = "vks_blockdiag_backward";
-    if (!ctx) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: ctx is NULL", fn);
-    VKS_TRY(check_desc(d, d ? d->struct_size : 0, sizeof(vks_blockdiag_backward_desc), fn));
-    if (!d->dx && !d->dw && !d->dbias)
-        return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: dx, dw and dbias are all NULL; nothing to compute", fn);
-    vks__lock(ctx);
-    bd_problem bp;
-    mon_rows dx = {0};
-    vks_status st = bd_validate(ctx, d->x, d->w, d->dy, "dy", fn, &bp);
-    if (st == VKS_OK && d->dx) {
-        st = vks__mon_rows_view(ctx, d->dx, fn, "dx", &dx);
-        if (st == VKS_OK) st = vks__check_dtype(d->dx, bp.dtype, fn, "dx");
-        if (st == VKS_OK && (dx.rows != bp.batch || dx.cols != bp.nb * bp.ib))
-            st = vks__error(VKS_ERROR_SHAPE_MISMATCH, "%s: dx is %lld x %lld, expected x's shape %lld x %lld", fn,
-                            (long long)dx.rows, (long long)dx.cols, (long long)bp.batch, (long long)(bp.nb * bp.ib));
-    }
-    int64_t dws[3];
-    if (st == VKS_OK && d->dw) {
-        st = vks__mon_weight_view(ctx, d->dw, bp.dtype, fn, "dw", dws);
-        if (st == VKS_OK && (dws[0] != bp.nb || dws[1] != bp.ob || dws[2] != bp.ib))
-            st = vks__error(VKS_ERROR_SHAPE_MISMATCH, "%s: dw is (%lld, %lld, %lld), expected w's shape (%lld, %lld, %lld)",
-                            fn, (long long)dws[0], (long long)dws[1], (long long)dws[2], (long long)bp.nb,
-                            (long long)bp.ob, (long long)bp.ib);
-    }
-    if (st == VKS_OK && d->dbias) st = vks__mon_vector_view(ctx, d->dbias, bp.dtype, bp.nb * bp.ob, fn, "dbias");
-    const vks_tensor *ins[] = {d->x, d->w, d->dy, d->dx, d->dw, d->dbias};
-    const char *names[] = {"x", "w", "dy", "dx", "dw", "dbias"};
-    if (st == VKS_OK) st = vks__mon_check_no_alias(d->dx, "dx", ins, names, 6, fn);
-    if (st == VKS_OK) st = vks__mon_check_no_alias(d->dw, "dw", ins, names, 6, fn);
-    if (st == VKS_OK) st = vks__mon_check_no_alias(d->dbias, "dbias", ins, names, 6, fn);
-    if (st == VKS_OK) {
-        st = vks__op_begin(ctx, "blockdiag_backward");
-        if (st == VKS_OK && d->dx) { /* dx_i = dy_i w[i] */
-            mon_bmm g = vks__mon_bmm_init(bp.dtype, bp.nb, bp.batch, bp.ib, bp.ob);
-            g.a = bp.y.address, g.a_bs = bp.ob, g.a_rs = bp.y.ld, g.a_cs = 1;
-            g.b = bp.w, g.b_bs = bp.ob * bp.ib, g.b_rs = bp.ib, g.b_cs = 1;
-            g.c = dx.address, g.c_bs = bp.ib, g.c_rs = dx.ld, g.c_cs = 1;
-            st = vks__mon_bmm_record(ctx, &g);
-        }
-        if (st == VKS_OK && d->dw) { /* dw[i] = dy_i^T x_i */
-            mon_bmm g = vks__mon_bmm_init(bp.dtype, bp.nb, bp.ob, bp.ib, bp.batch);
-            g.a = bp.y.address, g.a_bs = bp.ob, g.a_rs = 1, g.a_cs = bp.y.ld;
-            g.b = bp.x.address, g.b_bs = bp.ib, g.b_rs = bp.x.ld, g.b_cs = 1;
-            g.c = vks__tensor_address(d->dw), g.c_bs = bp.ob * bp.ib, g.c_rs = bp.ib, g.c_cs = 1;
-            st = vks__mon_bmm_record(ctx, &g);
-        }
-        if (st == VKS_OK && d->dbias)
-            st = colsum_record(ctx, bp.dtype, bp.y.address, bp.batch, bp.y.cols, bp.y.ld, vks__tensor_address(d->dbias));
-        vks__op_end(ctx);
-    }
-    vks__unlock(ctx);
-    return st;
+    bd_call call = {.fn = "vks_blockdiag_backward"};
+    const vks_op op = {.fn = call.fn, .name = "blockdiag_backward", .desc = d, .desc_arg = "desc",
+                       .desc_type = VKS_STRUCT_BLOCKDIAG_BACKWARD_DESC, .desc_copy = &call.bwd,
+                       .validate = bd_backward_check, .record = bd_backward_record};
+    return vks__op_run(ctx, &op, &call);
 }
 
 /* ---- Monarch backward -------------------------------------------------------------------------- */
 
 static int64_t align_elems(int64_t n) { return (n + 63) & ~(int64_t)63; }
 
-vks_status vks_monarch_backward(vks_context *ctx, const vks_monarch_backward_desc *d) {
-    static const char fn[] = "vks_monarch_backward";
-    if (!ctx) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: ctx is NULL", fn);
-    VKS_TRY(check_desc(d, d ? d->struct_size : 0, sizeof(vks_monarch_backward_desc), fn));
+typedef struct mb_call {
+    const char *fn;
+    vks_monarch_backward_desc desc; /* the library's full copy of the caller's */
+    const vks_monarch_backward_desc *d;
+    vks_dtype dt;
+    vks_rows x, dy, dx;
+    int64_t k, q, p, l, s, r;
+} mb_call;
+
+static vks_status mb_check(vks_context *ctx, void *call, bool *empty) {
+    mb_call *c = call;
+    const vks_monarch_backward_desc *d = &c->desc;
+    const char *fn = c->fn;
+    (void)empty; /* an empty batch still writes dw1, dw2 and dbias (zeros) */
     if (!d->dx && !d->dw1 && !d->dw2 && !d->dbias)
         return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: dx, dw1, dw2 and dbias are all NULL; nothing to compute", fn);
     if (d->padded != 0 && d->padded != 1)
         return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: padded = %d, expected 0 or 1", fn, (int)d->padded);
-    vks__lock(ctx);
     vks_status st = VKS_OK;
     int64_t w1s[3], w2s[3], g1[3], g2[3];
-    mon_rows x, dy, dx = {0};
+    vks_rows x, dy, dx = {0};
     vks_dtype dt = VKS_DTYPE_F32;
 #define CHECK(call)                                                                                      \
     do {                                                                                                 \
@@ -183,12 +206,12 @@ vks_status vks_monarch_backward(vks_context *ctx, const vks_monarch_backward_des
     } while (0)
     CHECK(vks__check_tensor(ctx, d->w1, fn, "w1"));
     if (st == VKS_OK) dt = d->w1->dtype;
-    CHECK(vks__mon_check_dtype(ctx, dt, fn, "w1"));
+    CHECK(vks__check_dtype_in(ctx, dt, VKS_MON_DTYPES, fn, "w1"));
     CHECK(vks__mon_weight_view(ctx, d->w1, dt, fn, "w1", w1s));
     CHECK(vks__mon_weight_view(ctx, d->w2, dt, fn, "w2", w2s));
-    CHECK(vks__mon_rows_view(ctx, d->x, fn, "x", &x));
+    CHECK(vks__rows_view(ctx, d->x, 1, 4, true, fn, "x", &x));
     CHECK(vks__check_dtype(d->x, dt, fn, "x"));
-    CHECK(vks__mon_rows_view(ctx, d->dy, fn, "dy", &dy));
+    CHECK(vks__rows_view(ctx, d->dy, 1, 4, true, fn, "dy", &dy));
     CHECK(vks__check_dtype(d->dy, dt, fn, "dy"));
     int64_t k = 0, q = 0, p = 0, l = 0, s = 0, r = 0;
     if (st == VKS_OK) {
@@ -214,7 +237,7 @@ vks_status vks_monarch_backward(vks_context *ctx, const vks_monarch_backward_des
         if (st == VKS_OK && dy.cols < l * s) st = vks__mon_check_copy_size(x.rows, l * s, fn, "the zero-padded dy");
     }
     if (d->dx) {
-        CHECK(vks__mon_rows_view(ctx, d->dx, fn, "dx", &dx));
+        CHECK(vks__rows_view(ctx, d->dx, 1, 4, true, fn, "dx", &dx));
         CHECK(vks__check_dtype(d->dx, dt, fn, "dx"));
         if (st == VKS_OK && (dx.rows != x.rows || dx.cols != x.cols))
             st = vks__error(VKS_ERROR_SHAPE_MISMATCH, "%s: dx is %lld x %lld, expected x's shape %lld x %lld", fn,
@@ -232,21 +255,23 @@ vks_status vks_monarch_backward(vks_context *ctx, const vks_monarch_backward_des
             st = vks__error(VKS_ERROR_SHAPE_MISMATCH, "%s: dw2 is (%lld, %lld, %lld), expected w2's shape", fn,
                             (long long)g2[0], (long long)g2[1], (long long)g2[2]);
     }
-    if (d->dbias) CHECK(vks__mon_vector_view(ctx, d->dbias, dt, dy.cols, fn, "dbias"));
-    const vks_tensor *ins[] = {d->x, d->w1, d->w2, d->dy, d->dx, d->dw1, d->dw2, d->dbias};
-    const char *names[] = {"x", "w1", "w2", "dy", "dx", "dw1", "dw2", "dbias"};
-    CHECK(vks__mon_check_no_alias(d->dx, "dx", ins, names, 8, fn));
-    CHECK(vks__mon_check_no_alias(d->dw1, "dw1", ins, names, 8, fn));
-    CHECK(vks__mon_check_no_alias(d->dw2, "dw2", ins, names, 8, fn));
-    CHECK(vks__mon_check_no_alias(d->dbias, "dbias", ins, names, 8, fn));
+    if (d->dbias) CHECK(vks__vector_view(ctx, d->dbias, dt, dy.cols, fn, "dbias", NULL));
+    const vks_arg outs[] = {{d->dx, "dx", NULL}, {d->dw1, "dw1", NULL}, {d->dw2, "dw2", NULL}, {d->dbias, "dbias", NULL}};
+    const vks_arg ins[] = {{d->x, "x", NULL}, {d->w1, "w1", NULL}, {d->w2, "w2", NULL}, {d->dy, "dy", NULL}};
+    CHECK(vks__check_no_alias(outs, 4, ins, 4, fn));
 #undef CHECK
-    if (st != VKS_OK) {
-        vks__unlock(ctx);
-        return st;
-    }
-    /* An empty batch still writes dw1, dw2 and dbias: sums over no rows, zeros (the products
-     * below with B = 0 write nothing else). */
-    st = vks__op_begin(ctx, "monarch_backward");
+    c->d = d, c->dt = dt, c->x = x, c->dy = dy, c->dx = dx;
+    c->k = k, c->q = q, c->p = p, c->l = l, c->s = s, c->r = r;
+    return st;
+}
+
+static vks_status mb_record(vks_context *ctx, void *call) {
+    const mb_call *c = call;
+    const vks_monarch_backward_desc *d = c->d;
+    const vks_dtype dt = c->dt;
+    const vks_rows x = c->x, dy = c->dy, dx = c->dx;
+    const int64_t k = c->k, q = c->q, p = c->p, l = c->l, s = c->s, r = c->r;
+    vks_status st = VKS_OK;
     const int64_t B = x.rows, kp = k * p, kq = k * q, ls = l * s;
     const bool pad_x = x.cols < kp, pad_dy = dy.cols < ls;
     const bool need_dout1 = d->dx || d->dw1, need_out1 = d->dw2 != NULL;
@@ -309,7 +334,13 @@ vks_status vks_monarch_backward(vks_context *ctx, const vks_monarch_backward_des
         st = vks__mon_bmm_record(ctx, &g);
     }
     if (st == VKS_OK && d->dbias) st = colsum_record(ctx, dt, dy.address, B, dy.cols, dy.ld, vks__tensor_address(d->dbias));
-    vks__op_end(ctx);
-    vks__unlock(ctx);
     return st;
+}
+
+vks_status vks_monarch_backward(vks_context *ctx, const vks_monarch_backward_desc *d) {
+    mb_call call = {.fn = "vks_monarch_backward"};
+    const vks_op op = {.fn = call.fn, .name = "monarch_backward", .desc = d, .desc_arg = "desc",
+                       .desc_type = VKS_STRUCT_MONARCH_BACKWARD_DESC, .desc_copy = &call.desc, .validate = mb_check,
+                       .record = mb_record};
+    return vks__op_run(ctx, &op, &call);
 }

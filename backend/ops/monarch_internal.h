@@ -9,28 +9,15 @@
 
 /* ---- shapes and validation (monarch.c) ------------------------------------------------ */
 
-/* A rank 1..4 tensor read as rows: the last dimension is the row (stride 1), the leading
- * ones collapse into `rows` rows `ld` elements apart. */
-typedef struct mon_rows {
-    VkDeviceAddress address;
-    int64_t rows, cols, ld;
-} mon_rows;
-
-vks_status vks__mon_rows_view(const vks_context *ctx, const vks_tensor *t, const char *fn, const char *arg,
-                          mon_rows *out);
+/* Tensors read or written as rows (x, y, dx, dy, m) are vks__rows_view's (tensor.c): rank 1..4,
+ * rows that do not overlap even in inputs. */
+#define VKS_MON_DTYPES (VKS_DTYPES_F32 | VKS_DTYPES_F16)
+/* MonarchLinear's weight shapes for valid (>= 1) sizes (vks_monarch_linear_shapes checks them). */
+void vks__mon_linear_shapes(int64_t in_features, int64_t out_features, int64_t nblocks, int64_t w1_shape[3],
+                            int64_t w2_shape[3]);
 /* A compact rank-3 weight tensor (blocks, rows, cols) of dtype `dt` with every size >= 1. */
 vks_status vks__mon_weight_view(const vks_context *ctx, const vks_tensor *t, vks_dtype dt, const char *fn,
                             const char *arg, int64_t shape[3]);
-/* f32, or f16 with 16-bit storage. */
-vks_status vks__mon_check_dtype(const vks_context *ctx, vks_dtype dt, const char *fn, const char *arg);
-/* An optional bias / dbias: rank 1, `n` elements, stride 1, dtype dt. */
-vks_status vks__mon_vector_view(const vks_context *ctx, const vks_tensor *t, vks_dtype dt, int64_t n, const char *fn,
-                            const char *arg);
-bool vks__mon_overlap(const vks_tensor *a, const vks_tensor *b);
-/* Fails when `out` shares memory with any of the (possibly NULL) inputs. */
-vks_status vks__mon_check_no_alias(const vks_tensor *out, const char *out_name, const vks_tensor *const *ins,
-                               const char *const *in_names, int n_ins, const char *fn);
-
 /* One Monarch problem: x (batch, n_in) -> y (batch, m_out), w1 (k, q, p), w2 (l, s, r). */
 typedef struct mon_problem {
     vks_dtype dtype;
@@ -43,8 +30,9 @@ typedef struct mon_problem {
 
 /* ---- recorders (monarch_record.c); callers validated, inside an op region ------------------ */
 
-/* Which kernel family runs: the GPU one (shared-memory tiles) unless the device is a CPU;
- * VKS_MONARCH_KERNELS=gpu|cpu forces one (tests run the GPU kernels on lavapipe with it). */
+/* Which kernel family runs: the GPU one (shared-memory tiles) unless vks__cpu_kernels says
+ * otherwise (the context's tuning.kernels, else the device type; tests run the GPU kernels
+ * on lavapipe with it). */
 bool vks__mon_gpu_kernels(const vks_context *ctx);
 
 /* lavapipe (llvmpipe) ends every loop of a shader invocation once 65535 loop iterations

@@ -58,16 +58,21 @@ static int64_t block_rank(int64_t lam, int64_t i, int64_t q, int64_t l, int64_t 
 
 #define MAX_RANK 2048 /* shared-memory tables of the kernel */
 
-vks_status vks_monarch_project(vks_context *ctx, const vks_monarch_project_desc *d, vks_monarch_project_result *res) {
-    static const char fn[] = "vks_monarch_project";
-    if (!ctx) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: ctx is NULL", fn);
-    if (!d) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: desc is NULL", fn);
-    if (d->struct_size != sizeof(vks_monarch_project_desc))
-        return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: desc->struct_size = %zu, expected %zu", fn, d->struct_size,
-                          sizeof(vks_monarch_project_desc));
-    if (res && res->struct_size != sizeof(vks_monarch_project_result))
-        return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: result->struct_size = %zu, expected %zu", fn,
-                          res->struct_size, sizeof(vks_monarch_project_result));
+typedef struct project_call {
+    const char *fn;
+    vks_monarch_project_desc d; /* the library's full copy of the caller's */
+    vks_monarch_project_result *res;
+    vks_rows mm;
+    vks_dtype dt;
+    int64_t k, q, p, l, s, r, rmax;
+} project_call;
+
+static vks_status project_check(vks_context *ctx, void *call, bool *empty) {
+    project_call *c = call;
+    const vks_monarch_project_desc *d = &c->d;
+    const char *fn = c->fn;
+    (void)empty;
+    if (c->res) VKS_TRY(vks__struct_check(fn, "result", VKS_STRUCT_MONARCH_PROJECT_RESULT, c->res));
     if (d->padded != 0 && d->padded != 1)
         return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: padded = %d, expected 0 or 1", fn, (int)d->padded);
     if (d->max_iterations < 0 || d->max_iterations > 100000)
@@ -76,9 +81,8 @@ vks_status vks_monarch_project(vks_context *ctx, const vks_monarch_project_desc 
     if (!(d->tolerance >= 0.0 && d->tolerance < 1.0))
         return vks__error(VKS_ERROR_OUT_OF_RANGE, "%s: tolerance = %g, expected 0 (default 1e-6) <= tolerance < 1", fn,
                           d->tolerance);
-    vks__lock(ctx);
     vks_status st = VKS_OK;
-    mon_rows mm;
+    vks_rows mm;
     int64_t w1s[3], w2s[3];
     vks_dtype dt = VKS_DTYPE_F32;
 #define CHECK(call)                                                                                      \
@@ -88,9 +92,9 @@ vks_status vks_monarch_project(vks_context *ctx, const vks_monarch_project_desc 
     if (ctx->host_cmd)
         st = vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: reads its result back, so it cannot run during external "
                                                     "recording", fn);
-    CHECK(vks__mon_rows_view(ctx, d->m, fn, "m", &mm));
+    CHECK(vks__rows_view(ctx, d->m, 1, 4, true, fn, "m", &mm));
     if (st == VKS_OK) dt = d->m->dtype;
-    CHECK(vks__mon_check_dtype(ctx, dt, fn, "m"));
+    CHECK(vks__check_dtype_in(ctx, dt, VKS_MON_DTYPES, fn, "m"));
     if (st == VKS_OK && d->m->ndim != 2) st = vks__check_ndim(d->m, 2, 2, fn, "m");
     CHECK(vks__mon_weight_view(ctx, d->w1, dt, fn, "w1", w1s));
     CHECK(vks__mon_weight_view(ctx, d->w2, dt, fn, "w2", w2s));
@@ -104,10 +108,8 @@ vks_status vks_monarch_project(vks_context *ctx, const vks_monarch_project_desc 
                             (long long)mm.rows, (long long)mm.cols, d->padded ? "at most " : "", (long long)(l * s),
                             (long long)(k * p));
     }
-    const vks_tensor *ins[] = {d->m, d->w1, d->w2};
-    const char *names[] = {"m", "w1", "w2"};
-    CHECK(vks__mon_check_no_alias(d->w1, "w1", ins, names, 3, fn));
-    CHECK(vks__mon_check_no_alias(d->w2, "w2", ins, names, 3, fn));
+    const vks_arg outs[] = {{d->w1, "w1", NULL}, {d->w2, "w2", NULL}}, ins[] = {{d->m, "m", NULL}};
+    CHECK(vks__check_no_alias(outs, 2, ins, 1, fn));
 #undef CHECK
     /* One 16-byte result per block pair, 32-bit block indices (checked before the loop over
      * the pairs below, which tiny padded m and long weights could make very long). */
@@ -123,14 +125,27 @@ vks_status vks_monarch_project(vks_context *ctx, const vks_monarch_project_desc 
             st = vks__error(VKS_ERROR_UNSUPPORTED, "%s: a block pair of M has rank %lld (q/l); at most %d is supported",
                             fn, (long long)rmax, MAX_RANK);
     }
+    c->mm = mm, c->dt = dt, c->rmax = rmax;
+    c->k = k, c->q = q, c->p = p, c->l = l, c->s = s, c->r = r;
+    return st;
+}
+
+static vks_status project_record(vks_context *ctx, void *call) {
+    const project_call *c = call;
+    const vks_monarch_project_desc *d = &c->d;
+    vks_monarch_project_result *res = c->res;
+    const char *fn = c->fn;
+    const vks_rows mm = c->mm;
+    const vks_dtype dt = c->dt;
+    const int64_t k = c->k, q = c->q, p = c->p, l = c->l, s = c->s, r = c->r, rmax = c->rmax;
+    vks_status st = VKS_OK;
     const int64_t blocks = l * k;
     const uint64_t per_block = (uint64_t)(p + s) * (uint64_t)VKS_MAX(rmax, 1) + 4;
     vks_buffer *results = NULL;
     VkDeviceAddress scratch = 0;
     if (st == VKS_OK) st = vks__buffer_create_locked(ctx, (uint64_t)blocks * 16, true, &results);
     if (st == VKS_OK) {
-        st = vks__op_begin(ctx, "monarch_project");
-        if (st == VKS_OK) st = vks__scratch(ctx, (uint64_t)blocks * per_block * 4, &scratch);
+        st = vks__scratch(ctx, (uint64_t)blocks * per_block * 4, &scratch);
         const bool gpu = vks__mon_gpu_kernels(ctx);
         const int64_t re = VKS_MIN(rmax, VKS_MIN(s, p)), iters_total = (d->max_iterations ? d->max_iterations : 64) + 1;
         /* Invocations per block: 64 for the GPU kernels; for the CPU ones the fewest (cheapest
@@ -176,11 +191,10 @@ vks_status vks_monarch_project(vks_context *ctx, const vks_monarch_project_desc 
             }
             if (final) break;
         }
-        vks__op_end(ctx);
     }
     float *host = NULL;
     if (st == VKS_OK) {
-        host = malloc((size_t)blocks * 16);
+        host = vks__malloc((size_t)blocks * 16);
         st = host ? vks__buffer_read_locked(results, 0, host, (uint64_t)blocks * 16)
                   : vks__error(VKS_ERROR_OUT_OF_HOST_MEMORY, "%s: out of host memory", fn);
     }
@@ -197,18 +211,27 @@ vks_status vks_monarch_project(vks_context *ctx, const vks_monarch_project_desc 
         if (!isfinite(rel))
             st = vks__error(VKS_ERROR_NON_FINITE, "%s: m holds NaN or Inf (the approximation error is not finite)", fn);
         else if (res) {
-            res->relative_error = rel;
-            res->iterations = iters;
-            res->unconverged = unconverged;
-            res->max_rank = (int32_t)rmax;
-            res->blocks = blocks;
+            const vks_monarch_project_result out = {.struct_size = sizeof out,
+                                                    .relative_error = rel,
+                                                    .iterations = iters,
+                                                    .unconverged = unconverged,
+                                                    .max_rank = (int32_t)rmax,
+                                                    .blocks = blocks};
+            st = vks__struct_out(fn, "result", VKS_STRUCT_MONARCH_PROJECT_RESULT, res, &out);
         }
     }
-    free(host);
+    vks__free(host);
     if (results) {
         if (st != VKS_OK) vks__flush_locked(ctx); /* recorded work may still use it */
         vks__buffer_destroy_locked(results);
     }
-    vks__unlock(ctx);
     return st;
+}
+
+vks_status vks_monarch_project(vks_context *ctx, const vks_monarch_project_desc *d, vks_monarch_project_result *res) {
+    project_call call = {.fn = "vks_monarch_project", .res = res};
+    const vks_op op = {.fn = call.fn, .name = "monarch_project", .desc = d, .desc_arg = "desc",
+                       .desc_type = VKS_STRUCT_MONARCH_PROJECT_DESC, .desc_copy = &call.d, .validate = project_check,
+                       .record = project_record};
+    return vks__op_run(ctx, &op, &call);
 }

@@ -5,17 +5,12 @@
  * The fused forward is in monarch_fused.c. Callers validated their arguments.
  */
 #include <stddef.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "monarch_internal.h"
 
 bool vks__mon_gpu_kernels(const vks_context *ctx) {
-    /* The environment can force either family on any device (tests run both everywhere);
-     * otherwise the runtime's choice, which VKS_CONTEXT_GPU_KERNELS also steers. */
-    const char *force = getenv("VKS_MONARCH_KERNELS");
-    if (force && !strcmp(force, "gpu")) return true;
-    if (force && !strcmp(force, "cpu")) return false;
+    /* The context's tuning can force either family on any device (tests run both everywhere). */
     return !vks__cpu_kernels(ctx);
 }
 
@@ -51,35 +46,33 @@ static bool is_coopmat(vks_shader_id id) {
  * + f32, which NVIDIA GPUs list) and 32-wide subgroups. By default for products of at most
  * 256 rows per block, where it measured faster on an H100 (docs/bench/h100-notes.md: n = 4096,
  * nblocks = 64, two-pass f16, batch 16: 0.021 vs 0.059 ms; batch 256: 0.064 vs 0.151 ms);
- * at batch 16384 the portable tiles were faster (1.9 vs 3.4 ms). VKS_MONARCH_COOPMAT=1 uses
- * it for every product, =0 for none. */
+ * at batch 16384 the portable tiles were faster (1.9 vs 3.4 ms). tuning.monarch_coopmat
+ * (VKS_MONARCH_COOPMAT) ON uses it for every product, OFF for none. */
 static bool use_coopmat(const vks_context *ctx, const mon_bmm *g) {
-    const char *opt = getenv("VKS_MONARCH_COOPMAT");
+    const vks_coopmat_mode mode = ctx->tuning.monarch_coopmat;
     if (g->dtype != VKS_DTYPE_F16 || !vks__tensor_cores(ctx)) return false;
-    if (opt && !strcmp(opt, "0")) return false;
-    if (opt && !strcmp(opt, "1")) return true;
+    if (mode == VKS_COOPMAT_OFF) return false;
+    if (mode == VKS_COOPMAT_ON) return true;
     return g->m <= 256 && vks__mon_gpu_kernels(ctx);
 }
 
-/* VKS_MONARCH_COOPMAT=emulate: the same tiles with the fragment operations emulated (tests). */
+/* VKS_COOPMAT_EMULATE: the same tiles with the fragment operations emulated (tests). */
 static bool use_coopmat_emulation(const vks_context *ctx, const mon_bmm *g) {
-    const char *opt = getenv("VKS_MONARCH_COOPMAT");
-    return opt && !strcmp(opt, "emulate") && g->dtype == VKS_DTYPE_F16 && vks__has_feature(ctx, VKS_FEATURE_STORAGE16);
+    return ctx->tuning.monarch_coopmat == VKS_COOPMAT_EMULATE && g->dtype == VKS_DTYPE_F16 &&
+           vks__has_feature(ctx, VKS_FEATURE_STORAGE16);
 }
 
-/* VKS_MONARCH_GROUPED=1: the grouped kernel (shaders/monarch_bmm_grouped.comp) for every
- * product of the GPU family (the tensor-core kernel only where VKS_MONARCH_COOPMAT forces
- * it). Opt-in until measured on a GPU: it is built for Monarch's second product at large
- * batch (blocks interleaved in the intermediate and in y), which ran at the same speed in
- * f32 as in f16 on the H100 (docs/monarch.md). */
+/* tuning.monarch_grouped ON (VKS_MONARCH_GROUPED=1): the grouped kernel
+ * (shaders/monarch_bmm_grouped.comp) for every product of the GPU family (the tensor-core
+ * kernel only where monarch_coopmat forces it). Opt-in until measured on a GPU: it is built
+ * for Monarch's second product at large batch (blocks interleaved in the intermediate and in
+ * y), which ran at the same speed in f32 as in f16 on the H100 (docs/monarch.md). */
 static bool use_grouped(const vks_context *ctx) {
-    const char *opt = getenv("VKS_MONARCH_GROUPED");
-    return opt && !strcmp(opt, "1") && vks__mon_gpu_kernels(ctx);
+    return ctx->tuning.monarch_grouped == VKS_TUNING_ON && vks__mon_gpu_kernels(ctx);
 }
 
-static bool coopmat_forced(void) {
-    const char *opt = getenv("VKS_MONARCH_COOPMAT");
-    return opt && (!strcmp(opt, "1") || !strcmp(opt, "emulate"));
+static bool coopmat_forced(const vks_context *ctx) {
+    return ctx->tuning.monarch_coopmat == VKS_COOPMAT_ON || ctx->tuning.monarch_coopmat == VKS_COOPMAT_EMULATE;
 }
 
 /* Contiguous index of an operand for the grouped kernel's load order: 0 = terms, 1 =
@@ -141,7 +134,7 @@ vks_status vks__mon_bmm_record(vks_context *ctx, const mon_bmm *g) {
      * loop iterations per term than the others. */
     int64_t cpu_kslice = MON_CPU_K_SLICE;
     const grouped_config gc = grouped_choose(ctx, g);
-    if (use_grouped(ctx) && !coopmat_forced() && grouped_fits(ctx, g, &gc)) {
+    if (use_grouped(ctx) && !coopmat_forced(ctx) && grouped_fits(ctx, g, &gc)) {
         const uint32_t threads = gc.g * (gc.bm / gc.tm) * (gc.bn / gc.tn);
         shader = variant(g->dtype, VKS_SHADER_MONARCH_BMM_GROUPED_F32, VKS_SHADER_MONARCH_BMM_GROUPED_F16);
         spec = (vks_spec){.count = 10,

@@ -98,7 +98,7 @@ vks_status vks__orth_cholesky_record(vks_context *ctx, orth_mat a, orth_mat l, V
 
 /* Reads the per-matrix status words and turns the first failure into a status + message. */
 static vks_status cholesky_status(vks_context *ctx, VkDeviceAddress status, int64_t batch, const char *fn) {
-    int32_t *st = malloc(8 * (size_t)batch);
+    int32_t *st = vks__malloc(8 * (size_t)batch);
     if (!st) return vks__error(VKS_ERROR_OUT_OF_HOST_MEMORY, "%s: out of host memory", fn);
     vks_status r = vks__orth_ws_read(ctx, status, st, 8 * (uint64_t)batch);
     for (int64_t z = 0; r == VKS_OK && z < batch; ++z) {
@@ -113,67 +113,87 @@ static vks_status cholesky_status(vks_context *ctx, VkDeviceAddress status, int6
                            "l holds the factor's first %d columns and zeros after them",
                            fn, (long long)z, st[2 * z], st[2 * z]);
     }
-    free(st);
+    vks__free(st);
     return r;
+}
+
+vks_status vks__cholesky_record(vks_context *ctx, orth_mat a, orth_mat l, VkDeviceAddress info, const char *fn) {
+    if (a.rows == 0 || a.batch == 0) return VKS_OK;
+    vks_status st = vks__op_begin(ctx, "cholesky"); /* its workspace is given back at the end */
+    orth_ws ws;
+    if (st == VKS_OK)
+        st = vks__orth_ws_begin(
+            ctx, orth_round(8 * (uint64_t)a.batch) + vks__orth_cholesky_ws_bytes(ctx, a.dtype, a.batch, a.rows), &ws);
+    if (st == VKS_OK) {
+        const VkDeviceAddress status = vks__orth_take(&ws, 8 * (uint64_t)a.batch);
+        st = vks__orth_cholesky_record(ctx, a, l, status, info, &ws);
+        if (st == VKS_OK && !info) st = cholesky_status(ctx, status, a.batch, fn);
+    }
+    if (st == VKS_OK) st = vks__orth_ws_check(&ws, fn);
+    vks__op_end(ctx);
+    return st;
+}
+
+typedef struct cholesky_call {
+    const char *fn;
+    const vks_tensor *a, *l;
+    vks_cholesky_options o; /* the library's full copy of the caller's, or the defaults */
+    orth_mat ma, ml;
+} cholesky_call;
+
+static vks_status cholesky_check(vks_context *ctx, void *call, bool *empty) {
+    cholesky_call *c = call;
+    const char *fn = c->fn;
+    const vks_tensor *a = c->a, *l = c->l;
+    orth_mat ma, ml;
+    VKS_TRY(vks__orth_view(ctx, a, fn, "a", &ma));
+    VKS_TRY(vks__orth_out_view(ctx, l, fn, "l", &ml));
+    if (ma.dtype != ml.dtype)
+        return vks__error(VKS_ERROR_DTYPE_MISMATCH, "%s: a has dtype %s but l has %s; expected the same", fn,
+                          vks__dtype_name(ma.dtype), vks__dtype_name(ml.dtype));
+    VKS_TRY(vks__check_float_dtype(ctx, ma.dtype, fn, "a"));
+    if (ma.rows != ma.cols)
+        return vks__error(VKS_ERROR_SHAPE_MISMATCH, "%s: a is %lld x %lld; expected a square matrix", fn,
+                          (long long)ma.rows, (long long)ma.cols);
+    if (ml.rows != ma.rows || ml.cols != ma.cols || ml.batch != ma.batch || l->ndim != a->ndim)
+        return vks__error(VKS_ERROR_SHAPE_MISMATCH,
+                          "%s: l has shape (%lld, %lld) x batch %lld; expected a's (%lld, %lld) x %lld", fn,
+                          (long long)ml.rows, (long long)ml.cols, (long long)ml.batch, (long long)ma.rows,
+                          (long long)ma.cols, (long long)ma.batch);
+    if (ml.col_stride != 1 && ml.rows > 1)
+        return vks__error(VKS_ERROR_UNSUPPORTED, "%s: l has strides (%lld, %lld); l must have a unit column stride", fn,
+                          (long long)ml.row_stride, (long long)ml.col_stride);
+    const vks_tensor *info = c->o.info;
+    if (info) VKS_TRY(vks__orth_check_info(ctx, info, ma.batch, fn, "options->info"));
+    const vks_arg outs[] = {{l, "l", "a"}, {info, "options->info", NULL}}, ins[] = {{a, "a", NULL}};
+    VKS_TRY(vks__check_no_alias(outs, 2, ins, 1, fn));
+    c->ma = ma, c->ml = ml;
+    *empty = ma.rows == 0 || ma.batch == 0;
+    return VKS_OK;
+}
+
+static vks_status cholesky_run(vks_context *ctx, void *call) {
+    const cholesky_call *c = call;
+    const vks_tensor *info = c->o.info;
+    return vks__cholesky_record(ctx, c->ma, c->ml, info ? vks__tensor_address(info) : 0, c->fn);
+}
+
+static vks_status cholesky(vks_context *ctx, const char *fn, const vks_tensor *a, const vks_tensor *l,
+                           const vks_cholesky_options *options) {
+    cholesky_call call = {.fn = fn, .a = a, .l = l};
+    const vks_op op = {.fn = fn, .name = "cholesky", .desc = options, .desc_arg = "options",
+                       .desc_type = VKS_STRUCT_CHOLESKY_OPTIONS, .desc_copy = &call.o, .desc_optional = true,
+                       .validate = cholesky_check, .record = cholesky_run};
+    return vks__op_run(ctx, &op, &call);
 }
 
 vks_status vks_cholesky_ex(vks_context *ctx, const vks_tensor *a, const vks_tensor *l,
                            const vks_cholesky_options *options) {
-    static const char fn[] = "vks_cholesky";
-    if (!ctx) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: ctx is NULL", fn);
-    if (options && options->struct_size != sizeof(vks_cholesky_options))
-        return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: options->struct_size = %zu, expected %zu", fn,
-                          options->struct_size, sizeof(vks_cholesky_options));
-    vks__lock(ctx);
-    orth_mat ma, ml;
-    vks_status st = vks__orth_view(ctx, a, fn, "a", &ma);
-    if (st == VKS_OK) st = vks__orth_out_view(ctx, l, fn, "l", &ml);
-    if (st == VKS_OK && ma.dtype != ml.dtype)
-        st = vks__error(VKS_ERROR_DTYPE_MISMATCH, "%s: a has dtype %s but l has %s; expected the same", fn,
-                        vks__dtype_name(ma.dtype), vks__dtype_name(ml.dtype));
-    if (st == VKS_OK) st = vks__check_float_dtype(ctx, ma.dtype, fn, "a");
-    if (st == VKS_OK && ma.rows != ma.cols)
-        st = vks__error(VKS_ERROR_SHAPE_MISMATCH, "%s: a is %lld x %lld; expected a square matrix", fn,
-                        (long long)ma.rows, (long long)ma.cols);
-    if (st == VKS_OK && (ml.rows != ma.rows || ml.cols != ma.cols || ml.batch != ma.batch || l->ndim != a->ndim))
-        st = vks__error(VKS_ERROR_SHAPE_MISMATCH, "%s: l has shape (%lld, %lld) x batch %lld; expected a's (%lld, %lld) x %lld",
-                        fn, (long long)ml.rows, (long long)ml.cols, (long long)ml.batch, (long long)ma.rows,
-                        (long long)ma.cols, (long long)ma.batch);
-    if (st == VKS_OK && ml.col_stride != 1 && ml.rows > 1)
-        st = vks__error(VKS_ERROR_UNSUPPORTED, "%s: l has strides (%lld, %lld); l must have a unit column stride", fn,
-                        (long long)ml.row_stride, (long long)ml.col_stride);
-    const bool in_place = st == VKS_OK && vks__orth_same_view(a, l);
-    if (st == VKS_OK && !in_place && vks__orth_overlap(a, l))
-        st = vks__error(VKS_ERROR_INVALID_ARGUMENT,
-                        "%s: l overlaps a in memory without being the same tensor; pass l == a for in-place use", fn);
-    const vks_tensor *info = options ? options->info : NULL;
-    if (st == VKS_OK && info) st = vks__orth_check_info(ctx, info, ma.batch, fn, "options->info");
-    if (st == VKS_OK && info) {
-        const vks_tensor *ts[] = {a, l};
-        const char *names[] = {"a", "l"};
-        st = vks__orth_check_info_apart(info, ts, names, 2, fn, "options->info");
-    }
-    if (st != VKS_OK || ma.rows == 0 || ma.batch == 0) {
-        vks__unlock(ctx);
-        return st;
-    }
-    orth_ws ws;
-    st = vks__orth_ws_begin(ctx, orth_round(8 * (uint64_t)ma.batch) + vks__orth_cholesky_ws_bytes(ctx, ma.dtype, ma.batch, ma.rows),
-                       &ws);
-    if (st == VKS_OK) st = vks__op_begin(ctx, "cholesky");
-    if (st == VKS_OK) {
-        const VkDeviceAddress status = vks__orth_take(&ws, 8 * (uint64_t)ma.batch);
-        st = vks__orth_cholesky_record(ctx, ma, ml, status, info ? vks__tensor_address(info) : 0, &ws);
-        if (st == VKS_OK && !info) st = cholesky_status(ctx, status, ma.batch, fn);
-    }
-    if (st == VKS_OK) st = vks__orth_ws_check(&ws, fn);
-    vks__op_end(ctx);
-    vks__unlock(ctx);
-    return st;
+    return cholesky(ctx, "vks_cholesky_ex", a, l, options);
 }
 
 vks_status vks_cholesky(vks_context *ctx, const vks_tensor *a, const vks_tensor *l) {
-    return vks_cholesky_ex(ctx, a, l, NULL);
+    return cholesky(ctx, "vks_cholesky", a, l, NULL);
 }
 
 /* ---- triangular solve ------------------------------------------------------------------------ */
@@ -234,50 +254,69 @@ vks_status vks__orth_trsm_record(vks_context *ctx, bool trans, orth_mat l, orth_
     return VKS_OK;
 }
 
-vks_status vks_trsm(vks_context *ctx, vks_transpose trans, const vks_tensor *l, const vks_tensor *b,
-                    const vks_tensor *x) {
-    static const char fn[] = "vks_trsm";
-    if (!ctx) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: ctx is NULL", fn);
-    if (trans != VKS_NO_TRANS && trans != VKS_TRANS)
-        return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: trans = %d, expected VKS_NO_TRANS or VKS_TRANS", fn, (int)trans);
-    vks__lock(ctx);
-    orth_mat ml, mb, mx;
-    vks_status st = vks__orth_view(ctx, l, fn, "l", &ml);
-    if (st == VKS_OK) st = vks__orth_view(ctx, b, fn, "b", &mb);
-    if (st == VKS_OK) st = vks__orth_out_view(ctx, x, fn, "x", &mx);
-    if (st == VKS_OK && (ml.dtype != mb.dtype || mx.dtype != mb.dtype))
-        st = vks__error(VKS_ERROR_DTYPE_MISMATCH, "%s: l, b, x have dtypes %s, %s, %s; expected all the same", fn,
-                        vks__dtype_name(ml.dtype), vks__dtype_name(mb.dtype), vks__dtype_name(mx.dtype));
-    if (st == VKS_OK) st = vks__check_float_dtype(ctx, ml.dtype, fn, "l");
-    if (st == VKS_OK && ml.rows != ml.cols)
-        st = vks__error(VKS_ERROR_SHAPE_MISMATCH, "%s: l is %lld x %lld; expected a square matrix", fn,
-                        (long long)ml.rows, (long long)ml.cols);
-    if (st == VKS_OK && mb.rows != ml.rows)
-        st = vks__error(VKS_ERROR_SHAPE_MISMATCH, "%s: b has %lld rows but l is %lld x %lld", fn, (long long)mb.rows,
-                        (long long)ml.rows, (long long)ml.cols);
-    if (st == VKS_OK && (mx.rows != mb.rows || mx.cols != mb.cols || mx.batch != mb.batch))
-        st = vks__error(VKS_ERROR_SHAPE_MISMATCH, "%s: x is (%lld, %lld) x batch %lld; expected b's (%lld, %lld) x %lld",
-                        fn, (long long)mx.rows, (long long)mx.cols, (long long)mx.batch, (long long)mb.rows,
-                        (long long)mb.cols, (long long)mb.batch);
-    if (st == VKS_OK && ml.batch != mb.batch && !(ml.batch == 1 && l->ndim == 2))
-        st = vks__error(VKS_ERROR_SHAPE_MISMATCH, "%s: l has batch %lld but b has %lld; expected equal (or a rank-2 l)",
-                        fn, (long long)ml.batch, (long long)mb.batch);
-    if (st == VKS_OK && !vks__orth_same_view(b, x) && vks__orth_overlap(b, x))
-        st = vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: x overlaps b without being the same tensor (x == b is in place)",
-                        fn);
-    if (st == VKS_OK && vks__orth_overlap(l, x))
-        st = vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: x overlaps l in memory", fn);
-    if (st != VKS_OK || mx.rows == 0 || mx.cols == 0 || mx.batch == 0) {
-        vks__unlock(ctx);
-        return st;
-    }
-    if (ml.batch == 1) ml.batch_stride = 0; /* one l for every batch entry */
+vks_status vks__trsm_record(vks_context *ctx, bool trans, orth_mat l, orth_mat b, orth_mat x, const char *fn) {
+    if (x.rows == 0 || x.cols == 0 || x.batch == 0) return VKS_OK;
+    vks_status st = vks__op_begin(ctx, "trsm"); /* its workspace is given back at the end */
     orth_ws ws;
-    st = vks__orth_ws_begin(ctx, vks__orth_trsm_ws_bytes(ctx, mx.dtype, mx.batch, mx.rows, mx.cols), &ws);
-    if (st == VKS_OK) st = vks__op_begin(ctx, "trsm");
-    if (st == VKS_OK) st = vks__orth_trsm_record(ctx, trans == VKS_TRANS, ml, mb, mx, &ws);
+    if (st == VKS_OK) st = vks__orth_ws_begin(ctx, vks__orth_trsm_ws_bytes(ctx, x.dtype, x.batch, x.rows, x.cols), &ws);
+    if (st == VKS_OK) st = vks__orth_trsm_record(ctx, trans, l, b, x, &ws);
     if (st == VKS_OK) st = vks__orth_ws_check(&ws, fn);
     vks__op_end(ctx);
-    vks__unlock(ctx);
     return st;
+}
+
+typedef struct trsm_call {
+    const char *fn;
+    vks_transpose trans;
+    const vks_tensor *l, *b, *x;
+    orth_mat ml, mb, mx;
+} trsm_call;
+
+static vks_status trsm_check(vks_context *ctx, void *call, bool *empty) {
+    trsm_call *c = call;
+    const char *fn = c->fn;
+    const vks_tensor *l = c->l, *b = c->b, *x = c->x;
+    if (c->trans != VKS_NO_TRANS && c->trans != VKS_TRANS)
+        return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: trans = %d, expected VKS_NO_TRANS or VKS_TRANS", fn,
+                          (int)c->trans);
+    orth_mat ml, mb, mx;
+    VKS_TRY(vks__orth_view(ctx, l, fn, "l", &ml));
+    VKS_TRY(vks__orth_view(ctx, b, fn, "b", &mb));
+    VKS_TRY(vks__orth_out_view(ctx, x, fn, "x", &mx));
+    if (ml.dtype != mb.dtype || mx.dtype != mb.dtype)
+        return vks__error(VKS_ERROR_DTYPE_MISMATCH, "%s: l, b, x have dtypes %s, %s, %s; expected all the same", fn,
+                          vks__dtype_name(ml.dtype), vks__dtype_name(mb.dtype), vks__dtype_name(mx.dtype));
+    VKS_TRY(vks__check_float_dtype(ctx, ml.dtype, fn, "l"));
+    if (ml.rows != ml.cols)
+        return vks__error(VKS_ERROR_SHAPE_MISMATCH, "%s: l is %lld x %lld; expected a square matrix", fn,
+                          (long long)ml.rows, (long long)ml.cols);
+    if (mb.rows != ml.rows)
+        return vks__error(VKS_ERROR_SHAPE_MISMATCH, "%s: b has %lld rows but l is %lld x %lld", fn, (long long)mb.rows,
+                          (long long)ml.rows, (long long)ml.cols);
+    if (mx.rows != mb.rows || mx.cols != mb.cols || mx.batch != mb.batch)
+        return vks__error(VKS_ERROR_SHAPE_MISMATCH,
+                          "%s: x is (%lld, %lld) x batch %lld; expected b's (%lld, %lld) x %lld", fn,
+                          (long long)mx.rows, (long long)mx.cols, (long long)mx.batch, (long long)mb.rows,
+                          (long long)mb.cols, (long long)mb.batch);
+    if (ml.batch != mb.batch && !(ml.batch == 1 && l->ndim == 2))
+        return vks__error(VKS_ERROR_SHAPE_MISMATCH, "%s: l has batch %lld but b has %lld; expected equal (or a rank-2 l)",
+                          fn, (long long)ml.batch, (long long)mb.batch);
+    const vks_arg outs[] = {{x, "x", "b"}}, ins[] = {{b, "b", NULL}, {l, "l", NULL}};
+    VKS_TRY(vks__check_no_alias(outs, 1, ins, 2, fn));
+    if (ml.batch == 1) ml.batch_stride = 0; /* one l for every batch entry */
+    c->ml = ml, c->mb = mb, c->mx = mx;
+    *empty = mx.rows == 0 || mx.cols == 0 || mx.batch == 0;
+    return VKS_OK;
+}
+
+static vks_status trsm_run(vks_context *ctx, void *call) {
+    const trsm_call *c = call;
+    return vks__trsm_record(ctx, c->trans == VKS_TRANS, c->ml, c->mb, c->mx, c->fn);
+}
+
+vks_status vks_trsm(vks_context *ctx, vks_transpose trans, const vks_tensor *l, const vks_tensor *b,
+                    const vks_tensor *x) {
+    trsm_call call = {.fn = "vks_trsm", .trans = trans, .l = l, .b = b, .x = x};
+    const vks_op op = {.fn = call.fn, .name = "trsm", .validate = trsm_check, .record = trsm_run};
+    return vks__op_run(ctx, &op, &call);
 }

@@ -104,11 +104,18 @@ vks_status vks__orth_cholqr2_record(vks_context *ctx, orth_mat x, orth_mat q, Vk
     return apply_pass(ctx, &w, w.x[0], q, ws);
 }
 
-/* Reads the statuses of the Choleskys 0..count-1; the first failure becomes the call's error. */
-static vks_status check_statuses(vks_context *ctx, const cq_work *w, int count, const char *fn) {
-    int32_t *st = malloc(8 * (size_t)w->batch * (size_t)count);
+/* Reads the statuses of the Choleskys 0..count-1; the first failure becomes the call's error,
+ * with what to do about it. */
+static vks_status check_statuses(vks_context *ctx, const cq_work *w, int count, const char *fn, vks_cholqr_mode mode) {
+    int32_t *st = vks__malloc(8 * (size_t)w->batch * (size_t)count);
     if (!st) return vks__error(VKS_ERROR_OUT_OF_HOST_MEMORY, "%s: out of host memory", fn);
     vks_status r = vks__orth_ws_read(ctx, w->status, st, 8 * (uint64_t)w->batch * (uint64_t)count);
+    const bool f32 = w->wdt == VKS_DTYPE_F32, f64_dev = vks__has_feature(ctx, VKS_FEATURE_FLOAT64);
+    const char *advice = mode == VKS_CHOLQR_2 ? "; try VKS_CHOLQR_SHIFTED_3 or AUTO"
+                         : f32 && f64_dev    ? "; set VKS_CHOLQR_F64_WORK (f64 working precision reaches kappa ~1e15)"
+                         : f32 ? "; this device has no shaderFloat64: pass the matrix in f64 on a device that has it, or "
+                                 "drop (or regularize) nearly dependent columns"
+                               : "; drop (or regularize) nearly dependent columns";
     for (int k = 0; r == VKS_OK && k < count; ++k)
         for (int64_t z = 0; r == VKS_OK && z < w->batch; ++z) {
             const int32_t *s = st + 2 * (k * w->batch + z);
@@ -117,30 +124,25 @@ static vks_status check_statuses(vks_context *ctx, const cq_work *w, int count, 
                 r = vks__error(VKS_ERROR_NON_FINITE, "%s: a (matrix %lld of the batch) holds NaN or Inf", fn, (long long)z);
             else
                 r = vks__error(VKS_ERROR_NOT_POSITIVE_DEFINITE,
-                               "%s: a (matrix %lld of the batch) is numerically rank-deficient: the Cholesky factor of "
-                               "pass %d failed at pivot %d%s",
-                               fn, (long long)z, k + 1, s[0], k == 0 ? " (try VKS_CHOLQR_SHIFTED_3 or AUTO)" : "");
+                               "%s: a (matrix %lld of the batch) is numerically rank-deficient in %s working precision: "
+                               "the Cholesky factor of pass %d failed at pivot %d%s",
+                               fn, (long long)z, f32 ? "f32" : "f64", k + 1, s[0], advice);
         }
-    free(st);
+    vks__free(st);
     return r;
 }
 
-vks_status vks_cholqr(vks_context *ctx, const vks_tensor *a, const vks_tensor *q, const vks_tensor *r,
-                      const vks_cholqr_options *options) {
-    static const char fn[] = "vks_cholqr";
-    if (!ctx) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: ctx is NULL", fn);
-    vks_cholqr_options o = VKS_CHOLQR_OPTIONS_INIT;
-    if (options) {
-        if (options->struct_size != sizeof o)
-            return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: options->struct_size = %zu, expected %zu", fn,
-                              options->struct_size, sizeof o);
-        o = *options;
-    }
-    if ((unsigned)o.mode > VKS_CHOLQR_SHIFTED_3)
-        return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: options->mode = %d is not a vks_cholqr_mode", fn, (int)o.mode);
-    if (o.flags & ~(uint32_t)VKS_CHOLQR_F64_WORK)
-        return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: options->flags = 0x%x has unknown bits", fn, o.flags);
-    vks__lock(ctx);
+typedef struct cholqr_call {
+    const char *fn;
+    const vks_tensor *a, *q, *r;
+    vks_cholqr_options o; /* the library's full copy of the caller's, or the defaults */
+    orth_mat ma, mq, mr;
+} cholqr_call;
+
+static vks_status cholqr_views(vks_context *ctx, cholqr_call *c) {
+    const char *fn = c->fn;
+    const vks_tensor *a = c->a, *q = c->q, *r = c->r;
+    const vks_cholqr_options o = c->o;
     orth_mat ma, mq, mr = {0};
     vks_status st = vks__orth_view(ctx, a, fn, "a", &ma);
     if (st == VKS_OK) st = vks__orth_out_view(ctx, q, fn, "q", &mq);
@@ -161,22 +163,38 @@ vks_status vks_cholqr(vks_context *ctx, const vks_tensor *a, const vks_tensor *q
         st = vks__error(VKS_ERROR_SHAPE_MISMATCH, "%s: r is (%lld, %lld) x batch %lld; expected (%lld, %lld) x %lld", fn,
                         (long long)mr.rows, (long long)mr.cols, (long long)mr.batch, (long long)ma.cols,
                         (long long)ma.cols, (long long)ma.batch);
-    if (st == VKS_OK && !vks__orth_same_view(a, q) && vks__orth_overlap(a, q))
-        st = vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: q overlaps a without being the same tensor", fn);
-    if (st == VKS_OK && r && (vks__orth_overlap(r, a) || vks__orth_overlap(r, q)))
-        st = vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: r overlaps %s in memory", fn, vks__orth_overlap(r, a) ? "a" : "q");
     if (st == VKS_OK && o.info) st = vks__orth_check_info(ctx, o.info, ma.batch, fn, "options->info");
-    if (st == VKS_OK && o.info) {
-        const vks_tensor *ts[] = {a, q, r};
-        const char *names[] = {"a", "q", "r"};
-        st = vks__orth_check_info_apart(o.info, ts, names, 3, fn, "options->info");
+    if (st == VKS_OK) {
+        const vks_arg outs[] = {{q, "q", "a"}, {r, "r", NULL}, {o.info, "options->info", NULL}};
+        const vks_arg ins[] = {{a, "a", NULL}};
+        st = vks__check_no_alias(outs, 3, ins, 1, fn);
     }
+    c->ma = ma, c->mq = mq, c->mr = mr;
+    return st;
+}
+
+static vks_status cholqr_check(vks_context *ctx, void *call, bool *empty) {
+    cholqr_call *c = call;
+    const char *fn = c->fn;
+    const vks_cholqr_options o = c->o;
+    if ((unsigned)o.mode > VKS_CHOLQR_SHIFTED_3)
+        return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: options->mode = %d is not a vks_cholqr_mode", fn, (int)o.mode);
+    if (o.flags & ~(uint32_t)VKS_CHOLQR_F64_WORK)
+        return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: options->flags = 0x%x has unknown bits", fn, o.flags);
+    const vks_status st = cholqr_views(ctx, c);
     if (o.orth_error) *o.orth_error = 0;
     if (o.shifted) *o.shifted = 0;
-    if (st != VKS_OK || ma.cols == 0 || ma.batch == 0) {
-        vks__unlock(ctx);
-        return st;
-    }
+    *empty = c->ma.cols == 0 || c->ma.batch == 0;
+    return st;
+}
+
+static vks_status cholqr_record(vks_context *ctx, void *call) {
+    cholqr_call *c = call;
+    const char *fn = c->fn;
+    const vks_tensor *r = c->r;
+    const vks_cholqr_options o = c->o;
+    const orth_mat ma = c->ma, mq = c->mq, mr = c->mr;
+    vks_status st = VKS_OK;
     const vks_dtype wdt = (ma.dtype == VKS_DTYPE_F32 && (o.flags & VKS_CHOLQR_F64_WORK) &&
                            vks__has_feature(ctx, VKS_FEATURE_FLOAT64))
                               ? VKS_DTYPE_F64
@@ -184,11 +202,7 @@ vks_status vks_cholqr(vks_context *ctx, const vks_tensor *a, const vks_tensor *q
     const int64_t B = ma.batch, m = ma.rows, n = ma.cols;
     const uint64_t es = vks__dtype_bytes(wdt);
     orth_ws ws;
-    st = vks__orth_ws_begin(ctx, cq_bytes(ctx, wdt, B, m, n), &ws);
-    if (st != VKS_OK) {
-        vks__unlock(ctx);
-        return st;
-    }
+    VKS_TRY(vks__orth_ws_begin(ctx, cq_bytes(ctx, wdt, B, m, n), &ws));
     cq_work w = {.wdt = wdt, .batch = B, .m = m, .n = n};
     orth_mat *sq[] = {&w.g, &w.l, &w.linv, &w.eye, &w.r[0], &w.r[1]};
     for (size_t i = 0; i < VKS_COUNT_OF(sq); ++i) *sq[i] = orth_dense(vks__orth_take(&ws, (uint64_t)B * n * n * es), wdt, B, n, n);
@@ -201,16 +215,15 @@ vks_status vks_cholqr(vks_context *ctx, const vks_tensor *a, const vks_tensor *q
     const orth_mat qlast = wdt == ma.dtype ? mq : aw;
     const VkDeviceAddress info = o.info ? vks__tensor_address(o.info) : 0;
 
-    st = vks__op_begin(ctx, "cholqr");
-    if (st == VKS_OK && wdt != ma.dtype) st = vks__orth_copy(ctx, ORTH_COPY, &ma, &aw);
+    if (wdt != ma.dtype) st = vks__orth_copy(ctx, ORTH_COPY, &ma, &aw);
     if (st == VKS_OK) st = vks__orth_copy(ctx, ORTH_IDENTITY, NULL, &w.eye);
     if (st == VKS_OK) st = vks__orth_ws_fill(ctx, w.status, 24 * (uint64_t)B, 0xFFFFFFFFu);
-    bool shifted = o.mode == VKS_CHOLQR_SHIFTED_3;
+    bool shifted = o.mode == VKS_CHOLQR_SHIFTED_3, escalate = false;
     if (st == VKS_OK && o.mode == VKS_CHOLQR_AUTO) {
         /* Try CholeskyQR2's first factor and look at it. */
         st = gram_and_cholesky(ctx, &w, aw, false, 0, 0, &ws);
-        int32_t *sts = st == VKS_OK ? malloc(8 * (size_t)B) : NULL;
-        void *ld = st == VKS_OK ? malloc((size_t)(B * n * n) * es) : NULL;
+        int32_t *sts = st == VKS_OK ? vks__malloc(8 * (size_t)B) : NULL;
+        void *ld = st == VKS_OK ? vks__malloc((size_t)(B * n * n) * es) : NULL;
         if (st == VKS_OK && (!sts || !ld)) st = vks__error(VKS_ERROR_OUT_OF_HOST_MEMORY, "%s: out of host memory", fn);
         if (st == VKS_OK) st = vks__orth_ws_read(ctx, w.status, sts, 8 * (uint64_t)B);
         if (st == VKS_OK) st = vks__orth_ws_read(ctx, w.l.address, ld, (uint64_t)(B * n * n) * es);
@@ -218,7 +231,7 @@ vks_status vks_cholqr(vks_context *ctx, const vks_tensor *a, const vks_tensor *q
         const double limit = 0.1 / sqrt(wdt == VKS_DTYPE_F64 ? 0x1p-53 : 0x1p-24);
         for (int64_t z = 0; st == VKS_OK && z < B; ++z) {
             if (sts[2 * z] >= 0) {
-                if (sts[2 * z + 1]) st = check_statuses(ctx, &w, 1, fn);
+                if (sts[2 * z + 1]) st = check_statuses(ctx, &w, 1, fn, o.mode);
                 shifted = true;
                 continue;
             }
@@ -230,18 +243,24 @@ vks_status vks_cholqr(vks_context *ctx, const vks_tensor *a, const vks_tensor *q
             }
             if (!(hi <= limit * lo)) shifted = true;
         }
-        free(sts), free(ld);
-        if (st == VKS_OK && !shifted) st = apply_pass(ctx, &w, aw, w.x[0], &ws);
-        if (st == VKS_OK && !shifted) st = gram_and_cholesky(ctx, &w, w.x[0], false, 1, 0, &ws);
-        if (st == VKS_OK && !shifted) st = apply_pass(ctx, &w, w.x[0], qlast, &ws);
-        if (st == VKS_OK && !shifted) st = check_statuses(ctx, &w, 2, fn);
+        vks__free(sts), vks__free(ld);
+        /* f32 beyond CholeskyQR2's reach: where the device has f64, factor in f64 (CholeskyQR2
+         * there reaches kappa ~1e8, shifted ~1e15) rather than shifted in f32, whose second
+         * pass fails from kappa ~3e4 (its shift, bounded with u = 2^-24, is large). Nothing
+         * has been written to q yet, so in-place calls restart safely. */
+        escalate = st == VKS_OK && shifted && wdt == VKS_DTYPE_F32 && vks__has_feature(ctx, VKS_FEATURE_FLOAT64);
+        if (escalate) shifted = false;
+        if (st == VKS_OK && !shifted && !escalate) st = apply_pass(ctx, &w, aw, w.x[0], &ws);
+        if (st == VKS_OK && !shifted && !escalate) st = gram_and_cholesky(ctx, &w, w.x[0], false, 1, 0, &ws);
+        if (st == VKS_OK && !shifted && !escalate) st = apply_pass(ctx, &w, w.x[0], qlast, &ws);
+        if (st == VKS_OK && !shifted && !escalate) st = check_statuses(ctx, &w, 2, fn, o.mode);
         if (shifted && st == VKS_OK) st = vks__orth_ws_fill(ctx, w.status, 24 * (uint64_t)B, 0xFFFFFFFFu);
     } else if (st == VKS_OK && !shifted) {
         st = gram_and_cholesky(ctx, &w, aw, false, 0, info, &ws);
         if (st == VKS_OK) st = apply_pass(ctx, &w, aw, w.x[0], &ws);
         if (st == VKS_OK) st = gram_and_cholesky(ctx, &w, w.x[0], false, 1, 0, &ws);
         if (st == VKS_OK) st = apply_pass(ctx, &w, w.x[0], qlast, &ws);
-        if (st == VKS_OK && !o.info) st = check_statuses(ctx, &w, 2, fn);
+        if (st == VKS_OK && !o.info) st = check_statuses(ctx, &w, 2, fn, o.mode);
     }
     if (st == VKS_OK && shifted) {
         const bool sync = o.mode == VKS_CHOLQR_AUTO || !o.info;
@@ -251,14 +270,18 @@ vks_status vks_cholqr(vks_context *ctx, const vks_tensor *a, const vks_tensor *q
         if (st == VKS_OK) st = apply_pass(ctx, &w, w.x[0], w.x[1], &ws);
         if (st == VKS_OK) st = gram_and_cholesky(ctx, &w, w.x[1], false, 2, 0, &ws);
         if (st == VKS_OK) st = apply_pass(ctx, &w, w.x[1], qlast, &ws);
-        if (st == VKS_OK && sync) st = check_statuses(ctx, &w, 3, fn);
+        if (st == VKS_OK && sync) st = check_statuses(ctx, &w, 3, fn, o.mode);
+    }
+    if (escalate) { /* again in f64 working precision, in the same op (its own workspace above this one's) */
+        c->o.flags |= VKS_CHOLQR_F64_WORK;
+        return cholqr_record(ctx, call);
     }
     if (st == VKS_OK && wdt != ma.dtype) st = vks__orth_copy(ctx, ORTH_COPY, &aw, &mq);
     if (st == VKS_OK && r) st = vks__orth_copy(ctx, ORTH_COPY, &w.r[w.ri], &mr);
     if (st == VKS_OK && o.orth_error) { /* E = Q^T Q - I (lower), measured in the working precision */
         const orth_syrk_args sy = {.s = orth_t(qlast), .cout = w.g, .alpha = 1.0, .gamma = -1.0, .mirror = false};
         st = vks__orth_syrk(ctx, &sy);
-        void *e = st == VKS_OK ? malloc((size_t)(B * n * n) * es) : NULL;
+        void *e = st == VKS_OK ? vks__malloc((size_t)(B * n * n) * es) : NULL;
         if (st == VKS_OK && !e) st = vks__error(VKS_ERROR_OUT_OF_HOST_MEMORY, "%s: out of host memory", fn);
         if (st == VKS_OK) st = vks__orth_ws_read(ctx, w.g.address, e, (uint64_t)(B * n * n) * es);
         for (int64_t z = 0; st == VKS_OK && z < B; ++z) {
@@ -271,11 +294,18 @@ vks_status vks_cholqr(vks_context *ctx, const vks_tensor *a, const vks_tensor *q
                 }
             *o.orth_error = fmax(*o.orth_error, sqrt(s));
         }
-        free(e);
+        vks__free(e);
     }
     if (st == VKS_OK) st = vks__orth_ws_check(&ws, fn);
-    vks__op_end(ctx);
     if (o.shifted) *o.shifted = shifted;
-    vks__unlock(ctx);
     return st;
+}
+
+vks_status vks_cholqr(vks_context *ctx, const vks_tensor *a, const vks_tensor *q, const vks_tensor *r,
+                      const vks_cholqr_options *options) {
+    cholqr_call call = {.fn = "vks_cholqr", .a = a, .q = q, .r = r};
+    const vks_op op = {.fn = call.fn, .name = "cholqr", .desc = options, .desc_arg = "options",
+                       .desc_type = VKS_STRUCT_CHOLQR_OPTIONS, .desc_copy = &call.o, .desc_optional = true,
+                       .validate = cholqr_check, .record = cholqr_record};
+    return vks__op_run(ctx, &op, &call);
 }

@@ -42,15 +42,6 @@ vks_status vks__orth_ws_read(vks_context *ctx, VkDeviceAddress addr, void *dst, 
 
 /* ---- checks ------------------------------------------------------------------------------- */
 
-vks_status vks__orth_check_span(const orth_mat *m, const char *fn, const char *arg) {
-    if (m->rows == 0 || m->cols == 0) return VKS_OK;
-    uint64_t last = (uint64_t)(m->rows - 1) * (uint64_t)m->row_stride + (uint64_t)(m->cols - 1) * (uint64_t)m->col_stride;
-    if (last >= UINT32_MAX)
-        return vks__error(VKS_ERROR_OUT_OF_RANGE, "%s: %s spans %llu elements per matrix; at most 2^32 - 1 are supported",
-                          fn, arg, (unsigned long long)last + 1);
-    return VKS_OK;
-}
-
 vks_status vks__orth_view(vks_context *ctx, const vks_tensor *t, const char *fn, const char *arg, orth_mat *m) {
     VKS_TRY(vks__matrix_view(ctx, t, fn, arg, m));
     if (m->batch > ctx->probe.info.max_workgroup_count[2])
@@ -59,35 +50,12 @@ vks_status vks__orth_view(vks_context *ctx, const vks_tensor *t, const char *fn,
     if (m->batch > 1 && m->batch_stride == 0)
         return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: %s has batch %lld with batch stride 0", fn, arg,
                           (long long)m->batch);
-    return vks__orth_check_span(m, fn, arg);
+    return vks__check_matrix_span(m, fn, arg);
 }
 
 vks_status vks__orth_out_view(vks_context *ctx, const vks_tensor *t, const char *fn, const char *arg, orth_mat *m) {
     VKS_TRY(vks__orth_view(ctx, t, fn, arg, m));
     return vks__check_output_matrix(m, fn, arg);
-}
-
-static void span(const vks_tensor *t, uint64_t *lo, uint64_t *hi) {
-    int64_t last = 0;
-    for (int32_t i = 0; i < t->ndim; ++i) last += (t->shape[i] > 0 ? t->shape[i] - 1 : 0) * t->strides[i];
-    *lo = t->byte_offset;
-    *hi = t->byte_offset + (uint64_t)(last + 1) * vks__dtype_bytes(t->dtype);
-}
-
-bool vks__orth_overlap(const vks_tensor *x, const vks_tensor *y) {
-    if (x->buffer != y->buffer || vks__tensor_numel(x) == 0 || vks__tensor_numel(y) == 0) return false;
-    uint64_t xl, xh, yl, yh;
-    span(x, &xl, &xh);
-    span(y, &yl, &yh);
-    return xl < yh && yl < xh;
-}
-
-bool vks__orth_same_view(const vks_tensor *x, const vks_tensor *y) {
-    if (x->buffer != y->buffer || x->byte_offset != y->byte_offset || x->dtype != y->dtype || x->ndim != y->ndim)
-        return false;
-    for (int32_t i = 0; i < x->ndim; ++i)
-        if (x->shape[i] != y->shape[i] || (x->shape[i] > 1 && x->strides[i] != y->strides[i])) return false;
-    return true;
 }
 
 vks_status vks__orth_check_info(vks_context *ctx, const vks_tensor *t, int64_t count, const char *fn, const char *arg) {
@@ -97,25 +65,6 @@ vks_status vks__orth_check_info(vks_context *ctx, const vks_tensor *t, int64_t c
         return vks__error(VKS_ERROR_SHAPE_MISMATCH, "%s: %s has %lld elements%s; expected %lld contiguous i32", fn, arg,
                           (long long)vks__tensor_numel(t), vks__tensor_is_contiguous(t) ? "" : " (not contiguous)",
                           (long long)count);
-    return VKS_OK;
-}
-
-vks_status vks__orth_check_output_vector(int64_t batch, int64_t n, int64_t batch_stride, int64_t stride, const char *fn,
-                                    const char *arg) {
-    const int64_t counts[2] = {batch, n}, strides[2] = {batch_stride, stride};
-    if (vks__strides_disjoint(counts, strides, 2)) return VKS_OK;
-    if (batch > 1 || batch_stride)
-        return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: %s's values collide (strides (%lld, %lld) for %lld x %lld values)",
-                          fn, arg, (long long)batch_stride, (long long)stride, (long long)batch, (long long)n);
-    return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: %s's values collide (strides (%lld) for %lld values)", fn, arg,
-                      (long long)stride, (long long)n);
-}
-
-vks_status vks__orth_check_info_apart(const vks_tensor *info, const vks_tensor *const *ts, const char *const *names, int n,
-                                 const char *fn, const char *arg) {
-    for (int i = 0; i < n; ++i)
-        if (ts[i] && vks__orth_overlap(info, ts[i]))
-            return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: %s overlaps %s in memory", fn, arg, names[i]);
     return VKS_OK;
 }
 
@@ -246,7 +195,8 @@ vks_status vks__orth_syrk(vks_context *ctx, const orth_syrk_args *a) {
         const uint32_t bt = 128, wm = 2, wn = 4;
         const bool vec = !trans && pc.lda % 8 == 0 && s.batch_stride % 8 == 0 && s.address % 16 == 0;
         if (trans) /* the kernel reads rows of S: a transposed view is not what it takes */
-            return vks__error(VKS_ERROR_UNSUPPORTED, "internal: f16 SYRK of a transposed view on tensor cores");
+            return vks__error(VKS_ERROR_UNSUPPORTED, "vks_%s: internal: f16 SYRK of a transposed view on tensor cores",
+                              ctx->current_op.name);
         const vks_spec spec = {.count = 7,
                                .values = {32 * wm * wn, bt, 32, wm, wn, vec, a->mirror},
                                .required_subgroup_size = vks__has_feature(ctx, VKS_FEATURE_SUBGROUP_CONTROL) ? 32 : 0};

@@ -110,21 +110,21 @@ static vks_status read_progress(vks_context *ctx, vks_dtype dt, int64_t batch, u
         return VKS_OK;
     }
     if (!*hnorms) { /* ||scaled a||_F per matrix, once */
-        *hnorms = calloc((size_t)batch, sizeof **hnorms);
+        *hnorms = vks__calloc((size_t)batch, sizeof **hnorms);
         if (!*hnorms) return vks__error(VKS_ERROR_OUT_OF_HOST_MEMORY, "vks_eigh: out of host memory");
-        void *raw = malloc((size_t)batch * es);
+        void *raw = vks__malloc((size_t)batch * es);
         if (!raw) return vks__error(VKS_ERROR_OUT_OF_HOST_MEMORY, "vks_eigh: out of host memory");
         vks_status st = vks__orth_ws_read(ctx, norms, raw, (uint64_t)batch * es);
         for (int64_t z = 0; z < batch; ++z)
             (*hnorms)[z] = es == 8 ? ((const double *)raw)[z] : (double)((const float *)raw)[z];
-        free(raw);
+        vks__free(raw);
         VKS_TRY(st);
     }
-    void *raw = malloc(count * es + 8);
+    void *raw = vks__malloc(count * es + 8);
     if (!raw) return vks__error(VKS_ERROR_OUT_OF_HOST_MEMORY, "vks_eigh: out of host memory");
     vks_status st = vks__orth_ws_read(ctx, offs, raw, (uint64_t)(count * es));
     for (size_t i = 0; i < count; ++i) hoffs[i] = es == 8 ? ((const double *)raw)[i] : (double)((const float *)raw)[i];
-    free(raw);
+    vks__free(raw);
     VKS_TRY(st);
     for (int64_t z = 0; z < batch; ++z) {
         double off = 0;
@@ -174,16 +174,19 @@ vks_status vks__orth_eigh_record(vks_context *ctx, vks_dtype dt, orth_mat a, VkD
     VKS_TRY(vks__orth_ws_fill(ctx, rot, 4 * (uint64_t)batch, 0));
     const bool adaptive = fixed_sweeps <= 0;
     const size_t offs_count = (size_t)batch * rounds * pairs;
-    int32_t *hflags = adaptive ? malloc(16 * (size_t)batch + 4 * (size_t)batch) : NULL;
-    double *hoffs = adaptive ? calloc(offs_count + 1, sizeof *hoffs) : NULL;
+    int32_t *hflags = adaptive ? vks__malloc(16 * (size_t)batch + 4 * (size_t)batch) : NULL;
+    double *hoffs = adaptive ? vks__calloc(offs_count + 1, sizeof *hoffs) : NULL;
     if (adaptive && (!hflags || !hoffs)) {
-        free(hflags), free(hoffs);
+        vks__free(hflags), vks__free(hoffs);
         return vks__error(VKS_ERROR_OUT_OF_HOST_MEMORY, "vks_eigh: out of host memory");
     }
     int32_t *hrot = hflags ? hflags + 4 * batch : NULL;
-    bool *unconverged = adaptive ? calloc((size_t)batch, sizeof *unconverged) : NULL;
-    vks_status st = adaptive && !unconverged ? vks__error(VKS_ERROR_OUT_OF_HOST_MEMORY, "vks_eigh: out of host memory")
-                                             : VKS_OK;
+    bool *unconverged = adaptive ? vks__calloc((size_t)batch, sizeof *unconverged) : NULL;
+    if (adaptive && !unconverged) { /* returned at once: a later status must not hide it */
+        vks__free(hflags), vks__free(hoffs);
+        return vks__error(VKS_ERROR_OUT_OF_HOST_MEMORY, "vks_eigh: out of host memory");
+    }
+    vks_status st = VKS_OK;
     double *hnorms = NULL;
     /* Reads the flags (and the sweep's off-diagonal norms); *done when every matrix converged. */
 #define READ_FLAGS(done)                                                                                     \
@@ -217,7 +220,7 @@ vks_status vks__orth_eigh_record(vks_context *ctx, vks_dtype dt, orth_mat a, VkD
         const uint32_t slabs = 2 * pairs, b = bs / 2;
         uint32_t perm[2 * 4096];
         if (slabs > VKS_COUNT_OF(perm)) {
-            free(hflags);
+            vks__free(hflags), vks__free(hoffs), vks__free(unconverged);
             return vks__error(VKS_ERROR_OUT_OF_RANGE, "vks_eigh: n = %lld needs %u slabs; at most %zu", (long long)n,
                               slabs, VKS_COUNT_OF(perm));
         }
@@ -286,7 +289,7 @@ vks_status vks__orth_eigh_record(vks_context *ctx, vks_dtype dt, orth_mat a, VkD
             if (!hflags[4 * z + 1] && unconverged[z] && rep->first_unconverged < 0) rep->first_unconverged = z;
         }
     }
-    free(hflags), free(hoffs), free(hnorms), free(unconverged);
+    vks__free(hflags), vks__free(hoffs), vks__free(hnorms), vks__free(unconverged);
     if (st != VKS_OK) return st;
     finish_push fp = {.wm = wm,
                       .vm = vm,
@@ -312,82 +315,99 @@ vks_status vks__orth_eigh_record(vks_context *ctx, vks_dtype dt, orth_mat a, VkD
                          &fspec, &fp, sizeof fp, (uint32_t)VKS_CEIL_DIV(N, 64), 1, (uint32_t)batch);
 }
 
-vks_status vks_eigh_ex(vks_context *ctx, const vks_tensor *a, const vks_tensor *w, const vks_tensor *v,
-                       const vks_eigh_options *options) {
-    static const char fn[] = "vks_eigh";
-    if (!ctx) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: ctx is NULL", fn);
-    vks_eigh_options o = VKS_EIGH_OPTIONS_INIT;
-    if (options) {
-        if (options->struct_size != sizeof(vks_eigh_options))
-            return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: options->struct_size = %zu, expected %zu", fn,
-                              options->struct_size, sizeof(vks_eigh_options));
-        o = *options;
-    }
+vks_status vks__eigh_record(vks_context *ctx, orth_mat a, VkDeviceAddress w, int64_t w_bs, int64_t w_s, orth_mat v,
+                            VkDeviceAddress info, const vks_eigh_options *o, const char *fn, const char *arg) {
+    if (a.rows == 0 || a.batch == 0) return VKS_OK;
+    vks_status st = vks__op_begin(ctx, "eigh"); /* its workspace is given back at the end */
+    const vks_dtype work = vks__orth_eigh_work_dtype(ctx, a.dtype, o->flags);
+    orth_ws ws;
+    if (st == VKS_OK) st = vks__orth_ws_begin(ctx, vks__orth_eigh_ws_bytes(ctx, work, a.batch, a.rows), &ws);
+    orth_eigh_report rep;
+    if (st == VKS_OK)
+        st = vks__orth_eigh_record(ctx, work, a, w, w_bs, w_s, v, info, o->fixed_sweeps, o->max_sweeps, false, &ws, &rep);
+    if (st == VKS_OK) st = vks__orth_ws_check(&ws, fn);
+    if (st == VKS_OK && !info && rep.first_nonfinite >= 0)
+        st = vks__error(VKS_ERROR_NON_FINITE,
+                        "%s: %s (matrix %lld of the batch) holds NaN or Inf in its lower triangle; its w was set to 0 "
+                        "and v to I",
+                        fn, arg, (long long)rep.first_nonfinite);
+    else if (st == VKS_OK && !info && rep.first_unconverged >= 0)
+        st = vks__error(VKS_ERROR_NOT_CONVERGED, "%s: %s (matrix %lld of the batch) did not converge in %d sweeps", fn,
+                        arg, (long long)rep.first_unconverged, rep.sweeps);
+    vks__op_end(ctx);
+    return st;
+}
+
+typedef struct eigh_call {
+    const char *fn;
+    const vks_tensor *a, *w, *v;
+    vks_eigh_options o; /* the library's full copy of the caller's, or the defaults */
+    orth_mat ma, mv;
+    int64_t w_bs, w_s;
+} eigh_call;
+
+static vks_status eigh_check(vks_context *ctx, void *call, bool *empty) {
+    eigh_call *c = call;
+    const char *fn = c->fn;
+    const vks_tensor *a = c->a, *w = c->w, *v = c->v;
+    const vks_eigh_options o = c->o;
     if (o.flags & ~(uint32_t)VKS_EIGH_INPUT_PRECISION)
         return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: options->flags = 0x%x has unknown bits", fn, o.flags);
     if (o.fixed_sweeps < 0 || o.max_sweeps < 0 || o.fixed_sweeps > 1000 || o.max_sweeps > 1000)
         return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: options->fixed_sweeps = %d, max_sweeps = %d; expected 0..1000",
                           fn, o.fixed_sweeps, o.max_sweeps);
-    vks__lock(ctx);
     orth_mat ma, mv;
-    vks_status st = vks__orth_view(ctx, a, fn, "a", &ma);
-    if (st == VKS_OK) st = vks__orth_out_view(ctx, v, fn, "v", &mv);
-    if (st == VKS_OK) st = vks__check_tensor(ctx, w, fn, "w");
-    if (st == VKS_OK && (ma.dtype != mv.dtype || w->dtype != ma.dtype))
-        st = vks__error(VKS_ERROR_DTYPE_MISMATCH, "%s: a, w, v have dtypes %s, %s, %s; expected all the same", fn,
-                        vks__dtype_name(ma.dtype), vks__dtype_name(w->dtype), vks__dtype_name(mv.dtype));
-    if (st == VKS_OK) st = vks__check_float_dtype(ctx, ma.dtype, fn, "a");
-    if (st == VKS_OK && ma.rows != ma.cols)
-        st = vks__error(VKS_ERROR_SHAPE_MISMATCH, "%s: a is %lld x %lld; expected a square matrix", fn,
-                        (long long)ma.rows, (long long)ma.cols);
-    if (st == VKS_OK && (v->ndim != a->ndim || mv.rows != ma.rows || mv.cols != ma.cols || mv.batch != ma.batch))
-        st = vks__error(VKS_ERROR_SHAPE_MISMATCH, "%s: v has shape (%lld, %lld) x batch %lld; expected a's (%lld, %lld) x %lld",
-                        fn, (long long)mv.rows, (long long)mv.cols, (long long)mv.batch, (long long)ma.rows,
-                        (long long)ma.cols, (long long)ma.batch);
-    const bool batched = st == VKS_OK && a->ndim == 3;
-    if (st == VKS_OK && (w->ndim != a->ndim - 1 || w->shape[w->ndim - 1] != ma.rows || (batched && w->shape[0] != ma.batch)))
-        st = vks__error(VKS_ERROR_SHAPE_MISMATCH, "%s: w has rank %d and %lld eigenvalues per matrix; expected %s(%lld)", fn,
-                        w->ndim, (long long)w->shape[w->ndim - 1], batched ? "(batch, n) = " : "(n) = ",
-                        (long long)ma.rows);
-    if (st == VKS_OK)
-        st = vks__orth_check_output_vector(batched ? w->shape[0] : 1, ma.rows, batched ? w->strides[0] : 0,
-                                      w->strides[w->ndim - 1], fn, "w");
-    if (st == VKS_OK && (vks__orth_overlap(a, v) || vks__orth_overlap(a, w) || vks__orth_overlap(v, w)))
-        st = vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: %s overlap in memory; a, w and v must be distinct", fn,
-                        vks__orth_overlap(a, v) ? "a and v" : vks__orth_overlap(a, w) ? "a and w" : "v and w");
-    if (st == VKS_OK && o.info) st = vks__orth_check_info(ctx, o.info, ma.batch, fn, "options->info");
-    if (st == VKS_OK && o.info) {
-        const vks_tensor *ts[] = {a, w, v};
-        const char *names[] = {"a", "w", "v"};
-        st = vks__orth_check_info_apart(o.info, ts, names, 3, fn, "options->info");
-    }
-    if (st != VKS_OK || ma.rows == 0 || ma.batch == 0) {
-        vks__unlock(ctx);
-        return st;
-    }
+    VKS_TRY(vks__orth_view(ctx, a, fn, "a", &ma));
+    VKS_TRY(vks__orth_out_view(ctx, v, fn, "v", &mv));
+    VKS_TRY(vks__check_tensor(ctx, w, fn, "w"));
+    if (ma.dtype != mv.dtype || w->dtype != ma.dtype)
+        return vks__error(VKS_ERROR_DTYPE_MISMATCH, "%s: a, w, v have dtypes %s, %s, %s; expected all the same", fn,
+                          vks__dtype_name(ma.dtype), vks__dtype_name(w->dtype), vks__dtype_name(mv.dtype));
+    VKS_TRY(vks__check_float_dtype(ctx, ma.dtype, fn, "a"));
+    if (ma.rows != ma.cols)
+        return vks__error(VKS_ERROR_SHAPE_MISMATCH, "%s: a is %lld x %lld; expected a square matrix", fn,
+                          (long long)ma.rows, (long long)ma.cols);
+    if (v->ndim != a->ndim || mv.rows != ma.rows || mv.cols != ma.cols || mv.batch != ma.batch)
+        return vks__error(VKS_ERROR_SHAPE_MISMATCH,
+                          "%s: v has shape (%lld, %lld) x batch %lld; expected a's (%lld, %lld) x %lld", fn,
+                          (long long)mv.rows, (long long)mv.cols, (long long)mv.batch, (long long)ma.rows,
+                          (long long)ma.cols, (long long)ma.batch);
+    const bool batched = a->ndim == 3;
+    if (w->ndim != a->ndim - 1 || w->shape[w->ndim - 1] != ma.rows || (batched && w->shape[0] != ma.batch))
+        return vks__error(VKS_ERROR_SHAPE_MISMATCH, "%s: w has rank %d and %lld eigenvalues per matrix; expected %s(%lld)",
+                          fn, w->ndim, (long long)w->shape[w->ndim - 1], batched ? "(batch, n) = " : "(n) = ",
+                          (long long)ma.rows);
     const int64_t w_s = w->strides[w->ndim - 1], w_bs = batched ? w->strides[0] : 0;
-    const vks_dtype work = vks__orth_eigh_work_dtype(ctx, ma.dtype, o.flags);
-    orth_ws ws;
-    st = vks__orth_ws_begin(ctx, vks__orth_eigh_ws_bytes(ctx, work, ma.batch, ma.rows), &ws);
-    if (st == VKS_OK) st = vks__op_begin(ctx, "eigh");
-    orth_eigh_report rep;
-    if (st == VKS_OK)
-        st = vks__orth_eigh_record(ctx, work, ma, vks__tensor_address(w), w_bs, w_s, mv,
-                              o.info ? vks__tensor_address(o.info) : 0, o.fixed_sweeps, o.max_sweeps, false, &ws, &rep);
-    if (st == VKS_OK) st = vks__orth_ws_check(&ws, fn);
-    vks__op_end(ctx);
-    if (st == VKS_OK && !o.info && rep.first_nonfinite >= 0)
-        st = vks__error(VKS_ERROR_NON_FINITE,
-                        "%s: a (matrix %lld of the batch) holds NaN or Inf in its lower triangle; its w was set to 0 "
-                        "and v to I",
-                        fn, (long long)rep.first_nonfinite);
-    else if (st == VKS_OK && !o.info && rep.first_unconverged >= 0)
-        st = vks__error(VKS_ERROR_NOT_CONVERGED, "%s: a (matrix %lld of the batch) did not converge in %d sweeps", fn,
-                        (long long)rep.first_unconverged, rep.sweeps);
-    vks__unlock(ctx);
-    return st;
+    VKS_TRY(vks__check_output_vector(batched ? w->shape[0] : 1, ma.rows, w_bs, w_s, fn, "w"));
+    if (o.info) VKS_TRY(vks__orth_check_info(ctx, o.info, ma.batch, fn, "options->info"));
+    const vks_arg outs[] = {{v, "v", NULL}, {w, "w", NULL}, {o.info, "options->info", NULL}};
+    const vks_arg ins[] = {{a, "a", NULL}};
+    VKS_TRY(vks__check_no_alias(outs, 3, ins, 1, fn));
+    c->ma = ma, c->mv = mv, c->w_bs = w_bs, c->w_s = w_s;
+    *empty = ma.rows == 0 || ma.batch == 0;
+    return VKS_OK;
+}
+
+static vks_status eigh_run(vks_context *ctx, void *call) {
+    const eigh_call *c = call;
+    return vks__eigh_record(ctx, c->ma, vks__tensor_address(c->w), c->w_bs, c->w_s, c->mv,
+                            c->o.info ? vks__tensor_address(c->o.info) : 0, &c->o, c->fn, "a");
+}
+
+static vks_status eigh(vks_context *ctx, const char *fn, const vks_tensor *a, const vks_tensor *w, const vks_tensor *v,
+                       const vks_eigh_options *options) {
+    eigh_call call = {.fn = fn, .a = a, .w = w, .v = v};
+    const vks_op op = {.fn = fn, .name = "eigh", .desc = options, .desc_arg = "options",
+                       .desc_type = VKS_STRUCT_EIGH_OPTIONS, .desc_copy = &call.o, .desc_optional = true,
+                       .validate = eigh_check, .record = eigh_run};
+    return vks__op_run(ctx, &op, &call);
+}
+
+vks_status vks_eigh_ex(vks_context *ctx, const vks_tensor *a, const vks_tensor *w, const vks_tensor *v,
+                       const vks_eigh_options *options) {
+    return eigh(ctx, "vks_eigh_ex", a, w, v, options);
 }
 
 vks_status vks_eigh(vks_context *ctx, const vks_tensor *a, const vks_tensor *w, const vks_tensor *v) {
-    return vks_eigh_ex(ctx, a, w, v, NULL);
+    return eigh(ctx, "vks_eigh", a, w, v, NULL);
 }

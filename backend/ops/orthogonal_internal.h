@@ -57,26 +57,15 @@ vks_status vks__orth_ws_read(vks_context *ctx, VkDeviceAddress addr, void *dst, 
 
 /* ---- argument checks shared by the family ------------------------------------------------ */
 
-/* A matrix view of t that is (rows, cols) — or a batch of them — with its dtype `dt`. */
+/* vks__matrix_view with the family's limits: at most maxComputeWorkGroupCount[2] matrices, a
+ * batch stride that is not 0 over several matrices, the 32-bit span (vks__check_matrix_span). */
 vks_status vks__orth_view(vks_context *ctx, const vks_tensor *t, const char *fn, const char *arg, orth_mat *m);
 /* vks__orth_view for a matrix the op writes: its rows must not overlap (vks__check_output_matrix). */
 vks_status vks__orth_out_view(vks_context *ctx, const vks_tensor *t, const char *fn, const char *arg, orth_mat *m);
-/* True when two tensors share any byte. */
-bool vks__orth_overlap(const vks_tensor *x, const vks_tensor *y);
-/* True when two tensors are the very same view (buffer, offset, dtype, shape, strides). */
-bool vks__orth_same_view(const vks_tensor *x, const vks_tensor *y);
 /* An optional i32 status tensor of `count` elements (contiguous). */
 vks_status vks__orth_check_info(vks_context *ctx, const vks_tensor *t, int64_t count, const char *fn, const char *arg);
-/* A vector output (eigenvalues, singular values): n values per matrix `stride` apart, `batch`
- * matrices `batch_stride` apart; distinct (b, j) must be distinct elements. */
-vks_status vks__orth_check_output_vector(int64_t batch, int64_t n, int64_t batch_stride, int64_t stride, const char *fn,
-                                    const char *arg);
-/* An info tensor is written on the device: it may share memory with none of the op's
- * (possibly NULL) tensors. */
-vks_status vks__orth_check_info_apart(const vks_tensor *info, const vks_tensor *const *ts, const char *const *names, int n,
-                                 const char *fn, const char *arg);
-/* Kernels index inside one matrix with 32-bit integers. */
-vks_status vks__orth_check_span(const orth_mat *m, const char *fn, const char *arg);
+/* The rest is tensor.c's vocabulary: vks__check_no_alias, vks__check_output_vector,
+ * vks__check_matrix_span, vks__same_view. */
 
 /* ---- recorders ------------------------------------------------------------------------------ */
 
@@ -132,5 +121,17 @@ vks_status vks__orth_eigh_record(vks_context *ctx, vks_dtype work, orth_mat a, V
  * caller's, same dtype); status: 16 bytes per matrix (two Choleskys) in the workspace. */
 uint64_t vks__orth_cholqr2_ws_bytes(const vks_context *ctx, vks_dtype wdt, int64_t batch, int64_t m, int64_t n);
 vks_status vks__orth_cholqr2_record(vks_context *ctx, orth_mat x, orth_mat q, VkDeviceAddress status, orth_ws *ws);
+
+/* ---- recorders other families compose through (each inside or outside an op region: it
+ * opens its own, nested one, so its workspace is given back when it returns) ---------------- */
+
+/* vks_eigh_ex on validated views: w's element (z, i) at w + (z*w_bs + i*w_s)*es; info 0: the
+ * first non-finite or unconverged matrix is an error naming fn and arg. */
+vks_status vks__eigh_record(vks_context *ctx, orth_mat a, VkDeviceAddress w, int64_t w_bs, int64_t w_s, orth_mat v,
+                            VkDeviceAddress info, const vks_eigh_options *o, const char *fn, const char *arg);
+/* vks_cholesky_ex on validated views (l may be a); info 0: a failed factorization is an error. */
+vks_status vks__cholesky_record(vks_context *ctx, orth_mat a, orth_mat l, VkDeviceAddress info, const char *fn);
+/* vks_trsm on validated views (x may be b; l's batch stride 0 broadcasts). */
+vks_status vks__trsm_record(vks_context *ctx, bool trans, orth_mat l, orth_mat b, orth_mat x, const char *fn);
 
 #endif /* VKS_ORTHOGONAL_INTERNAL_H */

@@ -24,10 +24,18 @@
 
 #define NS_MAX_STEPS 100
 
-static const double polar_express[7][3] = {
-    {8.28721, -23.59589, 17.30039}, {4.10706, -2.94785, 0.54484}, {3.94869, -2.90890, 0.55182},
-    {3.31842, -2.48849, 0.51005},   {2.30065, -1.66890, 0.41881}, {1.89130, -1.26800, 0.37680},
-    {1.875, -1.25, 0.375}, /* repeated from here on, without the safety factor */
+/* Amsel et al. 2025, the paper's code: eight minimax quintics in full precision. The safety
+ * factor (a/1.01, b/1.01^3, c/1.01^5) applies to the first seven list entries; step t uses
+ * entry min(t, 7), so the eighth, unscaled, repeats from step 7 on. */
+static const double polar_express[8][3] = {
+    {8.28721201814563, -23.595886519098837, 17.300387312530933},
+    {4.107059111542203, -2.9478499167379106, 0.5448431082926601},
+    {3.9486908534822946, -2.908902115962949, 0.5518191394370137},
+    {3.3184196573706015, -2.488488024314874, 0.51004894012372},
+    {2.300652019954817, -1.6689039845747493, 0.4188073119525673},
+    {1.891301407787398, -1.2679958271945868, 0.37680408948524835},
+    {1.8750014808534479, -1.2500016453999487, 0.3750001645474248},
+    {1.875, -1.25, 0.375},
 };
 
 static int32_t default_steps(vks_ns_schedule s) {
@@ -59,9 +67,9 @@ vks_status vks_newton_schulz_coefficients(vks_ns_schedule schedule, int32_t step
         case VKS_NS_CUBIC: a = 1.5, b = -0.5, c = 0.0; break;
         case VKS_NS_QUINTIC: a = 15.0 / 8, b = -10.0 / 8, c = 3.0 / 8; break;
         default: {
-            const int k = t < 6 ? t : 6;
+            const int k = t < 7 ? t : 7;
             a = polar_express[k][0], b = polar_express[k][1], c = polar_express[k][2];
-            if (k < 6) a /= 1.01, b /= 1.01 * 1.01 * 1.01, c /= 1.01 * 1.01 * 1.01 * 1.01 * 1.01;
+            if (k < 7) a /= 1.01, b /= 1.01 * 1.01 * 1.01, c /= 1.01 * 1.01 * 1.01 * 1.01 * 1.01;
         }
         }
         abc[3 * t] = a, abc[3 * t + 1] = b, abc[3 * t + 2] = c;
@@ -101,21 +109,31 @@ typedef struct ns_call {
 } ns_call;
 
 static void call_free(ns_call *c) {
-    free(c->mats);
-    free(c->groups);
+    vks__free(c->mats);
+    vks__free(c->groups);
 }
 
-static vks_status check_storage_dtype(vks_context *ctx, vks_dtype dt, const char *fn) {
-    if (dt != VKS_DTYPE_F32 && dt != VKS_DTYPE_F16 && dt != VKS_DTYPE_BF16 && dt != VKS_DTYPE_F64)
-        return vks__error(VKS_ERROR_UNSUPPORTED, "%s: g has dtype %s; expected f32, f16, bf16 or f64", fn,
-                          vks__dtype_name(dt));
-    if ((dt == VKS_DTYPE_F16 || dt == VKS_DTYPE_BF16) && !vks__has_feature(ctx, VKS_FEATURE_STORAGE16))
-        return vks__error(VKS_ERROR_UNSUPPORTED, "%s: %s needs 16-bit storage buffer access, which device '%s' lacks", fn,
-                          vks__dtype_name(dt), ctx->probe.info.name);
-    if (dt == VKS_DTYPE_F64 && !vks__has_feature(ctx, VKS_FEATURE_FLOAT64))
-        return vks__error(VKS_ERROR_UNSUPPORTED, "%s: f64 needs shaderFloat64, which device '%s' lacks", fn,
-                          ctx->probe.info.name);
-    return VKS_OK;
+/* The one aliasing rule over every out[i] (each may be its own g[i], in place), every g[i]
+ * and the optional status tensor (an output too). */
+static vks_status check_aliasing(uint32_t count, const vks_tensor *g, const vks_tensor *out, const vks_tensor *status,
+                                 const char *fn) {
+    vks_arg *args = vks__calloc(2 * (size_t)count + 1, sizeof *args);
+    char(*names)[2][24] = vks__calloc(count, sizeof *names);
+    if (!args || !names) {
+        vks__free(args), vks__free(names);
+        return vks__error(VKS_ERROR_OUT_OF_HOST_MEMORY, "%s: out of host memory", fn);
+    }
+    vks_arg *outs = args, *ins = args + count + 1;
+    for (uint32_t i = 0; i < count; ++i) {
+        snprintf(names[i][0], sizeof names[i][0], count > 1 ? "g[%u]" : "g", i);
+        snprintf(names[i][1], sizeof names[i][1], count > 1 ? "out[%u]" : "out", i);
+        outs[i] = (vks_arg){&out[i], names[i][1], names[i][0]};
+        ins[i] = (vks_arg){&g[i], names[i][0], NULL};
+    }
+    outs[count] = (vks_arg){status, "options->status", NULL};
+    const vks_status st = vks__check_no_alias(outs, (int)count + 1, ins, (int)count, fn);
+    vks__free(args), vks__free(names);
+    return st;
 }
 
 /* Validates g[i] -> out[i] and expands batches into c->mats. */
@@ -138,16 +156,13 @@ static vks_status collect(vks_context *ctx, uint32_t count, const vks_tensor *g,
             return vks__error(VKS_ERROR_SHAPE_MISMATCH, "%s: %s is (%lld, %lld) x batch %lld but %s is (%lld, %lld) x %lld",
                               fn, oa, (long long)mo.rows, (long long)mo.cols, (long long)mo.batch, ga,
                               (long long)mg.rows, (long long)mg.cols, (long long)mg.batch);
-        if (!vks__orth_same_view(&g[i], &out[i]) && vks__orth_overlap(&g[i], &out[i]))
-            return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: %s overlaps %s without being the same tensor", fn, oa, ga);
-        for (uint32_t k = 0; k < i; ++k)
-            if (vks__orth_overlap(&out[k], &out[i]))
-                return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: out[%u] and out[%u] overlap in memory", fn, k, i);
         total += mg.batch;
     }
-    VKS_TRY(check_storage_dtype(ctx, c->dt, fn));
+    VKS_TRY(check_aliasing(count, g, out, NULL, fn));
+    VKS_TRY(vks__check_dtype_in(ctx, c->dt, VKS_DTYPES_F32 | VKS_DTYPES_F16 | VKS_DTYPES_BF16 | VKS_DTYPES_F64, fn,
+                                "g"));
     if (total > 1 << 20) return vks__error(VKS_ERROR_OUT_OF_RANGE, "%s: %lld matrices; at most 2^20 per call", fn, (long long)total);
-    c->mats = calloc((size_t)(total ? total : 1), sizeof *c->mats);
+    c->mats = vks__calloc((size_t)(total ? total : 1), sizeof *c->mats);
     if (!c->mats) return vks__error(VKS_ERROR_OUT_OF_HOST_MEMORY, "%s: out of host memory", fn);
     const size_t es = vks__dtype_bytes(c->dt);
     for (uint32_t i = 0; i < count; ++i) {
@@ -170,7 +185,7 @@ static vks_status collect(vks_context *ctx, uint32_t count, const vks_tensor *g,
 
 /* Groups the (non-empty) matrices by their wide shape; gram decides Gram-NS per group. */
 static vks_status make_groups(ns_call *c, vks_ns_gram gram) {
-    c->groups = calloc((size_t)(c->nmat ? c->nmat : 1), sizeof *c->groups);
+    c->groups = vks__calloc((size_t)(c->nmat ? c->nmat : 1), sizeof *c->groups);
     if (!c->groups) return vks__error(VKS_ERROR_OUT_OF_HOST_MEMORY, "%s: out of host memory", c->fn);
     for (int64_t i = 0; i < c->nmat; ++i) {
         ns_matrix *mt = &c->mats[i];
@@ -398,18 +413,23 @@ static vks_status ns_run(vks_context *ctx, ns_call *c, const ns_plan *pl) {
     const bool iterate = pl->steps > 0;
     const uint32_t nmat = (uint32_t)c->nmat, nparts = reduce_parts(ctx, c);
     /* Tables: in (g -> X0 or g for AuON), out (X -> out), and the iterate as a source (hybrid). */
-    ns_item *tin = calloc(nmat, sizeof *tin), *tout = calloc(nmat, sizeof *tout), *tx = calloc(nmat, sizeof *tx);
+    ns_item *tin = vks__calloc(nmat, sizeof *tin), *tout = vks__calloc(nmat, sizeof *tout), *tx = vks__calloc(nmat, sizeof *tx);
     if (!tin || !tout || !tx) {
-        free(tin), free(tout), free(tx);
+        vks__free(tin), vks__free(tout), vks__free(tx);
         return vks__error(VKS_ERROR_OUT_OF_HOST_MEMORY, "%s: out of host memory", fn);
     }
     uint64_t bytes = 3 * orth_round(nmat * sizeof(ns_item)) + orth_round(2ull * nmat * 8 * ses_acc) +
                      orth_round((uint64_t)nmat * nparts * 3 * ses_acc);
     for (int32_t k = 0; iterate && k < c->ngroups; ++k) bytes += group_bytes(&c->groups[k], es);
+    /* Its own op region (the prologue opens none): the flags are read back after it ends, so
+     * that the op stays timed; the workspace is taken inside it, and nothing can take that
+     * scratch before the read while the lock is held. */
+    vks_status st = vks__op_begin(ctx, pl->auon ? "auon" : "newton_schulz");
     orth_ws ws;
-    vks_status st = vks__orth_ws_begin(ctx, bytes, &ws);
+    if (st == VKS_OK) st = vks__orth_ws_begin(ctx, bytes, &ws);
     if (st != VKS_OK) {
-        free(tin), free(tout), free(tx);
+        vks__op_end(ctx);
+        vks__free(tin), vks__free(tout), vks__free(tx);
         return st;
     }
     const VkDeviceAddress din = vks__orth_take(&ws, nmat * sizeof(ns_item)), dout = vks__orth_take(&ws, nmat * sizeof(ns_item));
@@ -437,9 +457,8 @@ static vks_status ns_run(vks_context *ctx, ns_call *c, const ns_plan *pl) {
             tout[i].src = mt->g, tout[i].src_rs = (uint32_t)mt->g_rs, tout[i].src_cs = (uint32_t)mt->g_cs;
         }
     }
-    st = vks__op_begin(ctx, pl->auon ? "auon" : "newton_schulz");
     const VkDeviceAddress status = pl->status ? vks__tensor_address(pl->status) : 0;
-    if (st == VKS_OK) st = upload(ctx, din, tin, nmat * sizeof(ns_item));
+    st = upload(ctx, din, tin, nmat * sizeof(ns_item));
     if (st == VKS_OK)
         st = record_reduce(ctx, c->dt, false, 0, din, nmat, nparts, partials, scalars, status,
                            iterate ? pl->norm_factor : 1.0, pl->eps, 0.0);
@@ -483,7 +502,7 @@ static vks_status ns_run(vks_context *ctx, ns_call *c, const ns_plan *pl) {
     if (st == VKS_OK) st = vks__orth_ws_check(&ws, fn);
     vks__op_end(ctx);
     if (st == VKS_OK && !pl->status) { /* the NaN/Inf flags: synchronizes */
-        void *raw = malloc((size_t)nmat * 8 * ses_acc);
+        void *raw = vks__malloc((size_t)nmat * 8 * ses_acc);
         if (!raw) st = vks__error(VKS_ERROR_OUT_OF_HOST_MEMORY, "%s: out of host memory", fn);
         else st = vks__orth_ws_read(ctx, scalars, raw, (uint64_t)nmat * 8 * ses_acc);
         for (uint32_t i = 0; st == VKS_OK && i < nmat; ++i) {
@@ -492,9 +511,9 @@ static vks_status ns_run(vks_context *ctx, ns_call *c, const ns_plan *pl) {
                 st = vks__error(VKS_ERROR_NON_FINITE, "%s: matrix %u of the call holds NaN or Inf; its output was set to 0",
                                 fn, i);
         }
-        free(raw);
+        vks__free(raw);
     }
-    free(tin), free(tout), free(tx);
+    vks__free(tin), vks__free(tout), vks__free(tx);
     return st;
 }
 
@@ -504,174 +523,205 @@ static vks_status check_status_tensor(vks_context *ctx, const vks_tensor *status
                                       const vks_tensor *g, const vks_tensor *out) {
     if (!status) return VKS_OK;
     VKS_TRY(vks__orth_check_info(ctx, status, c->nmat, c->fn, "options->status"));
-    for (uint32_t i = 0; i < count; ++i) {
-        char gn[24] = "g", on[24] = "out";
-        if (count > 1) snprintf(gn, sizeof gn, "g[%u]", i), snprintf(on, sizeof on, "out[%u]", i);
-        const vks_tensor *ts[] = {&g[i], &out[i]};
-        const char *names[] = {gn, on};
-        VKS_TRY(vks__orth_check_info_apart(status, ts, names, 2, c->fn, "options->status"));
-    }
-    return VKS_OK;
+    return check_aliasing(count, g, out, status, c->fn);
 }
 
-vks_status vks_newton_schulz_grouped(vks_context *ctx, uint32_t count, const vks_tensor *g, const vks_tensor *out,
-                                     const vks_newton_schulz_options *options) {
-    ns_call c = {.fn = count == 1 && g && g->ndim <= 3 ? "vks_newton_schulz" : "vks_newton_schulz_grouped"};
-    if (!ctx) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: ctx is NULL", c.fn);
-    vks_newton_schulz_options o = VKS_NEWTON_SCHULZ_OPTIONS_INIT;
-    if (options) {
-        if (options->struct_size != sizeof o)
-            return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: options->struct_size = %zu, expected %zu", c.fn,
-                              options->struct_size, sizeof o);
-        o = *options;
-    }
+/* One call of the Newton-Schulz family (Newton-Schulz or AuON, grouped or not). */
+typedef struct ns_entry {
+    ns_call c;
+    bool auon;
+    uint32_t count;
+    const vks_tensor *g, *out;
+    vks_newton_schulz_options ns_options; /* the library's full copy of the caller's (or the defaults) */
+    vks_auon_options auon_options;        /* likewise, for AuON */
+    ns_plan pl;
+    vks_ns_gram gram; /* Newton-Schulz: the options' (or the default) */
+    double abc[3 * NS_MAX_STEPS];
+} ns_entry;
+
+static vks_status ns_check_options(ns_entry *e) {
+    const char *fn = e->c.fn;
+    const vks_newton_schulz_options o = e->ns_options;
     if ((unsigned)o.schedule > VKS_NS_CUSTOM)
-        return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: options->schedule = %d is not a vks_ns_schedule", c.fn,
+        return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: options->schedule = %d is not a vks_ns_schedule", fn,
                           (int)o.schedule);
     if (o.steps < 0 || o.steps > NS_MAX_STEPS || (o.schedule == VKS_NS_CUSTOM && o.steps == 0))
-        return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: options->steps = %d, expected %s..%d", c.fn, o.steps,
+        return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: options->steps = %d, expected %s..%d", fn, o.steps,
                           o.schedule == VKS_NS_CUSTOM ? "1" : "0", NS_MAX_STEPS);
     if (o.schedule == VKS_NS_CUSTOM && !o.coefficients)
-        return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: options->coefficients is NULL for VKS_NS_CUSTOM", c.fn);
+        return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: options->coefficients is NULL for VKS_NS_CUSTOM", fn);
     if (!(o.norm_factor >= 0) || !(o.eps >= 0) || !isfinite(o.norm_factor) || !isfinite(o.eps))
         return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: options->norm_factor = %g and eps = %g; expected finite >= 0",
-                          c.fn, o.norm_factor, o.eps);
+                          fn, o.norm_factor, o.eps);
     if (o.flags & ~(uint32_t)(VKS_NS_NO_TENSOR_CORES | VKS_NS_HALF_WORK))
-        return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: options->flags = 0x%x has unknown bits", c.fn, o.flags);
+        return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: options->flags = 0x%x has unknown bits", fn, o.flags);
     if ((unsigned)o.gram > VKS_NS_GRAM_ON || o.gram_restart < 0)
-        return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: options->gram = %d, gram_restart = %d", c.fn, (int)o.gram,
+        return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: options->gram = %d, gram_restart = %d", fn, (int)o.gram,
                           o.gram_restart);
-    double abc[3 * NS_MAX_STEPS];
+    e->gram = o.gram;
     int32_t steps = o.steps;
     if (o.schedule == VKS_NS_CUSTOM) {
         for (int32_t i = 0; i < 3 * steps; ++i) {
             if (!isfinite(o.coefficients[i]))
-                return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: options->coefficients[%d] = %g is not finite", c.fn, i,
+                return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: options->coefficients[%d] = %g is not finite", fn, i,
                                   o.coefficients[i]);
-            abc[i] = o.coefficients[i];
+            e->abc[i] = o.coefficients[i];
         }
     } else {
-        VKS_TRY(vks_newton_schulz_coefficients(o.schedule, o.steps, abc, NS_MAX_STEPS, &steps));
+        /* A pure table lookup (schedule and steps checked above), no op. */
+        VKS_TRY(vks_newton_schulz_coefficients(o.schedule, o.steps, e->abc, NS_MAX_STEPS, &steps));
     }
-    if (count == 0) return VKS_OK;
-    vks__lock(ctx);
-    vks_status st = collect(ctx, count, g, out, &c);
-    if (st == VKS_OK) st = check_status_tensor(ctx, o.status, &c, count, g, out);
-    const bool coopmat = st == VKS_OK && use_tensor_cores(ctx, c.dt, o.flags);
-    const bool half = coopmat || (st == VKS_OK && (o.flags & VKS_NS_HALF_WORK) &&
-                                  (c.dt == VKS_DTYPE_F16 || c.dt == VKS_DTYPE_BF16));
-    if (half) c.work = VKS_DTYPE_F16;
-    if (st == VKS_OK) st = make_groups(&c, half ? VKS_NS_GRAM_OFF : o.gram);
-    if (st == VKS_OK && c.nmat > 0) {
-        const ns_plan pl = {.half = half,
-                            .abc = abc,
-                            .steps = steps,
-                            .norm_factor = o.norm_factor > 0 ? o.norm_factor : o.schedule == VKS_NS_POLAR_EXPRESS ? 1.01 : 1.0,
-                            .eps = o.eps,
-                            .gram_restart = o.gram_restart > 0 ? o.gram_restart : 2,
-                            .status = o.status};
-        st = ns_run(ctx, &c, &pl);
+    e->pl = (ns_plan){.abc = e->abc,
+                      .steps = steps,
+                      .norm_factor = o.norm_factor > 0 ? o.norm_factor : o.schedule == VKS_NS_POLAR_EXPRESS ? 1.01 : 1.0,
+                      .eps = o.eps,
+                      .gram_restart = o.gram_restart > 0 ? o.gram_restart : 2,
+                      .status = o.status};
+    return VKS_OK;
+}
+
+static vks_status auon_check_options(ns_entry *e) {
+    const char *fn = e->c.fn;
+    const vks_auon_options o = e->auon_options;
+    if ((unsigned)o.variant > VKS_AUON_PAPER)
+        return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: options->variant = %d is not a vks_auon_variant", fn,
+                          (int)o.variant);
+    if (!(o.gamma >= 0) || !(o.eps >= 0) || !isfinite(o.gamma) || !isfinite(o.eps))
+        return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: options->gamma = %g and eps = %g; expected finite >= 0", fn,
+                          o.gamma, o.eps);
+    if (o.ns_steps < 0 || o.ns_steps > NS_MAX_STEPS)
+        return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: options->ns_steps = %d, expected 0..%d", fn, o.ns_steps,
+                          NS_MAX_STEPS);
+    if (o.ns_steps) VKS_TRY(vks_newton_schulz_coefficients(VKS_NS_MUON, o.ns_steps, e->abc, NS_MAX_STEPS, NULL));
+    e->pl = (ns_plan){.abc = e->abc,
+                      .steps = o.ns_steps,
+                      .norm_factor = 1.0,
+                      .eps = o.eps,
+                      .gram_restart = 2,
+                      .auon = true,
+                      .variant = o.variant,
+                      .gamma = o.gamma > 0 ? o.gamma : 1.5,
+                      .status = o.status};
+    return VKS_OK;
+}
+
+static vks_status ns_check(vks_context *ctx, void *call, bool *empty) {
+    ns_entry *e = call;
+    ns_call *c = &e->c;
+    VKS_TRY(e->auon ? auon_check_options(e) : ns_check_options(e));
+    if (e->count == 0) {
+        *empty = true;
+        return VKS_OK;
     }
-    call_free(&c);
-    vks__unlock(ctx);
+    VKS_TRY(collect(ctx, e->count, e->g, e->out, c));
+    VKS_TRY(check_status_tensor(ctx, e->pl.status, c, e->count, e->g, e->out));
+    if (!e->auon) {
+        const uint32_t flags = e->ns_options.flags;
+        const bool coopmat = use_tensor_cores(ctx, c->dt, flags);
+        e->pl.half = coopmat || ((flags & VKS_NS_HALF_WORK) && (c->dt == VKS_DTYPE_F16 || c->dt == VKS_DTYPE_BF16));
+        if (e->pl.half) c->work = VKS_DTYPE_F16;
+    }
+    VKS_TRY(make_groups(c, e->auon || e->pl.half ? VKS_NS_GRAM_OFF : e->gram));
+    *empty = c->nmat == 0;
+    return VKS_OK;
+}
+
+static vks_status ns_record(vks_context *ctx, void *call) {
+    ns_entry *e = call;
+    return ns_run(ctx, &e->c, &e->pl);
+}
+
+static vks_status ns_entry_run(vks_context *ctx, ns_entry *e, const void *options) {
+    const vks_op op = {.fn = e->c.fn,
+                       .desc = options,
+                       .desc_arg = "options",
+                       .desc_type = e->auon ? VKS_STRUCT_AUON_OPTIONS : VKS_STRUCT_NEWTON_SCHULZ_OPTIONS,
+                       .desc_copy = e->auon ? (void *)&e->auon_options : (void *)&e->ns_options,
+                       .desc_optional = true,
+                       .validate = ns_check,
+                       .record = ns_record};
+    const vks_status st = vks__op_run(ctx, &op, e); /* ns_run opens its own op region */
+    call_free(&e->c);
     return st;
+}
+
+vks_status vks_newton_schulz_grouped(vks_context *ctx, uint32_t count, const vks_tensor *g, const vks_tensor *out,
+                                     const vks_newton_schulz_options *options) {
+    ns_entry e = {.c.fn = "vks_newton_schulz_grouped", .count = count, .g = g, .out = out};
+    return ns_entry_run(ctx, &e, options);
 }
 
 vks_status vks_newton_schulz(vks_context *ctx, const vks_tensor *g, const vks_tensor *out,
                              const vks_newton_schulz_options *options) {
-    if (!g || !out)
-        return vks__error(VKS_ERROR_INVALID_ARGUMENT, "vks_newton_schulz: %s is NULL", g ? "out" : "g");
-    return vks_newton_schulz_grouped(ctx, 1, g, out, options);
+    ns_entry e = {.c.fn = "vks_newton_schulz", .count = 1, .g = g, .out = out};
+    return ns_entry_run(ctx, &e, options);
 }
 
 vks_status vks_auon_grouped(vks_context *ctx, uint32_t count, const vks_tensor *g, const vks_tensor *out,
                             const vks_auon_options *options) {
-    ns_call c = {.fn = count == 1 ? "vks_auon" : "vks_auon_grouped"};
-    if (!ctx) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: ctx is NULL", c.fn);
-    vks_auon_options o = VKS_AUON_OPTIONS_INIT;
-    if (options) {
-        if (options->struct_size != sizeof o)
-            return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: options->struct_size = %zu, expected %zu", c.fn,
-                              options->struct_size, sizeof o);
-        o = *options;
-    }
-    if ((unsigned)o.variant > VKS_AUON_PAPER)
-        return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: options->variant = %d is not a vks_auon_variant", c.fn,
-                          (int)o.variant);
-    if (!(o.gamma >= 0) || !(o.eps >= 0) || !isfinite(o.gamma) || !isfinite(o.eps))
-        return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: options->gamma = %g and eps = %g; expected finite >= 0", c.fn,
-                          o.gamma, o.eps);
-    if (o.ns_steps < 0 || o.ns_steps > NS_MAX_STEPS)
-        return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: options->ns_steps = %d, expected 0..%d", c.fn, o.ns_steps,
-                          NS_MAX_STEPS);
-    double abc[3 * NS_MAX_STEPS];
-    if (o.ns_steps) VKS_TRY(vks_newton_schulz_coefficients(VKS_NS_MUON, o.ns_steps, abc, NS_MAX_STEPS, NULL));
-    if (count == 0) return VKS_OK;
-    vks__lock(ctx);
-    vks_status st = collect(ctx, count, g, out, &c);
-    if (st == VKS_OK) st = check_status_tensor(ctx, o.status, &c, count, g, out);
-    if (st == VKS_OK) st = make_groups(&c, VKS_NS_GRAM_OFF);
-    if (st == VKS_OK && c.nmat > 0) {
-        const ns_plan pl = {.abc = abc,
-                            .steps = o.ns_steps,
-                            .norm_factor = 1.0,
-                            .eps = o.eps,
-                            .gram_restart = 2,
-                            .auon = true,
-                            .variant = o.variant,
-                            .gamma = o.gamma > 0 ? o.gamma : 1.5,
-                            .status = o.status};
-        st = ns_run(ctx, &c, &pl);
-    }
-    call_free(&c);
-    vks__unlock(ctx);
-    return st;
+    ns_entry e = {.c.fn = "vks_auon_grouped", .auon = true, .count = count, .g = g, .out = out};
+    return ns_entry_run(ctx, &e, options);
 }
 
 vks_status vks_auon(vks_context *ctx, const vks_tensor *g, const vks_tensor *out, const vks_auon_options *options) {
-    if (!g || !out) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "vks_auon: %s is NULL", g ? "out" : "g");
-    return vks_auon_grouped(ctx, 1, g, out, options);
+    ns_entry e = {.c.fn = "vks_auon", .auon = true, .count = 1, .g = g, .out = out};
+    return ns_entry_run(ctx, &e, options);
 }
 
 /* ---- public SYRK ------------------------------------------------------------------------------------- */
 
+typedef struct syrk_call {
+    const char *fn;
+    vks_transpose trans;
+    double alpha, beta;
+    const vks_tensor *a, *c;
+    int32_t mirror;
+    orth_syrk_args args;
+} syrk_call;
+
+static vks_status syrk_check(vks_context *ctx, void *call, bool *empty) {
+    syrk_call *sc = call;
+    const char *fn = sc->fn;
+    const vks_tensor *a = sc->a, *c = sc->c;
+    (void)empty;
+    if (sc->trans != VKS_NO_TRANS && sc->trans != VKS_TRANS)
+        return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: trans = %d, expected VKS_NO_TRANS or VKS_TRANS", fn,
+                          (int)sc->trans);
+    if (!isfinite(sc->alpha) || !isfinite(sc->beta))
+        return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: alpha = %g, beta = %g; expected finite values", fn, sc->alpha,
+                          sc->beta);
+    orth_mat ma, mc;
+    VKS_TRY(vks__orth_view(ctx, a, fn, "a", &ma));
+    VKS_TRY(vks__orth_out_view(ctx, c, fn, "c", &mc));
+    if (ma.dtype != mc.dtype)
+        return vks__error(VKS_ERROR_DTYPE_MISMATCH, "%s: a has dtype %s but c has %s; expected the same", fn,
+                          vks__dtype_name(ma.dtype), vks__dtype_name(mc.dtype));
+    VKS_TRY(vks__check_float_dtype(ctx, ma.dtype, fn, "a"));
+    const orth_mat s = sc->trans == VKS_TRANS ? orth_t(ma) : ma;
+    if (mc.rows != s.rows || mc.cols != s.rows)
+        return vks__error(VKS_ERROR_SHAPE_MISMATCH, "%s: c is %lld x %lld; expected op(a) op(a)^T = %lld x %lld", fn,
+                          (long long)mc.rows, (long long)mc.cols, (long long)s.rows, (long long)s.rows);
+    if (ma.batch != mc.batch && ma.batch != 1)
+        return vks__error(VKS_ERROR_SHAPE_MISMATCH, "%s: a has batch %lld, c has %lld; expected equal or 1", fn,
+                          (long long)ma.batch, (long long)mc.batch);
+    if (mc.col_stride != 1 && mc.rows > 1)
+        return vks__error(VKS_ERROR_UNSUPPORTED, "%s: c must have a unit column stride (strides %lld, %lld)", fn,
+                          (long long)mc.row_stride, (long long)mc.col_stride);
+    const vks_arg outs[] = {{c, "c", NULL}}, ins[] = {{a, "a", NULL}};
+    VKS_TRY(vks__check_no_alias(outs, 1, ins, 1, fn));
+    orth_mat sv = s;
+    if (ma.batch == 1) sv.batch_stride = 0;
+    sv.batch = mc.batch;
+    sc->args = (orth_syrk_args){.s = sv, .cin = mc, .cout = mc, .alpha = sc->alpha, .beta = sc->beta,
+                                .mirror = sc->mirror != 0};
+    return VKS_OK;
+}
+
+static vks_status syrk_record(vks_context *ctx, void *call) { return vks__orth_syrk(ctx, &((syrk_call *)call)->args); }
+
 vks_status vks_syrk(vks_context *ctx, vks_transpose trans, double alpha, const vks_tensor *a, double beta,
                     const vks_tensor *c, int32_t mirror) {
-    static const char fn[] = "vks_syrk";
-    if (!ctx) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: ctx is NULL", fn);
-    if (trans != VKS_NO_TRANS && trans != VKS_TRANS)
-        return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: trans = %d, expected VKS_NO_TRANS or VKS_TRANS", fn, (int)trans);
-    if (!isfinite(alpha) || !isfinite(beta))
-        return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: alpha = %g, beta = %g; expected finite values", fn, alpha, beta);
-    vks__lock(ctx);
-    orth_mat ma, mc;
-    vks_status st = vks__orth_view(ctx, a, fn, "a", &ma);
-    if (st == VKS_OK) st = vks__orth_out_view(ctx, c, fn, "c", &mc);
-    if (st == VKS_OK && ma.dtype != mc.dtype)
-        st = vks__error(VKS_ERROR_DTYPE_MISMATCH, "%s: a has dtype %s but c has %s; expected the same", fn,
-                        vks__dtype_name(ma.dtype), vks__dtype_name(mc.dtype));
-    if (st == VKS_OK) st = vks__check_float_dtype(ctx, ma.dtype, fn, "a");
-    const orth_mat s = trans == VKS_TRANS ? orth_t(ma) : ma;
-    if (st == VKS_OK && (mc.rows != s.rows || mc.cols != s.rows))
-        st = vks__error(VKS_ERROR_SHAPE_MISMATCH, "%s: c is %lld x %lld; expected op(a) op(a)^T = %lld x %lld", fn,
-                        (long long)mc.rows, (long long)mc.cols, (long long)s.rows, (long long)s.rows);
-    if (st == VKS_OK && ma.batch != mc.batch && ma.batch != 1)
-        st = vks__error(VKS_ERROR_SHAPE_MISMATCH, "%s: a has batch %lld, c has %lld; expected equal or 1", fn,
-                        (long long)ma.batch, (long long)mc.batch);
-    if (st == VKS_OK && mc.col_stride != 1 && mc.rows > 1)
-        st = vks__error(VKS_ERROR_UNSUPPORTED, "%s: c must have a unit column stride (strides %lld, %lld)", fn,
-                        (long long)mc.row_stride, (long long)mc.col_stride);
-    if (st == VKS_OK && vks__orth_overlap(a, c))
-        st = vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: c overlaps a in memory", fn);
-    if (st == VKS_OK) {
-        orth_mat sv = s;
-        if (ma.batch == 1) sv.batch_stride = 0;
-        sv.batch = mc.batch;
-        const orth_syrk_args args = {.s = sv, .cin = mc, .cout = mc, .alpha = alpha, .beta = beta, .mirror = mirror != 0};
-        st = vks__op_begin(ctx, "syrk");
-        if (st == VKS_OK) st = vks__orth_syrk(ctx, &args);
-        vks__op_end(ctx);
-    }
-    vks__unlock(ctx);
-    return st;
+    syrk_call call = {.fn = "vks_syrk", .trans = trans, .alpha = alpha, .beta = beta, .a = a, .c = c, .mirror = mirror};
+    const vks_op op = {.fn = call.fn, .name = "syrk", .validate = syrk_check, .record = syrk_record};
+    return vks__op_run(ctx, &op, &call);
 }

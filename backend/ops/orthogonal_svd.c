@@ -34,9 +34,8 @@ static vks_status columns(vks_context *ctx, int mode, orth_mat b, VkDeviceAddres
 }
 
 /* Checks an optional output: rank a.ndim (or a.ndim - 1 for s), given shape, a's dtype. */
-static vks_status check_out(vks_context *ctx, const vks_tensor *t, const vks_tensor *a, int64_t batch, int64_t rows,
-                            int64_t cols, const char *arg, orth_mat *m) {
-    static const char fn[] = "vks_svd";
+static vks_status check_out(vks_context *ctx, const char *fn, const vks_tensor *t, const vks_tensor *a, int64_t batch,
+                            int64_t rows, int64_t cols, const char *arg, orth_mat *m) {
     const bool vec = cols < 0; /* s */
     if (vec) {
         VKS_TRY(vks__check_tensor(ctx, t, fn, arg));
@@ -47,7 +46,7 @@ static vks_status check_out(vks_context *ctx, const vks_tensor *t, const vks_ten
                               (long long)rows);
         *m = (orth_mat){vks__tensor_address(t), t->dtype, batch, 1, rows,
                         want_ndim == 2 ? t->strides[0] : 0, rows, t->strides[t->ndim - 1]};
-        VKS_TRY(vks__orth_check_output_vector(want_ndim == 2 ? batch : 1, rows, m->batch_stride, m->col_stride, fn, arg));
+        VKS_TRY(vks__check_output_vector(want_ndim == 2 ? batch : 1, rows, m->batch_stride, m->col_stride, fn, arg));
     } else {
         VKS_TRY(vks__orth_view(ctx, t, fn, arg, m));
         if (t->ndim != a->ndim || m->rows != rows || m->cols != cols || m->batch != batch)
@@ -59,27 +58,40 @@ static vks_status check_out(vks_context *ctx, const vks_tensor *t, const vks_ten
     if (t->dtype != a->dtype)
         return vks__error(VKS_ERROR_DTYPE_MISMATCH, "%s: %s has dtype %s but a has %s; expected the same", fn, arg,
                           vks__dtype_name(t->dtype), vks__dtype_name(a->dtype));
-    if (vks__orth_overlap(t, a)) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: %s overlaps a in memory", fn, arg);
     return VKS_OK;
 }
 
-vks_status vks_svd(vks_context *ctx, const vks_tensor *a, const vks_tensor *u, const vks_tensor *s, const vks_tensor *vh) {
-    static const char fn[] = "vks_svd";
-    if (!ctx) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: ctx is NULL", fn);
-    vks__lock(ctx);
+typedef struct svd_call {
+    const char *fn;
+    const vks_tensor *a, *u, *s, *vh;
+    orth_mat ma, mu, ms, mvh;
+} svd_call;
+
+static vks_status svd_check(vks_context *ctx, void *call, bool *empty) {
+    svd_call *c = call;
+    const char *fn = c->fn;
+    const vks_tensor *a = c->a, *u = c->u, *s = c->s, *vh = c->vh;
     orth_mat ma, mu = {0}, ms = {0}, mvh = {0};
-    vks_status st = vks__orth_view(ctx, a, fn, "a", &ma);
-    if (st == VKS_OK) st = vks__check_float_dtype(ctx, ma.dtype, fn, "a");
+    VKS_TRY(vks__orth_view(ctx, a, fn, "a", &ma));
+    VKS_TRY(vks__check_float_dtype(ctx, ma.dtype, fn, "a"));
     const int64_t B = ma.batch, m = ma.rows, n = ma.cols, k = VKS_MIN(m, n);
-    if (st == VKS_OK) st = check_out(ctx, s, a, B, k, -1, "s", &ms);
-    if (st == VKS_OK && u) st = check_out(ctx, u, a, B, m, k, "u", &mu);
-    if (st == VKS_OK && vh) st = check_out(ctx, vh, a, B, k, n, "vh", &mvh);
-    if (st == VKS_OK && ((u && vks__orth_overlap(u, s)) || (vh && vks__orth_overlap(vh, s)) || (u && vh && vks__orth_overlap(u, vh))))
-        st = vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: the outputs u, s, vh overlap in memory", fn);
-    if (st != VKS_OK || k == 0 || B == 0) {
-        vks__unlock(ctx);
-        return st;
-    }
+    VKS_TRY(check_out(ctx, fn, s, a, B, k, -1, "s", &ms));
+    if (u) VKS_TRY(check_out(ctx, fn, u, a, B, m, k, "u", &mu));
+    if (vh) VKS_TRY(check_out(ctx, fn, vh, a, B, k, n, "vh", &mvh));
+    const vks_arg outs[] = {{s, "s", NULL}, {u, "u", NULL}, {vh, "vh", NULL}}, ins[] = {{a, "a", NULL}};
+    VKS_TRY(vks__check_no_alias(outs, 3, ins, 1, fn));
+    c->ma = ma, c->mu = mu, c->ms = ms, c->mvh = mvh;
+    *empty = k == 0 || B == 0;
+    return VKS_OK;
+}
+
+static vks_status svd_record(vks_context *ctx, void *call) {
+    const svd_call *c = call;
+    const char *fn = c->fn;
+    const vks_tensor *u = c->u, *vh = c->vh;
+    const orth_mat ma = c->ma, mu = c->mu, ms = c->ms, mvh = c->mvh;
+    const int64_t B = ma.batch, m = ma.rows, n = ma.cols, k = VKS_MIN(m, n);
+    vks_status st = VKS_OK;
     const vks_dtype wdt = vks__orth_eigh_work_dtype(ctx, ma.dtype, 0);
     const size_t es = vks__dtype_bytes(wdt);
     const bool tall = m >= n;
@@ -90,11 +102,7 @@ vks_status vks_svd(vks_context *ctx, const vks_tensor *a, const vks_tensor *u, c
                            orth_round(16 * (uint64_t)B) +
                            VKS_MAX(vks__orth_eigh_ws_bytes(ctx, wdt, B, N), vks__orth_cholqr2_ws_bytes(ctx, wdt, B, M, N));
     orth_ws ws;
-    st = vks__orth_ws_begin(ctx, bytes, &ws);
-    if (st != VKS_OK) {
-        vks__unlock(ctx);
-        return st;
-    }
+    VKS_TRY(vks__orth_ws_begin(ctx, bytes, &ws));
     const orth_mat xw = wdt == ma.dtype ? x : orth_dense(vks__orth_take(&ws, (uint64_t)B * M * N * es), wdt, B, M, N);
     const orth_mat bm = orth_dense(vks__orth_take(&ws, (uint64_t)B * M * N * es), wdt, B, M, N);
     const orth_mat um = orth_dense(vks__orth_take(&ws, (uint64_t)B * M * N * es), wdt, B, M, N);
@@ -104,8 +112,7 @@ vks_status vks_svd(vks_context *ctx, const vks_tensor *a, const vks_tensor *u, c
     const VkDeviceAddress qst = vks__orth_take(&ws, 16 * (uint64_t)B);
     const uint64_t inner = ws.used;
     orth_eigh_report rep = {0};
-    st = vks__op_begin(ctx, "svd");
-    if (st == VKS_OK && wdt != ma.dtype) st = vks__orth_copy(ctx, ORTH_COPY, &x, &xw);
+    if (wdt != ma.dtype) st = vks__orth_copy(ctx, ORTH_COPY, &x, &xw);
     const orth_syrk_args sy = {.s = orth_t(xw), .cout = g, .alpha = 1.0, .mirror = false};
     if (st == VKS_OK) st = vks__orth_syrk(ctx, &sy);
     if (st == VKS_OK) st = vks__orth_eigh_record(ctx, wdt, g, lam, N, 1, vm, 0, 0, 0, true, &ws, &rep);
@@ -127,7 +134,6 @@ vks_status vks_svd(vks_context *ctx, const vks_tensor *a, const vks_tensor *u, c
         st = vks__orth_copy(ctx, ORTH_COPY, &src, &mvh);
     }
     if (st == VKS_OK) st = vks__orth_ws_check(&ws, fn);
-    vks__op_end(ctx);
     if (st == VKS_OK && rep.first_nonfinite >= 0)
         st = vks__error(VKS_ERROR_NON_FINITE, "%s: a (matrix %lld of the batch) holds NaN or Inf", fn,
                         (long long)rep.first_nonfinite);
@@ -135,14 +141,19 @@ vks_status vks_svd(vks_context *ctx, const vks_tensor *a, const vks_tensor *u, c
         st = vks__error(VKS_ERROR_NOT_CONVERGED, "%s: the eigensolver did not converge for matrix %lld in %d sweeps", fn,
                         (long long)rep.first_unconverged, rep.sweeps);
     if (st == VKS_OK) { /* U's CholeskyQR: cannot fail for an orthogonal-by-construction B, unless a is extreme */
-        int32_t *q = malloc(16 * (size_t)B);
+        int32_t *q = vks__malloc(16 * (size_t)B);
         st = q ? vks__orth_ws_read(ctx, qst, q, 16 * (uint64_t)B) : vks__error(VKS_ERROR_OUT_OF_HOST_MEMORY, "%s: out of host memory", fn);
         for (int64_t z = 0; st == VKS_OK && z < 2 * B; ++z)
             if (q[2 * z] >= 0)
                 st = vks__error(VKS_ERROR_NOT_CONVERGED, "%s: the left singular vectors of matrix %lld could not be "
                                                          "orthonormalized (pivot %d)", fn, (long long)(z % B), q[2 * z]);
-        free(q);
+        vks__free(q);
     }
-    vks__unlock(ctx);
     return st;
+}
+
+vks_status vks_svd(vks_context *ctx, const vks_tensor *a, const vks_tensor *u, const vks_tensor *s, const vks_tensor *vh) {
+    svd_call call = {.fn = "vks_svd", .a = a, .u = u, .s = s, .vh = vh};
+    const vks_op op = {.fn = call.fn, .name = "svd", .validate = svd_check, .record = svd_record};
+    return vks__op_run(ctx, &op, &call);
 }

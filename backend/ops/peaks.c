@@ -123,22 +123,29 @@ static vks_status measure_locked(vks_context *ctx, vks_device_peaks *out) {
     return st;
 }
 
-vks_status vks_measure_peaks(vks_context *ctx, vks_device_peaks *peaks) {
-    if (!ctx) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "vks_measure_peaks: ctx is NULL");
-    if (!peaks) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "vks_measure_peaks: peaks is NULL");
+typedef struct peaks_call {
+    vks_device_peaks *peaks;
+    vks_device_peaks p;
+} peaks_call;
+
+static vks_status peaks_check(vks_context *ctx, void *call, bool *empty) {
+    const peaks_call *c = call;
+    (void)empty;
+    VKS_TRY(vks__struct_check("vks_measure_peaks", "peaks", VKS_STRUCT_DEVICE_PEAKS, c->peaks));
     if (!vks__has_feature(ctx, VKS_FEATURE_TIMESTAMPS))
         return vks__error(VKS_ERROR_UNSUPPORTED, "vks_measure_peaks: device '%s' has no timestamp queries on its "
                                                  "compute queue",
                           ctx->probe.info.name);
-    vks_device_peaks p = {.struct_size = sizeof p};
-    vks__lock(ctx);
-    vks_status st = measure_locked(ctx, &p);
-    vks__unlock(ctx);
-    if (st == VKS_OK) {
-        size_t sz = peaks->struct_size;
-        if (sz == 0 || sz > sizeof p) sz = sizeof p;
-        memcpy(peaks, &p, sz);
-        peaks->struct_size = sz;
-    }
+    return VKS_OK;
+}
+
+/* Its own op regions, timed one by one. */
+static vks_status peaks_record(vks_context *ctx, void *call) { return measure_locked(ctx, &((peaks_call *)call)->p); }
+
+vks_status vks_measure_peaks(vks_context *ctx, vks_device_peaks *peaks) {
+    peaks_call call = {.peaks = peaks, .p = {.struct_size = sizeof(vks_device_peaks)}};
+    const vks_op op = {.fn = "vks_measure_peaks", .validate = peaks_check, .record = peaks_record};
+    vks_status st = vks__op_run(ctx, &op, &call);
+    if (st == VKS_OK) st = vks__struct_out("vks_measure_peaks", "peaks", VKS_STRUCT_DEVICE_PEAKS, peaks, &call.p);
     return st;
 }

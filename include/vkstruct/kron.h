@@ -107,7 +107,15 @@ typedef vks_status vks_kron_eigh_fn(vks_context *ctx, const vks_kron_eigh_desc *
  * the eigenvalues back), so not during external recording (VKS_ERROR_UNSUPPORTED). */
 VKS_API vks_kron_eigh_fn vks_kron_eigh;
 
-#define VKS_KRON_EIG_FLOOR_DEFAULT 1e-7 /* GPyTorch's clamp before the log */
+/* GPyTorch's clamp of K's own eigenvalues (linear_operator 0.6). */
+#define VKS_KRON_EIG_FLOOR_DEFAULT 1e-7
+
+enum {
+    /* Clamp lambda + sigma^2 at eig_floor instead of clamping K's eigenvalue lambda before
+     * sigma^2 is added (the default, GPyTorch's constant-noise path). Differs from the
+     * default only where sigma^2 < eig_floor. */
+    VKS_KRON_SOLVE_FLOOR_AFTER_NOISE = 1u << 0
+};
 
 typedef struct vks_kron_solve_desc {
     size_t struct_size; /* sizeof(vks_kron_solve_desc) */
@@ -116,18 +124,22 @@ typedef struct vks_kron_solve_desc {
     const vks_tensor *eigvals[VKS_KRON_MAX_DIMS];      /* lambda_i from vks_kron_eigh */
     const vks_tensor *noise_scales[VKS_KRON_MAX_DIMS]; /* the c_i given to vks_kron_eigh, or NULL */
     double noise;     /* sigma^2 >= 0 */
-    double eig_floor; /* each lambda + sigma^2 is clamped below at this (0: no clamp) */
+    /* Each eigenvalue lambda of K (a product of the factors' lambda_i, those clamped at 0) is
+     * clamped below at this before sigma^2 is added, with no clamp after, as GPyTorch's solve
+     * and log-det with a constant noise (0: no clamp). See VKS_KRON_SOLVE_FLOOR_AFTER_NOISE. */
+    double eig_floor;
     const vks_tensor *y;      /* (N) or (N, k); NULL when only logdet is wanted */
     const vks_tensor *alpha;  /* out like y: (K + sigma^2 D)^-1 y; or NULL */
     const vks_tensor *mean;   /* out like y: K alpha, the posterior mean on the grid; or NULL */
     const vks_tensor *logdet; /* out (1): log|K + sigma^2 D|; or NULL */
     const vks_tensor *mll;    /* out (k) (or (1) for a vector y): log marginal likelihood per
                                  right-hand side, -y'alpha/2 - logdet/2 - N log(2 pi)/2; or NULL */
+    uint32_t flags; /* VKS_KRON_SOLVE_*; 0: the default */
 } vks_kron_solve_desc;
 
 #define VKS_KRON_SOLVE_DESC_INIT                                                                              \
     {sizeof(vks_kron_solve_desc), 0, {NULL}, {NULL}, {NULL}, 0.0, VKS_KRON_EIG_FLOOR_DEFAULT, NULL, NULL, NULL, \
-     NULL, NULL}
+     NULL, NULL, 0u}
 
 typedef vks_status vks_kron_solve_fn(vks_context *ctx, const vks_kron_solve_desc *desc);
 /* alpha = D^-1/2 Q (Lambda + sigma^2)^-1 Q^T D^-1/2 y with Q = ⊗Q_i, Lambda = ⊗lambda_i:
@@ -224,7 +236,8 @@ typedef vks_status vks_kron_pde_solve_fn(vks_context *ctx, const vks_kron_pde_de
  * iterate); NaN/Inf anywhere in f or boundary -> VKS_ERROR_NON_FINITE. */
 VKS_API vks_kron_pde_solve_fn vks_kron_pde_solve;
 
-/* Functions of this family, in ABI order (append only). */
+/* Functions of this family (membership only: the plugin table's order is
+ * VKS_PLUGIN_FUNCTIONS in plugin.h, where a new function is appended too). */
 #define VKS_KRON_FUNCTIONS(X)  \
     X(vks_kron_matmul)         \
     X(vks_kron_kernel_matrix)  \

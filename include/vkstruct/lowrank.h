@@ -51,9 +51,13 @@ VKS_API vks_factorized_linear_fn vks_factorized_linear;
 /* Many adapters of one layer, stacked without padding: A_i (r_i, in) row-major at element
  * a_offsets[i] of `a`, B_i (out, r_i) row-major at element b_offsets[i] of `b`. `a` and `b`
  * are compact tensors of any shape, read as flat arrays in the dtype of x. */
+/* The most adapters one stack may hold (ids 0..count-1): past a million adapters a
+ * served model's stack is a bug, and each one costs a 64-byte table entry per call. */
+#define VKS_LORA_MAX_ADAPTERS (1 << 20)
+
 typedef struct vks_lora_adapters {
     size_t struct_size;       /* sizeof(vks_lora_adapters) */
-    int32_t count;            /* number of adapters (ids 0..count-1) */
+    int32_t count;            /* number of adapters (ids 0..count-1), 0..VKS_LORA_MAX_ADAPTERS */
     const int32_t *ranks;     /* count ranks r_i >= 0 (0: the adapter adds nothing) */
     const double *scales;     /* count scales s_i (PEFT: lora_alpha_i / r_i); NULL: all 1 */
     const int64_t *a_offsets; /* NULL: packed in order (see vks_lora_pack_offsets) */
@@ -165,7 +169,9 @@ typedef vks_status vks_lora_merge_fn(vks_context *ctx, const vks_tensor *w, cons
                                      const vks_tensor *b, double scale);
 /* In place: W += s·B·A (merge) or W -= s·B·A (unmerge), W: (out, in), A: (r, in), B: (out, r).
  * The update is computed in f32 and added with one rounding per element, so unmerge after
- * merge returns W to within one rounding of the stored dtype. */
+ * merge returns each element of W to within 1 ulp (of the stored dtype) of
+ * max(|W|, |W + s·B·A|) — not of W's own value: entries much smaller than their update drift
+ * by many of their own ulps, as PEFT's do. */
 typedef vks_lora_merge_fn vks_lora_unmerge_fn;
 VKS_API vks_lora_merge_fn vks_lora_merge;
 VKS_API vks_lora_unmerge_fn vks_lora_unmerge;
@@ -189,7 +195,8 @@ typedef vks_status vks_galore_project_back_fn(vks_context *ctx, vks_galore_side 
 /* G = scale·R·P or scale·P·R (GaLore's default scale is 0.25); AUTO decides by G's shape. */
 VKS_API vks_galore_project_back_fn vks_galore_project_back;
 
-/* Functions of this family, in ABI order (append only). */
+/* Functions of this family (membership only: the plugin table's order is
+ * VKS_PLUGIN_FUNCTIONS in plugin.h, where a new function is appended too). */
 #define VKS_LOWRANK_FUNCTIONS(X)                                                                                     \
     X(vks_lora_forward)                                                                                              \
     X(vks_factorized_linear)                                                                                         \

@@ -16,14 +16,16 @@
  * (k, q, p) / (l, s, r) / (nblocks, out, in); dtypes f32, or f16 storage (needs
  * VKS_FEATURE_STORAGE16) with f32 accumulation, all tensors of one call the same dtype.
  *
- * Environment (read at each call, for testing and benchmarking):
- *   VKS_MONARCH_KERNELS=gpu|cpu   use the GPU (shared-memory) or CPU (subgroup-shuffle) kernels
- *                                 whatever the device type
- *   VKS_MONARCH_COOPMAT=1|0       f16 block-diagonal products on tensor cores (where the device
- *                                 has VK_NV_cooperative_matrix) for every product, or none;
- *                                 unset: for products of at most 256 rows per block, where
- *                                 they measured faster; =emulate runs the same tiles without
- *                                 them (tests)
+ * Kernel choices come from the context's tuning (vks_tuning in vkstruct.h, settled at
+ * vks_context_create from the caller and the environment; for testing and benchmarking):
+ *   kernels (VKS_KERNELS=gpu|cpu)  the GPU (shared-memory) or CPU (subgroup-shuffle) kernels
+ *                                  whatever the device type
+ *   monarch_coopmat (VKS_MONARCH_COOPMAT=1|0)  f16 block-diagonal products on tensor cores
+ *                                  (where the device has VK_NV_cooperative_matrix) for every
+ *                                  product, or none; AUTO: for products of at most 256 rows per
+ *                                  block, where they measured faster; EMULATE (=emulate) runs
+ *                                  the same tiles without them (tests)
+ *   monarch_grouped (VKS_MONARCH_GROUPED=1)  the grouped block-batched kernel (opt-in)
  */
 #ifndef VKSTRUCT_MONARCH_H
 #define VKSTRUCT_MONARCH_H
@@ -169,6 +171,8 @@ typedef struct vks_monarch_project_result {
     int64_t blocks;           /* block pairs (l_idx, i) projected */
 } vks_monarch_project_result;
 
+#define VKS_MONARCH_PROJECT_RESULT_INIT {.struct_size = sizeof(vks_monarch_project_result)}
+
 typedef vks_status vks_monarch_project_fn(vks_context *ctx, const vks_monarch_project_desc *desc,
                                           vks_monarch_project_result *result);
 /* The Frobenius-optimal Monarch approximation of a dense matrix, computed on the device.
@@ -181,7 +185,8 @@ typedef vks_status vks_monarch_project_fn(vks_context *ctx, const vks_monarch_pr
  * during external recording. NaN or Inf in m gives VKS_ERROR_NON_FINITE. */
 VKS_API vks_monarch_project_fn vks_monarch_project;
 
-/* Functions of this family, in ABI order (append only). */
+/* Functions of this family (membership only: the plugin table's order is
+ * VKS_PLUGIN_FUNCTIONS in plugin.h, where a new function is appended too). */
 #define VKS_MONARCH_FUNCTIONS(X)                                                           \
     X(vks_blockdiag_linear)                                                                \
     X(vks_blockdiag_backward)                                                              \

@@ -119,9 +119,10 @@ VKS_API vks_cholesky_ex_fn vks_cholesky_ex;
 typedef enum vks_ns_schedule {
     VKS_NS_MUON = 0,          /* (3.4445, -4.7750, 2.0315) each step; default 5 steps. Singular values
                                * end in ~[0.7, 1.2] by design, not at 1 */
-    VKS_NS_POLAR_EXPRESS = 1, /* Amsel et al. 2025: a minimax quintic per step (the 7 published ones,
-                               * the last repeated), with the safety factor 1.01 (a/1.01, b/1.01^3,
-                               * c/1.01^5 on every step but the last) and norm_factor 1.01; default 5 */
+    VKS_NS_POLAR_EXPRESS = 1, /* Amsel et al. 2025: a minimax quintic per step, the paper's list of 8;
+                               * step t uses entry min(t, 7): the safety factor 1.01 (a/1.01,
+                               * b/1.01^3, c/1.01^5) on the first 7 entries, the 8th (1.875, -1.25,
+                               * 0.375) unscaled and repeated; norm_factor 1.01; default 5 */
     VKS_NS_CUBIC = 2,         /* (1.5, -0.5, 0): the classical Newton-Schulz iteration; default 18 */
     VKS_NS_QUINTIC = 3,       /* (15/8, -10/8, 3/8): the classical quintic; default 12 */
     VKS_NS_CUSTOM = 4         /* options->coefficients: steps x (a, b, c) */
@@ -233,9 +234,12 @@ VKS_API vks_syrk_fn vks_syrk;
 /* ---- CholeskyQR ---------------------------------------------------------------------------- */
 
 typedef enum vks_cholqr_mode {
-    /* CholeskyQR2, falling back to shifted CholeskyQR3 when the first Cholesky fails or its
-     * factor's diagonal says kappa(a) is beyond CholeskyQR2's reach (~u^-1/2: 4e3 in f32,
-     * 1e8 in f64). Synchronizes once to decide. */
+    /* CholeskyQR2, falling back when the first Cholesky fails or its factor's diagonal says
+     * kappa(a) is beyond CholeskyQR2's reach (~u^-1/2: 4e3 in f32, 1e8 in f64): f32 input on a
+     * device with shaderFloat64 is then factored in f64 working precision (as with
+     * VKS_CHOLQR_F64_WORK: CholeskyQR2 to kappa ~1e8, shifted CholeskyQR3 to ~1e15; the output
+     * stays f32); otherwise shifted CholeskyQR3 in the working precision (f32: kappa to ~3e4).
+     * Synchronizes once to decide. A remaining failure's message says what to do. */
     VKS_CHOLQR_AUTO = 0,
     VKS_CHOLQR_2 = 1,          /* R = chol(A^T A)^T, Q = A R^-1, twice: ||Q^T Q - I|| = O(u) for kappa <~ u^-1/2 */
     VKS_CHOLQR_SHIFTED_3 = 2   /* a first pass on A^T A + s I (Fukaya et al. 2020), then CholeskyQR2 */
@@ -288,7 +292,8 @@ typedef vks_status vks_svd_fn(vks_context *ctx, const vks_tensor *a, const vks_t
                               const vks_tensor *vh);
 VKS_API vks_svd_fn vks_svd;
 
-/* Functions of this family, in ABI order (append only). */
+/* Functions of this family (membership only: the plugin table's order is
+ * VKS_PLUGIN_FUNCTIONS in plugin.h, where a new function is appended too). */
 #define VKS_ORTHOGONAL_FUNCTIONS(X)                                                      \
     X(vks_eigh)                                                                          \
     X(vks_cholesky)                                                                      \

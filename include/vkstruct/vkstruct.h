@@ -7,8 +7,11 @@
  *    vks_status_string() and vks_last_error(), which return strings.
  *  - Nothing aborts, exits or prints: a failure returns a status and leaves a message
  *    naming the argument, its value and what was expected in vks_last_error().
- *  - Handles are opaque. Structs that may grow start with `size_t struct_size`; set it
- *    to sizeof(the struct) (the *_INIT macros do) so older callers keep working.
+ *  - Handles are opaque. Structs that may grow start with `size_t struct_size`. Fill one
+ *    with vks_struct_init() (or, in C, its *_INIT macro, which holds the same defaults):
+ *    a zero-filled struct is NOT the defaults (zero means e.g. device_index 0, LoRA scale 0,
+ *    eig_floor 0) and its struct_size of 0 is refused. Every entry point applies one rule to
+ *    struct_size (see vks_struct_init below).
  *  - Tensors are described by value (vks_tensor): buffer + byte offset + dtype + shape +
  *    strides in elements, row-major unless the strides say otherwise.
  *  - Ops are recorded into the context's command stream and run at vks_synchronize()
@@ -20,6 +23,8 @@
  *   VKS_VALIDATION=1                   enable VK_LAYER_KHRONOS_validation
  *   VKS_PROFILE=1                      time every op; print a per-op table at synchronize
  *   VKS_CACHE_DIR=<dir>                pipeline cache directory ("" disables the cache)
+ *   VKS_KERNELS, VKS_MONARCH_*, VKS_GEMM_TILED, VKS_LOWRANK_SPLITK*: kernel choices, read
+ *                                      into the context's tuning (see vks_tuning)
  */
 #ifndef VKSTRUCT_VKSTRUCT_H
 #define VKSTRUCT_VKSTRUCT_H
@@ -35,8 +40,19 @@
 extern "C" {
 #endif
 
+/* VKS_API marks the public functions, the only global symbols of both libraries.
+ * Windows (as libuv): dllexport while building the DLL (VKS_BUILDING_DLL, set by the
+ * build), nothing for the static library (VKS_STATIC: the vkstruct::vkstruct_static target
+ * and `pkg-config --static` define it for its users), dllimport for users of the DLL.
+ * Elsewhere: default visibility, the library being built with -fvisibility=hidden. */
 #if defined(_WIN32)
+#if defined(VKS_BUILDING_DLL)
 #define VKS_API __declspec(dllexport)
+#elif defined(VKS_STATIC)
+#define VKS_API
+#else
+#define VKS_API __declspec(dllimport)
+#endif
 #else
 #define VKS_API __attribute__((visibility("default")))
 #endif
@@ -139,6 +155,60 @@ typedef struct vks_device_info {
     double timestamp_period_ns;
 } vks_device_info;
 
+/* Output structs: the macros only set struct_size (designated initializers; C++ < 20 uses
+ * vks_struct_init). */
+#define VKS_DEVICE_INFO_INIT {.struct_size = sizeof(vks_device_info)}
+
+/* ---- struct defaults and the struct_size rule ------------------------------------ */
+
+/* One value per public struct with a leading struct_size. Values are ABI: append only. */
+typedef enum vks_struct_type {
+    VKS_STRUCT_CONTEXT_OPTIONS = 1,        /* vks_context_options */
+    VKS_STRUCT_TUNING = 2,                 /* vks_tuning */
+    VKS_STRUCT_GEMM_DESC = 3,              /* vks_gemm_desc */
+    VKS_STRUCT_VULKAN_DEVICE = 4,          /* vks_vulkan_device */
+    VKS_STRUCT_DEVICE_INFO = 5,            /* vks_device_info (output) */
+    VKS_STRUCT_CONTEXT_STATS = 6,          /* vks_context_stats (output) */
+    VKS_STRUCT_DEVICE_PEAKS = 7,           /* vks_device_peaks (output) */
+    VKS_STRUCT_BLOCKDIAG_DESC = 8,         /* vks_blockdiag_desc */
+    VKS_STRUCT_BLOCKDIAG_BACKWARD_DESC = 9, /* vks_blockdiag_backward_desc */
+    VKS_STRUCT_MONARCH_DESC = 10,          /* vks_monarch_desc */
+    VKS_STRUCT_MONARCH_BACKWARD_DESC = 11, /* vks_monarch_backward_desc */
+    VKS_STRUCT_MONARCH_PROJECT_DESC = 12,  /* vks_monarch_project_desc */
+    VKS_STRUCT_MONARCH_PROJECT_RESULT = 13, /* vks_monarch_project_result (output) */
+    VKS_STRUCT_LORA_DESC = 14,             /* vks_lora_desc */
+    VKS_STRUCT_LORA_ADAPTERS = 15,         /* vks_lora_adapters */
+    VKS_STRUCT_LORA_MULTI_DESC = 16,       /* vks_lora_multi_desc */
+    VKS_STRUCT_RANDLORA_DESC = 17,         /* vks_randlora_desc */
+    VKS_STRUCT_EIGH_OPTIONS = 18,          /* vks_eigh_options */
+    VKS_STRUCT_CHOLESKY_OPTIONS = 19,      /* vks_cholesky_options */
+    VKS_STRUCT_NEWTON_SCHULZ_OPTIONS = 20, /* vks_newton_schulz_options */
+    VKS_STRUCT_AUON_OPTIONS = 21,          /* vks_auon_options */
+    VKS_STRUCT_CHOLQR_OPTIONS = 22,        /* vks_cholqr_options */
+    VKS_STRUCT_KERNEL_DESC = 23,           /* vks_kernel_desc */
+    VKS_STRUCT_KRON_EIGH_DESC = 24,        /* vks_kron_eigh_desc */
+    VKS_STRUCT_KRON_SOLVE_DESC = 25,       /* vks_kron_solve_desc */
+    VKS_STRUCT_KRON_CHOLESKY_DESC = 26,    /* vks_kron_cholesky_desc */
+    VKS_STRUCT_KRON_PDE_DESC = 27          /* vks_kron_pde_desc */
+} vks_struct_type;
+
+typedef vks_status vks_struct_init_fn(vks_struct_type type, void *s, size_t struct_size);
+/* Writes the library's defaults for `type` into the first struct_size bytes of s (the
+ * caller's sizeof; the bytes past the library's own size are left as they were) and sets
+ * s->struct_size to the number of bytes written, min(struct_size, the library's size).
+ * Output structs get zeros. Bindings use this instead of copying the _INIT macros.
+ *
+ * The struct_size rule, the same at every entry point:
+ *  - any struct_size from the struct's first released size up is accepted;
+ *  - input structs: the fields past the caller's struct_size take their defaults, and the
+ *    bytes past the library's size (a newer caller) are ignored;
+ *  - output structs are written up to min(struct_size, the library's size) bytes and no
+ *    further; their struct_size is set to that count;
+ *  - a struct_size below the first released size (0 from a zero-filled struct included)
+ *    is VKS_ERROR_INVALID_ARGUMENT naming the function, the argument, its struct_size and
+ *    the minimum. */
+VKS_API vks_struct_init_fn vks_struct_init;
+
 /* ---- errors --------------------------------------------------------------------------- */
 
 typedef const char *vks_status_string_fn(vks_status status);
@@ -185,9 +255,104 @@ enum {
     VKS_CONTEXT_PROFILING = 1u << 1,        /* timestamp every op (vks_profile_get) */
     VKS_CONTEXT_NO_PIPELINE_CACHE = 1u << 2, /* neither load nor save the pipeline cache */
     /* Choose kernels as for a GPU even on a CPU device: lets lavapipe (CI) check the
-     * kernels that GPUs run. Slower there; results are the same to rounding. */
+     * kernels that GPUs run. Slower there; results are the same to rounding. An alias of
+     * vks_tuning.kernels = VKS_KERNELS_GPU (see below). */
     VKS_CONTEXT_GPU_KERNELS = 1u << 3
 };
+
+/* ---- per-context tuning ------------------------------------------------------------------
+ * The kernel choices a context makes, fixed when it is created: every op reads them from
+ * its context, none from the environment, so two contexts of one process can be tuned
+ * differently. Every field's zero value (AUTO / 0) is the library's own choice, the one
+ * the measurements made (docs/bench/h100-notes.md): hosts leave them there; the other
+ * values are for tests, comparisons and tuning on new hardware.
+ *
+ * Where the values come from, for each field, first match wins:
+ *   1. options->tuning, a field the caller set to something other than its zero value;
+ *   2. options->flags: VKS_CONTEXT_GPU_KERNELS means kernels = VKS_KERNELS_GPU;
+ *   3. the environment at vks_context_create (unless options->tuning->flags has
+ *      VKS_TUNING_NO_ENVIRONMENT), one variable per field, with the syntax of the table:
+ *        VKS_KERNELS=auto|cpu|gpu                 kernels (VKS_MONARCH_KERNELS: the old
+ *                                                 name, read when VKS_KERNELS is unset)
+ *        VKS_MONARCH_COOPMAT=0|1|emulate          monarch_coopmat = OFF / ON / EMULATE
+ *        VKS_MONARCH_GROUPED=0|1                  monarch_grouped = OFF / ON
+ *        VKS_GEMM_TILED=bm,bn,bk,tm,tn,nbuf,col4  gemm_tiled
+ *        VKS_LOWRANK_SPLITK=0|emulate|fma|<n>     lowrank_splitk = OFF / EMULATE / FMA, or
+ *                                                 lowrank_splitk_slices = n (n >= 1)
+ *        VKS_LOWRANK_SPLITK_TILE=nw,fn,u,kstage   lowrank_splitk_tile
+ *      A value that does not parse, or a tile the kernel cannot take, is ignored (with a
+ *      VKS_MESSAGE_WARNING to the context's message callback);
+ *   4. the zero value: the library's choice.
+ * vks_context_get_tuning reads back the result. Values the caller sets are checked:
+ * an unknown enum value or a tile the kernel cannot take is VKS_ERROR_INVALID_ARGUMENT.
+ * Tiles that are well formed but do not fit the device (shared memory, workgroup size)
+ * are ignored where they do not fit, op by op. */
+
+enum {
+    /* Read nothing from the environment: fields left at zero take the library's choice. */
+    VKS_TUNING_NO_ENVIRONMENT = 1u << 0
+};
+
+/* Which kernel family every op family runs (GEMM, Monarch, low-rank, orthogonal, Kronecker). */
+typedef enum vks_kernel_family {
+    VKS_KERNELS_AUTO = 0, /* by device type: CPU kernels on CPU devices (lavapipe), GPU kernels elsewhere */
+    VKS_KERNELS_CPU = 1,  /* the CPU kernels (subgroup-shuffle register tiles) on any device */
+    VKS_KERNELS_GPU = 2   /* the GPU kernels (shared-memory tiles) on any device; lavapipe runs them in CI */
+} vks_kernel_family;
+
+/* Monarch's f16 block-diagonal products on tensor cores (VK_NV_cooperative_matrix). */
+typedef enum vks_coopmat_mode {
+    VKS_COOPMAT_AUTO = 0,   /* where it measured faster: products of at most 256 rows per block */
+    VKS_COOPMAT_OFF = 1,    /* never */
+    VKS_COOPMAT_ON = 2,     /* every f16 product, where the device has tensor cores */
+    VKS_COOPMAT_EMULATE = 3 /* the same tiles with emulated fragments on any f16 device (tests) */
+} vks_coopmat_mode;
+
+/* An opt-in kernel: AUTO is the library's choice (today: off). */
+typedef enum vks_tuning_switch {
+    VKS_TUNING_AUTO = 0,
+    VKS_TUNING_OFF = 1,
+    VKS_TUNING_ON = 2
+} vks_tuning_switch;
+
+/* The split-K LoRA decode path (docs/lowrank.md). */
+typedef enum vks_splitk_mode {
+    VKS_SPLITK_AUTO = 0,    /* on tensor cores, f16, one adapter, up to 64 rows */
+    VKS_SPLITK_OFF = 1,     /* never: the general kernels take every call */
+    VKS_SPLITK_EMULATE = 2, /* with emulated fragments on any f16 device (tests) */
+    VKS_SPLITK_FMA = 3      /* the split pass on FMA units, f32 and f16, any device */
+} vks_splitk_mode;
+
+/* A tile of the GPU GEMM kernel (shaders/gemm_tiled.comp): bm x bn per workgroup, tm x tn
+ * per invocation, bk terms a step, nbuf shared buffers (1 or 2), col4: an invocation's
+ * columns in runs of 4 (0 or 1). All zero: the library's tiles. */
+typedef struct vks_gemm_tile {
+    uint32_t bm, bn, bk, tm, tn, nbuf, col4;
+} vks_gemm_tile;
+
+/* A tile of the split-K LoRA pass: nw subgroups per workgroup, fn 16-column fragments per
+ * subgroup, u k steps of 16 per batch of W, kstage values of k per shared stage of x.
+ * All zero: the library's tile. */
+typedef struct vks_splitk_tile {
+    uint32_t nw, fn, u, kstage;
+} vks_splitk_tile;
+
+typedef struct vks_tuning {
+    size_t struct_size;                 /* sizeof(vks_tuning) */
+    uint32_t flags;                     /* VKS_TUNING_NO_ENVIRONMENT */
+    vks_kernel_family kernels;          /* $VKS_KERNELS; VKS_CONTEXT_GPU_KERNELS */
+    vks_coopmat_mode monarch_coopmat;   /* $VKS_MONARCH_COOPMAT */
+    vks_tuning_switch monarch_grouped;  /* $VKS_MONARCH_GROUPED: the grouped block-batched kernel
+                                           for every product of the GPU kernels (docs/monarch.md) */
+    vks_gemm_tile gemm_tiled;           /* $VKS_GEMM_TILED; used on the GPU kernels' f32/f16/f64 path */
+    vks_splitk_mode lowrank_splitk;     /* $VKS_LOWRANK_SPLITK */
+    uint32_t lowrank_splitk_slices;     /* $VKS_LOWRANK_SPLITK=<n>: k slices; 0: chosen per shape */
+    vks_splitk_tile lowrank_splitk_tile; /* $VKS_LOWRANK_SPLITK_TILE */
+} vks_tuning;
+
+#define VKS_TUNING_INIT                                                                               \
+    {sizeof(vks_tuning), 0u, VKS_KERNELS_AUTO, VKS_COOPMAT_AUTO, VKS_TUNING_AUTO, {0u, 0u, 0u, 0u, 0u, 0u, 0u}, \
+     VKS_SPLITK_AUTO, 0u, {0u, 0u, 0u, 0u}}
 
 /* A host's own Vulkan objects, for a context that creates no instance or device of its
  * own and destroys nothing it did not create. Handles are passed without <vulkan.h>:
@@ -207,6 +372,8 @@ typedef struct vks_vulkan_device {
     void (*(*get_instance_proc_addr)(void *instance, const char *name))(void);
 } vks_vulkan_device;
 
+#define VKS_VULKAN_DEVICE_INIT {sizeof(vks_vulkan_device), NULL, NULL, NULL, NULL, 0u, 0u, NULL}
+
 typedef struct vks_context_options {
     size_t struct_size;         /* sizeof(vks_context_options) */
     int32_t device_index;       /* >= 0: this device; -1: not set */
@@ -216,9 +383,10 @@ typedef struct vks_context_options {
     vks_message_fn message_callback;
     void *message_user;
     const vks_vulkan_device *vulkan; /* non-NULL: use the host's device (see above) */
+    const vks_tuning *tuning;        /* kernel choices; NULL: the environment's, else the library's (vks_tuning) */
 } vks_context_options;
 
-#define VKS_CONTEXT_OPTIONS_INIT {sizeof(vks_context_options), -1, NULL, 0u, NULL, NULL, NULL, NULL}
+#define VKS_CONTEXT_OPTIONS_INIT {sizeof(vks_context_options), -1, NULL, 0u, NULL, NULL, NULL, NULL, NULL}
 
 typedef vks_status vks_context_create_fn(const vks_context_options *options, vks_context **out);
 /* Creates a context on one device. Device choice: options->device_index >
@@ -228,11 +396,21 @@ VKS_API vks_context_create_fn vks_context_create;
 
 typedef vks_status vks_context_destroy_fn(vks_context *ctx);
 /* Waits for pending work, saves the pipeline cache, destroys every buffer still alive
- * and everything the context created. NULL is a no-op. */
+ * and everything the context created. NULL is a no-op. Calls on other threads that are
+ * already inside a function of this context (or waiting for it) finish first; a call
+ * that starts after the destroy has returned uses freed memory, and a destroy from inside
+ * one of the context's own callbacks would wait for itself (do not). */
 VKS_API vks_context_destroy_fn vks_context_destroy;
 
 typedef vks_status vks_context_get_device_info_fn(const vks_context *ctx, vks_device_info *info);
 VKS_API vks_context_get_device_info_fn vks_context_get_device_info;
+
+typedef vks_status vks_context_get_tuning_fn(const vks_context *ctx, vks_tuning *tuning);
+/* The context's tuning, as vks_context_create settled it (caller, flags, environment; fields
+ * still at AUTO / 0 are the library's choice, made per device and op). An output struct
+ * under the struct_size rule (vks_struct_init): written up to min(tuning->struct_size,
+ * sizeof(vks_tuning)) bytes and no further. */
+VKS_API vks_context_get_tuning_fn vks_context_get_tuning;
 
 typedef struct vks_context_stats {
     size_t struct_size;
@@ -245,6 +423,8 @@ typedef struct vks_context_stats {
     uint64_t submits;
     uint64_t validation_messages; /* warnings and errors from the validation layer */
 } vks_context_stats;
+
+#define VKS_CONTEXT_STATS_INIT {.struct_size = sizeof(vks_context_stats)}
 
 typedef vks_status vks_context_get_stats_fn(const vks_context *ctx, vks_context_stats *stats);
 VKS_API vks_context_get_stats_fn vks_context_get_stats;
@@ -363,6 +543,20 @@ typedef vks_status vks_tensor_from_dlpack_fn(vks_context *ctx, const DLTensor *s
  * (*owned = NULL). Supported: float16/32/64, bfloat16, int32/64; lanes 1; ndim <= 4. */
 VKS_API vks_tensor_from_dlpack_fn vks_tensor_from_dlpack;
 
+typedef vks_status vks_tensor_to_dlpack_fn(const vks_tensor *t, DLManagedTensor **out);
+/* Exports t as a DLManagedTensor in the convention vks_tensor_from_dlpack imports in place:
+ * device {kDLVulkan, the device's vks_enumerate_devices index (0 for a host's device)},
+ * data = t->buffer (the vks_buffer*), byte_offset, dtype, shape and strides (elements) copied
+ * into the managed tensor, which owns that memory. Call its deleter exactly once when done.
+ * Lifetime: the export holds a reference on the buffer. vks_buffer_destroy while exports
+ * are alive only drops the creator's reference (a second call is INVALID_ARGUMENT): the
+ * buffer stays usable through the exports and is destroyed by the last deleter (after the
+ * work recorded on it). vks_context_destroy (and vks_shutdown) destroy every buffer anyway
+ * and detach the exports: their data is then dangling and must not be used, and their
+ * deleters only free the export's own memory. Deleters may run on any thread, but not after
+ * the library is dlclose()d. The installed dlpack.h (0.x) has no DLManagedTensorVersioned. */
+VKS_API vks_tensor_to_dlpack_fn vks_tensor_to_dlpack;
+
 /* ---- profiling ------------------------------------------------------------------------ */
 
 typedef struct vks_profile_entry {
@@ -432,16 +626,20 @@ typedef struct vks_device_peaks {
     double mma_gflops_f16; /* f16 x f16 + f32 on matrix units (cooperative matrices); 0: none */
 } vks_device_peaks;
 
+#define VKS_DEVICE_PEAKS_INIT {.struct_size = sizeof(vks_device_peaks)}
+
 typedef vks_status vks_measure_peaks_fn(vks_context *ctx, vks_device_peaks *peaks);
 /* Measures the device's copy bandwidth, FMA rates and (where vkstruct uses them) matrix-unit
- * rate with timestamp queries (~1 s). */
+ * rate with timestamp queries (~1 s). Public on purpose: these are the denominators of
+ * vks-bench's efficiency figures, and a host can size its own roofline with them. */
 VKS_API vks_measure_peaks_fn vks_measure_peaks;
 
 /* ---- the list of every public function, for the plugin table ----------------------- */
 
-/* In ABI order: append only. vks_probe, vks_get_proc_address and vks_shutdown have
- * fixed places of their own in the plugin table (plugin.h). */
+/* The core functions (membership only: the plugin table's order is VKS_PLUGIN_FUNCTIONS in
+ * plugin.h, where a new function is appended too). */
 #define VKS_CORE_FUNCTIONS(X)                                                            \
+    X(vks_probe)                                                                         \
     X(vks_status_string)                                                                 \
     X(vks_last_error)                                                                    \
     X(vks_enumerate_devices)                                                             \
@@ -464,11 +662,16 @@ VKS_API vks_measure_peaks_fn vks_measure_peaks;
     X(vks_buffer_fill)                                                                   \
     X(vks_dtype_size)                                                                    \
     X(vks_tensor_from_dlpack)                                                            \
+    X(vks_tensor_to_dlpack)                                                              \
     X(vks_profile_get)                                                                   \
     X(vks_profile_clear)                                                                 \
     X(vks_gemm)                                                                          \
     X(vks_gemm_ex)                                                                       \
-    X(vks_measure_peaks)
+    X(vks_measure_peaks)                                                                 \
+    X(vks_get_proc_address)                                                              \
+    X(vks_shutdown)                                                                      \
+    X(vks_struct_init)                                                                   \
+    X(vks_context_get_tuning)
 
 typedef void (*vks_proc)(void);
 typedef vks_proc vks_get_proc_address_fn(const char *name);

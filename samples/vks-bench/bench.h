@@ -22,6 +22,8 @@ typedef struct bench_ctx {
     int warmup; /* untimed calls first */
     bool quick;
     bool cpu;   /* the device is a CPU (lavapipe): smaller sizes */
+    bool cpu_kernels; /* the context runs the CPU kernel family (its tuning, else the device) */
+    vks_tuning tuning; /* the context's kernel choices (--kernels, the environment) */
     uint64_t seed;
 } bench_ctx;
 

@@ -56,10 +56,10 @@ static void free_bench(lr_bench *g) {
 /* The kernels vkstruct picks for m rows (mirrors choose_kernels() in backend/ops/lowrank.c):
  * named in the JSON rows so that reports say what ran. */
 static const char *kernel_name(const bench_ctx *b, vks_dtype dt, int64_t m) {
-    const char *splitk = getenv("VKS_LOWRANK_SPLITK");
-    if (splitk && !strcmp(splitk, "fma") && m <= 64) return "splitk_fma+reduce";
-    if (b->cpu) return m <= 2 ? "shrink+gemv" : "shrink+regtile";
-    if (dt == VKS_DTYPE_F16 && (b->info.features & VKS_FEATURE_COOPMAT_NV) && m <= 64 && !(splitk && !strcmp(splitk, "0")))
+    const vks_splitk_mode splitk = b->tuning.lowrank_splitk;
+    if (splitk == VKS_SPLITK_FMA && m <= 64) return "splitk_fma+reduce";
+    if (b->cpu_kernels) return m <= 2 ? "shrink+gemv" : "shrink+regtile";
+    if (dt == VKS_DTYPE_F16 && (b->info.features & VKS_FEATURE_COOPMAT_NV) && m <= 64 && splitk != VKS_SPLITK_OFF)
         return "splitk_coopmat+reduce"; /* lowrank_splitk.c, single adapter */
     if (m <= 32) return "shrink+gemv";
     if (dt == VKS_DTYPE_F16 && (b->info.features & VKS_FEATURE_COOPMAT_NV)) return "shrink+coopmat_gemm+tiled_expand";

@@ -179,11 +179,12 @@ static vks_status run(bench_ctx *b, vks_dtype dt, int64_t n, int64_t nblocks, in
             row->bytes = (double)(2 * batch * n + n1 + n2) * (double)es;
         }
         /* Opt-in kernels change what a row measures: say so in it. */
-        const char *grouped = getenv("VKS_MONARCH_GROUPED"), *coopmat = getenv("VKS_MONARCH_COOPMAT");
+        static const char *const switches[] = {"", "0", "1"}, *const coopmats[] = {"", "0", "1", "emulate"};
+        const char *grouped = switches[b->tuning.monarch_grouped], *coopmat = coopmats[b->tuning.monarch_coopmat];
         snprintf(row->extra, sizeof row->extra,
                  "\"w1\":[%lld,%lld,%lld],\"w2\":[%lld,%lld,%lld],\"rounds\":%d,\"grouped\":\"%s\",\"coopmat\":\"%s\"",
                  (long long)m.w1s[0], (long long)m.w1s[1], (long long)m.w1s[2], (long long)m.w2s[0],
-                 (long long)m.w2s[1], (long long)m.w2s[2], rounds, grouped ? grouped : "", coopmat ? coopmat : "");
+                 (long long)m.w2s[1], (long long)m.w2s[2], rounds, grouped, coopmat);
         /* Re-run set 0 once more for the error (the rotation left another set's output last). */
         m.variant = v;
         st = record(&m, 0);

@@ -1,5 +1,5 @@
 /*
- * vks-bench [--op NAME|all] [--quick] [--json FILE] [--device D] [--iters N] [--list]
+ * vks-bench [--op NAME|all] [--quick] [--json FILE] [--device D] [--iters N] [--kernels K] [--list]
  * Measures the device's peaks once (copy bandwidth, FMA rate), then times each op.
  */
 #include <stdio.h>
@@ -28,19 +28,27 @@ static void print_notice(void *user, vks_message_source source, vks_message_seve
 }
 
 static void usage(FILE *f) {
-    fprintf(f, "usage: vks-bench [--op NAME|all] [--quick] [--json FILE] [--device D] [--iters N] [--list]\n"
+    fprintf(f, "usage: vks-bench [--op NAME|all] [--quick] [--json FILE] [--device D] [--iters N] [--kernels K] [--list]\n"
                "  --op      which op family (default all)\n"
                "  --quick   a few sizes, few iterations (make demo)\n"
                "  --json    append one JSON line per row to FILE\n"
                "  --device  device index or name substring (default: $VKS_DEVICE, else the best)\n"
-               "  --iters   timed calls per case (median reported)\n");
+               "  --iters   timed calls per case (median reported)\n"
+               "  --kernels auto|cpu|gpu: the kernel family (vks_tuning.kernels; default: $VKS_KERNELS, else auto)\n"
+               "  other kernel choices come from the environment (VKS_MONARCH_COOPMAT, ...: docs/API.md)\n");
 }
 
 int main(int argc, char **argv) {
     const char *op = "all", *json = NULL, *device = NULL;
     bench_ctx b = {.iters = 0, .warmup = 3, .seed = 42};
+    vks_tuning tuning = VKS_TUNING_INIT;
     for (int i = 1; i < argc; ++i) {
         if (!strcmp(argv[i], "--op") && i + 1 < argc) op = argv[++i];
+        else if (!strcmp(argv[i], "--kernels") && i + 1 < argc && !strcmp(argv[i + 1], "auto")) ++i;
+        else if (!strcmp(argv[i], "--kernels") && i + 1 < argc && !strcmp(argv[i + 1], "cpu"))
+            tuning.kernels = VKS_KERNELS_CPU, ++i;
+        else if (!strcmp(argv[i], "--kernels") && i + 1 < argc && !strcmp(argv[i + 1], "gpu"))
+            tuning.kernels = VKS_KERNELS_GPU, ++i;
         else if (!strcmp(argv[i], "--json") && i + 1 < argc) json = argv[++i];
         else if (!strcmp(argv[i], "--device") && i + 1 < argc) device = argv[++i];
         else if (!strcmp(argv[i], "--iters") && i + 1 < argc) b.iters = atoi(argv[++i]);
@@ -56,6 +64,7 @@ int main(int argc, char **argv) {
     vks_context_options o = VKS_CONTEXT_OPTIONS_INIT;
     o.flags = VKS_CONTEXT_PROFILING;
     if (getenv("VKS_PIPELINE_STATS")) o.message_callback = print_notice;
+    o.tuning = &tuning; /* fields left at AUTO take the environment's values */
     sample_choose_device(&o, device);
     vks_status st = vks_context_create(&o, &b.ctx);
     if (st != VKS_OK) {
@@ -65,6 +74,9 @@ int main(int argc, char **argv) {
     b.info.struct_size = sizeof b.info;
     vks_context_get_device_info(b.ctx, &b.info);
     b.cpu = b.info.type == VKS_DEVICE_CPU;
+    b.tuning.struct_size = sizeof b.tuning;
+    vks_context_get_tuning(b.ctx, &b.tuning);
+    b.cpu_kernels = b.tuning.kernels == VKS_KERNELS_AUTO ? b.cpu : b.tuning.kernels == VKS_KERNELS_CPU;
     if (b.iters <= 0) b.iters = b.quick ? 5 : (b.cpu ? 10 : 50);
     if (json && !(b.json = fopen(json, "a"))) {
         fprintf(stderr, "vks-bench: cannot open %s\n", json);

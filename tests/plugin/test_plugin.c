@@ -15,6 +15,8 @@
 
 #include <vkstruct/plugin.h>
 
+#include "abi_1_0.h"
+
 static void *lib;
 static const vks_plugin_api *api;
 static int validation_messages;
@@ -75,10 +77,14 @@ static void test_plugin_table(void **state) {
     VKS_LOWRANK_FUNCTIONS(CHECK_FIELD)
     VKS_ORTHOGONAL_FUNCTIONS(CHECK_FIELD)
     VKS_KRON_FUNCTIONS(CHECK_FIELD)
-    CHECK_FIELD(vks_probe)
-    CHECK_FIELD(vks_get_proc_address)
-    CHECK_FIELD(vks_shutdown)
 #undef CHECK_FIELD
+    /* The family lists and the table hold the same functions (a function added to a family
+     * list but not appended to VKS_PLUGIN_FUNCTIONS does not compile above). */
+    int in_table = 0;
+#define COUNT_FIELD(name) ++in_table;
+    VKS_PLUGIN_FUNCTIONS(COUNT_FIELD)
+#undef COUNT_FIELD
+    assert_int_equal(n, in_table);
     assert_true(n > 20);
     assert_null(api->vks_get_proc_address("vks_no_such_function"));
     assert_null(api->vks_get_proc_address(NULL));
@@ -131,9 +137,140 @@ static void test_plugin_gemm_shutdown_reload(void **state) {
     unload();
 }
 
+/* The golden list: every field's name and (LP64) offset, in table order. Any reordering,
+ * removal or insertion fails here; an append fails until abi_golden.txt gets the new line,
+ * which is the conscious step the rule in plugin.h asks for. */
+static void test_plugin_abi_golden(void **state) {
+    (void)state;
+    char path[4096];
+    snprintf(path, sizeof path, "%s/abi_golden.txt", VKS_TEST_PLUGIN_DIR);
+    FILE *f = fopen(path, "r");
+    if (!f) fail_msg("cannot open %s", path);
+    typedef struct field {
+        const char *name;
+        size_t offset;
+    } field;
+    static const field fields[] = {
+        {"struct_size", offsetof(vks_plugin_api, struct_size)},
+        {"abi_major", offsetof(vks_plugin_api, abi_major)},
+        {"abi_minor", offsetof(vks_plugin_api, abi_minor)},
+        {"name", offsetof(vks_plugin_api, name)},
+        {"version", offsetof(vks_plugin_api, version)},
+#define GOLDEN_FIELD(fn) {#fn, offsetof(vks_plugin_api, fn)},
+        VKS_PLUGIN_FUNCTIONS(GOLDEN_FIELD)
+#undef GOLDEN_FIELD
+    };
+    const size_t count = sizeof fields / sizeof fields[0];
+    char line[256];
+    size_t i = 0;
+    int mismatches = 0;
+    while (fgets(line, sizeof line, f)) {
+        if (line[0] == '#' || line[0] == '\n') continue;
+        unsigned long long offset = 0;
+        char name[128];
+        if (sscanf(line, "%llu %127s", &offset, name) != 2) fail_msg("%s: bad line '%s'", path, line);
+        if (i >= count) {
+            fprintf(stderr, "golden field %zu '%s' is missing from vks_plugin_api (removed?)\n", i, name);
+            ++mismatches;
+        } else if (strcmp(name, fields[i].name) != 0 ||
+                   (sizeof(void *) == 8 && offset != fields[i].offset)) {
+            fprintf(stderr, "field %zu: golden '%s' at %llu, header '%s' at %zu\n", i, name, offset, fields[i].name,
+                    fields[i].offset);
+            ++mismatches;
+        }
+        ++i;
+    }
+    fclose(f);
+    for (size_t j = i; j < count; ++j) {
+        fprintf(stderr, "field %zu '%s' (offset %zu) is not in %s: append '%zu %s' there if it is a deliberate "
+                        "addition at the end\n", j, fields[j].name, fields[j].offset, path, fields[j].offset,
+                fields[j].name);
+        ++mismatches;
+    }
+    assert_int_equal(mismatches, 0);
+    /* The table ends with its last function: nothing hides behind the list. */
+    assert_int_equal(sizeof(vks_plugin_api), fields[count - 1].offset + sizeof(void *));
+}
+
+/* A host compiled against ABI 1.0 (abi_1_0.h: the 1.0 table, truncated where 1.1 starts)
+ * runs against this library: it checks struct_size, calls through its own layout, and finds
+ * a newer function by name. */
+static void test_plugin_host_1_0(void **state) {
+    (void)state;
+    load();
+    const host_api_1_0 *old = (const host_api_1_0 *)(const void *)api;
+    assert_true(old->struct_size >= sizeof(host_api_1_0));
+    assert_int_equal(old->abi_major, 1);
+    uint32_t usable = 0;
+    assert_int_equal(old->vks_probe(&usable), VKS_OK);
+    assert_true(usable >= 1);
+    vks_context_options o = VKS_CONTEXT_OPTIONS_INIT;
+    o.device_name = getenv("VKS_DEVICE") ? getenv("VKS_DEVICE") : "llvmpipe";
+    o.flags = VKS_CONTEXT_VALIDATION;
+    o.message_callback = on_message;
+    vks_context *ctx = NULL;
+    vks_status st = old->vks_context_create(&o, &ctx);
+    if (st != VKS_OK) fail_msg("context: %s: %s", old->vks_status_string(st), old->vks_last_error(NULL));
+    const float a[4] = {1, 2, 3, 4}, b[4] = {5, 6, 7, 8};
+    float c[4] = {NAN, NAN, NAN, NAN};
+    vks_buffer *A, *B, *C;
+    assert_int_equal(old->vks_buffer_create(ctx, sizeof a, &A), VKS_OK);
+    assert_int_equal(old->vks_buffer_create(ctx, sizeof b, &B), VKS_OK);
+    assert_int_equal(old->vks_buffer_create(ctx, sizeof c, &C), VKS_OK);
+    assert_int_equal(old->vks_buffer_write(A, 0, a, sizeof a), VKS_OK);
+    assert_int_equal(old->vks_buffer_write(B, 0, b, sizeof b), VKS_OK);
+    vks_tensor ta = vks_tensor_2d(A, VKS_DTYPE_F32, 2, 2), tb = vks_tensor_2d(B, VKS_DTYPE_F32, 2, 2);
+    vks_tensor tc = vks_tensor_2d(C, VKS_DTYPE_F32, 2, 2);
+    /* vks_gemm_ex through the 1.0 slot (a field after every family list of 1.0). */
+    vks_gemm_desc d = VKS_GEMM_DESC_INIT;
+    d.a = &ta, d.b = &tb, d.c = &tc, d.alpha = 2.0;
+    assert_int_equal(old->vks_gemm_ex(ctx, &d), VKS_OK);
+    assert_int_equal(old->vks_buffer_read(C, 0, c, sizeof c), VKS_OK);
+    const float want[4] = {2 * 19, 2 * 22, 2 * 43, 2 * 50};
+    for (int i = 0; i < 4; ++i) assert_true(fabsf(c[i] - want[i]) < 1e-4f);
+    /* The last 1.0 slots and a 1.1 function found by name, as a 1.0 host would. */
+    vks_struct_init_fn *init = (vks_struct_init_fn *)old->vks_get_proc_address("vks_struct_init");
+    assert_non_null(init);
+    vks_lora_desc ld;
+    memset(&ld, 0, sizeof ld);
+    assert_int_equal(init(VKS_STRUCT_LORA_DESC, &ld, sizeof ld), VKS_OK);
+    assert_true(ld.scale == 1.0 && ld.struct_size == sizeof ld);
+    assert_int_equal(old->vks_kron_predict(ctx, 0, NULL, NULL, NULL), VKS_ERROR_INVALID_ARGUMENT);
+    assert_non_null(strstr(old->vks_last_error(NULL), "vks_kron_predict"));
+    assert_int_equal(validation_messages, 0);
+    assert_int_equal(old->vks_context_destroy(ctx), VKS_OK);
+    assert_int_equal(old->vks_shutdown(), VKS_OK);
+    unload();
+}
+
+/* A newer host against an older library: VKS_PLUGIN_HAS reads struct_size, so a table that
+ * ends where 1.0 ended (a copy truncated to that size) has no 1.1 functions. */
+static void test_plugin_has(void **state) {
+    (void)state;
+    load();
+    assert_true(VKS_PLUGIN_HAS(api, vks_probe));
+    assert_true(VKS_PLUGIN_HAS(api, vks_shutdown));
+    assert_true(VKS_PLUGIN_HAS(api, vks_struct_init));
+    vks_plugin_api older;
+    memset(&older, 0, sizeof older);
+    memcpy(&older, api, sizeof(host_api_1_0));
+    older.struct_size = (uint32_t)sizeof(host_api_1_0);
+    assert_true(VKS_PLUGIN_HAS(&older, vks_shutdown));
+    assert_true(VKS_PLUGIN_HAS(&older, vks_kron_predict));
+    assert_false(VKS_PLUGIN_HAS(&older, vks_struct_init));
+    /* and one cut through a field: that field does not exist either */
+    older.struct_size = (uint32_t)(offsetof(vks_plugin_api, vks_shutdown) + sizeof(void *) / 2);
+    assert_false(VKS_PLUGIN_HAS(&older, vks_shutdown));
+    assert_true(VKS_PLUGIN_HAS(&older, vks_get_proc_address));
+    unload();
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_plugin_table),
+        cmocka_unit_test(test_plugin_abi_golden),
+        cmocka_unit_test(test_plugin_host_1_0),
+        cmocka_unit_test(test_plugin_has),
         cmocka_unit_test(test_plugin_gemm_shutdown_reload),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
