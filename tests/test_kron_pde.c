@@ -355,6 +355,12 @@ static void test_pde_errors(void **state) {
     good.f = &ft, good.boundary = &gt, good.u = &ut;
     vks_kron_pde_desc d = good;
     VKT_OK(vks_kron_pde_solve(ctx, &d)); /* the baseline is valid */
+    vks_kron_pde_desc defaults;
+    memset(&defaults, 0xff, sizeof defaults);
+    VKT_OK(vks_struct_init(VKS_STRUCT_KRON_PDE_DESC, &defaults, sizeof defaults));
+    assert_int_equal(defaults.struct_size, sizeof defaults);
+    assert_true(defaults.jitter == 1e-8 && defaults.tolerance == 1e-8 && defaults.max_iterations == 1000);
+    assert_true(defaults.d == 0 && defaults.f == NULL && defaults.residual == NULL && defaults.coef_u == 0);
 
     VKT_FAILS(vks_kron_pde_solve(NULL, &d), VKS_ERROR_INVALID_ARGUMENT, "vks_kron_pde_solve: ctx is NULL");
     VKT_FAILS(vks_kron_pde_solve(ctx, NULL), VKS_ERROR_INVALID_ARGUMENT, "vks_kron_pde_solve: desc is NULL");

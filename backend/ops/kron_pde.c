@@ -326,7 +326,7 @@ static vks_status validate(vks_context *ctx, const vks_kron_pde_desc *desc, cons
     }
     for (int j = 2; j < 4; ++j)
         for (int k = 0; k < j; ++k)
-            if (vecs[j] && vks__kron_overlap(vecs[j], vecs[k]))
+            if (vecs[j] && vks__tensors_overlap(vecs[j], vecs[k]))
                 return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: %s overlaps %s in memory", fn, names[j], names[k]);
     if (ctx->host_cmd)
         return vks__error(VKS_ERROR_UNSUPPORTED,
