@@ -227,37 +227,56 @@ static void test_pde_manufactured(void **state) {
 static double u_hf(const double *x) { return sin(30 * x[0]) * sin(20 * x[1]); }
 static double f_hf(const double *x) { return -1300 * sin(30 * x[0]) * sin(20 * x[1]); }
 
-/* A higher-frequency 2-D case on a larger grid: the solver against the exact solution. */
+/* The sample's path (gp-pde) on a small grid: sin(30x) sin(20y), lengthscale 3h, jitter 1e-8,
+ * solved, then predicted on a test grid with every midpoint through alpha = K^-1 U,
+ * cross-covariances (vks_kron_kernel_matrix) and vks_kron_matmul, against the exact solution. */
 static void test_pde_high_frequency(void **state) {
     (void)state;
     if (!has_f64()) skip();
-    const double h = 1.0 / 39;
-    const pde_case c = {2, {40, 40}, {0, 0}, {1, 1}, {3 * h, 3 * h}, {1, 1}, 0, 1e-8};
-    const int64_t n = 40;
-    /* No dense oracle at 1600 points here (it would take long on the host): exact only. */
-    double *f = malloc(sizeof(double) * 1600), *g = malloc(sizeof(double) * 1600);
-    for (int64_t e = 0; e < 1600; ++e) {
+    vks_context *ctx = vkt->ctx;
+    const int64_t n = 40, points = n * n, m = 2 * n - 1, tp = m * m;
+    const double h = 1.0 / (double)(n - 1);
+    double *f = malloc(sizeof(double) * (size_t)points), *g = malloc(sizeof(double) * (size_t)points);
+    double xs[79], xg[40];
+    for (int64_t e = 0; e < points; ++e) {
         const double x[2] = {(double)(e / n) * h, (double)(e % n) * h};
         f[e] = f_hf(x), g[e] = u_hf(x);
     }
+    for (int64_t j = 0; j < m; ++j) xs[j] = (double)j * h / 2;
+    for (int64_t j = 0; j < n; ++j) xg[j] = (double)j * h;
     const vks_dtype dt = VKS_DTYPE_F64;
-    vks_buffer *fb = vkt_upload(dt, f, 1600), *gb = vkt_upload(dt, g, 1600), *ub = vkt_poisoned(dt, 1600);
-    vks_tensor ft = vks_tensor_1d(fb, dt, 1600), gt = vks_tensor_1d(gb, dt, 1600), ut = vks_tensor_1d(ub, dt, 1600);
+    vks_buffer *fb = vkt_upload(dt, f, (size_t)points), *gb = vkt_upload(dt, g, (size_t)points);
+    vks_buffer *ub = vkt_poisoned(dt, (size_t)points), *ab = vkt_poisoned(dt, (size_t)points);
+    vks_buffer *sb = vkt_upload(dt, xs, (size_t)m), *xb = vkt_upload(dt, xg, (size_t)n);
+    vks_buffer *cb = vkt_poisoned(dt, (size_t)(m * n)), *pb = vkt_poisoned(dt, (size_t)tp);
+    vks_tensor ft = vks_tensor_1d(fb, dt, points), gt = vks_tensor_1d(gb, dt, points), ut = vks_tensor_1d(ub, dt, points);
+    vks_tensor at = vks_tensor_1d(ab, dt, points), st = vks_tensor_1d(sb, dt, m), xt = vks_tensor_1d(xb, dt, n);
+    vks_tensor ct = vks_tensor_2d(cb, dt, m, n), pt = vks_tensor_1d(pb, dt, tp);
     vks_kernel_desc k = VKS_KERNEL_DESC_INIT;
-    k.lengthscale = c.l[0];
+    k.lengthscale = 3 * h;
     vks_kron_pde_desc desc = VKS_KRON_PDE_DESC_INIT;
     desc.d = 2;
     for (int i = 0; i < 2; ++i) desc.n[i] = n, desc.lo[i] = 0, desc.hi[i] = 1, desc.coef_xx[i] = 1, desc.kernels[i] = &k;
-    desc.f = &ft, desc.boundary = &gt, desc.u = &ut, desc.tolerance = 1e-9;
-    VKT_OK(vks_kron_pde_solve(vkt->ctx, &desc));
-    double *u = vkt_download(ub, dt, 0, 1600), num = 0, den = 0;
-    for (int64_t e = 0; e < 1600; ++e) num += (u[e] - g[e]) * (u[e] - g[e]), den += g[e] * g[e];
-    print_message("sin(30x) sin(20y) on 40 x 40: relative L2 error %.2e\n", sqrt(num / den));
+    desc.f = &ft, desc.boundary = &gt, desc.u = &ut, desc.alpha = &at, desc.tolerance = 1e-9;
+    VKT_OK(vks_kron_pde_solve(ctx, &desc));
+    VKT_OK(vks_kron_kernel_matrix(ctx, &k, &st, &xt, &ct));
+    const vks_tensor *cross[2] = {&ct, &ct};
+    VKT_OK(vks_kron_matmul(ctx, 2, cross, VKS_NO_TRANS, 1.0, &at, 0.0, &pt));
+    double *u = vkt_download(ub, dt, 0, (size_t)points), *pred = vkt_download(pb, dt, 0, (size_t)tp);
+    double num = 0, den = 0, pnum = 0, pden = 0;
+    for (int64_t e = 0; e < points; ++e) num += (u[e] - g[e]) * (u[e] - g[e]), den += g[e] * g[e];
+    for (int64_t e = 0; e < tp; ++e) {
+        const double x[2] = {xs[e / m], xs[e % m]}, ex = u_hf(x);
+        assert_true(isfinite(pred[e]));
+        pnum += (pred[e] - ex) * (pred[e] - ex), pden += ex * ex;
+    }
+    print_message("sin(30x) sin(20y) on 40 x 40: relative L2 error %.2e on the grid, %.2e on the %lld-point test grid\n",
+                  sqrt(num / den), sqrt(pnum / pden), (long long)tp);
     assert_true(sqrt(num / den) < 2e-3);
-    free(f), free(g), free(u);
-    VKT_OK(vks_buffer_destroy(fb));
-    VKT_OK(vks_buffer_destroy(gb));
-    VKT_OK(vks_buffer_destroy(ub));
+    assert_true(sqrt(pnum / pden) < 2e-3);
+    free(f), free(g), free(u), free(pred);
+    vks_buffer *bufs[] = {fb, gb, ub, ab, sb, xb, cb, pb};
+    for (int i = 0; i < 8; ++i) VKT_OK(vks_buffer_destroy(bufs[i]));
 }
 
 /* f32 tensors: the setup is float64, the iteration f32; looser, against the oracle. */
