@@ -78,16 +78,24 @@ vks_status vks_enumerate_devices(vks_device_info *infos, uint32_t capacity, uint
      * struct_size states: an older caller's elements are smaller than ours, a newer one's
      * larger (each filled up to ours). */
     const size_t stride = capacity ? infos[0].struct_size : 0;
+    /* An element of 64 KiB would be 60 times today's: a garbage size, not a newer header
+     * (stepping by it would run far past the caller's array). */
+    if (capacity > 1 && stride > 65536)
+        return vks__error(VKS_ERROR_INVALID_ARGUMENT,
+                          "vks_enumerate_devices: infos[0].struct_size = %zu (the array's stride) is past 65536 bytes",
+                          stride);
     for (uint32_t i = 0; i < capacity; ++i) {
         char arg[32];
         snprintf(arg, sizeof arg, "infos[%u]", i);
-        const vks_device_info *e = (const vks_device_info *)(const void *)((const char *)infos + (size_t)i * stride);
+        const void *e = (const char *)infos + (size_t)i * stride;
         VKS_TRY(vks__struct_check("vks_enumerate_devices", arg, VKS_STRUCT_DEVICE_INFO, e));
-        if (e->struct_size != stride)
+        size_t size; /* read bytewise: a stride need not keep the elements aligned */
+        memcpy(&size, e, sizeof size);
+        if (size != stride)
             return vks__error(VKS_ERROR_INVALID_ARGUMENT,
                               "vks_enumerate_devices: infos[%u].struct_size = %zu, expected %zu as infos[0] (the "
                               "array's stride)",
-                              i, e->struct_size, stride);
+                              i, size, stride);
     }
     *count = 0;
     VKS_TRY(vks__error_in("vks_enumerate_devices", vks__loader_acquire(NULL)));
@@ -102,9 +110,9 @@ vks_status vks_enumerate_devices(vks_device_info *infos, uint32_t capacity, uint
     vks_status st = probe_all(&f, instance, &devs, &probes, &n);
     if (st == VKS_OK) {
         for (uint32_t i = 0; i < n && i < capacity && st == VKS_OK; ++i) {
-            vks_device_info *e = (vks_device_info *)(void *)((char *)infos + (size_t)i * stride);
-            st = vks__struct_out("vks_enumerate_devices", "infos[i]", VKS_STRUCT_DEVICE_INFO, e, &probes[i].info);
-            e->struct_size = stride; /* keeps the stride for the caller's next call */
+            void *e = (char *)infos + (size_t)i * stride;
+            st = vks__struct_out("vks_enumerate_devices", "infos", VKS_STRUCT_DEVICE_INFO, e, &probes[i].info);
+            memcpy(e, &stride, sizeof stride); /* keeps the stride for the caller's next call */
         }
         *count = n;
     }

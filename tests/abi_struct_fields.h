@@ -8,6 +8,7 @@
     X(vks_device_info) \
     X(vks_vulkan_device) \
     X(vks_context_options) \
+    X(vks_tuning) \
     X(vks_context_stats) \
     X(vks_gemm_desc) \
     X(vks_device_peaks) \
@@ -75,6 +76,16 @@
     X(vks_context_options, message_callback) \
     X(vks_context_options, message_user) \
     X(vks_context_options, vulkan) \
+    X(vks_context_options, tuning) \
+    X(vks_tuning, struct_size) \
+    X(vks_tuning, flags) \
+    X(vks_tuning, kernels) \
+    X(vks_tuning, monarch_coopmat) \
+    X(vks_tuning, monarch_grouped) \
+    X(vks_tuning, gemm_tiled) \
+    X(vks_tuning, lowrank_splitk) \
+    X(vks_tuning, lowrank_splitk_slices) \
+    X(vks_tuning, lowrank_splitk_tile) \
     X(vks_context_stats, struct_size) \
     X(vks_context_stats, device_bytes_in_use) \
     X(vks_context_stats, device_bytes_reserved) \

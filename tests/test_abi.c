@@ -207,6 +207,8 @@ static void test_abi_output_structs(void **state) {
     }
     arr[1].info.struct_size = sizeof(vks_device_info);
     VKT_FAILS(vks_enumerate_devices(&arr[0].info, 2, &n), VKS_ERROR_INVALID_ARGUMENT, "infos[1].struct_size = ");
+    arr[0].info.struct_size = (size_t)1 << 40; /* garbage: stepping by it would leave the array */
+    VKT_FAILS(vks_enumerate_devices(&arr[0].info, 2, &n), VKS_ERROR_INVALID_ARGUMENT, "past 65536 bytes");
     /* monarch projection's result: refused before any work */
     vks_monarch_project_result r;
     memset(&r, GUARD, sizeof r);
