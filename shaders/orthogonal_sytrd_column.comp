@@ -8,8 +8,9 @@
 //   2. the Householder reflector of A(j+1:n, j) (dlarfg, the norm scaled as dnrm2):
 //      A(j+1, j) = 1, v below it, beta (the off-diagonal e_j) into A(j, j+1), tau into aux;
 //   3. p = V^T v and q = W^T v for orthogonal_sytrd_symv.
-// Loops: about n + (n / 256)(i + 6) iterations per invocation, under lavapipe's limit for
-// n <= 8192. Buffers are coherent: invocations exchange A and W across barriers.
+// Loops: about (n / 256)(i + 6) + n / 4 iterations per invocation, under lavapipe's limit for
+// n <= 32768 (the largest n the reduction is taken for). Buffers are coherent: invocations
+// exchange A and W across barriers.
 #version 460
 #extension GL_GOOGLE_include_directive : require
 #include "common/dtype.glsl"
@@ -21,7 +22,7 @@ layout(local_size_x = 256) in;
 layout(buffer_reference, std430, buffer_reference_align = T_BYTES) coherent buffer CTBuf { T v[]; };
 
 const uint NT = 256;
-shared ACC red[NT];
+shared ACC red[NT], red2[NT];
 shared ACC sv[64], sw[64];
 
 ACC reduce(ACC x, bool take_max) {
@@ -94,12 +95,21 @@ void main() {
     }
     memoryBarrierBuffer();
     barrier();
-    if (t < i || (t >= 64 && t - 64 < i)) {
-        const bool is_p = t < 64;
-        const uint k = is_p ? t : t - 64;
-        ACC s = ACC(0);
-        for (uint r = j + 1; r < n; ++r)
-            s += (is_p ? to_acc(A.v[r * n + k0 + k]) : to_acc(W.v[r * nb + k])) * to_acc(A.v[r * n + j]);
-        X.v[n + (is_p ? 0 : nb) + k] = from_acc(s);
+    /* p_k and q_k: invocation t sums rows r = j + 1 + t/64 (mod 4) for k = t % 64 (a row's
+     * V and W entries are contiguous across k), then four partial sums per k. */
+    const uint k = t & 63u, g = t >> 6;
+    ACC sp = ACC(0), sq = ACC(0);
+    if (k < i)
+        for (uint r = j + 1 + g; r < n; r += 4) {
+            const ACC vr = to_acc(A.v[r * n + j]);
+            sp += to_acc(A.v[r * n + k0 + k]) * vr;
+            sq += to_acc(W.v[r * nb + k]) * vr;
+        }
+    red[t] = sp;
+    red2[t] = sq;
+    barrier();
+    if (t < i) {
+        X.v[n + t] = from_acc((red[t] + red[t + 64]) + (red[t + 128] + red[t + 192]));
+        X.v[n + nb + t] = from_acc((red2[t] + red2[t + 64]) + (red2[t + 128] + red2[t + 192]));
     }
 }

@@ -34,8 +34,12 @@ static int64_t panel_width(int64_t n) { return n <= 64 ? 32 : 64; }
 
 static uint64_t aux_elems(int64_t n) { return (uint64_t)(n + 2 * panel_width(n)); }
 
+/* The kernels index a matrix with 32-bit element offsets and loop about n / 4 times per
+ * invocation: past this n (never reached in practice) the host reduces. */
+#define SYTRD_MAX_N 32768
+
 bool vks__sytrd_on_device(const vks_context *ctx, int64_t n) {
-    (void)n;
+    if (n > SYTRD_MAX_N) return false;
     switch (ctx->tuning.eigh_reduction) {
     case VKS_EIGH_REDUCTION_DEVICE: return true;
     case VKS_EIGH_REDUCTION_HOST: return false;
