@@ -483,6 +483,12 @@ static void test_orthogonal_eigh_device_reduction(void **state) {
     run_eigh(&c, 1003);
     c.n = 160, c.batch = 1, c.sp = SPEC_GRADED;
     run_eigh(&c, 1004);
+    /* The trailing updates on the GPU GEMM kernels (what a GPU runs) */
+    t.kernels = VKS_KERNELS_GPU;
+    vkt_push_tuned_context(&t);
+    c.n = 131, c.batch = 2, c.sp = SPEC_INDEFINITE;
+    run_eigh(&c, 1005);
+    vkt_pop_context();
 }
 
 int main(void) {
