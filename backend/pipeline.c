@@ -276,7 +276,7 @@ vks_status vks__pipeline_get(vks_context *ctx, vks_shader_id shader, const vks_s
             *out = ctx->pipelines[i].pipeline;
             return VKS_OK;
         }
-    const vks_shader_code *code = &vks_shader_table[shader];
+    const vks_shader_code *code = &vks__shader_table[shader];
     if (!ctx->modules[shader]) {
         VkShaderModuleCreateInfo mi = {.sType = VK_STRUCTURE_TYPE_SHADER_MODULE_CREATE_INFO,
                                        .codeSize = *code->size_bytes,

@@ -31,6 +31,9 @@ typedef void dsytrd_fn(const char *uplo, const int *n, double *a, const int *lda
 typedef void dstedc_fn(const char *compz, const int *n, double *d, double *e, double *z, const int *ldz, double *work,
                        const int *lwork, int *iwork, const int *liwork, int *info, size_t compz_len);
 typedef void dsterf_fn(const int *n, double *d, double *e, int *info);
+typedef void dsyevd_fn(const char *jobz, const char *uplo, const int *n, double *a, const int *lda, double *w,
+                       double *work, const int *lwork, int *iwork, const int *liwork, int *info, size_t jobz_len,
+                       size_t uplo_len);
 typedef void dlarft_fn(const char *direct, const char *storev, const int *n, const int *k, const double *v,
                        const int *ldv, const double *tau, double *t, const int *ldt, size_t direct_len,
                        size_t storev_len);
@@ -42,7 +45,8 @@ static struct {
     dstedc_fn *stedc;
     dsterf_fn *sterf;
     dlarft_fn *larft;
-} lapack = {PTHREAD_ONCE_INIT, NULL, NULL, NULL, NULL, NULL};
+    dsyevd_fn *syevd;
+} lapack = {PTHREAD_ONCE_INIT, NULL, NULL, NULL, NULL, NULL, NULL};
 
 /* Debian's liblapack3 (reference LAPACK) or libopenblas0 (OpenBLAS with LAPACK) provide it. */
 #define VKS_LAPACK_LIBRARY "liblapack.so.3"
@@ -56,7 +60,8 @@ static void lapack_load(void) {
         lapack.stedc = (dstedc_fn *)dlsym(h, "dstedc_");
         lapack.sterf = (dsterf_fn *)dlsym(h, "dsterf_");
         lapack.larft = (dlarft_fn *)dlsym(h, "dlarft_");
-        if (lapack.sytrd && lapack.stedc && lapack.sterf && lapack.larft) {
+        lapack.syevd = (dsyevd_fn *)dlsym(h, "dsyevd_");
+        if (lapack.sytrd && lapack.stedc && lapack.sterf && lapack.larft && lapack.syevd) {
             lapack.handle = h; /* kept for the process's lifetime, as the Vulkan loader */
         } else {
             lapack.sytrd = NULL;
@@ -71,6 +76,24 @@ bool vks__lapack_available(void) {
 }
 
 const char *vks__lapack_library_name(void) { return VKS_LAPACK_LIBRARY; }
+
+vks_status vks__host_syevd(int n, double *a, double *w, const char *fn) {
+    if (!vks__lapack_available())
+        return vks__error(VKS_ERROR_UNSUPPORTED, "%s: needs LAPACK (%s), which could not be loaded", fn, VKS_LAPACK_LIBRARY);
+    if (n <= 0) return VKS_OK;
+    int info = 0, m1 = -1, iq = 0;
+    double q = 0;
+    lapack.syevd("V", "L", &n, a, &n, w, &q, &m1, &iq, &m1, &info, 1, 1);
+    const int lwork = (int)fmax(q, 1.0), liwork = iq > 1 ? iq : 1;
+    double *work = vks__malloc((size_t)lwork * sizeof(double));
+    int *iwork = vks__malloc((size_t)liwork * sizeof(int));
+    vks_status st = work && iwork ? VKS_OK : vks__error(VKS_ERROR_OUT_OF_HOST_MEMORY, "%s: out of host memory", fn);
+    if (st == VKS_OK) lapack.syevd("V", "L", &n, a, &n, w, work, &lwork, iwork, &liwork, &info, 1, 1);
+    if (st == VKS_OK && info != 0)
+        st = vks__error(VKS_ERROR_NOT_CONVERGED, "%s: LAPACK's dsyevd did not converge (info %d)", fn, info);
+    vks__free(work), vks__free(iwork);
+    return st;
+}
 
 /* ---- sizes ------------------------------------------------------------------------------- */
 

@@ -122,6 +122,10 @@ vks_status vks__orth_eigh_record(vks_context *ctx, vks_dtype work, orth_mat a, V
 /* The system's LAPACK (loaded once, at the first call; orthogonal_eigh_lapack.c). */
 bool vks__lapack_available(void);
 const char *vks__lapack_library_name(void);
+/* Host eigendecomposition of one small symmetric matrix (column-major n x n, lower triangle
+ * read; a receives the eigenvectors, w the eigenvalues ascending): dsyevd. For the per-block
+ * problems of other families that are read back anyway (Monarch projection). */
+vks_status vks__host_syevd(int n, double *a, double *w, const char *fn);
 /* The tridiagonal path alone: v.address 0 for eigenvalues only; synchronizes once. */
 uint64_t vks__orth_eigh_lapack_ws_bytes(vks_dtype work, int64_t batch, int64_t n, bool vectors);
 vks_status vks__orth_eigh_lapack_record(vks_context *ctx, vks_dtype work, orth_mat a, VkDeviceAddress w, int64_t w_bs,

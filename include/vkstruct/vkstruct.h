@@ -392,7 +392,7 @@ typedef struct vks_context_options {
     vks_message_fn message_callback;
     void *message_user;
     const vks_vulkan_device *vulkan; /* non-NULL: use the host's device (see above) */
-    const vks_tuning *tuning;        /* NULL: the environment, else the library's choices (see vks_tuning) */
+    const vks_tuning *tuning;        /* kernel choices; NULL: the environment's, else the library's (vks_tuning) */
 } vks_context_options;
 
 #define VKS_CONTEXT_OPTIONS_INIT {sizeof(vks_context_options), -1, NULL, 0u, NULL, NULL, NULL, NULL, NULL}
