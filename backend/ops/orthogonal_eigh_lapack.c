@@ -79,7 +79,8 @@ const char *vks__lapack_library_name(void) { return VKS_LAPACK_LIBRARY; }
 
 vks_status vks__host_syevd(int n, double *a, double *w, const char *fn) {
     if (!vks__lapack_available())
-        return vks__error(VKS_ERROR_UNSUPPORTED, "%s: needs LAPACK (%s), which could not be loaded", fn, VKS_LAPACK_LIBRARY);
+        return vks__error(VKS_ERROR_UNSUPPORTED, "%s: needs LAPACK (%s), which could not be loaded", fn,
+                          VKS_LAPACK_LIBRARY);
     if (n <= 0) return VKS_OK;
     int info = 0, m1 = -1, iq = 0;
     double q = 0;
@@ -107,7 +108,8 @@ uint64_t vks__orth_eigh_lapack_ws_bytes(vks_dtype dt, int64_t batch, int64_t n, 
     uint64_t bytes = sq + orth_round((uint64_t)batch * n * es) + orth_round(4 * (uint64_t)batch) +
                      vks__sytrd_ws_bytes(dt, batch, n);
     if (vectors)
-        bytes += sq + orth_round((uint64_t)batch * block_count(n) * nb * nb * es) + 2 * orth_round((uint64_t)batch * nb * n * es);
+        bytes += sq + orth_round((uint64_t)batch * block_count(n) * nb * nb * es) +
+                 2 * orth_round((uint64_t)batch * nb * n * es);
     return bytes;
 }
 
@@ -121,7 +123,8 @@ typedef struct host_stage {
 } host_stage;
 
 static void host_free(host_stage *h) {
-    vks__free(h->a), vks__free(h->z), vks__free(h->d), vks__free(h->e), vks__free(h->tau), vks__free(h->t), vks__free(h->work), vks__free(h->iwork), vks__free(h->io);
+    void *const bufs[] = {h->a, h->z, h->d, h->e, h->tau, h->t, h->work, h->iwork, h->io};
+    for (size_t i = 0; i < VKS_COUNT_OF(bufs); ++i) vks__free(bufs[i]);
 }
 
 static vks_status host_alloc(host_stage *h, int n, size_t es, bool vectors, const char *fn) {
@@ -307,7 +310,8 @@ vks_status vks__orth_eigh_lapack_record(vks_context *ctx, vks_dtype wdt, orth_ma
         if (st == VKS_OK && vectors && nblk)
             st = upload(ctx, &h, wdt, h.t, (size_t)(nblk * nb * nb), tb + (uint64_t)z * nblk * nb * nb * es);
     }
-    if (st == VKS_OK) st = vks__buffer_write_locked(ctx->scratch, stat - ctx->scratch->address, status, 4 * (uint64_t)batch);
+    if (st == VKS_OK)
+        st = vks__buffer_write_locked(ctx->scratch, stat - ctx->scratch->address, status, 4 * (uint64_t)batch);
     vks__free(status), vks__free(in);
     vks__sytrd_host_free(&dev);
     host_free(&h);
@@ -339,6 +343,7 @@ vks_status vks__orth_eigh_lapack_record(vks_context *ctx, vks_dtype wdt, orth_ma
                       .w_s = (uint32_t)w_s};
     const vks_dtype out_dt = a.dtype;
     const vks_spec spec = {.count = 2, .values = {64, out_dt != wdt}};
-    return vks__dispatch(ctx, wdt == VKS_DTYPE_F64 ? VKS_SHADER_ORTHOGONAL_EIGH_OUTPUT_F64 : VKS_SHADER_ORTHOGONAL_EIGH_OUTPUT_F32,
-                         &spec, &op, sizeof op, (uint32_t)VKS_CEIL_DIV(n, 64), 1, (uint32_t)batch);
+    const vks_shader_id shader =
+        wdt == VKS_DTYPE_F64 ? VKS_SHADER_ORTHOGONAL_EIGH_OUTPUT_F64 : VKS_SHADER_ORTHOGONAL_EIGH_OUTPUT_F32;
+    return vks__dispatch(ctx, shader, &spec, &op, sizeof op, (uint32_t)VKS_CEIL_DIV(n, 64), 1, (uint32_t)batch);
 }
