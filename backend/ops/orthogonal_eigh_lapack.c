@@ -11,8 +11,9 @@
  *   3. on the device, the back-transformation V = Q Z = (I - Y1 T1 Y1^T) ... (I - Yb Tb Yb^T) Z
  *      as three GEMMs per block of NB reflectors (vks__gemm_record), then one pass that fixes
  *      the signs and writes w and v into the caller's strided outputs.
- * Stage 1 of MAGMA (the reduction) also runs on the GPU; here it runs on the host: see
- * docs/orthogonal.md for what that costs and why.
+ * Stage 1 of MAGMA (the reduction) also runs on the GPU; here it runs on the host unless
+ * vks_tuning.eigh_reduction asks for the device (orthogonal_sytrd.c, then the host goes on
+ * from dsytrd's output): see docs/orthogonal.md for what each costs and why.
  */
 #include <dlfcn.h>
 #include <math.h>
