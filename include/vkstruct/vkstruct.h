@@ -339,7 +339,8 @@ typedef struct vks_splitk_tile {
 
 /* Where vks_eigh's tridiagonal method reduces the matrix to tridiagonal form. */
 typedef enum vks_eigh_reduction {
-    VKS_EIGH_REDUCTION_AUTO = 0,  /* the library's choice: today the host (measured faster on lavapipe) */
+    VKS_EIGH_REDUCTION_AUTO = 0,  /* the library's choice: today the host (measured faster on lavapipe;
+                                     not yet measured on a GPU) */
     VKS_EIGH_REDUCTION_HOST = 1,  /* LAPACK's dsytrd on the host */
     VKS_EIGH_REDUCTION_DEVICE = 2 /* the blocked reduction on the device (GEMM trailing updates) */
 } vks_eigh_reduction;
