@@ -129,9 +129,9 @@ vks_status vks__dispatch(vks_context *ctx, vks_shader_id shader, const vks_spec 
      * op's name (callers check the limits they know up front; this is the backstop). */
     if (gx > maxc[0] || gy > maxc[1] || gz > maxc[2])
         return vks__error(VKS_ERROR_OUT_OF_RANGE,
-                          "vks_%s: these shapes need %u x %u x %u workgroups of kernel %s, beyond device '%s' "
+                          "%s: these shapes need %u x %u x %u workgroups of kernel %s, beyond device '%s' "
                           "(maxComputeWorkGroupCount %u x %u x %u); split the call",
-                          ctx->op_depth ? ctx->current_op.name : "dispatch", gx, gy, gz, vks__shader_table[shader].name,
+                          vks__current_fn(ctx), gx, gy, gz, vks__shader_table[shader].name,
                           ctx->probe.info.name, maxc[0], maxc[1], maxc[2]);
     if (push_bytes > VKS_PUSH_CONSTANT_BYTES)
         return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: %u bytes of push constants, at most %u",

@@ -201,7 +201,8 @@ vks_status vks__buffer_read_locked(vks_buffer *src, uint64_t offset, void *dst, 
 
 /* Scratch device memory for the op being recorded: the one workspace rule.
  *  - Scratch is taken only inside an op region (the prologue's record step, or a recorder it
- *    calls), by the recorder that uses it, through vks__scratch. Contents undefined.
+ *    calls), by the recorder that uses it, through vks__scratch, which refuses a call outside
+ *    every region (an internal error naming the public function). Contents undefined.
  *  - It is a stack: a region taken lives until the op region it was taken in ends. A nested
  *    recorder (vks__gemm_record, vks__eigh_record, ... called by another op's recorder) takes
  *    its own scratch above everything its caller holds; callers never lend theirs out beyond
@@ -294,6 +295,9 @@ typedef struct vks_op {
     vks_status (*record)(vks_context *ctx, void *call);
 } vks_op;
 vks_status vks__op_run(vks_context *ctx, const vks_op *op, void *call);
+/* The public function whose op is being recorded, for messages of shared code (dispatch limits,
+ * scratch, parameters) that must start with it. */
+const char *vks__current_fn(const vks_context *ctx);
 /* Benchmark support: a query-pool reset and a timestamp (after all earlier commands)
  * in the context's own command buffer. */
 vks_status vks__record_query_reset(vks_context *ctx, VkQueryPool pool, uint32_t first, uint32_t count);
@@ -368,6 +372,7 @@ struct vks_context {
     uint64_t submits;
     uint64_t op_sequence;
     vks_pending_op current_op;
+    const char *current_fn; /* the public function vks__op_run is running (NULL: none) */
     uint32_t op_depth; /* nesting of op regions; 0 outside any op */
 
     /* Profiling: timestamp pairs for the ops of the current command buffer. */

@@ -537,6 +537,11 @@ void vks__buffer_retire_locked(vks_buffer *buf) {
 }
 
 vks_status vks__scratch(vks_context *ctx, uint64_t bytes, VkDeviceAddress *out) {
+    /* The workspace rule (internal.h): outside every op region the next op_begin would hand
+     * the same bytes out again. */
+    if (ctx->op_depth == 0)
+        return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: internal: scratch taken outside an op region",
+                          vks__current_fn(ctx));
     const uint64_t base = align_up(ctx->scratch_top, 256);
     const uint64_t need = base + VKS_MAX(bytes, 256);
     if (!ctx->scratch || ctx->scratch->size < need) {
@@ -548,8 +553,8 @@ vks_status vks__scratch(vks_context *ctx, uint64_t bytes, VkDeviceAddress *out) 
         if (st != VKS_OK) { /* said in the op's name: the caller asked for no buffer */
             char why[256];
             snprintf(why, sizeof why, "%s", vks_last_error(NULL));
-            return vks__error(st, "vks_%s: its working memory (%llu bytes) could not be allocated: %s",
-                              ctx->op_depth ? ctx->current_op.name : "op", (unsigned long long)bytes, why);
+            return vks__error(st, "%s: its working memory (%llu bytes) could not be allocated: %s",
+                              vks__current_fn(ctx), (unsigned long long)bytes, why);
         }
         if (ctx->scratch) vks__buffer_retire_locked(ctx->scratch);
         ctx->scratch = b;
@@ -561,8 +566,8 @@ vks_status vks__scratch(vks_context *ctx, uint64_t bytes, VkDeviceAddress *out) 
 
 vks_status vks__params(vks_context *ctx, const void *data, uint32_t bytes, VkDeviceAddress *out) {
     if (bytes == 0 || bytes > 65536 || bytes % 4)
-        return vks__error(VKS_ERROR_INVALID_ARGUMENT, "vks_%s: internal: %u bytes of op parameters (1..65536, multiple of 4)",
-                          ctx->current_op.name, bytes);
+        return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: internal: %u bytes of op parameters (1..65536, multiple of 4)",
+                          vks__current_fn(ctx), bytes);
     if (!ctx->params || ctx->params_head + bytes > ctx->params->size) {
         /* Full: a bigger ring replaces it. Recorded commands (of this op, of earlier ops
          * not yet submitted, or in a host's command buffer) still read the old one, so it

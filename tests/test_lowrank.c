@@ -305,6 +305,22 @@ static void test_lowrank_lora_errors(void **state) {
     d.x = &x, d.w = &w, d.a = &a, d.b = &b, d.y = &y;
     VKT_OK(vks_lora_forward(ctx, &d)); /* the valid call the cases below break one at a time */
     VKT_OK(vks_synchronize(ctx));
+    {
+        /* One meaning for size-1 dimensions: their strides are never used, so x and y as
+         * (4, 1, n) with any stride on the middle dimension are the same rows, and give the
+         * same y bit for bit. */
+        double *want = vkt_download(Y, VKS_DTYPE_F32, 0, 32);
+        vks_buffer *Y1 = vkt_poisoned(VKS_DTYPE_F32, 256);
+        vks_tensor x1 = {B, 0, VKS_DTYPE_F32, 3, {4, 1, 16}, {16, 999, 1}};
+        vks_tensor y1 = {Y1, 0, VKS_DTYPE_F32, 3, {4, 1, 8}, {8, 12345, 1}};
+        vks_lora_desc d1 = d;
+        d1.x = &x1, d1.y = &y1;
+        VKT_OK(vks_lora_forward(ctx, &d1));
+        double *got = vkt_download(Y1, VKS_DTYPE_F32, 0, 32);
+        for (int i = 0; i < 32; ++i) assert_true(!isnan(want[i]) && got[i] == want[i]);
+        free(want), free(got);
+        vks_buffer_destroy(Y1);
+    }
     VKT_FAILS(vks_lora_forward(NULL, &d), VKS_ERROR_INVALID_ARGUMENT, "ctx is NULL");
     VKT_FAILS(vks_lora_forward(ctx, NULL), VKS_ERROR_INVALID_ARGUMENT, "desc is NULL");
     vks_lora_desc e = d;

@@ -359,6 +359,11 @@ static void test_monarch_errors(void **state) {
     vks_tensor xo = {X, 0, VKS_DTYPE_F32, 2, {3, 8}, {4, 1}};
     e = d, e.x = &xo;
     VKT_FAILS(vks_monarch_forward(ctx, &e), VKS_ERROR_UNSUPPORTED, "x's row stride 4 is below its 8 columns (rows overlap)");
+    /* One meaning for empty tensors: they touch no memory, so an empty batch whose x and y
+     * start at the same byte aliases nothing (and writes nothing). */
+    vks_tensor x0 = {X, 0, VKS_DTYPE_F32, 2, {0, 8}, {8, 1}}, y0 = {X, 0, VKS_DTYPE_F32, 2, {0, 12}, {12, 1}};
+    e = d, e.x = &x0, e.y = &y0;
+    VKT_OK(vks_monarch_forward(ctx, &e));
     /* A rank-4 y (2, 1, 3, 12) whose batches are 40 elements apart: the size-1 dimension's
      * stride (40) says nothing about how rows 0..2 and 3..5 sit, so the batch stride must be
      * checked against 3 rows of 12, not against that stride (the kernels would write the six

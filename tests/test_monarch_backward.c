@@ -346,6 +346,14 @@ static void test_monarch_backward_errors(void **state) {
     vks_tensor adx = vks_tensor_2d(D, VKS_DTYPE_F32, 3, 8);
     e = d, e.dx = &adx;
     VKT_FAILS(vks_monarch_backward(ctx, &e), VKS_ERROR_INVALID_ARGUMENT, "dx overlaps dy");
+    /* An output over another output, and an output that is an input's very tensor (the same
+     * pointer: refused like any overlap, not skipped). */
+    vks_tensor odw1 = vks_tensor_3d(O, VKS_DTYPE_F32, 2, 4, 4);
+    e = d, e.dw1 = &odw1;
+    VKT_FAILS(vks_monarch_backward(ctx, &e), VKS_ERROR_INVALID_ARGUMENT,
+              "vks_monarch_backward: dw1 overlaps dx in memory; outputs must not alias each other");
+    e = d, e.dx = &x;
+    VKT_FAILS(vks_monarch_backward(ctx, &e), VKS_ERROR_INVALID_ARGUMENT, "vks_monarch_backward: dx overlaps x in memory");
     e = d, e.padded = -1;
     VKT_FAILS(vks_monarch_backward(ctx, &e), VKS_ERROR_INVALID_ARGUMENT, "padded = -1");
     vks_tensor db = vks_tensor_1d(O, VKS_DTYPE_F32, 13);

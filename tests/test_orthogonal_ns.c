@@ -556,6 +556,11 @@ static void test_orthogonal_ns_errors(void **state) {
     vks_tensor ol2[2] = {o, vks_tensor_2d(O, VKS_DTYPE_F32, 2, 3)}, gl2[2] = {g, vks_tensor_2d(G, VKS_DTYPE_F32, 2, 3)};
     gl2[1].byte_offset = 30 * 4;
     VKT_FAILS(vks_newton_schulz_grouped(ctx, 2, gl2, ol2, NULL), VKS_ERROR_INVALID_ARGUMENT, "out[1] overlaps out[0] in memory");
+    /* One group's output over another group's input: group 0 would read g[0] while group 1
+     * writes it (only out[i] == g[i] is in place). */
+    vks_tensor gl3[2] = {g, gl2[1]}, ol3[2] = {o, vks_tensor_2d(G, VKS_DTYPE_F32, 2, 3)};
+    VKT_FAILS(vks_newton_schulz_grouped(ctx, 2, gl3, ol3, NULL), VKS_ERROR_INVALID_ARGUMENT,
+              "vks_newton_schulz_grouped: out[1] overlaps g[0] in memory");
     /* A group of one names the grouped function (the one called), not vks_newton_schulz. */
     vks_newton_schulz_options bad_size = VKS_NEWTON_SCHULZ_OPTIONS_INIT;
     bad_size.struct_size = 3;

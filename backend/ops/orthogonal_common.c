@@ -195,8 +195,8 @@ vks_status vks__orth_syrk(vks_context *ctx, const orth_syrk_args *a) {
         const uint32_t bt = 128, wm = 2, wn = 4;
         const bool vec = !trans && pc.lda % 8 == 0 && s.batch_stride % 8 == 0 && s.address % 16 == 0;
         if (trans) /* the kernel reads rows of S: a transposed view is not what it takes */
-            return vks__error(VKS_ERROR_UNSUPPORTED, "vks_%s: internal: f16 SYRK of a transposed view on tensor cores",
-                              ctx->current_op.name);
+            return vks__error(VKS_ERROR_UNSUPPORTED, "%s: internal: f16 SYRK of a transposed view on tensor cores",
+                              vks__current_fn(ctx));
         const vks_spec spec = {.count = 7,
                                .values = {32 * wm * wn, bt, 32, wm, wn, vec, a->mirror},
                                .required_subgroup_size = vks__has_feature(ctx, VKS_FEATURE_SUBGROUP_CONTROL) ? 32 : 0};

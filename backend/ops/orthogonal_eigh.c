@@ -111,9 +111,9 @@ static vks_status read_progress(vks_context *ctx, vks_dtype dt, int64_t batch, u
     }
     if (!*hnorms) { /* ||scaled a||_F per matrix, once */
         *hnorms = vks__calloc((size_t)batch, sizeof **hnorms);
-        if (!*hnorms) return vks__error(VKS_ERROR_OUT_OF_HOST_MEMORY, "vks_eigh: out of host memory");
+        if (!*hnorms) return vks__error(VKS_ERROR_OUT_OF_HOST_MEMORY, "%s: out of host memory", vks__current_fn(ctx));
         void *raw = vks__malloc((size_t)batch * es);
-        if (!raw) return vks__error(VKS_ERROR_OUT_OF_HOST_MEMORY, "vks_eigh: out of host memory");
+        if (!raw) return vks__error(VKS_ERROR_OUT_OF_HOST_MEMORY, "%s: out of host memory", vks__current_fn(ctx));
         vks_status st = vks__orth_ws_read(ctx, norms, raw, (uint64_t)batch * es);
         for (int64_t z = 0; z < batch; ++z)
             (*hnorms)[z] = es == 8 ? ((const double *)raw)[z] : (double)((const float *)raw)[z];
@@ -121,7 +121,7 @@ static vks_status read_progress(vks_context *ctx, vks_dtype dt, int64_t batch, u
         VKS_TRY(st);
     }
     void *raw = vks__malloc(count * es + 8);
-    if (!raw) return vks__error(VKS_ERROR_OUT_OF_HOST_MEMORY, "vks_eigh: out of host memory");
+    if (!raw) return vks__error(VKS_ERROR_OUT_OF_HOST_MEMORY, "%s: out of host memory", vks__current_fn(ctx));
     vks_status st = vks__orth_ws_read(ctx, offs, raw, (uint64_t)(count * es));
     for (size_t i = 0; i < count; ++i) hoffs[i] = es == 8 ? ((const double *)raw)[i] : (double)((const float *)raw)[i];
     vks__free(raw);
@@ -178,13 +178,13 @@ vks_status vks__orth_eigh_record(vks_context *ctx, vks_dtype dt, orth_mat a, VkD
     double *hoffs = adaptive ? vks__calloc(offs_count + 1, sizeof *hoffs) : NULL;
     if (adaptive && (!hflags || !hoffs)) {
         vks__free(hflags), vks__free(hoffs);
-        return vks__error(VKS_ERROR_OUT_OF_HOST_MEMORY, "vks_eigh: out of host memory");
+        return vks__error(VKS_ERROR_OUT_OF_HOST_MEMORY, "%s: out of host memory", vks__current_fn(ctx));
     }
     int32_t *hrot = hflags ? hflags + 4 * batch : NULL;
     bool *unconverged = adaptive ? vks__calloc((size_t)batch, sizeof *unconverged) : NULL;
     if (adaptive && !unconverged) { /* returned at once: a later status must not hide it */
         vks__free(hflags), vks__free(hoffs);
-        return vks__error(VKS_ERROR_OUT_OF_HOST_MEMORY, "vks_eigh: out of host memory");
+        return vks__error(VKS_ERROR_OUT_OF_HOST_MEMORY, "%s: out of host memory", vks__current_fn(ctx));
     }
     vks_status st = VKS_OK;
     double *hnorms = NULL;
@@ -221,8 +221,8 @@ vks_status vks__orth_eigh_record(vks_context *ctx, vks_dtype dt, orth_mat a, VkD
         uint32_t perm[2 * 4096];
         if (slabs > VKS_COUNT_OF(perm)) {
             vks__free(hflags), vks__free(hoffs), vks__free(unconverged);
-            return vks__error(VKS_ERROR_OUT_OF_RANGE, "vks_eigh: n = %lld needs %u slabs; at most %zu", (long long)n,
-                              slabs, VKS_COUNT_OF(perm));
+            return vks__error(VKS_ERROR_OUT_OF_RANGE, "%s: n = %lld needs %u slabs; at most %zu", vks__current_fn(ctx),
+                              (long long)n, slabs, VKS_COUNT_OF(perm));
         }
         circle_permutation(pairs, perm);
         VkDeviceAddress perm_addr = 0;

@@ -567,7 +567,9 @@ static vks_status f_dtype_size(void) {
     return vks_dtype_size((vks_dtype)hostile_enum(6), chance(90) ? &b : NULL);
 }
 static vks_status f_tensor_from_dlpack(void) {
-    static float host[1024];
+    /* Room for the largest compact tensor this driver describes: 4 dims of up to 16, 8-byte
+     * elements, 4 lanes (2 MiB); a smaller array let the upload read past its end. */
+    static double host[16 * 16 * 16 * 16 * 4];
     int64_t shape[4], strides[4];
     DLTensor t;
     memset(&t, 0, sizeof t);
