@@ -1,9 +1,13 @@
 # The README's two commands, `make demo` and `make test`, set everything up themselves.
-#   make deps    install missing Debian packages (scripts/install-deps.sh, idempotent)
+#   make deps    install missing Debian packages (scripts/install-deps.sh, idempotent) and
+#                the Python venv .venv with the test peers (scripts/python-venv.sh)
 #   make build   Release build into build/
-#   make test    build, then run every test (lavapipe unless VKS_DEVICE says otherwise)
+#   make test    build, then run every test, the Python suite included (lavapipe unless
+#                VKS_DEVICE says otherwise)
 #   make demo    build, then vks-bench --quick on the best device
 #   make asan    ASan + UBSan build in build-asan/, running the whole suite
+#   make pip-check  pip install ./python into a scratch venv (a full build from source, as a
+#                user gets it), then the core Python tests against the installed package
 #   make test-sync  the suite in build/ once more with the validation layer's
 #                synchronization validation (VKS_VALIDATION_SYNC=1); any message fails
 #   make fuzz    the API fuzz driver under ASan + UBSan for FUZZ_SECONDS (build-asan/)
@@ -18,18 +22,21 @@ FUZZ_SEED ?= 1
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 WERROR ?= OFF
 CMAKE_FLAGS ?=
+VENV ?= .venv
 
-.PHONY: all deps build test test-sync demo asan asan-configure fuzz tsan bench clean
+.PHONY: all deps build test test-sync demo asan asan-configure fuzz tsan bench clean pip-check
 .NOTPARALLEL:
 
 all: build
 
 deps:
 	@scripts/install-deps.sh
+	@scripts/python-venv.sh $(VENV)
 
 # deps runs first and alone: on a fresh machine cmake itself comes from it.
 build: deps
-	cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Release -DVKS_WERROR=$(WERROR) $(CMAKE_FLAGS)
+	cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Release -DVKS_WERROR=$(WERROR) \
+	  -DVKS_PYTHON=ON -DPython_EXECUTABLE=$(abspath $(VENV))/bin/python $(CMAKE_FLAGS)
 	cmake --build $(BUILD) -j $(JOBS)
 
 test: build
@@ -42,6 +49,12 @@ asan: asan-configure
 	cmake --build $(ASAN_BUILD) -j $(JOBS)
 	ctest --test-dir $(ASAN_BUILD) --output-on-failure -j $(JOBS)
 
+pip-check: deps
+	rm -rf $(BUILD)/pip-venv
+	/usr/bin/python3 -m venv --system-site-packages $(BUILD)/pip-venv
+	$(BUILD)/pip-venv/bin/pip install -q --disable-pip-version-check ./python
+	cd $(BUILD) && env -u PYTHONPATH -u VKSTRUCT_EXT_DIR pip-venv/bin/python -m pytest -q -p no:cacheprovider \
+	  $(abspath python/tests/test_core.py)
 # The same binaries as `make test`; only the layer's synchronization checks are added.
 test-sync: build
 	VKS_VALIDATION_SYNC=1 ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS)

@@ -5,14 +5,19 @@ set -eu
 
 # Build: compiler, CMake, the Vulkan loader headers, volk, the shader toolchain.
 # Test: cmocka, lavapipe (Mesa's CPU Vulkan driver) and the validation layers.
+# Python package (python/): headers and venv, cffi, pytest, scipy (KroneckerGP.fit) and
+# Debian's CPU torch 1.13 (the torch front ends; never PyPI's multi-GB CUDA build).
 # Bench report: gnuplot draws the plots; numpy is the always-available CPU peer, on
 # OpenBLAS (without it Debian's numpy falls back to the reference BLAS, ~30x slower).
 # Run time: liblapack.so.3 (vks_eigh's tridiagonal stage loads it with dlopen; OpenBLAS's
 # provides it through Debian's alternatives, liblapack3 is the reference one).
+# MPI: Open MPI builds vkstruct_mpi and runs its tests under mpirun (the core needs none).
 PACKAGES="build-essential cmake ninja-build pkg-config
 libvulkan-dev libvulkan-volk-dev glslc spirv-tools
 libcmocka-dev libdlpack-dev mesa-vulkan-drivers vulkan-validationlayers
-gnuplot-nox python3-numpy libopenblas0-pthread liblapack3"
+gnuplot-nox python3-numpy libopenblas0-pthread liblapack3
+libopenmpi-dev openmpi-bin
+python3-dev python3-venv python3-pip python3-cffi python3-pytest python3-scipy python3-torch"
 
 missing=""
 for p in $PACKAGES; do

@@ -1,0 +1,139 @@
+"""Kronecker-structured GP algebra (docs/kron.md): K = K_1 ⊗ ... ⊗ K_d on a grid of
+N = n_1 ... n_d points, grid values flattened row-major (the last dimension fastest)."""
+import numpy as np
+
+from ._ops import check, choice, empty, ffi, lib, new_struct, on_device, tensor
+
+
+def _factors(factors, extra, ctx, names):
+    objs = list(factors) + list(extra)
+    ctx, arrs = on_device(*objs, ctx=ctx, names=[f"factors[{i}]" for i in range(len(factors))] + list(names))
+    return ctx, arrs[:len(factors)], arrs[len(factors):]
+
+
+def matmul(factors, x, *, trans=False, alpha=1.0, y=None, beta=0.0, ctx=None):
+    """y = alpha (op(A_1) ⊗ ... ⊗ op(A_d)) x + beta y, op = transpose with trans. A_i may be
+    rectangular (m_i, n_i); x (N) or (N, k) with N = prod n_i -> y (M) or (M, k), M = prod m_i."""
+    ctx, fs, (x, y) = _factors(factors, (x, y), ctx, ("x", "y"))
+    if y is None:
+        m = int(np.prod([f.shape[1] if trans else f.shape[0] for f in fs], dtype=np.int64))
+        y, beta = empty((m,) + x.shape[1:], x.dtype, ctx), 0.0
+    ts = [f.tensor() for f in fs]
+    arr = ffi.new("vks_tensor *[]", ts)
+    check(lib.vks_kron_matmul(ctx.ptr, len(fs), arr, lib.VKS_TRANS if trans else lib.VKS_NO_TRANS, alpha,
+                              x.tensor(), beta, y.tensor()))
+    return y
+
+
+_KINDS = {"rbf": lib.VKS_KERNEL_RBF, "matern52": lib.VKS_KERNEL_MATERN52,
+          "spectral_mixture": lib.VKS_KERNEL_SPECTRAL_MIXTURE}
+_SM_BASE = {"se": lib.VKS_SM_BASE_SE, "matern52": lib.VKS_SM_BASE_MATERN52}
+
+
+def kernel(x1, x2=None, *, kind="rbf", lengthscale=1.0, outputscale=1.0, sm_base="se", sm_weights=None,
+           sm_rhos=None, sm_freqs=None, dx1=0, dx2=0, ctx=None):
+    """The kernel matrix k (n1, n2) of 1-D points x1 (n1) and x2 (n2) (default x1), r = x - x':
+    "rbf" outputscale exp(-r^2 / (2 lengthscale^2)) (GPyTorch's RBFKernel), "matern52", or
+    "spectral_mixture" (GP-HM: sum_q w_q phi(|r|; rho_q) cos(2 pi f_q r), base "se" or
+    "matern52"). dx1, dx2 (0..2) differentiate in x and x'."""
+    x2 = x1 if x2 is None else x2
+    ctx, (x1, x2) = on_device(x1, x2, ctx=ctx, names=("x1", "x2"))
+    k = empty((x1.shape[0], x2.shape[0]), x1.dtype, ctx)
+    d = new_struct("kernel_desc", kind=choice(kind, _KINDS, "vkstruct.kron.kernel", "kind"), lengthscale=lengthscale,
+                   outputscale=outputscale, sm_base=choice(sm_base, _SM_BASE, "vkstruct.kron.kernel", "sm_base"),
+                   dx1=dx1, dx2=dx2)
+    keep = []
+    if kind == "spectral_mixture":
+        keep = [np.ascontiguousarray(v, dtype=np.float64) for v in (sm_weights, sm_rhos, sm_freqs)]
+        d.num_mixtures = keep[0].size
+        d.sm_weights, d.sm_rhos, d.sm_freqs = (ffi.from_buffer("double[]", v) for v in keep)
+    check(lib.vks_kron_kernel_matrix(ctx.ptr, d, x1.tensor(), x2.tensor(), k.tensor()))
+    return k
+
+
+def eigh(factors, *, noise_scales=None, jitter=0.0, ctx=None):
+    """Per-factor eigendecompositions K_i (+ jitter) = Q_i diag(lambda_i) Q_i^T (of
+    D_i^-1/2 K_i D_i^-1/2 with noise_scales c_i): returns (eigvecs list of (n_i, n_i),
+    eigvals list of (n_i) ascending), the input of solve."""
+    scales = list(noise_scales) if noise_scales is not None else []
+    ctx, fs, scales = _factors(factors, scales, ctx, [f"noise_scales[{i}]" for i in range(len(scales))])
+    d = new_struct("kron_eigh_desc", d=len(fs), jitter=jitter)
+    vecs = [empty(f.shape, f.dtype, ctx) for f in fs]
+    vals = [empty(f.shape[:1], f.dtype, ctx) for f in fs]
+    keep = []
+    for i, f in enumerate(fs):
+        keep += [f.tensor(), vecs[i].tensor(), vals[i].tensor()]
+        d.factors[i], d.eigvecs[i], d.eigvals[i] = keep[-3:]
+        if scales:
+            keep.append(scales[i].tensor())
+            d.noise_scales[i] = keep[-1]
+    check(lib.vks_kron_eigh(ctx.ptr, d))
+    return vecs, vals
+
+
+def solve(eigvecs, eigvals, y=None, *, noise, noise_scales=None, eig_floor=None,
+          want=("alpha", "mean", "logdet", "mll"), ctx=None):
+    """(K + noise D) alpha = y from eigh's factors: y (N) or (N, k). Returns a dict with
+    alpha (like y), mean = K alpha (the posterior mean on the grid), logdet (1) =
+    log|K + noise D| and mll (k) or (1) = -y^T alpha/2 - logdet/2 - N log(2 pi)/2, those in
+    `want`. eig_floor clamps each lambda + noise (default: the library's, 1e-7)."""
+    d_ = len(eigvecs)
+    scales = list(noise_scales) if noise_scales is not None else []
+    ctx, arrs = on_device(*eigvecs, *eigvals, *scales, y, ctx=ctx)
+    vecs, vals, scales, y = arrs[:d_], arrs[d_:2 * d_], arrs[2 * d_:-1], arrs[-1]
+    d = new_struct("kron_solve_desc", d=d_, noise=noise)
+    if eig_floor is not None:
+        d.eig_floor = eig_floor
+    out = {}
+    if y is not None:
+        for k in ("alpha", "mean"):
+            if k in want:
+                out[k] = empty(y.shape, y.dtype, ctx)
+        if "mll" in want:
+            out["mll"] = empty(y.shape[1:] or (1,), y.dtype, ctx)
+    if "logdet" in want:
+        out["logdet"] = empty((1,), vals[0].dtype, ctx)
+    keep = [tensor(y)] + [tensor(out.get(k)) for k in ("alpha", "mean", "logdet", "mll")]
+    d.y, d.alpha, d.mean, d.logdet, d.mll = keep
+    for i in range(d_):
+        keep += [vecs[i].tensor(), vals[i].tensor()]
+        d.eigvecs[i], d.eigvals[i] = keep[-2:]
+        if scales:
+            keep.append(scales[i].tensor())
+            d.noise_scales[i] = keep[-1]
+    check(lib.vks_kron_solve(ctx.ptr, d))
+    return out
+
+
+def cholesky_solve(factors, y=None, *, jitter=0.0, jitter_retries=0, ctx=None):
+    """The noiseless solve (⊗K_i) alpha = y by per-factor Cholesky: returns a dict with
+    alpha, logdet, mll and jitter_used (the jitter each factor needed)."""
+    ctx, fs, (y,) = _factors(factors, (y,), ctx, ("y",))
+    d = new_struct("kron_cholesky_desc", d=len(fs), jitter=jitter, jitter_retries=jitter_retries)
+    out = {"logdet": empty((1,), fs[0].dtype, ctx)}
+    if y is not None:
+        out["alpha"] = empty(y.shape, y.dtype, ctx)
+        out["mll"] = empty(y.shape[1:] or (1,), y.dtype, ctx)
+    used = ffi.new("double[]", len(fs))
+    keep = [tensor(y), tensor(out.get("alpha")), out["logdet"].tensor(), tensor(out.get("mll"))]
+    d.y, d.alpha, d.logdet, d.mll = keep
+    d.jitter_used = used
+    for i, f in enumerate(fs):
+        keep.append(f.tensor())
+        d.factors[i] = keep[-1]
+    check(lib.vks_kron_cholesky_solve(ctx.ptr, d))
+    out["jitter_used"] = list(used)
+    return out
+
+
+def predict(cross, alpha, *, ctx=None):
+    """Posterior mean at P scattered points: cross[i] = k_i(x*_i, grid_i) (P, n_i), alpha
+    (N) or (N, k) from solve -> mean (P) or (P, k)."""
+    ctx, cs, (alpha,) = _factors(cross, (alpha,), ctx, ("alpha",))
+    mean = empty((cs[0].shape[0],) + alpha.shape[1:], alpha.dtype, ctx)
+    ts = [c.tensor() for c in cs]
+    check(lib.vks_kron_predict(ctx.ptr, len(cs), ffi.new("vks_tensor *[]", ts), alpha.tensor(), mean.tensor()))
+    return mean
+
+
+__all__ = ["matmul", "kernel", "eigh", "solve", "cholesky_solve", "predict"]
