@@ -9,9 +9,9 @@ set -eu
 # Debian's CPU torch 1.13 (the torch front ends; never PyPI's multi-GB CUDA build).
 # Bench report: gnuplot draws the plots; numpy is the always-available CPU peer, on
 # OpenBLAS (without it Debian's numpy falls back to the reference BLAS, ~30x slower).
+# MPI: Open MPI builds vkstruct_mpi and runs its tests under mpirun (the core needs none).
 # Run time: liblapack.so.3 (vks_eigh's tridiagonal stage loads it with dlopen; OpenBLAS's
 # provides it through Debian's alternatives, liblapack3 is the reference one).
-# MPI: Open MPI builds vkstruct_mpi and runs its tests under mpirun (the core needs none).
 PACKAGES="build-essential cmake ninja-build pkg-config
 libvulkan-dev libvulkan-volk-dev glslc spirv-tools
 libcmocka-dev libdlpack-dev mesa-vulkan-drivers vulkan-validationlayers
