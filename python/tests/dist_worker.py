@@ -139,6 +139,7 @@ def main():
         comm = MPI.COMM_WORLD
         rank, size = comm.Get_rank(), comm.Get_size()
         check_newton_schulz(comm, rank, size, ctx)
+        check_muon(comm, rank, size, ctx)  # Muon's process_group may be an mpi4py communicator too
     errors = [m for m in ctx.messages if m[0] == 0 and m[1] >= 1]
     expect(not errors, f"validation messages: {errors}")
     ctx.close()

@@ -9,6 +9,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -25,10 +26,10 @@ def run_ranks(commands, env=None):
     any runs past TIMEOUT_S (all are killed then)."""
     procs = [subprocess.Popen(c, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
                               start_new_session=True) for c in commands]
-    outputs = []
+    outputs, deadline = [], time.monotonic() + TIMEOUT_S
     try:
         for p in procs:
-            out, _ = p.communicate(timeout=TIMEOUT_S)
+            out, _ = p.communicate(timeout=max(1.0, deadline - time.monotonic()))
             outputs.append(out)
     except subprocess.TimeoutExpired:
         for p in procs:

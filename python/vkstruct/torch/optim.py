@@ -17,8 +17,8 @@ class Muon(torch.optim.Optimizer):
     Parameters and gradients are CPU tensors (copied to the device each step). ns_steps and
     eps as Muon's zeropower_via_newtonschulz5 (5, 1e-7).
 
-    process_group (a torch.distributed process group, e.g. torch.distributed.group.WORLD;
-    None: no distribution): each rank computes the momentum and Newton-Schulz of the
+    process_group (a torch.distributed process group, e.g. torch.distributed.group.WORLD, or
+    an mpi4py communicator; None: no distribution): each rank computes the momentum and Newton-Schulz of the
     parameters vkstruct.dist.plan assigns it (the library's flop-balanced partition over all
     parameters, in param_groups order), the updates are exchanged with one all_gather, and
     every rank applies all of them: parameters bit-identical to a one-process run. step() is
