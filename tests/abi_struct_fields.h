@@ -205,6 +205,7 @@
     X(vks_eigh_options, fixed_sweeps) \
     X(vks_eigh_options, max_sweeps) \
     X(vks_eigh_options, info) \
+    X(vks_eigh_options, method) \
     X(vks_cholesky_options, struct_size) \
     X(vks_cholesky_options, info) \
     X(vks_newton_schulz_options, struct_size) \

@@ -19,7 +19,9 @@ typedef enum spectrum {
     SPEC_CLUSTERED,   /* a few values, each repeated */
     SPEC_ILL,         /* geometric from 1 to 1e-6, all positive */
     SPEC_RANK_DEF,    /* half of them exactly 0 */
-    SPEC_INDEFINITE   /* +-geometric */
+    SPEC_INDEFINITE,  /* +-geometric */
+    SPEC_GRADED,      /* geometric from 1 to 1e-12 (kappa 1e12), all positive */
+    SPEC_REPEATED     /* one eigenvalue n/2 times, the rest spread */
 } spectrum;
 
 static void make_matrix(vkt_rng *rng, spectrum sp, int64_t n, double scale, double *a) {
@@ -32,6 +34,8 @@ static void make_matrix(vkt_rng *rng, spectrum sp, int64_t n, double scale, doub
         case SPEC_ILL: w[i] = pow(1e-6, t); break;
         case SPEC_RANK_DEF: w[i] = i % 2 ? 0.0 : 1.0 + t; break;
         case SPEC_INDEFINITE: w[i] = (i % 2 ? -1.0 : 1.0) * pow(1e-3, t); break;
+        case SPEC_GRADED: w[i] = pow(1e-12, t); break;
+        case SPEC_REPEATED: w[i] = i < n / 2 ? 0.75 : -1.0 + t; break;
         default: break;
         }
     }
@@ -53,6 +57,7 @@ typedef struct eigh_case {
     bool col_major; /* a given through a column-major view */
     int fixed_sweeps;
     bool f32_work; /* VKS_EIGH_INPUT_PRECISION: iterate f32 in f32 */
+    vks_eigh_method method; /* AUTO: through vks_eigh */
 } eigh_case;
 
 /* Checks one decomposition of the (symmetric, rounded) a. */
@@ -67,9 +72,13 @@ static void check_eigh(const eigh_case *c, const double *a, const double *w, con
     /* f32 is iterated in f64 (the default where the device has it): errors are f32's
      * rounding; f64 keeps the rounding of the GEMM updates, ~1e-13 at these sizes. */
     const double u = unit_roundoff(c->dt);
-    const double tol = c->dt == VKS_DTYPE_F64 ? 2e-13 * sqrt((double)n + 1)
-                       : c->f32_work        ? 4e-3 * (double)n / 200.0 + 1e-5
-                                            : 16.0 * sqrt((double)n + 1) * u;
+    double tol = c->dt == VKS_DTYPE_F64 ? 2e-13 * sqrt((double)n + 1)
+                 : c->f32_work        ? 4e-3 * (double)n / 200.0 + 1e-5
+                                      : 16.0 * sqrt((double)n + 1) * u;
+    /* The tridiagonal path: LAPACK's accuracy, a small multiple of n u (f32 results: one
+     * rounding of f64 values per element, so sqrt(n) u). */
+    if (c->method == VKS_EIGH_TRIDIAGONAL && !c->f32_work)
+        tol = c->dt == VKS_DTYPE_F64 ? 8.0 * (double)(n + 1) * u : 4.0 * sqrt((double)n + 1) * u;
     for (int64_t i = 0; i < n; ++i) {
         if (!isfinite(w[i])) fail_msg("%s: w[%lld] = %g", what, (long long)i, w[i]);
         if (i && w[i] < w[i - 1]) fail_msg("%s: w not ascending at %lld: %g < %g", what, (long long)i, w[i], w[i - 1]);
@@ -109,7 +118,13 @@ static void check_eigh(const eigh_case *c, const double *a, const double *w, con
     free(wr), free(vr), free(av);
 }
 
-static void run_eigh(const eigh_case *c, uint64_t seed) {
+/* The Jacobi group reruns the AUTO cases with the method forced. */
+static vks_eigh_method forced_method = VKS_EIGH_AUTO;
+
+static void run_eigh(const eigh_case *c0, uint64_t seed) {
+    eigh_case forced = *c0;
+    if (forced_method && !forced.method) forced.method = forced_method;
+    const eigh_case *c = &forced;
     if (!have(c->dt)) return;
     vkt_rng rng = vkt_rng_seed(seed);
     const int64_t n = c->n, nb = c->batch, nn = n * n;
@@ -131,9 +146,10 @@ static void run_eigh(const eigh_case *c, uint64_t seed) {
     vks_tensor tv = nb > 1 ? vks_tensor_3d(V, c->dt, nb, n, n) : vks_tensor_2d(V, c->dt, n, n);
     vks_tensor tw = nb > 1 ? vks_tensor_2d(W, c->dt, nb, n) : vks_tensor_1d(W, c->dt, n);
     vks_tensor ti = vks_tensor_1d(I, VKS_DTYPE_I32, nb);
-    if (c->fixed_sweeps || c->f32_work) {
+    if (c->fixed_sweeps || c->f32_work || c->method) {
         vks_eigh_options o = VKS_EIGH_OPTIONS_INIT;
         o.fixed_sweeps = c->fixed_sweeps;
+        o.method = c->method;
         o.info = &ti;
         o.flags = c->f32_work ? VKS_EIGH_INPUT_PRECISION : 0u;
         VKT_OK(vks_eigh_ex(vkt->ctx, &ta, &tw, &tv, &o));
@@ -146,9 +162,9 @@ static void run_eigh(const eigh_case *c, uint64_t seed) {
     double *w = vkt_download(W, c->dt, 0, (size_t)(nb * n)), *v = vkt_download(V, c->dt, 0, (size_t)(nb * nn));
     for (int64_t z = 0; z < nb; ++z) {
         char what[160];
-        snprintf(what, sizeof what, "eigh %s n=%lld matrix %lld spectrum %d scale %g%s%s",
+        snprintf(what, sizeof what, "eigh %s n=%lld matrix %lld spectrum %d scale %g%s%s method %d",
                  c->dt == VKS_DTYPE_F64 ? "f64" : "f32", (long long)n, (long long)z, (int)c->sp, c->scale,
-                 c->col_major ? " col-major" : "", c->fixed_sweeps ? " fixed sweeps" : "");
+                 c->col_major ? " col-major" : "", c->fixed_sweeps ? " fixed sweeps" : "", (int)c->method);
         check_eigh(c, a + z * nn, w + z * n, v + z * nn, what);
     }
     free(a), free(stored), free(w), free(v);
@@ -278,6 +294,77 @@ static void test_orthogonal_eigh_gpu_sizes(void **state) {
     }
 }
 
+/* ---- the tridiagonal (LAPACK) path ------------------------------------------------------ */
+
+/* Ragged n (primes, 1, around the back-transformation's block widths 32/64), every spectrum,
+ * f32 and f64, batches of matrices with different spectra, against the float64 oracle with
+ * LAPACK's tolerances (a small multiple of n u). */
+static void test_orthogonal_eigh_tridiagonal(void **state) {
+    (void)state;
+    static const int64_t sizes[] = {1, 2, 3, 13, 31, 64, 65, 97, 131};
+    const spectrum sps[] = {SPEC_RANDOM, SPEC_SEPARATED, SPEC_CLUSTERED, SPEC_REPEATED, SPEC_RANK_DEF, SPEC_INDEFINITE};
+    for (int dti = 0; dti < 2; ++dti)
+        for (size_t i = 0; i < sizeof sizes / sizeof *sizes; ++i) {
+            eigh_case c = {dti ? VKS_DTYPE_F64 : VKS_DTYPE_F32, sizes[i], 2, sps[i % 6], 1.0, i == 4, 0, false,
+                           VKS_EIGH_TRIDIAGONAL};
+            run_eigh(&c, 800 + 20 * dti + i);
+        }
+    /* Graded, kappa 1e12 (f64), and 1e6 in f32 */
+    eigh_case g = {VKS_DTYPE_F64, 90, 1, SPEC_GRADED, 1.0, false, 0, false, VKS_EIGH_TRIDIAGONAL};
+    run_eigh(&g, 850);
+    g.dt = VKS_DTYPE_F32, g.sp = SPEC_ILL;
+    run_eigh(&g, 851);
+    /* Tiny and huge norms (scaled by a power of two inside, as dsyevd does) */
+    const double scales[] = {1e-30, 1e30};
+    for (int s = 0; s < 2; ++s) {
+        eigh_case c = {VKS_DTYPE_F32, 37, 2, SPEC_SEPARATED, scales[s], false, 0, false, VKS_EIGH_TRIDIAGONAL};
+        run_eigh(&c, 860 + s);
+        c.dt = VKS_DTYPE_F64, c.scale = s ? 1e140 : 1e-280; /* the oracle squares a: 1e140 keeps ||a||_F finite */
+        run_eigh(&c, 870 + s);
+    }
+    /* f32 data with f32 working precision (the GEMMs of the back-transformation in f32) */
+    eigh_case w32 = {VKS_DTYPE_F32, 70, 1, SPEC_RANDOM, 1.0, false, 0, true, VKS_EIGH_TRIDIAGONAL};
+    run_eigh(&w32, 880);
+    /* AUTO for a larger single matrix (the tridiagonal path) and for a batch of small ones
+     * (Jacobi): the same answers */
+    eigh_case big = {VKS_DTYPE_F64, 300, 1, SPEC_RANDOM, 1.0, false, 0, false, VKS_EIGH_AUTO};
+    run_eigh(&big, 890);
+    eigh_case jac = {VKS_DTYPE_F64, 19, 4, SPEC_CLUSTERED, 1.0, false, 0, false, VKS_EIGH_JACOBI};
+    run_eigh(&jac, 891);
+}
+
+/* Eigenvalues only (v = NULL): no vectors computed, the values those of the full call. */
+static void test_orthogonal_eigh_values_only(void **state) {
+    (void)state;
+    for (int m = 0; m < 2; ++m) {
+        const vks_dtype dt = have(VKS_DTYPE_F64) ? VKS_DTYPE_F64 : VKS_DTYPE_F32;
+        const int64_t n = 57, nb = 2, nn = n * n;
+        vkt_rng rng = vkt_rng_seed(900 + m);
+        double *a = calloc((size_t)(nb * nn), sizeof *a), *wr = calloc((size_t)n, sizeof *wr),
+               *vr = calloc((size_t)nn, sizeof *vr);
+        for (int64_t z = 0; z < nb; ++z) make_matrix(&rng, z ? SPEC_INDEFINITE : SPEC_RANDOM, n, 1.0, a + z * nn);
+        vkt_round_to(dt, a, (size_t)(nb * nn));
+        vks_buffer *A = vkt_upload(dt, a, (size_t)(nb * nn)), *W = vkt_poisoned(dt, (size_t)(nb * n));
+        vks_tensor ta = vks_tensor_3d(A, dt, nb, n, n), tw = vks_tensor_2d(W, dt, nb, n);
+        vks_eigh_options o = VKS_EIGH_OPTIONS_INIT;
+        o.method = m ? VKS_EIGH_JACOBI : VKS_EIGH_TRIDIAGONAL;
+        VKT_OK(vks_eigh_ex(vkt->ctx, &ta, &tw, NULL, &o));
+        double *w = vkt_download(W, dt, 0, (size_t)(nb * n));
+        const double tol = (m ? 1e-12 : 4.0 * (double)n * 0x1p-53) * (dt == VKS_DTYPE_F64 ? 1.0 : 0x1p29);
+        for (int64_t z = 0; z < nb; ++z) {
+            ref_eigh(n, a + z * nn, wr, vr);
+            double an = 0;
+            for (int64_t i = 0; i < n; ++i) an = fmax(an, fabs(wr[i]));
+            for (int64_t i = 0; i < n; ++i)
+                if (!(fabs(w[z * n + i] - wr[i]) <= tol * an))
+                    fail_msg("values only, method %d, matrix %lld: w[%lld] = %.17g, want %.17g", (int)o.method, (long long)z,
+                             (long long)i, w[z * n + i], wr[i]);
+        }
+        free(a), free(wr), free(vr), free(w);
+        vks_buffer_destroy(A), vks_buffer_destroy(W);
+    }
+}
+
 static void test_orthogonal_eigh_non_finite(void **state) {
     (void)state;
     const int64_t sizes[] = {6, 45};
@@ -347,6 +434,12 @@ static void test_orthogonal_eigh_errors(void **state) {
     o.fixed_sweeps = -2;
     VKT_FAILS(vks_eigh_ex(ctx, &a, &w, &v, &o), VKS_ERROR_INVALID_ARGUMENT, "options->fixed_sweeps = -2");
     o = (vks_eigh_options)VKS_EIGH_OPTIONS_INIT;
+    o.method = (vks_eigh_method)7;
+    VKT_FAILS(vks_eigh_ex(ctx, &a, &w, &v, &o), VKS_ERROR_INVALID_ARGUMENT,
+              "vks_eigh_ex: options->method = 7, expected VKS_EIGH_AUTO, VKS_EIGH_JACOBI or VKS_EIGH_TRIDIAGONAL");
+    /* eigenvalues only: v = NULL is fine, but w must still be right */
+    VKT_FAILS(vks_eigh_ex(ctx, &a, NULL, NULL, NULL), VKS_ERROR_INVALID_ARGUMENT, "vks_eigh_ex: w is NULL");
+    o = (vks_eigh_options)VKS_EIGH_OPTIONS_INIT;
     o.struct_size = 1;
     VKT_FAILS(vks_eigh_ex(ctx, &a, &w, &v, &o), VKS_ERROR_INVALID_ARGUMENT, "options->struct_size = 1");
     o = (vks_eigh_options)VKS_EIGH_OPTIONS_INIT;
@@ -377,8 +470,15 @@ int main(void) {
         VKT_TEST(test_orthogonal_eigh_f32_working_precision),
         VKT_TEST(test_orthogonal_eigh_large),      VKT_TEST(test_orthogonal_eigh_non_finite),
         VKT_TEST(test_orthogonal_eigh_errors),     VKT_TEST(test_orthogonal_eigh_gpu_sizes),
+        VKT_TEST(test_orthogonal_eigh_tridiagonal), VKT_TEST(test_orthogonal_eigh_values_only),
     };
     int failures = VKT_RUN(tests);
+    /* AUTO takes the tridiagonal path for single matrices: the Jacobi solver on the same cases. */
+    forced_method = VKS_EIGH_JACOBI;
+    const struct CMUnitTest jacobi[] = {VKT_TEST(test_orthogonal_eigh_blocked_f32), VKT_TEST(test_orthogonal_eigh_spectra),
+                                        VKT_TEST(test_orthogonal_eigh_f64)};
+    failures += cmocka_run_group_tests_name("eigh by Jacobi", jacobi, vkt_group_setup, vkt_group_teardown);
+    forced_method = VKS_EIGH_AUTO;
     if (vkt_device_is_cpu()) {
         /* The GPU kernels' pair block (64) on lavapipe: the sizes around it. */
         /* (f32 iterated in f32 there takes the pair block 48.) */

@@ -13,7 +13,8 @@ static bool have(vks_dtype dt) { return dt != VKS_DTYPE_F64 || (vkt->info.featur
 typedef struct svd_case {
     vks_dtype dt;
     int64_t m, n, batch;
-    int spectrum; /* 0 random entries, 1 separated (1..k), 2 kappa 1e6, 3 rank-deficient */
+    int spectrum; /* 0 random entries, 1 separated (1..k), 2 kappa 1e6, 3 rank-deficient,
+                   * 4 rank 1: a[i][j] = (i + 1)(j + 2) / 10 */
     bool vectors;
 } svd_case;
 
@@ -25,6 +26,11 @@ static void run_svd(const svd_case *c, uint64_t seed) {
     for (int64_t z = 0; z < nb; ++z) {
         if (c->spectrum == 0) {
             vkt_fill_uniform(&rng, a + z * mn, mn, -1, 1);
+            continue;
+        }
+        if (c->spectrum == 4) {
+            for (int64_t i = 0; i < m; ++i)
+                for (int64_t j = 0; j < n; ++j) a[z * mn + i * n + j] = (double)((i + 1) * (j + 2)) / 10.0;
             continue;
         }
         for (int64_t i = 0; i < k; ++i) {
@@ -103,6 +109,16 @@ static void test_orthogonal_svd_spectra(void **state) {
     run_svd(&c, 40);
     c.m = 16, c.n = 60;
     run_svd(&c, 41);
+    c.m = c.n = 8; /* square, half the values 0 */
+    run_svd(&c, 44);
+    /* Rank 1, a[i][j] = (i + 1)(j + 2) / 10: u and vh completed to orthonormal bases around
+     * the one nonzero triplet (these returned NOT_CONVERGED before the tridiagonal eigensolver). */
+    static const int64_t r1[][3] = {{6, 4, 1}, {8, 8, 1}, {5, 5, 2}, {4, 6, 1}};
+    for (int dti = 0; dti < 2; ++dti)
+        for (size_t i = 0; i < sizeof r1 / sizeof *r1; ++i) {
+            svd_case o = {dti ? VKS_DTYPE_F64 : VKS_DTYPE_F32, r1[i][0], r1[i][1], r1[i][2], 4, true};
+            run_svd(&o, 45 + i);
+        }
     c.dt = VKS_DTYPE_F64, c.spectrum = 2, c.m = 80, c.n = 20; /* kappa 1e6 */
     run_svd(&c, 42);
     c.spectrum = 1, c.batch = 2;

@@ -401,9 +401,10 @@ static vks_status eigh_run(vks_context *ctx, const vks_kron_eigh_desc *desc, con
     }
     vks__op_end(ctx);
     VKS_TRY(st);
-    /* The eigensolver synchronizes per sweep: each factor is an op of its own. Kernel matrices
-     * on grids have clusters of eigenvalues near 0 on which Jacobi converges slowly (an RBF
-     * matrix of 256 points, lengthscale 0.02, needs 30-60 sweeps): allow up to 100. */
+    /* The eigensolver synchronizes (the tridiagonal method once, Jacobi per sweep): each factor
+     * is an op of its own. Where it is Jacobi, kernel matrices on grids have clusters of
+     * eigenvalues near 0 on which it converges slowly (an RBF matrix of 256 points,
+     * lengthscale 0.02, needs 30-60 sweeps): allow up to 100. */
     vks_eigh_options eo = VKS_EIGH_OPTIONS_INIT;
     eo.max_sweeps = KRON_EIGH_MAX_SWEEPS;
     for (int32_t i = 0; i < desc->d; ++i) {

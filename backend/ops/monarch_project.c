@@ -8,6 +8,7 @@
 #include <stdlib.h>
 
 #include "monarch_internal.h"
+#include "ops/orthogonal_internal.h"
 
 typedef struct project_push {
     uint64_t m, w1, w2, scratch, result;
@@ -130,6 +131,54 @@ static vks_status project_check(vks_context *ctx, void *call, bool *empty) {
     return st;
 }
 
+/* The blocks' right singular vectors from the eigensolver (f32 M, LAPACK loaded, the default
+ * iteration controls): B_b^T B_b = V diag(sigma^2) V^T per block pair in float64 (dsyevd), the top RE
+ * columns of V (sigma descending) written where the kernel's subspace iteration keeps its
+ * iterate, each block marked done after 0 iterations: the kernel's final phase then forms
+ * the factors and the residual from them. Exact up to rounding: no "unconverged" blocks. */
+static vks_status blocks_by_eigh(vks_context *ctx, const project_call *c, VkDeviceAddress scratch, int64_t rmax_spec,
+                                 uint64_t stride) {
+    const char *fn = c->fn;
+    const vks_rows mm = c->mm;
+    const int64_t k = c->k, q = c->q, p = c->p, l = c->l, s = c->s, r = c->r, blocks = l * k;
+    const size_t span = mm.rows ? (size_t)((mm.rows - 1) * mm.ld + mm.cols) : 0;
+    float *m = vks__malloc(span * sizeof(float) + 1), *img = vks__calloc((size_t)(blocks * (int64_t)stride), sizeof(float));
+    double *g = vks__malloc((size_t)(p * p) * sizeof(double) + 8), *w = vks__malloc((size_t)p * sizeof(double) + 8);
+    double *b = vks__malloc((size_t)(s * p) * sizeof(double) + 8);
+    vks_status st = m && img && g && w && b ? VKS_OK : vks__error(VKS_ERROR_OUT_OF_HOST_MEMORY, "%s: out of host memory", fn);
+    if (st == VKS_OK && span)
+        st = vks__buffer_read_locked(c->d.m->buffer, c->d.m->byte_offset, m, span * sizeof(float));
+    for (int64_t blk = 0; st == VKS_OK && blk < blocks; ++blk) {
+        const int64_t lam = blk / k, i = blk % k;
+        const int64_t R = block_rank(lam, i, q, l, r), RE = VKS_MIN(R, VKS_MIN(s, p));
+        float *img_b = img + (size_t)blk * stride;
+        img_b[(p + s) * rmax_spec + 1] = 1.0f; /* done, after 0 iterations */
+        if (RE == 0) continue;
+        bool finite = true;
+        for (int64_t t = 0; t < s; ++t)
+            for (int64_t a = 0; a < p; ++a) {
+                const int64_t row = t * l + lam, col = i * p + a;
+                b[t * p + a] = row < mm.rows && col < mm.cols ? (double)m[row * mm.ld + col] : 0.0;
+                finite = finite && isfinite(b[t * p + a]);
+            }
+        if (!finite) continue; /* V = 0: the final phase's residual carries the NaN to the error */
+        for (int64_t a = 0; a < p; ++a) /* G = B^T B, lower triangle, column-major */
+            for (int64_t e = a; e < p; ++e) {
+                double acc = 0;
+                for (int64_t t = 0; t < s; ++t) acc += b[t * p + a] * b[t * p + e];
+                g[a * p + e] = acc;
+            }
+        st = vks__host_syevd((int)p, g, w, fn);
+        for (int64_t j = 0; st == VKS_OK && j < RE; ++j) /* column p-1-j: the j-th largest */
+            for (int64_t a = 0; a < p; ++a) img_b[a * rmax_spec + j] = (float)g[(p - 1 - j) * p + a];
+    }
+    if (st == VKS_OK)
+        st = vks__buffer_write_locked(ctx->scratch, scratch - ctx->scratch->address, img,
+                                      (uint64_t)blocks * stride * sizeof(float));
+    vks__free(m), vks__free(img), vks__free(g), vks__free(w), vks__free(b);
+    return st;
+}
+
 static vks_status project_record(vks_context *ctx, void *call) {
     const project_call *c = call;
     const vks_monarch_project_desc *d = &c->d;
@@ -179,8 +228,12 @@ static vks_status project_record(vks_context *ctx, void *call) {
                            .tol = (float)(d->tolerance > 0 ? d->tolerance : 1e-6)};
         const vks_shader_id shader = dt == VKS_DTYPE_F16 ? VKS_SHADER_MONARCH_PROJECT_F16 : VKS_SHADER_MONARCH_PROJECT_F32;
         const int64_t xmax = ctx->probe.info.max_workgroup_count[0];
+        /* f32 with LAPACK: the blocks' singular vectors from the eigensolver, then only the
+         * final phase; else the subspace iteration. */
+        const bool by_eigh = dt == VKS_DTYPE_F32 && d->max_iterations == 0 && d->tolerance == 0 && vks__lapack_available();
+        if (st == VKS_OK && by_eigh) st = blocks_by_eigh(ctx, c, scratch, VKS_MAX(rmax, 1), per_block);
         /* Phase 0 in chunks of iterations, then phase 1 (the factors and residuals). */
-        for (int64_t it0 = 0; st == VKS_OK; it0 += per_dispatch) {
+        for (int64_t it0 = by_eigh ? iters_total : 0; st == VKS_OK; it0 += per_dispatch) {
             const bool final = it0 >= iters_total;
             pc.phase = final ? 1 : 0;
             pc.it_begin = (uint32_t)it0;

@@ -315,16 +315,70 @@ vks_status vks__orth_eigh_record(vks_context *ctx, vks_dtype dt, orth_mat a, VkD
                          &fspec, &fp, sizeof fp, (uint32_t)VKS_CEIL_DIV(N, 64), 1, (uint32_t)batch);
 }
 
+/* ---- the method, for every family -------------------------------------------------------- */
+
+vks_eigh_method vks__eigh_method(const vks_context *ctx, vks_eigh_method requested, vks_dtype work, int64_t batch,
+                                 int64_t n, int fixed_sweeps) {
+    if (requested != VKS_EIGH_AUTO) return requested;
+    if (fixed_sweeps > 0 || ctx->host_cmd || !vks__lapack_available()) return VKS_EIGH_JACOBI;
+    /* Measured on lavapipe (docs/orthogonal.md): the tridiagonal path wins at every size and
+     * batch there, even 64 matrices of 4 x 4 (1.5 ms against Jacobi's 5 ms). On GPUs a batch of
+     * matrices that fit one Jacobi workgroup each is one dispatch with no host round trip;
+     * that choice is not measured (no GPU in this project's CI). */
+    if (!vks__cpu_kernels(ctx) && batch > 1 && padded_size(ctx, work, n) <= pair_block(ctx, work)) return VKS_EIGH_JACOBI;
+    return VKS_EIGH_TRIDIAGONAL;
+}
+
+uint64_t vks__eigh_ws_bytes(const vks_context *ctx, const vks__eigh_args *g) {
+    const int64_t batch = g->a.batch, n = g->a.rows;
+    if (g->method == VKS_EIGH_TRIDIAGONAL) return vks__orth_eigh_lapack_ws_bytes(g->work, batch, n, g->v.address != 0);
+    const uint64_t v_bytes = g->v.address ? 0 : orth_round((uint64_t)batch * n * n * vks__dtype_bytes(g->work));
+    return v_bytes + vks__orth_eigh_ws_bytes(ctx, g->work, batch, n);
+}
+
+vks_status vks__orth_eigh_run(vks_context *ctx, const vks__eigh_args *g, orth_ws *ws, orth_eigh_report *rep) {
+    if (g->method == VKS_EIGH_TRIDIAGONAL)
+        return vks__orth_eigh_lapack_record(ctx, g->work, g->a, g->w, g->w_bs, g->w_s, g->v, g->info, g->descending, ws,
+                                            rep, g->fn);
+    orth_mat v = g->v;
+    if (!v.address) /* eigenvalues only: Jacobi still rotates a V, in the workspace */
+        v = orth_dense(vks__orth_take(ws, (uint64_t)g->a.batch * g->a.rows * g->a.rows * vks__dtype_bytes(g->work)),
+                       g->work, g->a.batch, g->a.rows, g->a.rows);
+    return vks__orth_eigh_record(ctx, g->work, g->a, g->w, g->w_bs, g->w_s, v, g->info, g->fixed_sweeps, g->max_sweeps,
+                                 g->descending, ws, rep);
+}
+
 vks_status vks__eigh_record(vks_context *ctx, orth_mat a, VkDeviceAddress w, int64_t w_bs, int64_t w_s, orth_mat v,
                             VkDeviceAddress info, const vks_eigh_options *o, const char *fn, const char *arg) {
     if (a.rows == 0 || a.batch == 0) return VKS_OK;
-    vks_status st = vks__op_begin(ctx, "eigh"); /* its workspace is given back at the end */
     const vks_dtype work = vks__orth_eigh_work_dtype(ctx, a.dtype, o->flags);
+    if (o->method == VKS_EIGH_TRIDIAGONAL && ctx->host_cmd)
+        return vks__error(VKS_ERROR_UNSUPPORTED,
+                          "%s: options->method = VKS_EIGH_TRIDIAGONAL synchronizes, which external recording does not "
+                          "allow; use VKS_EIGH_JACOBI with fixed_sweeps",
+                          fn);
+    if (o->method == VKS_EIGH_TRIDIAGONAL && !vks__lapack_available())
+        return vks__error(VKS_ERROR_UNSUPPORTED,
+                          "%s: options->method = VKS_EIGH_TRIDIAGONAL needs LAPACK (%s: Debian package liblapack3 or "
+                          "libopenblas0), which could not be loaded; VKS_EIGH_JACOBI needs none",
+                          fn, vks__lapack_library_name());
+    const vks__eigh_args args = {.work = work,
+                                 .method = vks__eigh_method(ctx, o->method, work, a.batch, a.rows, o->fixed_sweeps),
+                                 .a = a,
+                                 .v = v,
+                                 .w = w,
+                                 .w_bs = w_bs,
+                                 .w_s = w_s,
+                                 .info = info,
+                                 .fixed_sweeps = o->fixed_sweeps,
+                                 .max_sweeps = o->max_sweeps,
+                                 .descending = false,
+                                 .fn = fn};
+    vks_status st = vks__op_begin(ctx, "eigh"); /* its workspace is given back at the end */
     orth_ws ws;
-    if (st == VKS_OK) st = vks__orth_ws_begin(ctx, vks__orth_eigh_ws_bytes(ctx, work, a.batch, a.rows), &ws);
+    if (st == VKS_OK) st = vks__orth_ws_begin(ctx, vks__eigh_ws_bytes(ctx, &args), &ws);
     orth_eigh_report rep;
-    if (st == VKS_OK)
-        st = vks__orth_eigh_record(ctx, work, a, w, w_bs, w_s, v, info, o->fixed_sweeps, o->max_sweeps, false, &ws, &rep);
+    if (st == VKS_OK) st = vks__orth_eigh_run(ctx, &args, &ws, &rep);
     if (st == VKS_OK) st = vks__orth_ws_check(&ws, fn);
     if (st == VKS_OK && !info && rep.first_nonfinite >= 0)
         st = vks__error(VKS_ERROR_NON_FINITE,
@@ -332,8 +386,12 @@ vks_status vks__eigh_record(vks_context *ctx, orth_mat a, VkDeviceAddress w, int
                         "and v to I",
                         fn, arg, (long long)rep.first_nonfinite);
     else if (st == VKS_OK && !info && rep.first_unconverged >= 0)
-        st = vks__error(VKS_ERROR_NOT_CONVERGED, "%s: %s (matrix %lld of the batch) did not converge in %d sweeps", fn,
-                        arg, (long long)rep.first_unconverged, rep.sweeps);
+        st = args.method == VKS_EIGH_JACOBI
+                 ? vks__error(VKS_ERROR_NOT_CONVERGED, "%s: %s (matrix %lld of the batch) did not converge in %d sweeps", fn,
+                              arg, (long long)rep.first_unconverged, rep.sweeps)
+                 : vks__error(VKS_ERROR_NOT_CONVERGED,
+                              "%s: %s (matrix %lld of the batch): LAPACK's tridiagonal eigensolver did not converge", fn,
+                              arg, (long long)rep.first_unconverged);
     vks__op_end(ctx);
     return st;
 }
@@ -353,12 +411,17 @@ static vks_status eigh_check(vks_context *ctx, void *call, bool *empty) {
     const vks_eigh_options o = c->o;
     if (o.flags & ~(uint32_t)VKS_EIGH_INPUT_PRECISION)
         return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: options->flags = 0x%x has unknown bits", fn, o.flags);
+    if ((unsigned)o.method > VKS_EIGH_TRIDIAGONAL)
+        return vks__error(VKS_ERROR_INVALID_ARGUMENT,
+                          "%s: options->method = %d, expected VKS_EIGH_AUTO, VKS_EIGH_JACOBI or VKS_EIGH_TRIDIAGONAL", fn,
+                          (int)o.method);
     if (o.fixed_sweeps < 0 || o.max_sweeps < 0 || o.fixed_sweeps > 1000 || o.max_sweeps > 1000)
         return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: options->fixed_sweeps = %d, max_sweeps = %d; expected 0..1000",
                           fn, o.fixed_sweeps, o.max_sweeps);
-    orth_mat ma, mv;
+    orth_mat ma, mv = {0};
     VKS_TRY(vks__orth_view(ctx, a, fn, "a", &ma));
-    VKS_TRY(vks__orth_out_view(ctx, v, fn, "v", &mv));
+    if (v) VKS_TRY(vks__orth_out_view(ctx, v, fn, "v", &mv));
+    else mv = (orth_mat){0, ma.dtype, ma.batch, ma.rows, ma.cols, 0, 0, 0}; /* eigenvalues only */
     VKS_TRY(vks__check_tensor(ctx, w, fn, "w"));
     if (ma.dtype != mv.dtype || w->dtype != ma.dtype)
         return vks__error(VKS_ERROR_DTYPE_MISMATCH, "%s: a, w, v have dtypes %s, %s, %s; expected all the same", fn,
@@ -367,7 +430,7 @@ static vks_status eigh_check(vks_context *ctx, void *call, bool *empty) {
     if (ma.rows != ma.cols)
         return vks__error(VKS_ERROR_SHAPE_MISMATCH, "%s: a is %lld x %lld; expected a square matrix", fn,
                           (long long)ma.rows, (long long)ma.cols);
-    if (v->ndim != a->ndim || mv.rows != ma.rows || mv.cols != ma.cols || mv.batch != ma.batch)
+    if (v && (v->ndim != a->ndim || mv.rows != ma.rows || mv.cols != ma.cols || mv.batch != ma.batch))
         return vks__error(VKS_ERROR_SHAPE_MISMATCH,
                           "%s: v has shape (%lld, %lld) x batch %lld; expected a's (%lld, %lld) x %lld", fn,
                           (long long)mv.rows, (long long)mv.cols, (long long)mv.batch, (long long)ma.rows,

@@ -117,6 +117,42 @@ vks_status vks__orth_eigh_record(vks_context *ctx, vks_dtype work, orth_mat a, V
                             orth_mat v, VkDeviceAddress info, int fixed_sweeps, int max_sweeps, bool descending,
                             orth_ws *ws, orth_eigh_report *rep);
 
+/* ---- the eigensolver every family calls ------------------------------------------------ */
+
+/* The system's LAPACK (loaded once, at the first call; orthogonal_eigh_lapack.c). */
+bool vks__lapack_available(void);
+const char *vks__lapack_library_name(void);
+/* Host eigendecomposition of one small symmetric matrix (column-major n x n, lower triangle
+ * read; a receives the eigenvectors, w the eigenvalues ascending): dsyevd. For the per-block
+ * problems of other families that are read back anyway (Monarch projection). */
+vks_status vks__host_syevd(int n, double *a, double *w, const char *fn);
+/* The tridiagonal path alone: v.address 0 for eigenvalues only; synchronizes once. */
+uint64_t vks__orth_eigh_lapack_ws_bytes(vks_dtype work, int64_t batch, int64_t n, bool vectors);
+vks_status vks__orth_eigh_lapack_record(vks_context *ctx, vks_dtype work, orth_mat a, VkDeviceAddress w, int64_t w_bs,
+                                        int64_t w_s, orth_mat v, VkDeviceAddress info, bool descending, orth_ws *ws,
+                                        orth_eigh_report *rep, const char *fn);
+
+/* An eigendecomposition as the families ask for it: work from vks__orth_eigh_work_dtype;
+ * v.address 0: eigenvalues only; method VKS_EIGH_AUTO resolved by vks__eigh_method. */
+typedef struct vks__eigh_args {
+    vks_dtype work;
+    vks_eigh_method method; /* resolved: JACOBI or TRIDIAGONAL */
+    orth_mat a, v;
+    VkDeviceAddress w;
+    int64_t w_bs, w_s;
+    VkDeviceAddress info;
+    int fixed_sweeps, max_sweeps; /* Jacobi's */
+    bool descending;
+    const char *fn; /* the public function, for messages */
+} vks__eigh_args;
+/* AUTO -> Jacobi where LAPACK is missing, during external recording, with fixed sweeps, and
+ * on GPU kernels for batches of matrices that fit one Jacobi workgroup; else TRIDIAGONAL. */
+vks_eigh_method vks__eigh_method(const vks_context *ctx, vks_eigh_method requested, vks_dtype work, int64_t batch,
+                                 int64_t n, int fixed_sweeps);
+uint64_t vks__eigh_ws_bytes(const vks_context *ctx, const vks__eigh_args *args);
+/* Records it into the caller's workspace (sized with vks__eigh_ws_bytes); the SVD's way in. */
+vks_status vks__orth_eigh_run(vks_context *ctx, const vks__eigh_args *args, orth_ws *ws, orth_eigh_report *rep);
+
 /* CholeskyQR2 of x (batch x m x n, working dtype) into q (may be in the workspace or the
  * caller's, same dtype); status: 16 bytes per matrix (two Choleskys) in the workspace. */
 uint64_t vks__orth_cholqr2_ws_bytes(const vks_context *ctx, vks_dtype wdt, int64_t batch, int64_t m, int64_t n);
@@ -125,8 +161,10 @@ vks_status vks__orth_cholqr2_record(vks_context *ctx, orth_mat x, orth_mat q, Vk
 /* ---- recorders other families compose through (each inside or outside an op region: it
  * opens its own, nested one, so its workspace is given back when it returns) ---------------- */
 
-/* vks_eigh_ex on validated views: w's element (z, i) at w + (z*w_bs + i*w_s)*es; info 0: the
- * first non-finite or unconverged matrix is an error naming fn and arg. */
+/* vks_eigh_ex on validated views: w's element (z, i) at w + (z*w_bs + i*w_s)*es; v.address 0:
+ * eigenvalues only; o->method picks the method (AUTO: vks__eigh_method's rule, the tridiagonal
+ * one on CPU devices). info 0: the first non-finite or unconverged matrix is an error naming
+ * fn and arg. */
 vks_status vks__eigh_record(vks_context *ctx, orth_mat a, VkDeviceAddress w, int64_t w_bs, int64_t w_s, orth_mat v,
                             VkDeviceAddress info, const vks_eigh_options *o, const char *fn, const char *arg);
 /* vks_cholesky_ex on validated views (l may be a); info 0: a failed factorization is an error. */

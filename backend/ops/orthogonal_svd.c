@@ -7,6 +7,7 @@
  *       vector first so that U comes out as an orthonormal completion
  * and a = U diag(s) V^T (tall) or V diag(s) U^T (wide).
  */
+#include <math.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -98,9 +99,19 @@ static vks_status svd_record(vks_context *ctx, void *call) {
     const int64_t M = tall ? m : n, N = k;
     const orth_mat x = tall ? ma : orth_t(ma);
     const uint64_t tall_bytes = orth_round((uint64_t)B * M * N * es), sq = orth_round((uint64_t)B * N * N * es);
+    /* G's eigendecomposition: the family's eigensolver (vks__eigh_method's choice), eigenvalues
+     * descending. */
+    vks__eigh_args eg = {.work = wdt,
+                         .method = vks__eigh_method(ctx, VKS_EIGH_AUTO, wdt, B, N, 0),
+                         .a = orth_dense(1, wdt, B, N, N),
+                         .v = orth_dense(1, wdt, B, N, N),
+                         .w_bs = N,
+                         .w_s = 1,
+                         .descending = true,
+                         .fn = fn};
     const uint64_t bytes = (wdt != ma.dtype ? tall_bytes : 0) + 2 * tall_bytes + 2 * sq + 2 * orth_round((uint64_t)B * N * es) +
                            orth_round(16 * (uint64_t)B) +
-                           VKS_MAX(vks__orth_eigh_ws_bytes(ctx, wdt, B, N), vks__orth_cholqr2_ws_bytes(ctx, wdt, B, M, N));
+                           VKS_MAX(vks__eigh_ws_bytes(ctx, &eg), vks__orth_cholqr2_ws_bytes(ctx, wdt, B, M, N));
     orth_ws ws;
     VKS_TRY(vks__orth_ws_begin(ctx, bytes, &ws));
     const orth_mat xw = wdt == ma.dtype ? x : orth_dense(vks__orth_take(&ws, (uint64_t)B * M * N * es), wdt, B, M, N);
@@ -115,40 +126,53 @@ static vks_status svd_record(vks_context *ctx, void *call) {
     if (wdt != ma.dtype) st = vks__orth_copy(ctx, ORTH_COPY, &x, &xw);
     const orth_syrk_args sy = {.s = orth_t(xw), .cout = g, .alpha = 1.0, .mirror = false};
     if (st == VKS_OK) st = vks__orth_syrk(ctx, &sy);
-    if (st == VKS_OK) st = vks__orth_eigh_record(ctx, wdt, g, lam, N, 1, vm, 0, 0, 0, true, &ws, &rep);
-    if (st == VKS_OK) st = vks__orth_gemm(ctx, 1.0, xw, vm, 0.0, bm);
-    const double tol = 4.0 * (double)(M + N) * (wdt == VKS_DTYPE_F64 ? 0x1p-53 : 0x1p-24);
-    if (st == VKS_OK) st = columns(ctx, 0, bm, sw, tol);
-    if (st == VKS_OK) st = columns(ctx, 1, bm, sw, tol);
-    ws.used = inner;
-    if (st == VKS_OK) st = vks__orth_cholqr2_record(ctx, bm, um, qst, &ws);
-    /* Outputs: tall a = U S V^T, wide a = V S U^T. */
-    const orth_mat sv = {sw, wdt, B, 1, N, N, N, 1};
-    if (st == VKS_OK) st = vks__orth_copy(ctx, ORTH_COPY, &sv, &ms);
-    if (st == VKS_OK && u) {
-        const orth_mat src = tall ? um : vm;
-        st = vks__orth_copy(ctx, ORTH_COPY, &src, &mu);
-    }
-    if (st == VKS_OK && vh) {
-        const orth_mat src = orth_t(tall ? vm : um);
-        st = vks__orth_copy(ctx, ORTH_COPY, &src, &mvh);
-    }
-    if (st == VKS_OK) st = vks__orth_ws_check(&ws, fn);
+    eg.a = g, eg.v = vm, eg.w = lam;
+    if (st == VKS_OK) st = vks__orth_eigh_run(ctx, &eg, &ws, &rep);
+    /* Columns of B = X V at the noise level are zero singular values: their u is completed.
+     * The first attempt takes "noise" as a few ulps of the working precision. A singular value
+     * between that and sqrt(u_w) s_0 is below the Gram matrix's resolution (its eigenvalue
+     * error is u_w s_0^2): its column of B is a combination of the noise directions and may
+     * be dependent on others (a rank-1 f32 matrix rounded: its rounding error has singular
+     * values of ~u_f32 s_0), which CholeskyQR then reports. Then the second attempt completes
+     * every column below sqrt(u_w) s_0 (changing a by at most ~2 s_j there). */
+    const double u_w = wdt == VKS_DTYPE_F64 ? 0x1p-53 : 0x1p-24;
+    int32_t *q = st == VKS_OK ? vks__malloc(16 * (size_t)B) : NULL;
+    if (st == VKS_OK && !q) st = vks__error(VKS_ERROR_OUT_OF_HOST_MEMORY, "%s: out of host memory", fn);
     if (st == VKS_OK && rep.first_nonfinite >= 0)
         st = vks__error(VKS_ERROR_NON_FINITE, "%s: a (matrix %lld of the batch) holds NaN or Inf", fn,
                         (long long)rep.first_nonfinite);
     else if (st == VKS_OK && rep.first_unconverged >= 0)
-        st = vks__error(VKS_ERROR_NOT_CONVERGED, "%s: the eigensolver did not converge for matrix %lld in %d sweeps", fn,
-                        (long long)rep.first_unconverged, rep.sweeps);
-    if (st == VKS_OK) { /* U's CholeskyQR: cannot fail for an orthogonal-by-construction B, unless a is extreme */
-        int32_t *q = vks__malloc(16 * (size_t)B);
-        st = q ? vks__orth_ws_read(ctx, qst, q, 16 * (uint64_t)B) : vks__error(VKS_ERROR_OUT_OF_HOST_MEMORY, "%s: out of host memory", fn);
-        for (int64_t z = 0; st == VKS_OK && z < 2 * B; ++z)
+        st = vks__error(VKS_ERROR_NOT_CONVERGED, "%s: the eigensolver did not converge for matrix %lld", fn,
+                        (long long)rep.first_unconverged);
+    for (int attempt = 0; attempt < 2 && st == VKS_OK; ++attempt) {
+        const double tol = attempt == 0 ? 4.0 * (double)(M + N) * u_w : fmax(4.0 * (double)(M + N) * u_w, 4.0 * sqrt(u_w));
+        st = vks__orth_gemm(ctx, 1.0, xw, vm, 0.0, bm);
+        if (st == VKS_OK) st = columns(ctx, 0, bm, sw, tol);
+        if (st == VKS_OK) st = columns(ctx, 1, bm, sw, tol);
+        ws.used = inner;
+        if (st == VKS_OK) st = vks__orth_cholqr2_record(ctx, bm, um, qst, &ws);
+        /* Outputs: tall a = U S V^T, wide a = V S U^T. */
+        const orth_mat sv = {sw, wdt, B, 1, N, N, N, 1};
+        if (st == VKS_OK) st = vks__orth_copy(ctx, ORTH_COPY, &sv, &ms);
+        if (st == VKS_OK && u) {
+            const orth_mat src = tall ? um : vm;
+            st = vks__orth_copy(ctx, ORTH_COPY, &src, &mu);
+        }
+        if (st == VKS_OK && vh) {
+            const orth_mat src = orth_t(tall ? vm : um);
+            st = vks__orth_copy(ctx, ORTH_COPY, &src, &mvh);
+        }
+        if (st == VKS_OK) st = vks__orth_ws_check(&ws, fn);
+        if (st == VKS_OK) st = vks__orth_ws_read(ctx, qst, q, 16 * (uint64_t)B);
+        bool failed = false;
+        for (int64_t z = 0; st == VKS_OK && z < 2 * B; ++z) failed = failed || q[2 * z] >= 0;
+        if (!failed) break;
+        for (int64_t z = 0; st == VKS_OK && attempt == 1 && z < 2 * B; ++z)
             if (q[2 * z] >= 0)
                 st = vks__error(VKS_ERROR_NOT_CONVERGED, "%s: the left singular vectors of matrix %lld could not be "
                                                          "orthonormalized (pivot %d)", fn, (long long)(z % B), q[2 * z]);
-        vks__free(q);
     }
+    vks__free(q);
     return st;
 }
 

@@ -97,8 +97,9 @@ typedef struct vks_kron_eigh_desc {
 #define VKS_KRON_EIGH_DESC_INIT {sizeof(vks_kron_eigh_desc), 0, {NULL}, {NULL}, 0.0, {NULL}, {NULL}}
 
 typedef vks_status vks_kron_eigh_fn(vks_context *ctx, const vks_kron_eigh_desc *desc);
-/* Eigendecomposes every factor with vks_eigh (up to 100 Jacobi sweeps: kernel matrices
- * have clusters of tiny eigenvalues), in float64 when the device has it (also for f32
+/* Eigendecomposes every factor with vks_eigh's default method (LAPACK's tridiagonal
+ * pipeline; Jacobi, with up to 100 sweeps for kernel matrices' clusters of tiny eigenvalues,
+ * where vks_eigh falls back to it), in float64 when the device has it (also for f32
  * tensors, as GPyTorch does), and checks that it is positive semi-definite: an eigenvalue
  * below -tol_i, tol_i = 16 n_i eps max|lambda_i| (eps of the factors' dtype), returns
  * VKS_ERROR_NOT_POSITIVE_DEFINITE naming the factor and its smallest eigenvalue; negative

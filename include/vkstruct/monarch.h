@@ -154,6 +154,10 @@ typedef struct vks_monarch_project_desc {
     const vks_tensor *m;  /* dense (m_rows, n_cols), y = x m^T; m_rows = l*s, n_cols = k*p (or <= with padded) */
     const vks_tensor *w1; /* output (k, q, p) */
     const vks_tensor *w2; /* output (l, s, r) */
+    /* Both 0 (the default) with f32 m where LAPACK can be loaded (vks_eigh's tridiagonal
+     * method): each block's top-R right singular vectors come from the eigendecomposition of
+     * B^T B in float64 (LAPACK's dsyevd on the host; m is read back): no iteration, no
+     * unconverged blocks. Otherwise (f16 m, no LAPACK, or either set) the subspace iteration: */
     int32_t max_iterations; /* subspace iterations (applications of B^T B) per block (0: 64) */
     double tolerance;       /* relative change of the captured energy |B V|^2 that ends a block's
                                iteration (0: 1e-6) */
@@ -165,7 +169,7 @@ typedef struct vks_monarch_project_desc {
 typedef struct vks_monarch_project_result {
     size_t struct_size;       /* sizeof(vks_monarch_project_result) */
     double relative_error;    /* ||M - monarch(w1, w2)||_F / ||M||_F, measured on the device */
-    int32_t iterations;       /* the most iterations any block needed */
+    int32_t iterations;       /* the most iterations any block needed (0: solved by the eigensolver) */
     int32_t unconverged;      /* blocks that reached max_iterations without meeting the tolerance */
     int32_t max_rank;         /* the largest rank of a block pair (R = q/l in the regular case) */
     int64_t blocks;           /* block pairs (l_idx, i) projected */

@@ -27,12 +27,17 @@ extern "C" {
 
 /* Symmetric eigendecomposition a = v * diag(w) * v^T, eigenvalues ascending, eigenvectors in
  * the columns of v. a: (n, n) or (batch, n, n), symmetric: only its lower triangle (diagonal
- * included) is read; not modified. w: (n) or (batch, n); v: same shape as a, may not alias a.
- * f32 and f64 (f64 needs shaderFloat64); w and v have a's dtype. n up to 2048 (larger works,
- * memory permitting: 4 n^2 elements of scratch per matrix).
+ * included) is read; not modified. w: (n) or (batch, n); v: same shape as a, may not alias a,
+ * or NULL: eigenvalues only (the eigenvectors are not computed).
+ * f32 and f64 (f64 needs shaderFloat64); w and v have a's dtype. n up to 4096 and beyond,
+ * memory permitting.
+ * Method (vks_eigh_options.method): by default LAPACK's pipeline, VKS_EIGH_TRIDIAGONAL below
+ * (residual ||a v - v diag(w)|| / ||a|| and ||v^T v - I|| a small multiple of n u, as LAPACK),
+ * and Jacobi for batches of small matrices on GPUs and where LAPACK is not available. Both are
+ * computed in f64 also for f32 input where the device has shaderFloat64.
  * Sign convention: in each eigenvector the component of largest magnitude is positive (the
  * first such component when several tie), so results are deterministic.
- * Method: block-parallel two-sided Jacobi (round-robin pairs of column blocks; each pair's
+ * Jacobi: block-parallel two-sided Jacobi (round-robin pairs of column blocks; each pair's
  * 2b x 2b subproblem diagonalized in one workgroup, the rotations applied with GEMMs), on
  * the matrix scaled by a power of two, iterated in f64 (also for f32 input where the device
  * has shaderFloat64; see VKS_EIGH_INPUT_PRECISION). f32 results: the residual
@@ -41,8 +46,9 @@ extern "C" {
  * at n = 2048). Synchronizes once per sweep to test convergence (see vks_eigh_ex for a fixed
  * number of sweeps without synchronizing).
  * Errors: VKS_ERROR_NON_FINITE (a holds NaN/Inf; names the batch index; that matrix's w and v
- * are set to 0 and I), VKS_ERROR_NOT_CONVERGED (after max sweeps; results are the last
- * iterate). */
+ * are set to 0 and I), VKS_ERROR_NOT_CONVERGED (Jacobi after max sweeps, or dstedc failing;
+ * results are the last iterate), VKS_ERROR_UNSUPPORTED (VKS_EIGH_TRIDIAGONAL asked for
+ * without LAPACK), VKS_ERROR_OUT_OF_HOST_MEMORY (the host stage's buffers). */
 typedef vks_status vks_eigh_fn(vks_context *ctx, const vks_tensor *a, const vks_tensor *w, const vks_tensor *v);
 VKS_API vks_eigh_fn vks_eigh;
 
@@ -77,6 +83,18 @@ enum {
     VKS_EIGH_INPUT_PRECISION = 1u << 0
 };
 
+typedef enum vks_eigh_method {
+    VKS_EIGH_AUTO = 0,
+    /* Block-parallel two-sided Jacobi on the device (fixed_sweeps / max_sweeps apply). */
+    VKS_EIGH_JACOBI = 1,
+    /* LAPACK's pipeline (dsyevd's): Householder tridiagonalization (dsytrd) and the
+     * tridiagonal eigenproblem (dstedc; dsterf for eigenvalues only) on the host with the
+     * system's LAPACK (liblapack.so.3, loaded at run time), the back-transformation V = Q Z on
+     * the device as GEMMs (compact-WY blocks of reflectors). Synchronizes once. Without
+     * LAPACK: VKS_ERROR_UNSUPPORTED naming the library. */
+    VKS_EIGH_TRIDIAGONAL = 2
+} vks_eigh_method;
+
 typedef struct vks_eigh_options {
     size_t struct_size; /* sizeof(vks_eigh_options) */
     uint32_t flags;     /* VKS_EIGH_* */
@@ -89,9 +107,14 @@ typedef struct vks_eigh_options {
      * NaN/Inf, 2 not converged (only with fixed_sweeps == 0). With it, the call does not
      * return VKS_ERROR_NON_FINITE / NOT_CONVERGED itself. */
     const vks_tensor *info;
+    /* VKS_EIGH_AUTO (default): the tridiagonal (LAPACK) method; Jacobi where LAPACK cannot be
+     * loaded, during external recording, with fixed_sweeps > 0, and on GPUs for batches of
+     * matrices small enough for one Jacobi workgroup each (on lavapipe the tridiagonal
+     * method measured faster at every size and batch). */
+    vks_eigh_method method;
 } vks_eigh_options;
 
-#define VKS_EIGH_OPTIONS_INIT {sizeof(vks_eigh_options), 0u, 0, 0, NULL}
+#define VKS_EIGH_OPTIONS_INIT {sizeof(vks_eigh_options), 0u, 0, 0, NULL, VKS_EIGH_AUTO}
 
 typedef vks_status vks_eigh_ex_fn(vks_context *ctx, const vks_tensor *a, const vks_tensor *w, const vks_tensor *v,
                                   const vks_eigh_options *options);
@@ -281,10 +304,13 @@ VKS_API vks_cholqr_fn vks_cholqr;
 
 /* Thin SVD a = u diag(s) vh of a (m, n) or (batch, m, n), torch.linalg.svd(full_matrices=False)'s
  * convention: k = min(m, n), s (k) / (batch, k) descending, u (m, k), vh (k, n) (each may be NULL:
- * not wanted). Small and tall (or wide) matrices, min(m, n) up to 2048: the Gram matrix of the
- * short side, G = a^T a, goes through vks_eigh's Jacobi solver (f64 working precision also for
- * f32 where the device has it), B = a V gives s = ||B[:, j]|| and u = B / s orthonormalized by
- * CholeskyQR2 (columns of zero singular values completed to an orthonormal basis). Accuracy:
+ * not wanted). Small and tall (or wide) matrices, min(m, n) up to 4096: the Gram matrix of the
+ * short side, G = a^T a, goes through vks_eigh's solver (the tridiagonal one, or Jacobi for
+ * batches of small matrices; f64 working precision also for f32 where the device has it),
+ * B = a V gives s = ||B[:, j]|| and u = B / s orthonormalized by CholeskyQR2 (columns of zero
+ * singular values completed to an orthonormal basis; rank-deficient and rank-1 inputs are
+ * supported: where the rounding noise of a makes such columns dependent, every column below
+ * sqrt(u_w) s_0 — the Gram matrix's resolution — is completed instead). Accuracy:
  * absolute errors of ~u_w ||a||_2 in s for the large values and ~u_w ||a||^2 / s_j in the
  * vectors of s_j (u_w the working precision's unit roundoff), as for any Gram-based method.
  * Synchronizes (the eigensolver tests convergence). Errors as vks_eigh. */

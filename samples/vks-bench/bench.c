@@ -3,6 +3,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static int cmp_double(const void *x, const void *y) {
     double a = *(const double *)x, c = *(const double *)y;
@@ -41,6 +42,38 @@ vks_status bench_time(bench_ctx *b, bench_record_fn record, void *user, int nset
     row->median_ms = calls ? (calls % 2 ? ms[calls / 2] : 0.5 * (ms[calls / 2 - 1] + ms[calls / 2])) : NAN;
     row->min_ms = calls ? ms[0] : NAN;
     free(e);
+    free(ms);
+    BENCH_TRY(vks_profile_clear(b->ctx));
+    return VKS_OK;
+}
+
+static double now_ms(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec * 1e3 + (double)t.tv_nsec * 1e-6;
+}
+
+vks_status bench_time_wall(bench_ctx *b, bench_record_fn record, void *user, int nsets, bench_row *row) {
+    if (nsets < 1) nsets = 1;
+    for (int i = 0; i < b->warmup; ++i) BENCH_TRY(record(user, i % nsets));
+    BENCH_TRY(vks_synchronize(b->ctx));
+    const int n = b->iters;
+    double *ms = calloc((size_t)n, sizeof *ms);
+    if (!ms) return VKS_ERROR_OUT_OF_HOST_MEMORY;
+    for (int i = 0; i < n; ++i) {
+        const double t0 = now_ms();
+        vks_status st = record(user, i % nsets);
+        if (st == VKS_OK) st = vks_synchronize(b->ctx);
+        if (st != VKS_OK) {
+            free(ms);
+            return st;
+        }
+        ms[i] = now_ms() - t0;
+    }
+    qsort(ms, (size_t)n, sizeof *ms, cmp_double);
+    row->iters = n;
+    row->median_ms = n ? (n % 2 ? ms[n / 2] : 0.5 * (ms[n / 2 - 1] + ms[n / 2])) : NAN;
+    row->min_ms = n ? ms[0] : NAN;
     free(ms);
     BENCH_TRY(vks_profile_clear(b->ctx));
     return VKS_OK;

@@ -46,6 +46,9 @@ typedef vks_status (*bench_record_fn)(void *user, int set);
 /* Times `record`: warm-up, then b->iters calls, one synchronize, per-call GPU time from
  * the profile entries. Fills row->median_ms/min_ms/iters. */
 vks_status bench_time(bench_ctx *b, bench_record_fn record, void *user, int nsets, bench_row *row);
+/* bench_time by the wall clock, each call synchronized: for ops with a host stage (the
+ * tridiagonal eigensolver) whose time the timestamps do not see. */
+vks_status bench_time_wall(bench_ctx *b, bench_record_fn record, void *user, int nsets, bench_row *row);
 /* Prints the row (and its fraction of the measured peaks) and writes its JSON line. */
 void bench_report(bench_ctx *b, const bench_row *row);
 /* How many input sets of `bytes_per_set` rotate out of the caches (2..16). */

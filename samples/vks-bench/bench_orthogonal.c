@@ -299,7 +299,7 @@ typedef struct fact_bench {
     bench_ctx *b;
     vks_dtype dt;
     int64_t m, n;
-    int which; /* 0 cholesky, 1 eigh, 2 cholqr2 */
+    int which; /* 0 cholesky, 1 eigh (Jacobi, fixed sweeps), 2 cholqr2, 3 eigh (tridiagonal: LAPACK's pipeline) */
     int sweeps;
     vks_buffer *a[MAX_SETS], *o[MAX_SETS], *w, *r, *info;
 } fact_bench;
@@ -313,11 +313,13 @@ static vks_status record_fact(void *user, int set) {
         o.info = &info;
         return vks_cholesky_ex(t->b->ctx, &a, &l, &o);
     }
-    if (t->which == 1) {
+    if (t->which == 1 || t->which == 3) {
         vks_tensor a = vks_tensor_2d(t->a[set], t->dt, t->n, t->n), v = vks_tensor_2d(t->o[set], t->dt, t->n, t->n);
         vks_tensor w = vks_tensor_1d(t->w, t->dt, t->n);
         vks_eigh_options o = VKS_EIGH_OPTIONS_INIT;
-        o.fixed_sweeps = t->sweeps, o.info = &info;
+        o.info = &info;
+        if (t->which == 1) o.fixed_sweeps = t->sweeps, o.method = VKS_EIGH_JACOBI;
+        else o.method = VKS_EIGH_TRIDIAGONAL;
         return vks_eigh_ex(t->b->ctx, &a, &w, &v, &o);
     }
     vks_tensor a = vks_tensor_2d(t->a[set], t->dt, t->m, t->n), q = vks_tensor_2d(t->o[set], t->dt, t->m, t->n);
@@ -377,13 +379,16 @@ static vks_status run_fact(bench_ctx *b, int which, vks_dtype dt, int64_t m, int
         if (!t.a[s] || vks_buffer_create(b->ctx, (uint64_t)(rows * n) * es, &t.o[s]) != VKS_OK)
             st = VKS_ERROR_OUT_OF_DEVICE_MEMORY;
     }
-    static const char *const ops[] = {"cholesky", "eigh", "cholqr2"};
-    static const char *const variants[] = {"blocked", "jacobi", "cholqr2"};
+    static const char *const ops[] = {"cholesky", "eigh", "cholqr2", "eigh"};
+    static const char *const variants[] = {"blocked", "jacobi", "cholqr2", "tridiagonal"};
     bench_row row = {.op = ops[which], .variant = variants[which], .dtype = dt, .max_rel_err = -1};
     const double nd = (double)n, md = (double)m;
     if (which == 0) {
         snprintf(row.shape, sizeof row.shape, "{\"n\":%lld}", (long long)n);
         row.flops = nd * nd * nd / 3, row.bytes = 2 * nd * nd * (double)es;
+    } else if (which == 3) {
+        snprintf(row.shape, sizeof row.shape, "{\"n\":%lld}", (long long)n);
+        row.flops = 9 * nd * nd * nd, row.bytes = 2 * nd * nd * (double)es;
     } else if (which == 1) {
         snprintf(row.shape, sizeof row.shape, "{\"n\":%lld,\"sweeps\":%d}", (long long)n, t.sweeps);
         row.flops = 9 * nd * nd * nd, row.bytes = 2 * nd * nd * (double)es; /* LAPACK's count for eigenvectors */
@@ -391,11 +396,13 @@ static vks_status run_fact(bench_ctx *b, int which, vks_dtype dt, int64_t m, int
         snprintf(row.shape, sizeof row.shape, "{\"m\":%lld,\"n\":%lld}", (long long)m, (long long)n);
         row.flops = 2 * (3 * md * nd * nd + nd * nd * nd), row.bytes = 2 * md * nd * (double)es;
     }
-    if (st == VKS_OK) st = bench_time(b, record_fact, &t, nsets, &row);
+    /* The tridiagonal path's host stage is invisible to the timestamps: the wall clock. */
+    if (st == VKS_OK) st = which == 3 ? bench_time_wall(b, record_fact, &t, nsets, &row) : bench_time(b, record_fact, &t, nsets, &row);
     if (st == VKS_OK) st = record_fact(&t, 0); /* w and r are shared by the sets: set 0's again */
     if (st == VKS_OK) {
         /* The residual on sampled entries: L L^T - A, A V - V W (columns), Q R - A. */
-        double *o = read_all(t.o[0], dt, (size_t)(rows * n)), *w = which == 1 ? read_all(t.w, dt, (size_t)n) : NULL;
+        const bool eig = which == 1 || which == 3;
+        double *o = read_all(t.o[0], dt, (size_t)(rows * n)), *w = eig ? read_all(t.w, dt, (size_t)n) : NULL;
         double *r = which == 2 ? read_all(t.r, dt, (size_t)(n * n)) : NULL;
         double err = 0, sc = 0;
         uint64_t seed = 11;
@@ -404,12 +411,12 @@ static vks_status run_fact(bench_ctx *b, int which, vks_dtype dt, int64_t m, int
             double got = 0, want = host[i * n + j];
             if (which == 0)
                 for (int64_t k = 0; k < n; ++k) got += o[i * n + k] * o[j * n + k];
-            else if (which == 1) {
+            else if (eig) {
                 for (int64_t k = 0; k < n; ++k) got += host[i * n + k] * o[k * n + j];
                 want = o[i * n + j] * w[j];
             } else
                 for (int64_t k = 0; k < n; ++k) got += o[i * n + k] * r[k * n + j];
-            err = fmax(err, fabs(got - want)), sc = fmax(sc, fabs(which == 1 ? w[n - 1] : host[i * n + j]));
+            err = fmax(err, fabs(got - want)), sc = fmax(sc, fabs(eig ? w[n - 1] : host[i * n + j]));
         }
         if (o) row.max_rel_err = err / fmax(sc, 1e-300);
         free(o), free(w), free(r);
@@ -421,7 +428,7 @@ static vks_status run_fact(bench_ctx *b, int which, vks_dtype dt, int64_t m, int
     return st;
 }
 
-/* VKS_BENCH_ORTHOGONAL=ns,syrk,fact runs only those parts on GPUs (development; default all). */
+/* VKS_BENCH_ORTHOGONAL=ns,syrk,fact runs only those parts (development; default all). */
 static bool part(const char *name) {
     const char *only = getenv("VKS_BENCH_ORTHOGONAL");
     return !only || strstr(only, name) != NULL;
@@ -433,15 +440,24 @@ vks_status bench_orthogonal(bench_ctx *b) {
     if (b->cpu) {
         static const int64_t shapes[][2] = {{256, 256}, {512, 512}, {256, 1024}};
         const size_t count = b->quick ? 1 : 3;
-        for (int s = 0; s < 2; ++s)
+        for (int s = 0; s < 2 && part("ns"); ++s)
             for (size_t i = 0; i < count; ++i)
                 BENCH_TRY(run_ns(b, sch[s], VKS_DTYPE_F32, 1, shapes[i][0], shapes[i][1], VKS_NS_GRAM_AUTO, true, 0));
-        if (!b->quick) BENCH_TRY(run_ns(b, VKS_NS_MUON, VKS_DTYPE_F32, 1, 256, 1024, VKS_NS_GRAM_OFF, false, 0));
-        BENCH_TRY(run_syrk(b, 256, 256));
-        if (!b->quick) BENCH_TRY(run_syrk(b, 512, 512));
+        if (!b->quick && part("ns")) BENCH_TRY(run_ns(b, VKS_NS_MUON, VKS_DTYPE_F32, 1, 256, 1024, VKS_NS_GRAM_OFF, false, 0));
+        if (part("syrk")) BENCH_TRY(run_syrk(b, 256, 256));
+        if (!b->quick && part("syrk")) BENCH_TRY(run_syrk(b, 512, 512));
+        if (!part("fact")) return VKS_OK;
         BENCH_TRY(run_fact(b, 0, VKS_DTYPE_F32, 0, b->quick ? 128 : 256));
         BENCH_TRY(run_fact(b, 1, VKS_DTYPE_F32, 0, b->quick ? 64 : 128));
         BENCH_TRY(run_fact(b, 2, VKS_DTYPE_F32, b->quick ? 2048 : 4096, 64));
+        /* The rows beside numpy's eigh / cholesky (orthogonal_numpy.py): f64. */
+        if (f64) {
+            static const int64_t ef[] = {256, 512, 1024};
+            for (size_t i = 0; i < (b->quick ? 1u : 3u); ++i) {
+                BENCH_TRY(run_fact(b, 3, VKS_DTYPE_F64, 0, ef[i]));
+                BENCH_TRY(run_fact(b, 0, VKS_DTYPE_F64, 0, ef[i]));
+            }
+        }
         return VKS_OK;
     }
     /* GPUs: the sizes with the error metrics, then the torch comparison's sizes. */

@@ -104,22 +104,37 @@ static vks_status sc_fresh_gemm(long fail_at, long *failed, double **out, size_t
     return st;
 }
 
-/* n = 8: one block; n = 80: the blocked Jacobi with its host-side convergence checks. */
-static vks_status eigh_n(int64_t n, long fail_at, long *failed, double **out, size_t *count) {
+/* Jacobi: n = 8 one block, n = 80 the blocked solver with its host-side convergence checks;
+ * the tridiagonal method (its host stage: LAPACK's buffers, the read-back, the uploads), with
+ * vectors and eigenvalues only. */
+static vks_status eigh_n(int64_t n, vks_eigh_method method, bool vectors, long fail_at, long *failed, double **out,
+                         size_t *count) {
     double *a = spd(n, 2 + (uint64_t)n);
     vks_buffer *A = vkt_upload(VKS_DTYPE_F32, a, (size_t)(n * n)), *W = vkt_poisoned(VKS_DTYPE_F32, (size_t)n);
     vks_buffer *V = vkt_poisoned(VKS_DTYPE_F32, (size_t)(n * n));
     vks_tensor ta = vks_tensor_2d(A, VKS_DTYPE_F32, n, n), tw = vks_tensor_1d(W, VKS_DTYPE_F32, n);
     vks_tensor tv = vks_tensor_2d(V, VKS_DTYPE_F32, n, n);
+    vks_eigh_options o = VKS_EIGH_OPTIONS_INIT;
+    o.method = method;
     vks_status st;
-    ARMED(vks_eigh(vkt->ctx, &ta, &tw, &tv));
+    ARMED(vks_eigh_ex(vkt->ctx, &ta, &tw, vectors ? &tv : NULL, &o));
     if (st == VKS_OK) *out = download_all(W, VKS_DTYPE_F32, (size_t)n), *count = (size_t)n; /* vectors: signs vary */
     free(a);
     vks_buffer_destroy(A), vks_buffer_destroy(W), vks_buffer_destroy(V);
     return st;
 }
-static vks_status sc_eigh_small(long f, long *failed, double **out, size_t *count) { return eigh_n(8, f, failed, out, count); }
-static vks_status sc_eigh_blocked(long f, long *failed, double **out, size_t *count) { return eigh_n(80, f, failed, out, count); }
+static vks_status sc_eigh_small(long f, long *failed, double **out, size_t *count) {
+    return eigh_n(8, VKS_EIGH_JACOBI, true, f, failed, out, count);
+}
+static vks_status sc_eigh_blocked(long f, long *failed, double **out, size_t *count) {
+    return eigh_n(80, VKS_EIGH_JACOBI, true, f, failed, out, count);
+}
+static vks_status sc_eigh_tridiagonal(long f, long *failed, double **out, size_t *count) {
+    return eigh_n(80, VKS_EIGH_TRIDIAGONAL, true, f, failed, out, count);
+}
+static vks_status sc_eigh_values(long f, long *failed, double **out, size_t *count) {
+    return eigh_n(40, VKS_EIGH_TRIDIAGONAL, false, f, failed, out, count);
+}
 
 static vks_status sc_cholesky(long fail_at, long *failed, double **out, size_t *count) {
     enum { N = 10 };
@@ -364,6 +379,8 @@ SWEEP(gemm)
 SWEEP(fresh_gemm)
 SWEEP(eigh_small)
 SWEEP(eigh_blocked)
+SWEEP(eigh_tridiagonal)
+SWEEP(eigh_values)
 SWEEP(cholesky)
 SWEEP(cholqr)
 SWEEP(newton_schulz)
@@ -376,7 +393,8 @@ SWEEP(monarch_project)
 int main(void) {
     const struct CMUnitTest tests[] = {
         VKT_TEST(test_alloc_context),      VKT_TEST(test_alloc_buffers),     VKT_TEST(test_alloc_gemm), VKT_TEST(test_alloc_fresh_gemm),
-        VKT_TEST(test_alloc_eigh_small),   VKT_TEST(test_alloc_eigh_blocked), VKT_TEST(test_alloc_cholesky),
+        VKT_TEST(test_alloc_eigh_small),   VKT_TEST(test_alloc_eigh_blocked), VKT_TEST(test_alloc_eigh_tridiagonal),
+        VKT_TEST(test_alloc_eigh_values),  VKT_TEST(test_alloc_cholesky),
         VKT_TEST(test_alloc_cholqr),       VKT_TEST(test_alloc_newton_schulz), VKT_TEST(test_alloc_svd),
         VKT_TEST(test_alloc_lora_multi),   VKT_TEST(test_alloc_kron_kernel),  VKT_TEST(test_alloc_kron_solve),
         VKT_TEST(test_alloc_monarch_project),

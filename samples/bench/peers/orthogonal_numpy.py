@@ -61,6 +61,17 @@ def main():
     a = xs[0].astype(np.float64)
     peer.report("eigh", "lapack", "f32", {"n": n, "sweeps": 10}, med, mn, iters, 9.0 * n ** 3, 8.0 * n * n,
                 float(np.abs(a @ v - v * w).max() / np.abs(w).max()))
+    # The f64 rows beside vks-bench's eigh (tridiagonal) and cholesky f64.
+    for n in ([256] if args.quick else [256, 512, 1024]):
+        xs = [spd(n).astype(np.float64) for _ in range(peer.sets(16.0 * n * n))]
+        med, mn, iters = peer.time(lambda s: np.linalg.eigh(xs[s]), len(xs))
+        w, v = np.linalg.eigh(xs[0])
+        peer.report("eigh", "lapack", "f64", {"n": n}, med, mn, iters, 9.0 * n ** 3, 16.0 * n * n,
+                    float(np.abs(xs[0] @ v - v * w).max() / np.abs(w).max()))
+        med, mn, iters = peer.time(lambda s: np.linalg.cholesky(xs[s]), len(xs))
+        l = np.linalg.cholesky(xs[0])
+        peer.report("cholesky", "lapack", "f64", {"n": n}, med, mn, iters, n ** 3 / 3, 16.0 * n * n,
+                    float(np.abs(l @ l.T - xs[0]).max() / np.abs(xs[0]).max()))
     m, n = (2048, 64) if args.quick else (4096, 64)
     xs = [rng.uniform(-1, 1, (m, n)).astype(np.float32) for _ in range(peer.sets(8.0 * m * n))]
 
