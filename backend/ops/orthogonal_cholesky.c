@@ -7,6 +7,8 @@
  *     3. A22 -= L21 L21^T (SYRK, lower triangle, in place).
  *   A failing pivot is recorded on the device; orthogonal_chol_fixup clears what was
  *   computed after it, so the output never holds NaN.
+ *   Batches of matrices with n <= NB (where a workgroup can be one subgroup): one dispatch of
+ *   orthogonal_chol_small, one subgroup per matrix, the status and info written by it.
  *   Triangular solve: every diagonal block inverted at once (orthogonal_tri_inv), then per
  *   block row X_i = inv(L_ii) X_i and the rows below (or above, transposed) updated by GEMM.
  */
@@ -40,6 +42,41 @@ typedef struct fixup_push {
 } fixup_push;
 _Static_assert(sizeof(fixup_push) == 48, "fixup_push mirrors shaders/orthogonal_chol_fixup.comp");
 
+typedef struct small_push {
+    uint64_t a, l, status, info, a_bs, l_bs;
+    uint32_t a_rs, a_cs, l_rs, l_cs, n, pad;
+} small_push;
+_Static_assert(sizeof(small_push) == 72, "small_push mirrors shaders/orthogonal_chol_small.comp");
+
+/* The one-subgroup kernel needs a workgroup of exactly one subgroup: a fixed subgroup size or
+ * one the pipeline can require. */
+static bool small_kernel_fits(const vks_context *ctx, int64_t n, uint32_t nb) {
+    const vks_device_info *di = &ctx->probe.info;
+    return n <= (int64_t)nb && di->subgroup_size >= 4 &&
+           (vks__has_feature(ctx, VKS_FEATURE_SUBGROUP_CONTROL) || di->min_subgroup_size == di->max_subgroup_size);
+}
+
+static vks_status cholesky_small(vks_context *ctx, orth_mat a, orth_mat l, VkDeviceAddress status,
+                                 VkDeviceAddress info, uint32_t nb) {
+    const uint32_t sg = ctx->probe.info.subgroup_size;
+    const small_push sp = {.a = a.address,
+                           .l = l.address,
+                           .status = status,
+                           .info = info,
+                           .a_bs = (uint64_t)a.batch_stride,
+                           .l_bs = (uint64_t)l.batch_stride,
+                           .a_rs = (uint32_t)a.row_stride,
+                           .a_cs = (uint32_t)a.col_stride,
+                           .l_rs = (uint32_t)l.row_stride,
+                           .l_cs = (uint32_t)l.col_stride,
+                           .n = (uint32_t)l.rows};
+    const vks_spec spec = {.count = 3,
+                           .values = {sg, nb, sg},
+                           .required_subgroup_size = vks__has_feature(ctx, VKS_FEATURE_SUBGROUP_CONTROL) ? sg : 0};
+    return vks__dispatch(ctx, pick(l.dtype, VKS_SHADER_ORTHOGONAL_CHOL_SMALL_F32, VKS_SHADER_ORTHOGONAL_CHOL_SMALL_F64),
+                         &spec, &sp, sizeof sp, 1, 1, (uint32_t)l.batch);
+}
+
 uint64_t vks__orth_cholesky_ws_bytes(const vks_context *ctx, vks_dtype dt, int64_t batch, int64_t n) {
     const uint64_t nb = block_size(ctx, dt), es = vks__dtype_bytes(dt);
     return orth_round(batch * nb * nb * es) + orth_round(batch * (uint64_t)n * nb * es);
@@ -53,6 +90,7 @@ vks_status vks__orth_cholesky_record(vks_context *ctx, orth_mat a, orth_mat l, V
     const size_t es = vks__dtype_bytes(dt);
     const VkDeviceAddress w = vks__orth_take(ws, batch * nb * nb * es);
     const VkDeviceAddress panel = vks__orth_take(ws, batch * (uint64_t)n * nb * es);
+    if (small_kernel_fits(ctx, n, nb)) return cholesky_small(ctx, a, l, status, info, nb);
     VKS_TRY(vks__orth_ws_fill(ctx, status, 8 * (uint64_t)batch, 0xFFFFFFFFu)); /* -1: no failure */
     if (a.address == l.address && a.row_stride == l.row_stride && a.col_stride == l.col_stride)
         VKS_TRY(vks__orth_copy(ctx, ORTH_ZERO_UPPER, NULL, &l));
