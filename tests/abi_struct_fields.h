@@ -30,7 +30,8 @@
     X(vks_kernel_desc) \
     X(vks_kron_eigh_desc) \
     X(vks_kron_solve_desc) \
-    X(vks_kron_cholesky_desc)
+    X(vks_kron_cholesky_desc) \
+    X(vks_kron_pde_desc)
 
 #define VKS_ABI_STRUCT_FIELDS(X) \
     X(vks_device_info, struct_size) \
@@ -271,6 +272,23 @@
     X(vks_kron_cholesky_desc, alpha) \
     X(vks_kron_cholesky_desc, logdet) \
     X(vks_kron_cholesky_desc, mll) \
-    X(vks_kron_cholesky_desc, inverses)
+    X(vks_kron_cholesky_desc, inverses) \
+    X(vks_kron_pde_desc, struct_size) \
+    X(vks_kron_pde_desc, d) \
+    X(vks_kron_pde_desc, n) \
+    X(vks_kron_pde_desc, lo) \
+    X(vks_kron_pde_desc, hi) \
+    X(vks_kron_pde_desc, kernels) \
+    X(vks_kron_pde_desc, jitter) \
+    X(vks_kron_pde_desc, coef_xx) \
+    X(vks_kron_pde_desc, coef_u) \
+    X(vks_kron_pde_desc, f) \
+    X(vks_kron_pde_desc, boundary) \
+    X(vks_kron_pde_desc, u) \
+    X(vks_kron_pde_desc, alpha) \
+    X(vks_kron_pde_desc, max_iterations) \
+    X(vks_kron_pde_desc, tolerance) \
+    X(vks_kron_pde_desc, iterations) \
+    X(vks_kron_pde_desc, residual)
 
 #endif

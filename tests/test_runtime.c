@@ -3,6 +3,7 @@
 #include <math.h>
 #include <pthread.h>
 #include <sched.h>
+#include <stdatomic.h>
 #include <unistd.h>
 #include <string.h>
 
@@ -199,7 +200,7 @@ static void test_runtime_threads_share_context(void **state) {
 typedef struct inflight_job {
     vks_context *ctx;
     vks_buffer *buf;
-    volatile int started;
+    atomic_int started;
     vks_status status;
     float value;
 } inflight_job;
@@ -243,6 +244,7 @@ static void test_runtime_threads_destroy_in_flight(void **state) {
     c.byte_offset = 2ull * N * N * 4;
     for (int r = 0; r < 4; ++r) VKT_OK(vks_gemm(ctx, VKS_NO_TRANS, VKS_NO_TRANS, 1.0, &a, &a, 0.0, &c));
     inflight_job holder = {.ctx = ctx}, destroyer = {.ctx = ctx}, readers[READERS];
+    atomic_init(&holder.started, 0), atomic_init(&destroyer.started, 0);
     pthread_t th, td, tr[READERS];
     assert_int_equal(pthread_create(&th, NULL, inflight_sync, &holder), 0);
     while (!holder.started) sched_yield();
@@ -252,6 +254,7 @@ static void test_runtime_threads_destroy_in_flight(void **state) {
     usleep(20000); /* the destroy is waiting */
     for (int i = 0; i < READERS; ++i) {
         readers[i] = (inflight_job){.ctx = ctx, .buf = small[i]};
+        atomic_init(&readers[i].started, 0);
         assert_int_equal(pthread_create(&tr[i], NULL, inflight_read, &readers[i]), 0);
     }
     pthread_join(th, NULL);

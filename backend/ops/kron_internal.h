@@ -53,6 +53,18 @@ vks_status vks__kron_apply(vks_context *ctx, vks_dtype dt, int32_t d, const kron
 /* dst (cols x rows) = alpha * src^T + beta * dst for a row-major src (rows x cols). */
 vks_status vks__kron_transpose(vks_context *ctx, vks_dtype dt, VkDeviceAddress src, VkDeviceAddress dst,
                                int64_t rows, int64_t cols, double alpha, double beta);
+/* Points of one grid dimension: n values at addr + j*stride elements. */
+typedef struct kron_points {
+    VkDeviceAddress addr;
+    int64_t n, stride;
+} kron_points;
+/* Validates a kernel description (its kind's parameters; dx1, dx2 within 0..2). */
+vks_status vks__kron_kernel_check(const vks_kernel_desc *desc, const char *fn);
+/* k (kv->rows = x1->n, kv->cols = x2->n) = d^dx1/dx^dx1 d^dx2/dx'^dx2 kernel(x1[i], x2[j]) in
+ * dtype dt (desc's own dx1, dx2 are not used). Inside an op region; arguments validated. */
+vks_status vks__kron_kernel_record(vks_context *ctx, const vks_kernel_desc *desc, vks_dtype dt, const kron_points *x1,
+                                   const kron_points *x2, const kron_factor *kv, int32_t dx1, int32_t dx2,
+                                   const char *fn);
 /* A 1-D range of `groups` workgroups as gx x gy within the device's per-dimension limit. */
 void vks__kron_groups_2d(const vks_context *ctx, int64_t groups, uint32_t *gx, uint32_t *gy);
 /* The shader variant of a dtype. */

@@ -59,6 +59,14 @@ static vks_status check_desc(const vks_kernel_desc *desc, const char *fn) {
     }
 }
 
+vks_status vks__kron_kernel_check(const vks_kernel_desc *desc, const char *fn) {
+    if (!desc) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s is NULL", fn);
+    if (desc->struct_size != sizeof(vks_kernel_desc))
+        return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s->struct_size = %zu, expected %zu", fn, desc->struct_size,
+                          sizeof(vks_kernel_desc));
+    return check_desc(desc, fn);
+}
+
 static vks_status points_view(const vks_context *ctx, const vks_tensor *t, const char *fn, const char *arg) {
     VKS_TRY(vks__check_tensor(ctx, t, fn, arg));
     VKS_TRY(vks__check_ndim(t, 1, 1, fn, arg));
@@ -98,15 +106,10 @@ static vks_status kernel_check(vks_context *ctx, void *call, bool *empty) {
     return VKS_OK;
 }
 
-static vks_status kernel_record(vks_context *ctx, void *call) {
-    const kernel_call *c = call;
-    const char *fn = c->fn;
-    const vks_kernel_desc *desc = &c->desc;
-    const vks_tensor *x1 = c->x1, *x2 = c->x2;
-    const kron_factor kv = c->kv;
-    vks_status st = VKS_OK;
+vks_status vks__kron_kernel_record(vks_context *ctx, const vks_kernel_desc *desc, vks_dtype dt, const kron_points *x1,
+                                   const kron_points *x2, const kron_factor *kv, int32_t dx1, int32_t dx2,
+                                   const char *fn) {
     /* The components as (w, rho, f) triples in the tensors' dtype. */
-    const vks_dtype dt = x1->dtype;
     const int32_t q = desc->kind == VKS_KERNEL_SPECTRAL_MIXTURE ? desc->num_mixtures : 1;
     double *triples = vks__malloc(sizeof(double) * 3 * (size_t)q);
     float *triples_f = vks__malloc(sizeof(float) * 3 * (size_t)q);
@@ -131,13 +134,14 @@ static vks_status kernel_record(vks_context *ctx, void *call) {
     }
     for (int32_t i = 0; i < 3 * q; ++i) triples_f[i] = (float)triples[i];
 
-    const int64_t n1 = kv.rows, n2 = kv.cols;
+    const int64_t n1 = kv->rows, n2 = kv->cols;
     const bool cpu = vks__cpu_kernels(ctx);
     const uint32_t wx = cpu ? ctx->probe.info.subgroup_size : 32, wy = cpu ? 1 : 8;
-    const uint32_t order = (uint32_t)(desc->dx1 + desc->dx2);
-    const vks_spec spec = {.count = 5, .values = {wx, wy, base, order, (uint32_t)(desc->dx2 & 1)}};
+    const uint32_t order = (uint32_t)(dx1 + dx2);
+    const vks_spec spec = {.count = 5, .values = {wx, wy, base, order, (uint32_t)(dx2 & 1)}};
+    vks_status st = VKS_OK;
     VkDeviceAddress params = 0;
-    if (st == VKS_OK && n1 > 0 && n2 > 0) {
+    if (n1 > 0 && n2 > 0) {
         const bool f64 = dt == VKS_DTYPE_F64;
         st = vks__params(ctx, f64 ? (const void *)triples : (const void *)triples_f,
                          (uint32_t)(3 * (size_t)q * (f64 ? sizeof(double) : sizeof(float))), &params);
@@ -149,23 +153,30 @@ static vks_status kernel_record(vks_context *ctx, void *call) {
     for (int64_t i0 = 0; st == VKS_OK && i0 < n1; i0 += rows_max)
         for (int64_t j0 = 0; st == VKS_OK && j0 < n2; j0 += cols_max) {
             const int64_t bn1 = VKS_MIN(rows_max, n1 - i0), bn2 = VKS_MIN(cols_max, n2 - j0);
-            kernel_push pc = {.x1 = vks__tensor_address(x1) + (uint64_t)(i0 * x1->strides[0]) * es,
-                              .x2 = vks__tensor_address(x2) + (uint64_t)(j0 * x2->strides[0]) * es,
-                              .k = kv.addr + (uint64_t)(i0 * kv.rs + j0 * kv.cs) * es,
+            kernel_push pc = {.x1 = x1->addr + (uint64_t)(i0 * x1->stride) * es,
+                              .x2 = x2->addr + (uint64_t)(j0 * x2->stride) * es,
+                              .k = kv->addr + (uint64_t)(i0 * kv->rs + j0 * kv->cs) * es,
                               .params = params,
                               .n1 = (uint32_t)bn1,
                               .n2 = (uint32_t)bn2,
                               .q = (uint32_t)q,
-                              .x1_stride = (uint32_t)x1->strides[0],
-                              .x2_stride = (uint32_t)x2->strides[0],
-                              .k_rs = (uint32_t)kv.rs,
-                              .k_cs = (uint32_t)kv.cs};
+                              .x1_stride = (uint32_t)x1->stride,
+                              .x2_stride = (uint32_t)x2->stride,
+                              .k_rs = (uint32_t)kv->rs,
+                              .k_cs = (uint32_t)kv->cs};
             st = vks__dispatch(ctx, vks__kron_variant(dt, VKS_SHADER_KRON_KERNEL_F32, VKS_SHADER_KRON_KERNEL_F64), &spec,
                                &pc, sizeof pc, (uint32_t)VKS_CEIL_DIV(bn2, (int64_t)wx),
                                (uint32_t)VKS_CEIL_DIV(bn1, (int64_t)wy), 1);
         }
     vks__free(triples), vks__free(triples_f);
     return st;
+}
+
+static vks_status kernel_record(vks_context *ctx, void *call) {
+    const kernel_call *c = call;
+    const kron_points p1 = {vks__tensor_address(c->x1), c->x1->shape[0], c->x1->strides[0]};
+    const kron_points p2 = {vks__tensor_address(c->x2), c->x2->shape[0], c->x2->strides[0]};
+    return vks__kron_kernel_record(ctx, &c->desc, c->x1->dtype, &p1, &p2, &c->kv, c->desc.dx1, c->desc.dx2, c->fn);
 }
 
 vks_status vks_kron_kernel_matrix(vks_context *ctx, const vks_kernel_desc *desc, const vks_tensor *x1,

@@ -190,6 +190,53 @@ typedef vks_status vks_kron_predict_fn(vks_context *ctx, int32_t d, const vks_te
  * is cheaper. */
 VKS_API vks_kron_predict_fn vks_kron_predict;
 
+/* ---- linear PDEs by GP collocation (GP-HM) -------------------------------------------- */
+
+/* L u = f on the box [lo_1, hi_1] x ... x [lo_d, hi_d] with Dirichlet data u = g on its
+ * boundary, L u = sum_i coef_xx[i] d2u/dx_i^2 + coef_u u (Poisson: coef_xx = 1, coef_u = 0;
+ * Helmholtz: coef_u = kappa^2). The unknowns are the values U of u on a uniform tensor grid
+ * of n_i points per dimension (both ends included, h_i = (hi_i - lo_i)/(n_i - 1)) under the
+ * GP prior K = ⊗K_i, K_i = k_i(grid_i, grid_i) + jitter I; second derivatives are the GP's:
+ * U_xixi = K_i'' K_i^-1 U along mode i (K_i'' = d2k_i/dx2 on the grid). docs/kron.md says
+ * how the collocation equations (PDE residual zero at the interior points, U = g on the
+ * boundary) are solved, and how to choose the kernels. */
+typedef struct vks_kron_pde_desc {
+    size_t struct_size; /* sizeof(vks_kron_pde_desc) */
+    int32_t d;          /* 1..4 */
+    int64_t n[VKS_KRON_MAX_DIMS];       /* grid points per dimension, >= 3, boundary included */
+    double lo[VKS_KRON_MAX_DIMS];       /* the box: lo[i] < hi[i], finite */
+    double hi[VKS_KRON_MAX_DIMS];
+    const vks_kernel_desc *kernels[VKS_KRON_MAX_DIMS]; /* k_i (any kind; their dx1, dx2 are ignored) */
+    double jitter;                      /* added to each K_i's diagonal; >= 0 (default 1e-8) */
+    double coef_xx[VKS_KRON_MAX_DIMS];  /* a_i of L; finite, not all 0 */
+    double coef_u;                      /* c of L; finite */
+    const vks_tensor *f;        /* (N) f at every grid point (boundary entries unused but finite) */
+    const vks_tensor *boundary; /* (N) g at the boundary points (interior entries unused but finite) */
+    const vks_tensor *u;        /* out (N): U, the solution at the grid points */
+    const vks_tensor *alpha;    /* optional out (N): (⊗K_i)^-1 U, so that u(x*) = (⊗k_i(x*_i, grid_i)) alpha
+                                   (vks_kron_matmul / vks_kron_predict with cross-covariances) */
+    int32_t max_iterations;     /* BiCGStab iterations, 1..100000 (default 1000) */
+    double tolerance;           /* stop at ||r|| <= tolerance ||r_0||, 0 < tolerance < 1 (default 1e-8) */
+    int32_t *iterations;        /* optional out: iterations run */
+    double *residual;           /* optional out: ||r|| / ||r_0|| reached */
+} vks_kron_pde_desc;
+
+#define VKS_KRON_PDE_DESC_INIT                                                                                   \
+    {sizeof(vks_kron_pde_desc), 0, {0}, {0.0}, {0.0}, {NULL}, 1e-8, {0.0}, 0.0, NULL, NULL, NULL, NULL, 1000, 1e-8, \
+     NULL, NULL}
+
+typedef vks_status vks_kron_pde_solve_fn(vks_context *ctx, const vks_kron_pde_desc *desc);
+/* Solves the collocation equations by BiCGStab on the interior values (mode products with
+ * the per-dimension K_i'' K_i^-1 restricted to the interior), preconditioned by the
+ * finite-difference operator in its sine eigenbasis; never forms anything N x N. The
+ * n_i x n_i setup (K_i^-1 by Cholesky, K_i'' K_i^-1) runs on the host in float64 and needs
+ * a device with shaderFloat64; the iteration runs in the tensors' dtype (f64 recommended).
+ * Synchronizes (reads dot products back every iteration), so not during external recording.
+ * Errors: a factor K_i not positive definite -> VKS_ERROR_NOT_POSITIVE_DEFINITE; no
+ * convergence within max_iterations -> VKS_ERROR_NOT_CONVERGED (u then holds the last
+ * iterate); NaN/Inf anywhere in f or boundary -> VKS_ERROR_NON_FINITE. */
+VKS_API vks_kron_pde_solve_fn vks_kron_pde_solve;
+
 /* Functions of this family (membership only: the plugin table's order is
  * VKS_PLUGIN_FUNCTIONS in plugin.h, where a new function is appended too). */
 #define VKS_KRON_FUNCTIONS(X)  \
@@ -198,7 +245,8 @@ VKS_API vks_kron_predict_fn vks_kron_predict;
     X(vks_kron_eigh)           \
     X(vks_kron_solve)          \
     X(vks_kron_cholesky_solve) \
-    X(vks_kron_predict)
+    X(vks_kron_predict)        \
+    X(vks_kron_pde_solve)
 
 #ifdef __cplusplus
 }

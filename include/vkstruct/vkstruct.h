@@ -188,7 +188,8 @@ typedef enum vks_struct_type {
     VKS_STRUCT_KERNEL_DESC = 23,           /* vks_kernel_desc */
     VKS_STRUCT_KRON_EIGH_DESC = 24,        /* vks_kron_eigh_desc */
     VKS_STRUCT_KRON_SOLVE_DESC = 25,       /* vks_kron_solve_desc */
-    VKS_STRUCT_KRON_CHOLESKY_DESC = 26     /* vks_kron_cholesky_desc */
+    VKS_STRUCT_KRON_CHOLESKY_DESC = 26,    /* vks_kron_cholesky_desc */
+    VKS_STRUCT_KRON_PDE_DESC = 27          /* vks_kron_pde_desc */
 } vks_struct_type;
 
 typedef vks_status vks_struct_init_fn(vks_struct_type type, void *s, size_t struct_size);

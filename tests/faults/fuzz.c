@@ -141,6 +141,190 @@ static const vks_tensor *alias_or(const vks_tensor *prev, const vks_tensor *fres
 }
 static vks_context *any_ctx(void) { return chance(4) ? NULL : chance(3) ? other : ctx; }
 
+/* ---- well-formed calls with at most one hostile change ------------------------------
+ * Random shapes almost never agree, so half of the calls of the main ops are built
+ * consistent (and reach the device) and then get at most one hostile change: one tensor
+ * corrupted (another buffer or context, not a buffer, a dtype, a shape, a stride, an offset,
+ * aliasing another tensor of the call) or none. */
+
+static uint64_t region_next[NBUF];
+
+static void regions_reset(void) { memset(region_next, 0, sizeof region_next); }
+
+/* A valid compact tensor in a fresh region of one of the big buffers. */
+static vks_tensor *V(vks_dtype dt, int ndim, int64_t a, int64_t b, int64_t c) {
+    vks_tensor *t = &pool[pool_next++ % POOL];
+    const int64_t shape[3] = {a, b, c};
+    const int i = (int)rnd(NBUF);
+    size_t es = 4;
+    vks_dtype_size(dt, &es);
+    int64_t count = 1;
+    for (int d = 0; d < ndim; ++d) count *= shape[d];
+    uint64_t off = (region_next[i] + 15) & ~15ull;
+    if (off + (uint64_t)count * es > BUF_BYTES) off = 0; /* (full: overlap an earlier one) */
+    region_next[i] = off + (uint64_t)count * es;
+    *t = vks_tensor_make(bufs[i], off, dt, ndim, shape);
+    return t;
+}
+
+static void corrupt_one(vks_tensor *const *ts, int n) {
+    if (n == 0 || chance(50)) return;
+    vks_tensor *t = ts[rnd((uint64_t)n)];
+    if (!t) return;
+    switch (rnd(9)) {
+    case 0: t->buffer = any_buffer(); break;
+    case 1: t->dtype = any_dtype(); break;
+    case 2: t->ndim = (int32_t)hostile_enum(5); break;
+    case 3: t->shape[rnd(3)] = chance(50) ? t->shape[0] + 1 : hostile_i64(); break;
+    case 4: {
+        const int64_t s[] = {0, 2, -1, 1ll << 33, INT64_MAX};
+        const int d = (int)rnd((uint64_t)(t->ndim > 0 && t->ndim <= VKS_MAX_DIMS ? t->ndim : 1));
+        t->strides[d] = s[rnd(VKS_COUNT_OF_(s))];
+        break;
+    }
+    case 5: t->byte_offset = chance(50) ? t->byte_offset + 2 : (uint64_t)hostile_i64(); break;
+    case 6: *t = *ts[rnd((uint64_t)n)]; break; /* aliases another tensor of the call (or itself) */
+    case 7: t->buffer = foreign; break;
+    default: t->byte_offset = BUF_BYTES - 4; break; /* runs past the end */
+    }
+}
+
+static int64_t dim(void) { return 1 + (int64_t)rnd(12); }
+static vks_dtype fdt(void) {
+    return chance(80) ? VKS_DTYPE_F32 : chance(50) ? VKS_DTYPE_F16 : VKS_DTYPE_F64;
+}
+static vks_dtype float_dtype = VKS_DTYPE_F32;
+
+static vks_status w_gemm(void) {
+    const vks_dtype dt = fdt();
+    const int64_t m = dim(), n = dim(), k = dim();
+    vks_tensor *t[4] = {V(dt, 2, m, k, 0), V(dt, 2, k, n, 0), V(dt, 2, m, n, 0), V(dt, 1, n, 0, 0)};
+    corrupt_one(t, 4);
+    vks_gemm_desc d = VKS_GEMM_DESC_INIT;
+    d.a = t[0], d.b = t[1], d.c = t[2], d.bias = chance(50) ? t[3] : NULL, d.beta = chance(50) ? 0.0 : 1.0;
+    d.activation = (vks_activation)rnd(4);
+    if (chance(50)) {
+        current_fn = "vks_gemm";
+        return vks_gemm(ctx, VKS_NO_TRANS, VKS_NO_TRANS, 1.0, t[0], t[1], 0.0, t[2]);
+    }
+    current_fn = "vks_gemm_ex";
+    return vks_gemm_ex(ctx, &d);
+}
+static vks_status w_kron_matmul(void) {
+    const int64_t r0 = dim(), c0 = dim(), r1 = dim(), c1 = dim(), k = chance(50) ? 0 : 1 + (int64_t)rnd(3);
+    vks_tensor *t[4] = {V(float_dtype, 2, r0, c0, 0), V(float_dtype, 2, r1, c1, 0),
+                        k ? V(float_dtype, 2, c0 * c1, k, 0) : V(float_dtype, 1, c0 * c1, 0, 0),
+                        k ? V(float_dtype, 2, r0 * r1, k, 0) : V(float_dtype, 1, r0 * r1, 0, 0)};
+    corrupt_one(t, 4);
+    const vks_tensor *f[2] = {t[0], t[1]};
+    return vks_kron_matmul(ctx, 2, f, VKS_NO_TRANS, 1.0, t[2], 0.0, t[3]);
+}
+static vks_status w_kron_kernel(void) {
+    const int64_t n1 = dim(), n2 = dim();
+    vks_tensor *t[3] = {V(float_dtype, 1, n1, 0, 0), V(float_dtype, 1, n2, 0, 0), V(float_dtype, 2, n1, n2, 0)};
+    corrupt_one(t, 3);
+    static const double w[2] = {0.6, 0.4}, rho[2] = {9.0, 30.0}, fq[2] = {0.0, 2.0};
+    vks_kernel_desc d = VKS_KERNEL_DESC_INIT;
+    d.kind = (vks_kernel_kind)rnd(3), d.num_mixtures = 2, d.sm_weights = w, d.sm_rhos = rho, d.sm_freqs = fq;
+    d.dx1 = (int32_t)rnd(2), d.dx2 = (int32_t)rnd(2);
+    return vks_kron_kernel_matrix(ctx, &d, t[0], t[1], t[2]);
+}
+static vks_status w_lora(void) {
+    const vks_dtype dt = chance(80) ? VKS_DTYPE_F32 : VKS_DTYPE_F16;
+    const int64_t m = dim(), in = dim(), out = dim(), r = (int64_t)rnd(5);
+    const int64_t rr = r ? r : 1;
+    vks_tensor *t[6] = {V(dt, 2, m, in, 0), V(dt, 2, out, in, 0), V(dt, 2, rr, in, 0),
+                        V(dt, 2, out, rr, 0), V(dt, 1, out, 0, 0), V(dt, 2, m, out, 0)};
+    corrupt_one(t, 6);
+    switch (rnd(4)) {
+    case 0: {
+        vks_lora_desc d = VKS_LORA_DESC_INIT;
+        d.x = t[0], d.w = t[1], d.a = t[2], d.b = t[3], d.bias = chance(50) ? t[4] : NULL, d.y = t[5];
+        d.scale = 0.5;
+        current_fn = "vks_lora_forward";
+        return vks_lora_forward(ctx, &d);
+    }
+    case 1: current_fn = "vks_factorized_linear"; return vks_factorized_linear(ctx, t[0], t[2], t[3], t[4], t[5]);
+    case 2: current_fn = "vks_lora_merge"; return vks_lora_merge(ctx, t[1], t[2], t[3], 0.25);
+    default: current_fn = "vks_galore_project";
+        return vks_galore_project(ctx, VKS_GALORE_RIGHT, t[1], t[2], V(dt, 2, out, rr, 0));
+    }
+}
+static vks_status w_blockdiag_monarch(void) {
+    const int64_t b = dim();
+    if (chance(50)) {
+        const int64_t nb = 1 + (int64_t)rnd(4), ib = dim(), ob = dim();
+        vks_tensor *t[4] = {V(VKS_DTYPE_F32, 2, b, nb * ib, 0), V(VKS_DTYPE_F32, 3, nb, ob, ib),
+                            V(VKS_DTYPE_F32, 1, nb * ob, 0, 0), V(VKS_DTYPE_F32, 2, b, nb * ob, 0)};
+        corrupt_one(t, 4);
+        vks_blockdiag_desc d = VKS_BLOCKDIAG_DESC_INIT;
+        d.x = t[0], d.w = t[1], d.bias = chance(50) ? t[2] : NULL, d.y = t[3];
+        current_fn = "vks_blockdiag_linear";
+        return vks_blockdiag_linear(ctx, &d);
+    }
+    /* M = 12 x 8: w1 (2, 4, 4), w2 (4, 3, 2); x (B, 8), y (B, 12). */
+    vks_tensor *t[4] = {V(VKS_DTYPE_F32, 2, b, 8, 0), V(VKS_DTYPE_F32, 3, 2, 4, 4), V(VKS_DTYPE_F32, 3, 4, 3, 2),
+                        V(VKS_DTYPE_F32, 2, b, 12, 0)};
+    corrupt_one(t, 4);
+    vks_monarch_desc d = VKS_MONARCH_DESC_INIT;
+    d.x = t[0], d.w1 = t[1], d.w2 = t[2], d.y = t[3], d.path = (vks_monarch_path)rnd(4);
+    current_fn = "vks_monarch_forward";
+    return vks_monarch_forward(ctx, &d);
+}
+static vks_status w_orthogonal(void) {
+    const int64_t n = dim(), k = dim(), m = n + (int64_t)rnd(6);
+    switch (rnd(8)) {
+    case 0: {
+        vks_tensor *t[3] = {V(float_dtype, 2, n, n, 0), V(float_dtype, 1, n, 0, 0), V(float_dtype, 2, n, n, 0)};
+        corrupt_one(t, 3);
+        current_fn = "vks_eigh";
+        return vks_eigh(ctx, t[0], t[1], chance(70) ? t[2] : NULL);
+    }
+    case 1: {
+        vks_tensor *t[2] = {V(float_dtype, 2, n, n, 0), V(float_dtype, 2, n, n, 0)};
+        corrupt_one(t, 2);
+        current_fn = "vks_cholesky";
+        return vks_cholesky(ctx, t[0], t[1]);
+    }
+    case 2: {
+        vks_tensor *t[3] = {V(float_dtype, 2, n, n, 0), V(float_dtype, 2, n, k, 0), V(float_dtype, 2, n, k, 0)};
+        corrupt_one(t, 3);
+        current_fn = "vks_trsm";
+        return vks_trsm(ctx, (vks_transpose)rnd(2), t[0], t[1], t[2]);
+    }
+    case 3: {
+        vks_tensor *t[2] = {V(float_dtype, 2, n, k, 0), V(float_dtype, 2, n, n, 0)};
+        corrupt_one(t, 2);
+        current_fn = "vks_syrk";
+        return vks_syrk(ctx, VKS_NO_TRANS, 1.0, t[0], 0.0, t[1], (int32_t)rnd(2));
+    }
+    case 4: {
+        vks_tensor *t[3] = {V(float_dtype, 2, m, n, 0), V(float_dtype, 2, m, n, 0), V(float_dtype, 2, n, n, 0)};
+        corrupt_one(t, 3);
+        current_fn = "vks_cholqr";
+        return vks_cholqr(ctx, t[0], t[1], chance(50) ? t[2] : NULL, NULL);
+    }
+    case 5: {
+        vks_tensor *t[2] = {V(float_dtype, 2, m, n, 0), V(float_dtype, 1, n, 0, 0)};
+        corrupt_one(t, 2);
+        current_fn = "vks_svd";
+        return vks_svd(ctx, t[0], NULL, t[1], NULL);
+    }
+    case 6: {
+        vks_tensor *t[2] = {V(VKS_DTYPE_F32, 2, m, n, 0), V(VKS_DTYPE_F32, 2, m, n, 0)};
+        corrupt_one(t, 2);
+        current_fn = "vks_newton_schulz";
+        return vks_newton_schulz(ctx, t[0], t[1], NULL);
+    }
+    default: {
+        vks_tensor *t[2] = {V(VKS_DTYPE_F32, 2, m, n, 0), V(VKS_DTYPE_F32, 2, m, n, 0)};
+        corrupt_one(t, 2);
+        current_fn = "vks_auon";
+        return vks_auon(ctx, t[0], t[1], NULL);
+    }
+    }
+}
+
 /* Embeds a desc in zeroed room, so a hostile struct_size larger than the desc still
  * names memory the caller owns (a real caller's larger struct). */
 #define ROOMY(type) \
@@ -674,6 +858,19 @@ static vks_status f_misc(void) {
     (void)peaks;
 }
 
+static vks_status f_wellformed(void) {
+    regions_reset();
+    float_dtype = chance(85) ? VKS_DTYPE_F32 : VKS_DTYPE_F64;
+    switch (rnd(6)) {
+    case 0: current_fn = "vks_gemm_ex"; return w_gemm();
+    case 1: current_fn = "vks_kron_matmul"; return w_kron_matmul();
+    case 2: current_fn = "vks_kron_kernel_matrix"; return w_kron_kernel();
+    case 3: return w_lora();
+    case 4: return w_blockdiag_monarch();
+    default: return w_orthogonal();
+    }
+}
+
 typedef struct entry {
     const char *name;
     vks_status (*fn)(void);
@@ -691,9 +888,24 @@ static const entry entries[] = {
     E(eigh_ex, 2), E(cholesky, 2), E(cholesky_ex, 2), E(trsm, 2), E(newton_schulz, 2), E(newton_schulz_grouped, 2),
     E(newton_schulz_coefficients, 1), E(auon, 2), E(auon_grouped, 1), E(syrk, 2), E(cholqr, 2), E(svd, 2),
     E(buffer_io, 6), E(buffer_wrap, 1), E(buffer_destroy, 1), E(dtype_size, 1), E(tensor_from_dlpack, 2),
-    E(context_queries, 2), E(begin_external_recording, 1), {"vks_enumerate_devices", f_enumerate, 1},
+    E(context_queries, 2), E(begin_external_recording, 1), {"vks_wellformed", f_wellformed, 15}, {"vks_enumerate_devices", f_enumerate, 1},
     {"vks_context_create", f_context_create, 1}, {"vks_plugin", f_plugin, 1}, {"vks_misc", f_misc, 1},
 };
+
+/* Calls that passed validation (and ran), per function name. */
+static struct {
+    const char *name;
+    unsigned long count;
+} accepted[96];
+static void note_accepted(const char *fn) {
+    for (size_t i = 0; i < VKS_COUNT_OF_(accepted); ++i) {
+        if (!accepted[i].name) accepted[i].name = fn;
+        if (strcmp(accepted[i].name, fn) == 0) {
+            ++accepted[i].count;
+            return;
+        }
+    }
+}
 
 static bool valid_status(vks_status st) {
     switch (st) {
@@ -725,7 +937,9 @@ static void test_fuzz(void **state) {
     for (int i = 0; i < NBUF; ++i) VKT_OK(vks_buffer_create(ctx, BUF_BYTES, &bufs[i]));
     VKT_OK(vks_buffer_create(ctx, 16, &bufs[NBUF])); /* a tiny one */
     VKT_OK(vks_buffer_create(other, BUF_BYTES, &foreign));
-    for (int i = 0; i < NBUF; ++i) VKT_OK(vks_buffer_fill(bufs[i], 0, BUF_BYTES, 0x3f000000u)); /* 0.5f */
+    static float noise[BUF_BYTES / 4];
+    for (size_t i = 0; i < VKS_COUNT_OF_(noise); ++i) noise[i] = (float)vkt_uniform(&rng, -1, 1);
+    for (int i = 0; i < NBUF; ++i) VKT_OK(vks_buffer_write(bufs[i], 0, noise, BUF_BYTES));
     int total_weight = 0;
     for (size_t i = 0; i < VKS_COUNT_OF_(entries); ++i) total_weight += entries[i].weight;
     signal(SIGALRM, on_alarm);
@@ -744,6 +958,7 @@ static void test_fuzz(void **state) {
         const vks_status st = entries[k].fn();
         alarm(0);
         ++calls;
+        if (st == VKS_OK) note_accepted(current_fn);
         if (!valid_status(st)) fail_msg("iteration %lu, %s: status %d is not a vks_status", iteration, current_fn, st);
         if (st != VKS_OK) {
             ++failures_seen;
@@ -768,6 +983,13 @@ static void test_fuzz(void **state) {
     VKT_OK(vks_synchronize(ctx));
     print_message("fuzz: seed %llu, %lu calls in %.0f s, %lu refused with a status\n", (unsigned long long)seed, calls,
                   seconds, failures_seen);
+    char line[4096] = "";
+    for (size_t i = 0; i < VKS_COUNT_OF_(accepted) && accepted[i].name; ++i) {
+        char item[96];
+        snprintf(item, sizeof item, " %s %lu", accepted[i].name, accepted[i].count);
+        if (strlen(line) + strlen(item) + 1 < sizeof line) strcat(line, item);
+    }
+    print_message("fuzz: accepted (ran past validation):%s\n", line);
     if (bad_count) {
         print_message("fuzz: %d kinds of message do not start with the called function's name:\n", bad_count);
         for (int i = 0; i < bad_count; ++i) print_message("  %s\n", bad_messages[i]);

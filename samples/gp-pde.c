@@ -1,0 +1,213 @@
+/*
+ * gp-pde: high-frequency and multi-scale PDEs by Gaussian-process collocation on Kronecker
+ * grids (GP-HM's benchmark problems) with vks_kron_pde_solve, on [0, 1]^d, Dirichlet data
+ * from the exact solution:
+ *
+ *   poisson1d-sin100   u'' = f,        u = sin(100x)
+ *   poisson1d-multi    u'' = f,        u = sin(x) + 0.1 sin(20x) + 0.05 cos(100x)
+ *   poisson2d-sin100   Δu = f,         u = sin(100x) sin(100y)
+ *   poisson2d-mix      Δu = f,         u = sin(6x) sin(20x) + sin(6y) sin(20y)
+ *   helmholtz2d        Δu + 10u = f,   u = sin(20x) cos(15y)
+ *
+ * Prior per dimension: squared-exponential with lengthscale 3h (h the grid spacing),
+ * jitter 1e-8 (docs/kron.md, "PDEs": why). The error is the relative L2 error of the
+ * posterior mean against the exact solution on a test grid of 2n - 1 points per dimension
+ * that interleaves the collocation grid (half of its points are off the grid), predicted
+ * with vks_kron_matmul from alpha = K^-1 U and the cross-covariances.
+ *
+ * Usage: gp-pde [--quick] [--n1 N] [--n2 N] [--f32] [--device D]
+ *   --quick   1-D on 256 points, 2-D on 128 x 128 (well within 2 minutes on lavapipe)
+ *   default   1-D 512, 2-D 256 x 256 on a CPU device; 1-D 1024, 2-D 1024 x 1024 on a GPU
+ */
+#include <math.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <vkstruct/vkstruct.h>
+
+#include "sample_device.h"
+
+#define CHECK(call)                                                                                               \
+    do {                                                                                                          \
+        vks_status s_ = (call);                                                                                   \
+        if (s_ != VKS_OK) {                                                                                       \
+            fprintf(stderr, "gp-pde: %s\n  -> %s\n  -> %s\n", #call, vks_status_string(s_), vks_last_error(NULL)); \
+            exit(1);                                                                                              \
+        }                                                                                                         \
+    } while (0)
+
+static double now_ms(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec * 1e3 + (double)t.tv_nsec * 1e-6;
+}
+
+typedef struct problem {
+    const char *name;
+    int d;
+    double kappa2;                            /* Helmholtz term */
+    double (*u)(const double *x);             /* exact solution */
+    double (*f)(const double *x);             /* L u */
+} problem;
+
+static double u_sin100(const double *x) { return sin(100 * x[0]); }
+static double f_sin100(const double *x) { return -1e4 * sin(100 * x[0]); }
+static double u_multi(const double *x) { return sin(x[0]) + 0.1 * sin(20 * x[0]) + 0.05 * cos(100 * x[0]); }
+static double f_multi(const double *x) { return -sin(x[0]) - 40 * sin(20 * x[0]) - 500 * cos(100 * x[0]); }
+static double u_sin100_2d(const double *x) { return sin(100 * x[0]) * sin(100 * x[1]); }
+static double f_sin100_2d(const double *x) { return -2e4 * sin(100 * x[0]) * sin(100 * x[1]); }
+/* sin(6t) sin(20t) = (cos 14t - cos 26t)/2 */
+static double mix(double t) { return sin(6 * t) * sin(20 * t); }
+static double mix_dd(double t) { return 0.5 * (-196 * cos(14 * t) + 676 * cos(26 * t)); }
+static double u_mix(const double *x) { return mix(x[0]) + mix(x[1]); }
+static double f_mix(const double *x) { return mix_dd(x[0]) + mix_dd(x[1]); }
+static double u_helm(const double *x) { return sin(20 * x[0]) * cos(15 * x[1]); }
+static double f_helm(const double *x) { return (-400.0 - 225.0 + 10.0) * sin(20 * x[0]) * cos(15 * x[1]); }
+
+static const problem problems[] = {
+    {"poisson1d-sin100", 1, 0, u_sin100, f_sin100},   {"poisson1d-multi", 1, 0, u_multi, f_multi},
+    {"poisson2d-sin100", 2, 0, u_sin100_2d, f_sin100_2d}, {"poisson2d-mix", 2, 0, u_mix, f_mix},
+    {"helmholtz2d", 2, 10, u_helm, f_helm},
+};
+
+typedef struct device_vec {
+    vks_buffer *buf;
+    vks_tensor t;
+} device_vec;
+
+static device_vec dev_vec(vks_context *ctx, vks_dtype dt, int64_t n, const double *x) {
+    device_vec v;
+    const size_t es = dt == VKS_DTYPE_F64 ? 8 : 4;
+    CHECK(vks_buffer_create(ctx, (size_t)n * es, &v.buf));
+    v.t = vks_tensor_1d(v.buf, dt, n);
+    if (!x) return v;
+    if (dt == VKS_DTYPE_F64) {
+        CHECK(vks_buffer_write(v.buf, 0, x, (size_t)n * 8));
+    } else {
+        float *f = malloc((size_t)n * sizeof *f);
+        for (int64_t i = 0; i < n; ++i) f[i] = (float)x[i];
+        CHECK(vks_buffer_write(v.buf, 0, f, (size_t)n * 4));
+        free(f);
+    }
+    return v;
+}
+
+static void dev_read(const device_vec *v, vks_dtype dt, int64_t n, double *x) {
+    if (dt == VKS_DTYPE_F64) {
+        CHECK(vks_buffer_read(v->buf, 0, x, (size_t)n * 8));
+        return;
+    }
+    float *f = malloc((size_t)n * sizeof *f);
+    CHECK(vks_buffer_read(v->buf, 0, f, (size_t)n * 4));
+    for (int64_t i = 0; i < n; ++i) x[i] = f[i];
+    free(f);
+}
+
+static void run(vks_context *ctx, vks_dtype dt, const problem *p, int64_t n) {
+    const int d = p->d;
+    int64_t points = 1, test_points = 1;
+    const int64_t m = 2 * n - 1; /* test points per dimension: the grid and every midpoint */
+    for (int i = 0; i < d; ++i) points *= n, test_points *= m;
+    const double h = 1.0 / (double)(n - 1);
+    double *fv = malloc(sizeof(double) * (size_t)points), *gv = malloc(sizeof(double) * (size_t)points);
+    for (int64_t e = 0; e < points; ++e) {
+        double x[2] = {0, 0};
+        int64_t rest = e;
+        for (int i = d - 1; i >= 0; --i) x[i] = (double)(rest % n) * h, rest /= n;
+        fv[e] = p->f(x);
+        gv[e] = p->u(x); /* only the boundary entries are used */
+    }
+    device_vec f = dev_vec(ctx, dt, points, fv), g = dev_vec(ctx, dt, points, gv);
+    device_vec u = dev_vec(ctx, dt, points, NULL), alpha = dev_vec(ctx, dt, points, NULL);
+
+    vks_kernel_desc kernel = VKS_KERNEL_DESC_INIT;
+    kernel.kind = VKS_KERNEL_RBF;
+    kernel.lengthscale = 3 * h;
+    vks_kron_pde_desc pd = VKS_KRON_PDE_DESC_INIT;
+    pd.d = d;
+    for (int i = 0; i < d; ++i) pd.n[i] = n, pd.lo[i] = 0, pd.hi[i] = 1, pd.kernels[i] = &kernel, pd.coef_xx[i] = 1;
+    pd.coef_u = p->kappa2;
+    pd.jitter = 1e-8;
+    pd.tolerance = dt == VKS_DTYPE_F64 ? 1e-7 : 1e-4;
+    pd.f = &f.t, pd.boundary = &g.t, pd.u = &u.t, pd.alpha = &alpha.t;
+    int32_t iters = 0;
+    double relres = 0;
+    pd.iterations = &iters, pd.residual = &relres;
+    const double t0 = now_ms();
+    const vks_status st = vks_kron_pde_solve(ctx, &pd);
+    const double solve_ms = now_ms() - t0;
+    if (st != VKS_OK && st != VKS_ERROR_NOT_CONVERGED) CHECK(st);
+
+    /* Posterior mean on the test grid: (⊗ k(x*, grid)) alpha. */
+    double *xs = malloc(sizeof(double) * (size_t)m), *xg = malloc(sizeof(double) * (size_t)n);
+    for (int64_t j = 0; j < m; ++j) xs[j] = (double)j * h / 2;
+    for (int64_t j = 0; j < n; ++j) xg[j] = (double)j * h;
+    device_vec ts = dev_vec(ctx, dt, m, xs), tg = dev_vec(ctx, dt, n, xg);
+    vks_buffer *cb = NULL;
+    CHECK(vks_buffer_create(ctx, (size_t)(m * n) * (dt == VKS_DTYPE_F64 ? 8 : 4), &cb));
+    vks_tensor cross = vks_tensor_2d(cb, dt, m, n);
+    CHECK(vks_kron_kernel_matrix(ctx, &kernel, &ts.t, &tg.t, &cross));
+    const vks_tensor *factors[2] = {&cross, &cross};
+    device_vec pred = dev_vec(ctx, dt, test_points, NULL);
+    CHECK(vks_kron_matmul(ctx, d, factors, VKS_NO_TRANS, 1.0, &alpha.t, 0.0, &pred.t));
+    double *pv = malloc(sizeof(double) * (size_t)test_points);
+    dev_read(&pred, dt, test_points, pv);
+    double num = 0, den = 0;
+    for (int64_t e = 0; e < test_points; ++e) {
+        double x[2] = {0, 0};
+        int64_t rest = e;
+        for (int i = d - 1; i >= 0; --i) x[i] = xs[rest % m], rest /= m;
+        const double ex = p->u(x);
+        num += (pv[e] - ex) * (pv[e] - ex), den += ex * ex;
+    }
+    const double dense_gb = (double)points * (double)points * 8 / 1e9;
+    printf("%-18s grid %5lld^%d  N = %8lld  dense N x N f64 = %9.3g GB  iterations %4d  ||r||/||r0|| %.1e  "
+           "solve %9.1f ms  rel L2 error %.2e (%lld test points)%s\n",
+           p->name, (long long)n, d, (long long)points, dense_gb, iters, relres, solve_ms, sqrt(num / den),
+           (long long)test_points, st == VKS_OK ? "" : "  NOT CONVERGED");
+    fflush(stdout);
+    vks_buffer *bufs[] = {f.buf, g.buf, u.buf, alpha.buf, ts.buf, tg.buf, cb, pred.buf};
+    for (size_t i = 0; i < sizeof bufs / sizeof *bufs; ++i) vks_buffer_destroy(bufs[i]);
+    free(fv), free(gv), free(xs), free(xg), free(pv);
+}
+
+int main(int argc, char **argv) {
+    bool quick = false, f32 = false;
+    int64_t n1 = 0, n2 = 0;
+    const char *device = NULL, *only = NULL;
+    for (int i = 1; i < argc; ++i) {
+        if (!strcmp(argv[i], "--quick")) quick = true;
+        else if (!strcmp(argv[i], "--f32")) f32 = true;
+        else if (!strcmp(argv[i], "--n1") && i + 1 < argc) n1 = atoll(argv[++i]);
+        else if (!strcmp(argv[i], "--n2") && i + 1 < argc) n2 = atoll(argv[++i]);
+        else if (!strcmp(argv[i], "--only") && i + 1 < argc) only = argv[++i];
+        else if (!strcmp(argv[i], "--device") && i + 1 < argc) device = argv[++i];
+        else {
+            fprintf(stderr, "usage: gp-pde [--quick] [--n1 N] [--n2 N] [--only NAME] [--f32] [--device D]\n");
+            return 2;
+        }
+    }
+    vks_context_options o = VKS_CONTEXT_OPTIONS_INIT;
+    sample_choose_device(&o, device);
+    vks_context *ctx = NULL;
+    CHECK(vks_context_create(&o, &ctx));
+    vks_device_info info = {.struct_size = sizeof info};
+    CHECK(vks_context_get_device_info(ctx, &info));
+    const bool cpu = info.type == VKS_DEVICE_CPU;
+    if (n1 <= 0) n1 = quick ? 256 : cpu ? 512 : 1024;
+    if (n2 <= 0) n2 = quick ? 128 : cpu ? 256 : 1024;
+    const vks_dtype dt = (!f32 && (info.features & VKS_FEATURE_FLOAT64)) ? VKS_DTYPE_F64 : VKS_DTYPE_F32;
+    printf("gp-pde on %s, %s; prior: squared exponential, lengthscale 3h, jitter 1e-8\n", info.name,
+           dt == VKS_DTYPE_F64 ? "f64" : "f32");
+    const double t0 = now_ms();
+    for (size_t i = 0; i < sizeof problems / sizeof *problems; ++i) {
+        if (only && !strstr(problems[i].name, only)) continue;
+        run(ctx, dt, &problems[i], problems[i].d == 1 ? n1 : n2);
+    }
+    printf("total %.1f s\n", (now_ms() - t0) / 1e3);
+    vks_context_destroy(ctx);
+    return 0;
+}
