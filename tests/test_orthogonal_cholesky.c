@@ -251,8 +251,10 @@ static void test_orthogonal_cholesky_small_batches(void **state) {
     run_not_pd(VKS_DTYPE_F32, 31, 17, true, 624);
 }
 
-/* Dispatches of vks_cholesky for a batch of 64 small matrices, from the profile: one where the
- * device's workgroup can be one subgroup (the one-subgroup kernel), reported in docs/orthogonal.md. */
+/* Dispatches of vks_cholesky for a batch of 64 matrices, from the profile (reported in
+ * docs/orthogonal.md): small ones take one where the device's workgroup can be one subgroup
+ * (the one-subgroup kernel); n = 80 on a CPU device two per block column of 32 (the panel
+ * solved in the diagonal block's dispatch, no copy + GEMM) plus the copy and the fixup. */
 static void test_orthogonal_cholesky_small_dispatches(void **state) {
     (void)state;
     vks_context_options o = vkt_options();
@@ -261,8 +263,8 @@ static void test_orthogonal_cholesky_small_dispatches(void **state) {
     VKT_OK(vks_context_create(&o, &ctx));
     const bool fits = (vkt->info.features & VKS_FEATURE_SUBGROUP_CONTROL) ||
                       vkt->info.min_subgroup_size == vkt->info.max_subgroup_size;
-    static const int64_t sizes[] = {16, 32};
-    for (size_t s = 0; s < 2; ++s) {
+    static const int64_t sizes[] = {16, 32, 80};
+    for (size_t s = 0; s < 3; ++s) {
         const int64_t n = sizes[s], batch = 64, nn = n * n;
         vkt_rng rng = vkt_rng_seed(700 + s);
         double *a = calloc((size_t)(batch * nn), sizeof *a);
@@ -292,7 +294,10 @@ static void test_orthogonal_cholesky_small_dispatches(void **state) {
         for (size_t i = 0; !seen && i < count && i < 16; ++i) print_message("profile entry %zu: %s %u\n", i, e[i].op, e[i].dispatches);
         if (!seen) fail_msg("no cholesky entry among %zu profile entries", count);
         print_message("cholesky of 64 x %lld x %lld f32: %u dispatches\n", (long long)n, (long long)n, dispatches);
-        if (fits && dispatches != 1) fail_msg("cholesky of 64 x %lld x %lld: %u dispatches, expected 1", (long long)n, (long long)n, dispatches);
+        if (n == 80) {
+            if (vkt->info.type == VKS_DEVICE_CPU && dispatches > 2 * 3 + 1)
+                fail_msg("cholesky of 64 x 80 x 80: %u dispatches, expected at most 7", dispatches);
+        } else if (fits && dispatches != 1) fail_msg("cholesky of 64 x %lld x %lld: %u dispatches, expected 1", (long long)n, (long long)n, dispatches);
         /* the factor is right too (one matrix is enough here: the other tests check batches) */
         float *lf = malloc((size_t)nn * sizeof *lf);
         double *ld = malloc((size_t)nn * sizeof *ld), *a0 = malloc((size_t)nn * sizeof *a0);
