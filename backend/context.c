@@ -54,87 +54,6 @@ static bool env_flag(const char *name) {
     return v && *v && strcmp(v, "0") != 0;
 }
 
-/* Enumerates and probes every physical device of `instance` (probes freed by caller). */
-static vks_status probe_all(const vks_instance_fns *f, VkInstance instance, VkPhysicalDevice **devs,
-                            vks_device_probe **probes, uint32_t *count) {
-    uint32_t n = 0;
-    VKS_TRY_VK(f->EnumeratePhysicalDevices(instance, &n, NULL), "vkEnumeratePhysicalDevices");
-    *devs = vks__calloc(n ? n : 1, sizeof **devs);
-    *probes = vks__calloc(n ? n : 1, sizeof **probes);
-    if (!*devs || !*probes) return vks__error(VKS_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
-    VkResult r = f->EnumeratePhysicalDevices(instance, &n, *devs);
-    if (r != VK_SUCCESS && r != VK_INCOMPLETE) return vks__vk_error(r, "vkEnumeratePhysicalDevices");
-    for (uint32_t i = 0; i < n; ++i) VKS_TRY(vks__probe_physical_device(f, (*devs)[i], i, &(*probes)[i]));
-    *count = n;
-    return VKS_OK;
-}
-
-vks_status vks_enumerate_devices(vks_device_info *infos, uint32_t capacity, uint32_t *count) {
-    if (!count) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "vks_enumerate_devices: count is NULL");
-    if (capacity && !infos)
-        return vks__error(VKS_ERROR_INVALID_ARGUMENT, "vks_enumerate_devices: infos is NULL but capacity = %u",
-                          capacity);
-    /* The array's stride is the caller's sizeof(vks_device_info), which every element's
-     * struct_size states: an older caller's elements are smaller than ours, a newer one's
-     * larger (each filled up to ours). */
-    const size_t stride = capacity ? infos[0].struct_size : 0;
-    /* An element of 64 KiB would be 60 times today's: a garbage size, not a newer header
-     * (stepping by it would run far past the caller's array). */
-    if (capacity > 1 && stride > 65536)
-        return vks__error(VKS_ERROR_INVALID_ARGUMENT,
-                          "vks_enumerate_devices: infos[0].struct_size = %zu (the array's stride) is past 65536 bytes",
-                          stride);
-    for (uint32_t i = 0; i < capacity; ++i) {
-        char arg[32];
-        snprintf(arg, sizeof arg, "infos[%u]", i);
-        const void *e = (const char *)infos + (size_t)i * stride;
-        VKS_TRY(vks__struct_check("vks_enumerate_devices", arg, VKS_STRUCT_DEVICE_INFO, e));
-        size_t size; /* read bytewise: a stride need not keep the elements aligned */
-        memcpy(&size, e, sizeof size);
-        if (size != stride)
-            return vks__error(VKS_ERROR_INVALID_ARGUMENT,
-                              "vks_enumerate_devices: infos[%u].struct_size = %zu, expected %zu as infos[0] (the "
-                              "array's stride)",
-                              i, size, stride);
-    }
-    *count = 0;
-    VKS_TRY(vks__error_in("vks_enumerate_devices", vks__loader_acquire(NULL)));
-    VkInstance instance;
-    bool dbg;
-    VKS_TRY(vks__error_in("vks_enumerate_devices", vks__create_instance(false, NULL, &instance, &dbg)));
-    vks_instance_fns f;
-    vks__load_instance_fns(instance, NULL, &f);
-    VkPhysicalDevice *devs = NULL;
-    vks_device_probe *probes = NULL;
-    uint32_t n = 0;
-    vks_status st = probe_all(&f, instance, &devs, &probes, &n);
-    if (st == VKS_OK) {
-        for (uint32_t i = 0; i < n && i < capacity && st == VKS_OK; ++i) {
-            void *e = (char *)infos + (size_t)i * stride;
-            st = vks__struct_out("vks_enumerate_devices", "infos", VKS_STRUCT_DEVICE_INFO, e, &probes[i].info);
-            memcpy(e, &stride, sizeof stride); /* keeps the stride for the caller's next call */
-        }
-        *count = n;
-    }
-    vks__free(devs);
-    vks__free(probes);
-    f.DestroyInstance(instance, NULL);
-    return vks__error_in("vks_enumerate_devices", st);
-}
-
-vks_status vks_probe(uint32_t *usable_devices) {
-    if (!usable_devices) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "vks_probe: usable_devices is NULL");
-    *usable_devices = 0;
-    uint32_t n = 0;
-    vks_device_info infos[16];
-    for (size_t i = 0; i < VKS_COUNT_OF(infos); ++i) infos[i].struct_size = sizeof infos[i];
-    vks_status st = vks_enumerate_devices(infos, (uint32_t)VKS_COUNT_OF(infos), &n);
-    if (st == VKS_ERROR_NO_DEVICE) return VKS_OK; /* no loader or driver: zero devices */
-    VKS_TRY(st);
-    for (uint32_t i = 0; i < n && i < VKS_COUNT_OF(infos); ++i) *usable_devices += infos[i].usable ? 1u : 0u;
-    return VKS_OK;
-}
-
 /* Adopts a host's instance/device: nothing created here is global, nothing of the
  * host's is destroyed later. */
 static vks_status adopt_host_device(vks_context *ctx, const vks_vulkan_device *user) {
@@ -186,7 +105,7 @@ static vks_status create_own_device(vks_context *ctx, const vks_context_options 
     VkPhysicalDevice *devs = NULL;
     vks_device_probe *probes = NULL;
     uint32_t n = 0, chosen = 0;
-    vks_status st = probe_all(&ctx->ifn, ctx->instance, &devs, &probes, &n);
+    vks_status st = vks__probe_all(&ctx->ifn, ctx->instance, &devs, &probes, &n);
     if (st == VKS_OK) st = vks__choose_device(probes, n, o, &chosen);
     if (st == VKS_OK) {
         ctx->physical_device = devs[chosen];

@@ -135,6 +135,10 @@ typedef struct vks_device_probe {
 
 vks_status vks__probe_physical_device(const vks_instance_fns *fns, VkPhysicalDevice phys,
                                       uint32_t index, vks_device_probe *out);
+/* Enumerates and probes every physical device of `instance` (*devs and *probes: the
+ * caller frees them with vks__free, also after a failure). */
+vks_status vks__probe_all(const vks_instance_fns *f, VkInstance instance, VkPhysicalDevice **devs,
+                          vks_device_probe **probes, uint32_t *count);
 /* Creates an instance for enumeration or for a context. */
 vks_status vks__create_instance(bool validation, vks_context *ctx_for_messages, VkInstance *out,
                                 bool *debug_utils);

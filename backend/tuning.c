@@ -107,6 +107,14 @@ static void env_lowrank(vks_context *ctx, vks_tuning *t) {
     ignored(ctx, "VKS_LOWRANK_SPLITK_TILE", v, "nw,fn,u,kstage that the split-K pass takes (docs/API.md)");
 }
 
+static void env_eigh(vks_context *ctx, vks_tuning *t) {
+    const char *v = env_value("VKS_EIGH_REDUCTION");
+    if (!v) return;
+    if (!strcmp(v, "host")) t->eigh_reduction = VKS_EIGH_REDUCTION_HOST;
+    else if (!strcmp(v, "device")) t->eigh_reduction = VKS_EIGH_REDUCTION_DEVICE;
+    else if (strcmp(v, "auto")) ignored(ctx, "VKS_EIGH_REDUCTION", v, "auto, host or device");
+}
+
 /* ---- the caller's struct ------------------------------------------------------------------ */
 
 /* The caller's values, after the struct_size rule made *c a full copy. */
@@ -130,6 +138,10 @@ static vks_status check_caller(const vks_tuning *c) {
         return vks__error(VKS_ERROR_INVALID_ARGUMENT,
                           "%s: options.tuning->lowrank_splitk = %d, expected a vks_splitk_mode (0..3)", fn,
                           (int)c->lowrank_splitk);
+    if ((unsigned)c->eigh_reduction > VKS_EIGH_REDUCTION_DEVICE)
+        return vks__error(VKS_ERROR_INVALID_ARGUMENT,
+                          "%s: options.tuning->eigh_reduction = %d, expected a vks_eigh_reduction (0..2)", fn,
+                          (int)c->eigh_reduction);
     const vks_gemm_tile *g = &c->gemm_tiled;
     if (gemm_tile_set(g) && !vks__gemm_tile_wellformed(g))
         return vks__error(VKS_ERROR_INVALID_ARGUMENT,
@@ -164,6 +176,7 @@ vks_status vks__tuning_settle(vks_context *ctx, const vks_tuning *user, uint32_t
         env_monarch(ctx, &t);
         env_gemm(ctx, &t);
         env_lowrank(ctx, &t);
+        env_eigh(ctx, &t);
     }
     if (context_flags & VKS_CONTEXT_GPU_KERNELS) t.kernels = VKS_KERNELS_GPU;
     if (caller) {
@@ -175,6 +188,7 @@ vks_status vks__tuning_settle(vks_context *ctx, const vks_tuning *user, uint32_t
         if (caller->lowrank_splitk) t.lowrank_splitk = caller->lowrank_splitk;
         if (caller->lowrank_splitk_slices) t.lowrank_splitk_slices = caller->lowrank_splitk_slices;
         if (splitk_tile_set(&caller->lowrank_splitk_tile)) t.lowrank_splitk_tile = caller->lowrank_splitk_tile;
+        if (caller->eigh_reduction) t.eigh_reduction = caller->eigh_reduction;
     }
     *out = t;
     return VKS_OK;

@@ -70,7 +70,7 @@ def strip_attributes(text):
 def preprocessed_declarations(cc, includes):
     """The declarations of vkstruct's headers and dlpack.h, macros expanded."""
     args = [cc, "-E", "-std=c11", "-x", "c", "-"] + [f"-I{d}" for d in includes]
-    src = "#include <vkstruct/vkstruct.h>\n"
+    src = "#include <vkstruct/vkstruct.h>\n#include <vkstruct/mpi_plan.h>\n"
     text = subprocess.run(args, input=src, capture_output=True, text=True, check=True).stdout
     keep, lines = False, []
     for line in text.splitlines():
@@ -96,7 +96,10 @@ def main():
     ffi.cdef(DLPACK_VERSIONED)
     # Validation-layer and library messages reach Python through this callback.
     ffi.cdef('extern "Python" void vkspy_on_message(void *, vks_message_source, vks_message_severity, const char *);')
-    ffi.set_source("vkstruct._vkstruct", "#include <vkstruct/vkstruct.h>\n" + DLPACK_VERSIONED)
+    # mpi_plan.h is the MPI-free half of vkstruct_mpi (its partition, compiled into the module
+    # from mpi/plan.c): vkstruct.dist plans with the same code the C ranks run.
+    ffi.set_source("vkstruct._vkstruct", "#include <vkstruct/vkstruct.h>\n#include <vkstruct/mpi_plan.h>\n"
+                   + DLPACK_VERSIONED)
     ffi.emit_c_code(opts.out)
 
 

@@ -9,7 +9,8 @@ set -eu
 # Debian's CPU torch 1.13 (the torch front ends; never PyPI's multi-GB CUDA build).
 # Bench report: gnuplot draws the plots; numpy is the always-available CPU peer, on
 # OpenBLAS (without it Debian's numpy falls back to the reference BLAS, ~30x slower).
-# MPI: Open MPI builds vkstruct_mpi and runs its tests under mpirun (the core needs none).
+# MPI: Open MPI builds vkstruct_mpi and runs its tests under mpirun (the core needs none);
+# mpi4py runs vkstruct.dist's tests under mpirun (python/tests/test_dist.py).
 # Run time: liblapack.so.3 (vks_eigh's tridiagonal stage loads it with dlopen; OpenBLAS's
 # provides it through Debian's alternatives, liblapack3 is the reference one).
 PACKAGES="build-essential cmake ninja-build pkg-config
@@ -17,7 +18,8 @@ libvulkan-dev libvulkan-volk-dev glslc spirv-tools
 libcmocka-dev libdlpack-dev mesa-vulkan-drivers vulkan-validationlayers
 gnuplot-nox python3-numpy libopenblas0-pthread liblapack3
 libopenmpi-dev openmpi-bin
-python3-dev python3-venv python3-pip python3-cffi python3-pytest python3-scipy python3-torch"
+python3-dev python3-venv python3-pip python3-cffi python3-pytest python3-scipy python3-torch
+python3-mpi4py"
 
 missing=""
 for p in $PACKAGES; do

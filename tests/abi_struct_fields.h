@@ -87,6 +87,7 @@
     X(vks_tuning, lowrank_splitk) \
     X(vks_tuning, lowrank_splitk_slices) \
     X(vks_tuning, lowrank_splitk_tile) \
+    X(vks_tuning, eigh_reduction) \
     X(vks_context_stats, struct_size) \
     X(vks_context_stats, device_bytes_in_use) \
     X(vks_context_stats, device_bytes_reserved) \

@@ -462,6 +462,35 @@ static void test_orthogonal_eigh_errors(void **state) {
     vks_buffer_destroy(A), vks_buffer_destroy(V), vks_buffer_destroy(W);
 }
 
+/* ---- the reduction on the device (vks_tuning.eigh_reduction = DEVICE) ------------------ */
+
+/* Run in the group whose context forces the device reduction (orthogonal_sytrd.c): larger and
+ * ragged n across several panels of 64 columns, batches, clustered and repeated spectra. The
+ * group also reruns the tridiagonal, values-only (the eigenvalues of the device's tridiagonal
+ * T itself, through dsterf, against the oracle's of A) and NaN cases. */
+static void test_orthogonal_eigh_device_reduction(void **state) {
+    (void)state;
+    vks_tuning t = VKS_TUNING_INIT;
+    VKT_OK(vks_context_get_tuning(vkt->ctx, &t));
+    assert_int_equal(t.eigh_reduction, VKS_EIGH_REDUCTION_DEVICE);
+    eigh_case c = {VKS_DTYPE_F64, 200, 3, SPEC_CLUSTERED, 1.0, false, 0, false, VKS_EIGH_TRIDIAGONAL};
+    run_eigh(&c, 1000);
+    c.n = 139, c.batch = 2, c.sp = SPEC_RANDOM;
+    run_eigh(&c, 1001);
+    c.dt = VKS_DTYPE_F32, c.n = 128, c.sp = SPEC_REPEATED;
+    run_eigh(&c, 1002);
+    c.dt = VKS_DTYPE_F64, c.n = 7, c.batch = 5, c.sp = SPEC_REPEATED;
+    run_eigh(&c, 1003);
+    c.n = 160, c.batch = 1, c.sp = SPEC_GRADED;
+    run_eigh(&c, 1004);
+    /* The trailing updates on the GPU GEMM kernels (what a GPU runs) */
+    t.kernels = VKS_KERNELS_GPU;
+    vkt_push_tuned_context(&t);
+    c.n = 131, c.batch = 2, c.sp = SPEC_INDEFINITE;
+    run_eigh(&c, 1005);
+    vkt_pop_context();
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         VKT_TEST(test_orthogonal_eigh_small_f32),  VKT_TEST(test_orthogonal_eigh_blocked_f32),
@@ -479,6 +508,14 @@ int main(void) {
                                         VKT_TEST(test_orthogonal_eigh_f64)};
     failures += cmocka_run_group_tests_name("eigh by Jacobi", jacobi, vkt_group_setup, vkt_group_teardown);
     forced_method = VKS_EIGH_AUTO;
+    vks_tuning device_reduction = VKS_TUNING_INIT;
+    device_reduction.eigh_reduction = VKS_EIGH_REDUCTION_DEVICE;
+    vkt_set_tuning(&device_reduction);
+    const struct CMUnitTest reduction[] = {
+        VKT_TEST(test_orthogonal_eigh_device_reduction), VKT_TEST(test_orthogonal_eigh_tridiagonal),
+        VKT_TEST(test_orthogonal_eigh_values_only), VKT_TEST(test_orthogonal_eigh_non_finite)};
+    failures += cmocka_run_group_tests_name("eigh with the device reduction", reduction, vkt_group_setup,
+                                            vkt_group_teardown);
     if (vkt_device_is_cpu()) {
         /* The GPU kernels' pair block (64) on lavapipe: the sizes around it. */
         /* (f32 iterated in f32 there takes the pair block 48.) */

@@ -14,7 +14,7 @@
 
 static const char *const tuning_variables[] = {"VKS_KERNELS",        "VKS_MONARCH_KERNELS", "VKS_MONARCH_COOPMAT",
                                                "VKS_MONARCH_GROUPED", "VKS_GEMM_TILED",     "VKS_LOWRANK_SPLITK",
-                                               "VKS_LOWRANK_SPLITK_TILE"};
+                                               "VKS_LOWRANK_SPLITK_TILE", "VKS_EIGH_REDUCTION"};
 
 static void clear_tuning_variables(void) {
     for (size_t i = 0; i < sizeof tuning_variables / sizeof tuning_variables[0]; ++i) unsetenv(tuning_variables[i]);
@@ -68,6 +68,7 @@ static void assert_tuning_equal(const vks_tuning *got, const vks_tuning *want) {
     assert_int_equal(got->lowrank_splitk, want->lowrank_splitk);
     assert_int_equal(got->lowrank_splitk_slices, want->lowrank_splitk_slices);
     assert_memory_equal(&got->lowrank_splitk_tile, &want->lowrank_splitk_tile, sizeof got->lowrank_splitk_tile);
+    assert_int_equal(got->eigh_reduction, want->eigh_reduction);
 }
 
 static const vks_gemm_tile tile_a = {.bm = 64, .bn = 128, .bk = 16, .tm = 4, .tn = 8, .nbuf = 2, .col4 = 1};
@@ -93,7 +94,7 @@ static void test_tuning_caller_values(void **state) {
     vks_tuning set = VKS_TUNING_INIT;
     set.kernels = VKS_KERNELS_CPU, set.monarch_coopmat = VKS_COOPMAT_OFF, set.monarch_grouped = VKS_TUNING_ON;
     set.gemm_tiled = tile_a, set.lowrank_splitk = VKS_SPLITK_FMA, set.lowrank_splitk_slices = 5;
-    set.lowrank_splitk_tile = splitk_tile_a;
+    set.lowrank_splitk_tile = splitk_tile_a, set.eigh_reduction = VKS_EIGH_REDUCTION_DEVICE;
     vks_context *ctx = create(&set, 0, &n);
     vks_tuning t = read_back(ctx);
     assert_tuning_equal(&t, &set);
@@ -143,10 +144,12 @@ static void test_tuning_environment(void **state) {
     setenv("VKS_GEMM_TILED", "64,128,16,4,8,2,1", 1);
     setenv("VKS_LOWRANK_SPLITK", "7", 1);
     setenv("VKS_LOWRANK_SPLITK_TILE", "4,2,4,64", 1);
+    setenv("VKS_EIGH_REDUCTION", "device", 1);
     vks_context *ctx = create(NULL, 0, &n);
     vks_tuning want = VKS_TUNING_INIT;
     want.kernels = VKS_KERNELS_GPU, want.monarch_coopmat = VKS_COOPMAT_EMULATE, want.monarch_grouped = VKS_TUNING_ON;
     want.gemm_tiled = tile_a, want.lowrank_splitk_slices = 7, want.lowrank_splitk_tile = splitk_tile_a;
+    want.eigh_reduction = VKS_EIGH_REDUCTION_DEVICE;
     vks_tuning t = read_back(ctx);
     assert_tuning_equal(&t, &want);
     assert_int_equal(n.warnings, 0);
@@ -160,6 +163,7 @@ static void test_tuning_environment(void **state) {
     setenv("VKS_KERNELS", "cpu", 1);
     setenv("VKS_MONARCH_COOPMAT", "0", 1);
     setenv("VKS_LOWRANK_SPLITK", "fma", 1);
+    setenv("VKS_EIGH_REDUCTION", "host", 1);
     ctx = create(NULL, 0, &n);
     t = read_back(ctx);
     assert_int_equal(t.kernels, VKS_KERNELS_CPU);
@@ -167,6 +171,7 @@ static void test_tuning_environment(void **state) {
     assert_int_equal(t.monarch_grouped, VKS_TUNING_OFF);
     assert_int_equal(t.lowrank_splitk, VKS_SPLITK_FMA);
     assert_int_equal(t.lowrank_splitk_slices, 0);
+    assert_int_equal(t.eigh_reduction, VKS_EIGH_REDUCTION_HOST);
     VKT_OK(vks_context_destroy(ctx));
     setenv("VKS_MONARCH_COOPMAT", "1", 1);
     setenv("VKS_LOWRANK_SPLITK", "0", 1);
@@ -176,8 +181,10 @@ static void test_tuning_environment(void **state) {
     assert_int_equal(t.lowrank_splitk, VKS_SPLITK_OFF);
     VKT_OK(vks_context_destroy(ctx));
     setenv("VKS_LOWRANK_SPLITK", "emulate", 1);
+    setenv("VKS_EIGH_REDUCTION", "auto", 1);
     ctx = create(NULL, 0, &n);
     assert_int_equal(read_back(ctx).lowrank_splitk, VKS_SPLITK_EMULATE);
+    assert_int_equal(read_back(ctx).eigh_reduction, VKS_EIGH_REDUCTION_AUTO);
     VKT_OK(vks_context_destroy(ctx));
 
     /* The caller's fields override the environment's, the rest come from it; the flag
@@ -221,7 +228,8 @@ static void test_tuning_environment(void **state) {
                {"VKS_LOWRANK_SPLITK", "-3"},
                {"VKS_LOWRANK_SPLITK", "4x"},
                {"VKS_LOWRANK_SPLITK_TILE", "8,1,4,100"},
-               {"VKS_LOWRANK_SPLITK_TILE", "8,1,4"}};
+               {"VKS_LOWRANK_SPLITK_TILE", "8,1,4"},
+               {"VKS_EIGH_REDUCTION", "gpu"}};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; ++i) {
         setenv(bad[i].name, bad[i].value, 1);
         n.warnings = 0;
@@ -271,6 +279,8 @@ static void test_tuning_errors(void **state) {
     REFUSED("options.tuning->monarch_grouped = 3, expected a vks_tuning_switch");
     t.lowrank_splitk = (vks_splitk_mode)4;
     REFUSED("options.tuning->lowrank_splitk = 4, expected a vks_splitk_mode");
+    t.eigh_reduction = (vks_eigh_reduction)3;
+    REFUSED("options.tuning->eigh_reduction = 3, expected a vks_eigh_reduction");
     t.gemm_tiled = (vks_gemm_tile){.bm = 128, .bn = 128, .bk = 8, .tm = 0, .tn = 8, .nbuf = 1};
     REFUSED("options.tuning->gemm_tiled = {bm 128, bn 128, bk 8, tm 0, tn 8, nbuf 1, col4 0}, expected all zero");
     t.gemm_tiled = (vks_gemm_tile){.bm = 128, .bn = 128, .bk = 8, .tm = 8, .tn = 6, .nbuf = 1, .col4 = 1};

@@ -60,6 +60,11 @@ typedef struct mon_bmm {
 mon_bmm vks__mon_bmm_init(vks_dtype dt, int64_t blocks, int64_t m, int64_t n, int64_t k);
 vks_status vks__mon_bmm_record(vks_context *ctx, const mon_bmm *g);
 
+/* dst[c] (+)= sum over rows of src[r, c] (row stride ld): the bias gradients of the
+ * block-diagonal and Monarch backward passes (monarch_blockdiag.c). */
+vks_status vks__mon_colsum_record(vks_context *ctx, vks_dtype dt, VkDeviceAddress src, int64_t rows, int64_t cols,
+                                  int64_t ld, VkDeviceAddress dst);
+
 /* An explicit permutation pass (shaders/monarch_permute.comp). */
 typedef struct mon_permute {
     vks_dtype dtype;

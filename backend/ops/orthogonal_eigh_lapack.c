@@ -11,8 +11,9 @@
  *   3. on the device, the back-transformation V = Q Z = (I - Y1 T1 Y1^T) ... (I - Yb Tb Yb^T) Z
  *      as three GEMMs per block of NB reflectors (vks__gemm_record), then one pass that fixes
  *      the signs and writes w and v into the caller's strided outputs.
- * Stage 1 of MAGMA (the reduction) also runs on the GPU; here it runs on the host: see
- * docs/orthogonal.md for what that costs and why.
+ * Stage 1 of MAGMA (the reduction) also runs on the GPU; here it runs on the host unless
+ * vks_tuning.eigh_reduction asks for the device (orthogonal_sytrd.c, then the host goes on
+ * from dsytrd's output): see docs/orthogonal.md for what each costs and why.
  */
 #include <dlfcn.h>
 #include <math.h>
@@ -105,7 +106,8 @@ static int64_t block_count(int64_t n) { return n > 1 ? VKS_CEIL_DIV(n - 1, block
 
 uint64_t vks__orth_eigh_lapack_ws_bytes(vks_dtype dt, int64_t batch, int64_t n, bool vectors) {
     const uint64_t es = vks__dtype_bytes(dt), nb = (uint64_t)block_width(n), sq = orth_round((uint64_t)batch * n * n * es);
-    uint64_t bytes = sq + orth_round((uint64_t)batch * n * es) + orth_round(4 * (uint64_t)batch);
+    uint64_t bytes = sq + orth_round((uint64_t)batch * n * es) + orth_round(4 * (uint64_t)batch) +
+                     vks__sytrd_ws_bytes(dt, batch, n);
     if (vectors)
         bytes += sq + orth_round((uint64_t)batch * block_count(n) * nb * nb * es) +
                  2 * orth_round((uint64_t)batch * nb * n * es);
@@ -161,21 +163,27 @@ static vks_status host_alloc(host_stage *h, int n, size_t es, bool vectors, cons
  * descending), and with vectors Z (column-major, columns in the same order), the reflectors
  * as an explicit unit lower-trapezoidal Y (column-major, in a) and their T blocks.
  * Returns 0, 1 (NaN/Inf: w = 0, V = I) or 2 (dstedc did not converge). */
-static int host_solve(host_stage *h, const void *src, vks_dtype wdt, bool vectors, bool descending) {
+static int host_solve(host_stage *h, const void *src, vks_dtype wdt, bool vectors, bool descending,
+                      const vks__sytrd_host *dev, int64_t z) {
     const int n = h->n;
     const size_t nn = (size_t)n * n;
     const double *io64 = src;
     const float *io32 = src;
     double amax = 0;
     bool finite = true;
-    for (int j = 0; j < n; ++j)
-        for (int i = j; i < n; ++i) {
-            const size_t k = (size_t)i * n + j;
-            const double x = wdt == VKS_DTYPE_F64 ? io64[k] : (double)io32[k];
-            h->a[(size_t)j * n + i] = x;
-            finite = finite && isfinite(x);
-            amax = fmax(amax, fabs(x));
-        }
+    int ex = 0;
+    if (dev) /* reduced on the device (orthogonal_sytrd.c): a, d, e, tau as dsytrd leaves them */
+        finite = vks__sytrd_unpack(dev, src, z, h->a, h->d, h->e, h->tau, &ex);
+    else {
+        for (int j = 0; j < n; ++j)
+            for (int i = j; i < n; ++i) {
+                const size_t k = (size_t)i * n + j;
+                const double x = wdt == VKS_DTYPE_F64 ? io64[k] : (double)io32[k];
+                h->a[(size_t)j * n + i] = x;
+                finite = finite && isfinite(x);
+                amax = fmax(amax, fabs(x));
+            }
+    }
     int status = 0, info = 0;
     if (!finite) {
         status = 1;
@@ -189,15 +197,14 @@ static int host_solve(host_stage *h, const void *src, vks_dtype wdt, bool vector
     }
     /* Scale by a power of two (exact) so that max|a| is in [0.5, 1): no overflow in the
      * reduction's norms, no underflow of tiny matrices' eigenvalues (dsyevd scales too). */
-    int ex = 0;
     double scale = 1;
-    if (amax > 0) {
+    if (amax > 0 && !dev) {
         (void)frexp(amax, &ex);
         scale = ldexp(1.0, -ex);
         for (int j = 0; j < n; ++j)
             for (int i = j; i < n; ++i) h->a[(size_t)j * n + i] *= scale;
     }
-    lapack.sytrd("L", &n, h->a, &n, h->d, h->e, h->tau, h->work, &h->lwork, &info, 1);
+    if (!dev) lapack.sytrd("L", &n, h->a, &n, h->d, h->e, h->tau, h->work, &h->lwork, &info, 1);
     if (vectors) lapack.stedc("I", &n, h->d, h->e, h->z, &n, h->work, &h->lwork, h->iwork, &h->liwork, &info, 1);
     else lapack.sterf(&n, h->d, h->e, &info);
     if (info != 0) status = 2;
@@ -274,17 +281,27 @@ vks_status vks__orth_eigh_lapack_record(vks_context *ctx, vks_dtype wdt, orth_ma
         w1 = vks__orth_take(ws, (uint64_t)batch * nb * n * es), w2 = vks__orth_take(ws, (uint64_t)batch * nb * n * es);
     }
     if (ws->overflow) return vks__orth_ws_check(ws, fn);
-    /* 1. The lower triangle, in the working dtype, to the host. */
+    /* 1. The lower triangle, in the working dtype, to the host; reduced first on the device
+     * when the context says so (vks_tuning.eigh_reduction). */
     VKS_TRY(vks__orth_copy(ctx, ORTH_COPY_LOWER, &a, &acopy));
+    const bool on_device = vks__sytrd_on_device(ctx, n);
+    vks__sytrd_buffers sb;
+    vks__sytrd_host dev = {0};
+    if (on_device) {
+        VKS_TRY(vks__sytrd_record(ctx, wdt, acopy, ws, &sb));
+        if (ws->overflow) return vks__orth_ws_check(ws, fn);
+    }
     host_stage h;
     VKS_TRY(host_alloc(&h, (int)n, es, vectors, fn));
     int32_t *status = vks__malloc((size_t)batch * sizeof *status);
     void *in = vks__malloc((size_t)(batch * n * n) * es);
     vks_status st = status && in ? VKS_OK : vks__error(VKS_ERROR_OUT_OF_HOST_MEMORY, "%s: out of host memory", fn);
     if (st == VKS_OK) st = vks__orth_ws_read(ctx, acopy.address, in, (uint64_t)(batch * n * n) * es);
+    if (st == VKS_OK && on_device) st = vks__sytrd_fetch(ctx, &sb, wdt, batch, n, &dev, fn);
     /* 2. Per matrix on the host; uploads are recorded in order with the device's work. */
     for (int64_t z = 0; z < batch && st == VKS_OK; ++z) {
-        status[z] = host_solve(&h, (const char *)in + (size_t)(z * n * n) * es, wdt, vectors, descending);
+        status[z] = host_solve(&h, (const char *)in + (size_t)(z * n * n) * es, wdt, vectors, descending,
+                               on_device ? &dev : NULL, z);
         if (status[z] == 1 && rep->first_nonfinite < 0) rep->first_nonfinite = z;
         if (status[z] == 2 && rep->first_unconverged < 0) rep->first_unconverged = z;
         st = upload(ctx, &h, wdt, h.d, (size_t)n, wv + (uint64_t)z * n * es);
@@ -297,6 +314,7 @@ vks_status vks__orth_eigh_lapack_record(vks_context *ctx, vks_dtype wdt, orth_ma
     if (st == VKS_OK)
         st = vks__buffer_write_locked(ctx->scratch, stat - ctx->scratch->address, status, 4 * (uint64_t)batch);
     vks__free(status), vks__free(in);
+    vks__sytrd_host_free(&dev);
     host_free(&h);
     rep->synced = true;
     /* 3. V = Q Z, the last block of reflectors first: Z_s -= Y_b (T_b (Y_b^T Z_s)) on the rows

@@ -132,6 +132,32 @@ vks_status vks__orth_eigh_lapack_record(vks_context *ctx, vks_dtype work, orth_m
                                         int64_t w_s, orth_mat v, VkDeviceAddress info, bool descending, orth_ws *ws,
                                         orth_eigh_report *rep, const char *fn);
 
+/* Step 1 of the tridiagonal path on the device (orthogonal_sytrd.c): the blocked Householder
+ * tridiagonalization of the dense batch a (n x n, row-major, working dtype, lower triangle
+ * read) in place, as dsytrd (uplo = 'L') leaves it after an exact power-of-two scaling.
+ * vks__sytrd_on_device: the context's choice (vks_tuning.eigh_reduction). */
+bool vks__sytrd_on_device(const vks_context *ctx, int64_t n);
+uint64_t vks__sytrd_ws_bytes(vks_dtype work, int64_t batch, int64_t n);
+typedef struct vks__sytrd_buffers {
+    VkDeviceAddress w, aux, flags; /* taken from the workspace by vks__sytrd_record */
+} vks__sytrd_buffers;
+vks_status vks__sytrd_record(vks_context *ctx, vks_dtype work, orth_mat a, orth_ws *ws, vks__sytrd_buffers *out);
+/* After the read-back of a: tau and the flags read back too (synchronizes). */
+typedef struct vks__sytrd_host {
+    vks_dtype wdt;
+    int64_t n;
+    void *aux;      /* tau per matrix (and the kernels' scratch) */
+    int32_t *flags; /* per matrix: NaN/Inf in the input, the scaling exponent */
+} vks__sytrd_host;
+vks_status vks__sytrd_fetch(vks_context *ctx, const vks__sytrd_buffers *b, vks_dtype work, int64_t batch, int64_t n,
+                            vks__sytrd_host *h, const char *fn);
+void vks__sytrd_host_free(vks__sytrd_host *h);
+/* Matrix z (mat: its read-back n x n in the working dtype) as dsytrd leaves it: a (column-major,
+ * the reflectors below the diagonal), d, e, tau, and the exponent e with A = 2^e (what was
+ * reduced). false: the input held NaN/Inf (nothing written but the exponent). */
+bool vks__sytrd_unpack(const vks__sytrd_host *h, const void *mat, int64_t z, double *a, double *d, double *e,
+                       double *tau, int *exponent);
+
 /* An eigendecomposition as the families ask for it: work from vks__orth_eigh_work_dtype;
  * v.address 0: eigenvalues only; method VKS_EIGH_AUTO resolved by vks__eigh_method. */
 typedef struct vks__eigh_args {

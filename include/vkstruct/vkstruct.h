@@ -280,6 +280,7 @@ enum {
  *        VKS_LOWRANK_SPLITK=0|emulate|fma|<n>     lowrank_splitk = OFF / EMULATE / FMA, or
  *                                                 lowrank_splitk_slices = n (n >= 1)
  *        VKS_LOWRANK_SPLITK_TILE=nw,fn,u,kstage   lowrank_splitk_tile
+ *        VKS_EIGH_REDUCTION=auto|host|device      eigh_reduction
  *      A value that does not parse, or a tile the kernel cannot take, is ignored (with a
  *      VKS_MESSAGE_WARNING to the context's message callback);
  *   4. the zero value: the library's choice.
@@ -337,6 +338,14 @@ typedef struct vks_splitk_tile {
     uint32_t nw, fn, u, kstage;
 } vks_splitk_tile;
 
+/* Where vks_eigh's tridiagonal method reduces the matrix to tridiagonal form. */
+typedef enum vks_eigh_reduction {
+    VKS_EIGH_REDUCTION_AUTO = 0,  /* the library's choice: today the host (measured faster on lavapipe;
+                                     not yet measured on a GPU) */
+    VKS_EIGH_REDUCTION_HOST = 1,  /* LAPACK's dsytrd on the host */
+    VKS_EIGH_REDUCTION_DEVICE = 2 /* the blocked reduction on the device (GEMM trailing updates) */
+} vks_eigh_reduction;
+
 typedef struct vks_tuning {
     size_t struct_size;                 /* sizeof(vks_tuning) */
     uint32_t flags;                     /* VKS_TUNING_NO_ENVIRONMENT */
@@ -348,11 +357,13 @@ typedef struct vks_tuning {
     vks_splitk_mode lowrank_splitk;     /* $VKS_LOWRANK_SPLITK */
     uint32_t lowrank_splitk_slices;     /* $VKS_LOWRANK_SPLITK=<n>: k slices; 0: chosen per shape */
     vks_splitk_tile lowrank_splitk_tile; /* $VKS_LOWRANK_SPLITK_TILE */
+    vks_eigh_reduction eigh_reduction;  /* $VKS_EIGH_REDUCTION: where the tridiagonal eigensolver's
+                                           Householder reduction runs (docs/orthogonal.md) */
 } vks_tuning;
 
 #define VKS_TUNING_INIT                                                                               \
     {sizeof(vks_tuning), 0u, VKS_KERNELS_AUTO, VKS_COOPMAT_AUTO, VKS_TUNING_AUTO, {0u, 0u, 0u, 0u, 0u, 0u, 0u}, \
-     VKS_SPLITK_AUTO, 0u, {0u, 0u, 0u, 0u}}
+     VKS_SPLITK_AUTO, 0u, {0u, 0u, 0u, 0u}, VKS_EIGH_REDUCTION_AUTO}
 
 /* A host's own Vulkan objects, for a context that creates no instance or device of its
  * own and destroys nothing it did not create. Handles are passed without <vulkan.h>:

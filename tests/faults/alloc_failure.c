@@ -135,6 +135,15 @@ static vks_status sc_eigh_tridiagonal(long f, long *failed, double **out, size_t
 static vks_status sc_eigh_values(long f, long *failed, double **out, size_t *count) {
     return eigh_n(40, VKS_EIGH_TRIDIAGONAL, false, f, failed, out, count);
 }
+/* The reduction on the device (its read-back of tau and the flags), on a context tuned so. */
+static vks_status sc_eigh_device_reduction(long f, long *failed, double **out, size_t *count) {
+    vks_tuning t = VKS_TUNING_INIT;
+    t.eigh_reduction = VKS_EIGH_REDUCTION_DEVICE;
+    vkt_push_tuned_context(&t);
+    const vks_status st = eigh_n(70, VKS_EIGH_TRIDIAGONAL, true, f, failed, out, count);
+    vkt_pop_context();
+    return st;
+}
 
 static vks_status sc_cholesky(long fail_at, long *failed, double **out, size_t *count) {
     enum { N = 10 };
@@ -381,6 +390,7 @@ SWEEP(eigh_small)
 SWEEP(eigh_blocked)
 SWEEP(eigh_tridiagonal)
 SWEEP(eigh_values)
+SWEEP(eigh_device_reduction)
 SWEEP(cholesky)
 SWEEP(cholqr)
 SWEEP(newton_schulz)
@@ -394,7 +404,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         VKT_TEST(test_alloc_context),      VKT_TEST(test_alloc_buffers),     VKT_TEST(test_alloc_gemm), VKT_TEST(test_alloc_fresh_gemm),
         VKT_TEST(test_alloc_eigh_small),   VKT_TEST(test_alloc_eigh_blocked), VKT_TEST(test_alloc_eigh_tridiagonal),
-        VKT_TEST(test_alloc_eigh_values),  VKT_TEST(test_alloc_cholesky),
+        VKT_TEST(test_alloc_eigh_values),  VKT_TEST(test_alloc_eigh_device_reduction), VKT_TEST(test_alloc_cholesky),
         VKT_TEST(test_alloc_cholqr),       VKT_TEST(test_alloc_newton_schulz), VKT_TEST(test_alloc_svd),
         VKT_TEST(test_alloc_lora_multi),   VKT_TEST(test_alloc_kron_kernel),  VKT_TEST(test_alloc_kron_solve),
         VKT_TEST(test_alloc_monarch_project),
