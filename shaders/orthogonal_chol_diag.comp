@@ -2,7 +2,9 @@
 // One step of the blocked Cholesky: factors the diagonal block L[k0.., k0..] (kb x kb,
 // kb <= NB) in shared memory, in place in L, for matrix z = workgroup z; then writes the
 // inverse of the factor to W (NB x NB per matrix, zeros above the diagonal) for the panel
-// below (L21 = A21 * inv(L11)^T, a GEMM).
+// below (L21 = A21 * inv(L11)^T, a GEMM). With p.rest > 0 the same workgroup then solves the
+// panel itself: rows k0+kb .. k0+kb+rest-1 become A21 inv(L11)^T in place (one row per
+// invocation), so a block column takes one dispatch instead of factor + copy + GEMM.
 // status[2z] holds the first failing pivot (-1 none) and status[2z+1] 1 when that pivot was
 // NaN/Inf. A pivot that is not > 0 ends the factorization of that matrix: the kernel records
 // it and writes W = I, so the later steps stay finite; a later step of a failed matrix only
@@ -19,6 +21,7 @@ layout(push_constant) uniform Push {
     uint64_t l_bs;
     uint l_rs, l_cs;
     uint k0, kb;
+    uint rest, pad;
 } p;
 
 const uint TLD = NB + 1;
@@ -90,9 +93,24 @@ void main() {
         }
     }
     tri_invert_lower(kb);
-    TBuf W = TBuf(t_addr(p.w, z * NB * NB));
-    for (uint e = tid; e < kb * kb; e += nt) {
-        uint i = e / kb, j = e % kb;
-        W.v[i * NB + j] = from_acc(j <= i ? TRI[i * TLD + j] : ACC(0));
+    if (p.rest == 0) {
+        TBuf W = TBuf(t_addr(p.w, z * NB * NB));
+        for (uint e = tid; e < kb * kb; e += nt) {
+            uint i = e / kb, j = e % kb;
+            W.v[i * NB + j] = from_acc(j <= i ? TRI[i * TLD + j] : ACC(0));
+        }
+        return;
+    }
+    // The panel: row r of A21 times inv(L11)^T, read whole before it is overwritten.
+    const uint pbase = base + kb * p.l_rs;
+    ACC x[NB];
+    for (uint r = tid; r < p.rest; r += nt) {
+        const uint rb = pbase + r * p.l_rs;
+        for (uint c = 0; c < kb; ++c) x[c] = to_acc(L.v[rb + c * p.l_cs]);
+        for (uint j = 0; j < kb; ++j) {
+            ACC s = ACC(0);
+            for (uint c = 0; c <= j; ++c) s = fma(x[c], TRI[j * TLD + c], s);
+            L.v[rb + j * p.l_cs] = from_acc(s);
+        }
     }
 }

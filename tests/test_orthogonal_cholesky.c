@@ -187,21 +187,23 @@ static void test_orthogonal_cholesky_not_positive_definite(void **state) {
     run_not_pd(VKS_DTYPE_F32, 40, 33, true, 404);
 }
 
-static void test_orthogonal_cholesky_non_finite(void **state) {
-    (void)state;
-    vkt_rng rng = vkt_rng_seed(500);
-    const int64_t n = 40, nn = n * n;
+/* A NaN at (row, col) of the lower triangle of matrix 1 of 2: status NON_FINITE, that l all
+ * zeros, matrix 0 exact; with an info tensor -2 and no error. */
+static void run_non_finite(vks_dtype dt, int64_t n, int64_t row, int64_t col, uint64_t seed) {
+    if (!have(dt)) return;
+    vkt_rng rng = vkt_rng_seed(seed);
+    const int64_t nn = n * n;
     double *a = calloc(2 * nn, sizeof *a);
     random_spd(&rng, n, a);
     random_spd(&rng, n, a + nn);
-    a[nn + 30 * n + 2] = NAN; /* lower triangle of matrix 1 */
-    vks_buffer *A = vkt_upload(VKS_DTYPE_F32, a, 2 * nn), *L = vkt_poisoned(VKS_DTYPE_F32, 2 * nn);
-    vks_tensor ta = vks_tensor_3d(A, VKS_DTYPE_F32, 2, n, n), tl = vks_tensor_3d(L, VKS_DTYPE_F32, 2, n, n);
+    a[nn + row * n + col] = NAN; /* lower triangle of matrix 1 */
+    vks_buffer *A = vkt_upload(dt, a, 2 * nn), *L = vkt_poisoned(dt, 2 * nn);
+    vks_tensor ta = vks_tensor_3d(A, dt, 2, n, n), tl = vks_tensor_3d(L, dt, 2, n, n);
     VKT_FAILS(vks_cholesky(vkt->ctx, &ta, &tl), VKS_ERROR_NON_FINITE, "a (matrix 1 of the batch) holds NaN or Inf");
-    double *got = vkt_download(L, VKS_DTYPE_F32, 0, 2 * nn);
+    double *got = vkt_download(L, dt, 0, 2 * nn);
     for (int64_t i = 0; i < nn; ++i) assert_true(got[nn + i] == 0.0);
-    vkt_round_to(VKS_DTYPE_F32, a, nn);
-    check_factor(VKS_DTYPE_F32, n, a, got, "matrix beside a NaN one");
+    vkt_round_to(dt, a, nn);
+    check_factor(dt, n, a, got, "matrix beside a NaN one");
     /* With an info tensor: -2, and no error returned. */
     vks_buffer *I = vkt_poisoned(VKS_DTYPE_I32, 2);
     vks_tensor ti = vks_tensor_1d(I, VKS_DTYPE_I32, 2);
@@ -212,6 +214,102 @@ static void test_orthogonal_cholesky_non_finite(void **state) {
     assert_true(info[0] == -1 && info[1] == -2);
     free(a), free(got), free(info);
     vks_buffer_destroy(A), vks_buffer_destroy(L), vks_buffer_destroy(I);
+}
+
+static void test_orthogonal_cholesky_non_finite(void **state) {
+    (void)state;
+    run_non_finite(VKS_DTYPE_F32, 40, 30, 2, 500);
+    /* small matrices (the one-subgroup kernel): off the diagonal, on it, at the last pivot */
+    run_non_finite(VKS_DTYPE_F32, 16, 9, 4, 501);
+    run_non_finite(VKS_DTYPE_F64, 7, 3, 3, 502);
+    run_non_finite(VKS_DTYPE_F32, 1, 0, 0, 503);
+    run_non_finite(VKS_DTYPE_F64, 32, 31, 31, 504);
+}
+
+/* Batches of small matrices (n up to and past the diagonal block: the one-dispatch kernel and
+ * the blocked path), batches of 1 and 64, f32 and f64, also in place and from a column-major a. */
+static void test_orthogonal_cholesky_small_batches(void **state) {
+    (void)state;
+    static const int64_t sizes[] = {1, 2, 3, 7, 16, 31, 32, 33, 64, 65};
+    static const int64_t batches[] = {1, 64};
+    uint64_t seed = 600;
+    for (int d = 0; d < 2; ++d)
+        for (size_t i = 0; i < sizeof sizes / sizeof *sizes; ++i)
+            for (size_t b = 0; b < 2; ++b) {
+                chol_case c = {d ? VKS_DTYPE_F64 : VKS_DTYPE_F32, sizes[i], batches[b], false, false};
+                run_cholesky(&c, seed++);
+            }
+    chol_case c = {VKS_DTYPE_F32, 13, 5, true, false};
+    run_cholesky(&c, seed++);
+    c = (chol_case){VKS_DTYPE_F64, 29, 4, false, true};
+    run_cholesky(&c, seed++);
+    /* not positive definite: first, middle and last pivot */
+    run_not_pd(VKS_DTYPE_F32, 1, 0, false, 620);
+    run_not_pd(VKS_DTYPE_F32, 16, 5, false, 621);
+    run_not_pd(VKS_DTYPE_F64, 32, 31, true, 622);
+    run_not_pd(VKS_DTYPE_F64, 3, 0, true, 623);
+    run_not_pd(VKS_DTYPE_F32, 31, 17, true, 624);
+}
+
+/* Dispatches of vks_cholesky for a batch of 64 matrices, from the profile (reported in
+ * docs/orthogonal.md): small ones take one where the device's workgroup can be one subgroup
+ * (the one-subgroup kernel); n = 80 on a CPU device two per block column of 32 (the panel
+ * solved in the diagonal block's dispatch, no copy + GEMM) plus the copy and the fixup. */
+static void test_orthogonal_cholesky_small_dispatches(void **state) {
+    (void)state;
+    vks_context_options o = vkt_options();
+    o.flags |= VKS_CONTEXT_PROFILING;
+    vks_context *ctx = NULL;
+    VKT_OK(vks_context_create(&o, &ctx));
+    const bool fits = (vkt->info.features & VKS_FEATURE_SUBGROUP_CONTROL) ||
+                      vkt->info.min_subgroup_size == vkt->info.max_subgroup_size;
+    static const int64_t sizes[] = {16, 32, 80};
+    for (size_t s = 0; s < 3; ++s) {
+        const int64_t n = sizes[s], batch = 64, nn = n * n;
+        vkt_rng rng = vkt_rng_seed(700 + s);
+        double *a = calloc((size_t)(batch * nn), sizeof *a);
+        for (int64_t z = 0; z < batch; ++z) random_spd(&rng, n, a + z * nn);
+        vks_buffer *A = NULL, *L = NULL;
+        float *af = malloc((size_t)(batch * nn) * sizeof *af);
+        for (int64_t i = 0; i < batch * nn; ++i) af[i] = (float)a[i];
+        VKT_OK(vks_buffer_create(ctx, (size_t)(batch * nn) * 4, &A));
+        VKT_OK(vks_buffer_create(ctx, (size_t)(batch * nn) * 4, &L));
+        VKT_OK(vks_buffer_write(A, 0, af, (size_t)(batch * nn) * 4));
+        vks_tensor ta = vks_tensor_3d(A, VKS_DTYPE_F32, batch, n, n), tl = vks_tensor_3d(L, VKS_DTYPE_F32, batch, n, n);
+        vks_buffer *I = NULL;
+        VKT_OK(vks_buffer_create(ctx, (size_t)batch * 4, &I));
+        vks_tensor ti = vks_tensor_1d(I, VKS_DTYPE_I32, batch);
+        vks_cholesky_options co = VKS_CHOLESKY_OPTIONS_INIT;
+        co.info = &ti; /* no status read inside the op: its profile entry is complete */
+        VKT_OK(vks_profile_clear(ctx));
+        VKT_OK(vks_cholesky_ex(ctx, &ta, &tl, &co));
+        VKT_OK(vks_synchronize(ctx));
+        vks_profile_entry e[16];
+        size_t count = 0;
+        VKT_OK(vks_profile_get(ctx, e, 16, &count));
+        uint32_t dispatches = 0;
+        bool seen = false;
+        for (size_t i = 0; i < count && i < 16; ++i)
+            if (strcmp(e[i].op, "cholesky") == 0) dispatches += e[i].dispatches, seen = true;
+        for (size_t i = 0; !seen && i < count && i < 16; ++i) print_message("profile entry %zu: %s %u\n", i, e[i].op, e[i].dispatches);
+        if (!seen) fail_msg("no cholesky entry among %zu profile entries", count);
+        print_message("cholesky of 64 x %lld x %lld f32: %u dispatches\n", (long long)n, (long long)n, dispatches);
+        if (n == 80) {
+            if (vkt->info.type == VKS_DEVICE_CPU && dispatches > 2 * 3 + 1)
+                fail_msg("cholesky of 64 x 80 x 80: %u dispatches, expected at most 7", dispatches);
+        } else if (fits && dispatches != 1) fail_msg("cholesky of 64 x %lld x %lld: %u dispatches, expected 1", (long long)n, (long long)n, dispatches);
+        /* the factor is right too (one matrix is enough here: the other tests check batches) */
+        float *lf = malloc((size_t)nn * sizeof *lf);
+        double *ld = malloc((size_t)nn * sizeof *ld), *a0 = malloc((size_t)nn * sizeof *a0);
+        VKT_OK(vks_buffer_read(L, (size_t)(63 * nn) * 4, lf, (size_t)nn * 4));
+        for (int64_t i = 0; i < nn; ++i) ld[i] = lf[i], a0[i] = af[63 * nn + i];
+        check_factor(VKS_DTYPE_F32, n, a0, ld, "profiled cholesky, matrix 63");
+        free(a), free(af), free(lf), free(ld), free(a0);
+        VKT_OK(vks_buffer_destroy(A));
+        VKT_OK(vks_buffer_destroy(L));
+        VKT_OK(vks_buffer_destroy(I));
+    }
+    VKT_OK(vks_context_destroy(ctx));
 }
 
 static void test_orthogonal_cholesky_errors(void **state) {
@@ -391,6 +489,8 @@ int main(void) {
         VKT_TEST(test_orthogonal_cholesky_in_place_and_views),
         VKT_TEST(test_orthogonal_cholesky_not_positive_definite),
         VKT_TEST(test_orthogonal_cholesky_non_finite),
+        VKT_TEST(test_orthogonal_cholesky_small_batches),
+        VKT_TEST(test_orthogonal_cholesky_small_dispatches),
         VKT_TEST(test_orthogonal_cholesky_errors),
         VKT_TEST(test_orthogonal_trsm),
         VKT_TEST(test_orthogonal_trsm_in_place_broadcast_views),

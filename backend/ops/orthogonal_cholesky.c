@@ -3,10 +3,13 @@
  * GEMM/SYRK:
  *   Cholesky, per diagonal block of NB columns (right-looking):
  *     1. orthogonal_chol_diag factors L11 in one workgroup and writes inv(L11);
- *     2. L21 = A21 * inv(L11)^T (a copy of A21 and a GEMM);
+ *     2. L21 = A21 * inv(L11)^T (a copy of A21 and a GEMM; on CPU devices solved by step 1's
+ *        workgroup in the same dispatch);
  *     3. A22 -= L21 L21^T (SYRK, lower triangle, in place).
  *   A failing pivot is recorded on the device; orthogonal_chol_fixup clears what was
  *   computed after it, so the output never holds NaN.
+ *   Batches of matrices with n <= NB (where a workgroup can be one subgroup): one dispatch of
+ *   orthogonal_chol_small, one subgroup per matrix, the status and info written by it.
  *   Triangular solve: every diagonal block inverted at once (orthogonal_tri_inv), then per
  *   block row X_i = inv(L_ii) X_i and the rows below (or above, transposed) updated by GEMM.
  */
@@ -31,14 +34,59 @@ static vks_shader_id pick(vks_dtype dt, vks_shader_id f32, vks_shader_id f64) { 
 typedef struct diag_push {
     uint64_t l, w, status, l_bs;
     uint32_t l_rs, l_cs, k0, kb;
+    uint32_t rest, pad; /* rest > 0: the kernel also solves the rest x kb panel below the block */
 } diag_push;
-_Static_assert(sizeof(diag_push) == 48, "diag_push mirrors shaders/orthogonal_chol_diag.comp");
+_Static_assert(sizeof(diag_push) == 56, "diag_push mirrors shaders/orthogonal_chol_diag.comp");
 
 typedef struct fixup_push {
     uint64_t l, status, info, l_bs;
     uint32_t l_rs, l_cs, n, pad;
 } fixup_push;
 _Static_assert(sizeof(fixup_push) == 48, "fixup_push mirrors shaders/orthogonal_chol_fixup.comp");
+
+typedef struct small_push {
+    uint64_t a, l, status, info, a_bs, l_bs;
+    uint32_t a_rs, a_cs, l_rs, l_cs, n, pad;
+} small_push;
+_Static_assert(sizeof(small_push) == 72, "small_push mirrors shaders/orthogonal_chol_small.comp");
+
+/* The one-subgroup kernel needs a workgroup of exactly one subgroup: a fixed subgroup size or
+ * one the pipeline can require. */
+static bool small_kernel_fits(const vks_context *ctx, int64_t n, uint32_t nb) {
+    const vks_device_info *di = &ctx->probe.info;
+    return n <= (int64_t)nb && di->subgroup_size >= 4 &&
+           (vks__has_feature(ctx, VKS_FEATURE_SUBGROUP_CONTROL) || di->min_subgroup_size == di->max_subgroup_size);
+}
+
+static vks_status cholesky_small(vks_context *ctx, orth_mat a, orth_mat l, VkDeviceAddress status,
+                                 VkDeviceAddress info, uint32_t nb) {
+    const uint32_t sg = ctx->probe.info.subgroup_size;
+    const small_push sp = {.a = a.address,
+                           .l = l.address,
+                           .status = status,
+                           .info = info,
+                           .a_bs = (uint64_t)a.batch_stride,
+                           .l_bs = (uint64_t)l.batch_stride,
+                           .a_rs = (uint32_t)a.row_stride,
+                           .a_cs = (uint32_t)a.col_stride,
+                           .l_rs = (uint32_t)l.row_stride,
+                           .l_cs = (uint32_t)l.col_stride,
+                           .n = (uint32_t)l.rows};
+    const vks_spec spec = {.count = 3,
+                           .values = {sg, nb, sg},
+                           .required_subgroup_size = vks__has_feature(ctx, VKS_FEATURE_SUBGROUP_CONTROL) ? sg : 0};
+    return vks__dispatch(ctx, pick(l.dtype, VKS_SHADER_ORTHOGONAL_CHOL_SMALL_F32, VKS_SHADER_ORTHOGONAL_CHOL_SMALL_F64),
+                         &spec, &sp, sizeof sp, 1, 1, (uint32_t)l.batch);
+}
+
+/* The panel solved inside the diagonal block's dispatch (one workgroup per matrix, a row per
+ * invocation) on CPU devices, where it measures faster than the copy + GEMM and the panel's
+ * O(n nb^2) work is small beside the SYRK; while an invocation's loops stay well inside
+ * lavapipe's 65535 iterations. GPUs keep the GEMM, which spreads the panel over the device. */
+static bool panel_fused(const vks_context *ctx, int64_t rest, int64_t kb, uint32_t threads) {
+    if (rest <= 0 || ctx->probe.info.type != VKS_DEVICE_CPU) return false;
+    return VKS_CEIL_DIV(rest, (int64_t)threads) * (kb * (kb + 5) / 2) <= 40000;
+}
 
 uint64_t vks__orth_cholesky_ws_bytes(const vks_context *ctx, vks_dtype dt, int64_t batch, int64_t n) {
     const uint64_t nb = block_size(ctx, dt), es = vks__dtype_bytes(dt);
@@ -53,13 +101,16 @@ vks_status vks__orth_cholesky_record(vks_context *ctx, orth_mat a, orth_mat l, V
     const size_t es = vks__dtype_bytes(dt);
     const VkDeviceAddress w = vks__orth_take(ws, batch * nb * nb * es);
     const VkDeviceAddress panel = vks__orth_take(ws, batch * (uint64_t)n * nb * es);
+    if (small_kernel_fits(ctx, n, nb)) return cholesky_small(ctx, a, l, status, info, nb);
     VKS_TRY(vks__orth_ws_fill(ctx, status, 8 * (uint64_t)batch, 0xFFFFFFFFu)); /* -1: no failure */
     if (a.address == l.address && a.row_stride == l.row_stride && a.col_stride == l.col_stride)
         VKS_TRY(vks__orth_copy(ctx, ORTH_ZERO_UPPER, NULL, &l));
     else VKS_TRY(vks__orth_copy(ctx, ORTH_COPY_LOWER, &a, &l));
-    const vks_spec dspec = {.count = 2, .values = {vks__cpu_kernels(ctx) ? 64u : 256u, nb}};
+    const uint32_t threads = vks__cpu_kernels(ctx) ? 64u : 256u;
+    const vks_spec dspec = {.count = 2, .values = {threads, nb}};
     for (int64_t k0 = 0; k0 < n; k0 += nb) {
         const int64_t kb = VKS_MIN((int64_t)nb, n - k0), rest = n - k0 - kb;
+        const bool fused = panel_fused(ctx, rest, kb, threads);
         diag_push dp = {.l = l.address,
                         .w = w,
                         .status = status,
@@ -67,17 +118,19 @@ vks_status vks__orth_cholesky_record(vks_context *ctx, orth_mat a, orth_mat l, V
                         .l_rs = (uint32_t)l.row_stride,
                         .l_cs = (uint32_t)l.col_stride,
                         .k0 = (uint32_t)k0,
-                        .kb = (uint32_t)kb};
+                        .kb = (uint32_t)kb,
+                        .rest = fused ? (uint32_t)rest : 0};
         VKS_TRY(vks__dispatch(ctx, pick(dt, VKS_SHADER_ORTHOGONAL_CHOL_DIAG_F32, VKS_SHADER_ORTHOGONAL_CHOL_DIAG_F64),
                               &dspec, &dp, sizeof dp, 1, 1, (uint32_t)batch));
         if (!rest) break;
-        /* L21 = A21 inv(L11)^T through a copy of A21 (a GEMM may not write its input). */
         const orth_mat l21 = orth_sub(l, k0 + kb, k0, rest, kb);
-        const orth_mat p21 = orth_dense(panel, dt, batch, rest, kb);
-        orth_mat winv = orth_dense(w, dt, batch, kb, kb);
-        winv.row_stride = nb, winv.batch_stride = (int64_t)nb * nb;
-        VKS_TRY(vks__orth_copy(ctx, ORTH_COPY, &l21, &p21));
-        VKS_TRY(vks__orth_gemm(ctx, 1.0, p21, orth_t(winv), 0.0, l21));
+        if (!fused) { /* L21 = A21 inv(L11)^T through a copy of A21 (a GEMM may not write its input) */
+            const orth_mat p21 = orth_dense(panel, dt, batch, rest, kb);
+            orth_mat winv = orth_dense(w, dt, batch, kb, kb);
+            winv.row_stride = nb, winv.batch_stride = (int64_t)nb * nb;
+            VKS_TRY(vks__orth_copy(ctx, ORTH_COPY, &l21, &p21));
+            VKS_TRY(vks__orth_gemm(ctx, 1.0, p21, orth_t(winv), 0.0, l21));
+        }
         /* A22 -= L21 L21^T, lower triangle in place. */
         const orth_mat l22 = orth_sub(l, k0 + kb, k0 + kb, rest, rest);
         const orth_syrk_args sy = {.s = l21, .cin = l22, .cout = l22, .alpha = -1.0, .beta = 1.0, .mirror = false};
