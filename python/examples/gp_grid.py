@@ -18,7 +18,8 @@ def main(n=512, max_iter=10):
     y = f + 0.1 * rng.standard_normal((n, n))
     t = time.time()
     # The factors are only 512 x 512: on a CPU device (lavapipe) numpy's LAPACK decomposes them
-    # faster than the device's Jacobi solver; the N-sized work runs on the device.
+    # without the device round trips (measured: the fit takes 39 s so, 67 s with
+    # vkstruct.kron.eigh's tridiagonal path); the N-sized work runs on the device.
     device = vkstruct.default_context().device
     gp = vkstruct.gp.KroneckerGP(lengthscale=0.3, noise=0.05, ard=False,
                                  factor_eigh="host" if device["type"] == "cpu" else "device")
