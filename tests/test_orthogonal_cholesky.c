@@ -446,6 +446,86 @@ static void test_orthogonal_trsm_in_place_broadcast_views(void **state) {
     }
 }
 
+/* The sizes around one diagonal block (32 on lavapipe's kernels, 64 on GPUs'), 1 and 5 and 64
+ * right-hand sides, batches 1 and 16, every mode: each case against the float64 oracle with
+ * x poisoned by NaN (or b itself overwritten, in place). */
+static void test_orthogonal_trsm_block_sizes(void **state) {
+    (void)state;
+    static const int64_t ns[] = {1, 2, 3, 7, 31, 32, 33, 64, 65, 200}, ks[] = {1, 5, 64};
+    uint64_t seed = 900;
+    for (size_t s = 0; s < sizeof ns / sizeof *ns; ++s)
+        for (size_t q = 0; q < 3; ++q)
+            for (int t = 0; t < 2; ++t) {
+                const unsigned v = (unsigned)(s + q + (size_t)t);
+                trsm_case c = {(v % 2) ? VKS_DTYPE_F64 : VKS_DTYPE_F32, ns[s], ks[q], (v % 3 == 0) ? 1 : 16,
+                               (vks_transpose)t, v % 4 == 1, v % 4 >= 2, v % 5 == 3};
+                if (ns[s] == 200 && ks[q] == 64) c.batch = 1; /* the oracle's time */
+                run_trsm(&c, seed++);
+            }
+}
+
+/* Dispatches of vks_trsm from the profile: a system of one diagonal block (n <= 32 on every
+ * device) is solved whole in one dispatch, in place or not, l broadcast or not; n = 65 is
+ * more than one block everywhere (the blocked path). */
+static void test_orthogonal_trsm_dispatches(void **state) {
+    (void)state;
+    vks_context_options o = vkt_options();
+    o.flags |= VKS_CONTEXT_PROFILING;
+    vks_context *ctx = NULL;
+    VKT_OK(vks_context_create(&o, &ctx));
+    static const int64_t ns[] = {1, 32, 33, 65};
+    for (size_t s = 0; s < 4; ++s)
+        for (int mode = 0; mode < 2; ++mode) {
+            const int64_t n = ns[s], k = 5, batch = 16;
+            vks_buffer *L = NULL, *B = NULL, *X = NULL;
+            float *lf = calloc((size_t)(n * n), sizeof *lf), *bf = calloc((size_t)(batch * n * k), sizeof *bf);
+            for (int64_t i = 0; i < n; ++i) {
+                lf[i * n + i] = 2.0f;
+                if (i) lf[i * n + i - 1] = 1.0f;
+            }
+            for (int64_t i = 0; i < batch * n * k; ++i) bf[i] = 1.0f;
+            VKT_OK(vks_buffer_create(ctx, (size_t)(n * n) * 4, &L));
+            VKT_OK(vks_buffer_create(ctx, (size_t)(batch * n * k) * 4, &B));
+            VKT_OK(vks_buffer_create(ctx, (size_t)(batch * n * k) * 4, &X));
+            VKT_OK(vks_buffer_write(L, 0, lf, (size_t)(n * n) * 4));
+            VKT_OK(vks_buffer_write(B, 0, bf, (size_t)(batch * n * k) * 4));
+            vks_tensor tl = vks_tensor_2d(L, VKS_DTYPE_F32, n, n), tb = vks_tensor_3d(B, VKS_DTYPE_F32, batch, n, k);
+            vks_tensor tx = vks_tensor_3d(X, VKS_DTYPE_F32, batch, n, k);
+            VKT_OK(vks_profile_clear(ctx));
+            VKT_OK(vks_trsm(ctx, mode ? VKS_TRANS : VKS_NO_TRANS, &tl, &tb, mode ? &tb : &tx));
+            VKT_OK(vks_synchronize(ctx));
+            vks_profile_entry e[16];
+            size_t count = 0;
+            VKT_OK(vks_profile_get(ctx, e, 16, &count));
+            uint32_t dispatches = 0;
+            bool seen = false;
+            for (size_t i = 0; i < count && i < 16; ++i)
+                if (strcmp(e[i].op, "trsm") == 0) dispatches += e[i].dispatches, seen = true;
+            if (!seen) fail_msg("no trsm entry among %zu profile entries", count);
+            print_message("trsm of 16 x %lld x %lld f32 (%s): %u dispatches\n", (long long)n, (long long)k,
+                          mode ? "transposed, in place" : "not in place", dispatches);
+            if (n <= 32 && dispatches != 1)
+                fail_msg("trsm of 16 x %lld x %lld: %u dispatches, expected 1", (long long)n, (long long)k, dispatches);
+            if (n > 64 && dispatches < 2) fail_msg("trsm n=%lld: %u dispatches, expected the blocked path's", (long long)n, dispatches);
+            /* the solution is right too: x_i of L x = 1 (L = 2 I + subdiagonal 1), by recurrence */
+            float *xf = malloc((size_t)(n * k) * 4);
+            VKT_OK(vks_buffer_read(mode ? B : X, (size_t)(15 * n * k) * 4, xf, (size_t)(n * k) * 4));
+            double *want = calloc((size_t)n, sizeof *want);
+            for (int64_t r = 0; r < n; ++r) {
+                const int64_t i = mode ? n - 1 - r : r, nb = mode ? i + 1 : i - 1;
+                want[i] = (1.0 - ((mode ? i + 1 < n : i > 0) ? want[nb] : 0.0)) / 2.0;
+            }
+            for (int64_t i = 0; i < n; ++i)
+                for (int64_t j = 0; j < k; ++j)
+                    if (!(fabs(xf[i * k + j] - want[i]) <= 1e-5))
+                        fail_msg("trsm n=%lld x[%lld][%lld] = %g, expected %g", (long long)n, (long long)i, (long long)j,
+                                 (double)xf[i * k + j], want[i]);
+            free(xf), free(want), free(lf), free(bf);
+            vks_buffer_destroy(L), vks_buffer_destroy(B), vks_buffer_destroy(X);
+        }
+    VKT_OK(vks_context_destroy(ctx));
+}
+
 static void test_orthogonal_trsm_errors(void **state) {
     (void)state;
     vks_context *ctx = vkt->ctx;
@@ -494,6 +574,8 @@ int main(void) {
         VKT_TEST(test_orthogonal_cholesky_errors),
         VKT_TEST(test_orthogonal_trsm),
         VKT_TEST(test_orthogonal_trsm_in_place_broadcast_views),
+        VKT_TEST(test_orthogonal_trsm_block_sizes),
+        VKT_TEST(test_orthogonal_trsm_dispatches),
         VKT_TEST(test_orthogonal_trsm_errors),
     };
     int failures = VKT_RUN(tests);

@@ -10,8 +10,9 @@
  *   computed after it, so the output never holds NaN.
  *   Batches of matrices with n <= NB (where a workgroup can be one subgroup): one dispatch of
  *   orthogonal_chol_small, one subgroup per matrix, the status and info written by it.
- *   Triangular solve: every diagonal block inverted at once (orthogonal_tri_inv), then per
- *   block row X_i = inv(L_ii) X_i and the rows below (or above, transposed) updated by GEMM.
+ *   Triangular solve: n <= NB in one dispatch (orthogonal_trsm_small, a column per invocation);
+ *   larger n: every diagonal block inverted at once (orthogonal_tri_inv), then per block row
+ *   X_i = inv(L_ii) X_i and the rows below (or above, transposed) updated by GEMM.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -257,7 +258,43 @@ typedef struct inv_push {
 } inv_push;
 _Static_assert(sizeof(inv_push) == 40, "inv_push mirrors shaders/orthogonal_tri_inv.comp");
 
+typedef struct trsm_small_push {
+    uint64_t l, b, x, l_bs, b_bs, x_bs;
+    uint32_t l_rs, l_cs, b_rs, b_cs, x_rs, x_cs;
+    uint32_t n, k, trans, pad;
+} trsm_small_push;
+_Static_assert(sizeof(trsm_small_push) == 88, "trsm_small_push mirrors shaders/orthogonal_trsm_small.comp");
+
+/* Systems with n up to one diagonal block are solved whole in one dispatch
+ * (orthogonal_trsm_small: a column of b per invocation, in registers, no barrier). */
+static bool trsm_small_fits(const vks_context *ctx, vks_dtype dt, int64_t n) { return n <= (int64_t)block_size(ctx, dt); }
+
+static vks_status trsm_small(vks_context *ctx, bool trans, orth_mat l, orth_mat b, orth_mat x) {
+    const uint32_t nb = block_size(ctx, x.dtype);
+    /* a workgroup of one subgroup's width on CPU devices (few columns waste few lanes) */
+    const uint32_t wg = vks__cpu_kernels(ctx) ? VKS_MAX(ctx->probe.info.subgroup_size, 1u) : 64u;
+    const trsm_small_push sp = {.l = l.address,
+                                .b = b.address,
+                                .x = x.address,
+                                .l_bs = (uint64_t)l.batch_stride,
+                                .b_bs = (uint64_t)b.batch_stride,
+                                .x_bs = (uint64_t)x.batch_stride,
+                                .l_rs = (uint32_t)l.row_stride,
+                                .l_cs = (uint32_t)l.col_stride,
+                                .b_rs = (uint32_t)b.row_stride,
+                                .b_cs = (uint32_t)b.col_stride,
+                                .x_rs = (uint32_t)x.row_stride,
+                                .x_cs = (uint32_t)x.col_stride,
+                                .n = (uint32_t)x.rows,
+                                .k = (uint32_t)x.cols,
+                                .trans = trans ? 1u : 0u};
+    const vks_spec spec = {.count = 2, .values = {wg, nb}};
+    return vks__dispatch(ctx, pick(x.dtype, VKS_SHADER_ORTHOGONAL_TRSM_SMALL_F32, VKS_SHADER_ORTHOGONAL_TRSM_SMALL_F64),
+                         &spec, &sp, sizeof sp, (uint32_t)VKS_CEIL_DIV(x.cols, (int64_t)wg), 1, (uint32_t)x.batch);
+}
+
 uint64_t vks__orth_trsm_ws_bytes(const vks_context *ctx, vks_dtype dt, int64_t batch, int64_t n, int64_t k) {
+    if (trsm_small_fits(ctx, dt, n)) return 0;
     const uint64_t nb = block_size(ctx, dt), es = vks__dtype_bytes(dt);
     const uint64_t nblocks = VKS_CEIL_DIV((uint64_t)n, nb);
     return orth_round(batch * nblocks * nb * nb * es) + orth_round(batch * nb * (uint64_t)k * es);
@@ -266,6 +303,7 @@ uint64_t vks__orth_trsm_ws_bytes(const vks_context *ctx, vks_dtype dt, int64_t b
 vks_status vks__orth_trsm_record(vks_context *ctx, bool trans, orth_mat l, orth_mat b, orth_mat x, orth_ws *ws) {
     const vks_dtype dt = x.dtype;
     const int64_t n = x.rows, k = x.cols, batch = x.batch;
+    if (trsm_small_fits(ctx, dt, n)) return trsm_small(ctx, trans, l, b, x);
     const uint32_t nb = block_size(ctx, dt);
     const int64_t nblocks = VKS_CEIL_DIV(n, (int64_t)nb);
     const size_t es = vks__dtype_bytes(dt);
