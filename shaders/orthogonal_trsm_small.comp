@@ -11,7 +11,7 @@
 #include "common/dtype.glsl"
 
 layout(local_size_x_id = 0) in; // WG columns per workgroup
-layout(constant_id = 1) const uint MAXN = 32;
+layout(constant_id = 1) const uint MAXN = 32; // NB, or 256 on CPU devices
 
 layout(push_constant) uniform Push {
     uint64_t l, b, x;

@@ -10,8 +10,8 @@
  *   computed after it, so the output never holds NaN.
  *   Batches of matrices with n <= NB (where a workgroup can be one subgroup): one dispatch of
  *   orthogonal_chol_small, one subgroup per matrix, the status and info written by it.
- *   Triangular solve: n <= NB in one dispatch (orthogonal_trsm_small, a column per invocation);
- *   larger n: every diagonal block inverted at once (orthogonal_tri_inv), then per block row
+ *   Triangular solve: n <= NB (and on CPU devices n <= 256 with <= 8 columns) in one dispatch
+ *   (orthogonal_trsm_small, a column per invocation); otherwise: every diagonal block inverted at once (orthogonal_tri_inv), then per block row
  *   X_i = inv(L_ii) X_i and the rows below (or above, transposed) updated by GEMM.
  */
 #include <stdlib.h>
@@ -266,8 +266,16 @@ typedef struct trsm_small_push {
 _Static_assert(sizeof(trsm_small_push) == 88, "trsm_small_push mirrors shaders/orthogonal_trsm_small.comp");
 
 /* Systems with n up to one diagonal block are solved whole in one dispatch
- * (orthogonal_trsm_small: a column of b per invocation, in registers, no barrier). */
-static bool trsm_small_fits(const vks_context *ctx, vks_dtype dt, int64_t n) { return n <= (int64_t)block_size(ctx, dt); }
+ * (orthogonal_trsm_small: a column of b per invocation, in registers, no barrier). On CPU
+ * devices also n <= 256 with at most 8 columns, where it measured 2-17x faster on lavapipe
+ * than the blocked path's 13-25 dispatches (docs/orthogonal.md); with 16 or more columns the
+ * GEMMs win there. An invocation's loops then run n(n-1)/2 + 2n <= 33152 iterations, inside
+ * lavapipe's 65535. */
+#define TRSM_CPU_MAXN 256
+#define TRSM_CPU_MAXK 8
+static bool trsm_small_fits(const vks_context *ctx, vks_dtype dt, int64_t n, int64_t k) {
+    return n <= (int64_t)block_size(ctx, dt) || (vks__cpu_kernels(ctx) && n <= TRSM_CPU_MAXN && k <= TRSM_CPU_MAXK);
+}
 
 static vks_status trsm_small(vks_context *ctx, bool trans, orth_mat l, orth_mat b, orth_mat x) {
     const uint32_t nb = block_size(ctx, x.dtype);
@@ -288,13 +296,13 @@ static vks_status trsm_small(vks_context *ctx, bool trans, orth_mat l, orth_mat 
                                 .n = (uint32_t)x.rows,
                                 .k = (uint32_t)x.cols,
                                 .trans = trans ? 1u : 0u};
-    const vks_spec spec = {.count = 2, .values = {wg, nb}};
+    const vks_spec spec = {.count = 2, .values = {wg, x.rows <= (int64_t)nb ? nb : TRSM_CPU_MAXN}};
     return vks__dispatch(ctx, pick(x.dtype, VKS_SHADER_ORTHOGONAL_TRSM_SMALL_F32, VKS_SHADER_ORTHOGONAL_TRSM_SMALL_F64),
                          &spec, &sp, sizeof sp, (uint32_t)VKS_CEIL_DIV(x.cols, (int64_t)wg), 1, (uint32_t)x.batch);
 }
 
 uint64_t vks__orth_trsm_ws_bytes(const vks_context *ctx, vks_dtype dt, int64_t batch, int64_t n, int64_t k) {
-    if (trsm_small_fits(ctx, dt, n)) return 0;
+    if (trsm_small_fits(ctx, dt, n, k)) return 0;
     const uint64_t nb = block_size(ctx, dt), es = vks__dtype_bytes(dt);
     const uint64_t nblocks = VKS_CEIL_DIV((uint64_t)n, nb);
     return orth_round(batch * nblocks * nb * nb * es) + orth_round(batch * nb * (uint64_t)k * es);
@@ -303,7 +311,7 @@ uint64_t vks__orth_trsm_ws_bytes(const vks_context *ctx, vks_dtype dt, int64_t b
 vks_status vks__orth_trsm_record(vks_context *ctx, bool trans, orth_mat l, orth_mat b, orth_mat x, orth_ws *ws) {
     const vks_dtype dt = x.dtype;
     const int64_t n = x.rows, k = x.cols, batch = x.batch;
-    if (trsm_small_fits(ctx, dt, n)) return trsm_small(ctx, trans, l, b, x);
+    if (trsm_small_fits(ctx, dt, n, k)) return trsm_small(ctx, trans, l, b, x);
     const uint32_t nb = block_size(ctx, dt);
     const int64_t nblocks = VKS_CEIL_DIV(n, (int64_t)nb);
     const size_t es = vks__dtype_bytes(dt);
