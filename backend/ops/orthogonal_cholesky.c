@@ -267,7 +267,7 @@ _Static_assert(sizeof(trsm_small_push) == 88, "trsm_small_push mirrors shaders/o
 
 /* Systems with n up to one diagonal block are solved whole in one dispatch
  * (orthogonal_trsm_small: a column of b per invocation, in registers, no barrier). On CPU
- * devices also n <= 256 with at most 8 columns, where it measured 2-17x faster on lavapipe
+ * devices also n <= 256 with at most 8 columns, where it measured 1.2-17x faster on lavapipe
  * than the blocked path's 13-25 dispatches (docs/orthogonal.md); with 16 or more columns the
  * GEMMs win there. An invocation's loops then run n(n-1)/2 + 2n <= 33152 iterations, inside
  * lavapipe's 65535. */
