@@ -11,7 +11,8 @@
  *   Batches of matrices with n <= NB (where a workgroup can be one subgroup): one dispatch of
  *   orthogonal_chol_small, one subgroup per matrix, the status and info written by it.
  *   Triangular solve: n <= NB (and on CPU devices n <= 256 with <= 8 columns) in one dispatch
- *   (orthogonal_trsm_small, a column per invocation); otherwise: every diagonal block inverted at once (orthogonal_tri_inv), then per block row
+ *   (orthogonal_trsm_small, a column per invocation); on CPU devices with <= 32 columns, per
+ *   block row that kernel in place on the diagonal block + a GEMM below; otherwise: every diagonal block inverted at once (orthogonal_tri_inv), then per block row
  *   X_i = inv(L_ii) X_i and the rows below (or above, transposed) updated by GEMM.
  */
 #include <stdlib.h>
@@ -308,10 +309,39 @@ uint64_t vks__orth_trsm_ws_bytes(const vks_context *ctx, vks_dtype dt, int64_t b
     return orth_round(batch * nblocks * nb * nb * es) + orth_round(batch * nb * (uint64_t)k * es);
 }
 
+/* The blocked solve on CPU devices with at most 32 columns: per block row the diagonal system
+ * solved in place by the one-dispatch kernel (no inverse, no temporary, no copy back), then
+ * the rows below (above, transposed) updated by a GEMM reading X_i where it lies: 2 dispatches
+ * per block row instead of 3, and no inversion dispatch. Measured on lavapipe 1.2-3x faster at
+ * 16 and 32 columns; at 64 a tie or slower, at 512 slower (each invocation re-reads the
+ * diagonal block, where the inverse's GEMM shares it), so wider b keeps the inverse path. */
+#define TRSM_CPU_FUSED_MAXK 32
+static vks_status trsm_blocked_cpu(vks_context *ctx, bool trans, orth_mat l, orth_mat b, orth_mat x) {
+    const int64_t n = x.rows, k = x.cols, nb = block_size(ctx, x.dtype), nblocks = VKS_CEIL_DIV(n, nb);
+    if (b.address != x.address || b.row_stride != x.row_stride || b.col_stride != x.col_stride ||
+        b.batch_stride != x.batch_stride)
+        VKS_TRY(vks__orth_copy(ctx, ORTH_COPY, &b, &x));
+    for (int64_t s = 0; s < nblocks; ++s) {
+        const int64_t blk = trans ? nblocks - 1 - s : s;
+        const int64_t r0 = blk * nb, kb = VKS_MIN(nb, n - r0);
+        const orth_mat xi = orth_sub(x, r0, 0, kb, k);
+        VKS_TRY(trsm_small(ctx, trans, orth_sub(l, r0, r0, kb, kb), xi, xi));
+        if (!trans && r0 + kb < n) { /* X_below -= L[below, i] X_i (disjoint rows of x) */
+            const orth_mat lb = orth_sub(l, r0 + kb, r0, n - r0 - kb, kb);
+            VKS_TRY(vks__orth_gemm(ctx, -1.0, lb, xi, 1.0, orth_sub(x, r0 + kb, 0, n - r0 - kb, k)));
+        } else if (trans && r0 > 0) { /* X_above -= L[i, above]^T X_i */
+            const orth_mat la = orth_sub(l, r0, 0, kb, r0);
+            VKS_TRY(vks__orth_gemm(ctx, -1.0, orth_t(la), xi, 1.0, orth_sub(x, 0, 0, r0, k)));
+        }
+    }
+    return VKS_OK;
+}
+
 vks_status vks__orth_trsm_record(vks_context *ctx, bool trans, orth_mat l, orth_mat b, orth_mat x, orth_ws *ws) {
     const vks_dtype dt = x.dtype;
     const int64_t n = x.rows, k = x.cols, batch = x.batch;
     if (trsm_small_fits(ctx, dt, n, k)) return trsm_small(ctx, trans, l, b, x);
+    if (vks__cpu_kernels(ctx) && k <= TRSM_CPU_FUSED_MAXK) return trsm_blocked_cpu(ctx, trans, l, b, x);
     const uint32_t nb = block_size(ctx, dt);
     const int64_t nblocks = VKS_CEIL_DIV(n, (int64_t)nb);
     const size_t es = vks__dtype_bytes(dt);
