@@ -302,8 +302,12 @@ static vks_status trsm_small(vks_context *ctx, bool trans, orth_mat l, orth_mat 
                          &spec, &sp, sizeof sp, (uint32_t)VKS_CEIL_DIV(x.cols, (int64_t)wg), 1, (uint32_t)x.batch);
 }
 
+/* Up to this many columns CPU devices take trsm_blocked_cpu (below) for n > NB. */
+#define TRSM_CPU_FUSED_MAXK 32
+
 uint64_t vks__orth_trsm_ws_bytes(const vks_context *ctx, vks_dtype dt, int64_t batch, int64_t n, int64_t k) {
-    if (trsm_small_fits(ctx, dt, n, k)) return 0;
+    /* the one-dispatch and per-block-row paths need no workspace */
+    if (trsm_small_fits(ctx, dt, n, k) || (vks__cpu_kernels(ctx) && k <= TRSM_CPU_FUSED_MAXK)) return 0;
     const uint64_t nb = block_size(ctx, dt), es = vks__dtype_bytes(dt);
     const uint64_t nblocks = VKS_CEIL_DIV((uint64_t)n, nb);
     return orth_round(batch * nblocks * nb * nb * es) + orth_round(batch * nb * (uint64_t)k * es);
@@ -315,7 +319,6 @@ uint64_t vks__orth_trsm_ws_bytes(const vks_context *ctx, vks_dtype dt, int64_t b
  * per block row instead of 3, and no inversion dispatch. Measured on lavapipe 1.2-3x faster at
  * 16 and 32 columns; at 64 a tie or slower, at 512 slower (each invocation re-reads the
  * diagonal block, where the inverse's GEMM shares it), so wider b keeps the inverse path. */
-#define TRSM_CPU_FUSED_MAXK 32
 static vks_status trsm_blocked_cpu(vks_context *ctx, bool trans, orth_mat l, orth_mat b, orth_mat x) {
     const int64_t n = x.rows, k = x.cols, nb = block_size(ctx, x.dtype), nblocks = VKS_CEIL_DIV(n, nb);
     if (b.address != x.address || b.row_stride != x.row_stride || b.col_stride != x.col_stride ||
