@@ -4,7 +4,9 @@ gradients' all-reduce); matrix i is orthogonalized by rank owner[i] of the libra
 flop-balanced partition (vks_mpi_partition, the C ranks' code compiled into this module),
 each matrix alone with vkstruct.orth.newton_schulz, so its bits do not depend on the number
 of ranks; the results are exchanged once (MPI Allgatherv / torch all_gather) and every rank
-returns all of them, bit-identical to a one-rank run.
+returns all of them, bit-identical to a one-rank run. newton_schulz_sharded is the sharded
+form (Dion's / FSDP's, vks_mpi_newton_schulz_sharded): every rank holds row slabs, one
+all-to-all brings each matrix whole to its owner and a second returns the result's slabs.
 
     from mpi4py import MPI
     import vkstruct.dist
