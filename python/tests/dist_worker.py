@@ -130,6 +130,10 @@ def check_newton_schulz_sharded(comm, rank, size, ctx):
         raise AssertionError(f"rank {rank}: disagreeing dtypes not detected")
     except vk.ShapeMismatchError as e:
         expect("disagree" in str(e), str(e))
+    # A failure on the owners, after the first exchange (a schedule every rank passes, which the
+    # owners' newton_schulz rejects): the second agreement makes every rank raise, naming rank 0.
+    expect_error(lambda: vk.dist.newton_schulz_sharded(shards, comm, rows=rows, schedule="bogus", ctx=ctx),
+                 vk.InvalidArgumentError, rank, 0, "matrix ")
     again = vk.dist.newton_schulz_sharded(shards[:3], comm, rows=rows[:3], eps=1e-7, ctx=ctx)
     expect(all(np.array_equal(a, b) for a, b in zip(again, outs[:3])), "a sharded call after the failures")
 
