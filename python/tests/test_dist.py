@@ -55,6 +55,47 @@ def test_plan_is_the_library_partition():
         vk.dist.partition([1.0], 0)
 
 
+def test_slab_is_array_split():
+    # The sharded form's row slabs (vks_mpi_slab, compiled in) are numpy.array_split's blocks.
+    for n in (1, 2, 7, 33):
+        for ranks in (1, 2, 3, 5):
+            blocks = np.array_split(np.arange(n), ranks)
+            for r in range(ranks):
+                first, count = vk.dist.slab(n, ranks, r)
+                assert count == blocks[r].size and (count == 0 or first == blocks[r][0]), (n, ranks, r)
+    with pytest.raises(vk.InvalidArgumentError, match="vks_mpi_slab: rank is 3, expected 0..2"):
+        vk.dist.slab(5, 3, 3)
+
+
+def test_sharded_one_rank_checks_its_slabs():
+    # In-process, on a one-rank transport (a transport object passes through communicator()).
+    class OneRank(vk.dist._MPIComm):
+        def __init__(self):
+            self.rank, self.size = 0, 1
+
+        def allreduce_min(self, values):
+            return values
+
+        def allgather_object(self, obj):
+            return [obj]
+
+        def alltoallv_bytes(self, send, send_counts, recv_counts):
+            assert list(send_counts) == list(recv_counts)
+            return send.copy()
+
+    comm = OneRank()
+    rng = np.random.default_rng(5)
+    mats = [rng.standard_normal((9, 5)).astype(np.float32), rng.standard_normal((4, 12))]
+    outs = vk.dist.newton_schulz_sharded(mats, comm, rows=[9, 4], eps=1e-7)
+    for m, o in zip(mats, outs):
+        assert np.array_equal(o, vk.orth.newton_schulz(m, eps=1e-7).numpy())
+    with pytest.raises(vk.ShapeMismatchError, match=r"rank 0: shards\[1\] has shape \(3, 12\), expected this rank's "
+                       r"row slab \(4, cols >= 1\): rows 0..3 of rows\[1\] = 4"):
+        vk.dist.newton_schulz_sharded([mats[0], mats[1][:3]], comm, rows=[9, 4])
+    with pytest.raises(vk.InvalidArgumentError, match="rows has 1 entries, shards 2"):
+        vk.dist.newton_schulz_sharded(mats, comm, rows=[9])
+
+
 def torch_distributed_missing():
     try:
         import torch.distributed as tdist

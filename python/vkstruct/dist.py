@@ -4,7 +4,9 @@ gradients' all-reduce); matrix i is orthogonalized by rank owner[i] of the libra
 flop-balanced partition (vks_mpi_partition, the C ranks' code compiled into this module),
 each matrix alone with vkstruct.orth.newton_schulz, so its bits do not depend on the number
 of ranks; the results are exchanged once (MPI Allgatherv / torch all_gather) and every rank
-returns all of them, bit-identical to a one-rank run.
+returns all of them, bit-identical to a one-rank run. newton_schulz_sharded is the sharded
+form (Dion's / FSDP's, vks_mpi_newton_schulz_sharded): every rank holds row slabs, one
+all-to-all brings each matrix whole to its owner and a second returns the result's slabs.
 
     from mpi4py import MPI
     import vkstruct.dist
@@ -20,8 +22,8 @@ import hashlib
 
 import numpy as np
 
-from ._core import (Array, Error, InvalidArgumentError, NonFiniteError, ShapeMismatchError, _STATUS, _ERROR_BY_STATUS,
-                    _host_dtype, bfloat16_to_float32, default_context)
+from ._core import (Array, DtypeMismatchError, Error, InvalidArgumentError, NonFiniteError, ShapeMismatchError, _STATUS,
+                    _ERROR_BY_STATUS, _host_dtype, bfloat16_to_float32, default_context)
 from ._ffi import ffi, lib
 from . import orth
 
@@ -84,6 +86,14 @@ class _MPIComm:
         self.comm.Allgatherv(local, [recv, list(counts), displs, self.MPI.BYTE])
         return recv
 
+    def alltoallv_bytes(self, send, send_counts, recv_counts):
+        recv = np.empty(sum(recv_counts), np.uint8)
+        sdispls = np.concatenate(([0], np.cumsum(send_counts)[:-1])).astype(np.int64).tolist()
+        rdispls = np.concatenate(([0], np.cumsum(recv_counts)[:-1])).astype(np.int64).tolist()
+        self.comm.Alltoallv([send, list(send_counts), sdispls, self.MPI.BYTE],
+                            [recv, list(recv_counts), rdispls, self.MPI.BYTE])
+        return recv
+
 
 class _TorchComm:
     """A torch.distributed process group (None: the default group); CPU tensors (gloo)."""
@@ -116,6 +126,14 @@ class _TorchComm:
         parts = [self.torch.empty(width, dtype=self.torch.uint8) for _ in range(self.size)]
         self.tdist.all_gather(parts, mine, group=self.group)
         return np.concatenate([p.numpy()[:c] for p, c in zip(parts, counts)])
+
+    def alltoallv_bytes(self, send, send_counts, recv_counts):
+        # gloo has no all_to_all of tensor lists, but all_to_all_single takes uneven splits
+        # (zeros included): exactly MPI_Alltoallv on one uint8 tensor.
+        recv = self.torch.empty(sum(recv_counts), dtype=self.torch.uint8)
+        self.tdist.all_to_all_single(recv, self.torch.from_numpy(send), output_split_sizes=list(recv_counts),
+                                     input_split_sizes=list(send_counts), group=self.group)
+        return recv.numpy()
 
 
 def communicator(comm):
@@ -236,5 +254,116 @@ def newton_schulz(mats, comm, *, steps=0, schedule="muon", eps=0.0, norm_factor=
     return [f.view(d).reshape(s).copy() for f, d, s in zip(flat, dtypes, shapes)]
 
 
-__all__ = ["newton_schulz", "partition", "plan", "ns_step_flops", "communicator", "agree", "exchange", "digest",
-           "about", "as_error", "check_finite"]
+def slab(n, ranks, rank):
+    """(first, count): the rows of an n-row matrix that rank `rank` of `ranks` holds in the
+    sharded form (vks_mpi_slab: numpy.array_split's blocks, the first n % ranks ranks get one
+    more row)."""
+    first, count = ffi.new("int64_t *"), ffi.new("int64_t *")
+    status = lib.vks_mpi_slab(int(n), int(ranks), int(rank), first, count)
+    if status != 0:
+        raise _mpi_error(status)
+    return int(first[0]), int(count[0])
+
+
+def _to_bytes(arrays):
+    parts = [np.ascontiguousarray(a).reshape(-1).view(np.uint8) for a in arrays]
+    return np.concatenate(parts) if parts else np.empty(0, np.uint8)
+
+
+def newton_schulz_sharded(shards, comm, *, rows, steps=0, schedule="muon", eps=0.0, norm_factor=0.0, gram="auto",
+                          ctx=None):
+    """The sharded form (Dion's / FSDP's; vks_mpi_newton_schulz_sharded): matrix i is
+    rows[i] x cols[i] and this rank passes its row slab of it, shards[i] = rows
+    slab(rows[i], size, rank) (numpy.array_split(matrix, size)[rank]; (0, cols) where the slab
+    is empty), a numpy array or device Array, float32/float16/float64, 2-D. Matrix i is
+    orthogonalized whole (vkstruct.orth.newton_schulz) by rank plan(shapes, size)[i]: one
+    all-to-all brings it to that owner, a second returns every rank its row slab of the
+    result. Returns this rank's slabs of the results (host numpy arrays), each bit-identical
+    to the same rows of a one-rank vkstruct.orth.newton_schulz of the whole matrix.
+
+    Exchanges: mpi4py: 2 x Alltoallv; torch.distributed: 2 x all_to_all_single with uneven
+    splits on one uint8 CPU tensor (gloo has it; its list form all_to_all it has not).
+    Collective: every rank passes the same rows, cols, dtypes and options. A local failure (a
+    shard of the wrong shape, a NaN/Inf in a shard, a failed device call, a non-finite
+    result) is agreed on before each exchange, so every rank raises the same vkstruct.Error
+    naming the failing rank, and nothing hangs."""
+    fn = "vkstruct.dist.newton_schulz_sharded"
+    comm = communicator(comm)
+    size, me = comm.size, comm.rank
+    shards = list(shards)
+    failure, owner, host, nrows, key = None, [], [], [], None
+    try:
+        nrows = [int(r) for r in rows]
+        if len(nrows) != len(shards):
+            raise InvalidArgumentError(_STATUS["VKS_ERROR_INVALID_ARGUMENT"],
+                                       f"{fn}: rows has {len(nrows)} entries, shards {len(shards)}")
+        host = [s.numpy() if isinstance(s, Array) else np.asarray(s) for s in shards]
+        for i, (h, r) in enumerate(zip(host, nrows)):
+            if r < 1:
+                raise InvalidArgumentError(_STATUS["VKS_ERROR_INVALID_ARGUMENT"],
+                                           f"{fn}: rows[{i}] is {r}, expected >= 1")
+            first, mine = slab(r, size, me)
+            if h.ndim != 2 or h.shape[0] != mine or h.shape[1] < 1:
+                raise ShapeMismatchError(_STATUS["VKS_ERROR_SHAPE_MISMATCH"],
+                                         f"{fn}: shards[{i}] has shape {h.shape}, expected this rank's row slab "
+                                         f"({mine}, cols >= 1): rows {first}..{first + mine - 1} of rows[{i}] = {r}")
+            if h.dtype not in (np.float16, np.float32, np.float64):
+                raise DtypeMismatchError(_STATUS["VKS_ERROR_DTYPE_MISMATCH"],
+                                         f"{fn}: shards[{i}].dtype is {h.dtype}, expected float16, float32 or float64")
+            if not np.isfinite(h).all():
+                raise NonFiniteError(_STATUS["VKS_ERROR_NON_FINITE"], f"{fn}: shards[{i}] holds NaN or Inf")
+        owner = plan([(r, h.shape[1]) for h, r in zip(host, nrows)], size)
+        key = (nrows, [h.shape[1] for h in host], [str(h.dtype) for h in host])
+        ctx = ctx or default_context()
+    except Exception as exc:  # noqa: BLE001 - every failure must reach the agreement
+        failure = as_error(exc, fn)
+    agree(comm, fn, failure, digest(fn, key, steps, schedule, eps, norm_factor, gram))
+
+    count = len(host)
+    cols = [h.shape[1] for h in host]
+    row_bytes = [c * h.dtype.itemsize for c, h in zip(cols, host)]
+    slabs = [[slab(r, size, k) for k in range(size)] for r in nrows]  # (first, count) per matrix, rank
+    mine = [i for i in range(count) if owner[i] == me]
+
+    # 1: this rank's slabs to the owners (grouped by owner, index order); the owned matrices'
+    # slabs from every rank (grouped by sender, index order), so rows arrive in order.
+    send = [[i for i in range(count) if owner[i] == o] for o in range(size)]
+    recv = comm.alltoallv_bytes(_to_bytes([host[i] for o in range(size) for i in send[o]]),
+                                [sum(host[i].nbytes for i in send[o]) for o in range(size)],
+                                [sum(slabs[i][r][1] * row_bytes[i] for i in mine) for r in range(size)])
+    pieces, at = {i: [] for i in mine}, 0
+    for r in range(size):
+        for i in mine:
+            n = slabs[i][r][1] * row_bytes[i]
+            pieces[i].append(recv[at:at + n])
+            at += n
+
+    failure, results = None, {}
+    try:
+        for i in mine:
+            whole = np.concatenate(pieces[i]).view(host[i].dtype).reshape(nrows[i], cols[i])
+            with about(fn, f"matrix {i}"):
+                result = orth.newton_schulz(whole, steps=steps, schedule=schedule, eps=eps, norm_factor=norm_factor,
+                                            gram=gram, ctx=ctx).numpy()
+            check_finite(result, fn, f"matrix {i}")
+            results[i] = result
+    except Exception as exc:  # noqa: BLE001
+        failure = as_error(exc, fn)
+    agree(comm, fn, failure, 0)
+
+    # 2: the results' slabs back to every rank (grouped by receiver, index order).
+    slab_of = lambda i, r: results[i][slabs[i][r][0]:slabs[i][r][0] + slabs[i][r][1]]  # noqa: E731
+    recv = comm.alltoallv_bytes(_to_bytes([slab_of(i, r) for r in range(size) for i in mine]),
+                                [sum(slabs[i][r][1] * row_bytes[i] for i in mine) for r in range(size)],
+                                [sum(host[i].nbytes for i in send[o]) for o in range(size)])
+    out, at = [None] * count, 0
+    for o in range(size):
+        for i in send[o]:
+            n = host[i].nbytes
+            out[i] = recv[at:at + n].view(host[i].dtype).reshape(host[i].shape).copy()
+            at += n
+    return out
+
+
+__all__ = ["newton_schulz", "newton_schulz_sharded", "partition", "plan", "slab", "ns_step_flops", "communicator",
+           "agree", "exchange", "digest", "about", "as_error", "check_finite"]
