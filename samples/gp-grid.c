@@ -31,20 +31,7 @@
 #define PI 3.14159265358979323846
 #define NOISE_SD 0.05
 
-#define CHECK(call)                                                                                   \
-    do {                                                                                              \
-        vks_status s_ = (call);                                                                       \
-        if (s_ != VKS_OK) {                                                                           \
-            fprintf(stderr, "gp-grid: %s\n  -> %s\n  -> %s\n", #call, vks_status_string(s_), vks_last_error(NULL)); \
-            exit(1);                                                                                  \
-        }                                                                                             \
-    } while (0)
-
-static double now_ms(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec * 1e3 + (double)t.tv_nsec * 1e-6;
-}
+#define CHECK(call) SAMPLE_CHECK("gp-grid", call)
 
 static double truth(double x, double y) {
     return sin(2 * PI * x) * sin(2 * PI * y) + 0.1 * sin(40 * PI * x) * sin(40 * PI * y);
@@ -176,9 +163,9 @@ int main(int argc, char **argv) {
         /* One factor serves both dimensions: decompose it once (d = 1), use it twice. */
         vks_kron_eigh_desc ed = VKS_KRON_EIGH_DESC_INIT;
         ed.d = 1, ed.factors[0] = &tk, ed.eigvecs[0] = &tq, ed.eigvals[0] = &tl;
-        const double t0 = now_ms();
+        const double t0 = sample_now_ms();
         CHECK(vks_kron_eigh(ctx, &ed));
-        eigh_ms += now_ms() - t0;
+        eigh_ms += sample_now_ms() - t0;
         for (int si = 0; si < ns; ++si) {
             vks_kron_solve_desc sd = VKS_KRON_SOLVE_DESC_INIT;
             sd.d = 2, sd.eigvecs[0] = sd.eigvecs[1] = &tq, sd.eigvals[0] = sd.eigvals[1] = &tl;
@@ -208,10 +195,10 @@ int main(int argc, char **argv) {
     sd.d = 2, sd.eigvecs[0] = sd.eigvecs[1] = &tq, sd.eigvals[0] = sd.eigvals[1] = &tl;
     sd.noise = best_s2, sd.y = &ty, sd.alpha = &ta, sd.mean = &tm, sd.mll = &tmll;
     CHECK(vks_profile_clear(ctx));
-    const double t0 = now_ms();
+    const double t0 = sample_now_ms();
     CHECK(vks_kron_solve(ctx, &sd));
     CHECK(vks_synchronize(ctx));
-    const double solve_wall = now_ms() - t0;
+    const double solve_wall = sample_now_ms() - t0;
     int cnt = 0;
     const double solve_ms = profiled_ms(ctx, "kron_solve", &cnt);
     dev_read(mv, mean);

@@ -30,20 +30,7 @@
 
 #include "sample_device.h"
 
-#define CHECK(call)                                                                                               \
-    do {                                                                                                          \
-        vks_status s_ = (call);                                                                                   \
-        if (s_ != VKS_OK) {                                                                                       \
-            fprintf(stderr, "gp-pde: %s\n  -> %s\n  -> %s\n", #call, vks_status_string(s_), vks_last_error(NULL)); \
-            exit(1);                                                                                              \
-        }                                                                                                         \
-    } while (0)
-
-static double now_ms(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec * 1e3 + (double)t.tv_nsec * 1e-6;
-}
+#define CHECK(call) SAMPLE_CHECK("gp-pde", call)
 
 typedef struct problem {
     const char *name;
@@ -136,9 +123,9 @@ static void run(vks_context *ctx, vks_dtype dt, const problem *p, int64_t n) {
     int32_t iters = 0;
     double relres = 0;
     pd.iterations = &iters, pd.residual = &relres;
-    const double t0 = now_ms();
+    const double t0 = sample_now_ms();
     const vks_status st = vks_kron_pde_solve(ctx, &pd);
-    const double solve_ms = now_ms() - t0;
+    const double solve_ms = sample_now_ms() - t0;
     if (st != VKS_OK && st != VKS_ERROR_NOT_CONVERGED) CHECK(st);
 
     /* Posterior mean on the test grid: (⊗ k(x*, grid)) alpha. */
@@ -202,12 +189,12 @@ int main(int argc, char **argv) {
     const vks_dtype dt = (!f32 && (info.features & VKS_FEATURE_FLOAT64)) ? VKS_DTYPE_F64 : VKS_DTYPE_F32;
     printf("gp-pde on %s, %s; prior: squared exponential, lengthscale 3h, jitter 1e-8\n", info.name,
            dt == VKS_DTYPE_F64 ? "f64" : "f32");
-    const double t0 = now_ms();
+    const double t0 = sample_now_ms();
     for (size_t i = 0; i < sizeof problems / sizeof *problems; ++i) {
         if (only && !strstr(problems[i].name, only)) continue;
         run(ctx, dt, &problems[i], problems[i].d == 1 ? n1 : n2);
     }
-    printf("total %.1f s\n", (now_ms() - t0) / 1e3);
+    printf("total %.1f s\n", (sample_now_ms() - t0) / 1e3);
     vks_context_destroy(ctx);
     return 0;
 }

@@ -20,14 +20,9 @@
 
 #include <vkstruct/vkstruct.h>
 
-#define CHECK(call)                                                                                         \
-    do {                                                                                                    \
-        vks_status st_ = (call);                                                                            \
-        if (st_ != VKS_OK) {                                                                                \
-            fprintf(stderr, "lora-serve: %s\n  %s: %s\n", #call, vks_status_string(st_), vks_last_error(NULL)); \
-            exit(1);                                                                                        \
-        }                                                                                                   \
-    } while (0)
+#include "sample_device.h"
+
+#define CHECK(call) SAMPLE_CHECK("lora-serve", call)
 
 typedef struct config {
     int hidden, layers, adapters, batch, steps;

@@ -20,15 +20,7 @@
 
 #include "sample_device.h"
 
-#define CHECK(call)                                                                                  \
-    do {                                                                                             \
-        vks_status check_s_ = (call);                                                                \
-        if (check_s_ != VKS_OK) {                                                                    \
-            fprintf(stderr, "monarch-mlp: %s\n  %s: %s\n", #call, vks_status_string(check_s_),       \
-                    vks_last_error(NULL));                                                           \
-            exit(1);                                                                                 \
-        }                                                                                            \
-    } while (0)
+#define CHECK(call) SAMPLE_CHECK("monarch-mlp", call)
 
 static uint64_t rng_state = 0x5EEDull;
 
@@ -61,12 +53,6 @@ typedef void (*record_fn)(vks_context *ctx, void *user);
 
 /* Median GPU time of one call: warm-up, then `iters` calls and one synchronize, timed by
  * the context's per-op timestamps. */
-static double now_ms(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec * 1e3 + (double)t.tv_nsec * 1e-6;
-}
-
 static double time_op(vks_context *ctx, record_fn fn, void *user, int iters) {
     for (int i = 0; i < 2; ++i) fn(ctx, user);
     CHECK(vks_synchronize(ctx));
@@ -236,7 +222,7 @@ int main(int argc, char **argv) {
         vks_monarch_project_result pr = {sizeof pr};
         CHECK(vks_profile_clear(ctx));
         CHECK(vks_synchronize(ctx));
-        const double t_project = now_ms();
+        const double t_project = sample_now_ms();
         vks_status st = vks_monarch_project(ctx, &pd, &pr);
         if (st == VKS_ERROR_UNSUPPORTED) { /* e.g. blocks too large for lavapipe's loop limit */
             printf("%-8lld projection not available here: %s\n", nb, vks_last_error(NULL));
@@ -245,7 +231,7 @@ int main(int argc, char **argv) {
         }
         CHECK(st);
         /* The wall clock: the projection reads m back and synchronizes (untimed by the profiler). */
-        const double project_ms = now_ms() - t_project;
+        const double project_ms = sample_now_ms() - t_project;
         const double ms = time_op(ctx, record_monarch, &m, iters);
         read_floats(YM, ym, (size_t)(batch * out));
         double num = 0, den = 0;

@@ -20,14 +20,9 @@
 
 #include <vkstruct/vkstruct.h>
 
-#define CHECK(call)                                                                                        \
-    do {                                                                                                   \
-        vks_status check_s_ = (call);                                                                      \
-        if (check_s_ != VKS_OK) {                                                                          \
-            fprintf(stderr, "muon-train: %s: %s\n  %s\n", #call, vks_status_string(check_s_), vks_last_error(NULL)); \
-            exit(1);                                                                                       \
-        }                                                                                                  \
-    } while (0)
+#include "sample_device.h"
+
+#define CHECK(call) SAMPLE_CHECK("muon-train", call)
 
 typedef struct rng { uint64_t s; } rng;
 static double uniform(rng *r) {
