@@ -313,6 +313,27 @@ uint64_t vks__orth_trsm_ws_bytes(const vks_context *ctx, vks_dtype dt, int64_t b
     return orth_round(batch * nblocks * nb * nb * es) + orth_round(batch * nb * (uint64_t)k * es);
 }
 
+/* x = b unless b is x itself (the solves then work in place on x). */
+static vks_status trsm_copy_rhs(vks_context *ctx, orth_mat b, orth_mat x) {
+    if (b.address == x.address && b.row_stride == x.row_stride && b.col_stride == x.col_stride &&
+        b.batch_stride == x.batch_stride)
+        return VKS_OK;
+    return vks__orth_copy(ctx, ORTH_COPY, &b, &x);
+}
+
+/* After block row [r0, r0 + kb) of x is solved (its values in xi): X_below -= L[below, i] X_i,
+ * or for the transposed solve X_above -= L[i, above]^T X_i. Rows disjoint from xi's. */
+static vks_status trsm_update_rest(vks_context *ctx, bool trans, orth_mat l, int64_t r0, int64_t kb, orth_mat xi,
+                                   orth_mat x) {
+    const int64_t n = x.rows, k = x.cols;
+    if (!trans && r0 + kb < n)
+        return vks__orth_gemm(ctx, -1.0, orth_sub(l, r0 + kb, r0, n - r0 - kb, kb), xi, 1.0,
+                              orth_sub(x, r0 + kb, 0, n - r0 - kb, k));
+    if (trans && r0 > 0)
+        return vks__orth_gemm(ctx, -1.0, orth_t(orth_sub(l, r0, 0, kb, r0)), xi, 1.0, orth_sub(x, 0, 0, r0, k));
+    return VKS_OK;
+}
+
 /* The blocked solve on CPU devices with at most 32 columns: per block row the diagonal system
  * solved in place by the one-dispatch kernel (no inverse, no temporary, no copy back), then
  * the rows below (above, transposed) updated by a GEMM reading X_i where it lies: 2 dispatches
@@ -321,21 +342,13 @@ uint64_t vks__orth_trsm_ws_bytes(const vks_context *ctx, vks_dtype dt, int64_t b
  * diagonal block, where the inverse's GEMM shares it), so wider b keeps the inverse path. */
 static vks_status trsm_blocked_cpu(vks_context *ctx, bool trans, orth_mat l, orth_mat b, orth_mat x) {
     const int64_t n = x.rows, k = x.cols, nb = block_size(ctx, x.dtype), nblocks = VKS_CEIL_DIV(n, nb);
-    if (b.address != x.address || b.row_stride != x.row_stride || b.col_stride != x.col_stride ||
-        b.batch_stride != x.batch_stride)
-        VKS_TRY(vks__orth_copy(ctx, ORTH_COPY, &b, &x));
+    VKS_TRY(trsm_copy_rhs(ctx, b, x));
     for (int64_t s = 0; s < nblocks; ++s) {
         const int64_t blk = trans ? nblocks - 1 - s : s;
         const int64_t r0 = blk * nb, kb = VKS_MIN(nb, n - r0);
         const orth_mat xi = orth_sub(x, r0, 0, kb, k);
         VKS_TRY(trsm_small(ctx, trans, orth_sub(l, r0, r0, kb, kb), xi, xi));
-        if (!trans && r0 + kb < n) { /* X_below -= L[below, i] X_i (disjoint rows of x) */
-            const orth_mat lb = orth_sub(l, r0 + kb, r0, n - r0 - kb, kb);
-            VKS_TRY(vks__orth_gemm(ctx, -1.0, lb, xi, 1.0, orth_sub(x, r0 + kb, 0, n - r0 - kb, k)));
-        } else if (trans && r0 > 0) { /* X_above -= L[i, above]^T X_i */
-            const orth_mat la = orth_sub(l, r0, 0, kb, r0);
-            VKS_TRY(vks__orth_gemm(ctx, -1.0, orth_t(la), xi, 1.0, orth_sub(x, 0, 0, r0, k)));
-        }
+        VKS_TRY(trsm_update_rest(ctx, trans, l, r0, kb, xi, x));
     }
     return VKS_OK;
 }
@@ -361,9 +374,7 @@ vks_status vks__orth_trsm_record(vks_context *ctx, bool trans, orth_mat l, orth_
     const vks_spec ispec = {.count = 2, .values = {vks__cpu_kernels(ctx) ? 64u : 256u, nb}};
     VKS_TRY(vks__dispatch(ctx, pick(dt, VKS_SHADER_ORTHOGONAL_TRI_INV_F32, VKS_SHADER_ORTHOGONAL_TRI_INV_F64), &ispec,
                           &ip, sizeof ip, (uint32_t)nblocks, 1, (uint32_t)lbatch));
-    if (b.address != x.address || b.row_stride != x.row_stride || b.col_stride != x.col_stride ||
-        b.batch_stride != x.batch_stride)
-        VKS_TRY(vks__orth_copy(ctx, ORTH_COPY, &b, &x));
+    VKS_TRY(trsm_copy_rhs(ctx, b, x));
     for (int64_t s = 0; s < nblocks; ++s) {
         const int64_t blk = trans ? nblocks - 1 - s : s;
         const int64_t r0 = blk * nb, kb = VKS_MIN((int64_t)nb, n - r0);
@@ -375,13 +386,7 @@ vks_status vks__orth_trsm_record(vks_context *ctx, bool trans, orth_mat l, orth_
         /* X_i = inv(L_ii) X_i (or inv(L_ii)^T X_i) through t: a GEMM may not write its input. */
         VKS_TRY(vks__orth_gemm(ctx, 1.0, trans ? orth_t(wi) : wi, xi, 0.0, t));
         VKS_TRY(vks__orth_copy(ctx, ORTH_COPY, &t, &xi));
-        if (!trans && r0 + kb < n) { /* X_below -= L[below, i] X_i */
-            const orth_mat lb = orth_sub(l, r0 + kb, r0, n - r0 - kb, kb);
-            VKS_TRY(vks__orth_gemm(ctx, -1.0, lb, t, 1.0, orth_sub(x, r0 + kb, 0, n - r0 - kb, k)));
-        } else if (trans && r0 > 0) { /* X_above -= L[i, above]^T X_i */
-            const orth_mat la = orth_sub(l, r0, 0, kb, r0);
-            VKS_TRY(vks__orth_gemm(ctx, -1.0, orth_t(la), t, 1.0, orth_sub(x, 0, 0, r0, k)));
-        }
+        VKS_TRY(trsm_update_rest(ctx, trans, l, r0, kb, t, x));
     }
     return VKS_OK;
 }
