@@ -137,7 +137,8 @@ static vks_status svd_record(vks_context *ctx, void *call) {
      * every column below sqrt(u_w) s_0 (changing a by at most ~2 s_j there). */
     const double u_w = wdt == VKS_DTYPE_F64 ? 0x1p-53 : 0x1p-24;
     int32_t *q = st == VKS_OK ? vks__malloc(16 * (size_t)B) : NULL;
-    if (st == VKS_OK && !q) st = vks__error(VKS_ERROR_OUT_OF_HOST_MEMORY, "%s: out of host memory", fn);
+    void *norms = q ? vks__malloc((size_t)(B * N) * es) : NULL;
+    if (st == VKS_OK && !norms) st = vks__error(VKS_ERROR_OUT_OF_HOST_MEMORY, "%s: out of host memory", fn);
     if (st == VKS_OK && rep.first_nonfinite >= 0)
         st = vks__error(VKS_ERROR_NON_FINITE, "%s: a (matrix %lld of the batch) holds NaN or Inf", fn,
                         (long long)rep.first_nonfinite);
@@ -151,6 +152,10 @@ static vks_status svd_record(vks_context *ctx, void *call) {
         if (st == VKS_OK) st = columns(ctx, 1, bm, sw, tol);
         ws.used = inner;
         if (st == VKS_OK) st = vks__orth_cholqr2_record(ctx, bm, um, qst, &ws);
+        /* CholeskyQR's pivots stay positive on some nearly dependent noise columns, whose
+         * column of U then comes out far from unit length: the norms catch that (lam is free
+         * once B is formed). */
+        if (st == VKS_OK) st = columns(ctx, 0, um, lam, 0.0);
         /* Outputs: tall a = U S V^T, wide a = V S U^T. */
         const orth_mat sv = {sw, wdt, B, 1, N, N, N, 1};
         if (st == VKS_OK) st = vks__orth_copy(ctx, ORTH_COPY, &sv, &ms);
@@ -164,6 +169,12 @@ static vks_status svd_record(vks_context *ctx, void *call) {
         }
         if (st == VKS_OK) st = vks__orth_ws_check(&ws, fn);
         if (st == VKS_OK) st = vks__orth_ws_read(ctx, qst, q, 16 * (uint64_t)B);
+        if (st == VKS_OK) st = vks__orth_ws_read(ctx, lam, norms, (uint64_t)(B * N) * es);
+        for (int64_t z = 0; st == VKS_OK && z < B; ++z)
+            for (int64_t j = 0; j < N && q[2 * z] < 0; ++j) {
+                const double nj = wdt == VKS_DTYPE_F64 ? ((const double *)norms)[z * N + j] : ((const float *)norms)[z * N + j];
+                if (!(fabs(nj - 1.0) <= 1e-2)) q[2 * z] = (int32_t)j; /* reported as that column's pivot */
+            }
         bool failed = false;
         for (int64_t z = 0; st == VKS_OK && z < 2 * B; ++z) failed = failed || q[2 * z] >= 0;
         if (!failed) break;
@@ -173,6 +184,7 @@ static vks_status svd_record(vks_context *ctx, void *call) {
                                                          "orthonormalized (pivot %d)", fn, (long long)(z % B), q[2 * z]);
     }
     vks__free(q);
+    vks__free(norms);
     return st;
 }
 
