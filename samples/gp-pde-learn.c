@@ -75,31 +75,50 @@ static int cholesky(double *a, int64_t n) {
     return 0;
 }
 
-/* inv = (L L')^-1 from the factor l (lower): inv = L^-T L^-1, column by column. */
-static void cholesky_inverse(const double *l, int64_t n, double *inv, double *col) {
-    for (int64_t c = 0; c < n; ++c) {
-        for (int64_t r = 0; r < n; ++r) { /* L y = e_c */
-            double v = r == c ? 1.0 : 0.0;
-            for (int64_t k = c; k < r; ++k) v -= l[r * n + k] * col[k];
-            col[r] = r < c ? 0.0 : v / l[r * n + r];
+/* inv = (L L')^-1 = X' X, X = L^-1, from the factor l (lower); x: n x n scratch. Row
+ * oriented so that every inner loop runs along contiguous memory. */
+static void cholesky_inverse(const double *l, int64_t n, double *inv, double *x) {
+    for (int64_t r = 0; r < n; ++r) { /* row r of X: (e_r - sum_{k<r} L[r][k] X[k]) / L[r][r] */
+        double *xr = x + r * n;
+        for (int64_t c = 0; c < n; ++c) xr[c] = c == r ? 1.0 : 0.0;
+        for (int64_t k = 0; k < r; ++k) {
+            const double lrk = l[r * n + k], *xk = x + k * n;
+            for (int64_t c = 0; c <= k; ++c) xr[c] -= lrk * xk[c];
         }
-        for (int64_t r = n - 1; r >= 0; --r) { /* L' x = y */
-            double v = col[r];
-            for (int64_t k = r + 1; k < n; ++k) v -= l[k * n + r] * col[k];
-            col[r] = v / l[r * n + r];
-        }
-        for (int64_t r = 0; r < n; ++r) inv[r * n + c] = col[r];
+        for (int64_t c = 0; c <= r; ++c) xr[c] /= l[r * n + r];
     }
+    for (int64_t e = 0; e < n * n; ++e) inv[e] = 0;
+    for (int64_t k = 0; k < n; ++k) { /* inv += X[k]' X[k], lower half */
+        const double *xk = x + k * n;
+        for (int64_t i = 0; i <= k; ++i) {
+            const double xki = xk[i];
+            double *row = inv + i * n;
+            for (int64_t j = 0; j <= i; ++j) row[j] += xki * xk[j];
+        }
+    }
+    for (int64_t i = 0; i < n; ++i)
+        for (int64_t j = i + 1; j < n; ++j) inv[i * n + j] = inv[j * n + i];
 }
 
-/* c (m x p) = op(a) op(b), row-major, op(a) m x k, op(b) k x p; ta / tb: a / b given transposed. */
+/* c (m x p) = op(a) op(b), row-major, op(a) m x k, op(b) k x p; ta / tb: a / b given
+ * transposed. Inner loops along contiguous rows. */
 static void matmul(const double *a, int ta, const double *b, int tb, double *c, int64_t m, int64_t k, int64_t p) {
-    for (int64_t i = 0; i < m; ++i)
-        for (int64_t j = 0; j < p; ++j) {
-            double v = 0;
-            for (int64_t t = 0; t < k; ++t) v += (ta ? a[t * m + i] : a[i * k + t]) * (tb ? b[j * k + t] : b[t * p + j]);
-            c[i * p + j] = v;
+    for (int64_t i = 0; i < m; ++i) {
+        double *ci = c + i * p;
+        if (tb) {
+            for (int64_t j = 0; j < p; ++j) {
+                double v = 0;
+                for (int64_t t = 0; t < k; ++t) v += (ta ? a[t * m + i] : a[i * k + t]) * b[j * k + t];
+                ci[j] = v;
+            }
+            continue;
         }
+        for (int64_t j = 0; j < p; ++j) ci[j] = 0;
+        for (int64_t t = 0; t < k; ++t) {
+            const double ait = ta ? a[t * m + i] : a[i * k + t], *bt = b + t * p;
+            for (int64_t j = 0; j < p; ++j) ci[j] += ait * bt[j];
+        }
+    }
 }
 
 /* ds[l] = sum over (r, c) with |r - c| = l of m[r][c] (n x n). */
@@ -115,7 +134,8 @@ double sm_objective(const sm_learner *s, const double *u, double *grad) {
     for (int i = 0; i < d; ++i) big_n *= s->n[i], n_max = s->n[i] > n_max ? s->n[i] : n_max;
     double *b[SM_MAX_DIMS] = {NULL}, *k[SM_MAX_DIMS] = {NULL}, *kinv[SM_MAX_DIMS] = {NULL};
     double *col = malloc(sizeof(double) * (size_t)n_max), *ds = malloc(sizeof(double) * (size_t)n_max);
-    double *alpha = malloc(sizeof(double) * (size_t)big_n), *tmp = malloc(sizeof(double) * (size_t)big_n);
+    const int64_t tmp_size = big_n > n_max * n_max ? big_n : n_max * n_max;
+    double *alpha = malloc(sizeof(double) * (size_t)big_n), *tmp = malloc(sizeof(double) * (size_t)tmp_size);
     double *gram = malloc(sizeof(double) * (size_t)(n_max * n_max));
     double j_value = 0;
     for (int i = 0; i < d && !isnan(j_value); ++i) {
@@ -142,7 +162,7 @@ double sm_objective(const sm_learner *s, const double *u, double *grad) {
         for (int64_t r = 0; r < n; ++r) logdet += 2 * log(kinv[i][r * n + r]);
         j_value += 0.5 * (double)(big_n / n) * logdet;
         memcpy(gram, kinv[i], sizeof(double) * (size_t)(n * n));
-        cholesky_inverse(gram, n, kinv[i], col);
+        cholesky_inverse(gram, n, kinv[i], tmp);
     }
     if (!isnan(j_value)) {
         /* alpha = K^-1 u: K_1^-1 U (K_2^-1)' for a row-major n_1 x n_2 U (K_2^-1 symmetric). */

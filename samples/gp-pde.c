@@ -9,15 +9,24 @@
  *   poisson2d-mix      Δu = f,         u = sin(6x) sin(20x) + sin(6y) sin(20y)
  *   helmholtz2d        Δu + 10u = f,   u = sin(20x) cos(15y)
  *
- * Prior per dimension: squared-exponential with lengthscale 3h (h the grid spacing),
- * jitter 1e-8 (docs/kron.md, "PDEs": why). The error is the relative L2 error of the
- * posterior mean against the exact solution on a test grid of 2n - 1 points per dimension
- * that interleaves the collocation grid (half of its points are off the grid), predicted
- * with vks_kron_matmul from alpha = K^-1 U and the cross-covariances.
+ * Two priors per dimension (docs/kron-pde.md, "Choosing the kernel"):
+ *   sm (default)  GP-HM's spectral mixture on a log-spaced frequency grid: 30 frequencies
+ *                 from 1 cycle per domain to the grid's Nyquist 1/(2h), SE envelope of
+ *                 lengthscale 6h, jitter 1e-8 relative to k(0), weights learned per
+ *                 dimension (gp-pde-learn.c): solve with uniform weights, then 4 rounds of
+ *                 30 Adam steps on GP-HM's prior objective at the current solution U,
+ *                 sum_i (N/n_i)/2 log|K_i| + U'K^-1 U/2, each followed by a new solve.
+ *   se            the fixed rule: squared exponential, lengthscale 3h, jitter 1e-8; one solve.
+ * The error is the relative L2 error of the posterior mean against the exact solution on a
+ * test grid of 2n - 1 points per dimension that interleaves the collocation grid (half of
+ * its points are off the grid), predicted with vks_kron_matmul from alpha = K^-1 U and the
+ * cross-covariances. The time is that of every solve plus the learning (host float64).
  *
- * Usage: gp-pde [--quick] [--n1 N] [--n2 N] [--f32] [--device D]
- *   --quick   1-D on 256 points, 2-D on 128 x 128 (well within 2 minutes on lavapipe)
+ * Usage: gp-pde [--quick] [--kernel sm|se|both] [--rounds R] [--steps S] [--lr LR]
+ *               [--jitter J] [--envelope E] [--n1 N] [--n2 N] [--only NAME] [--f32] [--device D]
+ *   --quick   1-D on 256 points, 2-D on 128 x 128 (within 2 minutes on lavapipe, both kernels)
  *   default   1-D 512, 2-D 256 x 256 on a CPU device; 1-D 1024, 2-D 1024 x 1024 on a GPU
+ *             (there the learning's O(n^3) host work per Adam step dominates: see the docs)
  */
 #include <math.h>
 #include <stdbool.h>
@@ -33,8 +42,6 @@
 
 /* The learned kernel's fixed choices (docs/kron-pde.md, "Choosing the kernel"). */
 #define SM_COMPONENTS 30
-#define SM_ENVELOPE_H 6.0 /* envelope lengthscale in grid spacings */
-#define SM_JITTER 1e-8
 
 #define CHECK(call) SAMPLE_CHECK("gp-pde", call)
 
@@ -175,66 +182,80 @@ static solve_result solve(vks_context *ctx, vks_dtype dt, const problem *p, int6
 }
 
 static void report(const problem *p, int64_t n, const char *kernel, const solve_result *r, int solves, int steps,
-                   double total_ms) {
+                   double total_ms, double learn_ms) {
     int64_t points = 1;
     for (int i = 0; i < p->d; ++i) points *= n;
     printf("%-18s %-4s grid %5lld^%d  N = %8lld  dense N x N f64 = %9.3g GB  iterations %4d  solves %d  "
-           "steps %3d  time %8.1f ms  rel L2 error %.2e%s\n",
+           "steps %3d  time %8.1f ms (learning %6.1f)  rel L2 error %.2e%s\n",
            p->name, kernel, (long long)n, p->d, (long long)points, (double)points * (double)points * 8 / 1e9,
-           r->iterations, solves, steps, total_ms, r->error, r->status == VKS_OK ? "" : "  NOT CONVERGED");
+           r->iterations, solves, steps, total_ms, learn_ms, r->error, r->status == VKS_OK ? "" : "  NOT CONVERGED");
     fflush(stdout);
 }
 
-typedef struct sm_options {
+typedef struct kernel_options {
+    double jitter;   /* both kernels (relative to k(0) for SM, which is 1 for SE) */
+    double envelope; /* SM: envelope lengthscale in grid spacings */
     int rounds, steps;
     double lr;
-} sm_options;
+} kernel_options;
 
 /* The fixed rule: squared exponential, lengthscale 3h, jitter 1e-8. */
-static void run_se(vks_context *ctx, vks_dtype dt, const problem *p, int64_t n) {
+static void run_se(vks_context *ctx, vks_dtype dt, const problem *p, int64_t n, const kernel_options *o) {
     vks_kernel_desc kernel = VKS_KERNEL_DESC_INIT;
     kernel.kind = VKS_KERNEL_RBF;
     kernel.lengthscale = 3.0 / (double)(n - 1);
     const vks_kernel_desc *kernels[2] = {&kernel, &kernel};
-    const solve_result r = solve(ctx, dt, p, n, kernels, 1e-8, NULL);
-    report(p, n, "SE", &r, 1, 0, r.ms);
+    const solve_result r = solve(ctx, dt, p, n, kernels, o->jitter, NULL);
+    report(p, n, "SE", &r, 1, 0, r.ms, 0);
 }
 
 /* GP-HM's learning on a log-spaced frequency grid: solve with uniform weights, then
  * `rounds` times Adam steps on the weights for the current U and a new solve. */
-static void run_sm(vks_context *ctx, vks_dtype dt, const problem *p, int64_t n, const sm_options *o) {
+static void run_sm(vks_context *ctx, vks_dtype dt, const problem *p, int64_t n, const kernel_options *o) {
     int64_t points = 1, ns[2] = {n, n};
     for (int i = 0; i < p->d; ++i) points *= n;
     const double extent[2] = {1, 1};
     sm_learner s;
-    if (sm_init(&s, p->d, ns, extent, SM_COMPONENTS, SM_ENVELOPE_H, SM_JITTER)) exit(2);
+    if (sm_init(&s, p->d, ns, extent, SM_COMPONENTS, o->envelope, o->jitter)) exit(2);
     double *u = malloc(sizeof(double) * (size_t)points);
     vks_kernel_desc descs[2];
     const vks_kernel_desc *kernels[2] = {&descs[0], &descs[1]};
     solve_result r = {0};
-    double total_ms = 0;
+    double total_ms = 0, learn_ms = 0;
     printf("%-18s SM   J:", p->name);
     for (int round = 0;; ++round) {
         for (int i = 0; i < p->d; ++i) sm_kernel_desc(&s, i, &descs[i]);
-        r = solve(ctx, dt, p, n, kernels, SM_JITTER, u);
+        r = solve(ctx, dt, p, n, kernels, o->jitter, u);
         total_ms += r.ms;
         if (round == o->rounds) break;
         const double t0 = sample_now_ms();
         const double j = sm_adam(&s, u, o->steps, o->lr);
-        total_ms += sample_now_ms() - t0;
+        learn_ms += sample_now_ms() - t0;
         printf(" %.4g (error %.1e)", j, r.error);
         if (isnan(j)) break;
     }
     printf("\n");
-    report(p, n, "SM", &r, o->rounds + 1, o->rounds * o->steps, total_ms);
+    for (int i = 0; i < p->d; ++i) { /* where the learned weight went: the 3 largest components */
+        printf("%-18s SM   dimension %d, largest weights:", p->name, i);
+        bool shown[SM_COMPONENTS] = {false};
+        for (int t = 0; t < 3; ++t) {
+            int best = -1;
+            for (int c = 0; c < s.q; ++c)
+                if (!shown[c] && (best < 0 || s.weights[i][c] > s.weights[i][best])) best = c;
+            shown[best] = true;
+            printf("  f = %.3g: %.3f", s.freq[i][best], s.weights[i][best]);
+        }
+        printf("\n");
+    }
+    report(p, n, "SM", &r, o->rounds + 1, o->rounds * o->steps, total_ms + learn_ms, learn_ms);
     free(u);
 }
 
 int main(int argc, char **argv) {
     bool quick = false, f32 = false;
     int64_t n1 = 0, n2 = 0;
-    const char *device = NULL, *only = NULL, *kernel = "se";
-    sm_options so = {4, 30, 0.3};
+    const char *device = NULL, *only = NULL, *kernel = "sm";
+    kernel_options so = {1e-8, 6.0, 4, 30, 0.3};
     for (int i = 1; i < argc; ++i) {
         if (!strcmp(argv[i], "--quick")) quick = true;
         else if (!strcmp(argv[i], "--f32")) f32 = true;
@@ -245,16 +266,18 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--rounds") && i + 1 < argc) so.rounds = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--steps") && i + 1 < argc) so.steps = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--lr") && i + 1 < argc) so.lr = atof(argv[++i]);
+        else if (!strcmp(argv[i], "--jitter") && i + 1 < argc) so.jitter = atof(argv[++i]);
+        else if (!strcmp(argv[i], "--envelope") && i + 1 < argc) so.envelope = atof(argv[++i]);
         else if (!strcmp(argv[i], "--device") && i + 1 < argc) device = argv[++i];
         else {
-            fprintf(stderr, "usage: gp-pde [--quick] [--kernel se|sm|both] [--rounds R] [--steps S] [--lr LR] "
-                            "[--n1 N] [--n2 N] [--only NAME] [--f32] [--device D]\n");
+            fprintf(stderr, "usage: gp-pde [--quick] [--kernel sm|se|both] [--rounds R] [--steps S] [--lr LR] "
+                            "[--jitter J] [--envelope E] [--n1 N] [--n2 N] [--only NAME] [--f32] [--device D]\n");
             return 2;
         }
     }
     const bool se = !strcmp(kernel, "se") || !strcmp(kernel, "both"), sm = !strcmp(kernel, "sm") || !strcmp(kernel, "both");
-    if ((!se && !sm) || so.rounds < 0 || so.steps < 0 || !(so.lr > 0)) {
-        fprintf(stderr, "gp-pde: --kernel is se, sm or both; --rounds, --steps >= 0; --lr > 0\n");
+    if ((!se && !sm) || so.rounds < 0 || so.steps < 0 || !(so.lr > 0) || !(so.jitter >= 0) || !(so.envelope > 0)) {
+        fprintf(stderr, "gp-pde: --kernel is se, sm or both; --rounds, --steps, --jitter >= 0; --lr, --envelope > 0\n");
         return 2;
     }
     vks_context_options o = VKS_CONTEXT_OPTIONS_INIT;
@@ -268,17 +291,17 @@ int main(int argc, char **argv) {
     if (n2 <= 0) n2 = quick ? 128 : cpu ? 256 : 1024;
     const vks_dtype dt = (!f32 && (info.features & VKS_FEATURE_FLOAT64)) ? VKS_DTYPE_F64 : VKS_DTYPE_F32;
     printf("gp-pde on %s, %s\n", info.name, dt == VKS_DTYPE_F64 ? "f64" : "f32");
-    if (se) printf("SE: squared exponential, lengthscale 3h, jitter 1e-8\n");
+    if (se) printf("SE: squared exponential, lengthscale 3h, jitter %g\n", so.jitter);
     if (sm)
         printf("SM: spectral mixture, %d frequencies log-spaced 1..1/(2h), SE envelope %gh, jitter %g relative; "
                "weights learned: %d rounds of %d Adam steps (lr %g) on GP-HM's prior objective at the collocation "
                "solution\n",
-               SM_COMPONENTS, SM_ENVELOPE_H, SM_JITTER, so.rounds, so.steps, so.lr);
+               SM_COMPONENTS, so.envelope, so.jitter, so.rounds, so.steps, so.lr);
     const double t0 = sample_now_ms();
     for (size_t i = 0; i < sizeof problems / sizeof *problems; ++i) {
         if (only && !strstr(problems[i].name, only)) continue;
         const int64_t n = problems[i].d == 1 ? n1 : n2;
-        if (se) run_se(ctx, dt, &problems[i], n);
+        if (se) run_se(ctx, dt, &problems[i], n, &so);
         if (sm) run_sm(ctx, dt, &problems[i], n, &so);
     }
     printf("total %.1f s\n", (sample_now_ms() - t0) / 1e3);
