@@ -7,16 +7,18 @@
 
 static const double two_pi = 6.283185307179586476925;
 
-int sm_init(sm_learner *s, int d, const int64_t *n, const double *extent, int q, double envelope_h, double jitter) {
+int sm_init(sm_learner *s, int d, const int64_t *n, const double *extent, int q, vks_sm_base base,
+            double envelope_h, double jitter) {
     if (d < 1 || d > SM_MAX_DIMS || q < 1 || q > SM_MAX_Q || !(envelope_h > 0) || !(jitter >= 0)) return -1;
+    if (base != VKS_SM_BASE_SE && base != VKS_SM_BASE_MATERN52) return -1;
     memset(s, 0, sizeof *s);
-    s->d = d, s->q = q, s->jitter = jitter;
+    s->d = d, s->q = q, s->jitter = jitter, s->base = base;
     for (int i = 0; i < d; ++i) {
         if (n[i] < 3 || !(extent[i] > 0)) return -1;
         s->n[i] = n[i];
         s->h[i] = extent[i] / (double)(n[i] - 1);
         const double ell = envelope_h * s->h[i];
-        s->rho[i] = 1.0 / (2.0 * ell * ell);
+        s->rho[i] = base == VKS_SM_BASE_SE ? 1.0 / (2.0 * ell * ell) : 1.0 / ell;
         /* From one cycle per domain to the grid's Nyquist frequency 1/(2h), log-spaced. */
         const double f_lo = 1.0 / extent[i], f_hi = 0.5 / s->h[i];
         for (int k = 0; k < q; ++k) {
@@ -27,13 +29,19 @@ int sm_init(sm_learner *s, int d, const int64_t *n, const double *extent, int q,
     return 0;
 }
 
+static double envelope(const sm_learner *s, int i, double r) {
+    if (s->base == VKS_SM_BASE_SE) return exp(-s->rho[i] * r * r);
+    const double a = sqrt(5.0) * s->rho[i] * fabs(r);
+    return (1 + a + a * a / 3) * exp(-a);
+}
+
 /* b[k * n + l] = component k of dimension i at lag l (r = l h), without its weight. */
 static void components(const sm_learner *s, int i, double *b) {
     const int64_t n = s->n[i];
     for (int k = 0; k < s->q; ++k)
         for (int64_t l = 0; l < n; ++l) {
             const double r = (double)l * s->h[i];
-            b[k * n + l] = exp(-s->rho[i] * r * r) * cos(two_pi * s->freq[i][k] * r);
+            b[k * n + l] = envelope(s, i, r) * cos(two_pi * s->freq[i][k] * r);
         }
 }
 
@@ -41,7 +49,7 @@ double sm_kernel_value(const sm_learner *s, int i, double r) {
     double sum_w = 0, k = 0;
     for (int c = 0; c < s->q; ++c) sum_w += exp(s->log_w[i][c]);
     for (int c = 0; c < s->q; ++c)
-        k += exp(s->log_w[i][c]) / sum_w * exp(-s->rho[i] * r * r) * cos(two_pi * s->freq[i][c] * r);
+        k += exp(s->log_w[i][c]) / sum_w * envelope(s, i, r) * cos(two_pi * s->freq[i][c] * r);
     return k;
 }
 
@@ -51,7 +59,7 @@ void sm_kernel_desc(sm_learner *s, int i, vks_kernel_desc *desc) {
     for (int c = 0; c < s->q; ++c) s->weights[i][c] = exp(s->log_w[i][c]) / sum_w, s->rhos[i][c] = s->rho[i];
     *desc = (vks_kernel_desc)VKS_KERNEL_DESC_INIT;
     desc->kind = VKS_KERNEL_SPECTRAL_MIXTURE;
-    desc->sm_base = VKS_SM_BASE_SE;
+    desc->sm_base = s->base;
     desc->num_mixtures = s->q;
     desc->sm_weights = s->weights[i];
     desc->sm_rhos = s->rhos[i];

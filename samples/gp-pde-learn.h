@@ -1,7 +1,7 @@
 /* gp-pde's spectral-mixture kernel learning (GP-HM's objective at the collocation solution),
- * host float64. Per grid dimension i: k_i(r) = sum_q w_iq exp(-rho_i r^2) cos(2 pi f_iq r)
- * with Q frequencies f_iq log-spaced from 1 cycle per domain to the grid's Nyquist
- * frequency, one envelope rho_i tied to the grid spacing, and learned weights w_iq > 0
+ * host float64. Per grid dimension i: k_i(r) = sum_q w_iq phi_i(r) cos(2 pi f_iq r) with Q
+ * frequencies f_iq log-spaced from 1 cycle per domain to the grid's Nyquist frequency, one
+ * envelope phi_i (GP-HM's SE or Matern-5/2 base) of a lengthscale tied to the grid spacing, and learned weights w_iq > 0
  * (parametrised by their logarithms). K_i = k_i(grid_i, grid_i) + jitter * (sum_q w_iq) I:
  * the jitter is relative to k_i(0), so K_i scales with the weights and the collocation
  * solution depends only on their ratios (the sample hands the solver weights summing to 1
@@ -32,7 +32,8 @@ typedef struct sm_learner {
     double h[SM_MAX_DIMS];           /* grid spacing */
     int q;                           /* components per dimension */
     double jitter;                   /* relative to k_i(0) */
-    double rho[SM_MAX_DIMS];         /* exp(-rho r^2) envelope */
+    vks_sm_base base;                /* the envelope's form */
+    double rho[SM_MAX_DIMS];         /* its rho (vks_kernel_desc's meaning for the base) */
     double freq[SM_MAX_DIMS][SM_MAX_Q];
     double log_w[SM_MAX_DIMS][SM_MAX_Q];
     double adam_m[SM_MAX_DIMS][SM_MAX_Q], adam_v[SM_MAX_DIMS][SM_MAX_Q];
@@ -42,9 +43,11 @@ typedef struct sm_learner {
 } sm_learner;
 
 /* Q components (1..SM_MAX_Q) on [0, hi_i - lo_i] = extent per dimension with n_i points;
- * envelope lengthscale envelope_h * h_i (rho = 1 / (2 (envelope_h h_i)^2)); uniform
- * weights 1/Q. Returns 0, or -1 for arguments out of range. */
-int sm_init(sm_learner *s, int d, const int64_t *n, const double *extent, int q, double envelope_h, double jitter);
+ * envelope of lengthscale l = envelope_h * h_i: SE exp(-r^2 / (2 l^2)) (rho = 1/(2 l^2)) or
+ * Matern-5/2 of lengthscale l (rho = 1/l); uniform weights 1/Q. Returns 0, or -1 for
+ * arguments out of range. */
+int sm_init(sm_learner *s, int d, const int64_t *n, const double *extent, int q, vks_sm_base base,
+            double envelope_h, double jitter);
 
 /* J at the grid values u (N = prod n_i, row-major, the first dimension slowest); with
  * grad != NULL also dJ/dlog(w) as grad[i * q + k]. Returns NaN if a K_i is not positive
@@ -55,7 +58,7 @@ double sm_objective(const sm_learner *s, const double *u, double *grad);
  * returns J after the last step (NaN if a K_i failed). */
 double sm_adam(sm_learner *s, const double *u, int steps, double lr);
 
-/* Fills desc with dimension i's kernel: spectral mixture, SE base, weights normalised to
+/* Fills desc with dimension i's kernel: spectral mixture of the learner's base, weights normalised to
  * sum 1 (stored in s->weights[i], s->rhos[i]; desc points into s). */
 void sm_kernel_desc(sm_learner *s, int i, vks_kernel_desc *desc);
 

@@ -12,7 +12,8 @@
  * Two priors per dimension (docs/kron-pde.md, "Choosing the kernel"):
  *   sm (default)  GP-HM's spectral mixture on a log-spaced frequency grid: 30 frequencies
  *                 from 1 cycle per domain to the grid's Nyquist 1/(2h), SE envelope of
- *                 lengthscale 6h, jitter 1e-8 relative to k(0), weights learned per
+ *                 lengthscale 6h (--base matern: Matern-5/2 envelope of lengthscale 48h),
+ *                 jitter 1e-8 relative to k(0), weights learned per
  *                 dimension (gp-pde-learn.c): solve with uniform weights, then 4 rounds of
  *                 30 Adam steps on GP-HM's prior objective at the current solution U,
  *                 sum_i (N/n_i)/2 log|K_i| + U'K^-1 U/2, each followed by a new solve.
@@ -23,7 +24,7 @@
  * cross-covariances. The time is that of every solve plus the learning (host float64).
  *
  * Usage: gp-pde [--quick] [--kernel sm|se|both] [--rounds R] [--steps S] [--lr LR]
- *               [--jitter J] [--envelope E] [--n1 N] [--n2 N] [--only NAME] [--f32] [--device D]
+ *               [--jitter J] [--envelope E] [--base se|matern] [--n1 N] [--n2 N] [--only NAME] [--f32] [--device D]
  *   --quick   1-D on 256 points, 2-D on 128 x 128 (within 2 minutes on lavapipe, both kernels)
  *   default   1-D 512, 2-D 256 x 256 on a CPU device; 1-D 1024, 2-D 1024 x 1024 on a GPU
  *             (there the learning's O(n^3) host work per Adam step dominates: see the docs)
@@ -194,7 +195,8 @@ static void report(const problem *p, int64_t n, const char *kernel, const solve_
 
 typedef struct kernel_options {
     double jitter;   /* both kernels (relative to k(0) for SM, which is 1 for SE) */
-    double envelope; /* SM: envelope lengthscale in grid spacings */
+    double envelope; /* SM: envelope lengthscale in grid spacings (0: 6 for SE, 48 for Matern-5/2) */
+    vks_sm_base base; /* SM: the envelope's form */
     int rounds, steps;
     double lr;
 } kernel_options;
@@ -216,7 +218,7 @@ static void run_sm(vks_context *ctx, vks_dtype dt, const problem *p, int64_t n, 
     for (int i = 0; i < p->d; ++i) points *= n;
     const double extent[2] = {1, 1};
     sm_learner s;
-    if (sm_init(&s, p->d, ns, extent, SM_COMPONENTS, o->envelope, o->jitter)) exit(2);
+    if (sm_init(&s, p->d, ns, extent, SM_COMPONENTS, o->base, o->envelope, o->jitter)) exit(2);
     double *u = malloc(sizeof(double) * (size_t)points);
     vks_kernel_desc descs[2];
     const vks_kernel_desc *kernels[2] = {&descs[0], &descs[1]};
@@ -255,7 +257,8 @@ int main(int argc, char **argv) {
     bool quick = false, f32 = false;
     int64_t n1 = 0, n2 = 0;
     const char *device = NULL, *only = NULL, *kernel = "sm";
-    kernel_options so = {1e-8, 6.0, 4, 30, 0.3};
+    kernel_options so = {1e-8, 0.0, VKS_SM_BASE_SE, 4, 30, 0.3};
+    const char *base = "se";
     for (int i = 1; i < argc; ++i) {
         if (!strcmp(argv[i], "--quick")) quick = true;
         else if (!strcmp(argv[i], "--f32")) f32 = true;
@@ -268,16 +271,21 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--lr") && i + 1 < argc) so.lr = atof(argv[++i]);
         else if (!strcmp(argv[i], "--jitter") && i + 1 < argc) so.jitter = atof(argv[++i]);
         else if (!strcmp(argv[i], "--envelope") && i + 1 < argc) so.envelope = atof(argv[++i]);
+        else if (!strcmp(argv[i], "--base") && i + 1 < argc) base = argv[++i];
         else if (!strcmp(argv[i], "--device") && i + 1 < argc) device = argv[++i];
         else {
             fprintf(stderr, "usage: gp-pde [--quick] [--kernel sm|se|both] [--rounds R] [--steps S] [--lr LR] "
-                            "[--jitter J] [--envelope E] [--n1 N] [--n2 N] [--only NAME] [--f32] [--device D]\n");
+                            "[--jitter J] [--envelope E] [--base se|matern] [--n1 N] [--n2 N] [--only NAME] [--f32] [--device D]\n");
             return 2;
         }
     }
+    so.base = !strcmp(base, "matern") ? VKS_SM_BASE_MATERN52 : VKS_SM_BASE_SE;
+    if (so.envelope == 0) so.envelope = so.base == VKS_SM_BASE_SE ? 6.0 : 48.0;
     const bool se = !strcmp(kernel, "se") || !strcmp(kernel, "both"), sm = !strcmp(kernel, "sm") || !strcmp(kernel, "both");
-    if ((!se && !sm) || so.rounds < 0 || so.steps < 0 || !(so.lr > 0) || !(so.jitter >= 0) || !(so.envelope > 0)) {
-        fprintf(stderr, "gp-pde: --kernel is se, sm or both; --rounds, --steps, --jitter >= 0; --lr, --envelope > 0\n");
+    if ((!se && !sm) || so.rounds < 0 || so.steps < 0 || !(so.lr > 0) || !(so.jitter >= 0) || !(so.envelope > 0) ||
+        (strcmp(base, "se") && strcmp(base, "matern"))) {
+        fprintf(stderr, "gp-pde: --kernel is se, sm or both; --base se or matern; --rounds, --steps, --jitter >= 0; "
+                        "--lr, --envelope > 0\n");
         return 2;
     }
     vks_context_options o = VKS_CONTEXT_OPTIONS_INIT;
@@ -293,10 +301,10 @@ int main(int argc, char **argv) {
     printf("gp-pde on %s, %s\n", info.name, dt == VKS_DTYPE_F64 ? "f64" : "f32");
     if (se) printf("SE: squared exponential, lengthscale 3h, jitter %g\n", so.jitter);
     if (sm)
-        printf("SM: spectral mixture, %d frequencies log-spaced 1..1/(2h), SE envelope %gh, jitter %g relative; "
+        printf("SM: spectral mixture, %d frequencies log-spaced 1..1/(2h), %s envelope %gh, jitter %g relative; "
                "weights learned: %d rounds of %d Adam steps (lr %g) on GP-HM's prior objective at the collocation "
                "solution\n",
-               SM_COMPONENTS, so.envelope, so.jitter, so.rounds, so.steps, so.lr);
+               SM_COMPONENTS, so.base == VKS_SM_BASE_SE ? "SE" : "Matern-5/2", so.envelope, so.jitter, so.rounds, so.steps, so.lr);
     const double t0 = sample_now_ms();
     for (size_t i = 0; i < sizeof problems / sizeof *problems; ++i) {
         if (only && !strstr(problems[i].name, only)) continue;

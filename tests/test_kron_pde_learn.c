@@ -44,11 +44,12 @@ static void test_learn_kernel_matches_library(void **state) {
     if (!has_f64()) skip();
     vkt_rng rng = vkt_rng_seed(71);
     const int qs[2] = {1, 30};
-    for (int t = 0; t < 2; ++t) {
+    for (int t = 0; t < 4; ++t) {
         sm_learner s;
         const int64_t n[2] = {17, 40};
         const double extent[2] = {1, 2.5};
-        assert_int_equal(sm_init(&s, 2, n, extent, qs[t], 6, 1e-8), 0);
+        const vks_sm_base base = t < 2 ? VKS_SM_BASE_SE : VKS_SM_BASE_MATERN52;
+        assert_int_equal(sm_init(&s, 2, n, extent, qs[t % 2], base, 6, 1e-8), 0);
         random_weights(&s, &rng);
         for (int i = 0; i < 2; ++i) {
             double *kf = library_factor(&s, i), sum_w = 0, err = 0;
@@ -65,11 +66,11 @@ static void test_learn_kernel_matches_library(void **state) {
 }
 
 /* J against the dense N x N oracle; the gradient against central differences of J. */
-static void check_objective(int d, const int64_t *n, int q, uint64_t seed) {
+static void check_objective(int d, const int64_t *n, int q, vks_sm_base base, uint64_t seed) {
     vkt_rng rng = vkt_rng_seed(seed);
     sm_learner s;
     const double extent[2] = {1, 0.7};
-    assert_int_equal(sm_init(&s, d, n, extent, q, 2.5, 1e-6), 0);
+    assert_int_equal(sm_init(&s, d, n, extent, q, base, 2.5, 1e-6), 0);
     random_weights(&s, &rng);
     int64_t big_n = 1;
     for (int i = 0; i < d; ++i) big_n *= n[i];
@@ -90,8 +91,8 @@ static void check_objective(int d, const int64_t *n, int q, uint64_t seed) {
     const double j_oracle = 0.5 * logdet + 0.5 * quad;
     double grad[SM_MAX_DIMS * SM_MAX_Q];
     const double j = sm_objective(&s, u, grad);
-    print_message("d = %d, n = (%lld, %lld), Q = %d: J %.10g, oracle %.10g\n", d, (long long)n[0], (long long)n2, q, j,
-                  j_oracle);
+    print_message("d = %d, n = (%lld, %lld), Q = %d, %s base: J %.10g, oracle %.10g\n", d, (long long)n[0],
+                  (long long)n2, q, base == VKS_SM_BASE_SE ? "SE" : "Matern", j, j_oracle);
     assert_true(fabs(j - j_oracle) <= 1e-9 * (fabs(j_oracle) + fabs(quad)));
     const double step = 1e-5;
     double worst = 0, scale = 0;
@@ -117,10 +118,12 @@ static void test_learn_objective_and_gradient(void **state) {
     (void)state;
     if (!has_f64()) skip();
     const int64_t n1[1] = {23}, n2[2] = {9, 6}, n3[2] = {3, 11};
-    check_objective(1, n1, 5, 3);
-    check_objective(2, n2, 4, 5);
-    check_objective(2, n3, 1, 7); /* the smallest grid, one component */
-    check_objective(2, n2, 30, 11);
+    check_objective(1, n1, 5, VKS_SM_BASE_SE, 3);
+    check_objective(2, n2, 4, VKS_SM_BASE_SE, 5);
+    check_objective(2, n3, 1, VKS_SM_BASE_SE, 7); /* the smallest grid, one component */
+    check_objective(2, n2, 30, VKS_SM_BASE_SE, 11);
+    check_objective(1, n1, 6, VKS_SM_BASE_MATERN52, 13);
+    check_objective(2, n2, 30, VKS_SM_BASE_MATERN52, 17);
 }
 
 static double u_sin(double x) { return sin(60 * x); }
@@ -159,7 +162,7 @@ static void test_learn_lowers_objective_and_error(void **state) {
     const int64_t n = 96;
     sm_learner s;
     const double extent = 1;
-    assert_int_equal(sm_init(&s, 1, &n, &extent, 30, 6, 1e-8), 0);
+    assert_int_equal(sm_init(&s, 1, &n, &extent, 30, VKS_SM_BASE_SE, 6, 1e-8), 0);
     double *u = malloc(sizeof(double) * (size_t)n);
     const double err0 = collocation(&s, n, u);
     double err = err0;
@@ -181,17 +184,18 @@ static void test_learn_bad_arguments(void **state) {
     sm_learner s;
     const int64_t n[2] = {8, 8}, n_small[2] = {2, 8};
     const double extent[2] = {1, 1}, bad_extent[2] = {1, 0};
-    assert_int_equal(sm_init(&s, 3, n, extent, 4, 6, 1e-8), -1);
-    assert_int_equal(sm_init(&s, 0, n, extent, 4, 6, 1e-8), -1);
-    assert_int_equal(sm_init(&s, 2, n, extent, 0, 6, 1e-8), -1);
-    assert_int_equal(sm_init(&s, 2, n, extent, SM_MAX_Q + 1, 6, 1e-8), -1);
-    assert_int_equal(sm_init(&s, 2, n_small, extent, 4, 6, 1e-8), -1);
-    assert_int_equal(sm_init(&s, 2, n, bad_extent, 4, 6, 1e-8), -1);
-    assert_int_equal(sm_init(&s, 2, n, extent, 4, 0, 1e-8), -1);
-    assert_int_equal(sm_init(&s, 2, n, extent, 4, 6, -1), -1);
-    assert_int_equal(sm_init(&s, 2, n, extent, 4, NAN, 1e-8), -1);
+    assert_int_equal(sm_init(&s, 3, n, extent, 4, VKS_SM_BASE_SE, 6, 1e-8), -1);
+    assert_int_equal(sm_init(&s, 0, n, extent, 4, VKS_SM_BASE_SE, 6, 1e-8), -1);
+    assert_int_equal(sm_init(&s, 2, n, extent, 0, VKS_SM_BASE_SE, 6, 1e-8), -1);
+    assert_int_equal(sm_init(&s, 2, n, extent, SM_MAX_Q + 1, VKS_SM_BASE_SE, 6, 1e-8), -1);
+    assert_int_equal(sm_init(&s, 2, n_small, extent, 4, VKS_SM_BASE_SE, 6, 1e-8), -1);
+    assert_int_equal(sm_init(&s, 2, n, bad_extent, 4, VKS_SM_BASE_SE, 6, 1e-8), -1);
+    assert_int_equal(sm_init(&s, 2, n, extent, 4, VKS_SM_BASE_SE, 0, 1e-8), -1);
+    assert_int_equal(sm_init(&s, 2, n, extent, 4, VKS_SM_BASE_SE, 6, -1), -1);
+    assert_int_equal(sm_init(&s, 2, n, extent, 4, VKS_SM_BASE_SE, NAN, 1e-8), -1);
+    assert_int_equal(sm_init(&s, 2, n, extent, 4, (vks_sm_base)7, 6, 1e-8), -1);
     /* A kernel that is not positive definite (no jitter, far too long an envelope): NaN. */
-    assert_int_equal(sm_init(&s, 1, n, extent, 1, 1e4, 0), 0);
+    assert_int_equal(sm_init(&s, 1, n, extent, 1, VKS_SM_BASE_SE, 1e4, 0), 0);
     double u[8] = {0};
     assert_true(isnan(sm_objective(&s, u, NULL)));
 }
