@@ -204,7 +204,10 @@ double sm_objective(const sm_learner *s, const double *u, double *grad) {
         for (int c = 0; c < q; ++c) {
             /* dK_i/dw_c = B_c + jitter I (the jitter is relative to sum w). */
             double tr_kinv_b = s->jitter * ds[0], quad_b = s->jitter * ds_gram[0];
-            for (int64_t l = 0; l < n; ++l) tr_kinv_b += b[i][c * n + l] * ds[l], quad_b += b[i][c * n + l] * ds_gram[l];
+            for (int64_t l = 0; l < n; ++l) {
+                tr_kinv_b += b[i][c * n + l] * ds[l];
+                quad_b += b[i][c * n + l] * ds_gram[l];
+            }
             grad[i * q + c] = exp(s->log_w[i][c]) * (0.5 * mult * tr_kinv_b - 0.5 * quad_b);
         }
         free(ds_gram);

@@ -1,21 +1,23 @@
 /* gp-pde's spectral-mixture kernel learning (GP-HM's objective at the collocation solution),
  * host float64. Per grid dimension i: k_i(r) = sum_q w_iq phi_i(r) cos(2 pi f_iq r) with Q
  * frequencies f_iq log-spaced from 1 cycle per domain to the grid's Nyquist frequency, one
- * envelope phi_i (GP-HM's SE or Matern-5/2 base) of a lengthscale tied to the grid spacing, and learned weights w_iq > 0
- * (parametrised by their logarithms). K_i = k_i(grid_i, grid_i) + jitter * (sum_q w_iq) I:
- * the jitter is relative to k_i(0), so K_i scales with the weights and the collocation
- * solution depends only on their ratios (the sample hands the solver weights summing to 1
- * and the absolute jitter, the same matrices up to a factor).
+ * envelope phi_i (GP-HM's SE or Matern-5/2 base) of a lengthscale tied to the grid spacing,
+ * and learned weights w_iq > 0 (parametrised by their logarithms).
+ * K_i = k_i(grid_i, grid_i) + jitter * (sum_q w_iq) I: the jitter is relative to k_i(0), so
+ * K_i scales with the weights and the collocation solution depends only on their ratios
+ * (the sample hands the solver weights summing to 1 and the absolute jitter, the same
+ * matrices up to a factor).
  *
  * Objective (GP-HM's prior terms; in the collocation limit its boundary and residual
  * terms are zero at the solution U):
  *   J(w) = sum_i (N/n_i) 1/2 log|K_i| + 1/2 U' K^-1 U,  K = K_1 ⊗ ... ⊗ K_d.
  * For fixed U its gradient is
  *   dJ/dw_iq = 1/2 (N/n_i) tr(K_i^-1 B_iq) - 1/2 alpha' (K_1 ⊗ .. B_iq .. ⊗ K_d) alpha,
- * alpha = K^-1 U, B_iq = dK_i/dw_iq. The grids are uniform, so every matrix here is
- * symmetric Toeplitz and each trace is a sum over lags of the component times the sums
- * along the diagonals of K_i^-1 (resp. of the Gram matrix of alpha): O(n_i^2) per step
- * after the O(n_i^3) factorisation, not O(Q n_i^3). */
+ * alpha = K^-1 U, B_iq = dK_i/dw_iq. The grids are uniform, so every B_iq is symmetric
+ * Toeplitz and each trace tr(M B_iq) is a sum over lags of the component times the sums
+ * along the diagonals of M (K_i^-1, or the Gram matrix of alpha seen from dimension i):
+ * O(n_i^2 + Q n_i) per step besides the O(n_i^3) factorisation and products, instead of
+ * O(Q n_i^2) with Q stored n_i x n_i matrices. */
 #ifndef GP_PDE_LEARN_H
 #define GP_PDE_LEARN_H
 

@@ -201,7 +201,7 @@ typedef struct kernel_options {
     double lr;
 } kernel_options;
 
-/* The fixed rule: squared exponential, lengthscale 3h, jitter 1e-8. */
+/* The fixed rule: squared exponential, lengthscale 3h, jitter 1e-8 (or --jitter). */
 static void run_se(vks_context *ctx, vks_dtype dt, const problem *p, int64_t n, const kernel_options *o) {
     vks_kernel_desc kernel = VKS_KERNEL_DESC_INIT;
     kernel.kind = VKS_KERNEL_RBF;
@@ -218,23 +218,31 @@ static void run_sm(vks_context *ctx, vks_dtype dt, const problem *p, int64_t n, 
     for (int i = 0; i < p->d; ++i) points *= n;
     const double extent[2] = {1, 1};
     sm_learner s;
-    if (sm_init(&s, p->d, ns, extent, SM_COMPONENTS, o->base, o->envelope, o->jitter)) exit(2);
+    if (sm_init(&s, p->d, ns, extent, SM_COMPONENTS, o->base, o->envelope, o->jitter)) {
+        fprintf(stderr, "gp-pde: sm_init rejected n = %lld, envelope %g, jitter %g\n", (long long)n, o->envelope,
+                o->jitter);
+        exit(2);
+    }
     double *u = malloc(sizeof(double) * (size_t)points);
     vks_kernel_desc descs[2];
     const vks_kernel_desc *kernels[2] = {&descs[0], &descs[1]};
     solve_result r = {0};
     double total_ms = 0, learn_ms = 0;
-    printf("%-18s SM   J:", p->name);
+    int solves = 0, steps = 0;
+    printf("%-18s SM   per round, error -> J after the steps:", p->name);
     for (int round = 0;; ++round) {
         for (int i = 0; i < p->d; ++i) sm_kernel_desc(&s, i, &descs[i]);
         r = solve(ctx, dt, p, n, kernels, o->jitter, u);
-        total_ms += r.ms;
+        total_ms += r.ms, ++solves;
         if (round == o->rounds) break;
         const double t0 = sample_now_ms();
         const double j = sm_adam(&s, u, o->steps, o->lr);
-        learn_ms += sample_now_ms() - t0;
-        printf(" %.4g (error %.1e)", j, r.error);
-        if (isnan(j)) break;
+        learn_ms += sample_now_ms() - t0, steps += o->steps;
+        printf("  %.1e -> %.4g", r.error, j);
+        if (isnan(j)) {
+            printf(" (a K_i is not positive definite: stopped)");
+            break;
+        }
     }
     printf("\n");
     for (int i = 0; i < p->d; ++i) { /* where the learned weight went: the 3 largest components */
@@ -249,7 +257,7 @@ static void run_sm(vks_context *ctx, vks_dtype dt, const problem *p, int64_t n, 
         }
         printf("\n");
     }
-    report(p, n, "SM", &r, o->rounds + 1, o->rounds * o->steps, total_ms + learn_ms, learn_ms);
+    report(p, n, "SM", &r, solves, steps, total_ms + learn_ms, learn_ms);
     free(u);
 }
 
@@ -275,13 +283,15 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--device") && i + 1 < argc) device = argv[++i];
         else {
             fprintf(stderr, "usage: gp-pde [--quick] [--kernel sm|se|both] [--rounds R] [--steps S] [--lr LR] "
-                            "[--jitter J] [--envelope E] [--base se|matern] [--n1 N] [--n2 N] [--only NAME] [--f32] [--device D]\n");
+                            "[--jitter J] [--envelope E] [--base se|matern]\n"
+                            "              [--n1 N] [--n2 N] [--only NAME] [--f32] [--device D]\n");
             return 2;
         }
     }
     so.base = !strcmp(base, "matern") ? VKS_SM_BASE_MATERN52 : VKS_SM_BASE_SE;
     if (so.envelope == 0) so.envelope = so.base == VKS_SM_BASE_SE ? 6.0 : 48.0;
-    const bool se = !strcmp(kernel, "se") || !strcmp(kernel, "both"), sm = !strcmp(kernel, "sm") || !strcmp(kernel, "both");
+    const bool se = !strcmp(kernel, "se") || !strcmp(kernel, "both");
+    const bool sm = !strcmp(kernel, "sm") || !strcmp(kernel, "both");
     if ((!se && !sm) || so.rounds < 0 || so.steps < 0 || !(so.lr > 0) || !(so.jitter >= 0) || !(so.envelope > 0) ||
         (strcmp(base, "se") && strcmp(base, "matern"))) {
         fprintf(stderr, "gp-pde: --kernel is se, sm or both; --base se or matern; --rounds, --steps, --jitter >= 0; "
@@ -304,7 +314,8 @@ int main(int argc, char **argv) {
         printf("SM: spectral mixture, %d frequencies log-spaced 1..1/(2h), %s envelope %gh, jitter %g relative; "
                "weights learned: %d rounds of %d Adam steps (lr %g) on GP-HM's prior objective at the collocation "
                "solution\n",
-               SM_COMPONENTS, so.base == VKS_SM_BASE_SE ? "SE" : "Matern-5/2", so.envelope, so.jitter, so.rounds, so.steps, so.lr);
+               SM_COMPONENTS, so.base == VKS_SM_BASE_SE ? "SE" : "Matern-5/2", so.envelope, so.jitter, so.rounds,
+               so.steps, so.lr);
     const double t0 = sample_now_ms();
     for (size_t i = 0; i < sizeof problems / sizeof *problems; ++i) {
         if (only && !strstr(problems[i].name, only)) continue;

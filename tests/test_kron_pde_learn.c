@@ -56,7 +56,8 @@ static void test_learn_kernel_matches_library(void **state) {
             for (int c = 0; c < s.q; ++c) sum_w += exp(s.log_w[i][c]);
             for (int64_t r = 0; r < n[i]; ++r)
                 for (int64_t c = 0; c < n[i]; ++c) {
-                    const double want = sum_w * (sm_kernel_value(&s, i, (double)(r - c) * s.h[i]) + (r == c ? 1e-8 : 0));
+                    const double kv = sm_kernel_value(&s, i, (double)(r - c) * s.h[i]);
+                    const double want = sum_w * (kv + (r == c ? 1e-8 : 0));
                     err = fmax(err, fabs(kf[r * n[i] + c] - want) / sum_w);
                 }
             assert_true(err < 1e-13);
@@ -135,7 +136,8 @@ static double collocation(sm_learner *s, int64_t n, double *u) {
     double *f = malloc(sizeof(double) * (size_t)n), *g = malloc(sizeof(double) * (size_t)n);
     for (int64_t j = 0; j < n; ++j) f[j] = -3600 * u_sin((double)j * h), g[j] = u_sin((double)j * h);
     const vks_dtype dt = VKS_DTYPE_F64;
-    vks_buffer *fb = vkt_upload(dt, f, (size_t)n), *gb = vkt_upload(dt, g, (size_t)n), *ub = vkt_poisoned(dt, (size_t)n);
+    vks_buffer *fb = vkt_upload(dt, f, (size_t)n), *gb = vkt_upload(dt, g, (size_t)n);
+    vks_buffer *ub = vkt_poisoned(dt, (size_t)n);
     vks_tensor ft = vks_tensor_1d(fb, dt, n), gt = vks_tensor_1d(gb, dt, n), ut = vks_tensor_1d(ub, dt, n);
     vks_kernel_desc k;
     sm_kernel_desc(s, 0, &k);
