@@ -9,15 +9,25 @@
  *   poisson2d-mix      Δu = f,         u = sin(6x) sin(20x) + sin(6y) sin(20y)
  *   helmholtz2d        Δu + 10u = f,   u = sin(20x) cos(15y)
  *
- * Prior per dimension: squared-exponential with lengthscale 3h (h the grid spacing),
- * jitter 1e-8 (docs/kron.md, "PDEs": why). The error is the relative L2 error of the
- * posterior mean against the exact solution on a test grid of 2n - 1 points per dimension
- * that interleaves the collocation grid (half of its points are off the grid), predicted
- * with vks_kron_matmul from alpha = K^-1 U and the cross-covariances.
+ * Two priors per dimension (docs/kron-pde.md, "Choosing the kernel"):
+ *   sm (default)  GP-HM's spectral mixture on a log-spaced frequency grid: 30 frequencies
+ *                 from 1 cycle per domain to the grid's Nyquist 1/(2h), SE envelope of
+ *                 lengthscale 6h (--base matern: Matern-5/2 envelope of lengthscale 48h),
+ *                 jitter 1e-8 relative to k(0), weights learned per
+ *                 dimension (gp-pde-learn.c): solve with uniform weights, then 4 rounds of
+ *                 30 Adam steps on GP-HM's prior objective at the current solution U,
+ *                 sum_i (N/n_i)/2 log|K_i| + U'K^-1 U/2, each followed by a new solve.
+ *   se            the fixed rule: squared exponential, lengthscale 3h, jitter 1e-8; one solve.
+ * The error is the relative L2 error of the posterior mean against the exact solution on a
+ * test grid of 2n - 1 points per dimension that interleaves the collocation grid (half of
+ * its points are off the grid), predicted with vks_kron_matmul from alpha = K^-1 U and the
+ * cross-covariances. The time is that of every solve plus the learning (host float64).
  *
- * Usage: gp-pde [--quick] [--n1 N] [--n2 N] [--f32] [--device D]
- *   --quick   1-D on 256 points, 2-D on 128 x 128 (well within 2 minutes on lavapipe)
+ * Usage: gp-pde [--quick] [--kernel sm|se|both] [--rounds R] [--steps S] [--lr LR]
+ *               [--jitter J] [--envelope E] [--base se|matern] [--n1 N] [--n2 N] [--only NAME] [--f32] [--device D]
+ *   --quick   1-D on 256 points, 2-D on 128 x 128 (within 2 minutes on lavapipe, both kernels)
  *   default   1-D 512, 2-D 256 x 256 on a CPU device; 1-D 1024, 2-D 1024 x 1024 on a GPU
+ *             (there the learning's O(n^3) host work per Adam step dominates: see the docs)
  */
 #include <math.h>
 #include <stdbool.h>
@@ -28,7 +38,11 @@
 
 #include <vkstruct/vkstruct.h>
 
+#include "gp-pde-learn.h"
 #include "sample_device.h"
+
+/* The learned kernel's fixed choices (docs/kron-pde.md, "Choosing the kernel"). */
+#define SM_COMPONENTS 30
 
 #define CHECK(call) SAMPLE_CHECK("gp-pde", call)
 
@@ -93,7 +107,16 @@ static void dev_read(const device_vec *v, vks_dtype dt, int64_t n, double *x) {
     free(f);
 }
 
-static void run(vks_context *ctx, vks_dtype dt, const problem *p, int64_t n) {
+typedef struct solve_result {
+    vks_status status;
+    int32_t iterations;
+    double relres, ms, error;
+} solve_result;
+
+/* One vks_kron_pde_solve with per-dimension kernels; the grid values go to u_host (if not
+ * NULL), the relative L2 error of the posterior mean on the test grid to the result. */
+static solve_result solve(vks_context *ctx, vks_dtype dt, const problem *p, int64_t n,
+                          const vks_kernel_desc *const *kernels, double jitter, double *u_host) {
     const int d = p->d;
     int64_t points = 1, test_points = 1;
     const int64_t m = 2 * n - 1; /* test points per dimension: the grid and every midpoint */
@@ -110,34 +133,35 @@ static void run(vks_context *ctx, vks_dtype dt, const problem *p, int64_t n) {
     device_vec f = dev_vec(ctx, dt, points, fv), g = dev_vec(ctx, dt, points, gv);
     device_vec u = dev_vec(ctx, dt, points, NULL), alpha = dev_vec(ctx, dt, points, NULL);
 
-    vks_kernel_desc kernel = VKS_KERNEL_DESC_INIT;
-    kernel.kind = VKS_KERNEL_RBF;
-    kernel.lengthscale = 3 * h;
     vks_kron_pde_desc pd = VKS_KRON_PDE_DESC_INIT;
     pd.d = d;
-    for (int i = 0; i < d; ++i) pd.n[i] = n, pd.lo[i] = 0, pd.hi[i] = 1, pd.kernels[i] = &kernel, pd.coef_xx[i] = 1;
+    for (int i = 0; i < d; ++i) pd.n[i] = n, pd.lo[i] = 0, pd.hi[i] = 1, pd.kernels[i] = kernels[i], pd.coef_xx[i] = 1;
     pd.coef_u = p->kappa2;
-    pd.jitter = 1e-8;
+    pd.jitter = jitter;
     pd.tolerance = dt == VKS_DTYPE_F64 ? 1e-7 : 1e-4;
     pd.f = &f.t, pd.boundary = &g.t, pd.u = &u.t, pd.alpha = &alpha.t;
-    int32_t iters = 0;
-    double relres = 0;
-    pd.iterations = &iters, pd.residual = &relres;
+    solve_result res = {0};
+    pd.iterations = &res.iterations, pd.residual = &res.relres;
     const double t0 = sample_now_ms();
-    const vks_status st = vks_kron_pde_solve(ctx, &pd);
-    const double solve_ms = sample_now_ms() - t0;
-    if (st != VKS_OK && st != VKS_ERROR_NOT_CONVERGED) CHECK(st);
+    res.status = vks_kron_pde_solve(ctx, &pd);
+    res.ms = sample_now_ms() - t0;
+    if (res.status != VKS_OK && res.status != VKS_ERROR_NOT_CONVERGED) CHECK(res.status);
+    if (u_host) dev_read(&u, dt, points, u_host);
 
-    /* Posterior mean on the test grid: (⊗ k(x*, grid)) alpha. */
+    /* Posterior mean on the test grid: (⊗ k_i(x*, grid)) alpha. */
     double *xs = malloc(sizeof(double) * (size_t)m), *xg = malloc(sizeof(double) * (size_t)n);
     for (int64_t j = 0; j < m; ++j) xs[j] = (double)j * h / 2;
     for (int64_t j = 0; j < n; ++j) xg[j] = (double)j * h;
     device_vec ts = dev_vec(ctx, dt, m, xs), tg = dev_vec(ctx, dt, n, xg);
-    vks_buffer *cb = NULL;
-    CHECK(vks_buffer_create(ctx, (size_t)(m * n) * (dt == VKS_DTYPE_F64 ? 8 : 4), &cb));
-    vks_tensor cross = vks_tensor_2d(cb, dt, m, n);
-    CHECK(vks_kron_kernel_matrix(ctx, &kernel, &ts.t, &tg.t, &cross));
-    const vks_tensor *factors[2] = {&cross, &cross};
+    vks_buffer *cb[2] = {NULL, NULL};
+    vks_tensor cross[2];
+    const vks_tensor *factors[2];
+    for (int i = 0; i < d; ++i) {
+        CHECK(vks_buffer_create(ctx, (size_t)(m * n) * (dt == VKS_DTYPE_F64 ? 8 : 4), &cb[i]));
+        cross[i] = vks_tensor_2d(cb[i], dt, m, n);
+        CHECK(vks_kron_kernel_matrix(ctx, kernels[i], &ts.t, &tg.t, &cross[i]));
+        factors[i] = &cross[i];
+    }
     device_vec pred = dev_vec(ctx, dt, test_points, NULL);
     CHECK(vks_kron_matmul(ctx, d, factors, VKS_NO_TRANS, 1.0, &alpha.t, 0.0, &pred.t));
     double *pv = malloc(sizeof(double) * (size_t)test_points);
@@ -150,32 +174,129 @@ static void run(vks_context *ctx, vks_dtype dt, const problem *p, int64_t n) {
         const double ex = p->u(x);
         num += (pv[e] - ex) * (pv[e] - ex), den += ex * ex;
     }
-    const double dense_gb = (double)points * (double)points * 8 / 1e9;
-    printf("%-18s grid %5lld^%d  N = %8lld  dense N x N f64 = %9.3g GB  iterations %4d  ||r||/||r0|| %.1e  "
-           "solve %9.1f ms  rel L2 error %.2e (%lld test points)%s\n",
-           p->name, (long long)n, d, (long long)points, dense_gb, iters, relres, solve_ms, sqrt(num / den),
-           (long long)test_points, st == VKS_OK ? "" : "  NOT CONVERGED");
-    fflush(stdout);
-    vks_buffer *bufs[] = {f.buf, g.buf, u.buf, alpha.buf, ts.buf, tg.buf, cb, pred.buf};
-    for (size_t i = 0; i < sizeof bufs / sizeof *bufs; ++i) vks_buffer_destroy(bufs[i]);
+    res.error = sqrt(num / den);
+    vks_buffer *bufs[] = {f.buf, g.buf, u.buf, alpha.buf, ts.buf, tg.buf, pred.buf, cb[0], cb[1]};
+    for (size_t i = 0; i < sizeof bufs / sizeof *bufs; ++i)
+        if (bufs[i]) vks_buffer_destroy(bufs[i]);
     free(fv), free(gv), free(xs), free(xg), free(pv);
+    return res;
+}
+
+static void report(const problem *p, int64_t n, const char *kernel, const solve_result *r, int solves, int steps,
+                   double total_ms, double learn_ms) {
+    int64_t points = 1;
+    for (int i = 0; i < p->d; ++i) points *= n;
+    printf("%-18s %-4s grid %5lld^%d  N = %8lld  dense N x N f64 = %9.3g GB  iterations %4d  solves %d  "
+           "steps %3d  time %8.1f ms (learning %6.1f)  rel L2 error %.2e%s\n",
+           p->name, kernel, (long long)n, p->d, (long long)points, (double)points * (double)points * 8 / 1e9,
+           r->iterations, solves, steps, total_ms, learn_ms, r->error, r->status == VKS_OK ? "" : "  NOT CONVERGED");
+    fflush(stdout);
+}
+
+typedef struct kernel_options {
+    double jitter;   /* both kernels (relative to k(0) for SM, which is 1 for SE) */
+    double envelope; /* SM: envelope lengthscale in grid spacings (0: 6 for SE, 48 for Matern-5/2) */
+    vks_sm_base base; /* SM: the envelope's form */
+    int rounds, steps;
+    double lr;
+} kernel_options;
+
+/* The fixed rule: squared exponential, lengthscale 3h, jitter 1e-8 (or --jitter). */
+static void run_se(vks_context *ctx, vks_dtype dt, const problem *p, int64_t n, const kernel_options *o) {
+    vks_kernel_desc kernel = VKS_KERNEL_DESC_INIT;
+    kernel.kind = VKS_KERNEL_RBF;
+    kernel.lengthscale = 3.0 / (double)(n - 1);
+    const vks_kernel_desc *kernels[2] = {&kernel, &kernel};
+    const solve_result r = solve(ctx, dt, p, n, kernels, o->jitter, NULL);
+    report(p, n, "SE", &r, 1, 0, r.ms, 0);
+}
+
+/* GP-HM's learning on a log-spaced frequency grid: solve with uniform weights, then
+ * `rounds` times Adam steps on the weights for the current U and a new solve. */
+static void run_sm(vks_context *ctx, vks_dtype dt, const problem *p, int64_t n, const kernel_options *o) {
+    int64_t points = 1, ns[2] = {n, n};
+    for (int i = 0; i < p->d; ++i) points *= n;
+    const double extent[2] = {1, 1};
+    sm_learner s;
+    if (sm_init(&s, p->d, ns, extent, SM_COMPONENTS, o->base, o->envelope, o->jitter)) {
+        fprintf(stderr, "gp-pde: sm_init rejected n = %lld, envelope %g, jitter %g\n", (long long)n, o->envelope,
+                o->jitter);
+        exit(2);
+    }
+    double *u = malloc(sizeof(double) * (size_t)points);
+    vks_kernel_desc descs[2];
+    const vks_kernel_desc *kernels[2] = {&descs[0], &descs[1]};
+    solve_result r = {0};
+    double total_ms = 0, learn_ms = 0;
+    int solves = 0, steps = 0;
+    printf("%-18s SM   per round, error -> J after the steps:", p->name);
+    for (int round = 0;; ++round) {
+        for (int i = 0; i < p->d; ++i) sm_kernel_desc(&s, i, &descs[i]);
+        r = solve(ctx, dt, p, n, kernels, o->jitter, u);
+        total_ms += r.ms, ++solves;
+        if (round == o->rounds) break;
+        const double t0 = sample_now_ms();
+        const double j = sm_adam(&s, u, o->steps, o->lr);
+        learn_ms += sample_now_ms() - t0, steps += o->steps;
+        printf("  %.1e -> %.4g", r.error, j);
+        if (isnan(j)) {
+            printf(" (a K_i is not positive definite: stopped)");
+            break;
+        }
+    }
+    printf("\n");
+    for (int i = 0; i < p->d; ++i) { /* where the learned weight went: the 3 largest components */
+        printf("%-18s SM   dimension %d, largest weights:", p->name, i);
+        bool shown[SM_COMPONENTS] = {false};
+        for (int t = 0; t < 3; ++t) {
+            int best = -1;
+            for (int c = 0; c < s.q; ++c)
+                if (!shown[c] && (best < 0 || s.weights[i][c] > s.weights[i][best])) best = c;
+            shown[best] = true;
+            printf("  f = %.3g: %.3f", s.freq[i][best], s.weights[i][best]);
+        }
+        printf("\n");
+    }
+    report(p, n, "SM", &r, solves, steps, total_ms + learn_ms, learn_ms);
+    free(u);
 }
 
 int main(int argc, char **argv) {
     bool quick = false, f32 = false;
     int64_t n1 = 0, n2 = 0;
-    const char *device = NULL, *only = NULL;
+    const char *device = NULL, *only = NULL, *kernel = "sm";
+    kernel_options so = {1e-8, 0.0, VKS_SM_BASE_SE, 4, 30, 0.3};
+    const char *base = "se";
     for (int i = 1; i < argc; ++i) {
         if (!strcmp(argv[i], "--quick")) quick = true;
         else if (!strcmp(argv[i], "--f32")) f32 = true;
         else if (!strcmp(argv[i], "--n1") && i + 1 < argc) n1 = atoll(argv[++i]);
         else if (!strcmp(argv[i], "--n2") && i + 1 < argc) n2 = atoll(argv[++i]);
         else if (!strcmp(argv[i], "--only") && i + 1 < argc) only = argv[++i];
+        else if (!strcmp(argv[i], "--kernel") && i + 1 < argc) kernel = argv[++i];
+        else if (!strcmp(argv[i], "--rounds") && i + 1 < argc) so.rounds = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--steps") && i + 1 < argc) so.steps = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--lr") && i + 1 < argc) so.lr = atof(argv[++i]);
+        else if (!strcmp(argv[i], "--jitter") && i + 1 < argc) so.jitter = atof(argv[++i]);
+        else if (!strcmp(argv[i], "--envelope") && i + 1 < argc) so.envelope = atof(argv[++i]);
+        else if (!strcmp(argv[i], "--base") && i + 1 < argc) base = argv[++i];
         else if (!strcmp(argv[i], "--device") && i + 1 < argc) device = argv[++i];
         else {
-            fprintf(stderr, "usage: gp-pde [--quick] [--n1 N] [--n2 N] [--only NAME] [--f32] [--device D]\n");
+            fprintf(stderr, "usage: gp-pde [--quick] [--kernel sm|se|both] [--rounds R] [--steps S] [--lr LR] "
+                            "[--jitter J] [--envelope E] [--base se|matern]\n"
+                            "              [--n1 N] [--n2 N] [--only NAME] [--f32] [--device D]\n");
             return 2;
         }
+    }
+    so.base = !strcmp(base, "matern") ? VKS_SM_BASE_MATERN52 : VKS_SM_BASE_SE;
+    if (so.envelope == 0) so.envelope = so.base == VKS_SM_BASE_SE ? 6.0 : 48.0;
+    const bool se = !strcmp(kernel, "se") || !strcmp(kernel, "both");
+    const bool sm = !strcmp(kernel, "sm") || !strcmp(kernel, "both");
+    if ((!se && !sm) || so.rounds < 0 || so.steps < 0 || !(so.lr > 0) || !(so.jitter >= 0) || !(so.envelope > 0) ||
+        (strcmp(base, "se") && strcmp(base, "matern"))) {
+        fprintf(stderr, "gp-pde: --kernel is se, sm or both; --base se or matern; --rounds, --steps, --jitter >= 0; "
+                        "--lr, --envelope > 0\n");
+        return 2;
     }
     vks_context_options o = VKS_CONTEXT_OPTIONS_INIT;
     sample_choose_device(&o, device);
@@ -187,12 +308,20 @@ int main(int argc, char **argv) {
     if (n1 <= 0) n1 = quick ? 256 : cpu ? 512 : 1024;
     if (n2 <= 0) n2 = quick ? 128 : cpu ? 256 : 1024;
     const vks_dtype dt = (!f32 && (info.features & VKS_FEATURE_FLOAT64)) ? VKS_DTYPE_F64 : VKS_DTYPE_F32;
-    printf("gp-pde on %s, %s; prior: squared exponential, lengthscale 3h, jitter 1e-8\n", info.name,
-           dt == VKS_DTYPE_F64 ? "f64" : "f32");
+    printf("gp-pde on %s, %s\n", info.name, dt == VKS_DTYPE_F64 ? "f64" : "f32");
+    if (se) printf("SE: squared exponential, lengthscale 3h, jitter %g\n", so.jitter);
+    if (sm)
+        printf("SM: spectral mixture, %d frequencies log-spaced 1..1/(2h), %s envelope %gh, jitter %g relative; "
+               "weights learned: %d rounds of %d Adam steps (lr %g) on GP-HM's prior objective at the collocation "
+               "solution\n",
+               SM_COMPONENTS, so.base == VKS_SM_BASE_SE ? "SE" : "Matern-5/2", so.envelope, so.jitter, so.rounds,
+               so.steps, so.lr);
     const double t0 = sample_now_ms();
     for (size_t i = 0; i < sizeof problems / sizeof *problems; ++i) {
         if (only && !strstr(problems[i].name, only)) continue;
-        run(ctx, dt, &problems[i], problems[i].d == 1 ? n1 : n2);
+        const int64_t n = problems[i].d == 1 ? n1 : n2;
+        if (se) run_se(ctx, dt, &problems[i], n, &so);
+        if (sm) run_sm(ctx, dt, &problems[i], n, &so);
     }
     printf("total %.1f s\n", (sample_now_ms() - t0) / 1e3);
     vks_context_destroy(ctx);
