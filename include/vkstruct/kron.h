@@ -223,7 +223,8 @@ typedef struct vks_kron_pde_desc {
     const vks_tensor *alpha;    /* optional out (N): (⊗K_i)^-1 U, so that u(x*) = (⊗k_i(x*_i, grid_i)) alpha
                                    (vks_kron_matmul / vks_kron_predict with cross-covariances) */
     int32_t max_iterations;     /* Krylov iterations, 1..100000 (default 1000) */
-    double tolerance;           /* stop at ||r|| <= tolerance ||r_0||, 0 < tolerance < 1 (default 1e-8) */
+    double tolerance;           /* stop at ||r|| <= tolerance ||r_0||, 0 < tolerance < 1 (default 1e-8;
+                                   with finite weights use ~1e-11: docs/kron-pde.md) */
     int32_t *iterations;        /* optional out: iterations run */
     double *residual;           /* optional out: ||r|| / ||r_0|| reached */
     /* Appended after the first release: */
