@@ -290,6 +290,9 @@
     X(vks_kron_pde_desc, max_iterations) \
     X(vks_kron_pde_desc, tolerance) \
     X(vks_kron_pde_desc, iterations) \
-    X(vks_kron_pde_desc, residual)
+    X(vks_kron_pde_desc, residual) \
+    X(vks_kron_pde_desc, weight_boundary) \
+    X(vks_kron_pde_desc, weight_residual) \
+    X(vks_kron_pde_desc, objective)
 
 #endif

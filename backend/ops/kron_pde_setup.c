@@ -99,6 +99,17 @@ vks_status vks__pde_validate(vks_context *ctx, const vks_kron_pde_desc *desc, co
     if (!(desc->tolerance > 0 && desc->tolerance < 1))
         return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: desc->tolerance = %g, expected 0 < tolerance < 1", fn,
                           desc->tolerance);
+    const double wts[2] = {desc->weight_boundary, desc->weight_residual};
+    const char *wnames[2] = {"desc->weight_boundary", "desc->weight_residual"};
+    for (int j = 0; j < 2; ++j)
+        if (!(wts[j] >= 0) || !isfinite(wts[j]))
+            return vks__error(VKS_ERROR_INVALID_ARGUMENT,
+                              "%s: %s = %g, expected 0 (collocation) or a finite weight > 0", fn, wnames[j], wts[j]);
+    if ((wts[0] == 0) != (wts[1] == 0))
+        return vks__error(VKS_ERROR_INVALID_ARGUMENT,
+                          "%s: desc->weight_boundary = %g and desc->weight_residual = %g; expected both 0 (collocation: "
+                          "boundary values and PDE residuals imposed exactly) or both > 0 (GP-HM's finite-weight objective)",
+                          fn, wts[0], wts[1]);
     if (!desc->f) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: desc->f is NULL", fn);
     VKS_TRY(vks__check_tensor(ctx, desc->f, fn, "desc->f"));
     const vks_dtype dt = desc->f->dtype;
@@ -176,8 +187,9 @@ vks_status vks__pde_setup_buffers(pde_solver *s) {
     uint64_t at = 0;
     const size_t es = s->es;
     int64_t elems = 0;
-    for (int32_t i = 0; i < s->d; ++i) elems += 4 * s->dim[i].n * s->dim[i].n + s->dim[i].m * s->dim[i].m;
-    elems += s->interior * 12 + s->points * 4;
+    for (int32_t i = 0; i < s->d; ++i)
+        elems += (s->weighted ? 7 : 4) * s->dim[i].n * s->dim[i].n + s->dim[i].m * s->dim[i].m;
+    elems += s->vlen * 12 + s->points * 4;
     VKS_TRY(vks__buffer_create_locked(s->ctx, (uint64_t)elems * es, true, &s->buf));
     const VkDeviceAddress b = s->buf->address;
 #define TAKE(count) (b + (at += (uint64_t)(count) * es) - (uint64_t)(count) * es)
@@ -185,17 +197,18 @@ vks_status vks__pde_setup_buffers(pde_solver *s) {
         pde_dim *q = &s->dim[i];
         q->d = TAKE(q->n * q->n), q->kinv = TAKE(q->n * q->n), q->eye = TAKE(q->n * q->n);
         q->mask = TAKE(q->n * q->n), q->s = TAKE(q->m * q->m);
+        if (s->weighted) q->whiten = TAKE(q->n * q->n), q->whiten_d = TAKE(q->n * q->n), q->unwhiten = TAKE(q->n * q->n);
     }
-    s->recip = TAKE(s->interior);
-    for (int j = 0; j < 11; ++j) s->v[j] = TAKE(s->interior);
+    s->recip = TAKE(s->vlen);
+    for (int j = 0; j < 11; ++j) s->v[j] = TAKE(s->vlen);
     s->full0 = TAKE(s->points), s->full1 = TAKE(s->points), s->full2 = TAKE(s->points), s->full3 = TAKE(s->points);
 #undef TAKE
-    s->groups = VKS_MAX(1, VKS_CEIL_DIV(s->interior, (int64_t)vks__pde_wg_1d(s->ctx) * DOT_ITEMS));
+    /* Every dot product dispatches this many groups, enough for the whole grid. */
+    s->groups = VKS_MAX(1, VKS_CEIL_DIV(s->points, (int64_t)vks__pde_wg_1d(s->ctx) * DOT_ITEMS));
     return vks__buffer_create_locked(s->ctx, (uint64_t)(MAX_DOTS * s->groups) * es, true, &s->partials);
 }
 
-/* Writes count float64 values at the device address `addr` of s->buf in the solver's dtype. */
-static vks_status upload(pde_solver *s, VkDeviceAddress addr, const double *v, int64_t count) {
+vks_status vks__pde_upload(pde_solver *s, VkDeviceAddress addr, const double *v, int64_t count) {
     const uint64_t off = addr - s->buf->address;
     if (s->dt == VKS_DTYPE_F64) return vks__buffer_write_locked(s->buf, off, v, (uint64_t)count * 8);
     float *f = vks__malloc(sizeof(float) * (size_t)count);
@@ -214,7 +227,8 @@ vks_status vks__pde_setup_dim(pde_solver *s, const vks_kron_pde_desc *desc, int3
     vks_buffer *kb = NULL;
     double *k = vks__malloc(sizeof(double) * (size_t)(n * n)), *k2 = vks__malloc(sizeof(double) * (size_t)(n * n));
     double *inv = vks__malloc(sizeof(double) * (size_t)(n * n)), *x = vks__malloc(sizeof(double) * (size_t)n);
-    vks_status st = k && k2 && inv && x ? VKS_OK : vks__error(VKS_ERROR_OUT_OF_HOST_MEMORY, "%s: out of host memory", fn);
+    double *keig = s->weighted ? vks__malloc(sizeof(double) * (size_t)(n * n)) : NULL;
+    vks_status st = k && k2 && inv && x && (keig || !s->weighted) ? VKS_OK : vks__error(VKS_ERROR_OUT_OF_HOST_MEMORY, "%s: out of host memory", fn);
     for (int64_t j = 0; st == VKS_OK && j < n; ++j) x[j] = desc->lo[i] + (double)j * q->h;
     if (st == VKS_OK) st = vks__buffer_create_locked(s->ctx, (uint64_t)(n + 2 * n * n) * 8, true, &kb);
     if (st == VKS_OK) st = vks__buffer_write_locked(kb, 0, x, (uint64_t)n * 8);
@@ -234,6 +248,7 @@ vks_status vks__pde_setup_dim(pde_solver *s, const vks_kron_pde_desc *desc, int3
         for (int64_t r = 0; r < n; ++r) /* symmetrize (rounding), jitter */
             for (int64_t c = 0; c <= r; ++c) k[r * n + c] = k[c * n + r] = 0.5 * (k[r * n + c] + k[c * n + r]);
         for (int64_t j = 0; j < n; ++j) k[j * n + j] += desc->jitter;
+        if (keig) memcpy(keig, k, sizeof(double) * (size_t)(n * n));
         double pivot = 0;
         const int64_t bad = host_cholesky(k, n, &pivot);
         if (bad >= 0)
@@ -245,24 +260,25 @@ vks_status vks__pde_setup_dim(pde_solver *s, const vks_kron_pde_desc *desc, int3
     if (st == VKS_OK) {
         host_cholesky_inverse(k, n, inv, x);
         host_matmul(k2, inv, n, k); /* D_i, into k */
-        st = upload(s, q->d, k, n * n);
+        st = vks__pde_upload(s, q->d, k, n * n);
     }
-    if (st == VKS_OK) st = upload(s, q->kinv, inv, n * n);
+    if (st == VKS_OK) st = vks__pde_upload(s, q->kinv, inv, n * n);
+    if (st == VKS_OK && keig) st = vks__pde_setup_whiten(s, i, keig, k2, fn);
     if (st == VKS_OK) {
         memset(k, 0, sizeof(double) * (size_t)(n * n));
         for (int64_t j = 0; j < n; ++j) k[j * n + j] = 1.0;
-        st = upload(s, q->eye, k, n * n);
+        st = vks__pde_upload(s, q->eye, k, n * n);
         k[0] = k[n * n - 1] = 0.0;
-        if (st == VKS_OK) st = upload(s, q->mask, k, n * n);
+        if (st == VKS_OK) st = vks__pde_upload(s, q->mask, k, n * n);
     }
     if (st == VKS_OK) {
         const double scale = sqrt(2.0 / (double)(m + 1));
         for (int64_t r = 0; r < m; ++r)
             for (int64_t c = 0; c < m; ++c)
                 k[r * m + c] = scale * sin(PDE_PI * (double)((r + 1) * (c + 1) % (2 * (m + 1))) / (double)(m + 1));
-        st = upload(s, q->s, k, m * m);
+        st = vks__pde_upload(s, q->s, k, m * m);
     }
-    vks__free(k), vks__free(k2), vks__free(inv), vks__free(x);
+    vks__free(k), vks__free(k2), vks__free(inv), vks__free(x), vks__free(keig);
     return st;
 }
 
@@ -299,7 +315,7 @@ vks_status vks__pde_setup_recip(pde_solver *s) {
         const double v = fabs(r[e]) < floor_ ? (r[e] < 0 ? -floor_ : floor_) : r[e];
         r[e] = 1.0 / v;
     }
-    if (st == VKS_OK) st = upload(s, s->recip, r, s->interior);
+    if (st == VKS_OK) st = vks__pde_upload(s, s->recip, r, s->interior);
     for (int32_t i = 0; i < s->d; ++i) vks__free(mu[i]);
     vks__free(r);
     return st;

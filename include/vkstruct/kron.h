@@ -197,9 +197,16 @@ VKS_API vks_kron_predict_fn vks_kron_predict;
  * Helmholtz: coef_u = kappa^2). The unknowns are the values U of u on a uniform tensor grid
  * of n_i points per dimension (both ends included, h_i = (hi_i - lo_i)/(n_i - 1)) under the
  * GP prior K = ⊗K_i, K_i = k_i(grid_i, grid_i) + jitter I; second derivatives are the GP's:
- * U_xixi = K_i'' K_i^-1 U along mode i (K_i'' = d2k_i/dx2 on the grid). docs/kron.md says
- * how the collocation equations (PDE residual zero at the interior points, U = g on the
- * boundary) are solved, and how to choose the kernels. */
+ * U_xixi = K_i'' K_i^-1 U along mode i (K_i'' = d2k_i/dx2 on the grid). Two models
+ * (docs/kron-pde.md):
+ *  - collocation (weight_boundary = weight_residual = 0, the default): U = g on the boundary
+ *    and (L U)(x) = f(x) at every interior grid point exactly, GP-HM's objective in the limit
+ *    of infinite weights;
+ *  - GP-HM's objective with finite weights lambda_b = weight_boundary, lambda_r =
+ *    weight_residual (both > 0): U minimizes
+ *      1/2 U^T K^-1 U + lambda_b ||U - g||^2 (boundary points) + lambda_r ||L U - f||^2 (interior points),
+ *    a quadratic whose minimizer is the GP posterior mean given the boundary values and the
+ *    PDE residuals observed with noise variances 1/(2 lambda). */
 typedef struct vks_kron_pde_desc {
     size_t struct_size; /* sizeof(vks_kron_pde_desc) */
     int32_t d;          /* 1..4 */
@@ -215,26 +222,37 @@ typedef struct vks_kron_pde_desc {
     const vks_tensor *u;        /* out (N): U, the solution at the grid points */
     const vks_tensor *alpha;    /* optional out (N): (⊗K_i)^-1 U, so that u(x*) = (⊗k_i(x*_i, grid_i)) alpha
                                    (vks_kron_matmul / vks_kron_predict with cross-covariances) */
-    int32_t max_iterations;     /* BiCGStab iterations, 1..100000 (default 1000) */
-    double tolerance;           /* stop at ||r|| <= tolerance ||r_0||, 0 < tolerance < 1 (default 1e-8) */
+    int32_t max_iterations;     /* Krylov iterations, 1..100000 (default 1000) */
+    double tolerance;           /* stop at ||r|| <= tolerance ||r_0||, 0 < tolerance < 1 (default 1e-8;
+                                   with finite weights use ~1e-11: docs/kron-pde.md) */
     int32_t *iterations;        /* optional out: iterations run */
     double *residual;           /* optional out: ||r|| / ||r_0|| reached */
+    /* Appended after the first release: */
+    double weight_boundary;     /* lambda_b: 0 (collocation, the default) or finite > 0, with ... */
+    double weight_residual;     /* ... lambda_r: 0 together with weight_boundary, or finite > 0 */
+    double *objective;          /* optional out: the objective at U (finite weights; the
+                                   collocation limit reports its prior term 1/2 U^T K^-1 U) */
 } vks_kron_pde_desc;
 
 #define VKS_KRON_PDE_DESC_INIT                                                                                   \
     {sizeof(vks_kron_pde_desc), 0, {0}, {0.0}, {0.0}, {NULL}, 1e-8, {0.0}, 0.0, NULL, NULL, NULL, NULL, 1000, 1e-8, \
-     NULL, NULL}
+     NULL, NULL, 0.0, 0.0, NULL}
 
 typedef vks_status vks_kron_pde_solve_fn(vks_context *ctx, const vks_kron_pde_desc *desc);
-/* Solves the collocation equations by BiCGStab on the interior values (mode products with
- * the per-dimension K_i'' K_i^-1 restricted to the interior), preconditioned by the
- * finite-difference operator in its sine eigenbasis; never forms anything N x N. The
- * n_i x n_i setup (K_i^-1 by Cholesky, K_i'' K_i^-1) runs on the host in float64 and needs
- * a device with shaderFloat64; the iteration runs in the tensors' dtype (f64 recommended).
- * Synchronizes (reads dot products back every iteration), so not during external recording.
- * Errors: a factor K_i not positive definite -> VKS_ERROR_NOT_POSITIVE_DEFINITE; no
- * convergence within max_iterations -> VKS_ERROR_NOT_CONVERGED (u then holds the last
- * iterate); NaN/Inf anywhere in f or boundary -> VKS_ERROR_NON_FINITE. */
+/* Collocation: BiCGStab on the interior values (mode products with the per-dimension
+ * K_i'' K_i^-1 restricted to the interior), preconditioned by the finite-difference operator
+ * in its sine eigenbasis. Finite weights: conjugate gradients on the normal equations in
+ * whitened variables U = (⊗Q_i Lambda_i^1/2) V (K_i = Q_i Lambda_i Q_i^T), preconditioned by
+ * their exact diagonal in that basis (computed in Kronecker form); more iterations than
+ * collocation, more for larger weights and in 2-D (docs/kron-pde.md has the counts). Both
+ * never form anything N x N. The n_i x n_i setup (Cholesky of K_i, K_i^-1, K_i'' K_i^-1, the
+ * eigendecomposition by the system's LAPACK for finite weights) runs on the host in float64
+ * and needs a device with shaderFloat64; the iteration runs in the tensors' dtype (f64
+ * recommended). Synchronizes (reads dot products back every iteration), so not during
+ * external recording. Errors: a factor K_i not positive definite ->
+ * VKS_ERROR_NOT_POSITIVE_DEFINITE naming the kernel and the Cholesky pivot; no convergence
+ * within max_iterations -> VKS_ERROR_NOT_CONVERGED (u then holds the last iterate); NaN/Inf
+ * anywhere in f or boundary -> VKS_ERROR_NON_FINITE naming the entry. */
 VKS_API vks_kron_pde_solve_fn vks_kron_pde_solve;
 
 /* Functions of this family (membership only: the plugin table's order is

@@ -30,6 +30,19 @@ _KINDS = {"rbf": lib.VKS_KERNEL_RBF, "matern52": lib.VKS_KERNEL_MATERN52,
 _SM_BASE = {"se": lib.VKS_SM_BASE_SE, "matern52": lib.VKS_SM_BASE_MATERN52}
 
 
+def _kernel_desc(fn, kind="rbf", lengthscale=1.0, outputscale=1.0, sm_base="se", sm_weights=None, sm_rhos=None,
+                 sm_freqs=None, dx1=0, dx2=0):
+    """(vks_kernel_desc, the host arrays it points to, to keep alive)."""
+    d = new_struct("kernel_desc", kind=choice(kind, _KINDS, fn, "kind"), lengthscale=lengthscale,
+                   outputscale=outputscale, sm_base=choice(sm_base, _SM_BASE, fn, "sm_base"), dx1=dx1, dx2=dx2)
+    keep = []
+    if kind == "spectral_mixture":
+        keep = [np.ascontiguousarray(v, dtype=np.float64) for v in (sm_weights, sm_rhos, sm_freqs)]
+        d.num_mixtures = keep[0].size
+        d.sm_weights, d.sm_rhos, d.sm_freqs = (ffi.from_buffer("double[]", v) for v in keep)
+    return d, keep
+
+
 def kernel(x1, x2=None, *, kind="rbf", lengthscale=1.0, outputscale=1.0, sm_base="se", sm_weights=None,
            sm_rhos=None, sm_freqs=None, dx1=0, dx2=0, ctx=None):
     """The kernel matrix k (n1, n2) of 1-D points x1 (n1) and x2 (n2) (default x1), r = x - x':
@@ -39,15 +52,10 @@ def kernel(x1, x2=None, *, kind="rbf", lengthscale=1.0, outputscale=1.0, sm_base
     x2 = x1 if x2 is None else x2
     ctx, (x1, x2) = on_device(x1, x2, ctx=ctx, names=("x1", "x2"))
     k = empty((x1.shape[0], x2.shape[0]), x1.dtype, ctx)
-    d = new_struct("kernel_desc", kind=choice(kind, _KINDS, "vkstruct.kron.kernel", "kind"), lengthscale=lengthscale,
-                   outputscale=outputscale, sm_base=choice(sm_base, _SM_BASE, "vkstruct.kron.kernel", "sm_base"),
-                   dx1=dx1, dx2=dx2)
-    keep = []
-    if kind == "spectral_mixture":
-        keep = [np.ascontiguousarray(v, dtype=np.float64) for v in (sm_weights, sm_rhos, sm_freqs)]
-        d.num_mixtures = keep[0].size
-        d.sm_weights, d.sm_rhos, d.sm_freqs = (ffi.from_buffer("double[]", v) for v in keep)
+    d, keep = _kernel_desc("vkstruct.kron.kernel", kind, lengthscale, outputscale, sm_base, sm_weights, sm_rhos,
+                           sm_freqs, dx1, dx2)
     check(lib.vks_kron_kernel_matrix(ctx.ptr, d, x1.tensor(), x2.tensor(), k.tensor()))
+    del keep
     return k
 
 
@@ -136,4 +144,46 @@ def predict(cross, alpha, *, ctx=None):
     return mean
 
 
-__all__ = ["matmul", "kernel", "eigh", "solve", "cholesky_solve", "predict"]
+def pde_solve(f, boundary, *, n, lo, hi, kernels, coef_xx, coef_u=0.0, weight_boundary=0.0, weight_residual=0.0,
+              jitter=1e-8, max_iterations=1000, tolerance=1e-8, want_alpha=False, ctx=None):
+    """The linear PDE sum_i coef_xx[i] d2u/dx_i^2 + coef_u u = f on the box [lo, hi] (d = len(n)
+    dimensions, n[i] grid points each, both ends included) with u = boundary on its boundary,
+    by GP collocation (vks_kron_pde_solve, docs/kron-pde.md). f, boundary: the values at all
+    N = prod(n) grid points, flattened row-major (numpy, torch or Arrays; f32 or f64, f64
+    recommended; entries a side does not use must still be finite). kernels: one dict of
+    kernel() arguments (kind, lengthscale, sm_weights, ...) for every dimension, or a list of
+    d. weight_boundary = weight_residual = 0 imposes the boundary values and the PDE at the
+    interior points exactly; both > 0 minimizes GP-HM's objective 1/2 U^T K^-1 U +
+    weight_boundary ||U - g||^2 + weight_residual ||L U - f||^2 instead. Returns a dict with
+    u (N), alpha (N) = K^-1 u when want_alpha (the posterior mean at x* is
+    matmul(cross, alpha) with cross[i] = kernel(x*_i, grid_i)), iterations, residual (the
+    relative residual reached) and objective (for collocation its prior term 1/2 u^T K^-1 u)."""
+    fn = "vkstruct.kron.pde_solve"
+    n = [int(v) for v in np.atleast_1d(n)]
+    d_ = len(n)
+    specs = [kernels] * d_ if isinstance(kernels, dict) else list(kernels)
+    vec = {name: [float(v) for v in np.broadcast_to(np.asarray(val, dtype=np.float64), (d_,))]
+           for name, val in (("lo", lo), ("hi", hi), ("coef_xx", coef_xx))}
+    ctx, (f, boundary) = on_device(f, boundary, ctx=ctx, names=("f", "boundary"))
+    u = empty((f.shape[0],), f.dtype, ctx)
+    alpha = empty((f.shape[0],), f.dtype, ctx) if want_alpha else None
+    iters, res, obj = ffi.new("int32_t *"), ffi.new("double *"), ffi.new("double *")
+    desc = new_struct("kron_pde_desc", d=d_, jitter=jitter, coef_u=coef_u, max_iterations=max_iterations,
+                      tolerance=tolerance, weight_boundary=weight_boundary, weight_residual=weight_residual)
+    keep = [f.tensor(), boundary.tensor(), u.tensor(), tensor(alpha)]
+    desc.f, desc.boundary, desc.u, desc.alpha = keep
+    desc.iterations, desc.residual, desc.objective = iters, res, obj
+    for i in range(min(d_, len(specs))):
+        kd, arrays = _kernel_desc(fn, **specs[i])
+        keep += [kd, arrays]
+        desc.kernels[i] = kd
+    for i in range(min(d_, 4)):
+        desc.n[i], desc.lo[i], desc.hi[i], desc.coef_xx[i] = n[i], vec["lo"][i], vec["hi"][i], vec["coef_xx"][i]
+    check(lib.vks_kron_pde_solve(ctx.ptr, desc))
+    out = {"u": u, "iterations": int(iters[0]), "residual": float(res[0]), "objective": float(obj[0])}
+    if want_alpha:
+        out["alpha"] = alpha
+    return out
+
+
+__all__ = ["matmul", "kernel", "eigh", "solve", "cholesky_solve", "predict", "pde_solve"]
