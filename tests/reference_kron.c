@@ -125,3 +125,28 @@ double ref_kron_cholesky_logdet(int64_t n, const double *l) {
     for (int64_t i = 0; i < n; ++i) s += 2 * log(l[i * n + i]);
     return s;
 }
+
+/* Dense Gaussian elimination with partial pivoting: a (n x n) x = b, in place. */
+void ref_dense_solve(int64_t n, double *a, double *b) {
+    for (int64_t c = 0; c < n; ++c) {
+        int64_t p = c;
+        for (int64_t r = c + 1; r < n; ++r)
+            if (fabs(a[r * n + c]) > fabs(a[p * n + c])) p = r;
+        for (int64_t j = 0; j < n; ++j) {
+            const double t = a[c * n + j];
+            a[c * n + j] = a[p * n + j], a[p * n + j] = t;
+        }
+        const double t = b[c];
+        b[c] = b[p], b[p] = t;
+        for (int64_t r = c + 1; r < n; ++r) {
+            const double f = a[r * n + c] / a[c * n + c];
+            for (int64_t j = c; j < n; ++j) a[r * n + j] -= f * a[c * n + j];
+            b[r] -= f * b[c];
+        }
+    }
+    for (int64_t r = n - 1; r >= 0; --r) {
+        double s = b[r];
+        for (int64_t j = r + 1; j < n; ++j) s -= a[r * n + j] * b[j];
+        b[r] = s / a[r * n + r];
+    }
+}

@@ -41,4 +41,7 @@ void ref_kron_cholesky_solve(int64_t n, const double *l, double *b, int64_t k);
 /* log det of l l^T. */
 double ref_kron_cholesky_logdet(int64_t n, const double *l);
 
+/* a (n x n, row-major, overwritten) x = b by Gaussian elimination with partial pivoting; x in b. */
+void ref_dense_solve(int64_t n, double *a, double *b);
+
 #endif

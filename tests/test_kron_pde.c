@@ -34,31 +34,6 @@ static double *oracle_d(int64_t n, double lo, double hi, double l, double jitter
     return d;
 }
 
-/* Dense Gaussian elimination with partial pivoting: a (n x n) x = b, in place. */
-static void dense_solve(int64_t n, double *a, double *b) {
-    for (int64_t c = 0; c < n; ++c) {
-        int64_t p = c;
-        for (int64_t r = c + 1; r < n; ++r)
-            if (fabs(a[r * n + c]) > fabs(a[p * n + c])) p = r;
-        for (int64_t j = 0; j < n; ++j) {
-            const double t = a[c * n + j];
-            a[c * n + j] = a[p * n + j], a[p * n + j] = t;
-        }
-        const double t = b[c];
-        b[c] = b[p], b[p] = t;
-        for (int64_t r = c + 1; r < n; ++r) {
-            const double f = a[r * n + c] / a[c * n + c];
-            for (int64_t j = c; j < n; ++j) a[r * n + j] -= f * a[c * n + j];
-            b[r] -= f * b[c];
-        }
-    }
-    for (int64_t r = n - 1; r >= 0; --r) {
-        double s = b[r];
-        for (int64_t j = r + 1; j < n; ++j) s -= a[r * n + j] * b[j];
-        b[r] = s / a[r * n + r];
-    }
-}
-
 typedef struct pde_case {
     int d;
     int64_t n[2];
@@ -103,7 +78,7 @@ static double *oracle_solve(const pde_case *pc, const double *f, const double *g
         rhs[i] = s;
         for (int64_t j = 0; j < m; ++j) am[i * m + j] = lfull[idx[i] * points + idx[j]];
     }
-    dense_solve(m, am, rhs);
+    ref_dense_solve(m, am, rhs);
     for (int64_t i = 0; i < m; ++i) u[idx[i]] = rhs[i];
     free(dm[0]), free(dm[1]), free(lfull), free(inner), free(am), free(rhs), free(idx);
     return u;

@@ -26,31 +26,6 @@ static double coord(const wcase *w, int i, int64_t j) {
     return w->lo[i] + (double)j * (w->hi[i] - w->lo[i]) / (double)(w->n[i] - 1);
 }
 
-/* Dense Gaussian elimination with partial pivoting: a (n x n) x = b, in place. */
-static void dense_solve(int64_t n, double *a, double *b) {
-    for (int64_t c = 0; c < n; ++c) {
-        int64_t p = c;
-        for (int64_t r = c + 1; r < n; ++r)
-            if (fabs(a[r * n + c]) > fabs(a[p * n + c])) p = r;
-        for (int64_t j = 0; j < n; ++j) {
-            const double t = a[c * n + j];
-            a[c * n + j] = a[p * n + j], a[p * n + j] = t;
-        }
-        const double t = b[c];
-        b[c] = b[p], b[p] = t;
-        for (int64_t r = c + 1; r < n; ++r) {
-            const double f = a[r * n + c] / a[c * n + c];
-            for (int64_t j = c; j < n; ++j) a[r * n + j] -= f * a[c * n + j];
-            b[r] -= f * b[c];
-        }
-    }
-    for (int64_t r = n - 1; r >= 0; --r) {
-        double s = b[r];
-        for (int64_t j = r + 1; j < n; ++j) s -= a[r * n + j] * b[j];
-        b[r] = s / a[r * n + r];
-    }
-}
-
 /* Per dimension: K_i (+ jitter), K_i'' and D_i = K_i'' K_i^-1 (row-major n x n). */
 static void oracle_dim(const wcase *w, int i, double *k, double *k2, double *dm) {
     const int64_t n = w->n[i];
@@ -122,7 +97,7 @@ static double *oracle_weighted(const wcase *w, const double *f, const double *g,
         gs[r * np + r] += 1 / (2 * lam);
         beta[r] = y[r] = on_boundary(w, r) ? g[r] : f[r];
     }
-    dense_solve(np, gs, beta);
+    ref_dense_solve(np, gs, beta);
     double *u = calloc((size_t)np, sizeof(double));
     for (int64_t e = 0; e < np; ++e)
         for (int64_t r = 0; r < np; ++r) u[e] += ck[r * np + e] * beta[r];
