@@ -251,11 +251,12 @@ static void test_orthogonal_cholesky_small_batches(void **state) {
     run_not_pd(VKS_DTYPE_F32, 31, 17, true, 624);
 }
 
-/* The blocked path's diagonal steps (on lavapipe's kernels one subgroup per block of 64, the
- * panel solved by that subgroup or, past its loop bound, by the one-dispatch triangular solve;
- * with the GPU kernels blocks of 64 (f32) or 32 (f64)): ragged n around both block sizes,
- * primes, batches of 3, f32 and f64; n = 640, 600 and 257 take the separate panel solve in
- * their first steps and the fused one in their last. */
+/* The blocked path's diagonal steps (on lavapipe's kernels one subgroup factoring each block of
+ * 64, the panel solved by that subgroup (up to 104 rows below the block), by a workgroup of 64
+ * (up to 832) or by the one-dispatch triangular solve; with the GPU kernels blocks of 64 (f32)
+ * or 32 (f64)): ragged n around both block sizes, primes, batches of 3, f32 and f64; n = 257,
+ * 600 and 640 take the 64-wide panel first and the one-subgroup panel last, 900 and 960 the
+ * separate solve first. */
 static void test_orthogonal_cholesky_blocked_ragged(void **state) {
     (void)state;
     static const int64_t sizes[] = {1, 31, 33, 37, 63, 64, 65, 96, 97, 127, 128, 129, 131};
@@ -269,13 +270,18 @@ static void test_orthogonal_cholesky_blocked_ragged(void **state) {
     run_cholesky(&c, seed++);
     c = (chol_case){VKS_DTYPE_F64, 600, 1, true, false};
     run_cholesky(&c, seed++);
+    c = (chol_case){VKS_DTYPE_F32, 960, 1, false, false};
+    run_cholesky(&c, seed++);
+    c = (chol_case){VKS_DTYPE_F64, 900, 1, true, false};
+    run_cholesky(&c, seed++);
     c = (chol_case){VKS_DTYPE_F32, 257, 2, false, true};
     run_cholesky(&c, seed++);
 }
 
-/* Not positive definite at a pivot in the first diagonal block, on a block's diagonal edge, in
- * a later block, and (n = 640) in steps whose panel is solved separately: the later steps of
- * the failed matrix must stay finite and the status must name the pivot. */
+/* Not positive definite at a pivot in the first diagonal block, on a block's edge (31/32 and
+ * 63/64), in the last block, and in steps of each panel path (n = 200: 64-wide then one-subgroup;
+ * 640: 64-wide; 960: the separate solve first): the status must name the pivot, the columns
+ * before it must be the factor's and the rest zeros. */
 static void test_orthogonal_cholesky_blocked_not_pd(void **state) {
     (void)state;
     run_not_pd(VKS_DTYPE_F32, 97, 0, false, 820);
@@ -284,9 +290,9 @@ static void test_orthogonal_cholesky_blocked_not_pd(void **state) {
     run_not_pd(VKS_DTYPE_F64, 97, 63, false, 823);
     run_not_pd(VKS_DTYPE_F32, 97, 64, false, 824);
     run_not_pd(VKS_DTYPE_F64, 131, 130, false, 825);
-    run_not_pd(VKS_DTYPE_F32, 200, 5, true, 826);  /* separate panel solve, then fused steps */
-    run_not_pd(VKS_DTYPE_F64, 200, 70, false, 827); /* in a step with the fused panel */
-    run_not_pd(VKS_DTYPE_F32, 640, 5, false, 828);
+    run_not_pd(VKS_DTYPE_F32, 200, 5, true, 826);
+    run_not_pd(VKS_DTYPE_F64, 200, 70, false, 827);
+    run_not_pd(VKS_DTYPE_F32, 960, 5, false, 828);
     run_not_pd(VKS_DTYPE_F32, 640, 100, true, 829);
     run_not_pd(VKS_DTYPE_F64, 600, 590, false, 830);
 }

@@ -67,13 +67,22 @@ static bool small_kernel_fits(const vks_context *ctx, int64_t n, uint32_t nb) {
  * measurement on a GPU has compared yet. */
 static bool subgroup_diag(const vks_context *ctx) { return vks__cpu_kernels(ctx) && one_subgroup_workgroups(ctx); }
 
-/* The subgroup kernel also solves the panel when its loops stay well inside lavapipe's 65535
- * iterations per invocation (the factorization's and the panel's, a row per lane at a time);
- * else the panel is the one-dispatch triangular solve (every block of SG rows in parallel). */
-static bool subgroup_panel_fused(int64_t rest, int64_t kb, uint32_t sg, uint32_t nb) {
+/* The subgroup kernel's workgroup: one subgroup, or 64 invocations (its first subgroup
+ * factoring, all of them solving the panel after one barrier). It solves the panel when an
+ * invocation's loops stay well inside lavapipe's 65535 iterations (the factorization's and the
+ * panel's, a row per invocation at a time): with one subgroup where that suffices (fewer idle
+ * invocations and no barrier among subgroups: measured faster on batches of small matrices),
+ * else with 64 (measured faster than the separate solve at n = 256-1024). Returns the
+ * workgroup size, 0 when neither fits: the panel is then the one-dispatch triangular solve in
+ * place (a row per invocation, every SG rows a workgroup), and the kernel one subgroup. */
+#define SUBGROUP_DIAG_WIDE 64u
+static uint32_t subgroup_panel_workgroup(int64_t rest, int64_t kb, uint32_t sg, uint32_t nb) {
     const int64_t rpl = VKS_CEIL_DIV((int64_t)nb, (int64_t)sg); /* block rows per lane */
     const int64_t factor = kb * (rpl + (kb + 1) / 2 * (rpl + 1)) + 2 * rpl * kb, panel_rows = kb * (kb + 7) / 2;
-    return factor + VKS_CEIL_DIV(rest, (int64_t)sg) * panel_rows <= 50000;
+    const uint32_t wide = VKS_MAX(SUBGROUP_DIAG_WIDE, sg);
+    if (factor + VKS_CEIL_DIV(rest, (int64_t)sg) * panel_rows <= 50000) return sg;
+    if (factor + VKS_CEIL_DIV(rest, (int64_t)wide) * panel_rows <= 50000) return wide;
+    return 0;
 }
 
 /* The Cholesky's block: 64 with the subgroup kernel where its factor fits in shared memory
@@ -137,13 +146,13 @@ vks_status vks__orth_cholesky_record(vks_context *ctx, orth_mat a, orth_mat l, V
     else VKS_TRY(vks__orth_copy(ctx, ORTH_COPY_LOWER, &a, &l));
     const uint32_t threads = vks__cpu_kernels(ctx) ? 64u : 256u, sg = ctx->probe.info.subgroup_size;
     const vks_spec dspec = {.count = 2, .values = {threads, nb}};
-    const vks_spec sgspec = {.count = 3,
-                             .values = {sg, nb, sg},
-                             .required_subgroup_size = vks__has_feature(ctx, VKS_FEATURE_SUBGROUP_CONTROL) ? sg : 0};
+    const uint32_t req_sg = vks__has_feature(ctx, VKS_FEATURE_SUBGROUP_CONTROL) ? sg : 0;
     for (int64_t k0 = 0; k0 < n; k0 += nb) {
         const int64_t kb = VKS_MIN((int64_t)nb, n - k0), rest = n - k0 - kb;
         if (sgd) {
-            const bool fused = rest > 0 && subgroup_panel_fused(rest, kb, sg, nb);
+            const uint32_t wg = rest > 0 ? subgroup_panel_workgroup(rest, kb, sg, nb) : 0;
+            const bool fused = wg != 0;
+            const vks_spec sgspec = {.count = 3, .values = {fused ? wg : sg, nb, sg}, .required_subgroup_size = req_sg};
             const diag_push dp = {.l = l.address,
                                   .status = status,
                                   .l_bs = (uint64_t)l.batch_stride,
