@@ -5,9 +5,10 @@
  *     2. the panel L21 = A21 inv(L11)^T;
  *     3. A22 -= L21 L21^T (SYRK, lower triangle, in place).
  *   CPU devices' kernels (subgroup_diag, NB = 64): step 1 by one subgroup per matrix with
- *   shuffles (orthogonal_chol_sgdiag, no workgroup barrier), which also does step 2 when its
- *   loops fit lavapipe's limit, else step 2 is the one-dispatch triangular solve in place
- *   (vks__orth_trsm_small): 2 or 3 dispatches per block column.
+ *   shuffles (orthogonal_chol_sgdiag, no barrier in the factorization); the same dispatch does
+ *   step 2 (with that subgroup, or 64 invocations after one barrier) when its loops fit
+ *   lavapipe's limit, else step 2 is the one-dispatch triangular solve in place
+ *   (vks__orth_trsm_small): 2 or 3 dispatches per block column, no workspace.
  *   Other kernels (GPUs): step 1 by one workgroup with barriers (orthogonal_chol_diag), which
  *   writes inv(L11); step 2 a copy of A21 and a GEMM with it (or, on a CPU device run with
  *   the GPU kernels, solved by that workgroup in the same dispatch).
