@@ -96,6 +96,13 @@ uint64_t vks__orth_cholesky_ws_bytes(const vks_context *ctx, vks_dtype dt, int64
 vks_status vks__orth_cholesky_record(vks_context *ctx, orth_mat a, orth_mat l, VkDeviceAddress status,
                                 VkDeviceAddress info, orth_ws *ws);
 
+/* The triangular solves' diagonal block (64, or 32 on CPU devices' kernels and small shared
+ * memory; orthogonal_trsm.c). */
+uint32_t vks__orth_block_size(const vks_context *ctx, vks_dtype dt);
+/* x = l^{-1} b or l^{-T} b in one dispatch, a column of b per invocation; l's order <= maxn,
+ * the kernel's register array (specialization); x may be b. */
+vks_status vks__orth_trsm_small(vks_context *ctx, bool trans, orth_mat l, orth_mat b, orth_mat x, uint32_t maxn);
+
 /* x = l^{-1} b or l^{-T} b (l's batch stride 0 broadcasts); x may be b. */
 uint64_t vks__orth_trsm_ws_bytes(const vks_context *ctx, vks_dtype dt, int64_t batch, int64_t n, int64_t k);
 vks_status vks__orth_trsm_record(vks_context *ctx, bool trans, orth_mat l, orth_mat b, orth_mat x, orth_ws *ws);

@@ -298,7 +298,7 @@ static vks_status run_syrk(bench_ctx *b, int64_t m, int64_t k) {
 typedef struct fact_bench {
     bench_ctx *b;
     vks_dtype dt;
-    int64_t m, n;
+    int64_t m, n, batch; /* batch: Cholesky only (a batch of copies of one matrix) */
     int which; /* 0 cholesky, 1 eigh (Jacobi, fixed sweeps), 2 cholqr2, 3 eigh (tridiagonal: LAPACK's pipeline) */
     int sweeps;
     vks_buffer *a[MAX_SETS], *o[MAX_SETS], *w, *r, *info;
@@ -306,9 +306,11 @@ typedef struct fact_bench {
 
 static vks_status record_fact(void *user, int set) {
     fact_bench *t = user;
-    vks_tensor info = vks_tensor_1d(t->info, VKS_DTYPE_I32, 1);
+    vks_tensor info = vks_tensor_1d(t->info, VKS_DTYPE_I32, t->batch > 1 ? t->batch : 1);
     if (t->which == 0) {
         vks_tensor a = vks_tensor_2d(t->a[set], t->dt, t->n, t->n), l = vks_tensor_2d(t->o[set], t->dt, t->n, t->n);
+        if (t->batch > 1)
+            a = vks_tensor_3d(t->a[set], t->dt, t->batch, t->n, t->n), l = vks_tensor_3d(t->o[set], t->dt, t->batch, t->n, t->n);
         vks_cholesky_options o = VKS_CHOLESKY_OPTIONS_INIT;
         o.info = &info;
         return vks_cholesky_ex(t->b->ctx, &a, &l, &o);
@@ -329,8 +331,8 @@ static vks_status record_fact(void *user, int set) {
     return vks_cholqr(t->b->ctx, &a, &q, &r, &o);
 }
 
-/* SPD test matrices: B B^T / n + I. */
-static vks_buffer *spd_buffer(bench_ctx *b, vks_dtype dt, int64_t n, double *host) {
+/* SPD test matrices: B B^T / n + I (batch copies of it). */
+static vks_buffer *spd_buffer(bench_ctx *b, vks_dtype dt, int64_t n, int64_t batch, double *host) {
     double *x = malloc(sizeof(double) * (size_t)(n * n));
     if (!x) return NULL;
     for (int64_t i = 0; i < n * n; ++i) x[i] = bench_uniform(&b->seed, -1, 1);
@@ -352,8 +354,9 @@ static vks_buffer *spd_buffer(bench_ctx *b, vks_dtype dt, int64_t n, double *hos
                     }
                 }
                 if (host) memcpy(host, g, sizeof(double) * (size_t)(n * n));
-                if (raw && vks_buffer_create(b->ctx, (uint64_t)(n * n) * es, &out) == VKS_OK)
-                    vks_buffer_write(out, 0, raw, (uint64_t)(n * n) * es);
+                if (raw && vks_buffer_create(b->ctx, (uint64_t)(batch * n * n) * es, &out) == VKS_OK)
+                    for (int64_t z = 0; z < batch; ++z)
+                        vks_buffer_write(out, (uint64_t)(z * n * n) * es, raw, (uint64_t)(n * n) * es);
                 free(raw), free(g);
             }
         }
@@ -363,20 +366,20 @@ static vks_buffer *spd_buffer(bench_ctx *b, vks_dtype dt, int64_t n, double *hos
     return out;
 }
 
-static vks_status run_fact(bench_ctx *b, int which, vks_dtype dt, int64_t m, int64_t n) {
+static vks_status run_fact_batch(bench_ctx *b, int which, vks_dtype dt, int64_t m, int64_t n, int64_t batch) {
     const size_t es = dt_size(dt);
-    fact_bench t = {.b = b, .dt = dt, .m = m, .n = n, .which = which, .sweeps = dt == VKS_DTYPE_F64 ? 14 : 10};
+    fact_bench t = {.b = b, .dt = dt, .m = m, .n = n, .batch = batch, .which = which, .sweeps = dt == VKS_DTYPE_F64 ? 14 : 10};
     const int64_t rows = which == 2 ? m : n;
-    const int nsets = bench_sets(b, 2.0 * (double)(rows * n) * (double)es);
+    const int nsets = bench_sets(b, 2.0 * (double)(batch * rows * n) * (double)es);
     double *host = malloc(sizeof(double) * (size_t)(rows * n));
     vks_status st = host ? VKS_OK : VKS_ERROR_OUT_OF_HOST_MEMORY;
-    if (st == VKS_OK) st = vks_buffer_create(b->ctx, 64, &t.info);
+    if (st == VKS_OK) st = vks_buffer_create(b->ctx, 4 * (uint64_t)(batch > 16 ? batch : 16), &t.info);
     if (st == VKS_OK) st = vks_buffer_create(b->ctx, (uint64_t)n * es, &t.w);
     if (st == VKS_OK) st = vks_buffer_create(b->ctx, (uint64_t)(n * n) * es, &t.r);
     for (int s = 0; s < nsets && st == VKS_OK; ++s) {
         t.a[s] = which == 2 ? bench_random_buffer(b, dt, (size_t)(m * n), -1, 1, s == 0 ? host : NULL)
-                            : spd_buffer(b, dt, n, s == 0 ? host : NULL);
-        if (!t.a[s] || vks_buffer_create(b->ctx, (uint64_t)(rows * n) * es, &t.o[s]) != VKS_OK)
+                            : spd_buffer(b, dt, n, batch, s == 0 ? host : NULL);
+        if (!t.a[s] || vks_buffer_create(b->ctx, (uint64_t)(batch * rows * n) * es, &t.o[s]) != VKS_OK)
             st = VKS_ERROR_OUT_OF_DEVICE_MEMORY;
     }
     static const char *const ops[] = {"cholesky", "eigh", "cholqr2", "eigh"};
@@ -384,8 +387,9 @@ static vks_status run_fact(bench_ctx *b, int which, vks_dtype dt, int64_t m, int
     bench_row row = {.op = ops[which], .variant = variants[which], .dtype = dt, .max_rel_err = -1};
     const double nd = (double)n, md = (double)m;
     if (which == 0) {
-        snprintf(row.shape, sizeof row.shape, "{\"n\":%lld}", (long long)n);
-        row.flops = nd * nd * nd / 3, row.bytes = 2 * nd * nd * (double)es;
+        if (batch > 1) snprintf(row.shape, sizeof row.shape, "{\"batch\":%lld,\"n\":%lld}", (long long)batch, (long long)n);
+        else snprintf(row.shape, sizeof row.shape, "{\"n\":%lld}", (long long)n);
+        row.flops = (double)batch * nd * nd * nd / 3, row.bytes = 2 * (double)batch * nd * nd * (double)es;
     } else if (which == 3) {
         snprintf(row.shape, sizeof row.shape, "{\"n\":%lld}", (long long)n);
         row.flops = 9 * nd * nd * nd, row.bytes = 2 * nd * nd * (double)es;
@@ -428,15 +432,45 @@ static vks_status run_fact(bench_ctx *b, int which, vks_dtype dt, int64_t m, int
     return st;
 }
 
-/* VKS_BENCH_ORTHOGONAL=ns,syrk,fact runs only those parts (development; default all). */
+static vks_status run_fact(bench_ctx *b, int which, vks_dtype dt, int64_t m, int64_t n) {
+    return run_fact_batch(b, which, dt, m, n, 1);
+}
+
+/* VKS_BENCH_ORTHOGONAL=ns,syrk,fact runs only those parts (development; default all);
+ * =chol runs only the Cholesky sweep below (not part of the default run). */
 static bool part(const char *name) {
     const char *only = getenv("VKS_BENCH_ORTHOGONAL");
     return !only || strstr(only, name) != NULL;
 }
 
+/* Cholesky alone, f32 and f64: ragged and blocked sizes, a batch of 16 at n = 128 and of 64 at 96
+ * (issue 13's measurement of the diagonal-block kernel; the numpy peer's cholesky rows). */
+static vks_status bench_cholesky_sweep(bench_ctx *b, bool f64) {
+    /* VKS_BENCH_CHOL=n,batch,f32|f64 runs that one case (development: interleaved A/B runs). */
+    const char *one = getenv("VKS_BENCH_CHOL");
+    if (one) {
+        long long n = 0, batch = 1;
+        char dt[8] = "f32";
+        if (sscanf(one, "%lld,%lld,%7s", &n, &batch, dt) < 1 || n < 1 || batch < 1) return VKS_ERROR_INVALID_ARGUMENT;
+        const bool d = strcmp(dt, "f64") == 0;
+        if (d && !f64) return VKS_OK;
+        return run_fact_batch(b, 0, d ? VKS_DTYPE_F64 : VKS_DTYPE_F32, 0, n, batch);
+    }
+    static const int64_t ns[] = {100, 256, 512, 1024};
+    for (int d = 0; d < (f64 ? 2 : 1); ++d) {
+        const vks_dtype dt = d ? VKS_DTYPE_F64 : VKS_DTYPE_F32;
+        for (size_t i = 0; i < (b->quick ? 2u : 4u); ++i) BENCH_TRY(run_fact(b, 0, dt, 0, ns[i]));
+        BENCH_TRY(run_fact_batch(b, 0, dt, 0, 128, 16));
+        BENCH_TRY(run_fact_batch(b, 0, dt, 0, 96, 64)); /* dominated by the diagonal blocks */
+    }
+    return VKS_OK;
+}
+
 vks_status bench_orthogonal(bench_ctx *b) {
     const bool bf16 = (b->info.features & VKS_FEATURE_STORAGE16) != 0, f64 = (b->info.features & VKS_FEATURE_FLOAT64) != 0;
     const vks_ns_schedule sch[2] = {VKS_NS_MUON, VKS_NS_POLAR_EXPRESS};
+    const char *only = getenv("VKS_BENCH_ORTHOGONAL");
+    if (only && strcmp(only, "chol") == 0) return bench_cholesky_sweep(b, f64);
     if (b->cpu) {
         static const int64_t shapes[][2] = {{256, 256}, {512, 512}, {256, 1024}};
         const size_t count = b->quick ? 1 : 3;

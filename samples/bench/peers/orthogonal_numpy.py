@@ -3,7 +3,10 @@
 them the peers' way — Muon's Newton-Schulz and Polar Express (the iteration of
 orthogonal_torch.py, f32), X X^T as a matmul, numpy.linalg.cholesky / eigh, CholeskyQR2 —
 on vks-bench's CPU shapes, with the same JSON fields (orth_err, polar_err from float64 SVDs).
-Its float64 computations are also the oracles of its rows."""
+Its float64 computations are also the oracles of its rows. VKS_BENCH_ORTHOGONAL=chol: only the
+Cholesky sweep (as vks-bench's)."""
+import os
+
 from orthogonal_torch import newton_schulz, norm_factor, ns_flops, schedule
 from peerlib import Peer, parse_args, require
 
@@ -16,6 +19,8 @@ def main():
     norm = lambda x: np.sqrt((x * x).sum(axis=(-2, -1), keepdims=True, dtype=x.dtype))  # noqa: E731
     peer = Peer(None, args, impl="numpy")
     rng = np.random.default_rng(42)
+    if os.environ.get("VKS_BENCH_ORTHOGONAL") == "chol":
+        return cholesky_sweep(np, peer, rng, args.quick)
     shapes = [(256, 256)] if args.quick else [(256, 256), (512, 512), (256, 1024)]
     for name in ("newton_schulz", "polar_express"):
         for m, n in shapes:
@@ -88,6 +93,26 @@ def main():
     a = xs[0].astype(np.float64)
     peer.report("cholqr2", "numpy", "f32", {"m": m, "n": n}, med, mn, iters, 2.0 * (3.0 * m * n * n + n ** 3),
                 8.0 * m * n, float(np.abs(q @ r - a).max() / np.abs(a).max()))
+
+
+def cholesky_sweep(np, peer, rng, quick):
+    """vks-bench's VKS_BENCH_ORTHOGONAL=chol rows: numpy.linalg.cholesky (LAPACK potrf, stacked
+    for the batches) at n = 100..1024 and batches 16 x 128, 64 x 96, f32 and f64."""
+    cases = [(n, 1) for n in ([100, 256] if quick else [100, 256, 512, 1024])] + [(128, 16), (96, 64)]
+    for dt, name in ((np.float32, "f32"), (np.float64, "f64")):
+        for n, batch in cases:
+            def spd():
+                b = rng.uniform(-1, 1, (n, n))
+                a = (b @ b.T / n + np.eye(n)).astype(dt)
+                return np.broadcast_to(a, (batch, n, n)).copy() if batch > 1 else a
+            es = np.dtype(dt).itemsize
+            xs = [spd() for _ in range(peer.sets(2.0 * es * batch * n * n))]
+            med, mn, iters = peer.time(lambda s: np.linalg.cholesky(xs[s]), len(xs))
+            a = xs[0].astype(np.float64)
+            l = np.linalg.cholesky(xs[0]).astype(np.float64)
+            err = float(np.abs(l @ np.swapaxes(l, -1, -2) - a).max() / np.abs(a).max())
+            shape = {"batch": batch, "n": n} if batch > 1 else {"n": n}
+            peer.report("cholesky", "lapack", name, shape, med, mn, iters, batch * n ** 3 / 3, 2.0 * es * batch * n * n, err)
 
 
 if __name__ == "__main__":
