@@ -47,7 +47,8 @@
     X(VKS_STRUCT_KRON_EIGH_DESC, vks_kron_eigh_desc, VKS_KRON_EIGH_DESC_INIT, eigvals, false)               \
     X(VKS_STRUCT_KRON_SOLVE_DESC, vks_kron_solve_desc, VKS_KRON_SOLVE_DESC_INIT, mll, false)                \
     X(VKS_STRUCT_KRON_CHOLESKY_DESC, vks_kron_cholesky_desc, VKS_KRON_CHOLESKY_DESC_INIT, inverses, false)  \
-    X(VKS_STRUCT_KRON_PDE_DESC, vks_kron_pde_desc, VKS_KRON_PDE_DESC_INIT, residual, false)
+    X(VKS_STRUCT_KRON_PDE_DESC, vks_kron_pde_desc, VKS_KRON_PDE_DESC_INIT, residual, false)                 \
+    X(VKS_STRUCT_KRON_PDE_LEARN_DESC, vks_kron_pde_learn_desc, VKS_KRON_PDE_LEARN_DESC_INIT, objective, false)
 
 /* One static instance per struct, initialized by its macro (static storage: padding is 0). */
 #define VKS_DEFAULTS_(e, type, init, last, output) static const type defaults_##e = init;

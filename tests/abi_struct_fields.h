@@ -31,7 +31,8 @@
     X(vks_kron_eigh_desc) \
     X(vks_kron_solve_desc) \
     X(vks_kron_cholesky_desc) \
-    X(vks_kron_pde_desc)
+    X(vks_kron_pde_desc) \
+    X(vks_kron_pde_learn_desc)
 
 #define VKS_ABI_STRUCT_FIELDS(X) \
     X(vks_device_info, struct_size) \
@@ -293,6 +294,18 @@
     X(vks_kron_pde_desc, residual) \
     X(vks_kron_pde_desc, weight_boundary) \
     X(vks_kron_pde_desc, weight_residual) \
-    X(vks_kron_pde_desc, objective)
+    X(vks_kron_pde_desc, objective) \
+    X(vks_kron_pde_learn_desc, struct_size) \
+    X(vks_kron_pde_learn_desc, num_mixtures) \
+    X(vks_kron_pde_learn_desc, base) \
+    X(vks_kron_pde_learn_desc, envelope) \
+    X(vks_kron_pde_learn_desc, relative_jitter) \
+    X(vks_kron_pde_learn_desc, rounds) \
+    X(vks_kron_pde_learn_desc, steps) \
+    X(vks_kron_pde_learn_desc, learning_rate) \
+    X(vks_kron_pde_learn_desc, weights) \
+    X(vks_kron_pde_learn_desc, rhos) \
+    X(vks_kron_pde_learn_desc, freqs) \
+    X(vks_kron_pde_learn_desc, objective)
 
 #endif

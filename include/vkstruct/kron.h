@@ -255,6 +255,55 @@ typedef vks_status vks_kron_pde_solve_fn(vks_context *ctx, const vks_kron_pde_de
  * anywhere in f or boundary -> VKS_ERROR_NON_FINITE naming the entry. */
 VKS_API vks_kron_pde_solve_fn vks_kron_pde_solve;
 
+/* ---- learning the kernel: GP-HM's spectral mixture, weights by Adam ------------------- */
+
+/* GP-HM's kernel choice for vks_kron_pde_solve (docs/kron-pde.md, "Choosing the kernel"):
+ * per grid dimension i a spectral mixture k_i(r) = sum_q w_iq phi_i(r) cos(2 pi f_iq r) with
+ * Q frequencies f_iq log-spaced from 1/(hi_i - lo_i) (one cycle per domain) to the grid's
+ * Nyquist frequency 1/(2 h_i), one envelope phi_i of lengthscale l_i = envelope h_i (SE:
+ * rho = 1/(2 l^2); Matern-5/2: rho = 1/l), and weights w_iq > 0 learned on GP-HM's prior
+ * objective at the collocation solution U,
+ *   J(w) = sum_i (N/n_i) 1/2 log|K_i| + 1/2 U^T K^-1 U,  K_i = k_i(grid_i, grid_i) + jitter k_i(0) I,
+ * by Adam on log w (beta 0.9 / 0.999, as GP-HM's optax), alternating with the solve: solve with
+ * uniform weights, then `rounds` times `steps` Adam steps for the current U and a new solve. */
+typedef struct vks_kron_pde_learn_desc {
+    size_t struct_size;     /* sizeof(vks_kron_pde_learn_desc) */
+    int32_t num_mixtures;   /* Q per dimension, 1..64 (default 30) */
+    vks_sm_base base;       /* the envelope's form (default VKS_SM_BASE_SE) */
+    double envelope;        /* envelope lengthscale in grid spacings, finite > 0; 0 (the default): the
+                               base's measured default (SE 6, Matern-5/2 48) */
+    double relative_jitter; /* added to K_i's diagonal relative to k_i(0), finite >= 0 (default 1e-8) */
+    int32_t rounds;         /* Adam-steps-then-solve rounds, 0..1000 (default 4; 0: one solve) */
+    int32_t steps;          /* Adam steps per round, 1..100000 (default 30) */
+    double learning_rate;   /* Adam's step size on log w, finite > 0 (default 0.3) */
+    /* Optional outputs, host arrays of Q doubles for dimensions 0..d-1 (NULL: not wanted):
+     * the learned kernel k_i is the spectral mixture of `base` with these weights (summing
+     * to 1, so k_i(0) = 1), rhos and frequencies; vks_kron_pde_solve with these kernels and
+     * jitter = relative_jitter reproduces u. */
+    double *weights[VKS_KRON_MAX_DIMS];
+    double *rhos[VKS_KRON_MAX_DIMS];
+    double *freqs[VKS_KRON_MAX_DIMS];
+    double *objective;      /* optional out: J at the learned weights and the returned u */
+} vks_kron_pde_learn_desc;
+
+#define VKS_KRON_PDE_LEARN_DESC_INIT                                                                    \
+    {sizeof(vks_kron_pde_learn_desc), 30, VKS_SM_BASE_SE, 0.0, 1e-8, 4, 30, 0.3, {NULL}, {NULL}, {NULL}, NULL}
+
+typedef vks_status vks_kron_pde_learn_fn(vks_context *ctx, const vks_kron_pde_desc *desc,
+                                         const vks_kron_pde_learn_desc *learn);
+/* Learns the kernel (above) for the PDE of desc and solves it: desc gives the grid, box,
+ * operator, f, boundary data, tensors and iteration limits as for vks_kron_pde_solve;
+ * desc->kernels and desc->jitter are ignored (the learned kernels and learn->relative_jitter
+ * replace them). Collocation only: desc->weight_boundary / weight_residual must be 0. On
+ * return desc->u (and alpha, iterations, residual, objective when given) hold the last
+ * solve, under the learned kernel, and the optional outputs of learn its kernels (also when that
+ * solve did not converge). The learning runs on the host in float64: O(n_i^3) per
+ * dimension and O(N sum_i n_i) per Adam step (U read back each round), which dominates on
+ * large grids. Errors: those of vks_kron_pde_solve (the message says which round's solve);
+ * a factor K_i that loses positive definiteness during the steps ->
+ * VKS_ERROR_NOT_POSITIVE_DEFINITE (u holds the previous solve; raise relative_jitter). */
+VKS_API vks_kron_pde_learn_fn vks_kron_pde_learn;
+
 /* Functions of this family (membership only: the plugin table's order is
  * VKS_PLUGIN_FUNCTIONS in plugin.h, where a new function is appended too). */
 #define VKS_KRON_FUNCTIONS(X)  \
@@ -264,7 +313,8 @@ VKS_API vks_kron_pde_solve_fn vks_kron_pde_solve;
     X(vks_kron_solve)          \
     X(vks_kron_cholesky_solve) \
     X(vks_kron_predict)        \
-    X(vks_kron_pde_solve)
+    X(vks_kron_pde_solve)      \
+    X(vks_kron_pde_learn)
 
 #ifdef __cplusplus
 }

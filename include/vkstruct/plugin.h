@@ -117,7 +117,8 @@ extern "C" {
     X(vks_struct_init)                                                 \
     X(vks_tensor_to_dlpack)                                            \
     X(vks_context_get_tuning)                                          \
-    X(vks_kron_pde_solve)
+    X(vks_kron_pde_solve)                                              \
+    X(vks_kron_pde_learn)
 
 /* Every function of the table, in table order. */
 #define VKS_PLUGIN_FUNCTIONS(X) VKS_PLUGIN_FUNCTIONS_1_0(X) VKS_PLUGIN_FUNCTIONS_1_1(X)

@@ -189,7 +189,8 @@ typedef enum vks_struct_type {
     VKS_STRUCT_KRON_EIGH_DESC = 24,        /* vks_kron_eigh_desc */
     VKS_STRUCT_KRON_SOLVE_DESC = 25,       /* vks_kron_solve_desc */
     VKS_STRUCT_KRON_CHOLESKY_DESC = 26,    /* vks_kron_cholesky_desc */
-    VKS_STRUCT_KRON_PDE_DESC = 27          /* vks_kron_pde_desc */
+    VKS_STRUCT_KRON_PDE_DESC = 27,         /* vks_kron_pde_desc */
+    VKS_STRUCT_KRON_PDE_LEARN_DESC = 28    /* vks_kron_pde_learn_desc */
 } vks_struct_type;
 
 typedef vks_status vks_struct_init_fn(vks_struct_type type, void *s, size_t struct_size);

@@ -257,6 +257,32 @@ static vks_status sc_kron_kernel(long fail_at, long *failed, double **out, size_
     return st;
 }
 
+/* vks_kron_pde_learn: a 1-D Poisson problem, one round of two Adam steps between two solves. */
+static vks_status sc_kron_pde_learn(long fail_at, long *failed, double **out, size_t *count) {
+    enum { N = 9 };
+    double f[N], g[N];
+    for (int j = 0; j < N; ++j) g[j] = sin(3.0 * j / (N - 1)), f[j] = -9 * g[j];
+    vks_buffer *F = vkt_upload(VKS_DTYPE_F64, f, N), *G = vkt_upload(VKS_DTYPE_F64, g, N);
+    vks_buffer *U = vkt_poisoned(VKS_DTYPE_F64, N);
+    vks_tensor tf = vks_tensor_1d(F, VKS_DTYPE_F64, N), tg = vks_tensor_1d(G, VKS_DTYPE_F64, N);
+    vks_tensor tu = vks_tensor_1d(U, VKS_DTYPE_F64, N);
+    vks_kron_pde_desc d = VKS_KRON_PDE_DESC_INIT;
+    d.d = 1, d.n[0] = N, d.hi[0] = 1, d.coef_xx[0] = 1, d.f = &tf, d.boundary = &tg, d.u = &tu;
+    vks_kron_pde_learn_desc l = VKS_KRON_PDE_LEARN_DESC_INIT;
+    double w[3];
+    l.num_mixtures = 3, l.rounds = 1, l.steps = 2, l.weights[0] = w;
+    vks_status st;
+    ARMED(vks_kron_pde_learn(vkt->ctx, &d, &l));
+    if (st == VKS_OK) {
+        double *u = download_all(U, VKS_DTYPE_F64, N);
+        *out = malloc(sizeof(double) * (N + 3)), *count = N + 3;
+        memcpy(*out, u, sizeof(double) * N), memcpy(*out + N, w, sizeof w);
+        free(u);
+    }
+    vks_buffer_destroy(F), vks_buffer_destroy(G), vks_buffer_destroy(U);
+    return st;
+}
+
 /* vks_kron_eigh then vks_kron_solve, both armed (the eigendecompositions read back). */
 static vks_status sc_kron_solve(long fail_at, long *failed, double **out, size_t *count) {
     static const int64_t n[2] = {6, 5};
@@ -398,6 +424,7 @@ SWEEP(svd)
 SWEEP(lora_multi)
 SWEEP(kron_kernel)
 SWEEP(kron_solve)
+SWEEP(kron_pde_learn)
 SWEEP(monarch_project)
 
 int main(void) {
@@ -407,6 +434,7 @@ int main(void) {
         VKT_TEST(test_alloc_eigh_values),  VKT_TEST(test_alloc_eigh_device_reduction), VKT_TEST(test_alloc_cholesky),
         VKT_TEST(test_alloc_cholqr),       VKT_TEST(test_alloc_newton_schulz), VKT_TEST(test_alloc_svd),
         VKT_TEST(test_alloc_lora_multi),   VKT_TEST(test_alloc_kron_kernel),  VKT_TEST(test_alloc_kron_solve),
+        VKT_TEST(test_alloc_kron_pde_learn),
         VKT_TEST(test_alloc_monarch_project),
     };
     return VKT_RUN(tests);
