@@ -13,8 +13,8 @@
  *   sm (default)  GP-HM's spectral mixture on a log-spaced frequency grid: 30 frequencies
  *                 from 1 cycle per domain to the grid's Nyquist 1/(2h), SE envelope of
  *                 lengthscale 6h (--base matern: Matern-5/2 envelope of lengthscale 48h),
- *                 jitter 1e-8 relative to k(0), weights learned per
- *                 dimension (gp-pde-learn.c): solve with uniform weights, then 4 rounds of
+ *                 jitter 1e-8 relative to k(0), weights learned per dimension by
+ *                 vks_kron_pde_learn: solve with uniform weights, then 4 rounds of
  *                 30 Adam steps on GP-HM's prior objective at the current solution U,
  *                 sum_i (N/n_i)/2 log|K_i| + U'K^-1 U/2, each followed by a new solve.
  *   se            the fixed rule: squared exponential, lengthscale 3h, jitter 1e-8; one solve.
@@ -38,7 +38,6 @@
 
 #include <vkstruct/vkstruct.h>
 
-#include "gp-pde-learn.h"
 #include "sample_device.h"
 
 /* The learned kernel's fixed choices (docs/kron-pde.md, "Choosing the kernel"). */
@@ -113,10 +112,11 @@ typedef struct solve_result {
     double relres, ms, error;
 } solve_result;
 
-/* One vks_kron_pde_solve with per-dimension kernels; the grid values go to u_host (if not
- * NULL), the relative L2 error of the posterior mean on the test grid to the result. */
+/* One vks_kron_pde_solve with per-dimension kernels, or with learn one vks_kron_pde_learn
+ * (kernels then point at its outputs, filled by the call); the relative L2 error of the
+ * posterior mean on the test grid to the result. */
 static solve_result solve(vks_context *ctx, vks_dtype dt, const problem *p, int64_t n,
-                          const vks_kernel_desc *const *kernels, double jitter, double *u_host) {
+                          const vks_kernel_desc *const *kernels, double jitter, const vks_kron_pde_learn_desc *learn) {
     const int d = p->d;
     int64_t points = 1, test_points = 1;
     const int64_t m = 2 * n - 1; /* test points per dimension: the grid and every midpoint */
@@ -143,10 +143,9 @@ static solve_result solve(vks_context *ctx, vks_dtype dt, const problem *p, int6
     solve_result res = {0};
     pd.iterations = &res.iterations, pd.residual = &res.relres;
     const double t0 = sample_now_ms();
-    res.status = vks_kron_pde_solve(ctx, &pd);
+    res.status = learn ? vks_kron_pde_learn(ctx, &pd, learn) : vks_kron_pde_solve(ctx, &pd);
     res.ms = sample_now_ms() - t0;
     if (res.status != VKS_OK && res.status != VKS_ERROR_NOT_CONVERGED) CHECK(res.status);
-    if (u_host) dev_read(&u, dt, points, u_host);
 
     /* Posterior mean on the test grid: (⊗ k_i(x*, grid)) alpha. */
     double *xs = malloc(sizeof(double) * (size_t)m), *xg = malloc(sizeof(double) * (size_t)n);
@@ -182,14 +181,13 @@ static solve_result solve(vks_context *ctx, vks_dtype dt, const problem *p, int6
     return res;
 }
 
-static void report(const problem *p, int64_t n, const char *kernel, const solve_result *r, int solves, int steps,
-                   double total_ms, double learn_ms) {
+static void report(const problem *p, int64_t n, const char *kernel, const solve_result *r, int solves, int steps) {
     int64_t points = 1;
     for (int i = 0; i < p->d; ++i) points *= n;
     printf("%-18s %-4s grid %5lld^%d  N = %8lld  dense N x N f64 = %9.3g GB  iterations %4d  solves %d  "
-           "steps %3d  time %8.1f ms (learning %6.1f)  rel L2 error %.2e%s\n",
+           "steps %3d  time %8.1f ms  rel L2 error %.2e%s\n",
            p->name, kernel, (long long)n, p->d, (long long)points, (double)points * (double)points * 8 / 1e9,
-           r->iterations, solves, steps, total_ms, learn_ms, r->error, r->status == VKS_OK ? "" : "  NOT CONVERGED");
+           r->iterations, solves, steps, r->ms, r->error, r->status == VKS_OK ? "" : "  NOT CONVERGED");
     fflush(stdout);
 }
 
@@ -208,57 +206,40 @@ static void run_se(vks_context *ctx, vks_dtype dt, const problem *p, int64_t n, 
     kernel.lengthscale = 3.0 / (double)(n - 1);
     const vks_kernel_desc *kernels[2] = {&kernel, &kernel};
     const solve_result r = solve(ctx, dt, p, n, kernels, o->jitter, NULL);
-    report(p, n, "SE", &r, 1, 0, r.ms, 0);
+    report(p, n, "SE", &r, 1, 0);
 }
 
-/* GP-HM's learning on a log-spaced frequency grid: solve with uniform weights, then
- * `rounds` times Adam steps on the weights for the current U and a new solve. */
+/* GP-HM's learning on a log-spaced frequency grid (vks_kron_pde_learn): solve with uniform
+ * weights, then `rounds` times Adam steps on the weights for the current U and a new solve. */
 static void run_sm(vks_context *ctx, vks_dtype dt, const problem *p, int64_t n, const kernel_options *o) {
-    int64_t points = 1, ns[2] = {n, n};
-    for (int i = 0; i < p->d; ++i) points *= n;
-    const double extent[2] = {1, 1};
-    sm_learner s;
-    if (sm_init(&s, p->d, ns, extent, SM_COMPONENTS, o->base, o->envelope, o->jitter)) {
-        fprintf(stderr, "gp-pde: sm_init rejected n = %lld, envelope %g, jitter %g\n", (long long)n, o->envelope,
-                o->jitter);
-        exit(2);
-    }
-    double *u = malloc(sizeof(double) * (size_t)points);
+    vks_kron_pde_learn_desc learn = VKS_KRON_PDE_LEARN_DESC_INIT;
+    learn.num_mixtures = SM_COMPONENTS, learn.base = o->base, learn.envelope = o->envelope;
+    learn.relative_jitter = o->jitter, learn.rounds = o->rounds, learn.steps = o->steps, learn.learning_rate = o->lr;
+    double weights[2][SM_COMPONENTS], rhos[2][SM_COMPONENTS], freqs[2][SM_COMPONENTS], objective = NAN;
     vks_kernel_desc descs[2];
     const vks_kernel_desc *kernels[2] = {&descs[0], &descs[1]};
-    solve_result r = {0};
-    double total_ms = 0, learn_ms = 0;
-    int solves = 0, steps = 0;
-    printf("%-18s SM   per round, error -> J after the steps:", p->name);
-    for (int round = 0;; ++round) {
-        for (int i = 0; i < p->d; ++i) sm_kernel_desc(&s, i, &descs[i]);
-        r = solve(ctx, dt, p, n, kernels, o->jitter, u);
-        total_ms += r.ms, ++solves;
-        if (round == o->rounds) break;
-        const double t0 = sample_now_ms();
-        const double j = sm_adam(&s, u, o->steps, o->lr);
-        learn_ms += sample_now_ms() - t0, steps += o->steps;
-        printf("  %.1e -> %.4g", r.error, j);
-        if (isnan(j)) {
-            printf(" (a K_i is not positive definite: stopped)");
-            break;
-        }
+    for (int i = 0; i < p->d; ++i) { /* the learned kernels, for the prediction on the test grid */
+        learn.weights[i] = weights[i], learn.rhos[i] = rhos[i], learn.freqs[i] = freqs[i];
+        descs[i] = (vks_kernel_desc)VKS_KERNEL_DESC_INIT;
+        descs[i].kind = VKS_KERNEL_SPECTRAL_MIXTURE, descs[i].sm_base = o->base, descs[i].num_mixtures = SM_COMPONENTS;
+        descs[i].sm_weights = weights[i], descs[i].sm_rhos = rhos[i], descs[i].sm_freqs = freqs[i];
     }
-    printf("\n");
+    learn.objective = &objective;
+    const solve_result r = solve(ctx, dt, p, n, kernels, o->jitter, &learn);
+    printf("%-18s SM   J after learning %.6g\n", p->name, objective);
     for (int i = 0; i < p->d; ++i) { /* where the learned weight went: the 3 largest components */
         printf("%-18s SM   dimension %d, largest weights:", p->name, i);
         bool shown[SM_COMPONENTS] = {false};
         for (int t = 0; t < 3; ++t) {
             int best = -1;
-            for (int c = 0; c < s.q; ++c)
-                if (!shown[c] && (best < 0 || s.weights[i][c] > s.weights[i][best])) best = c;
+            for (int c = 0; c < SM_COMPONENTS; ++c)
+                if (!shown[c] && (best < 0 || weights[i][c] > weights[i][best])) best = c;
             shown[best] = true;
-            printf("  f = %.3g: %.3f", s.freq[i][best], s.weights[i][best]);
+            printf("  f = %.3g: %.3f", freqs[i][best], weights[i][best]);
         }
         printf("\n");
     }
-    report(p, n, "SM", &r, solves, steps, total_ms + learn_ms, learn_ms);
-    free(u);
+    report(p, n, "SM", &r, o->rounds + 1, o->rounds * o->steps);
 }
 
 int main(int argc, char **argv) {
@@ -292,9 +273,9 @@ int main(int argc, char **argv) {
     if (so.envelope == 0) so.envelope = so.base == VKS_SM_BASE_SE ? 6.0 : 48.0;
     const bool se = !strcmp(kernel, "se") || !strcmp(kernel, "both");
     const bool sm = !strcmp(kernel, "sm") || !strcmp(kernel, "both");
-    if ((!se && !sm) || so.rounds < 0 || so.steps < 0 || !(so.lr > 0) || !(so.jitter >= 0) || !(so.envelope > 0) ||
+    if ((!se && !sm) || so.rounds < 0 || so.steps < 1 || !(so.lr > 0) || !(so.jitter >= 0) || !(so.envelope > 0) ||
         (strcmp(base, "se") && strcmp(base, "matern"))) {
-        fprintf(stderr, "gp-pde: --kernel is se, sm or both; --base se or matern; --rounds, --steps, --jitter >= 0; "
+        fprintf(stderr, "gp-pde: --kernel is se, sm or both; --base se or matern; --rounds, --jitter >= 0; --steps >= 1; "
                         "--lr, --envelope > 0\n");
         return 2;
     }
