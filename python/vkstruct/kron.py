@@ -144,6 +144,38 @@ def predict(cross, alpha, *, ctx=None):
     return mean
 
 
+def _pde_desc(fn, f, boundary, n, lo, hi, kernels, coef_xx, coef_u, want_alpha, ctx, **fields):
+    """(vks_kron_pde_desc, its outputs dict, what it points to, ctx) for pde_solve / pde_learn."""
+    n = [int(v) for v in np.atleast_1d(n)]
+    d_ = len(n)
+    specs = [] if kernels is None else [kernels] * d_ if isinstance(kernels, dict) else list(kernels)
+    vec = {name: [float(v) for v in np.broadcast_to(np.asarray(val, dtype=np.float64), (d_,))]
+           for name, val in (("lo", lo), ("hi", hi), ("coef_xx", coef_xx))}
+    ctx, (f, boundary) = on_device(f, boundary, ctx=ctx, names=("f", "boundary"))
+    u = empty((f.shape[0],), f.dtype, ctx)
+    alpha = empty((f.shape[0],), f.dtype, ctx) if want_alpha else None
+    iters, res, obj = ffi.new("int32_t *"), ffi.new("double *"), ffi.new("double *")
+    desc = new_struct("kron_pde_desc", d=d_, coef_u=coef_u, **fields)
+    keep = [f.tensor(), boundary.tensor(), u.tensor(), tensor(alpha), iters, res, obj, f, boundary]
+    desc.f, desc.boundary, desc.u, desc.alpha = keep[:4]
+    desc.iterations, desc.residual, desc.objective = iters, res, obj
+    for i in range(min(d_, len(specs))):
+        kd, arrays = _kernel_desc(fn, **specs[i])
+        keep += [kd, arrays]
+        desc.kernels[i] = kd
+    for i in range(min(d_, 4)):
+        desc.n[i], desc.lo[i], desc.hi[i], desc.coef_xx[i] = n[i], vec["lo"][i], vec["hi"][i], vec["coef_xx"][i]
+    out = {"u": u, "alpha": alpha}
+    return desc, out, keep, ctx
+
+
+def _pde_results(out, keep):
+    out.update(iterations=int(keep[4][0]), residual=float(keep[5][0]), objective=float(keep[6][0]))
+    if out["alpha"] is None:
+        del out["alpha"]
+    return out
+
+
 def pde_solve(f, boundary, *, n, lo, hi, kernels, coef_xx, coef_u=0.0, weight_boundary=0.0, weight_residual=0.0,
               jitter=1e-8, max_iterations=1000, tolerance=1e-8, want_alpha=False, ctx=None):
     """The linear PDE sum_i coef_xx[i] d2u/dx_i^2 + coef_u u = f on the box [lo, hi] (d = len(n)
@@ -159,31 +191,47 @@ def pde_solve(f, boundary, *, n, lo, hi, kernels, coef_xx, coef_u=0.0, weight_bo
     matmul(cross, alpha) with cross[i] = kernel(x*_i, grid_i)), iterations, residual (the
     relative residual reached) and objective (for collocation its prior term 1/2 u^T K^-1 u)."""
     fn = "vkstruct.kron.pde_solve"
-    n = [int(v) for v in np.atleast_1d(n)]
-    d_ = len(n)
-    specs = [kernels] * d_ if isinstance(kernels, dict) else list(kernels)
-    vec = {name: [float(v) for v in np.broadcast_to(np.asarray(val, dtype=np.float64), (d_,))]
-           for name, val in (("lo", lo), ("hi", hi), ("coef_xx", coef_xx))}
-    ctx, (f, boundary) = on_device(f, boundary, ctx=ctx, names=("f", "boundary"))
-    u = empty((f.shape[0],), f.dtype, ctx)
-    alpha = empty((f.shape[0],), f.dtype, ctx) if want_alpha else None
-    iters, res, obj = ffi.new("int32_t *"), ffi.new("double *"), ffi.new("double *")
-    desc = new_struct("kron_pde_desc", d=d_, jitter=jitter, coef_u=coef_u, max_iterations=max_iterations,
-                      tolerance=tolerance, weight_boundary=weight_boundary, weight_residual=weight_residual)
-    keep = [f.tensor(), boundary.tensor(), u.tensor(), tensor(alpha)]
-    desc.f, desc.boundary, desc.u, desc.alpha = keep
-    desc.iterations, desc.residual, desc.objective = iters, res, obj
-    for i in range(min(d_, len(specs))):
-        kd, arrays = _kernel_desc(fn, **specs[i])
-        keep += [kd, arrays]
-        desc.kernels[i] = kd
-    for i in range(min(d_, 4)):
-        desc.n[i], desc.lo[i], desc.hi[i], desc.coef_xx[i] = n[i], vec["lo"][i], vec["hi"][i], vec["coef_xx"][i]
+    desc, out, keep, ctx = _pde_desc(fn, f, boundary, n, lo, hi, kernels, coef_xx, coef_u, want_alpha, ctx,
+                                     jitter=jitter, max_iterations=max_iterations, tolerance=tolerance,
+                                     weight_boundary=weight_boundary, weight_residual=weight_residual)
     check(lib.vks_kron_pde_solve(ctx.ptr, desc))
-    out = {"u": u, "iterations": int(iters[0]), "residual": float(res[0]), "objective": float(obj[0])}
-    if want_alpha:
-        out["alpha"] = alpha
+    return _pde_results(out, keep)
+
+
+def pde_learn(f, boundary, *, n, lo, hi, coef_xx, coef_u=0.0, num_mixtures=30, base="se", envelope=0.0,
+              relative_jitter=1e-8, rounds=4, steps=30, learning_rate=0.3, max_iterations=1000, tolerance=1e-8,
+              want_alpha=False, ctx=None):
+    """pde_solve's collocation problem with GP-HM's kernel learned on it (vks_kron_pde_learn,
+    docs/kron-pde.md "Choosing the kernel"): per dimension a spectral mixture of num_mixtures
+    frequencies log-spaced from 1/(hi - lo) to the grid's Nyquist 1/(2h), envelope `base` ("se"
+    or "matern52") of lengthscale envelope grid spacings (0: 6 for se, 48 for matern52), the
+    weights learned by `rounds` rounds of `steps` Adam steps on GP-HM's prior objective J at the
+    collocation solution, each followed by a new solve. Returns pde_solve's dict (u, alpha when
+    want_alpha, iterations, residual; objective there is J at the learned weights and u) and
+    per dimension the learned kernel: weights (summing to 1), rhos, freqs (numpy (d, Q)), so
+    that pde_solve with kernels [dict(kind="spectral_mixture", sm_base=base, sm_weights=w,
+    sm_rhos=r, sm_freqs=q)] and jitter=relative_jitter reproduces u."""
+    fn = "vkstruct.kron.pde_learn"
+    desc, out, keep, ctx = _pde_desc(fn, f, boundary, n, lo, hi, None, coef_xx, coef_u, want_alpha, ctx,
+                                     max_iterations=max_iterations, tolerance=tolerance)
+    d_ = desc.d
+    q = int(num_mixtures)
+    arrays = {k: np.zeros((d_, max(q, 1)), dtype=np.float64) for k in ("weights", "rhos", "freqs")}
+    obj = ffi.new("double *")
+    learn = new_struct("kron_pde_learn_desc", num_mixtures=q, base=choice(base, _SM_BASE, fn, "base"),
+                       envelope=envelope, relative_jitter=relative_jitter, rounds=rounds, steps=steps,
+                       learning_rate=learning_rate)
+    learn.objective = obj
+    for i in range(min(d_, 4)):
+        for k, v in arrays.items():
+            ptr = ffi.from_buffer("double[]", v[i])
+            keep.append(ptr)
+            getattr(learn, k)[i] = ptr
+    check(lib.vks_kron_pde_learn(ctx.ptr, desc, learn))
+    out = _pde_results(out, keep)
+    out["objective"] = float(obj[0])
+    out.update(arrays)
     return out
 
 
-__all__ = ["matmul", "kernel", "eigh", "solve", "cholesky_solve", "predict", "pde_solve"]
+__all__ = ["matmul", "kernel", "eigh", "solve", "cholesky_solve", "predict", "pde_solve", "pde_learn"]
