@@ -310,7 +310,7 @@ static void test_learn_bad_arguments(void **state) {
     desc = pde_desc(&p);
     l.relative_jitter = 0, l.envelope = 1e4, l.num_mixtures = 1;
     VKT_FAILS(vks_kron_pde_learn(vkt->ctx, &desc, &l), VKS_ERROR_NOT_POSITIVE_DEFINITE,
-              "vks_kron_pde_learn: the solve after round 0 of 4: vks_kron_pde_solve: ");
+              "vks_kron_pde_learn: solve 1 of 5 (learn->rounds + 1): vks_kron_pde_solve: ");
     free_problem(&p);
 }
 

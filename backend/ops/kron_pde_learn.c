@@ -76,7 +76,7 @@ static vks_status solve(vks_context *ctx, vks__sm_learner *s, vks_kron_pde_desc 
     if (st == VKS_OK) return st;
     char msg[512];
     snprintf(msg, sizeof msg, "%s", vks_last_error(ctx));
-    return vks__error(st, "%s: the solve after round %d of %d: %s", fn, round, rounds, msg);
+    return vks__error(st, "%s: solve %d of %d (learn->rounds + 1): %s", fn, round + 1, rounds + 1, msg);
 }
 
 /* The kernel of the last solve (its normalised weights) into the optional outputs. */
