@@ -118,3 +118,21 @@ def test_pde_errors(ctx):
         vkstruct.kron.pde_solve(f, f, **dict(kw, kernels=[{"lengthscale": 0.3},
                                                           {"kind": "spectral_mixture", "sm_weights": [1.0, -2.0],
                                                            "sm_rhos": [10.0, 10.0], "sm_freqs": [0.0, 0.0]}]))
+
+
+def test_pde_python_arguments(ctx):
+    """Argument shapes the wrapper reads itself fail with the library's error type and a
+    message naming the function, the argument, its value and what was expected."""
+    f = np.zeros(32)
+    kw = dict(n=(2, 2, 2, 2, 2), lo=0.0, hi=1.0, kernels={"lengthscale": 0.3}, coef_xx=1.0)
+    with pytest.raises(vkstruct.InvalidArgumentError, match=r"vkstruct.kron.pde_solve: n = \(2, 2, 2, 2, 2\) has 5 "
+                                                            r"dimensions, expected 1..4"):
+        vkstruct.kron.pde_solve(f, f, **kw)
+    kw = dict(kw, n=(5, 5))
+    f = np.zeros(25)
+    with pytest.raises(vkstruct.InvalidArgumentError, match=r"vkstruct.kron.pde_solve: lo has 3 values, expected 1 "
+                                                            r"or 2"):
+        vkstruct.kron.pde_solve(f, f, **dict(kw, lo=[0.0, 0.0, 0.0]))
+    with pytest.raises(vkstruct.InvalidArgumentError, match=r"vkstruct.kron.pde_solve: kernels has 3 entries, expected "
+                                                            r"a dict or a list of 2"):
+        vkstruct.kron.pde_solve(f, f, **dict(kw, kernels=[{"lengthscale": 0.3}] * 3))

@@ -2,7 +2,7 @@
 N = n_1 ... n_d points, grid values flattened row-major (the last dimension fastest)."""
 import numpy as np
 
-from ._ops import check, choice, empty, ffi, lib, new_struct, on_device, tensor
+from ._ops import InvalidArgumentError, check, choice, empty, fail, ffi, lib, new_struct, on_device, tensor
 
 
 def _factors(factors, extra, ctx, names):
@@ -161,9 +161,17 @@ def pde_solve(f, boundary, *, n, lo, hi, kernels, coef_xx, coef_u=0.0, weight_bo
     fn = "vkstruct.kron.pde_solve"
     n = [int(v) for v in np.atleast_1d(n)]
     d_ = len(n)
+    if not 1 <= d_ <= 4:  # the C desc holds 4; the library's own check would not be reached
+        fail(InvalidArgumentError, f"{fn}: n = {tuple(n)} has {d_} dimensions, expected 1..4")
     specs = [kernels] * d_ if isinstance(kernels, dict) else list(kernels)
-    vec = {name: [float(v) for v in np.broadcast_to(np.asarray(val, dtype=np.float64), (d_,))]
-           for name, val in (("lo", lo), ("hi", hi), ("coef_xx", coef_xx))}
+    if len(specs) != d_:
+        fail(InvalidArgumentError, f"{fn}: kernels has {len(specs)} entries, expected a dict or a list of {d_}")
+    vec = {}
+    for name, val in (("lo", lo), ("hi", hi), ("coef_xx", coef_xx)):
+        v = np.atleast_1d(np.asarray(val, dtype=np.float64))
+        if v.ndim != 1 or v.size not in (1, d_):
+            fail(InvalidArgumentError, f"{fn}: {name} has {v.size} values, expected 1 or {d_}")
+        vec[name] = [float(x) for x in np.broadcast_to(v, (d_,))]
     ctx, (f, boundary) = on_device(f, boundary, ctx=ctx, names=("f", "boundary"))
     u = empty((f.shape[0],), f.dtype, ctx)
     alpha = empty((f.shape[0],), f.dtype, ctx) if want_alpha else None
@@ -173,11 +181,11 @@ def pde_solve(f, boundary, *, n, lo, hi, kernels, coef_xx, coef_u=0.0, weight_bo
     keep = [f.tensor(), boundary.tensor(), u.tensor(), tensor(alpha)]
     desc.f, desc.boundary, desc.u, desc.alpha = keep
     desc.iterations, desc.residual, desc.objective = iters, res, obj
-    for i in range(min(d_, len(specs))):
+    for i in range(d_):
         kd, arrays = _kernel_desc(fn, **specs[i])
         keep += [kd, arrays]
         desc.kernels[i] = kd
-    for i in range(min(d_, 4)):
+    for i in range(d_):
         desc.n[i], desc.lo[i], desc.hi[i], desc.coef_xx[i] = n[i], vec["lo"][i], vec["hi"][i], vec["coef_xx"][i]
     check(lib.vks_kron_pde_solve(ctx.ptr, desc))
     out = {"u": u, "iterations": int(iters[0]), "residual": float(res[0]), "objective": float(obj[0])}
