@@ -374,7 +374,14 @@ static void test_weighted_errors(void **state) {
         d = good, d.f = d.boundary = &f32t, d.u = &u32t, d.weight_boundary = d.weight_residual = 1e20;
         VKT_FAILS(vks_kron_pde_solve(ctx, &d), VKS_ERROR_NON_FINITE,
                   "vks_kron_pde_solve: the right-hand side overflowed f32 with desc->weight_boundary = 1e+20 and "
-                  "desc->weight_residual = 1e+20; expected smaller weights (or f64)");
+                  "desc->weight_residual = 1e+20 (f and boundary are finite)");
+        /* collocation: boundary values near the f32 range overflow L(lift) */
+        for (int i = 0; i < 36; ++i) v32[i] = 1e37f;
+        VKT_OK(vks_buffer_write(fb32, 0, v32, sizeof v32));
+        d.weight_boundary = d.weight_residual = 0;
+        VKT_FAILS(vks_kron_pde_solve(ctx, &d), VKS_ERROR_NON_FINITE,
+                  "vks_kron_pde_solve: the right-hand side f - L(boundary values) overflowed f32 (f and boundary are "
+                  "finite)");
         VKT_OK(vks_buffer_destroy(fb32));
         VKT_OK(vks_buffer_destroy(ub32));
     }
