@@ -359,6 +359,10 @@ static void test_weighted_errors(void **state) {
     d = good, d.weight_boundary = 0;
     VKT_FAILS(vks_kron_pde_solve(ctx, &d), VKS_ERROR_INVALID_ARGUMENT,
               "vks_kron_pde_solve: desc->weight_boundary = 0 and desc->weight_residual = 1");
+    /* a box whose width overflows (lo, hi finite): refused, not a NaN grid blamed on the kernel */
+    d = good, d.lo[1] = -1e308, d.hi[1] = 1e308;
+    VKT_FAILS(vks_kron_pde_solve(ctx, &d), VKS_ERROR_INVALID_ARGUMENT,
+              "vks_kron_pde_solve: desc->lo[1] = -1e+308, desc->hi[1] = 1e+308; expected finite lo < hi");
     /* a released caller's struct (without the weights) still solves by collocation */
     d = good, d.struct_size = offsetof(vks_kron_pde_desc, weight_boundary);
     VKT_OK(vks_kron_pde_solve(ctx, &d));
