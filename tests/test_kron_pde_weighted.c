@@ -359,9 +359,36 @@ static void test_weighted_errors(void **state) {
     d = good, d.weight_boundary = 0;
     VKT_FAILS(vks_kron_pde_solve(ctx, &d), VKS_ERROR_INVALID_ARGUMENT,
               "vks_kron_pde_solve: desc->weight_boundary = 0 and desc->weight_residual = 1");
+    /* a box whose width overflows (lo, hi finite): refused, not a NaN grid blamed on the kernel */
+    d = good, d.lo[1] = -1e308, d.hi[1] = 1e308;
+    VKT_FAILS(vks_kron_pde_solve(ctx, &d), VKS_ERROR_INVALID_ARGUMENT,
+              "vks_kron_pde_solve: desc->lo[1] = -1e+308, desc->hi[1] = 1e+308; expected finite lo < hi");
     /* a released caller's struct (without the weights) still solves by collocation */
     d = good, d.struct_size = offsetof(vks_kron_pde_desc, weight_boundary);
     VKT_OK(vks_kron_pde_solve(ctx, &d));
+    /* weights whose products with the data overflow the dtype: the message names them */
+    {
+        float v32[36];
+        for (int i = 0; i < 36; ++i) v32[i] = 0.1f * (float)i;
+        vks_buffer *fb32 = NULL, *ub32 = NULL;
+        VKT_OK(vks_buffer_create(ctx, sizeof v32, &fb32));
+        VKT_OK(vks_buffer_create(ctx, sizeof v32, &ub32));
+        VKT_OK(vks_buffer_write(fb32, 0, v32, sizeof v32));
+        vks_tensor f32t = vks_tensor_1d(fb32, VKS_DTYPE_F32, 36), u32t = vks_tensor_1d(ub32, VKS_DTYPE_F32, 36);
+        d = good, d.f = d.boundary = &f32t, d.u = &u32t, d.weight_boundary = d.weight_residual = 1e20;
+        VKT_FAILS(vks_kron_pde_solve(ctx, &d), VKS_ERROR_NON_FINITE,
+                  "vks_kron_pde_solve: the right-hand side overflowed f32 with desc->weight_boundary = 1e+20 and "
+                  "desc->weight_residual = 1e+20 (f and boundary are finite)");
+        /* collocation: boundary values near the f32 range overflow L(lift) */
+        for (int i = 0; i < 36; ++i) v32[i] = 1e37f;
+        VKT_OK(vks_buffer_write(fb32, 0, v32, sizeof v32));
+        d.weight_boundary = d.weight_residual = 0;
+        VKT_FAILS(vks_kron_pde_solve(ctx, &d), VKS_ERROR_NON_FINITE,
+                  "vks_kron_pde_solve: the right-hand side f - L(boundary values) overflowed f32 (f and boundary are "
+                  "finite)");
+        VKT_OK(vks_buffer_destroy(fb32));
+        VKT_OK(vks_buffer_destroy(ub32));
+    }
     /* non-PD kernel: named with its pivot, also with finite weights */
     const double w[2] = {1.0, -2.0}, rho[2] = {10.0, 10.0}, fr[2] = {0.0, 0.0};
     vks_kernel_desc sm = VKS_KERNEL_DESC_INIT;

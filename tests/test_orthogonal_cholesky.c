@@ -224,6 +224,11 @@ static void test_orthogonal_cholesky_non_finite(void **state) {
     run_non_finite(VKS_DTYPE_F64, 7, 3, 3, 502);
     run_non_finite(VKS_DTYPE_F32, 1, 0, 0, 503);
     run_non_finite(VKS_DTYPE_F64, 32, 31, 31, 504);
+    /* the blocked path: in a panel (fused and separate solve), in a later diagonal block */
+    run_non_finite(VKS_DTYPE_F32, 97, 80, 2, 505);
+    run_non_finite(VKS_DTYPE_F64, 131, 70, 70, 506);
+    run_non_finite(VKS_DTYPE_F32, 960, 900, 10, 507);
+    run_non_finite(VKS_DTYPE_F64, 200, 199, 150, 508);
 }
 
 /* Batches of small matrices (n up to and past the diagonal block: the one-dispatch kernel and

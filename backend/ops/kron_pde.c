@@ -243,8 +243,12 @@ static vks_status bicgstab(pde_solver *s, const vks_kron_pde_desc *desc, int32_t
     const double rr0 = dots[0];
     *iters = 0;
     *relres = 0;
+    /* f and the boundary values are finite (checked): E (f - L lift) overflowed. */
     if (!isfinite(rr0))
-        return vks__error(VKS_ERROR_NON_FINITE, "%s: the initial residual is not finite (NaN/Inf from the kernels?)", fn);
+        return vks__error(VKS_ERROR_NON_FINITE,
+                          "%s: the right-hand side f - L(boundary values) overflowed %s (f and boundary are finite); "
+                          "expected smaller data or coefficients (or f64)",
+                          fn, vks__dtype_name(s->dt));
     if (rr0 == 0) return VKS_OK;
     const double tol2 = desc->tolerance * desc->tolerance * rr0;
     double rho = 1, alpha = 1, omega = 1, rho_new = rr0;

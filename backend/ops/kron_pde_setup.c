@@ -72,8 +72,10 @@ vks_status vks__pde_validate(vks_context *ctx, const vks_kron_pde_desc *desc, co
                               "%s: desc->n[%d] = %lld, expected 3..8192 grid points (both boundary points and at least "
                               "one interior point)",
                               fn, i, (long long)desc->n[i]);
-        if (!isfinite(desc->lo[i]) || !isfinite(desc->hi[i]) || !(desc->lo[i] < desc->hi[i]))
-            return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: desc->lo[%d] = %g, desc->hi[%d] = %g; expected finite lo < hi",
+        if (!isfinite(desc->lo[i]) || !isfinite(desc->hi[i]) || !(desc->lo[i] < desc->hi[i]) ||
+            !isfinite(desc->hi[i] - desc->lo[i]))
+            return vks__error(VKS_ERROR_INVALID_ARGUMENT,
+                              "%s: desc->lo[%d] = %g, desc->hi[%d] = %g; expected finite lo < hi (and a finite hi - lo)",
                               fn, i, desc->lo[i], i, desc->hi[i]);
         if (!desc->kernels[i]) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: desc->kernels[%d] is NULL", fn, i);
         char inner[96];

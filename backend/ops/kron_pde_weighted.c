@@ -190,8 +190,14 @@ static vks_status cg(pde_solver *s, const vks_kron_pde_desc *desc, int32_t *iter
     const double rr0 = dots[1];
     *iters = 0;
     *relres = 0;
+    /* f and the boundary values are finite (checked): a non-finite P^T C^T W y is an overflow
+     * of the weights times the data (or of the operator's matrices) past the dtype's range. */
     if (!isfinite(rr0))
-        return vks__error(VKS_ERROR_NON_FINITE, "%s: the right-hand side is not finite (NaN/Inf from the kernels?)", fn);
+        return vks__error(VKS_ERROR_NON_FINITE,
+                          "%s: the right-hand side overflowed %s with desc->weight_boundary = %g and "
+                          "desc->weight_residual = %g (f and boundary are finite); expected smaller weights, data or "
+                          "coefficients (or f64)",
+                          fn, vks__dtype_name(s->dt), desc->weight_boundary, desc->weight_residual);
     if (rr0 == 0) return VKS_OK;
     const double tol2 = desc->tolerance * desc->tolerance * rr0;
     for (int32_t it = 1; it <= desc->max_iterations; ++it) {

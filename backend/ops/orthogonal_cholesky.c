@@ -150,44 +150,29 @@ vks_status vks__orth_cholesky_record(vks_context *ctx, orth_mat a, orth_mat l, V
     const uint32_t req_sg = vks__has_feature(ctx, VKS_FEATURE_SUBGROUP_CONTROL) ? sg : 0;
     for (int64_t k0 = 0; k0 < n; k0 += nb) {
         const int64_t kb = VKS_MIN((int64_t)nb, n - k0), rest = n - k0 - kb;
-        if (sgd) {
-            const uint32_t wg = rest > 0 ? subgroup_panel_workgroup(rest, kb, sg, nb) : 0;
-            const bool fused = wg != 0;
-            const vks_spec sgspec = {.count = 3, .values = {fused ? wg : sg, nb, sg}, .required_subgroup_size = req_sg};
-            const diag_push dp = {.l = l.address,
-                                  .status = status,
-                                  .l_bs = (uint64_t)l.batch_stride,
-                                  .l_rs = (uint32_t)l.row_stride,
-                                  .l_cs = (uint32_t)l.col_stride,
-                                  .k0 = (uint32_t)k0,
-                                  .kb = (uint32_t)kb,
-                                  .rest = fused ? (uint32_t)rest : 0};
-            VKS_TRY(vks__dispatch(ctx,
-                                  pick(dt, VKS_SHADER_ORTHOGONAL_CHOL_SGDIAG_F32, VKS_SHADER_ORTHOGONAL_CHOL_SGDIAG_F64),
-                                  &sgspec, &dp, sizeof dp, 1, 1, (uint32_t)batch));
-            if (!rest) break;
-            const orth_mat l21t = orth_t(orth_sub(l, k0 + kb, k0, rest, kb));
-            if (!fused) VKS_TRY(vks__orth_trsm_small(ctx, false, orth_sub(l, k0, k0, kb, kb), l21t, l21t, nb));
-            const orth_mat l22 = orth_sub(l, k0 + kb, k0 + kb, rest, rest);
-            const orth_syrk_args sy = {.s = orth_t(l21t), .cin = l22, .cout = l22, .alpha = -1.0, .beta = 1.0};
-            VKS_TRY(vks__orth_syrk(ctx, &sy));
-            continue;
-        }
-        const bool fused = panel_fused(ctx, rest, kb, threads);
-        diag_push dp = {.l = l.address,
-                        .w = w,
-                        .status = status,
-                        .l_bs = (uint64_t)l.batch_stride,
-                        .l_rs = (uint32_t)l.row_stride,
-                        .l_cs = (uint32_t)l.col_stride,
-                        .k0 = (uint32_t)k0,
-                        .kb = (uint32_t)kb,
-                        .rest = fused ? (uint32_t)rest : 0};
-        VKS_TRY(vks__dispatch(ctx, pick(dt, VKS_SHADER_ORTHOGONAL_CHOL_DIAG_F32, VKS_SHADER_ORTHOGONAL_CHOL_DIAG_F64),
-                              &dspec, &dp, sizeof dp, 1, 1, (uint32_t)batch));
+        /* The diagonal block (and the panel below it when fused) in one dispatch. */
+        const uint32_t sgwg = sgd && rest > 0 ? subgroup_panel_workgroup(rest, kb, sg, nb) : 0;
+        const bool fused = sgd ? sgwg != 0 : panel_fused(ctx, rest, kb, threads);
+        const diag_push dp = {.l = l.address,
+                              .w = w,
+                              .status = status,
+                              .l_bs = (uint64_t)l.batch_stride,
+                              .l_rs = (uint32_t)l.row_stride,
+                              .l_cs = (uint32_t)l.col_stride,
+                              .k0 = (uint32_t)k0,
+                              .kb = (uint32_t)kb,
+                              .rest = fused ? (uint32_t)rest : 0};
+        const vks_spec sgspec = {.count = 3, .values = {fused ? sgwg : sg, nb, sg}, .required_subgroup_size = req_sg};
+        VKS_TRY(vks__dispatch(ctx,
+                              sgd ? pick(dt, VKS_SHADER_ORTHOGONAL_CHOL_SGDIAG_F32, VKS_SHADER_ORTHOGONAL_CHOL_SGDIAG_F64)
+                                  : pick(dt, VKS_SHADER_ORTHOGONAL_CHOL_DIAG_F32, VKS_SHADER_ORTHOGONAL_CHOL_DIAG_F64),
+                              sgd ? &sgspec : &dspec, &dp, sizeof dp, 1, 1, (uint32_t)batch));
         if (!rest) break;
         const orth_mat l21 = orth_sub(l, k0 + kb, k0, rest, kb);
-        if (!fused) { /* L21 = A21 inv(L11)^T through a copy of A21 (a GEMM may not write its input) */
+        if (!fused && sgd) { /* L21^T = inv(L11) A21^T in place, by the one-dispatch solve */
+            const orth_mat l21t = orth_t(l21);
+            VKS_TRY(vks__orth_trsm_small(ctx, false, orth_sub(l, k0, k0, kb, kb), l21t, l21t, nb));
+        } else if (!fused) { /* L21 = A21 inv(L11)^T through a copy of A21 (a GEMM may not write its input) */
             const orth_mat p21 = orth_dense(panel, dt, batch, rest, kb);
             orth_mat winv = orth_dense(w, dt, batch, kb, kb);
             winv.row_stride = nb, winv.batch_stride = (int64_t)nb * nb;

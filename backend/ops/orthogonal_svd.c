@@ -62,6 +62,10 @@ static vks_status check_out(vks_context *ctx, const char *fn, const vks_tensor *
     return VKS_OK;
 }
 
+/* orthogonal_svd_columns' norms loop twice over the long side in one invocation; lavapipe's
+ * loop limiter (65535 iterations per invocation, all loops together) would cut it silently. */
+#define SVD_CPU_MAX_LONG_SIDE 32000
+
 typedef struct svd_call {
     const char *fn;
     const vks_tensor *a, *u, *s, *vh;
@@ -76,6 +80,12 @@ static vks_status svd_check(vks_context *ctx, void *call, bool *empty) {
     VKS_TRY(vks__orth_view(ctx, a, fn, "a", &ma));
     VKS_TRY(vks__check_float_dtype(ctx, ma.dtype, fn, "a"));
     const int64_t B = ma.batch, m = ma.rows, n = ma.cols, k = VKS_MIN(m, n);
+    if (ctx->probe.info.type == VKS_DEVICE_CPU && VKS_MAX(m, n) > SVD_CPU_MAX_LONG_SIDE)
+        return vks__error(VKS_ERROR_UNSUPPORTED,
+                          "%s: a is %lld x %lld; on CPU devices the long side must be at most %d (lavapipe ends a "
+                          "shader invocation's loops after 65535 iterations, and the column norms take two passes "
+                          "over it)",
+                          fn, (long long)m, (long long)n, SVD_CPU_MAX_LONG_SIDE);
     VKS_TRY(check_out(ctx, fn, s, a, B, k, -1, "s", &ms));
     if (u) VKS_TRY(check_out(ctx, fn, u, a, B, m, k, "u", &mu));
     if (vh) VKS_TRY(check_out(ctx, fn, vh, a, B, k, n, "vh", &mvh));

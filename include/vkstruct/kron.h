@@ -252,7 +252,8 @@ typedef vks_status vks_kron_pde_solve_fn(vks_context *ctx, const vks_kron_pde_de
  * external recording. Errors: a factor K_i not positive definite ->
  * VKS_ERROR_NOT_POSITIVE_DEFINITE naming the kernel and the Cholesky pivot; no convergence
  * within max_iterations -> VKS_ERROR_NOT_CONVERGED (u then holds the last iterate); NaN/Inf
- * anywhere in f or boundary -> VKS_ERROR_NON_FINITE naming the entry. */
+ * anywhere in f or boundary -> VKS_ERROR_NON_FINITE naming the entry (also a right-hand side that
+ * overflows the dtype: weights or data too large). */
 VKS_API vks_kron_pde_solve_fn vks_kron_pde_solve;
 
 /* ---- learning the kernel: GP-HM's spectral mixture, weights by Adam ------------------- */

@@ -90,6 +90,25 @@ def test_pde_weighted_oracle(ctx, rng, dtype, tol):
     assert abs(out["objective"] - want_obj) < tol * abs(want_obj)
 
 
+@pytest.mark.parametrize("n,ls,coef,c", [((4, 5, 3), (0.4, 0.3, 0.5), (1.0, 0.5, 2.0), 0.7),
+                                          ((3, 4, 3, 3), (0.5, 0.4, 0.6, 0.5), (1.0, 1.0, 0.5, 0.0), 0.0),
+                                          ((3,), (0.5,), (1.0,), 0.0), ((3, 3), (0.5, 0.7), (1.0, 0.0), 1.0)])
+def test_pde_weighted_dims(ctx, rng, n, ls, coef, c):
+    """d = 3 and 4, the smallest grids (3 points, one interior point) and a zero coef_xx,
+    against the oracle; alpha against K^-1 u."""
+    d, npts = len(n), int(np.prod(n))
+    f, g = rng.uniform(-1, 1, npts), rng.uniform(-1, 1, npts)
+    lo, hi = (0.0,) * d, (1.0,) * d
+    want, want_obj = weighted_oracle(n, lo, hi, ls, coef, c, 1e-8, 3.0, 0.7, f, g)
+    out = vkstruct.kron.pde_solve(f, g, n=n, lo=lo, hi=hi, kernels=[{"lengthscale": v} for v in ls], coef_xx=coef,
+                                  coef_u=c, weight_boundary=3.0, weight_residual=0.7, tolerance=1e-12, want_alpha=True)
+    u = out["u"].numpy()
+    assert rel_err(u, want) < 1e-8
+    assert abs(out["objective"] - want_obj) < 1e-8 * abs(want_obj)
+    ks = [se(x[:, None] - x[None, :], v) + 1e-8 * np.eye(len(x)) for x, v in zip(grid(n, lo, hi), ls)]
+    assert rel_err(out["alpha"].numpy(), np.linalg.solve(kron_all(ks), u)) < 1e-8
+
+
 def test_pde_weighted_limit(ctx):
     """Growing weights approach the collocation solution (the SE kernel as a dict for both)."""
     n, x = (12,), np.linspace(0, 1, 12)
@@ -118,3 +137,21 @@ def test_pde_errors(ctx):
         vkstruct.kron.pde_solve(f, f, **dict(kw, kernels=[{"lengthscale": 0.3},
                                                           {"kind": "spectral_mixture", "sm_weights": [1.0, -2.0],
                                                            "sm_rhos": [10.0, 10.0], "sm_freqs": [0.0, 0.0]}]))
+
+
+def test_pde_python_arguments(ctx):
+    """Argument shapes the wrapper reads itself fail with the library's error type and a
+    message naming the function, the argument, its value and what was expected."""
+    f = np.zeros(32)
+    kw = dict(n=(2, 2, 2, 2, 2), lo=0.0, hi=1.0, kernels={"lengthscale": 0.3}, coef_xx=1.0)
+    with pytest.raises(vkstruct.InvalidArgumentError, match=r"vkstruct.kron.pde_solve: n = \(2, 2, 2, 2, 2\) has 5 "
+                                                            r"dimensions, expected 1..4"):
+        vkstruct.kron.pde_solve(f, f, **kw)
+    kw = dict(kw, n=(5, 5))
+    f = np.zeros(25)
+    with pytest.raises(vkstruct.InvalidArgumentError, match=r"vkstruct.kron.pde_solve: lo has 3 values, expected 1 "
+                                                            r"or 2"):
+        vkstruct.kron.pde_solve(f, f, **dict(kw, lo=[0.0, 0.0, 0.0]))
+    with pytest.raises(vkstruct.InvalidArgumentError, match=r"vkstruct.kron.pde_solve: kernels has 3 entries, expected "
+                                                            r"a dict or a list of 2"):
+        vkstruct.kron.pde_solve(f, f, **dict(kw, kernels=[{"lengthscale": 0.3}] * 3))

@@ -2,7 +2,7 @@
 N = n_1 ... n_d points, grid values flattened row-major (the last dimension fastest)."""
 import numpy as np
 
-from ._ops import check, choice, empty, ffi, lib, new_struct, on_device, tensor
+from ._ops import InvalidArgumentError, check, choice, empty, fail, ffi, lib, new_struct, on_device, tensor
 
 
 def _factors(factors, extra, ctx, names):
@@ -148,9 +148,17 @@ def _pde_desc(fn, f, boundary, n, lo, hi, kernels, coef_xx, coef_u, want_alpha, 
     """(vks_kron_pde_desc, its outputs dict, what it points to, ctx) for pde_solve / pde_learn."""
     n = [int(v) for v in np.atleast_1d(n)]
     d_ = len(n)
+    if not 1 <= d_ <= 4:  # the C desc holds 4; the library's own check would not be reached
+        fail(InvalidArgumentError, f"{fn}: n = {tuple(n)} has {d_} dimensions, expected 1..4")
     specs = [] if kernels is None else [kernels] * d_ if isinstance(kernels, dict) else list(kernels)
-    vec = {name: [float(v) for v in np.broadcast_to(np.asarray(val, dtype=np.float64), (d_,))]
-           for name, val in (("lo", lo), ("hi", hi), ("coef_xx", coef_xx))}
+    if kernels is not None and len(specs) != d_:
+        fail(InvalidArgumentError, f"{fn}: kernels has {len(specs)} entries, expected a dict or a list of {d_}")
+    vec = {}
+    for name, val in (("lo", lo), ("hi", hi), ("coef_xx", coef_xx)):
+        v = np.atleast_1d(np.asarray(val, dtype=np.float64))
+        if v.ndim != 1 or v.size not in (1, d_):
+            fail(InvalidArgumentError, f"{fn}: {name} has {v.size} values, expected 1 or {d_}")
+        vec[name] = [float(x) for x in np.broadcast_to(v, (d_,))]
     ctx, (f, boundary) = on_device(f, boundary, ctx=ctx, names=("f", "boundary"))
     u = empty((f.shape[0],), f.dtype, ctx)
     alpha = empty((f.shape[0],), f.dtype, ctx) if want_alpha else None
@@ -159,11 +167,11 @@ def _pde_desc(fn, f, boundary, n, lo, hi, kernels, coef_xx, coef_u, want_alpha, 
     keep = [f.tensor(), boundary.tensor(), u.tensor(), tensor(alpha), iters, res, obj, f, boundary]
     desc.f, desc.boundary, desc.u, desc.alpha = keep[:4]
     desc.iterations, desc.residual, desc.objective = iters, res, obj
-    for i in range(min(d_, len(specs))):
+    for i in range(len(specs)):
         kd, arrays = _kernel_desc(fn, **specs[i])
         keep += [kd, arrays]
         desc.kernels[i] = kd
-    for i in range(min(d_, 4)):
+    for i in range(d_):
         desc.n[i], desc.lo[i], desc.hi[i], desc.coef_xx[i] = n[i], vec["lo"][i], vec["hi"][i], vec["coef_xx"][i]
     out = {"u": u, "alpha": alpha}
     return desc, out, keep, ctx

@@ -317,6 +317,43 @@ static vks_status sc_kron_solve(long fail_at, long *failed, double **out, size_t
     return st;
 }
 
+/* vks_kron_pde_solve on a 5 x 4 grid (float64 setup on the host), collocation or finite
+ * weights, with alpha and the objective: every host allocation of both setups and solvers. */
+static vks_status kron_pde(double weight, long fail_at, long *failed, double **out, size_t *count) {
+    enum { NP = 20 };
+    if (!(vkt->info.features & VKS_FEATURE_FLOAT64)) skip();
+    double f[NP], g[NP];
+    for (int e = 0; e < NP; ++e) f[e] = sin(0.7 * e), g[e] = cos(0.3 * e);
+    vks_buffer *F = vkt_upload(VKS_DTYPE_F64, f, NP), *G = vkt_upload(VKS_DTYPE_F64, g, NP);
+    vks_buffer *U = vkt_poisoned(VKS_DTYPE_F64, NP), *A = vkt_poisoned(VKS_DTYPE_F64, NP);
+    vks_tensor tf = vks_tensor_1d(F, VKS_DTYPE_F64, NP), tg = vks_tensor_1d(G, VKS_DTYPE_F64, NP);
+    vks_tensor tu = vks_tensor_1d(U, VKS_DTYPE_F64, NP), ta = vks_tensor_1d(A, VKS_DTYPE_F64, NP);
+    vks_kernel_desc k = VKS_KERNEL_DESC_INIT;
+    k.lengthscale = 0.4;
+    vks_kron_pde_desc d = VKS_KRON_PDE_DESC_INIT;
+    d.d = 2, d.n[0] = 5, d.n[1] = 4, d.coef_u = 0.5, d.tolerance = 1e-10;
+    for (int i = 0; i < 2; ++i) d.hi[i] = 1, d.coef_xx[i] = 1, d.kernels[i] = &k;
+    d.weight_boundary = d.weight_residual = weight;
+    double objective = NAN;
+    d.f = &tf, d.boundary = &tg, d.u = &tu, d.alpha = &ta, d.objective = &objective;
+    vks_status st;
+    ARMED(vks_kron_pde_solve(vkt->ctx, &d));
+    if (st == VKS_OK) {
+        double *u = download_all(U, VKS_DTYPE_F64, NP), *a = download_all(A, VKS_DTYPE_F64, NP);
+        *out = malloc(sizeof(double) * (2 * NP + 1)), *count = 2 * NP + 1;
+        memcpy(*out, u, sizeof(double) * NP), memcpy(*out + NP, a, sizeof(double) * NP), (*out)[2 * NP] = objective;
+        free(u), free(a);
+    }
+    vks_buffer_destroy(F), vks_buffer_destroy(G), vks_buffer_destroy(U), vks_buffer_destroy(A);
+    return st;
+}
+static vks_status sc_kron_pde(long f, long *failed, double **out, size_t *count) {
+    return kron_pde(0.0, f, failed, out, count);
+}
+static vks_status sc_kron_pde_weighted(long f, long *failed, double **out, size_t *count) {
+    return kron_pde(10.0, f, failed, out, count);
+}
+
 static vks_status sc_monarch_project(long fail_at, long *failed, double **out, size_t *count) {
     vkt_rng rng = vkt_rng_seed(13);
     double *m = vkt_random(&rng, 12 * 8, -1, 1);
@@ -425,6 +462,8 @@ SWEEP(lora_multi)
 SWEEP(kron_kernel)
 SWEEP(kron_solve)
 SWEEP(kron_pde_learn)
+SWEEP(kron_pde)
+SWEEP(kron_pde_weighted)
 SWEEP(monarch_project)
 
 int main(void) {
@@ -434,7 +473,7 @@ int main(void) {
         VKT_TEST(test_alloc_eigh_values),  VKT_TEST(test_alloc_eigh_device_reduction), VKT_TEST(test_alloc_cholesky),
         VKT_TEST(test_alloc_cholqr),       VKT_TEST(test_alloc_newton_schulz), VKT_TEST(test_alloc_svd),
         VKT_TEST(test_alloc_lora_multi),   VKT_TEST(test_alloc_kron_kernel),  VKT_TEST(test_alloc_kron_solve),
-        VKT_TEST(test_alloc_kron_pde_learn),
+        VKT_TEST(test_alloc_kron_pde_learn), VKT_TEST(test_alloc_kron_pde), VKT_TEST(test_alloc_kron_pde_weighted),
         VKT_TEST(test_alloc_monarch_project),
     };
     return VKT_RUN(tests);

@@ -417,6 +417,44 @@ static vks_status f_kron_predict(void) {
     return vks_kron_predict(any_ctx(), chance(90) ? 1 + (int32_t)rnd(3) : hostile_i32(), chance(5) ? NULL : cr,
                             any_tensor(), any_tensor());
 }
+/* Mostly small valid grids (3..6 points a side, compact vectors of the grid's size) so that
+ * solves run, collocation or finite weights, with hostile fields and tensors among them. */
+static vks_status f_kron_pde_solve(void) {
+    regions_reset();
+    ROOMY(vks_kron_pde_desc) r = {VKS_KRON_PDE_DESC_INIT, {0}};
+    vks_kernel_desc k = VKS_KERNEL_DESC_INIT;
+    k.lengthscale = chance(85) ? 0.3 : hostile_double();
+    r.d.struct_size = hostile_size(sizeof r.d);
+    r.d.d = chance(90) ? 1 + (int32_t)rnd(3) : hostile_i32();
+    int64_t npts = 1;
+    for (int i = 0; i < VKS_KRON_MAX_DIMS; ++i) {
+        r.d.n[i] = chance(92) ? 3 + (int64_t)rnd(4) : hostile_i64();
+        r.d.lo[i] = chance(92) ? 0.0 : hostile_double(), r.d.hi[i] = chance(92) ? 1.0 : hostile_double();
+        r.d.coef_xx[i] = chance(90) ? 1.0 : hostile_double();
+        r.d.kernels[i] = chance(97) ? &k : NULL;
+        if (i < r.d.d && r.d.n[i] > 0 && r.d.n[i] < 8) npts *= r.d.n[i];
+    }
+    r.d.coef_u = chance(80) ? 0.5 : hostile_double(), r.d.jitter = chance(80) ? 1e-6 : hostile_double();
+    r.d.max_iterations = chance(85) ? 100 : hostile_i32(), r.d.tolerance = chance(85) ? 1e-6 : hostile_double();
+    const double w = chance(40) ? 0.0 : chance(80) ? 10.0 : hostile_double();
+    r.d.weight_boundary = w, r.d.weight_residual = chance(85) ? w : hostile_double();
+    const vks_dtype dt = chance(75) ? VKS_DTYPE_F64 : any_dtype();
+    vks_tensor *t[4] = {V(dt, 1, npts, 0, 0), V(dt, 1, npts, 0, 0), V(dt, 1, npts, 0, 0),
+                        chance(50) ? V(dt, 1, npts, 0, 0) : NULL};
+    static double data[8 * 8 * 8 * 8];
+    static float data32[8 * 8 * 8 * 8];
+    for (int64_t e = 0; e < npts; ++e) data[e] = vkt_uniform(&rng, -1, 1), data32[e] = (float)data[e];
+    for (int j = 0; j < 2 && (dt == VKS_DTYPE_F64 || dt == VKS_DTYPE_F32) && chance(97); ++j) /* other calls leave NaN */
+        (void)vks_buffer_write(t[j]->buffer, t[j]->byte_offset, dt == VKS_DTYPE_F64 ? (const void *)data : data32,
+                               (size_t)npts * (dt == VKS_DTYPE_F64 ? 8 : 4));
+    corrupt_one(t, t[3] ? 4 : 3);
+    r.d.f = chance(97) ? t[0] : NULL, r.d.boundary = t[1], r.d.u = chance(97) ? t[2] : NULL, r.d.alpha = t[3];
+    int32_t iters;
+    double res, obj;
+    r.d.iterations = chance(50) ? &iters : NULL, r.d.residual = chance(50) ? &res : NULL;
+    r.d.objective = chance(50) ? &obj : NULL;
+    return vks_kron_pde_solve(any_ctx(), chance(5) ? NULL : &r.d);
+}
 static vks_status f_lora_forward(void) {
     ROOMY(vks_lora_desc) r = {VKS_LORA_DESC_INIT, {0}};
     r.d.struct_size = hostile_size(sizeof r.d);
@@ -880,7 +918,7 @@ typedef struct entry {
 #define E(n, w) {"vks_" #n, f_##n, w}
 static const entry entries[] = {
     E(gemm, 4), E(gemm_ex, 4), E(kron_matmul, 3), E(kron_kernel_matrix, 3), E(kron_eigh, 2), E(kron_solve, 2),
-    E(kron_cholesky_solve, 2), E(kron_predict, 2), E(lora_forward, 3), E(factorized_linear, 2),
+    E(kron_cholesky_solve, 2), E(kron_predict, 2), E(kron_pde_solve, 2), E(lora_forward, 3), E(factorized_linear, 2),
     E(lora_pack_offsets, 2), E(lora_multi_forward, 3), E(lora_multi_shrink, 2), E(lora_multi_expand, 2),
     E(randlora_forward, 2), E(lora_merge, 2), E(galore_project, 2), E(galore_project_back, 2),
     E(blockdiag_linear, 2), E(blockdiag_backward, 2), E(monarch_forward, 3), E(monarch_linear, 2),
