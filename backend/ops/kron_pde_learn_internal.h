@@ -65,4 +65,11 @@ double vks__sm_adam(vks__sm_learner *s, const double *u, int steps, double lr, d
  * normalised to sum 1 (into s->weights[i], s->rhos[i]; desc points into s). */
 void vks__sm_kernel_desc(vks__sm_learner *s, int i, vks_kernel_desc *desc);
 
+/* Host float64 dense helpers, shared with vks_kron_pde_solve's setup (row-major n x n):
+ * in-place lower Cholesky of a, returning the failing pivot's index (its value in *pivot when
+ * pivot is not NULL) or -1; and inv = (L L^T)^-1 from the factor, with x an n x n scratch
+ * (row oriented so that every inner loop runs along contiguous memory). */
+int64_t vks__host_cholesky(double *a, int64_t n, double *pivot);
+void vks__host_cholesky_inverse(const double *l, int64_t n, double *inv, double *x);
+
 #endif

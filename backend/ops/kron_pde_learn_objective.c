@@ -43,12 +43,14 @@ void vks__sm_kernel_desc(vks__sm_learner *s, int i, vks_kernel_desc *desc) {
     desc->sm_freqs = s->freq[i];
 }
 
-/* In-place Cholesky (lower) of the n x n row-major a; returns 0, or -1 if not PD. */
-static int cholesky(double *a, int64_t n) {
+int64_t vks__host_cholesky(double *a, int64_t n, double *pivot) {
     for (int64_t j = 0; j < n; ++j) {
         double dj = a[j * n + j];
         for (int64_t k = 0; k < j; ++k) dj -= a[j * n + k] * a[j * n + k];
-        if (!(dj > 0)) return -1;
+        if (!(dj > 0)) {
+            if (pivot) *pivot = dj;
+            return j;
+        }
         const double ljj = sqrt(dj);
         a[j * n + j] = ljj;
         for (int64_t r = j + 1; r < n; ++r) {
@@ -57,12 +59,10 @@ static int cholesky(double *a, int64_t n) {
             a[r * n + j] = v / ljj;
         }
     }
-    return 0;
+    return -1;
 }
 
-/* inv = (L L')^-1 = X' X, X = L^-1, from the factor l (lower); x: n x n scratch. Row
- * oriented so that every inner loop runs along contiguous memory. */
-static void cholesky_inverse(const double *l, int64_t n, double *inv, double *x) {
+void vks__host_cholesky_inverse(const double *l, int64_t n, double *inv, double *x) {
     for (int64_t r = 0; r < n; ++r) { /* row r of X: (e_r - sum_{k<r} L[r][k] X[k]) / L[r][r] */
         double *xr = x + r * n;
         for (int64_t c = 0; c < n; ++c) xr[c] = c == r ? 1.0 : 0.0;
@@ -206,14 +206,14 @@ double vks__sm_objective(vks__sm_learner *s, const double *u, double *grad, doub
         for (int64_t r = 0; r < n; ++r)
             for (int64_t c = 0; c < n; ++c) w.k[i][r * n + c] = w.col[r > c ? r - c : c - r];
         memcpy(w.gram, w.k[i], sizeof(double) * (size_t)(n * n));
-        if (cholesky(w.gram, n)) {
+        if (vks__host_cholesky(w.gram, n, NULL) >= 0) {
             s->failed_dim = i;
             return NAN;
         }
         double logdet = 0;
         for (int64_t r = 0; r < n; ++r) logdet += 2 * log(w.gram[r * n + r]);
         j_value += 0.5 * (double)(big_n / n) * logdet;
-        cholesky_inverse(w.gram, n, w.kinv[i], w.t1);
+        vks__host_cholesky_inverse(w.gram, n, w.kinv[i], w.t1);
     }
     /* alpha = K^-1 u: one mode product with K_i^-1 per dimension, ping-ponging t1 / alpha. */
     const double *src = u;

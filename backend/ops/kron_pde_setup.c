@@ -9,45 +9,9 @@
 #include <string.h>
 
 #include "kron_pde_internal.h"
+#include "kron_pde_learn_internal.h"
 
 /* ---- host setup (float64, n_i x n_i) -------------------------------------------------------- */
-
-/* In place lower Cholesky of the n x n row-major a; returns the failing pivot's index or -1. */
-static int64_t host_cholesky(double *a, int64_t n, double *pivot) {
-    for (int64_t j = 0; j < n; ++j) {
-        double djj = a[j * n + j];
-        for (int64_t k = 0; k < j; ++k) djj -= a[j * n + k] * a[j * n + k];
-        if (!(djj > 0)) {
-            *pivot = djj;
-            return j;
-        }
-        const double ljj = sqrt(djj);
-        a[j * n + j] = ljj;
-        for (int64_t i = j + 1; i < n; ++i) {
-            double v = a[i * n + j];
-            for (int64_t k = 0; k < j; ++k) v -= a[i * n + k] * a[j * n + k];
-            a[i * n + j] = v / ljj;
-        }
-    }
-    return -1;
-}
-
-/* inv = (L L^T)^-1 from the lower factor in l (row-major n x n). */
-static void host_cholesky_inverse(const double *l, int64_t n, double *inv, double *col) {
-    for (int64_t c = 0; c < n; ++c) {
-        for (int64_t i = 0; i < n; ++i) { /* L y = e_c */
-            double v = i == c ? 1.0 : 0.0;
-            for (int64_t k = c; k < i; ++k) v -= l[i * n + k] * col[k];
-            col[i] = i < c ? 0.0 : v / l[i * n + i];
-        }
-        for (int64_t i = n - 1; i >= 0; --i) { /* L^T x = y */
-            double v = col[i];
-            for (int64_t k = i + 1; k < n; ++k) v -= l[k * n + i] * col[k];
-            col[i] = v / l[i * n + i];
-        }
-        for (int64_t i = 0; i < n; ++i) inv[i * n + c] = col[i];
-    }
-}
 
 /* c (n x n) = a b, row-major, a cache-friendly i-k-j loop. */
 static void host_matmul(const double *a, const double *b, int64_t n, double *c) {
@@ -228,7 +192,7 @@ vks_status vks__pde_setup_dim(pde_solver *s, const vks_kron_pde_desc *desc, int3
     const int64_t n = q->n, m = q->m;
     vks_buffer *kb = NULL;
     double *k = vks__malloc(sizeof(double) * (size_t)(n * n)), *k2 = vks__malloc(sizeof(double) * (size_t)(n * n));
-    double *inv = vks__malloc(sizeof(double) * (size_t)(n * n)), *x = vks__malloc(sizeof(double) * (size_t)n);
+    double *inv = vks__malloc(sizeof(double) * (size_t)(n * n)), *x = vks__malloc(sizeof(double) * (size_t)(n * n));
     double *keig = s->weighted ? vks__malloc(sizeof(double) * (size_t)(n * n)) : NULL;
     vks_status st = k && k2 && inv && x && (keig || !s->weighted) ? VKS_OK : vks__error(VKS_ERROR_OUT_OF_HOST_MEMORY, "%s: out of host memory", fn);
     for (int64_t j = 0; st == VKS_OK && j < n; ++j) x[j] = desc->lo[i] + (double)j * q->h;
@@ -252,7 +216,7 @@ vks_status vks__pde_setup_dim(pde_solver *s, const vks_kron_pde_desc *desc, int3
         for (int64_t j = 0; j < n; ++j) k[j * n + j] += desc->jitter;
         if (keig) memcpy(keig, k, sizeof(double) * (size_t)(n * n));
         double pivot = 0;
-        const int64_t bad = host_cholesky(k, n, &pivot);
+        const int64_t bad = vks__host_cholesky(k, n, &pivot);
         if (bad >= 0)
             st = vks__error(VKS_ERROR_NOT_POSITIVE_DEFINITE,
                             "%s: desc->kernels[%d] on %lld grid points plus jitter %g is not positive definite (Cholesky "
@@ -260,7 +224,7 @@ vks_status vks__pde_setup_dim(pde_solver *s, const vks_kron_pde_desc *desc, int3
                             fn, i, (long long)n, desc->jitter, (long long)bad, pivot);
     }
     if (st == VKS_OK) {
-        host_cholesky_inverse(k, n, inv, x);
+        vks__host_cholesky_inverse(k, n, inv, x);
         host_matmul(k2, inv, n, k); /* D_i, into k */
         st = vks__pde_upload(s, q->d, k, n * n);
     }
