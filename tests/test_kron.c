@@ -592,7 +592,7 @@ static void test_kron_errors(void **state) {
     VKT_FAILS(vks_kron_kernel_matrix(ctx, &kd, &p1, &p2, &kk), VKS_ERROR_INVALID_ARGUMENT,
               "desc->lengthscale = 0, expected a finite value > 0");
     kd.lengthscale = 1, kd.dx1 = 3;
-    VKT_FAILS(vks_kron_kernel_matrix(ctx, &kd, &p1, &p2, &kk), VKS_ERROR_INVALID_ARGUMENT, "dx1 = 3, dx2 = 0; expected 0..2");
+    VKT_FAILS(vks_kron_kernel_matrix(ctx, &kd, &p1, &p2, &kk), VKS_ERROR_INVALID_ARGUMENT, "vks_kron_kernel_matrix: desc->dx1 = 3, desc->dx2 = 0; expected 0..2 each");
     kd.dx1 = 0, kd.kind = (vks_kernel_kind)7;
     VKT_FAILS(vks_kron_kernel_matrix(ctx, &kd, &p1, &p2, &kk), VKS_ERROR_INVALID_ARGUMENT, "desc->kind = 7");
     kd.kind = VKS_KERNEL_SPECTRAL_MIXTURE, kd.num_mixtures = 0;

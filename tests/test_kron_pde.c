@@ -379,7 +379,7 @@ static void test_pde_errors(void **state) {
     bad.lengthscale = -1;
     d = good, d.kernels[0] = &bad;
     VKT_FAILS(vks_kron_pde_solve(ctx, &d), VKS_ERROR_INVALID_ARGUMENT,
-              "vks_kron_pde_solve: desc->kernels[0]: desc->lengthscale = -1");
+              "vks_kron_pde_solve: desc->kernels[0]->lengthscale = -1");
     /* a kernel that is not positive definite: a spectral mixture with a negative weight */
     const double w[2] = {1.0, -2.0}, rho[2] = {10.0, 10.0}, fr[2] = {0.0, 0.0};
     vks_kernel_desc sm = VKS_KERNEL_DESC_INIT;

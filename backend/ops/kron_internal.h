@@ -59,7 +59,7 @@ typedef struct kron_points {
     int64_t n, stride;
 } kron_points;
 /* Validates a kernel description (its kind's parameters; dx1, dx2 within 0..2). */
-vks_status vks__kron_kernel_check(const vks_kernel_desc *desc, const char *fn);
+vks_status vks__kron_kernel_check(const vks_kernel_desc *desc, const char *fn, const char *name);
 /* k (kv->rows = x1->n, kv->cols = x2->n) = d^dx1/dx^dx1 d^dx2/dx'^dx2 kernel(x1[i], x2[j]) in
  * dtype dt (desc's own dx1, dx2 are not used). Inside an op region; arguments validated. */
 vks_status vks__kron_kernel_record(vks_context *ctx, const vks_kernel_desc *desc, vks_dtype dt, const kron_points *x1,

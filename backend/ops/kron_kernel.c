@@ -20,51 +20,53 @@ typedef struct kernel_push {
 } kernel_push;
 _Static_assert(sizeof(kernel_push) == 64, "kernel_push must mirror shaders/kron_kernel.comp");
 
-static vks_status check_desc(const vks_kernel_desc *desc, const char *fn) {
+/* name: how the caller spells the descriptor ("desc", "desc->kernels[1]"). */
+static vks_status check_desc(const vks_kernel_desc *desc, const char *fn, const char *name) {
     if (desc->dx1 < 0 || desc->dx1 > 2 || desc->dx2 < 0 || desc->dx2 > 2)
-        return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: derivative orders dx1 = %d, dx2 = %d; expected 0..2 each", fn,
-                          desc->dx1, desc->dx2);
+        return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: %s->dx1 = %d, %s->dx2 = %d; expected 0..2 each", fn, name,
+                          desc->dx1, name, desc->dx2);
     switch (desc->kind) {
     case VKS_KERNEL_RBF:
     case VKS_KERNEL_MATERN52:
         if (!(desc->lengthscale > 0) || !isfinite(desc->lengthscale))
-            return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: desc->lengthscale = %g, expected a finite value > 0", fn,
-                              desc->lengthscale);
+            return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: %s->lengthscale = %g, expected a finite value > 0", fn,
+                              name, desc->lengthscale);
         if (!isfinite(desc->outputscale))
-            return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: desc->outputscale = %g, expected a finite value", fn,
+            return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: %s->outputscale = %g, expected a finite value", fn, name,
                               desc->outputscale);
         return VKS_OK;
     case VKS_KERNEL_SPECTRAL_MIXTURE:
         if (desc->sm_base != VKS_SM_BASE_SE && desc->sm_base != VKS_SM_BASE_MATERN52)
-            return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: desc->sm_base = %d is not a vks_sm_base", fn,
+            return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: %s->sm_base = %d is not a vks_sm_base", fn, name,
                               (int)desc->sm_base);
         if (desc->num_mixtures < 1 || desc->num_mixtures > MAX_MIXTURES)
-            return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: desc->num_mixtures = %d, expected 1..%d", fn,
+            return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: %s->num_mixtures = %d, expected 1..%d", fn, name,
                               desc->num_mixtures, MAX_MIXTURES);
         if (!desc->sm_weights || !desc->sm_rhos || !desc->sm_freqs)
-            return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: desc->sm_%s is NULL; a spectral mixture needs Q values of "
-                              "each of sm_weights, sm_rhos, sm_freqs", fn,
+            return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: %s->sm_%s is NULL; a spectral mixture needs Q values of "
+                              "each of sm_weights, sm_rhos, sm_freqs", fn, name,
                               !desc->sm_weights ? "weights" : !desc->sm_rhos ? "rhos" : "freqs");
         for (int32_t q = 0; q < desc->num_mixtures; ++q) {
             if (!(desc->sm_rhos[q] > 0) || !isfinite(desc->sm_rhos[q]))
-                return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: desc->sm_rhos[%d] = %g, expected a finite value > 0",
-                                  fn, q, desc->sm_rhos[q]);
+                return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: %s->sm_rhos[%d] = %g, expected a finite value > 0",
+                                  fn, name, q, desc->sm_rhos[q]);
             if (!isfinite(desc->sm_weights[q]) || !isfinite(desc->sm_freqs[q]))
-                return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: component %d has weight %g and frequency %g; expected "
-                                  "finite values", fn, q, desc->sm_weights[q], desc->sm_freqs[q]);
+                return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: %s->sm_weights[%d] = %g, %s->sm_freqs[%d] = %g; "
+                                  "expected finite values", fn, name, q, desc->sm_weights[q], name, q, desc->sm_freqs[q]);
         }
         return VKS_OK;
     default:
-        return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: desc->kind = %d is not a vks_kernel_kind", fn, (int)desc->kind);
+        return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: %s->kind = %d is not a vks_kernel_kind", fn, name,
+                          (int)desc->kind);
     }
 }
 
-vks_status vks__kron_kernel_check(const vks_kernel_desc *desc, const char *fn) {
-    if (!desc) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s is NULL", fn);
+vks_status vks__kron_kernel_check(const vks_kernel_desc *desc, const char *fn, const char *name) {
+    if (!desc) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: %s is NULL", fn, name);
     if (desc->struct_size != sizeof(vks_kernel_desc))
-        return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s->struct_size = %zu, expected %zu", fn, desc->struct_size,
-                          sizeof(vks_kernel_desc));
-    return check_desc(desc, fn);
+        return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: %s->struct_size = %zu, expected %zu", fn, name,
+                          desc->struct_size, sizeof(vks_kernel_desc));
+    return check_desc(desc, fn, name);
 }
 
 static vks_status points_view(const vks_context *ctx, const vks_tensor *t, const char *fn, const char *arg) {
@@ -87,7 +89,7 @@ static vks_status kernel_check(vks_context *ctx, void *call, bool *empty) {
     kernel_call *c = call;
     const char *fn = c->fn;
     const vks_tensor *x1 = c->x1, *x2 = c->x2, *k = c->k;
-    VKS_TRY(check_desc(&c->desc, fn));
+    VKS_TRY(check_desc(&c->desc, fn, "desc"));
     VKS_TRY(points_view(ctx, x1, fn, "x1"));
     VKS_TRY(points_view(ctx, x2, fn, "x2"));
     VKS_TRY(vks__check_dtype(x2, x1->dtype, fn, "x2"));

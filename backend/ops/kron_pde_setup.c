@@ -41,10 +41,9 @@ vks_status vks__pde_validate(vks_context *ctx, const vks_kron_pde_desc *desc, co
             return vks__error(VKS_ERROR_INVALID_ARGUMENT,
                               "%s: desc->lo[%d] = %g, desc->hi[%d] = %g; expected finite lo < hi (and a finite hi - lo)",
                               fn, i, desc->lo[i], i, desc->hi[i]);
-        if (!desc->kernels[i]) return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: desc->kernels[%d] is NULL", fn, i);
-        char inner[96];
-        snprintf(inner, sizeof inner, "%s: desc->kernels[%d]", fn, i);
-        VKS_TRY(vks__kron_kernel_check(desc->kernels[i], inner));
+        char name[32];
+        snprintf(name, sizeof name, "desc->kernels[%d]", i);
+        VKS_TRY(vks__kron_kernel_check(desc->kernels[i], fn, name));
         if (!isfinite(desc->coef_xx[i]))
             return vks__error(VKS_ERROR_INVALID_ARGUMENT, "%s: desc->coef_xx[%d] = %g, expected a finite value", fn, i,
                               desc->coef_xx[i]);

@@ -316,6 +316,18 @@ def test_kron_eigh_solve_predict(ctx, rng):
     assert rel_err(mean.numpy(), rows @ alpha) < 1e-10
 
 
+def test_kron_too_many_factors(ctx):
+    ks = [np.eye(2)] * 5  # the descriptors hold 4 factors
+    with pytest.raises(vkstruct.InvalidArgumentError, match=r"vkstruct.kron.eigh: 5 factors, expected 1..4"):
+        vkstruct.kron.eigh(ks)
+    with pytest.raises(vkstruct.InvalidArgumentError, match=r"vkstruct.kron.solve: 5 eigvecs, expected 1..4"):
+        vkstruct.kron.solve(ks, [np.ones(2)] * 5, np.ones(32), noise=0.1)
+    with pytest.raises(vkstruct.InvalidArgumentError, match=r"vkstruct.kron.cholesky_solve: 5 factors, expected 1..4"):
+        vkstruct.kron.cholesky_solve(ks, np.ones(32))
+    with pytest.raises(vkstruct.InvalidArgumentError, match=r"vkstruct.kron.eigh: 0 factors, expected 1..4"):
+        vkstruct.kron.eigh([])
+
+
 def test_kron_cholesky_solve(ctx, rng):
     ks = [oracles.rbf(np.linspace(0, 1, 5), np.linspace(0, 1, 5), 0.5) + 0.1 * np.eye(5),
           oracles.rbf(np.linspace(0, 1, 4), np.linspace(0, 1, 4), 0.3) + 0.1 * np.eye(4)]

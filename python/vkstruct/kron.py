@@ -11,6 +11,13 @@ def _factors(factors, extra, ctx, names):
     return ctx, arrs[:len(factors)], arrs[len(factors):]
 
 
+def _room(fn, slots, count, what):
+    """The C descriptors hold len(slots) (VKS_KRON_MAX_DIMS) factors; more would be an
+    IndexError while filling them, before the library could say so."""
+    if not 1 <= count <= len(slots):
+        fail(InvalidArgumentError, f"{fn}: {count} {what}, expected 1..{len(slots)}")
+
+
 def matmul(factors, x, *, trans=False, alpha=1.0, y=None, beta=0.0, ctx=None):
     """y = alpha (op(A_1) ⊗ ... ⊗ op(A_d)) x + beta y, op = transpose with trans. A_i may be
     rectangular (m_i, n_i); x (N) or (N, k) with N = prod n_i -> y (M) or (M, k), M = prod m_i."""
@@ -66,6 +73,7 @@ def eigh(factors, *, noise_scales=None, jitter=0.0, ctx=None):
     scales = list(noise_scales) if noise_scales is not None else []
     ctx, fs, scales = _factors(factors, scales, ctx, [f"noise_scales[{i}]" for i in range(len(scales))])
     d = new_struct("kron_eigh_desc", d=len(fs), jitter=jitter)
+    _room("vkstruct.kron.eigh", d.factors, len(fs), "factors")
     vecs = [empty(f.shape, f.dtype, ctx) for f in fs]
     vals = [empty(f.shape[:1], f.dtype, ctx) for f in fs]
     keep = []
@@ -90,6 +98,7 @@ def solve(eigvecs, eigvals, y=None, *, noise, noise_scales=None, eig_floor=None,
     ctx, arrs = on_device(*eigvecs, *eigvals, *scales, y, ctx=ctx)
     vecs, vals, scales, y = arrs[:d_], arrs[d_:2 * d_], arrs[2 * d_:-1], arrs[-1]
     d = new_struct("kron_solve_desc", d=d_, noise=noise)
+    _room("vkstruct.kron.solve", d.eigvecs, d_, "eigvecs")
     if eig_floor is not None:
         d.eig_floor = eig_floor
     out = {}
@@ -118,6 +127,7 @@ def cholesky_solve(factors, y=None, *, jitter=0.0, jitter_retries=0, ctx=None):
     alpha, logdet, mll and jitter_used (the jitter each factor needed)."""
     ctx, fs, (y,) = _factors(factors, (y,), ctx, ("y",))
     d = new_struct("kron_cholesky_desc", d=len(fs), jitter=jitter, jitter_retries=jitter_retries)
+    _room("vkstruct.kron.cholesky_solve", d.factors, len(fs), "factors")
     out = {"logdet": empty((1,), fs[0].dtype, ctx)}
     if y is not None:
         out["alpha"] = empty(y.shape, y.dtype, ctx)
