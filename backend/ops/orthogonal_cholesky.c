@@ -25,10 +25,6 @@
 
 #include "orthogonal_internal.h"
 
-static uint32_t block_size(const vks_context *ctx, vks_dtype dt) { return vks__orth_block_size(ctx, dt); }
-
-static vks_shader_id pick(vks_dtype dt, vks_shader_id f32, vks_shader_id f64) { return dt == VKS_DTYPE_F64 ? f64 : f32; }
-
 /* ---- Cholesky ------------------------------------------------------------------------------- */
 
 typedef struct diag_push {
@@ -92,7 +88,7 @@ static uint32_t subgroup_panel_workgroup(int64_t rest, int64_t kb, uint32_t sg, 
  * (not at 96). Otherwise the block of the other kernels. */
 static uint32_t chol_block_size(const vks_context *ctx, vks_dtype dt) {
     if (subgroup_diag(ctx) && 64u * 64u * vks__dtype_bytes(dt) <= ctx->probe.info.max_shared_memory_bytes) return 64;
-    return block_size(ctx, dt);
+    return vks__orth_block_size(ctx, dt);
 }
 
 static vks_status cholesky_small(vks_context *ctx, orth_mat a, orth_mat l, VkDeviceAddress status,
@@ -112,7 +108,7 @@ static vks_status cholesky_small(vks_context *ctx, orth_mat a, orth_mat l, VkDev
     const vks_spec spec = {.count = 3,
                            .values = {sg, nb, sg},
                            .required_subgroup_size = vks__has_feature(ctx, VKS_FEATURE_SUBGROUP_CONTROL) ? sg : 0};
-    return vks__dispatch(ctx, pick(l.dtype, VKS_SHADER_ORTHOGONAL_CHOL_SMALL_F32, VKS_SHADER_ORTHOGONAL_CHOL_SMALL_F64),
+    return vks__dispatch(ctx, vks__orth_pick(l.dtype, VKS_SHADER_ORTHOGONAL_CHOL_SMALL_F32, VKS_SHADER_ORTHOGONAL_CHOL_SMALL_F64),
                          &spec, &sp, sizeof sp, 1, 1, (uint32_t)l.batch);
 }
 
@@ -164,8 +160,8 @@ vks_status vks__orth_cholesky_record(vks_context *ctx, orth_mat a, orth_mat l, V
                               .rest = fused ? (uint32_t)rest : 0};
         const vks_spec sgspec = {.count = 3, .values = {fused ? sgwg : sg, nb, sg}, .required_subgroup_size = req_sg};
         VKS_TRY(vks__dispatch(ctx,
-                              sgd ? pick(dt, VKS_SHADER_ORTHOGONAL_CHOL_SGDIAG_F32, VKS_SHADER_ORTHOGONAL_CHOL_SGDIAG_F64)
-                                  : pick(dt, VKS_SHADER_ORTHOGONAL_CHOL_DIAG_F32, VKS_SHADER_ORTHOGONAL_CHOL_DIAG_F64),
+                              sgd ? vks__orth_pick(dt, VKS_SHADER_ORTHOGONAL_CHOL_SGDIAG_F32, VKS_SHADER_ORTHOGONAL_CHOL_SGDIAG_F64)
+                                  : vks__orth_pick(dt, VKS_SHADER_ORTHOGONAL_CHOL_DIAG_F32, VKS_SHADER_ORTHOGONAL_CHOL_DIAG_F64),
                               sgd ? &sgspec : &dspec, &dp, sizeof dp, 1, 1, (uint32_t)batch));
         if (!rest) break;
         const orth_mat l21 = orth_sub(l, k0 + kb, k0, rest, kb);
@@ -192,7 +188,7 @@ vks_status vks__orth_cholesky_record(vks_context *ctx, orth_mat a, orth_mat l, V
                      .l_cs = (uint32_t)l.col_stride,
                      .n = (uint32_t)n};
     const vks_spec fspec = {.count = 1, .values = {64}};
-    return vks__dispatch(ctx, pick(dt, VKS_SHADER_ORTHOGONAL_CHOL_FIXUP_F32, VKS_SHADER_ORTHOGONAL_CHOL_FIXUP_F64),
+    return vks__dispatch(ctx, vks__orth_pick(dt, VKS_SHADER_ORTHOGONAL_CHOL_FIXUP_F32, VKS_SHADER_ORTHOGONAL_CHOL_FIXUP_F64),
                          &fspec, &fp, sizeof fp, (uint32_t)VKS_CEIL_DIV(n, 64), (uint32_t)VKS_MIN(n, 256),
                          (uint32_t)batch);
 }

@@ -47,8 +47,6 @@ typedef struct finish_push {
 } finish_push;
 _Static_assert(sizeof(finish_push) == 120, "finish_push mirrors shaders/orthogonal_eigh_finish.comp");
 
-static vks_shader_id pick(vks_dtype dt, vks_shader_id f32, vks_shader_id f64) { return dt == VKS_DTYPE_F64 ? f64 : f32; }
-
 /* The pair block 2B: as large as S and Q (2 x 2B x (2B+1) values) fit in shared memory, of
  * 64, 48 (f64 on 48 KiB: the GEMMs' 64-wide tiles then run 3/4 full instead of 1/2, and a
  * sweep has 1.5x fewer rounds), 32; 32 on lavapipe, where the inner solve dominates. */
@@ -169,7 +167,7 @@ vks_status vks__orth_eigh_record(vks_context *ctx, vks_dtype dt, orth_mat a, VkD
                     .n = (uint32_t)n,
                     .N = (uint32_t)N};
     const vks_spec pspec = {.count = 2, .values = {wg, a.dtype != dt}};
-    VKS_TRY(vks__dispatch(ctx, pick(dt, VKS_SHADER_ORTHOGONAL_EIGH_PREP_F32, VKS_SHADER_ORTHOGONAL_EIGH_PREP_F64), &pspec,
+    VKS_TRY(vks__dispatch(ctx, vks__orth_pick(dt, VKS_SHADER_ORTHOGONAL_EIGH_PREP_F32, VKS_SHADER_ORTHOGONAL_EIGH_PREP_F64), &pspec,
                           &pp, sizeof pp, 1, 1, (uint32_t)batch));
     VKS_TRY(vks__orth_ws_fill(ctx, rot, 4 * (uint64_t)batch, 0));
     const bool adaptive = fixed_sweeps <= 0;
@@ -208,7 +206,7 @@ vks_status vks__orth_eigh_record(vks_context *ctx, vks_dtype dt, orth_mat a, VkD
                          .max_sweeps = (uint32_t)(max_sweeps > 0 ? 2 * max_sweeps : 60),
                          .pairs = 1};
         const vks_spec bspec = {.count = 3, .values = {wg, bs, 1}};
-        st = vks__dispatch(ctx, pick(dt, VKS_SHADER_ORTHOGONAL_JACOBI_BLOCK_F32, VKS_SHADER_ORTHOGONAL_JACOBI_BLOCK_F64),
+        st = vks__dispatch(ctx, vks__orth_pick(dt, VKS_SHADER_ORTHOGONAL_JACOBI_BLOCK_F32, VKS_SHADER_ORTHOGONAL_JACOBI_BLOCK_F64),
                            &bspec, &bp, sizeof bp, 1, 1, (uint32_t)batch);
         rep->sweeps = 1;
         if (st == VKS_OK && adaptive) {
@@ -245,7 +243,7 @@ vks_status vks__orth_eigh_record(vks_context *ctx, vks_dtype dt, orth_mat a, VkD
                                  .round = r,
                                  .rounds = rounds};
                 st = vks__dispatch(ctx,
-                                   pick(dt, VKS_SHADER_ORTHOGONAL_JACOBI_BLOCK_F32, VKS_SHADER_ORTHOGONAL_JACOBI_BLOCK_F64),
+                                   vks__orth_pick(dt, VKS_SHADER_ORTHOGONAL_JACOBI_BLOCK_F32, VKS_SHADER_ORTHOGONAL_JACOBI_BLOCK_F64),
                                    &bspec, &bp, sizeof bp, pairs, 1, (uint32_t)batch);
                 for (int64_t z = 0; z < batch && st == VKS_OK; ++z) {
                     const uint64_t off = (uint64_t)z * N * N * es;
@@ -265,7 +263,7 @@ vks_status vks__orth_eigh_record(vks_context *ctx, vks_dtype dt, orth_mat a, VkD
                 if (st == VKS_OK) {
                     perm_push qp = {.w_src = wm, .w_dst = tm, .v_src = v2, .v_dst = vm, .perm = perm_addr,
                                     .N = (uint32_t)N, .B = b};
-                    st = vks__dispatch(ctx, pick(dt, VKS_SHADER_ORTHOGONAL_EIGH_PERMUTE_F32, VKS_SHADER_ORTHOGONAL_EIGH_PERMUTE_F64),
+                    st = vks__dispatch(ctx, vks__orth_pick(dt, VKS_SHADER_ORTHOGONAL_EIGH_PERMUTE_F32, VKS_SHADER_ORTHOGONAL_EIGH_PERMUTE_F64),
                                        &cspec, &qp, sizeof qp, (uint32_t)VKS_CEIL_DIV(N, 64),
                                        (uint32_t)VKS_MIN(N, cpu ? 64 : 1024), (uint32_t)batch);
                     VkDeviceAddress t = wm;
@@ -311,7 +309,7 @@ vks_status vks__orth_eigh_record(vks_context *ctx, vks_dtype dt, orth_mat a, VkD
                       .pairs = pairs,
                       .tol = (float)tol};
     const vks_spec fspec = {.count = 3, .values = {64, v.dtype != dt, descending}};
-    return vks__dispatch(ctx, pick(dt, VKS_SHADER_ORTHOGONAL_EIGH_FINISH_F32, VKS_SHADER_ORTHOGONAL_EIGH_FINISH_F64),
+    return vks__dispatch(ctx, vks__orth_pick(dt, VKS_SHADER_ORTHOGONAL_EIGH_FINISH_F32, VKS_SHADER_ORTHOGONAL_EIGH_FINISH_F64),
                          &fspec, &fp, sizeof fp, (uint32_t)VKS_CEIL_DIV(N, 64), 1, (uint32_t)batch);
 }
 

@@ -99,6 +99,11 @@ vks_status vks__orth_cholesky_record(vks_context *ctx, orth_mat a, orth_mat l, V
 /* The triangular solves' diagonal block (64, or 32 on CPU devices' kernels and small shared
  * memory; orthogonal_trsm.c). */
 uint32_t vks__orth_block_size(const vks_context *ctx, vks_dtype dt);
+
+/* The f32 or f64 variant of a shader, by the working dtype. */
+static inline vks_shader_id vks__orth_pick(vks_dtype dt, vks_shader_id f32, vks_shader_id f64) {
+    return dt == VKS_DTYPE_F64 ? f64 : f32;
+}
 /* x = l^{-1} b or l^{-T} b in one dispatch, a column of b per invocation; l's order <= maxn,
  * the kernel's register array (specialization); x may be b. */
 vks_status vks__orth_trsm_small(vks_context *ctx, bool trans, orth_mat l, orth_mat b, orth_mat x, uint32_t maxn);

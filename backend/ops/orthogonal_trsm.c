@@ -19,10 +19,6 @@ uint32_t vks__orth_block_size(const vks_context *ctx, vks_dtype dt) {
     return nb;
 }
 
-static uint32_t block_size(const vks_context *ctx, vks_dtype dt) { return vks__orth_block_size(ctx, dt); }
-
-static vks_shader_id pick(vks_dtype dt, vks_shader_id f32, vks_shader_id f64) { return dt == VKS_DTYPE_F64 ? f64 : f32; }
-
 /* ---- triangular solve ------------------------------------------------------------------------ */
 
 typedef struct inv_push {
@@ -47,7 +43,7 @@ _Static_assert(sizeof(trsm_small_push) == 88, "trsm_small_push mirrors shaders/o
 #define TRSM_CPU_MAXN 256
 #define TRSM_CPU_MAXK 8
 static bool trsm_small_fits(const vks_context *ctx, vks_dtype dt, int64_t n, int64_t k) {
-    return n <= (int64_t)block_size(ctx, dt) || (vks__cpu_kernels(ctx) && n <= TRSM_CPU_MAXN && k <= TRSM_CPU_MAXK);
+    return n <= (int64_t)vks__orth_block_size(ctx, dt) || (vks__cpu_kernels(ctx) && n <= TRSM_CPU_MAXN && k <= TRSM_CPU_MAXK);
 }
 
 vks_status vks__orth_trsm_small(vks_context *ctx, bool trans, orth_mat l, orth_mat b, orth_mat x, uint32_t maxn) {
@@ -69,13 +65,13 @@ vks_status vks__orth_trsm_small(vks_context *ctx, bool trans, orth_mat l, orth_m
                                 .k = (uint32_t)x.cols,
                                 .trans = trans ? 1u : 0u};
     const vks_spec spec = {.count = 2, .values = {wg, maxn}};
-    return vks__dispatch(ctx, pick(x.dtype, VKS_SHADER_ORTHOGONAL_TRSM_SMALL_F32, VKS_SHADER_ORTHOGONAL_TRSM_SMALL_F64),
+    return vks__dispatch(ctx, vks__orth_pick(x.dtype, VKS_SHADER_ORTHOGONAL_TRSM_SMALL_F32, VKS_SHADER_ORTHOGONAL_TRSM_SMALL_F64),
                          &spec, &sp, sizeof sp, (uint32_t)VKS_CEIL_DIV(x.cols, (int64_t)wg), 1, (uint32_t)x.batch);
 }
 
 /* MAXN: one diagonal block, or TRSM_CPU_MAXN for CPU devices' larger one-dispatch systems. */
 static vks_status trsm_small(vks_context *ctx, bool trans, orth_mat l, orth_mat b, orth_mat x) {
-    const uint32_t nb = block_size(ctx, x.dtype);
+    const uint32_t nb = vks__orth_block_size(ctx, x.dtype);
     return vks__orth_trsm_small(ctx, trans, l, b, x, x.rows <= (int64_t)nb ? nb : TRSM_CPU_MAXN);
 }
 
@@ -85,7 +81,7 @@ static vks_status trsm_small(vks_context *ctx, bool trans, orth_mat l, orth_mat 
 uint64_t vks__orth_trsm_ws_bytes(const vks_context *ctx, vks_dtype dt, int64_t batch, int64_t n, int64_t k) {
     /* the one-dispatch and per-block-row paths need no workspace */
     if (trsm_small_fits(ctx, dt, n, k) || (vks__cpu_kernels(ctx) && k <= TRSM_CPU_FUSED_MAXK)) return 0;
-    const uint64_t nb = block_size(ctx, dt), es = vks__dtype_bytes(dt);
+    const uint64_t nb = vks__orth_block_size(ctx, dt), es = vks__dtype_bytes(dt);
     const uint64_t nblocks = VKS_CEIL_DIV((uint64_t)n, nb);
     return orth_round(batch * nblocks * nb * nb * es) + orth_round(batch * nb * (uint64_t)k * es);
 }
@@ -118,7 +114,7 @@ static vks_status trsm_update_rest(vks_context *ctx, bool trans, orth_mat l, int
  * 16 and 32 columns; at 64 a tie or slower, at 512 slower (each invocation re-reads the
  * diagonal block, where the inverse's GEMM shares it), so wider b keeps the inverse path. */
 static vks_status trsm_blocked_cpu(vks_context *ctx, bool trans, orth_mat l, orth_mat b, orth_mat x) {
-    const int64_t n = x.rows, k = x.cols, nb = block_size(ctx, x.dtype), nblocks = VKS_CEIL_DIV(n, nb);
+    const int64_t n = x.rows, k = x.cols, nb = vks__orth_block_size(ctx, x.dtype), nblocks = VKS_CEIL_DIV(n, nb);
     VKS_TRY(trsm_copy_rhs(ctx, b, x));
     for (int64_t s = 0; s < nblocks; ++s) {
         const int64_t blk = trans ? nblocks - 1 - s : s;
@@ -135,7 +131,7 @@ vks_status vks__orth_trsm_record(vks_context *ctx, bool trans, orth_mat l, orth_
     const int64_t n = x.rows, k = x.cols, batch = x.batch;
     if (trsm_small_fits(ctx, dt, n, k)) return trsm_small(ctx, trans, l, b, x);
     if (vks__cpu_kernels(ctx) && k <= TRSM_CPU_FUSED_MAXK) return trsm_blocked_cpu(ctx, trans, l, b, x);
-    const uint32_t nb = block_size(ctx, dt);
+    const uint32_t nb = vks__orth_block_size(ctx, dt);
     const int64_t nblocks = VKS_CEIL_DIV(n, (int64_t)nb);
     const size_t es = vks__dtype_bytes(dt);
     const int64_t lbatch = l.batch_stride == 0 ? 1 : batch;
@@ -149,7 +145,7 @@ vks_status vks__orth_trsm_record(vks_context *ctx, bool trans, orth_mat l, orth_
                    .n = (uint32_t)n,
                    .nblocks = (uint32_t)nblocks};
     const vks_spec ispec = {.count = 2, .values = {vks__cpu_kernels(ctx) ? 64u : 256u, nb}};
-    VKS_TRY(vks__dispatch(ctx, pick(dt, VKS_SHADER_ORTHOGONAL_TRI_INV_F32, VKS_SHADER_ORTHOGONAL_TRI_INV_F64), &ispec,
+    VKS_TRY(vks__dispatch(ctx, vks__orth_pick(dt, VKS_SHADER_ORTHOGONAL_TRI_INV_F32, VKS_SHADER_ORTHOGONAL_TRI_INV_F64), &ispec,
                           &ip, sizeof ip, (uint32_t)nblocks, 1, (uint32_t)lbatch));
     VKS_TRY(trsm_copy_rhs(ctx, b, x));
     for (int64_t s = 0; s < nblocks; ++s) {
